@@ -1,0 +1,131 @@
+"""The cacophony test vectors for ``*_25519_ChaChaPoly_BLAKE2b``, every one we support.
+
+Each vector runs both sides with fixed keys: every handshake ciphertext, the final handshake
+hash and the transport messages after it must match byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zomehost.network.errors import UnsupportedProtocolError
+from zomehost.network.noise import (
+    CipherState,
+    HandshakeState,
+    KeyPair,
+    parse_protocol_name,
+)
+
+VECTORS_NAME = "noise-25519-chachapoly-blake2b.json"
+
+
+def _vectors_file() -> Path:
+    """``<repo>/../shared/vectors/…`` (the repo is a sibling of shared/), else $ZOMEHOST_SHARED."""
+    default = Path(__file__).resolve().parents[3] / "shared" / "vectors" / VECTORS_NAME
+    if default.is_file():
+        return default
+    env = os.environ.get("ZOMEHOST_SHARED")
+    if env:
+        return Path(env) / "vectors" / VECTORS_NAME
+    return default
+
+
+def _load() -> list[dict[str, Any]]:
+    path = _vectors_file()
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    vectors: list[dict[str, Any]] = data["vectors"] if isinstance(data, dict) else data
+    return vectors
+
+
+VECTORS = _load()
+
+
+def _supported(vector: dict[str, Any]) -> bool:
+    try:
+        parse_protocol_name(vector["protocol_name"])
+    except UnsupportedProtocolError:
+        return False
+    return True
+
+
+def _ids() -> list[str]:
+    seen: dict[str, int] = {}
+    ids = []
+    for v in VECTORS:
+        name = v["protocol_name"]
+        seen[name] = seen.get(name, 0) + 1
+        ids.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return ids
+
+
+def _h(vector: dict[str, Any], key: str) -> bytes | None:
+    value = vector.get(key)
+    return None if value is None else bytes.fromhex(value)
+
+
+def _key(vector: dict[str, Any], key: str) -> KeyPair | None:
+    private = _h(vector, key)
+    return None if private is None else KeyPair.from_private(private)
+
+
+def _side(vector: dict[str, Any], prefix: str, initiator: bool) -> HandshakeState:
+    return HandshakeState(
+        vector["protocol_name"],
+        initiator=initiator,
+        prologue=_h(vector, f"{prefix}_prologue") or b"",
+        s=_key(vector, f"{prefix}_static"),
+        e=_key(vector, f"{prefix}_ephemeral"),
+        rs=_h(vector, f"{prefix}_remote_static"),
+        psks=[bytes.fromhex(p) for p in vector.get(f"{prefix}_psks", [])],
+    )
+
+
+def test_vectors_present() -> None:
+    assert VECTORS, f"no vectors found at {_vectors_file()}"
+    exercised = [v for v in VECTORS if _supported(v)]
+    assert len(exercised) > 0
+    xx = [v for v in VECTORS if v["protocol_name"].startswith("Noise_XX_")]
+    assert xx, "the vectors file has no plain XX vector"
+    assert all(_supported(v) for v in xx)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=_ids())
+def test_vector(vector: dict[str, Any]) -> None:
+    if not _supported(vector):
+        pytest.skip(f"unsupported pattern: {vector['protocol_name']}")
+    initiator = _side(vector, "init", True)
+    responder = _side(vector, "resp", False)
+    pattern = initiator.pattern
+    messages = vector["messages"]
+    n_handshake = len(pattern.messages)
+    assert len(messages) >= n_handshake
+
+    for i, msg in enumerate(messages[:n_handshake]):
+        writer, reader = (initiator, responder) if i % 2 == 0 else (responder, initiator)
+        payload = bytes.fromhex(msg["payload"])
+        wire = writer.write_message(payload)
+        assert wire.hex() == msg["ciphertext"], f"handshake message {i}"
+        assert reader.read_message(wire) == payload
+
+    assert initiator.complete and responder.complete
+    expected_hash = vector["handshake_hash"]
+    assert initiator.handshake_hash.hex() == expected_hash
+    assert responder.handshake_hash.hex() == expected_hash
+
+    i_send, i_recv = initiator.split()
+    r_recv, r_send = responder.split()
+    for i, msg in enumerate(messages[n_handshake:], start=n_handshake):
+        from_initiator = pattern.one_way or i % 2 == 0
+        send: CipherState = i_send if from_initiator else r_send
+        recv: CipherState = r_recv if from_initiator else i_recv
+        payload = bytes.fromhex(msg["payload"])
+        wire = send.encrypt_with_ad(b"", payload)
+        assert wire.hex() == msg["ciphertext"], f"transport message {i}"
+        assert recv.decrypt_with_ad(b"", wire) == payload
