@@ -552,6 +552,8 @@ __all__ = [
     "HASHLEN",
     "MAX_MESSAGE_LEN",
     "MAX_NONCE",
+    "SUITE",
+    "TAGLEN",
     "CipherState",
     "HandshakePattern",
     "HandshakeState",
