@@ -13,8 +13,15 @@ from typing import Any
 
 import pytest
 
-from zomehost.network.errors import UnsupportedProtocolError
+from zomehost.network.errors import (
+    DecryptError,
+    HandshakeError,
+    NonceExhaustedError,
+    StateError,
+    UnsupportedProtocolError,
+)
 from zomehost.network.noise import (
+    MAX_NONCE,
     CipherState,
     HandshakeState,
     KeyPair,
@@ -129,3 +136,85 @@ def test_vector(vector: dict[str, Any]) -> None:
         wire = send.encrypt_with_ad(b"", payload)
         assert wire.hex() == msg["ciphertext"], f"transport message {i}"
         assert recv.decrypt_with_ad(b"", wire) == payload
+
+
+# -- the state machines around the vectors -------------------------------------------------
+
+XX = "Noise_XX_25519_ChaChaPoly_BLAKE2b"
+
+
+def test_cipher_state_refuses_the_last_nonce() -> None:
+    send, recv = CipherState(bytes(32)), CipherState(bytes(32))
+    send.set_nonce(MAX_NONCE - 1)
+    recv.set_nonce(MAX_NONCE - 1)
+    assert recv.decrypt_with_ad(b"ad", send.encrypt_with_ad(b"ad", b"last")) == b"last"
+    with pytest.raises(NonceExhaustedError):
+        send.encrypt_with_ad(b"ad", b"one too many")
+    with pytest.raises(NonceExhaustedError):
+        recv.decrypt_with_ad(b"ad", bytes(32))
+
+
+def test_cipher_state_failed_decrypt_keeps_nonce() -> None:
+    send, recv = CipherState(bytes(32)), CipherState(bytes(32))
+    wire = send.encrypt_with_ad(b"", b"x")
+    with pytest.raises(DecryptError):
+        recv.decrypt_with_ad(b"other ad", wire)
+    assert recv.nonce == 0
+    assert recv.decrypt_with_ad(b"", wire) == b"x"
+
+
+def test_rekey_keeps_both_sides_in_step() -> None:
+    send, recv = CipherState(bytes(32)), CipherState(bytes(32))
+    before = send.encrypt_with_ad(b"", b"x")
+    send.rekey()
+    recv.rekey()
+    recv.set_nonce(1)
+    after = send.encrypt_with_ad(b"", b"x")
+    assert recv.decrypt_with_ad(b"", after) == b"x"
+    assert after != before
+
+
+def test_handshake_out_of_turn_and_after_failure() -> None:
+    initiator = HandshakeState(XX, initiator=True, s=KeyPair.generate())
+    responder = HandshakeState(XX, initiator=False, s=KeyPair.generate())
+    with pytest.raises(StateError):
+        responder.write_message()
+    with pytest.raises(StateError):
+        initiator.read_message(bytes(32))
+    responder.read_message(initiator.write_message())
+    msg2 = bytearray(responder.write_message())
+    msg2[-1] ^= 1
+    with pytest.raises(DecryptError):
+        initiator.read_message(bytes(msg2))
+    with pytest.raises(StateError):
+        initiator.write_message()
+
+
+def test_low_order_ephemeral_refused() -> None:
+    responder = HandshakeState("Noise_NN_25519_ChaChaPoly_BLAKE2b", initiator=False)
+    responder.read_message(bytes(32))  # the all-zero point: ee must fail
+    with pytest.raises(HandshakeError):
+        responder.write_message()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Noise_XXfallback_25519_ChaChaPoly_BLAKE2b",
+        "Noise_XXhfs_25519+Kyber1024_ChaChaPoly_BLAKE2b",
+        "Noise_XX_448_ChaChaPoly_BLAKE2b",
+        "Noise_XX_25519_AESGCM_SHA256",
+        "Noise_QQ_25519_ChaChaPoly_BLAKE2b",
+        "Noise_NNpsk9_25519_ChaChaPoly_BLAKE2b",
+    ],
+)
+def test_unsupported_protocols(name: str) -> None:
+    with pytest.raises(UnsupportedProtocolError):
+        parse_protocol_name(name)
+
+
+def test_bad_configuration() -> None:
+    with pytest.raises(ValueError):
+        HandshakeState("Noise_NNpsk0_25519_ChaChaPoly_BLAKE2b", initiator=True)
+    with pytest.raises(ValueError):
+        HandshakeState("Noise_NK_25519_ChaChaPoly_BLAKE2b", initiator=True)  # needs rs

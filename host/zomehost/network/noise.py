@@ -303,7 +303,8 @@ def handshake_pattern(name: str) -> HandshakePattern:
         raise UnsupportedProtocolError(f"unknown handshake pattern {name!r}")
     pre_i, pre_r, *msgs = _PATTERNS[match["base"]]
     messages = [list(m) for m in msgs]
-    for modifier in (match["mods"] or "").split("+") if match["mods"] else []:
+    modifiers = match["mods"].split("+") if match["mods"] else []
+    for modifier in modifiers:
         psk = _PSK_MODIFIER.fullmatch(modifier)
         if psk is None:
             raise UnsupportedProtocolError(f"unsupported pattern modifier {modifier!r}")
