@@ -1,0 +1,1 @@
+"""Tests of the peer transport (Noise, secure session)."""
