@@ -1,1 +1,1 @@
-
+"""The ``zomehost`` command line: a thin shell over the conductor and the client."""

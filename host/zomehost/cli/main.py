@@ -1,0 +1,500 @@
+"""``zomehost``: install apps, call zomes, inspect chains, run a conductor.
+
+Every command takes ``--home DIR`` (default ``$ZOMEHOST_HOME`` or ``~/.zomehost``), either
+before the command or after it. Errors print one line and exit 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from zomehost.cli.render import dumps, parse_payload, record_view
+from zomehost.conductor.app import AppStatus
+from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.home import Home, default_home, passphrase_from_env
+from zomehost.conductor.packing import pack_app_dir, pack_dna_dir
+from zomehost.core.action import ActionType
+from zomehost.core.capability import (
+    SECRET_LEN,
+    AccessKind,
+    CapAccess,
+    GrantedFunctions,
+    ZomeCallCapGrant,
+)
+from zomehost.core.codec import pack
+from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash
+from zomehost.core.query import ChainQueryFilter
+from zomehost.errors import InvalidInput, NotFound, ZomehostError
+
+app = typer.Typer(
+    help="zomehost: a WebAssembly-sandboxed zome host (Holochain's call and capability model).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app_cmd = typer.Typer(
+    help="Pack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
+)
+dna_cmd = typer.Typer(help="Pack DNAs.", no_args_is_help=True)
+agent_cmd = typer.Typer(help="Manage agent keys in the keystore.", no_args_is_help=True)
+app.add_typer(app_cmd, name="app")
+app.add_typer(dna_cmd, name="dna")
+app.add_typer(agent_cmd, name="agent")
+
+err = Console(stderr=True, highlight=False)
+T = TypeVar("T")
+HomeOpt = Annotated[
+    Path | None, typer.Option("--home", help="Conductor home directory.", show_default=False)
+]
+_global_home: list[Path | None] = [None]
+
+
+@app.callback()
+def _main(
+    home: HomeOpt = None,
+    verbose: Annotated[
+        int, typer.Option("--verbose", "-v", count=True, help="More log output.")
+    ] = 0,
+) -> None:
+    _global_home[0] = home
+    import logging
+
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _home(home: Path | None) -> Home:
+    return Home(home or _global_home[0] or default_home())
+
+
+def _passphrase(confirm: bool = False) -> str:
+    value = passphrase_from_env()
+    if value is not None:
+        return value
+    if not sys.stdin.isatty():
+        raise InvalidInput("no passphrase: set ZOMEHOST_PASSPHRASE or run in a terminal")
+    return str(typer.prompt("Keystore passphrase", hide_input=True, confirmation_prompt=confirm))
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except ZomehostError as exc:
+        _fail(exc.message)
+    except OSError as exc:
+        _fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def _conductor(home: Path | None) -> Iterator[Conductor]:
+    h = _home(home)
+    status = err.status("compiling…")
+    started = [False]
+
+    def on_compile(zome: str) -> None:
+        if not started[0]:
+            status.start()
+            started[0] = True
+        status.update(f"compiling zome [bold]{zome}[/] (cached after this)…")
+
+    conductor = _guard(lambda: Conductor.open(h, _passphrase(), on_compile=on_compile))
+    try:
+        yield conductor
+    except ZomehostError as exc:
+        _fail(exc.message)
+    finally:
+        if started[0]:
+            status.stop()
+        conductor.close()
+
+
+def _text_hash(text: str, what: str) -> HoloHash:
+    try:
+        return HoloHash.from_text(text)
+    except ZomehostError as exc:
+        raise InvalidInput(f"{what}: {exc.message}") from None
+
+
+# -- home ---------------------------------------------------------------------------------
+@app.command()
+def init(home: HomeOpt = None) -> None:
+    """Create a conductor home: config, keystore (sealed with your passphrase), store."""
+    h = _home(home)
+    _guard(lambda: h.init(_passphrase(confirm=True)))
+    err.print(f"initialised zomehost home at {h.path}")
+
+
+@agent_cmd.command("new")
+def agent_new(home: HomeOpt = None) -> None:
+    """Generate a new agent key pair in the keystore and print its public key."""
+    with _conductor(home) as c:
+        print(c.generate_agent())
+
+
+@agent_cmd.command("list")
+def agent_list(home: HomeOpt = None) -> None:
+    """List the agent public keys in the keystore."""
+    with _conductor(home) as c:
+        for agent in c.agents():
+            print(agent)
+
+
+# -- bundles ------------------------------------------------------------------------------
+@dna_cmd.command("pack")
+def dna_pack(
+    directory: Annotated[Path, typer.Argument(help="Directory with dna.yaml (or the file).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Bundle file to write.")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Pack a DNA directory (dna.yaml + wasm) into one .dna bundle file."""
+    out, dna_hash = _guard(lambda: pack_dna_dir(directory, output))
+    err.print(f"wrote {out} (dna hash {dna_hash})")
+    print(out)
+
+
+@app_cmd.command("pack")
+def app_pack(
+    directory: Annotated[Path, typer.Argument(help="Directory with happ.yaml (or the file).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Bundle file to write.")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Pack an app directory (happ.yaml + its DNAs) into one .happ bundle file."""
+    out = _guard(lambda: pack_app_dir(directory, output))
+    err.print(f"wrote {out}")
+    print(out)
+
+
+# -- apps ---------------------------------------------------------------------------------
+@app_cmd.command("install")
+def app_install(
+    bundle: Annotated[Path, typer.Argument(help="A .happ bundle file.")],
+    app_id: Annotated[str, typer.Option("--app-id", help="Id to install the app under.")],
+    agent: Annotated[str | None, typer.Option("--agent", help="Existing agent key to use.")] = None,
+    network_seed: Annotated[
+        str | None, typer.Option("--network-seed", help="Override the DNAs' network seed.")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Install an app bundle for an agent (a new one unless --agent), running genesis for each cell."""
+    data = _guard(lambda: bundle.read_bytes())
+    with _conductor(home) as c:
+        agent_key = AgentPubKey.from_text(agent) if agent else None
+        installed = c.install_app(data, app_id, agent_key, network_seed)  # type: ignore[arg-type]
+        err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}")
+        for role, dna in installed.roles.items():
+            err.print(f"  role {role}: dna {dna}")
+        print(installed.agent)
+
+
+@app_cmd.command("list")
+def app_list(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """List installed apps with their status, agent and cells."""
+    with _conductor(home) as c:
+        apps = c.list_apps()
+        if as_json:
+            print(
+                dumps(
+                    [
+                        {
+                            "app_id": a.app_id,
+                            "status": a.status.value,
+                            "agent": a.agent.raw,
+                            "roles": {r: h.raw for r, h in a.roles.items()},
+                        }
+                        for a in apps
+                    ],
+                    pretty=True,
+                )
+            )
+            return
+        if not apps:
+            err.print("no apps installed")
+        for a in apps:
+            print(f"{a.app_id}\t{a.status.value}\t{a.agent}\t{', '.join(a.roles)}")
+
+
+def _set_status(app_id: str, status: AppStatus, home: Path | None) -> None:
+    with _conductor(home) as c:
+        c.set_app_status(app_id, status)
+        err.print(f"app {app_id} {status.value}")
+
+
+@app_cmd.command("enable")
+def app_enable(app_id: str, home: HomeOpt = None) -> None:
+    """Enable an installed app: its cells take calls again."""
+    _set_status(app_id, AppStatus.ENABLED, home)
+
+
+@app_cmd.command("disable")
+def app_disable(app_id: str, home: HomeOpt = None) -> None:
+    """Disable an app: its cells refuse calls; data is kept."""
+    _set_status(app_id, AppStatus.DISABLED, home)
+
+
+@app_cmd.command("uninstall")
+def app_uninstall(app_id: str, home: HomeOpt = None) -> None:
+    """Uninstall an app (its chains stay in the store)."""
+    with _conductor(home) as c:
+        c.uninstall_app(app_id)
+        err.print(f"app {app_id} uninstalled")
+
+
+# -- calls --------------------------------------------------------------------------------
+def _provenance(c: Conductor, who: str | None, default: AgentPubKey) -> AgentPubKey:
+    if who is None:
+        return default
+    if who.startswith("uhCAk"):
+        agent = AgentPubKey.from_text(who)
+        if agent not in c.keystore.keys:
+            raise NotFound(f"agent {who} has no key in this keystore")
+        return agent  # type: ignore[return-value]
+    return c.get_app(who).agent
+
+
+def _secret(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except ValueError:
+        raise InvalidInput(
+            "--cap-secret must be the base64url secret `zomehost grant` printed"
+        ) from None
+    if len(secret) != SECRET_LEN:
+        raise InvalidInput(f"--cap-secret must decode to {SECRET_LEN} bytes")
+    return secret
+
+
+@app.command()
+def call(
+    app_id: Annotated[str, typer.Argument(help="Installed app id.")],
+    role: Annotated[str, typer.Argument(help="Role name in the app.")],
+    zome: Annotated[str, typer.Argument(help="Zome name.")],
+    fn: Annotated[str, typer.Argument(help="Function name.")],
+    payload: Annotated[
+        str | None, typer.Argument(help="Input as JSON (hashes as u… text).")
+    ] = None,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="Call as another local agent (key or app id).")
+    ] = None,
+    cap_secret: Annotated[
+        str | None, typer.Option("--cap-secret", help="Capability secret to present.")
+    ] = None,
+    conductor: Annotated[
+        str | None,
+        typer.Option(
+            "--conductor", help="ws://host:port of a running conductor's admin interface."
+        ),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Call a zome function and print its result as JSON."""
+    value = _guard(lambda: parse_payload(payload))
+    secret = _guard(lambda: _secret(cap_secret))
+    if conductor is not None:
+        from zomehost.cli.remote import call_through_conductor
+
+        result = _guard(
+            lambda: call_through_conductor(
+                conductor, _home(home), app_id, role, zome, fn, value, as_, secret
+            )
+        )
+        print(dumps(result))
+        return
+    with _conductor(home) as c:
+        cell = c.cell_for(app_id, role)
+        provenance = _provenance(c, as_, cell.id.agent)
+        result = c.call_zome(ZomeCall(cell.id, zome, fn, pack(value), provenance, secret))
+        print(dumps(result))
+
+
+# -- chains -------------------------------------------------------------------------------
+@app.command(context_settings={"allow_interspersed_args": True})
+def chain(
+    target: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="[verify] APP ROLE",
+            help="`APP ROLE` prints the chain; `verify APP ROLE` checks it.",
+        ),
+    ],
+    entry_type: Annotated[
+        list[str] | None, typer.Option("--entry-type", help="Only these entry types.")
+    ] = None,
+    action_type: Annotated[
+        list[str] | None, typer.Option("--action-type", help="Only these action types.")
+    ] = None,
+    start: Annotated[int | None, typer.Option("--from", help="First sequence number.")] = None,
+    end: Annotated[int | None, typer.Option("--to", help="Sequence number to stop before.")] = None,
+    descending: Annotated[bool, typer.Option("--descending", help="Newest first.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Print a cell's source chain readably, or `chain verify APP ROLE` to check it."""
+    if len(target) == 3 and target[0] == "verify":
+        with _conductor(home) as c:
+            cell = c.cell_for(target[1], target[2])
+            n = cell.chain.verify()
+            print(
+                f"chain of {target[1]}/{target[2]} is intact: {n} records, hashes, links, "
+                "sequence and signatures verified"
+            )
+        return
+    if len(target) != 2:
+        _fail("usage: zomehost chain APP ROLE  |  zomehost chain verify APP ROLE")
+    flt = _guard(
+        lambda: ChainQueryFilter.from_wire(
+            {
+                "entry_type": entry_type or None,
+                "action_type": action_type or None,
+                "sequence_range": [start or 0, end if end is not None else 1 << 62]
+                if start is not None or end is not None
+                else None,
+                "include_entries": True,
+                "descending": descending,
+            }
+        )
+    )
+    with _conductor(home) as c:
+        cell = c.cell_for(target[0], target[1])
+        records = cell.chain.records(flt)
+        if as_json:
+            print(dumps([record_view(r.to_wire()) for r in records], pretty=True))
+            return
+        for r in records:
+            a = r.action
+            detail = ""
+            if a.type in (ActionType.CREATE, ActionType.UPDATE) and r.entry is not None:
+                content = record_view(r.to_wire())["entry"]["content"]
+                detail = f" {a.entry_type}: {dumps(content)[:200]}"
+            if a.type is ActionType.DELETE:
+                detail = f" deletes {a.deletes_address}"
+            if a.type is ActionType.UPDATE:
+                detail += f" (updates {a.original_action_address})"
+            print(f"#{a.action_seq:<4} {a.type.value:<20} {r.action_hash}{detail}")
+
+
+# -- capabilities -------------------------------------------------------------------------
+def _parse_functions(text: str) -> GrantedFunctions:
+    if text.strip() in ("*", "all", "All"):
+        return GrantedFunctions(None)
+    pairs = set()
+    for item in text.split(","):
+        zome, sep, fn = item.strip().partition(":")
+        if not sep or not zome or not fn:
+            raise InvalidInput(f"--functions takes zome:fn pairs separated by commas, got {item!r}")
+        pairs.add((zome, fn))
+    return GrantedFunctions(frozenset(pairs))
+
+
+@app.command()
+def grant(
+    app_id: str,
+    role: str,
+    functions: Annotated[
+        str, typer.Option("--functions", help="zome:fn,zome:fn,… or '*' for all.")
+    ],
+    assignee: Annotated[
+        list[str] | None,
+        typer.Option("--assignee", help="Agent key allowed to call (assigned grant); repeatable."),
+    ] = None,
+    transferable: Annotated[
+        bool, typer.Option("--transferable", help="Anyone holding the secret may call.")
+    ] = False,
+    tag: Annotated[str, typer.Option("--tag", help="A label for the grant.")] = "cli",
+    home: HomeOpt = None,
+) -> None:
+    """Grant a capability on APP/ROLE's chain; prints the secret (none for unrestricted)."""
+    import os
+
+    funcs = _guard(lambda: _parse_functions(functions))
+    if assignee and transferable:
+        _fail("--assignee and --transferable exclude each other")
+    secret = os.urandom(SECRET_LEN) if (assignee or transferable) else None
+    if assignee:
+        access = _guard(
+            lambda: CapAccess(
+                AccessKind.ASSIGNED,
+                secret,
+                frozenset(AgentPubKey.from_text(a) for a in assignee),  # type: ignore[misc]
+            )
+        )
+    elif transferable:
+        access = CapAccess(AccessKind.TRANSFERABLE, secret)
+    else:
+        access = CapAccess(AccessKind.UNRESTRICTED)
+    with _conductor(home) as c:
+        cell = c.cell_for(app_id, role)
+        action = c.grant_capability(cell.id, ZomeCallCapGrant(tag, access, funcs))
+        err.print(f"granted {access.kind.value} access to {funcs.to_wire()} (grant {action})")
+        if secret is not None:
+            print(base64.urlsafe_b64encode(secret).rstrip(b"=").decode())
+        else:
+            print(action)
+
+
+@app.command()
+def grants(
+    app_id: str,
+    role: str,
+    include_revoked: Annotated[
+        bool, typer.Option("--include-revoked", help="Show revoked grants too.")
+    ] = False,
+    home: HomeOpt = None,
+) -> None:
+    """List the capability grants on APP/ROLE's chain."""
+    with _conductor(home) as c:
+        cell = c.cell_for(app_id, role)
+        for g in cell.chain.grants(include_revoked=include_revoked):
+            access = g.grant.access
+            who = ",".join(str(a) for a in sorted(access.assignees, key=lambda a: a.raw))
+            state = "revoked" if g.revoked else "live"
+            print(
+                f"{g.action_hash}\t{state}\t{access.kind.value}\t{dumps(g.grant.functions.to_wire())}"
+                f"\ttag={g.grant.tag}" + (f"\tassignees={who}" if who else "")
+            )
+
+
+@app.command()
+def revoke(
+    app_id: str,
+    role: str,
+    grant_hash: Annotated[str, typer.Argument(help="Action hash of the grant.")],
+    home: HomeOpt = None,
+) -> None:
+    """Revoke a capability grant at once (deletes it on the chain)."""
+    with _conductor(home) as c:
+        cell = c.cell_for(app_id, role)
+        h = _text_hash(grant_hash, "grant hash")
+        if not isinstance(h, ActionHash):
+            _fail("the grant hash must be an action hash (uhCkk…)")
+        c.revoke_capability(cell.id, h)  # type: ignore[arg-type]
+        err.print(f"revoked grant {grant_hash}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,687 @@
+"""The conductor: installs apps, runs genesis, and drives every zome call end to end.
+
+One call: authenticate (done by the interface that received it) → authorize against the
+callee's live grants → run ``init`` once per cell → run the function in a fresh instance
+with its own workspace → commit in one transaction → ``post_commit`` and signals.
+Nested calls (``call`` host function) come back here through :class:`HostServices`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zomehost.chain.source_chain import SourceChain, Workspace
+from zomehost.chain.store import Store
+from zomehost.conductor.app import AppStatus, InstalledApp
+from zomehost.conductor.home import ConductorConfig, Home
+from zomehost.core.action import ActionType, Entry, Record, SystemEntryType
+from zomehost.core.bundle import AppBundle, DnaFile, DnaManifest
+from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
+from zomehost.core.codec import pack
+from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHash
+from zomehost.core.keystore import Keystore
+from zomehost.core.query import ChainQueryFilter
+from zomehost.errors import (
+    AppNotEnabled,
+    AppNotFound,
+    ChainLocked,
+    ConductorError,
+    InitFailed,
+    InvalidInput,
+    LimitExceeded,
+    NetworkError,
+    NotFound,
+    Timeout,
+    Unauthorized,
+    ZomeFunctionNotFound,
+    ZomehostError,
+)
+from zomehost.ribosome.context import CallContext, DnaInfo, Signal
+from zomehost.ribosome.engine import WasmEngine, ZomeModule
+from zomehost.ribosome.host_fns import now_micros
+from zomehost.ribosome.ribosome import Ribosome
+
+log = logging.getLogger("zomehost.conductor")
+zome_log = logging.getLogger("zomehost.zome")
+SignalListener = Callable[[Signal], None]
+RemoteCaller = Callable[[CallContext, AgentPubKey, str, str, bytes | None, bytes, int | None], Any]
+RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ZomeCall:
+    """A call into a cell, after authentication: who calls what with which secret."""
+
+    cell_id: CellId
+    zome_name: str
+    fn_name: str
+    payload: bytes  # msgpack bytes of the input
+    provenance: AgentPubKey
+    cap_secret: bytes | None = None
+
+
+class Cell:
+    """A running cell: its DNA, its chain, its zome modules (loaded lazily)."""
+
+    def __init__(self, conductor: Conductor, app: InstalledApp, role: str, dna: DnaFile) -> None:
+        self.conductor = conductor
+        self.app_id = app.app_id
+        self.role = role
+        self.id = app.cell_id(role)
+        self.dna = dna
+        self.chain = SourceChain(conductor.store, self.id)
+        self.info = DnaInfo(
+            dna.hash,
+            dna.manifest.name,
+            dna.manifest.properties,
+            dna.manifest.network_seed,
+            tuple(z.name for z in dna.manifest.zomes),
+        )
+        self.lock = threading.RLock()  # held by bridge calls and commits
+        self._init_lock = threading.Lock()
+        self.initialized = False
+        self.limits = conductor.config.limits
+
+    def zome(self, name: str) -> tuple[int, ZomeModule]:
+        for i, z in enumerate(self.dna.manifest.zomes):
+            if z.name == name:
+                wasm_hash = self.dna.wasm_hashes[i]
+                return i, self.conductor.load_module(wasm_hash, z.name)
+        raise ZomeFunctionNotFound(f"no zome {name!r} in dna {self.info.name!r}")
+
+
+class Conductor:
+    def __init__(
+        self, home: Home, keystore: Keystore, *, on_compile: Callable[[str], None] | None = None
+    ) -> None:
+        self.home = home
+        self.config: ConductorConfig = home.config()
+        self.keystore = keystore
+        self.store = Store(home.data_path, sync=self.config.durable)
+        self.engine = WasmEngine(home.cache_path, fuel=self.config.limits.fuel is not None)
+        self.ribosome = Ribosome(self.engine)
+        self.on_compile = on_compile
+        self._cells: dict[bytes, Cell] = {}
+        self._apps_lock = threading.RLock()
+        self._signal_listeners: list[SignalListener] = []
+        self.remote_caller: RemoteCaller | None = None
+        self.remote_signaller: RemoteSignaller | None = None
+        self._keystore_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, home: Path | Home, passphrase: str, **kw: Any) -> Conductor:
+        h = home if isinstance(home, Home) else Home(home)
+        return cls(h, h.open_keystore(passphrase), **kw)
+
+    def close(self) -> None:
+        self.engine.close()
+        self.store.close()
+
+    # -- keys -------------------------------------------------------------------------
+    def generate_agent(self) -> AgentPubKey:
+        with self._keystore_lock:
+            agent = self.keystore.generate()
+            self.home.save_keystore(self.keystore)
+        return agent
+
+    def agents(self) -> list[AgentPubKey]:
+        return list(self.keystore.keys)
+
+    def sign(self, agent: AgentPubKey, data: bytes) -> bytes:
+        return self.keystore.sign(agent, data)
+
+    # -- dnas and modules -------------------------------------------------------------
+    def load_module(self, wasm_hash: WasmHash, zome_name: str) -> ZomeModule:
+        def wasm() -> bytes:
+            blob = self.store.get_state(f"wasm/{wasm_hash.raw.hex()}")
+            if not isinstance(blob, bytes):
+                raise NotFound(f"wasm {wasm_hash} of zome {zome_name!r} is not stored")
+            return blob
+
+        return self.engine.load(wasm_hash, wasm, zome_name, self.on_compile)
+
+    def dna_file(self, dna_hash: DnaHash) -> DnaFile:
+        doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
+        if doc is None:
+            raise NotFound(f"dna {dna_hash} is not installed")
+        manifest = DnaManifest.parse(doc["manifest"])
+        wasm = tuple(self.store.get_state(f"wasm/{bytes(h).hex()}") for h in doc["wasm_hashes"])
+        return DnaFile(manifest, wasm)  # type: ignore[arg-type]
+
+    def list_dnas(self) -> list[DnaHash]:
+        return [DnaHash(bytes.fromhex(n.split("/", 1)[1])) for n in self.store.state_names("dna/")]
+
+    # -- apps -------------------------------------------------------------------------
+    def _save_app(self, app: InstalledApp) -> None:
+        self.store.put_state(f"app/{app.app_id}", app.to_state())
+
+    def get_app(self, app_id: str) -> InstalledApp:
+        doc = self.store.get_state(f"app/{app_id}")
+        if doc is None:
+            raise AppNotFound(f"no app {app_id!r} is installed")
+        return InstalledApp.from_state(doc)
+
+    def list_apps(self) -> list[InstalledApp]:
+        return [self.get_app(n.split("/", 1)[1]) for n in self.store.state_names("app/")]
+
+    def install_app(
+        self,
+        bundle: bytes,
+        app_id: str,
+        agent: AgentPubKey | None = None,
+        network_seed: str | None = None,
+    ) -> InstalledApp:
+        """Check every zome, store the DNAs, run genesis for every cell; all or nothing."""
+        if not app_id or len(app_id) > 128 or "/" in app_id:
+            raise InvalidInput("an app id is 1-128 characters without '/'")
+        parsed = AppBundle.decode(bundle)
+        with self._apps_lock:
+            if self.store.get_state(f"app/{app_id}") is not None:
+                raise ConductorError(f"an app with id {app_id!r} is already installed")
+            dnas = {
+                role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
+                for role, dna in parsed.dnas.items()
+            }
+            for dna in dnas.values():  # compile and check before writing anything
+                for z, wasm, wasm_hash in zip(dna.manifest.zomes, dna.wasm, dna.wasm_hashes):
+                    self.engine.load(wasm_hash, lambda w=wasm: w, z.name, self.on_compile)
+            if agent is None:
+                agent = self.generate_agent()
+            elif agent not in self.keystore.keys:
+                raise NotFound(f"agent {agent} has no key in this conductor's keystore")
+            app = InstalledApp(
+                app_id,
+                agent,
+                AppStatus.ENABLED,
+                {r: d.hash for r, d in dnas.items()},
+                parsed.manifest.to_doc(),
+                now_micros(),
+            )
+            workspaces = []
+            for role, dna in dnas.items():
+                cell_id = app.cell_id(role)
+                chain = SourceChain(self.store, cell_id)
+                if chain.head() is not None:
+                    raise ConductorError(f"cell {cell_id} already exists (same agent and dna)")
+                ws = Workspace(chain, lambda data, a=agent: self.sign(a, data))
+                now = now_micros()
+                ws.append(ActionType.DNA, now, dna_hash=dna.hash)
+                ws.append(ActionType.AGENT_VALIDATION_PKG, now, membrane_proof=None)
+                ws.create(Entry(SystemEntryType.AGENT.value, pack(agent.raw)), now)
+                workspaces.append(ws)
+            with self.store.write() as txn:  # dnas, wasm and app state in one transaction
+                for dna in dnas.values():
+                    txn.put(
+                        f"dna/{dna.hash.raw.hex()}".encode(),
+                        pack(
+                            {
+                                "manifest": dna.manifest.to_doc(),
+                                "wasm_hashes": [h.raw for h in dna.wasm_hashes],
+                            }
+                        ),
+                        db=self.store.db["state"],
+                    )
+                    for wasm, h in zip(dna.wasm, dna.wasm_hashes):
+                        txn.put(
+                            f"wasm/{h.raw.hex()}".encode(), pack(wasm), db=self.store.db["state"]
+                        )
+            for ws in workspaces:
+                ws.commit()
+            self._save_app(app)
+            log.info("installed app %s for agent %s", app_id, agent)
+            return app
+
+    def set_app_status(self, app_id: str, status: AppStatus) -> InstalledApp:
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            updated = InstalledApp(
+                app.app_id, app.agent, status, app.roles, app.manifest, app.installed_at
+            )
+            self._save_app(updated)
+            if status is AppStatus.DISABLED:
+                for cid in app.cell_ids:
+                    self._cells.pop(cid.key, None)
+            return updated
+
+    def uninstall_app(self, app_id: str) -> None:
+        """Forget the app; its chains stay in the store (data is never silently destroyed)."""
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            for cid in app.cell_ids:
+                self._cells.pop(cid.key, None)
+            self.store.delete_state(f"app/{app_id}")
+
+    # -- admin-side capabilities ------------------------------------------------------
+    def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:
+        """Write a capability grant on a cell's chain (the admin's `grant_zome_call_capability`)."""
+        return self._admin_write(
+            cell_id,
+            lambda ws: ws.create(
+                Entry(SystemEntryType.CAP_GRANT.value, pack(grant.to_wire())), now_micros()
+            ),
+        )
+
+    def revoke_capability(self, cell_id: CellId, grant_action: ActionHash) -> ActionHash:
+        cell = self.cell(cell_id)
+        if grant_action not in {g.action_hash for g in cell.chain.grants(include_revoked=True)}:
+            raise NotFound(f"no capability grant {grant_action} on cell {cell_id}")
+        if grant_action not in {g.action_hash for g in cell.chain.grants()}:
+            raise InvalidInput(f"grant {grant_action} is already revoked")
+        return self._admin_write(cell_id, lambda ws: ws.delete(grant_action, now_micros()))
+
+    def _admin_write(self, cell_id: CellId, write: Callable[[Workspace], Record]) -> ActionHash:
+        cell = self.cell(cell_id)
+        deadline = time.monotonic() + cell.limits.timeout_ms / 1000
+        self._ensure_init(cell, deadline)
+        ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+        record = write(ws)
+        self._commit(cell, ws, deadline)
+        return record.action_hash
+
+    # -- cells ------------------------------------------------------------------------
+    def cell(self, cell_id: CellId) -> Cell:
+        cell = self._cells.get(cell_id.key)
+        if cell is not None:
+            return cell
+        with self._apps_lock:
+            for app in self.list_apps():
+                for role, dna_hash in app.roles.items():
+                    if dna_hash == cell_id.dna_hash and app.agent == cell_id.agent:
+                        if app.status is not AppStatus.ENABLED:
+                            raise AppNotEnabled(f"app {app.app_id!r} is disabled")
+                        cell = Cell(self, app, role, self.dna_file(dna_hash))
+                        self._cells[cell_id.key] = cell
+                        return cell
+        raise NotFound(f"no running cell {cell_id}")
+
+    def cell_for(self, app_id: str, role: str) -> Cell:
+        app = self.get_app(app_id)
+        if role not in app.roles:
+            raise NotFound(f"app {app_id!r} has no role {role!r} (roles: {', '.join(app.roles)})")
+        return self.cell(app.cell_id(role))
+
+    def find_cells(self, agent: AgentPubKey, dna_hash: DnaHash | None = None) -> list[CellId]:
+        return [
+            cid
+            for app in self.list_apps()
+            if app.status is AppStatus.ENABLED
+            for cid in app.cell_ids
+            if cid.agent == agent and (dna_hash is None or cid.dna_hash == dna_hash)
+        ]
+
+    # -- signals ----------------------------------------------------------------------
+    def add_signal_listener(self, listener: SignalListener) -> Callable[[], None]:
+        self._signal_listeners.append(listener)
+        return lambda: self._signal_listeners.remove(listener)
+
+    def _deliver(self, signals: list[Signal]) -> None:
+        for s in signals:
+            for listener in list(self._signal_listeners):
+                try:
+                    listener(s)
+                except Exception:
+                    log.exception("signal listener failed")
+
+    # -- the call pipeline --------------------------------------------------------------
+    def call_zome(self, call: ZomeCall, *, timeout_ms: int | None = None) -> Any:
+        """Run a call from outside (client, CLI, remote peer); return the ``Ok`` value."""
+        cell = self.cell(call.cell_id)
+        limits = cell.limits
+        deadline = time.monotonic() + (timeout_ms or limits.timeout_ms) / 1000
+        auth = self._authorize(cell, call)
+        self._ensure_init(cell, deadline)
+        value, _ = self._run_new(
+            cell, call.zome_name, call.fn_name, call.payload, auth, deadline, 0
+        )
+        return value
+
+    def _authorize(self, cell: Cell, call: ZomeCall) -> Authorization:
+        _, zm = cell.zome(call.zome_name)
+        if call.fn_name not in zm.functions:
+            raise ZomeFunctionNotFound(f"zome {call.zome_name!r} has no function {call.fn_name!r}")
+        auth = authorize(
+            cell.id.agent,
+            call.provenance,
+            call.zome_name,
+            call.fn_name,
+            call.cap_secret,
+            cell.chain.grants(),
+        )
+        if auth is None:
+            raise Unauthorized(
+                f"{call.provenance} may not call {call.zome_name}.{call.fn_name} on cell {cell.id}"
+            )
+        return auth
+
+    def _context(
+        self,
+        cell: Cell,
+        zome: str,
+        fn: str,
+        auth: Authorization,
+        ws: Workspace,
+        deadline: float,
+        depth: int,
+        *,
+        writable: bool = True,
+    ) -> tuple[CallContext, ZomeModule]:
+        idx, zm = cell.zome(zome)
+        ctx = CallContext(
+            cell=cell.id,
+            dna=cell.info,
+            zome_name=zome,
+            zome_index=idx,
+            function_name=fn,
+            function_names=zm.functions,
+            authorization=auth,
+            workspace=ws,
+            limits=cell.limits,
+            deadline=deadline,
+            depth=depth,
+            services=_Services(self, cell),
+            writable=writable,
+            role_name=cell.role,
+            app_id=cell.app_id,
+        )
+        return ctx, zm
+
+    def _run_new(
+        self,
+        cell: Cell,
+        zome: str,
+        fn: str,
+        payload: bytes,
+        auth: Authorization,
+        deadline: float,
+        depth: int,
+    ) -> tuple[Any, list[Record]]:
+        """Run a call with its own workspace, commit it, then post_commit and signals."""
+        ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+        ctx, zm = self._context(cell, zome, fn, auth, ws, deadline, depth)
+        value = self.ribosome.run(ctx, zm, fn, payload)
+        committed = self._commit(cell, ws, deadline)
+        if committed and "post_commit" in zm.callbacks:
+            self._post_commit(cell, zome, committed, deadline, ctx.signals)
+        self._deliver(ctx.signals)
+        return value, committed
+
+    def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
+        if not ws.pending:
+            return []
+        if not cell.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise ChainLocked(
+                f"chain of cell {cell.id} stayed locked by a bridge call past the deadline"
+            )
+        try:
+            return ws.commit()
+        finally:
+            cell.lock.release()
+
+    def _post_commit(
+        self, cell: Cell, zome: str, records: list[Record], deadline: float, signals: list[Signal]
+    ) -> None:
+        ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+        ctx, zm = self._context(
+            cell,
+            zome,
+            "post_commit",
+            Authorization(cell.id.agent),
+            ws,
+            max(deadline, time.monotonic() + 1),
+            0,
+            writable=False,
+        )
+        try:
+            self.ribosome.run(ctx, zm, "post_commit", pack([r.to_wire() for r in records]))
+            signals.extend(ctx.signals)
+        except ZomehostError as exc:
+            log.warning("post_commit of %s.%s failed: %s", cell.info.name, zome, exc.message)
+
+    def _ensure_init(self, cell: Cell, deadline: float) -> None:
+        if cell.initialized:
+            return
+        with cell._init_lock:
+            if cell.initialized:
+                return
+            done = cell.chain.records(
+                ChainQueryFilter(action_type=frozenset({ActionType.INIT_ZOMES_COMPLETE}))
+            )
+            if done:
+                cell.initialized = True
+                return
+            ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+            signals: list[Signal] = []
+            for zname in cell.info.zome_names:
+                _, zm = cell.zome(zname)
+                if "init" not in zm.callbacks:
+                    continue
+                ctx, _ = self._context(
+                    cell, zname, "init", Authorization(cell.id.agent), ws, deadline, 0
+                )
+                try:
+                    result = self.ribosome.run(ctx, zm, "init", pack(None))
+                except ZomehostError as exc:
+                    raise InitFailed(f"init of zome {zname!r} failed: {exc.message}") from None
+                if result != "Pass":
+                    reason = result.get("Fail") if isinstance(result, dict) else result
+                    raise InitFailed(f"init of zome {zname!r} refused: {reason}")
+                signals.extend(ctx.signals)
+            ws.append(ActionType.INIT_ZOMES_COMPLETE, now_micros())
+            self._commit(cell, ws, deadline)
+            cell.initialized = True
+            self._deliver(signals)
+
+    def deliver_remote_signal(
+        self, cell_id: CellId, zome: str, sender: AgentPubKey, payload: bytes
+    ) -> bool:
+        """Run a cell's ``recv_remote_signal``; it needs a grant (unrestricted, as in Holochain)."""
+        try:
+            cell = self.cell(cell_id)
+            _, zm = cell.zome(zome)
+        except ZomehostError as exc:
+            log.info("remote signal to %s dropped: %s", cell_id, exc.message)
+            return False
+        if "recv_remote_signal" not in zm.callbacks:
+            return False
+        auth = authorize(
+            cell.id.agent, sender, zome, "recv_remote_signal", None, cell.chain.grants()
+        )
+        if auth is None:
+            log.info(
+                "remote signal from %s to %s refused: no grant for recv_remote_signal",
+                sender,
+                cell_id,
+            )
+            return False
+        deadline = time.monotonic() + cell.limits.timeout_ms / 1000
+        try:
+            self._ensure_init(cell, deadline)
+            self._run_new(cell, zome, "recv_remote_signal", pack(payload), auth, deadline, 0)
+        except ZomehostError as exc:
+            log.warning("recv_remote_signal in %s failed: %s", cell_id, exc.message)
+            return False
+        return True
+
+    # -- nested calls (host function `call`) -----------------------------------------------
+    def nested_call(
+        self,
+        ctx: CallContext,
+        target: Any,
+        zome: str,
+        fn: str,
+        secret: bytes | None,
+        payload: bytes,
+    ) -> Any:
+        """Inter-zome, bridge and same-conductor cross-agent calls; returns a ZomeCallResponse."""
+        if ctx.depth + 1 > ctx.limits.max_call_depth:
+            raise LimitExceeded(
+                f"call depth limit of {ctx.limits.max_call_depth} reached calling {zome}.{fn}: runaway recursion?"
+            )
+        caller_cell = self.cell(ctx.cell)
+        callee_id = self._resolve_target(ctx, target)
+        if callee_id == ctx.cell:
+            return self._local_call(ctx, caller_cell, zome, fn, payload)
+        callee = self.cell(callee_id)
+        call = ZomeCall(callee_id, zome, fn, payload, ctx.cell.agent, secret)
+        try:
+            auth = self._authorize(callee, call)
+        except Unauthorized as exc:
+            return _unauthorized(call, exc.message)
+        except ZomeFunctionNotFound as exc:
+            return {"CallError": exc.message}
+        if callee_id.agent != ctx.cell.agent:  # another agent on this conductor: like a remote call
+            return self._respond(lambda: self._run_guarded(callee, call, auth, ctx))
+        return self._bridge(ctx, caller_cell, callee, call, auth)
+
+    def _resolve_target(self, ctx: CallContext, target: Any) -> CellId:
+        if target is None or target == "Local" or (isinstance(target, dict) and "Local" in target):
+            return ctx.cell
+        if isinstance(target, dict) and "Role" in target:
+            if ctx.app_id is None:
+                raise InvalidInput("this call has no app to find a role in")
+            app = self.get_app(ctx.app_id)
+            role = target["Role"]
+            if role not in app.roles:
+                raise NotFound(f"app {ctx.app_id!r} has no role {role!r}")
+            return app.cell_id(role)
+        if isinstance(target, dict) and "Cell" in target:
+            return CellId.from_wire(target["Cell"])
+        raise InvalidInput(f"unknown call target {target!r:.80}")
+
+    def _local_call(self, ctx: CallContext, cell: Cell, zome: str, fn: str, payload: bytes) -> Any:
+        """Inter-zome call: same cell, shares the caller's workspace, commits with it."""
+        _, zm = cell.zome(zome)
+        if fn not in zm.functions:
+            return {"CallError": f"zome {zome!r} has no function {fn!r}"}
+        ws = ctx.workspace
+        savepoint = len(ws.pending)
+        inner, _ = self._context(
+            cell, zome, fn, Authorization(ctx.cell.agent), ws, ctx.deadline, ctx.depth + 1
+        )
+        try:
+            value = self.ribosome.run(inner, zm, fn, payload)
+        except (Timeout, LimitExceeded):
+            raise
+        except ZomehostError as exc:
+            del ws.pending[savepoint:]  # the callee's writes go with its failure
+            return {"CallError": exc.message}
+        ctx.signals.extend(inner.signals)
+        return {"Ok": pack(value)}
+
+    def _bridge(
+        self, ctx: CallContext, caller: Cell, callee: Cell, call: ZomeCall, auth: Authorization
+    ) -> Any:
+        """Bridge call: both chains locked (in a fixed order, so crossed calls cannot deadlock)."""
+        first, second = sorted((caller, callee), key=lambda c: c.id.key)
+        timeout = max(0.0, ctx.deadline - time.monotonic())
+        if not first.lock.acquire(timeout=timeout):
+            raise ChainLocked(f"chain of cell {first.id} is locked by another bridge call")
+        try:
+            if not second.lock.acquire(timeout=max(0.0, ctx.deadline - time.monotonic())):
+                raise ChainLocked(f"chain of cell {second.id} is locked by another bridge call")
+            try:
+                return self._respond(lambda: self._run_guarded(callee, call, auth, ctx))
+            finally:
+                second.lock.release()
+        finally:
+            first.lock.release()
+
+    def _run_guarded(
+        self, callee: Cell, call: ZomeCall, auth: Authorization, ctx: CallContext
+    ) -> Any:
+        self._ensure_init(callee, ctx.deadline)
+        value, _ = self._run_new(
+            callee, call.zome_name, call.fn_name, call.payload, auth, ctx.deadline, ctx.depth + 1
+        )
+        return value
+
+    @staticmethod
+    def _respond(run: Callable[[], Any]) -> Any:
+        try:
+            return {"Ok": pack(run())}
+        except (Timeout, LimitExceeded):
+            raise
+        except Unauthorized as exc:
+            return {"Unauthorized": {"reason": exc.message}}
+        except NetworkError as exc:
+            return {"NetworkError": exc.message}
+        except ZomehostError as exc:
+            return {"CallError": exc.message}
+
+
+def _unauthorized(call: ZomeCall, reason: str) -> Any:
+    return {
+        "Unauthorized": {
+            "zome_name": call.zome_name,
+            "fn_name": call.fn_name,
+            "cell_id": call.cell_id.to_wire(),
+            "provenance": call.provenance.raw,
+            "reason": reason,
+        }
+    }
+
+
+class _Services:
+    """The conductor as the ribosome sees it (HostServices)."""
+
+    def __init__(self, conductor: Conductor, cell: Cell) -> None:
+        self.conductor = conductor
+        self.cell = cell
+
+    def sign(self, agent: AgentPubKey, data: bytes) -> bytes:
+        return self.conductor.sign(agent, data)
+
+    def call(
+        self,
+        ctx: CallContext,
+        target: Any,
+        zome: str,
+        fn: str,
+        secret: bytes | None,
+        payload: bytes,
+    ) -> Any:
+        return self.conductor.nested_call(ctx, target, zome, fn, secret, payload)
+
+    def call_remote(
+        self,
+        ctx: CallContext,
+        agent: AgentPubKey,
+        zome: str,
+        fn: str,
+        secret: bytes | None,
+        payload: bytes,
+        timeout_ms: int | None,
+    ) -> Any:
+        c = self.conductor
+        local = c.find_cells(agent, ctx.cell.dna_hash)
+        if local:  # an agent on this conductor: no network needed
+            return c.nested_call(ctx, {"Cell": local[0].to_wire()}, zome, fn, secret, payload)
+        if c.remote_caller is None:
+            return {
+                "NetworkError": f"agent {agent} is not on this conductor and no network is running"
+            }
+        return c.remote_caller(ctx, agent, zome, fn, secret, payload, timeout_ms)
+
+    def send_remote_signal(
+        self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes
+    ) -> None:
+        c = self.conductor
+        remote: list[AgentPubKey] = []
+        for agent in agents:
+            local = c.find_cells(agent, ctx.cell.dna_hash)
+            if local:
+                c.deliver_remote_signal(local[0], ctx.zome_name, ctx.cell.agent, payload)
+            else:
+                remote.append(agent)
+        if remote and c.remote_signaller is not None:
+            c.remote_signaller(ctx, remote, payload)
+
+    def trace(self, ctx: CallContext, level: str, msg: str) -> None:
+        levels = {"trace": 5, "debug": 10, "info": 20, "warn": 30, "error": 40}
+        zome_log.log(levels.get(level, 20), "[%s.%s] %s", ctx.dna.name, ctx.zome_name, msg)

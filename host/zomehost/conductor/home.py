@@ -1,0 +1,149 @@
+"""A conductor's home directory: config, sealed keystore, LMDB store, module cache, lock."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from zomehost.core.keystore import Keystore
+from zomehost.core.limits import Limits
+from zomehost.errors import ConductorError, KeystoreError
+
+CONFIG_NAME = "conductor-config.yaml"
+KEYSTORE_NAME = "keystore.bin"
+PASSPHRASE_ENV = "ZOMEHOST_PASSPHRASE"
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("ZOMEHOST_HOME", Path.home() / ".zomehost"))
+
+
+@dataclass
+class ConductorConfig:
+    admin_port: int = 0
+    bind_address: str = "127.0.0.1"
+    allowed_origins: list[str] = field(default_factory=lambda: ["*"])
+    limits: Limits = field(default_factory=Limits)
+    durable: bool = True
+    network: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> ConductorConfig:
+        if not path.exists():
+            return cls()
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConductorError(f"{path}: not valid YAML: {exc}") from None
+        if not isinstance(doc, dict):
+            raise ConductorError(f"{path}: the config must be a mapping")
+        origins = doc.get("allowed_origins", ["*"])
+        return cls(
+            admin_port=int(doc.get("admin_port", 0)),
+            bind_address=str(doc.get("bind_address", "127.0.0.1")),
+            allowed_origins=[origins] if isinstance(origins, str) else list(origins),
+            limits=Limits.from_config(doc.get("limits")),
+            durable=bool(doc.get("durable", True)),
+            network=dict(doc.get("network") or {}),
+        )
+
+    def dump(self) -> str:
+        doc = {
+            "admin_port": self.admin_port,
+            "bind_address": self.bind_address,
+            "allowed_origins": self.allowed_origins,
+            "durable": self.durable,
+            "limits": {},
+            "network": self.network,
+        }
+        header = "# zomehost conductor config (see docs/config.md)\n"
+        return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+class Home:
+    def __init__(self, path: Path) -> None:
+        self.path = path.expanduser().resolve()
+        self._lock_file: IO[str] | None = None
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG_NAME
+
+    @property
+    def keystore_path(self) -> Path:
+        return self.path / KEYSTORE_NAME
+
+    @property
+    def data_path(self) -> Path:
+        return self.path / "data"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.path / "cache" / "wasm"
+
+    def exists(self) -> bool:
+        return self.keystore_path.exists()
+
+    def init(self, passphrase: str, config: ConductorConfig | None = None) -> Keystore:
+        if self.exists():
+            raise ConductorError(f"{self.path} is already a zomehost home")
+        self.path.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.path, 0o700)
+        if not self.config_path.exists():
+            self.config_path.write_text((config or ConductorConfig()).dump())
+        ks = Keystore.create(passphrase)
+        self.save_keystore(ks)
+        return ks
+
+    def config(self) -> ConductorConfig:
+        return ConductorConfig.load(self.config_path)
+
+    def open_keystore(self, passphrase: str) -> Keystore:
+        if not self.exists():
+            raise ConductorError(f"{self.path} is not a zomehost home: run `zomehost init` first")
+        return Keystore.unseal(self.keystore_path.read_bytes(), passphrase)
+
+    def save_keystore(self, ks: Keystore) -> None:
+        tmp = self.keystore_path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, ks.seal())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.keystore_path)
+
+    def lock(self) -> None:
+        """Take the home's run lock: one conductor process per home."""
+        f = open(self.path / "conductor.lock", "a+")  # noqa: SIM115 - held for the process
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            pid = f.read().strip()
+            f.close()
+            raise ConductorError(
+                f"another conductor (pid {pid or '?'}) is already running on {self.path}"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        self._lock_file = f
+
+    def unlock(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def passphrase_from_env() -> str | None:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value is not None and not value:
+        raise KeystoreError(f"{PASSPHRASE_ENV} is set but empty")
+    return value

@@ -1,0 +1,260 @@
+"""DNA and hApp manifests and their one-file bundles.
+
+Manifests follow Holochain's ``dna.yaml`` / ``happ.yaml`` shape. A bundle is gzip of msgpack
+``{manifest, resources}`` where resources maps the manifest's paths to bytes; a hApp bundle
+holds its DNA bundles as resources. Unpacking is bounded: compressed size, inflated size
+(read incrementally, so a decompression bomb stops at the limit), resource count.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from zomehost.core.codec import pack, pack_canonical, unpack
+from zomehost.core.hash import DnaHash, WasmHash
+from zomehost.errors import BundleError, DeserializeError, InvalidInput
+
+MAX_BUNDLE_BYTES = 64 * 1024 * 1024
+MAX_INFLATED_BYTES = 256 * 1024 * 1024
+MAX_RESOURCES = 256
+MAX_WASM_BYTES = 32 * 1024 * 1024
+NAME_MAX = 128
+
+
+def _name(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value or len(value) > NAME_MAX:
+        raise BundleError(f"{what} must be a non-empty string of at most {NAME_MAX} characters")
+    if not value.replace("_", "").replace("-", "").isalnum():
+        raise BundleError(f"{what} {value!r} may only hold letters, digits, '_' and '-'")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class ZomeManifest:
+    name: str
+    path: str  # resource key (wasm) inside the bundle, or a file path before packing
+
+
+@dataclass(frozen=True, slots=True)
+class DnaManifest:
+    name: str
+    network_seed: str
+    properties: Any
+    zomes: tuple[ZomeManifest, ...]
+
+    @classmethod
+    def parse(cls, doc: Any) -> DnaManifest:
+        """Read a ``dna.yaml`` document (Holochain's integrity/coordinator shape, or flat)."""
+        if not isinstance(doc, dict):
+            raise BundleError("dna manifest must be a mapping")
+        name = _name(doc.get("name"), "dna name")
+        integrity = doc.get("integrity") or {}
+        coordinator = doc.get("coordinator") or {}
+        if not isinstance(integrity, dict) or not isinstance(coordinator, dict):
+            raise BundleError("integrity and coordinator must be mappings")
+        seed = integrity.get("network_seed", doc.get("network_seed")) or ""
+        props = integrity.get("properties", doc.get("properties"))
+        zome_docs = list(integrity.get("zomes") or []) + list(coordinator.get("zomes") or [])
+        zome_docs += list(doc.get("zomes") or [])
+        zomes: list[ZomeManifest] = []
+        for z in zome_docs:
+            if not isinstance(z, dict):
+                raise BundleError("each zome is a mapping {name, path}")
+            zname = _name(z.get("name"), "zome name")
+            path = z.get("path") or z.get("bundled")
+            if not isinstance(path, str) or not path:
+                raise BundleError(f"zome {zname!r} needs a path to its wasm")
+            zomes.append(ZomeManifest(zname, path))
+        if not zomes:
+            raise BundleError(f"dna {name!r} has no zomes")
+        names = [z.name for z in zomes]
+        if len(set(names)) != len(names):
+            raise BundleError(f"dna {name!r} has duplicate zome names")
+        if not isinstance(seed, str):
+            raise BundleError("network_seed must be a string")
+        return cls(name, seed, props if props is not None else {}, tuple(zomes))
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "manifest_version": "1",
+            "name": self.name,
+            "integrity": {
+                "network_seed": self.network_seed,
+                "properties": self.properties,
+                "zomes": [],
+            },
+            "coordinator": {"zomes": [{"name": z.name, "path": z.path} for z in self.zomes]},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RoleManifest:
+    name: str
+    dna_path: str
+    network_seed: str | None = None
+    properties: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppManifest:
+    name: str
+    description: str
+    roles: tuple[RoleManifest, ...]
+
+    @classmethod
+    def parse(cls, doc: Any) -> AppManifest:
+        if not isinstance(doc, dict):
+            raise BundleError("happ manifest must be a mapping")
+        name = _name(doc.get("name"), "app name")
+        roles: list[RoleManifest] = []
+        for r in doc.get("roles") or []:
+            if not isinstance(r, dict):
+                raise BundleError("each role is a mapping {name, dna}")
+            rname = _name(r.get("name"), "role name")
+            dna = r.get("dna") or {}
+            if not isinstance(dna, dict):
+                raise BundleError(f"role {rname!r}: dna must be a mapping")
+            path = dna.get("path") or dna.get("bundled")
+            if not isinstance(path, str) or not path:
+                raise BundleError(f"role {rname!r} needs dna.path")
+            modifiers = dna.get("modifiers") or {}
+            roles.append(
+                RoleManifest(
+                    rname, path, modifiers.get("network_seed"), modifiers.get("properties")
+                )
+            )
+        if not roles:
+            raise BundleError(f"app {name!r} has no roles")
+        if len({r.name for r in roles}) != len(roles):
+            raise BundleError(f"app {name!r} has duplicate role names")
+        return cls(name, str(doc.get("description") or ""), tuple(roles))
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "manifest_version": "1",
+            "name": self.name,
+            "description": self.description,
+            "roles": [
+                {
+                    "name": r.name,
+                    "dna": {
+                        "path": r.dna_path,
+                        "modifiers": {"network_seed": r.network_seed, "properties": r.properties},
+                    },
+                }
+                for r in self.roles
+            ],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    manifest: dict[str, Any]
+    resources: dict[str, bytes] = field(default_factory=dict)
+
+    def encode(self) -> bytes:
+        body = pack({"manifest": self.manifest, "resources": self.resources})
+        return zlib.compress(body, 6, wbits=31)  # gzip container
+
+    @classmethod
+    def decode(cls, data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
+        if len(data) > max_bytes:
+            raise BundleError(f"bundle is {len(data)} bytes, limit {max_bytes}")
+        inflater = zlib.decompressobj(wbits=47)  # gzip or zlib
+        try:
+            body = inflater.decompress(data, MAX_INFLATED_BYTES + 1)
+        except zlib.error as exc:
+            raise BundleError(f"bundle is not gzip data: {exc}") from None
+        if len(body) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
+            raise BundleError(f"bundle inflates past {MAX_INFLATED_BYTES} bytes: refused")
+        if not inflater.eof:
+            raise BundleError("bundle is truncated")
+        try:
+            doc = unpack(body, what="bundle")
+        except DeserializeError as exc:
+            raise BundleError(str(exc)) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("manifest"), dict):
+            raise BundleError("bundle must hold {manifest, resources}")
+        resources = doc.get("resources") or {}
+        if not isinstance(resources, dict) or len(resources) > MAX_RESOURCES:
+            raise BundleError("bundle resources must be a map of at most 256 entries")
+        for key, value in resources.items():
+            if not isinstance(key, str) or not isinstance(value, bytes):
+                raise BundleError("bundle resources map names to bytes")
+        return cls(doc["manifest"], resources)
+
+
+@dataclass(frozen=True, slots=True)
+class DnaFile:
+    """A DNA ready to install: manifest, zome wasm, and its hash."""
+
+    manifest: DnaManifest
+    wasm: tuple[bytes, ...]  # in zome order
+
+    @property
+    def wasm_hashes(self) -> tuple[WasmHash, ...]:
+        return tuple(WasmHash.of_content(w) for w in self.wasm)  # type: ignore[misc]
+
+    @property
+    def hash(self) -> DnaHash:
+        """Derived from zome names and wasm hashes, properties and network seed (not the name)."""
+        content = {
+            "zomes": [[z.name, h.raw] for z, h in zip(self.manifest.zomes, self.wasm_hashes)],
+            "properties": self.manifest.properties,
+            "network_seed": self.manifest.network_seed,
+        }
+        return DnaHash.of_content(pack_canonical(content))  # type: ignore[return-value]
+
+    def with_modifiers(self, network_seed: str | None, properties: Any) -> DnaFile:
+        m = self.manifest
+        return DnaFile(
+            DnaManifest(
+                m.name,
+                m.network_seed if network_seed is None else network_seed,
+                m.properties if properties is None else properties,
+                m.zomes,
+            ),
+            self.wasm,
+        )
+
+    def to_bundle(self) -> Bundle:
+        return Bundle(
+            self.manifest.to_doc(), {z.path: w for z, w in zip(self.manifest.zomes, self.wasm)}
+        )
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle) -> DnaFile:
+        manifest = DnaManifest.parse(bundle.manifest)
+        wasm: list[bytes] = []
+        for z in manifest.zomes:
+            blob = bundle.resources.get(z.path)
+            if blob is None:
+                raise BundleError(f"zome {z.name!r}: resource {z.path!r} missing from bundle")
+            if len(blob) > MAX_WASM_BYTES:
+                raise BundleError(f"zome {z.name!r}: wasm is larger than {MAX_WASM_BYTES} bytes")
+            wasm.append(blob)
+        return cls(manifest, tuple(wasm))
+
+
+@dataclass(frozen=True, slots=True)
+class AppBundle:
+    manifest: AppManifest
+    dnas: dict[str, DnaFile]  # role name -> DNA, modifiers applied
+
+    @classmethod
+    def decode(cls, data: bytes) -> AppBundle:
+        bundle = Bundle.decode(data)
+        manifest = AppManifest.parse(bundle.manifest)
+        dnas: dict[str, DnaFile] = {}
+        for role in manifest.roles:
+            blob = bundle.resources.get(role.dna_path)
+            if blob is None:
+                raise BundleError(f"role {role.name!r}: dna {role.dna_path!r} missing from bundle")
+            try:
+                dna = DnaFile.from_bundle(Bundle.decode(blob))
+            except (BundleError, InvalidInput) as exc:
+                raise BundleError(f"role {role.name!r}: {exc.message}") from None
+            dnas[role.name] = dna.with_modifiers(role.network_seed, role.properties)
+        return cls(manifest, dnas)

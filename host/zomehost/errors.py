@@ -1,0 +1,152 @@
+"""One exception hierarchy for the whole host.
+
+Every error a user or a client can see is a :class:`ZomehostError`; its ``kind`` is the
+stable, typed name that crosses the wire (client responses, the ABI's ``Err.kind``) and
+its message is one clear line.
+"""
+
+from __future__ import annotations
+
+
+class ZomehostError(Exception):
+    """Base of every error zomehost raises on purpose."""
+
+    kind = "Internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(ZomehostError):
+    """Input that does not have the shape the contract asks for."""
+
+    kind = "InvalidInput"
+
+
+class DeserializeError(InvalidInput):
+    """Bytes that are not the msgpack the contract asks for."""
+
+    kind = "DeserializeError"
+
+
+class NotFound(ZomehostError):
+    kind = "NotFound"
+
+
+class Unauthorized(ZomehostError):
+    """A call that no capability grant covers."""
+
+    kind = "Unauthorized"
+
+
+class AuthenticationFailed(ZomehostError):
+    """A signature, nonce or expiry that does not check out."""
+
+    kind = "AuthenticationFailed"
+
+
+class KeystoreError(ZomehostError):
+    kind = "KeystoreError"
+
+
+class BadPassphrase(KeystoreError):
+    kind = "BadPassphrase"
+
+
+class ChainError(ZomehostError):
+    kind = "ChainError"
+
+
+class HeadMoved(ChainError):
+    """The chain head moved while a call was running: its writes were not committed."""
+
+    kind = "HeadMoved"
+
+
+class ChainLocked(ChainError):
+    """A bridge call holds the chain; the commit could not wait for it."""
+
+    kind = "ChainLocked"
+
+
+class IntegrityError(ChainError):
+    """A stored record fails hash, link, sequence or signature checks."""
+
+    kind = "IntegrityError"
+
+
+class BundleError(ZomehostError):
+    """A manifest or bundle that is malformed, too large or inconsistent."""
+
+    kind = "BundleError"
+
+
+class WasmError(ZomehostError):
+    """A module that cannot be installed (malformed, bad imports, missing exports)."""
+
+    kind = "WasmError"
+
+
+class RibosomeError(ZomehostError):
+    """A zome call that failed inside the sandbox."""
+
+    kind = "RibosomeError"
+
+
+class GuestError(RibosomeError):
+    """The guest broke the ABI: bad pointers, bad envelopes, or it returned Err."""
+
+    kind = "GuestError"
+
+
+class InvalidGuestPointer(GuestError):
+    kind = "InvalidGuestPointer"
+
+
+class Trap(RibosomeError):
+    """The guest trapped (unreachable, panic, bad memory access)."""
+
+    kind = "Trap"
+
+
+class Timeout(RibosomeError):
+    """The call ran past its wall-clock deadline."""
+
+    kind = "Timeout"
+
+
+class OutOfMemory(RibosomeError):
+    kind = "OutOfMemory"
+
+
+class LimitExceeded(RibosomeError):
+    """An input, output, entry, payload or call depth exceeded its limit."""
+
+    kind = "LimitExceeded"
+
+
+class InitFailed(RibosomeError):
+    """A zome's ``init`` callback refused or failed: the cell takes no calls."""
+
+    kind = "InitFailed"
+
+
+class ZomeFunctionNotFound(NotFound):
+    kind = "ZomeFunctionNotFound"
+
+
+class ConductorError(ZomehostError):
+    kind = "ConductorError"
+
+
+class AppNotFound(NotFound):
+    kind = "AppNotFound"
+
+
+class AppNotEnabled(ConductorError):
+    kind = "AppNotEnabled"
+
+
+class NetworkError(ZomehostError):
+    kind = "NetworkError"

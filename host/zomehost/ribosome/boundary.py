@@ -1,0 +1,218 @@
+"""The wasm boundary: the one module that crosses into and out of a guest.
+
+Everything that touches guest memory or calls a guest export lives here, so a faster
+crossing can replace this module without touching the host functions. Every pointer from
+the guest is bounds-checked before use (wasmtime's ``Memory.read`` truncates silently).
+
+Host imports are defined once per engine. A host import finds the call it belongs to on a
+per-thread stack of active guest calls: nested inter-zome and bridge calls run on the same
+thread, and a guest only calls the host while it is the innermost active call.
+A Python exception must never escape a host import (wasmtime-py keeps it in a
+module-global): each is recorded on the call and turned into a wasm trap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import wasmtime
+
+from zomehost.core.codec import pack, unpack
+from zomehost.core.limits import Limits
+from zomehost.errors import (
+    DeserializeError,
+    GuestError,
+    InvalidGuestPointer,
+    LimitExceeded,
+    OutOfMemory,
+    RibosomeError,
+    Timeout,
+    Trap,
+    ZomehostError,
+)
+from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
+
+_U32 = 0xFFFFFFFF
+_ABI_TYPE = wasmtime.FuncType(
+    [wasmtime.ValType.i32(), wasmtime.ValType.i32()], [wasmtime.ValType.i64()]
+)
+
+
+class HostDispatch(Protocol):
+    """What the ribosome plugs into a guest call: the host functions' implementation."""
+
+    def __call__(self, name: str, payload: Any) -> Any: ...
+
+
+class _Active(threading.local):
+    def __init__(self) -> None:
+        self.stack: list[GuestCall] = []
+
+
+_active = _Active()
+
+
+def active_depth() -> int:
+    return len(_active.stack)
+
+
+class GuestCall:
+    """One fresh instance of a zome for one call: nothing survives into the next call."""
+
+    def __init__(
+        self,
+        boundary: Boundary,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+    ) -> None:
+        self.limits = limits
+        self.deadline = deadline
+        self.dispatch = dispatch
+        self.fault: ZomehostError | None = None
+        self.store = wasmtime.Store(boundary.engine.engine)
+        self.store.set_limits(memory_size=limits.memory_bytes)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout("the call's deadline passed before the zome started")
+        self.store.set_epoch_deadline(boundary.engine.deadline_ticks(remaining))
+        if boundary.engine.fuel:
+            self.store.set_fuel(limits.fuel if limits.fuel is not None else 2**62)
+        try:
+            instance = boundary.pre(zm).instantiate(self.store)
+        except wasmtime.Trap as exc:
+            raise self._trap_error(exc, "instantiate") from None
+        except wasmtime.WasmtimeError as exc:
+            raise RibosomeError(f"cannot instantiate the zome: {exc}") from None
+        exports = instance.exports(self.store)
+        self.exports = exports
+        self.memory: wasmtime.Memory = exports["memory"]
+        self._alloc: wasmtime.Func = exports["__zh_alloc"]
+        self._free: wasmtime.Func = exports["__zh_free"]
+
+    # -- memory ---------------------------------------------------------------------
+    def _check(self, store: Any, ptr: int, length: int, what: str) -> int:
+        size = self.memory.data_len(store)
+        if ptr < 0 or length < 0 or ptr + length > size:
+            raise InvalidGuestPointer(
+                f"{what}: guest pointer {ptr:#x}+{length} is outside guest memory ({size} bytes)"
+            )
+        return ctypes.addressof(self.memory.data_ptr(store).contents)
+
+    def read(self, store: Any, ptr: int, length: int, what: str) -> bytes:
+        base = self._check(store, ptr, length, what)
+        return ctypes.string_at(base + ptr, length)
+
+    def write_new(self, store: Any, data: bytes, what: str) -> int:
+        """Allocate a block in the guest and copy ``data`` into it."""
+        ptr = self._alloc(store, len(data)) & _U32
+        if ptr == 0 and data:
+            raise OutOfMemory(f"{what}: the guest could not allocate {len(data)} bytes")
+        base = self._check(store, ptr, len(data), f"{what} (guest allocator)")
+        ctypes.memmove(base + ptr, data, len(data))
+        return ptr
+
+    # -- calls ----------------------------------------------------------------------
+    def invoke(self, export: str, payload: bytes) -> bytes:
+        """Call a zome export with input bytes; return the result envelope's bytes."""
+        func = self.exports.get(export)
+        if not isinstance(func, wasmtime.Func):
+            raise GuestError(f"the zome does not export {export!r}")
+        _active.stack.append(self)
+        try:
+            ptr = self.write_new(self.store, payload, "input")
+            packed = func(self.store, ptr, len(payload))
+            out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
+            if out_len > self.limits.max_output_bytes:
+                raise LimitExceeded(
+                    f"{export} returned {out_len} bytes, limit {self.limits.max_output_bytes}"
+                )
+            out = self.read(self.store, out_ptr, out_len, f"{export} result")
+            self._free(self.store, out_ptr, out_len)
+            return out
+        except wasmtime.Trap as exc:
+            raise self._trap_error(exc, export) from None
+        except wasmtime.WasmtimeError as exc:
+            raise self._trap_error(exc, export) from None
+        finally:
+            _active.stack.pop()
+
+    def _trap_error(self, exc: wasmtime.WasmtimeError, export: str) -> ZomehostError:
+        if self.fault is not None:
+            return self.fault
+        code = getattr(exc, "trap_code", None)
+        frames = getattr(exc, "frames", None) or []
+        names = [f.func_name or f"func[{f.func_index}]" for f in frames]
+        where = f" in {' <- '.join(names[:8])}" if names else ""
+        if code == wasmtime.TrapCode.INTERRUPT:
+            return Timeout(f"{export} ran past its deadline of {self.limits.timeout_ms} ms")
+        if code == wasmtime.TrapCode.OUT_OF_FUEL:
+            return Timeout(f"{export} ran out of fuel ({self.limits.fuel})")
+        msg = str(getattr(exc, "message", "") or exc).strip().splitlines()[0]
+        if self.memory.data_len(self.store) + 65536 * 16 >= self.limits.memory_bytes:
+            return OutOfMemory(
+                f"{export} trapped at the memory cap of {self.limits.memory_bytes} bytes: {msg}"
+            )
+        if code == wasmtime.TrapCode.STACK_OVERFLOW:
+            return Trap(f"{export}: stack overflow{where}")
+        return Trap(f"{export} trapped: {msg}{where}")
+
+
+def _host_import(name: str) -> Callable[..., int]:
+    def host_fn(caller: wasmtime.Caller, ptr: int, length: int) -> int:
+        call = _active.stack[-1]
+        try:
+            if length > call.limits.max_host_payload_bytes:
+                raise LimitExceeded(
+                    f"host function {name}: input of {length} bytes, "
+                    f"limit {call.limits.max_host_payload_bytes}"
+                )
+            raw = call.read(caller, ptr & _U32, length & _U32, f"host function {name} input")
+            try:
+                value = unpack(raw, what=f"host function {name} input")
+                envelope: Any = {"Ok": call.dispatch(name, value)}
+            except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
+                raise
+            except ZomehostError as exc:
+                envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+            out = pack(envelope)
+            out_ptr = call.write_new(caller, out, f"host function {name} result")
+            return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
+        except ZomehostError as exc:
+            call.fault = exc
+        except wasmtime.Trap as exc:  # a trap inside the guest allocator
+            call.fault = Trap(f"host function {name}: guest allocator trapped: {exc.message}")
+        except Exception as exc:  # never let a Python exception cross into wasmtime
+            call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+        raise wasmtime.Trap(call.fault.message)
+
+    return host_fn
+
+
+class Boundary:
+    """Per-engine crossing machinery: the linker with every host import, InstancePre cache."""
+
+    def __init__(self, engine: WasmEngine) -> None:
+        self.engine = engine
+        self.linker = wasmtime.Linker(engine.engine)
+        for name in HOST_FUNCTIONS:
+            self.linker.define_func(
+                HOST_MODULE, name, _ABI_TYPE, _host_import(name), access_caller=True
+            )
+        self._pre: dict[bytes, wasmtime.InstancePre] = {}
+        self._lock = threading.Lock()
+
+    def pre(self, zm: ZomeModule) -> wasmtime.InstancePre:
+        pre = self._pre.get(zm.wasm_hash.raw)
+        if pre is None:
+            with self._lock:
+                pre = self._pre.get(zm.wasm_hash.raw)
+                if pre is None:
+                    pre = self.linker.instantiate_pre(zm.module)
+                    self._pre[zm.wasm_hash.raw] = pre
+        return pre

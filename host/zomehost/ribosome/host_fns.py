@@ -1,0 +1,357 @@
+"""The host functions of docs/abi.md, as plain functions of a call context and a value.
+
+Each takes the decoded msgpack input and returns a msgpack-able value. Errors raised here
+as :class:`ZomehostError` become the guest-visible ``{"Err": {kind, message}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from zomehost.core.action import SYSTEM_ENTRY_TYPES, Entry, SystemEntryType, verify_signature
+from zomehost.core.capability import SECRET_LEN, CapClaim, StoredGrant, ZomeCallCapGrant
+from zomehost.core.codec import pack, unpack
+from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
+from zomehost.core.query import ChainQueryFilter
+from zomehost.errors import InvalidInput, LimitExceeded, NotFound, ZomehostError
+from zomehost.ribosome.context import CallContext, Signal
+
+log = logging.getLogger("zomehost.zome")
+MAX_RANDOM_BYTES = 65536
+_LEVELS = {
+    "trace": 5,
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
+
+
+def now_micros() -> int:
+    return time.time_ns() // 1000
+
+
+def _map(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what}: input must be a map")
+    return value
+
+
+def _bytes(value: Any, what: str) -> bytes:
+    if not isinstance(value, bytes):
+        raise InvalidInput(f"{what} must be bytes")
+    return value
+
+
+def _hash(value: Any, what: str) -> HoloHash:
+    try:
+        return any_hash(_bytes(value, what))
+    except ZomehostError as exc:
+        raise InvalidInput(f"{what}: {exc.message}") from None
+
+
+def _action_hash(value: Any, what: str) -> ActionHash:
+    h = _hash(value, what)
+    if not isinstance(h, ActionHash):
+        raise InvalidInput(f"{what} must be an action hash")
+    return h
+
+
+def _agent(value: Any, what: str) -> AgentPubKey:
+    h = _hash(value, what)
+    if not isinstance(h, AgentPubKey):
+        raise InvalidInput(f"{what} must be an agent key")
+    return h
+
+
+def _writable(ctx: CallContext, fn: str) -> None:
+    if not ctx.writable:
+        raise InvalidInput(f"{fn} is not allowed here (this callback cannot write)")
+    if len(ctx.workspace.pending) >= ctx.limits.max_writes_per_call:
+        raise LimitExceeded(f"a call may write at most {ctx.limits.max_writes_per_call} actions")
+
+
+def _app_entry(ctx: CallContext, entry_type: Any, content: Any) -> Entry:
+    if not isinstance(entry_type, str) or not entry_type or len(entry_type) > 128:
+        raise InvalidInput("entry_type must be a non-empty string")
+    if entry_type in SYSTEM_ENTRY_TYPES:
+        raise InvalidInput(f"entry type {entry_type!r} is reserved for the host")
+    content = _bytes(content, "entry")
+    if len(content) > ctx.limits.max_entry_bytes:
+        raise LimitExceeded(f"entry of {len(content)} bytes, limit {ctx.limits.max_entry_bytes}")
+    return Entry(entry_type, content)
+
+
+def _head(ctx: CallContext) -> Any:
+    head = ctx.workspace.head()
+    return head.to_wire() if head else None
+
+
+def agent_info(ctx: CallContext, _: Any) -> Any:
+    agent = ctx.cell.agent.raw
+    return {"agent_initial_pubkey": agent, "agent_latest_pubkey": agent, "chain_head": _head(ctx)}
+
+
+def dna_info(ctx: CallContext, _: Any) -> Any:
+    d = ctx.dna
+    return {
+        "hash": d.hash.raw,
+        "name": d.name,
+        "properties": pack(d.properties),
+        "network_seed": d.network_seed,
+        "zome_names": list(d.zome_names),
+    }
+
+
+def zome_info(ctx: CallContext, _: Any) -> Any:
+    return {"name": ctx.zome_name, "id": ctx.zome_index, "function_names": list(ctx.function_names)}
+
+
+def call_info(ctx: CallContext, _: Any) -> Any:
+    return {
+        "provenance": ctx.provenance.raw,
+        "zome_name": ctx.zome_name,
+        "function_name": ctx.function_name,
+        "as_at": ctx.workspace.base.to_wire() if ctx.workspace.base else None,
+        "cap_grant": ctx.authorization.to_wire(),
+    }
+
+
+def create(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "create")
+    v = _map(value, "create")
+    entry = _app_entry(ctx, v.get("entry_type"), v.get("entry"))
+    return ctx.workspace.create(entry, now_micros()).action_hash.raw
+
+
+def get(ctx: CallContext, value: Any) -> Any:
+    h = _hash(_map(value, "get").get("hash"), "get: hash")
+    record = ctx.workspace.get(h)
+    return record.to_wire() if record else None
+
+
+def update(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "update")
+    v = _map(value, "update")
+    original = _action_hash(v.get("original_action"), "update: original_action")
+    entry = _app_entry(ctx, v.get("entry_type"), v.get("entry"))
+    orig = ctx.workspace.get(original)
+    if orig is not None and orig.action.entry_type in SYSTEM_ENTRY_TYPES:
+        raise InvalidInput("use update_cap_grant to update a capability grant")
+    return ctx.workspace.update(original, entry, now_micros()).action_hash.raw
+
+
+def delete(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "delete")
+    target = _action_hash(_map(value, "delete").get("deletes_action"), "delete: deletes_action")
+    return ctx.workspace.delete(target, now_micros()).action_hash.raw
+
+
+def query(ctx: CallContext, value: Any) -> Any:
+    flt = ChainQueryFilter.from_wire(value)
+    return [r.to_wire() for r in ctx.workspace.query(flt)]
+
+
+def random_bytes(ctx: CallContext, value: Any) -> Any:
+    if not isinstance(value, int) or not 0 <= value <= MAX_RANDOM_BYTES:
+        raise InvalidInput(f"random_bytes takes a count from 0 to {MAX_RANDOM_BYTES}")
+    return os.urandom(value)
+
+
+def sys_time(ctx: CallContext, _: Any) -> Any:
+    return now_micros()
+
+
+def sign(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "sign")
+    key = _agent(v.get("key"), "sign: key")
+    if key != ctx.cell.agent:
+        raise InvalidInput("a zome may only sign with its own agent key")
+    return ctx.services.sign(key, _bytes(v.get("data"), "sign: data"))
+
+
+def verify_signature_fn(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "verify_signature")
+    key = _agent(v.get("key"), "verify_signature: key")
+    sig = _bytes(v.get("signature"), "verify_signature: signature")
+    return verify_signature(key, sig, _bytes(v.get("data"), "verify_signature: data"))
+
+
+def trace(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "trace")
+    level = v.get("level", "info")
+    ctx.services.trace(ctx, level if level in _LEVELS else "info", str(v.get("msg", ""))[:4096])
+    return None
+
+
+def emit_signal(ctx: CallContext, value: Any) -> Any:
+    if len(ctx.signals) >= ctx.limits.max_signals_per_call:
+        raise LimitExceeded(f"a call may emit at most {ctx.limits.max_signals_per_call} signals")
+    ctx.signals.append(Signal(ctx.cell, ctx.zome_name, _bytes(value, "emit_signal payload")))
+    return None
+
+
+def _secret(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if not isinstance(value, bytes) or len(value) != SECRET_LEN:
+        raise InvalidInput(f"a capability secret is {SECRET_LEN} bytes")
+    return value
+
+
+def call(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "call")
+    zome, fn = v.get("zome_name"), v.get("fn_name")
+    if not isinstance(zome, str) or not isinstance(fn, str):
+        raise InvalidInput("call needs zome_name and fn_name")
+    payload = _bytes(v.get("payload", b"\xc0"), "call: payload")
+    return ctx.services.call(
+        ctx, v.get("target", {"Local": None}), zome, fn, _secret(v.get("cap_secret")), payload
+    )
+
+
+def call_remote(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "call_remote")
+    zome, fn = v.get("zome_name"), v.get("fn_name")
+    if not isinstance(zome, str) or not isinstance(fn, str):
+        raise InvalidInput("call_remote needs zome_name and fn_name")
+    timeout = v.get("timeout_ms")
+    if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
+        raise InvalidInput("timeout_ms must be a positive integer")
+    return ctx.services.call_remote(
+        ctx,
+        _agent(v.get("agent"), "call_remote: agent"),
+        zome,
+        fn,
+        _secret(v.get("cap_secret")),
+        _bytes(v.get("payload", b"\xc0"), "call_remote: payload"),
+        timeout,
+    )
+
+
+def send_remote_signal(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "send_remote_signal")
+    agents = v.get("agents")
+    if not isinstance(agents, list):
+        raise InvalidInput("send_remote_signal needs a list of agents")
+    ctx.services.send_remote_signal(
+        ctx,
+        [_agent(a, "send_remote_signal: agent") for a in agents],
+        _bytes(v.get("payload"), "payload"),
+    )
+    return None
+
+
+def generate_cap_secret(ctx: CallContext, _: Any) -> Any:
+    return os.urandom(SECRET_LEN)
+
+
+def _system_entry(kind: SystemEntryType, value: Any) -> Entry:
+    return Entry(kind.value, pack(value))
+
+
+def create_cap_grant(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "create_cap_grant")
+    grant = ZomeCallCapGrant.from_wire(value)
+    entry = _system_entry(SystemEntryType.CAP_GRANT, grant.to_wire())
+    return ctx.workspace.create(entry, now_micros()).action_hash.raw
+
+
+def _grant_action(ctx: CallContext, value: Any, what: str) -> ActionHash:
+    h = _action_hash(value, what)
+    record = ctx.workspace.get(h)
+    if record is None or record.action.entry_type != SystemEntryType.CAP_GRANT.value:
+        raise NotFound(f"{what}: no capability grant {h} on this chain")
+    return h
+
+
+def update_cap_grant(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "update_cap_grant")
+    v = _map(value, "update_cap_grant")
+    original = _grant_action(ctx, v.get("original_action"), "update_cap_grant")
+    grant = ZomeCallCapGrant.from_wire(v.get("grant"))
+    entry = _system_entry(SystemEntryType.CAP_GRANT, grant.to_wire())
+    return ctx.workspace.update(original, entry, now_micros()).action_hash.raw
+
+
+def delete_cap_grant(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "delete_cap_grant")
+    target = _grant_action(ctx, value, "delete_cap_grant")
+    return ctx.workspace.delete(target, now_micros()).action_hash.raw
+
+
+def create_cap_claim(ctx: CallContext, value: Any) -> Any:
+    _writable(ctx, "create_cap_claim")
+    claim = CapClaim.from_wire(value)
+    entry = _system_entry(SystemEntryType.CAP_CLAIM, claim.to_wire())
+    return ctx.workspace.create(entry, now_micros()).action_hash.raw
+
+
+def capability_grants(ctx: CallContext, value: Any) -> Any:
+    include_revoked = bool(_map(value or {}, "capability_grants").get("include_revoked", False))
+    grants = {g.action_hash: g for g in ctx.workspace.chain.grants(include_revoked=True)}
+    # Fold in this call's own uncommitted grant changes.
+    for r in ctx.workspace.pending:
+        a = r.action
+        for gone in (a.deletes_address, a.original_action_address):
+            if gone is not None and gone in grants:
+                g = grants[gone]
+                grants[gone] = StoredGrant(g.action_hash, g.grant, True)
+        if a.entry_type == SystemEntryType.CAP_GRANT.value and r.entry is not None:
+            grant = ZomeCallCapGrant.from_wire(unpack(r.entry.content))
+            grants[r.action_hash] = StoredGrant(r.action_hash, grant, False)
+    return [
+        {"action_hash": g.action_hash.raw, "grant": g.grant.to_wire(), "revoked": g.revoked}
+        for g in grants.values()
+        if include_revoked or not g.revoked
+    ]
+
+
+def capability_claims(ctx: CallContext, value: Any) -> Any:
+    v = _map(value or {}, "capability_claims")
+    grantor = _agent(v["grantor"], "grantor") if v.get("grantor") is not None else None
+    tag = v.get("tag")
+    flt = ChainQueryFilter(
+        entry_type=frozenset({SystemEntryType.CAP_CLAIM.value}), include_entries=True
+    )
+    out = []
+    for r in ctx.workspace.query(flt):
+        if r.entry is None:
+            continue
+        claim = CapClaim.from_wire(unpack(r.entry.content))
+        if (grantor is None or claim.grantor == grantor) and (tag is None or claim.tag == tag):
+            out.append({"action_hash": r.action_hash.raw, "claim": claim.to_wire()})
+    return out
+
+
+HOST_FNS: dict[str, Callable[[CallContext, Any], Any]] = {
+    "agent_info": agent_info,
+    "dna_info": dna_info,
+    "zome_info": zome_info,
+    "call_info": call_info,
+    "create": create,
+    "get": get,
+    "update": update,
+    "delete": delete,
+    "query": query,
+    "random_bytes": random_bytes,
+    "sys_time": sys_time,
+    "sign": sign,
+    "verify_signature": verify_signature_fn,
+    "trace": trace,
+    "emit_signal": emit_signal,
+    "call": call,
+    "call_remote": call_remote,
+    "send_remote_signal": send_remote_signal,
+    "generate_cap_secret": generate_cap_secret,
+    "create_cap_grant": create_cap_grant,
+    "update_cap_grant": update_cap_grant,
+    "delete_cap_grant": delete_cap_grant,
+    "create_cap_claim": create_cap_claim,
+    "capability_grants": capability_grants,
+    "capability_claims": capability_claims,
+}

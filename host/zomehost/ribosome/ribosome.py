@@ -1,0 +1,41 @@
+"""Run one zome export for a call context, and read its result envelope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zomehost.core.codec import unpack
+from zomehost.errors import GuestError, LimitExceeded
+from zomehost.ribosome.boundary import Boundary, GuestCall
+from zomehost.ribosome.context import CallContext
+from zomehost.ribosome.engine import WasmEngine, ZomeModule
+from zomehost.ribosome.host_fns import HOST_FNS
+
+
+class Ribosome:
+    def __init__(self, engine: WasmEngine) -> None:
+        self.engine = engine
+        self.boundary = Boundary(engine)
+
+    def run(self, ctx: CallContext, zm: ZomeModule, export: str, payload: bytes) -> Any:
+        """Run ``export`` in a fresh instance; return its ``Ok`` value or raise."""
+        if len(payload) > ctx.limits.max_input_bytes:
+            raise LimitExceeded(
+                f"input of {len(payload)} bytes to {ctx.zome_name}.{export}, "
+                f"limit {ctx.limits.max_input_bytes}"
+            )
+
+        def dispatch(name: str, value: Any) -> Any:
+            return HOST_FNS[name](ctx, value)
+
+        guest = GuestCall(self.boundary, zm, ctx.limits, ctx.deadline, dispatch)
+        raw = guest.invoke(export, payload)
+        envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
+        if isinstance(envelope, dict) and len(envelope) == 1:
+            if "Ok" in envelope:
+                return envelope["Ok"]
+            if "Err" in envelope:
+                err = envelope["Err"]
+                text = err if isinstance(err, str) else repr(err)
+                raise GuestError(f"{ctx.zome_name}.{export} returned an error: {text}")
+        raise GuestError(f"{ctx.zome_name}.{export} returned a malformed result envelope")
