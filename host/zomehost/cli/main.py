@@ -496,5 +496,18 @@ def revoke(
         err.print(f"revoked grant {grant_hash}")
 
 
+# -- daemon -------------------------------------------------------------------------------
+@app.command()
+def run(
+    admin_port: Annotated[int | None, typer.Option("--admin-port", help="Admin interface port on loopback (0 = any free port; default from the config).")] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Run the conductor: admin interface, app interfaces, peer network, until SIGINT/SIGTERM."""
+    from zomehost import daemon
+
+    h = _home(home)
+    _guard(lambda: daemon.run(h.path, _passphrase(), admin_port))
+
+
 def main() -> None:
     app()

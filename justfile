@@ -1,0 +1,34 @@
+# zomehost tasks. Fresh machine: `bash scripts/bootstrap <recipe>` installs everything first.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+export PATH := justfile_directory() + "/.venv/bin:" + env_var('PATH')
+
+# List the recipes
+default:
+    @just --list
+
+# Everything a fresh machine needs (Debian packages, venv, npm, zomes)
+setup:
+    bash scripts/bootstrap
+
+# Build every zome from source (Rust and AssemblyScript)
+zomes:
+    bash scripts/build-rust-zomes
+    if [ -x scripts/build-as-zomes ]; then bash scripts/build-as-zomes; fi
+
+# The demo: the seeds' scenarios, step by step
+demo: zomes
+    bash examples/demo.sh
+
+# The test suite (CI runs this)
+test *ARGS: zomes
+    python -m pytest -q -p no:cacheprovider {{ARGS}}
+
+# Lint and type-check
+lint:
+    ruff check host tests
+    ruff format --check host
+    mypy
+
+# Benchmarks: writes bench/results.json and bench/results.md
+bench: zomes
+    python -m zomehost.bench
