@@ -1,0 +1,322 @@
+//! The probe: a test zome with one zome function per host function (docs/abi.md), plus
+//! functions that fail, panic, spin or pass bad pointers, for the host's tests.
+
+use serde::{Deserialize, Serialize};
+use zomehost_sdk::prelude::*;
+
+/// The entry type the probe writes when the caller does not name one.
+const PROBE_ENTRY_TYPE: &str = "probe";
+
+// ---------------------------------------------------------------------------------------------
+// Info
+
+fn whoami() -> ExternResult<AgentInfo> {
+    agent_info()
+}
+
+fn dna() -> ExternResult<DnaInfo> {
+    dna_info()
+}
+
+fn zome() -> ExternResult<ZomeInfo> {
+    zome_info()
+}
+
+fn caller() -> ExternResult<CallInfo> {
+    call_info()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source chain
+
+#[derive(Deserialize)]
+struct CreateEntryInput {
+    #[serde(default)]
+    entry_type: Option<String>,
+    value: Value,
+}
+
+fn create_entry(input: CreateEntryInput) -> ExternResult<ActionHash> {
+    let entry_type = input.entry_type.as_deref().unwrap_or(PROBE_ENTRY_TYPE);
+    create(entry_type, &input.value)
+}
+
+fn get_record(hash: AnyDhtHash) -> ExternResult<Option<Record>> {
+    get(hash)
+}
+
+#[derive(Deserialize)]
+struct UpdateEntryInput {
+    original: ActionHash,
+    #[serde(default)]
+    entry_type: Option<String>,
+    value: Value,
+}
+
+fn update_entry(input: UpdateEntryInput) -> ExternResult<ActionHash> {
+    let entry_type = input.entry_type.as_deref().unwrap_or(PROBE_ENTRY_TYPE);
+    update(input.original, entry_type, &input.value)
+}
+
+fn delete_entry(hash: ActionHash) -> ExternResult<ActionHash> {
+    delete(hash)
+}
+
+fn query_chain(filter: ChainQueryFilter) -> ExternResult<Vec<Record>> {
+    query(filter)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Utilities
+
+fn random(n: u32) -> ExternResult<Bytes> {
+    random_bytes(n)
+}
+
+fn now() -> ExternResult<i64> {
+    sys_time()
+}
+
+fn sign_data(data: Bytes) -> ExternResult<Signature> {
+    let me = agent_info()?.agent_initial_pubkey;
+    sign(&me, &data)
+}
+
+#[derive(Deserialize)]
+struct VerifyInput {
+    key: AgentPubKey,
+    signature: Signature,
+    data: Bytes,
+}
+
+fn verify(input: VerifyInput) -> ExternResult<bool> {
+    verify_signature(&input.key, &input.signature, &input.data)
+}
+
+fn log(msg: String) -> ExternResult<()> {
+    info!("{}", msg);
+    Ok(())
+}
+
+fn signal(value: Value) -> ExternResult<()> {
+    emit_signal(&value)
+}
+
+fn echo(s: String) -> ExternResult<String> {
+    Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures
+
+fn create_then_fail(value: Value) -> ExternResult<ActionHash> {
+    create(PROBE_ENTRY_TYPE, &value)?;
+    Err(WasmError::guest("deliberate failure"))
+}
+
+fn create_then_panic(value: Value) -> ExternResult<ActionHash> {
+    create(PROBE_ENTRY_TYPE, &value)?;
+    panic!("deliberate panic after create");
+}
+
+/// Pass an out-of-bounds input pointer to a host function: the host must trap the call.
+fn bad_pointer() -> ExternResult<()> {
+    let ret = unsafe { zomehost_sdk::host::raw::create(0xFFFF_FFF0u32 as i32, 1000) };
+    Err(WasmError::guest(format!(
+        "the host accepted an out-of-bounds pointer (returned {:#x})",
+        ret
+    )))
+}
+
+/// Loop forever (the host's time limit must stop it).
+fn spin() -> ExternResult<()> {
+    let mut counter: u64 = 0;
+    loop {
+        // A volatile write is a side effect the optimizer cannot remove.
+        counter = counter.wrapping_add(1);
+        unsafe { core::ptr::write_volatile(&mut counter, counter) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Calls and signals
+
+#[derive(Deserialize)]
+struct CallOtherInput {
+    target: CallTarget,
+    zome_name: String,
+    fn_name: String,
+    #[serde(default)]
+    cap_secret: Option<CapSecret>,
+    #[serde(default)]
+    payload: Value,
+}
+
+fn call_other(input: CallOtherInput) -> ExternResult<ZomeCallResponse> {
+    call(
+        input.target,
+        &input.zome_name,
+        &input.fn_name,
+        input.cap_secret,
+        &input.payload,
+    )
+}
+
+#[derive(Deserialize)]
+struct CallRemoteInput {
+    agent: AgentPubKey,
+    zome_name: String,
+    fn_name: String,
+    #[serde(default)]
+    cap_secret: Option<CapSecret>,
+    #[serde(default)]
+    payload: Value,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+fn call_remote_fn(input: CallRemoteInput) -> ExternResult<ZomeCallResponse> {
+    call_remote(
+        input.agent,
+        &input.zome_name,
+        &input.fn_name,
+        input.cap_secret,
+        &input.payload,
+        input.timeout_ms,
+    )
+}
+
+#[derive(Deserialize)]
+struct RemoteSignalInput {
+    agents: Vec<AgentPubKey>,
+    value: Value,
+}
+
+fn remote_signal(input: RemoteSignalInput) -> ExternResult<()> {
+    send_remote_signal(input.agents, &input.value)
+}
+
+#[derive(Deserialize)]
+struct CreateAndCallInput {
+    value: Value,
+    zome_name: String,
+    fn_name: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+/// Write an entry, then call another zome of this cell: the two share one workspace, so
+/// either both commit or neither does.
+fn create_and_call(input: CreateAndCallInput) -> ExternResult<ZomeCallResponse> {
+    create(PROBE_ENTRY_TYPE, &input.value)?;
+    call(
+        CallTarget::Local,
+        &input.zome_name,
+        &input.fn_name,
+        None,
+        &input.payload,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Capabilities
+
+fn new_secret() -> ExternResult<CapSecret> {
+    generate_cap_secret()
+}
+
+fn make_grant(grant: ZomeCallCapGrant) -> ExternResult<ActionHash> {
+    create_cap_grant(grant)
+}
+
+#[derive(Deserialize)]
+struct UpdateGrantInput {
+    original_action: ActionHash,
+    grant: ZomeCallCapGrant,
+}
+
+fn update_grant(input: UpdateGrantInput) -> ExternResult<ActionHash> {
+    update_cap_grant(input.original_action, input.grant)
+}
+
+fn delete_grant(action_hash: ActionHash) -> ExternResult<ActionHash> {
+    delete_cap_grant(action_hash)
+}
+
+fn make_claim(claim: CapClaim) -> ExternResult<ActionHash> {
+    create_cap_claim(claim)
+}
+
+fn list_grants(include_revoked: bool) -> ExternResult<Vec<CapGrantRecord>> {
+    capability_grants(include_revoked)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListClaimsInput {
+    grantor: Option<AgentPubKey>,
+    tag: Option<String>,
+}
+
+fn list_claims(input: ListClaimsInput) -> ExternResult<Vec<CapClaimRecord>> {
+    capability_claims(input.grantor, input.tag.as_deref())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Callbacks
+
+fn init() -> ExternResult<InitCallbackResult> {
+    Ok(InitCallbackResult::Pass)
+}
+
+#[derive(Serialize)]
+struct PostCommitSignal {
+    post_commit: usize,
+}
+
+fn post_commit(records: Vec<Record>) -> ExternResult<()> {
+    emit_signal(&PostCommitSignal {
+        post_commit: records.len(),
+    })
+}
+
+fn recv_remote_signal(payload: Bytes) -> ExternResult<()> {
+    emit_signal_bytes(payload)
+}
+
+zome_fns!(
+    whoami,
+    dna,
+    zome,
+    caller,
+    create_entry,
+    get_record,
+    update_entry,
+    delete_entry,
+    query_chain,
+    random,
+    now,
+    sign_data,
+    verify,
+    log,
+    signal,
+    echo,
+    create_then_fail,
+    create_then_panic,
+    bad_pointer,
+    spin,
+    call_other,
+    call_remote_fn,
+    remote_signal,
+    create_and_call,
+    new_secret,
+    make_grant,
+    update_grant,
+    delete_grant,
+    make_claim,
+    list_grants,
+    list_claims,
+    init,
+    post_commit,
+    recv_remote_signal,
+);
