@@ -37,9 +37,13 @@ from zomehost.errors import (
 from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
 
 _U32 = 0xFFFFFFFF
-_ABI_TYPE = wasmtime.FuncType(
-    [wasmtime.ValType.i32(), wasmtime.ValType.i32()], [wasmtime.ValType.i64()]
-)
+
+
+def _abi_type() -> wasmtime.FuncType:
+    """``(i32, i32) -> i64``, fresh for each engine (wasmtime panics on a shared one)."""
+    return wasmtime.FuncType(
+        [wasmtime.ValType.i32(), wasmtime.ValType.i32()], [wasmtime.ValType.i64()]
+    )
 
 
 class HostDispatch(Protocol):
@@ -200,9 +204,10 @@ class Boundary:
     def __init__(self, engine: WasmEngine) -> None:
         self.engine = engine
         self.linker = wasmtime.Linker(engine.engine)
+        abi_type = _abi_type()  # a FuncType binds to the first engine it is used with
         for name in HOST_FUNCTIONS:
             self.linker.define_func(
-                HOST_MODULE, name, _ABI_TYPE, _host_import(name), access_caller=True
+                HOST_MODULE, name, abi_type, _host_import(name), access_caller=True
             )
         self._pre: dict[bytes, wasmtime.InstancePre] = {}
         self._lock = threading.Lock()
