@@ -9,6 +9,7 @@ stops taking new work, lets running calls finish, and closes the store cleanly.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -57,7 +58,10 @@ class Daemon:
     def run_on_loop(self, coro: Awaitable[T], timeout: float) -> T:
         """From a worker thread: run ``coro`` on the loop and wait for it (never runs the loop)."""
         assert self.loop is not None
-        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        fut: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            coro,  # type: ignore[arg-type]
+            self.loop,
+        )
         return fut.result(timeout)
 
     def publish_endpoint(self, name: str, value: Any) -> None:

@@ -71,7 +71,7 @@ class SourceChain:
         seq = int.from_bytes(raw[:8], "big")
         rec = self._record(txn, seq, include_entry=False)
         assert rec is not None
-        return ChainHead(ActionHash(raw[8:]), seq, rec.action.timestamp)
+        return ChainHead(ActionHash(bytes(raw[8:])), seq, rec.action.timestamp)
 
     def head(self) -> ChainHead | None:
         with self.store.read() as txn:
@@ -83,10 +83,11 @@ class SourceChain:
             return None
         entry_bytes = None
         if include_entry:
-            doc_entry = unpack(raw, what="stored record").get("entry_hash")
+            doc_entry = unpack(bytes(raw), what="stored record").get("entry_hash")
             if doc_entry is not None:
-                entry_bytes = txn.get(self.key + doc_entry, db=self.store.db["entries"])
-        return _decode_record(raw, entry_bytes)
+                found = txn.get(self.key + doc_entry, db=self.store.db["entries"])
+                entry_bytes = None if found is None else bytes(found)
+        return _decode_record(bytes(raw), entry_bytes)
 
     def records(self, flt: ChainQueryFilter | None = None) -> list[Record]:
         flt = flt or ChainQueryFilter(include_entries=True)
@@ -162,12 +163,12 @@ class SourceChain:
                 for key, value in cur:
                     if key[:78] != self.key:
                         break
-                    doc = unpack(value, what="grant index")
+                    doc = unpack(bytes(value), what="grant index")
                     if doc["revoked"] and not include_revoked:
                         continue
                     out.append(
                         StoredGrant(
-                            ActionHash(key[78:]),
+                            ActionHash(bytes(key[78:])),
                             ZomeCallCapGrant.from_wire(doc["grant"]),
                             bool(doc["revoked"]),
                         )
@@ -345,6 +346,6 @@ def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) ->
 def _revoke(txn: lmdb.Transaction, grants: Any, gkey: bytes) -> None:
     raw = txn.get(gkey, db=grants)
     if raw is not None:
-        doc = unpack(raw)
+        doc = unpack(bytes(raw))
         doc["revoked"] = True
         txn.put(gkey, pack(doc), db=grants)

@@ -87,7 +87,7 @@ class Store:
     def get_state(self, name: str) -> Any:
         with self.read() as txn:
             raw = txn.get(name.encode(), db=self.db["state"])
-        return None if raw is None else unpack(raw, what="state")
+        return None if raw is None else unpack(bytes(raw), what="state")
 
     def put_state(self, name: str, value: Any) -> None:
         with self.write() as txn:
@@ -103,7 +103,8 @@ class Store:
             cur = txn.cursor(db=self.db["state"])
             p = prefix.encode()
             if cur.set_range(p):
-                for key in cur.iternext(keys=True, values=False):
+                for raw_key in cur.iternext(keys=True, values=False):
+                    key = bytes(raw_key)
                     if not key.startswith(p):
                         break
                     out.append(key.decode())

@@ -196,11 +196,11 @@ def app_install(
     ] = None,
     home: HomeOpt = None,
 ) -> None:
-    """Install an app bundle for an agent (a new one unless --agent), running genesis for each cell."""
+    """Install an app bundle for an agent (new unless --agent); runs genesis for each cell."""
     data = _guard(lambda: bundle.read_bytes())
     with _conductor(home) as c:
-        agent_key = AgentPubKey.from_text(agent) if agent else None
-        installed = c.install_app(data, app_id, agent_key, network_seed)  # type: ignore[arg-type]
+        agent_key = AgentPubKey(HoloHash.from_text(agent).raw) if agent else None
+        installed = c.install_app(data, app_id, agent_key, network_seed)
         err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}")
         for role, dna in installed.roles.items():
             err.print(f"  role {role}: dna {dna}")
@@ -271,7 +271,7 @@ def _provenance(c: Conductor, who: str | None, default: AgentPubKey) -> AgentPub
         agent = AgentPubKey.from_text(who)
         if agent not in c.keystore.keys:
             raise NotFound(f"agent {who} has no key in this keystore")
-        return agent  # type: ignore[return-value]
+        return agent
     return c.get_app(who).agent
 
 
@@ -440,7 +440,7 @@ def grant(
             lambda: CapAccess(
                 AccessKind.ASSIGNED,
                 secret,
-                frozenset(AgentPubKey.from_text(a) for a in assignee),  # type: ignore[misc]
+                frozenset(AgentPubKey.from_text(a) for a in assignee),
             )
         )
     elif transferable:
@@ -499,7 +499,13 @@ def revoke(
 # -- daemon -------------------------------------------------------------------------------
 @app.command()
 def run(
-    admin_port: Annotated[int | None, typer.Option("--admin-port", help="Admin interface port on loopback (0 = any free port; default from the config).")] = None,
+    admin_port: Annotated[
+        int | None,
+        typer.Option(
+            "--admin-port",
+            help="Admin interface port on loopback (0 = any free port; default from the config).",
+        ),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Run the conductor: admin interface, app interfaces, peer network, until SIGINT/SIGTERM."""

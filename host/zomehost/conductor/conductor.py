@@ -8,6 +8,7 @@ Nested calls (``call`` host function) come back here through :class:`HostService
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
 from zomehost.conductor.app import AppStatus, InstalledApp
 from zomehost.conductor.home import ConductorConfig, Home
-from zomehost.core.action import ActionType, Entry, Record, SystemEntryType
+from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.bundle import AppBundle, DnaFile, DnaManifest
 from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.codec import pack
@@ -136,6 +137,9 @@ class Conductor:
     def sign(self, agent: AgentPubKey, data: bytes) -> bytes:
         return self.keystore.sign(agent, data)
 
+    def signer(self, agent: AgentPubKey) -> Signer:
+        return functools.partial(self.sign, agent)
+
     # -- dnas and modules -------------------------------------------------------------
     def load_module(self, wasm_hash: WasmHash, zome_name: str) -> ZomeModule:
         def wasm() -> bytes:
@@ -151,8 +155,10 @@ class Conductor:
         if doc is None:
             raise NotFound(f"dna {dna_hash} is not installed")
         manifest = DnaManifest.parse(doc["manifest"])
-        wasm = tuple(self.store.get_state(f"wasm/{bytes(h).hex()}") for h in doc["wasm_hashes"])
-        return DnaFile(manifest, wasm)  # type: ignore[arg-type]
+        wasm = tuple(
+            bytes(self.store.get_state(f"wasm/{bytes(h).hex()}")) for h in doc["wasm_hashes"]
+        )
+        return DnaFile(manifest, wasm)
 
     def list_dnas(self) -> list[DnaHash]:
         return [DnaHash(bytes.fromhex(n.split("/", 1)[1])) for n in self.store.state_names("dna/")]
@@ -190,7 +196,9 @@ class Conductor:
             }
             for dna in dnas.values():  # compile and check before writing anything
                 for z, wasm, wasm_hash in zip(dna.manifest.zomes, dna.wasm, dna.wasm_hashes):
-                    self.engine.load(wasm_hash, lambda w=wasm: w, z.name, self.on_compile)
+                    self.engine.load(
+                        wasm_hash, functools.partial(bytes, wasm), z.name, self.on_compile
+                    )
             if agent is None:
                 agent = self.generate_agent()
             elif agent not in self.keystore.keys:
@@ -209,7 +217,7 @@ class Conductor:
                 chain = SourceChain(self.store, cell_id)
                 if chain.head() is not None:
                     raise ConductorError(f"cell {cell_id} already exists (same agent and dna)")
-                ws = Workspace(chain, lambda data, a=agent: self.sign(a, data))
+                ws = Workspace(chain, self.signer(agent))
                 now = now_micros()
                 ws.append(ActionType.DNA, now, dna_hash=dna.hash)
                 ws.append(ActionType.AGENT_VALIDATION_PKG, now, membrane_proof=None)
@@ -279,7 +287,7 @@ class Conductor:
         cell = self.cell(cell_id)
         deadline = time.monotonic() + cell.limits.timeout_ms / 1000
         self._ensure_init(cell, deadline)
-        ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+        ws = Workspace(cell.chain, self.signer(cell.id.agent))
         record = write(ws)
         self._commit(cell, ws, deadline)
         return record.action_hash
@@ -402,7 +410,7 @@ class Conductor:
         depth: int,
     ) -> tuple[Any, list[Record]]:
         """Run a call with its own workspace, commit it, then post_commit and signals."""
-        ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+        ws = Workspace(cell.chain, self.signer(cell.id.agent))
         ctx, zm = self._context(cell, zome, fn, auth, ws, deadline, depth)
         value = self.ribosome.run(ctx, zm, fn, payload)
         committed = self._commit(cell, ws, deadline)
@@ -426,7 +434,7 @@ class Conductor:
     def _post_commit(
         self, cell: Cell, zome: str, records: list[Record], deadline: float, signals: list[Signal]
     ) -> None:
-        ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+        ws = Workspace(cell.chain, self.signer(cell.id.agent))
         ctx, zm = self._context(
             cell,
             zome,
@@ -455,7 +463,7 @@ class Conductor:
             if done:
                 cell.initialized = True
                 return
-            ws = Workspace(cell.chain, lambda data: self.sign(cell.id.agent, data))
+            ws = Workspace(cell.chain, self.signer(cell.id.agent))
             signals: list[Signal] = []
             for zname in cell.info.zome_names:
                 _, zm = cell.zome(zname)
@@ -521,7 +529,8 @@ class Conductor:
         """Inter-zome, bridge and same-conductor cross-agent calls; returns a ZomeCallResponse."""
         if ctx.depth + 1 > ctx.limits.max_call_depth:
             raise LimitExceeded(
-                f"call depth limit of {ctx.limits.max_call_depth} reached calling {zome}.{fn}: runaway recursion?"
+                f"call depth limit of {ctx.limits.max_call_depth} reached calling {zome}.{fn}: "
+                "runaway recursion?"
             )
         caller_cell = self.cell(ctx.cell)
         callee_id = self._resolve_target(ctx, target)

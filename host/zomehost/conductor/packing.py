@@ -35,7 +35,8 @@ def read_dna_dir(path: Path) -> DnaFile:
         wasm_path = (manifest_path.parent / z.path).resolve()
         if not wasm_path.is_file():
             raise BundleError(
-                f"zome {z.name!r}: wasm not found at {wasm_path} (build the zomes first: `just zomes`)"
+                f"zome {z.name!r}: wasm not found at {wasm_path} "
+                "(build the zomes first: `just zomes`)"
             )
         wasm.append(wasm_path.read_bytes())
     # Inside the bundle, resources are keyed by zome name, not by local paths.

@@ -64,7 +64,7 @@ class Entry:
 
     @property
     def hash(self) -> EntryHash:
-        return EntryHash.of_content(self.encode())  # type: ignore[return-value]
+        return EntryHash.of_content(self.encode())
 
 
 # Fields each action type carries beyond the common header, with their wire types.
@@ -154,7 +154,7 @@ class Action:
 
 
 def hash_action_bytes(action_bytes: bytes) -> ActionHash:
-    return ActionHash.of_content(action_bytes)  # type: ignore[return-value]
+    return ActionHash.of_content(action_bytes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -195,7 +195,7 @@ class DnaFile:
 
     @property
     def wasm_hashes(self) -> tuple[WasmHash, ...]:
-        return tuple(WasmHash.of_content(w) for w in self.wasm)  # type: ignore[misc]
+        return tuple(WasmHash.of_content(w) for w in self.wasm)
 
     @property
     def hash(self) -> DnaHash:
@@ -205,7 +205,7 @@ class DnaFile:
             "properties": self.manifest.properties,
             "network_seed": self.manifest.network_seed,
         }
-        return DnaHash.of_content(pack_canonical(content))  # type: ignore[return-value]
+        return DnaHash.of_content(pack_canonical(content))
 
     def with_modifiers(self, network_seed: str | None, properties: Any) -> DnaFile:
         m = self.manifest

@@ -12,7 +12,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from zomehost.errors import InvalidInput
 
@@ -75,7 +75,7 @@ class HoloHash:
         return self.raw[3:35]
 
     @classmethod
-    def from_core(cls, core: bytes, hash_type: HashType | None = None) -> HoloHash:
+    def from_core(cls, core: bytes, hash_type: HashType | None = None) -> Self:
         kind = hash_type or cls.TYPE
         if kind is None:
             raise InvalidInput("a hash type is needed")
@@ -84,12 +84,12 @@ class HoloHash:
         return cls(kind.value + core + dht_location(core))
 
     @classmethod
-    def of_content(cls, content: bytes) -> HoloHash:
+    def of_content(cls, content: bytes) -> Self:
         """The hash of serialized content: BLAKE2b-256 core."""
         return cls.from_core(blake2b_256(content))
 
     @classmethod
-    def from_text(cls, text: str) -> HoloHash:
+    def from_text(cls, text: str) -> Self:
         if not text.startswith("u"):
             raise InvalidInput(f"not a hash (no 'u' prefix): {text[:60]!r}")
         try:

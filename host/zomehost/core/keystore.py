@@ -77,7 +77,7 @@ class Keystore:
             except nacl.exceptions.CryptoError:
                 raise KeystoreError("a key in the keystore is damaged") from None
             sk = nacl.signing.SigningKey(seed)
-            store.keys[AgentPubKey.from_core(bytes(sk.verify_key))] = sk  # type: ignore[index]
+            store.keys[AgentPubKey.from_core(bytes(sk.verify_key))] = sk
         return store
 
     def seal(self) -> bytes:
@@ -95,7 +95,7 @@ class Keystore:
 
     def generate(self) -> AgentPubKey:
         sk = nacl.signing.SigningKey.generate()
-        agent: AgentPubKey = AgentPubKey.from_core(bytes(sk.verify_key))  # type: ignore[assignment]
+        agent: AgentPubKey = AgentPubKey.from_core(bytes(sk.verify_key))
         self.keys[agent] = sk
         return agent
 

@@ -17,7 +17,7 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import wasmtime
 
@@ -46,10 +46,8 @@ def _abi_type() -> wasmtime.FuncType:
     )
 
 
-class HostDispatch(Protocol):
-    """What the ribosome plugs into a guest call: the host functions' implementation."""
-
-    def __call__(self, name: str, payload: Any) -> Any: ...
+# What the ribosome plugs into a guest call: (host function name, decoded input) -> output.
+HostDispatch = Callable[[str, Any], Any]
 
 
 class _Active(threading.local):
@@ -95,9 +93,14 @@ class GuestCall:
             raise RibosomeError(f"cannot instantiate the zome: {exc}") from None
         exports = instance.exports(self.store)
         self.exports = exports
-        self.memory: wasmtime.Memory = exports["memory"]
-        self._alloc: wasmtime.Func = exports["__zh_alloc"]
-        self._free: wasmtime.Func = exports["__zh_free"]
+        memory, alloc, free = exports["memory"], exports["__zh_alloc"], exports["__zh_free"]
+        if (
+            not isinstance(memory, wasmtime.Memory)
+            or not isinstance(alloc, wasmtime.Func)
+            or not isinstance(free, wasmtime.Func)
+        ):
+            raise RibosomeError("the zome's memory or allocator exports have the wrong kind")
+        self.memory, self._alloc, self._free = memory, alloc, free
 
     # -- memory ---------------------------------------------------------------------
     def _check(self, store: Any, ptr: int, length: int, what: str) -> int:
@@ -114,7 +117,7 @@ class GuestCall:
 
     def write_new(self, store: Any, data: bytes, what: str) -> int:
         """Allocate a block in the guest and copy ``data`` into it."""
-        ptr = self._alloc(store, len(data)) & _U32
+        ptr = int(self._alloc(store, len(data))) & _U32
         if ptr == 0 and data:
             raise OutOfMemory(f"{what}: the guest could not allocate {len(data)} bytes")
         base = self._check(store, ptr, len(data), f"{what} (guest allocator)")
@@ -130,7 +133,7 @@ class GuestCall:
         _active.stack.append(self)
         try:
             ptr = self.write_new(self.store, payload, "input")
-            packed = func(self.store, ptr, len(payload))
+            packed = int(func(self.store, ptr, len(payload)))
             out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
             if out_len > self.limits.max_output_bytes:
                 raise LimitExceeded(
@@ -146,7 +149,9 @@ class GuestCall:
         finally:
             _active.stack.pop()
 
-    def _trap_error(self, exc: wasmtime.WasmtimeError, export: str) -> ZomehostError:
+    def _trap_error(
+        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
+    ) -> ZomehostError:
         if self.fault is not None:
             return self.fault
         code = getattr(exc, "trap_code", None)

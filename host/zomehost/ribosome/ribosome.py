@@ -25,8 +25,8 @@ class Ribosome:
                 f"limit {ctx.limits.max_input_bytes}"
             )
 
-        def dispatch(name: str, value: Any) -> Any:
-            return HOST_FNS[name](ctx, value)
+        def dispatch(name: str, payload: Any) -> Any:
+            return HOST_FNS[name](ctx, payload)
 
         guest = GuestCall(self.boundary, zm, ctx.limits, ctx.deadline, dispatch)
         raw = guest.invoke(export, payload)
