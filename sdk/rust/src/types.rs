@@ -44,12 +44,11 @@ impl ActionType {
     }
 }
 
-/// An action: a map with `"type"` plus the fields of docs/formats.md.
+/// An action: a map with `"type"` plus the fields of docs/formats.md ("Actions").
 ///
-/// The fields every action has (`author`, `timestamp`, `action_seq`) and the ones an app
-/// needs (`prev_action`, `entry_type`, `entry_hash`, the update and delete targets, the DNA
-/// hash of a `Dna` action) are typed; any other key is kept in `extra` so that a record
-/// re-encoded by a zome keeps all of its fields.
+/// The common fields (`author`, `timestamp`, `action_seq`, `prev_action`) and each type's
+/// extra fields are typed; any other key (e.g. `membrane_proof` of `AgentValidationPkg`) is
+/// kept in `extra`, so a record a zome decodes and re-encodes keeps all of its fields.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Action {
     #[serde(rename = "type")]
@@ -60,7 +59,8 @@ pub struct Action {
     pub timestamp: Timestamp,
     #[serde(default)]
     pub action_seq: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The previous action (nil only for `Dna`).
+    #[serde(default)]
     pub prev_action: Option<ActionHash>,
     /// `Create`/`Update`: the entry type name ("note", "CapGrant", "Agent", ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -82,7 +82,7 @@ pub struct Action {
     pub deletes_entry_address: Option<EntryHash>,
     /// `Dna`: the DNA hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hash: Option<DnaHash>,
+    pub dna_hash: Option<DnaHash>,
     /// Every other key of the action map, unchanged.
     #[serde(flatten)]
     pub extra: BTreeMap<String, Value>,
