@@ -1,0 +1,157 @@
+"""The app interface's requests and signed zome calls (docs/conductor-api.md §6, §7).
+
+A connection is bound to the one app its token was issued for: it sees that app's info,
+calls only that app's cells and receives only that app's signals.
+
+``call_zome`` runs on a worker thread, in Holochain's order: decode the signed bytes (never
+re-encoded), verify the Ed25519 signature over SHA-512 of *those* bytes, check the cell is a
+running cell of this app, check the nonce window, then the capability rule and the call
+(``Conductor.call_zome``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from zomehost.api import views
+from zomehost.api.wire import (
+    AUTH_FAILED,
+    UNAUTHORIZED,
+    ApiError,
+    as_bytes,
+    deserialization,
+    internal,
+    pack,
+    payload_map,
+)
+from zomehost.conductor.app import AppStatus
+from zomehost.conductor.conductor import ZomeCall
+from zomehost.core.zome_call import NonceWindow, ZomeCallParams, verify_call
+from zomehost.errors import AppNotFound, AuthenticationFailed, Unauthorized, ZomehostError
+
+if TYPE_CHECKING:
+    from zomehost.api.server import AppConnection, Interfaces
+
+log = logging.getLogger("zomehost.api.app")
+
+UNSUPPORTED = frozenset(
+    {
+        "create_clone_cell",
+        "disable_clone_cell",
+        "enable_clone_cell",
+        "provide_memproofs",
+        "enable_app",
+        "dump_network_stats",
+        "dump_network_metrics",
+        "get_agent_activity",
+        "list_wasm_host_functions",
+        "agent_info",
+        "peer_meta_info",
+        "get_agent_key_lineage",
+    }
+)
+
+
+class CallGate:
+    """The nonce window shared by every app connection (thread-safe: calls run in workers)."""
+
+    def __init__(self) -> None:
+        self.window = NonceWindow()
+        self.lock = threading.Lock()
+
+    def check(self, params: ZomeCallParams) -> None:
+        with self.lock:
+            self.window.check(params, time.time_ns() // 1000)
+
+
+def _nonce_reason(message: str) -> str:
+    if "expired" in message:
+        return "Expired"
+    if "future" in message:
+        return "Future"
+    if "already used" in message:
+        return "Duplicate"
+    return "WindowFull"
+
+
+class AppApi:
+    def __init__(self, ifaces: Interfaces) -> None:
+        self.ifaces = ifaces
+        self.daemon = ifaces.daemon
+        self.conductor = ifaces.daemon.conductor
+
+    async def handle(self, conn: AppConnection, tag: str, value: Any) -> tuple[str, Any]:
+        if tag == "app_info":
+            return "app_info", await self.daemon.in_worker(self._app_info, conn.app_id)
+        if tag == "call_zome":
+            doc = payload_map(value)
+            data = doc.get("bytes")
+            if not isinstance(data, bytes):
+                raise deserialization()
+            signature = as_bytes(doc.get("signature"), 64)
+            result = await self.daemon.in_worker(self._call, conn, data, signature)
+            return "zome_called", result
+        if tag in UNSUPPORTED:
+            raise internal(f"{tag} is not supported by zomehost")
+        raise deserialization()
+
+    def _app_info(self, app_id: str) -> Any:
+        try:
+            app = self.conductor.get_app(app_id)
+        except AppNotFound:
+            return None
+        return views.app_info(self.conductor, app)
+
+    def _call(self, conn: AppConnection, data: bytes, signature: bytes) -> bytes:
+        try:
+            params = ZomeCallParams.decode(data)
+        except ZomehostError as exc:
+            raise internal(f"the zome call bytes do not decode: {exc.message}") from None
+        try:
+            verify_call(data, signature)
+        except AuthenticationFailed:
+            raise ApiError(
+                AUTH_FAILED,
+                f"Authentication failure. Bad signature {signature.hex()} by provenance "
+                f"{params.provenance}.",
+            ) from None
+        cell_id = params.cell_id
+        try:
+            app = self.conductor.get_app(conn.app_id)
+        except AppNotFound:
+            raise internal(f"app {conn.app_id!r} is no longer installed") from None
+        if cell_id not in app.cell_ids:
+            raise internal(f"cell {cell_id} is not a cell of app {conn.app_id!r}")
+        if app.status is not AppStatus.ENABLED:
+            raise internal(f"cell {cell_id} is not running: app {conn.app_id!r} is disabled")
+        what = (
+            f"cap secret {'present' if params.cap_secret else 'none'} to call the function "
+            f"{params.fn_name} in zome {params.zome_name}"
+        )
+        try:
+            self.ifaces.call_gate.check(params)
+        except AuthenticationFailed as exc:
+            raise ApiError(
+                UNAUTHORIZED,
+                f'Call was not authorized with reason BadNonce("{_nonce_reason(exc.message)}"), '
+                f"{what}",
+            ) from None
+        call = ZomeCall(
+            cell_id,
+            params.zome_name,
+            params.fn_name,
+            params.payload,
+            params.provenance,
+            params.cap_secret,
+        )
+        try:
+            value = self.conductor.call_zome(call)
+        except Unauthorized as exc:
+            raise ApiError(
+                UNAUTHORIZED,
+                f"Call was not authorized with reason BadCapGrant, {what}: {exc.message}",
+            ) from None
+        return pack(value)
