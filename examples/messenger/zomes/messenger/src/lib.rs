@@ -1,0 +1,244 @@
+//! messenger: private, off-the-record messages between agents (the node-to-node messaging seed).
+//!
+//! Nothing is ever written for a message: not on the sender's chain, not on the recipient's,
+//! not on any shared store. A message is a remote call into the recipient's
+//! `receive_message`, which hands it to the recipient's UI as a signal and answers with a
+//! receipt; the sender gets that receipt — or the failure (`NetworkError` when the recipient
+//! is offline) — as the result of `send_message`. The only writes of this zome are the ones
+//! `init` makes once per agent: one unrestricted grant that lets anyone reach the inbox.
+//!
+//! | function | caller | input | output |
+//! |---|---|---|---|
+//! | `send_message` | the sender's UI | `{to, text}` | `{"Ok": {received_at}}` or the failure: `{"NetworkError": msg}`, `{"Unauthorized": {…}}`, `{"AuthenticationFailed": msg}`, `{"CallError": msg}` |
+//! | `receive_message` | anyone (unrestricted) | `{text, sent_at}` | `{received_at}` |
+//! | `ping_agent` | the sender's UI | agent | `{"Ok": {reply, timestamp, round_trip_us}}` or the failure as above |
+//! | `ping` | anyone (unrestricted) | nil | `{reply: "pong", timestamp}` |
+//! | `nudge` | the sender's UI | `{to: [agent], text}` | nil (fire and forget: a remote signal) |
+//! | `recv_remote_signal` | anyone (unrestricted) | the nudge | — |
+//!
+//! Signals to the recipient's UI: `{"type": "message", "from", "text", "sent_at",
+//! "received_at"}` and `{"type": "nudge", "from", "text"}`.
+
+use serde::{Deserialize, Serialize};
+use zomehost_sdk::prelude::*;
+
+const RECEIVE_MESSAGE: &str = "receive_message";
+const PING: &str = "ping";
+const RECV_REMOTE_SIGNAL: &str = "recv_remote_signal";
+
+fn this_zome() -> ExternResult<String> {
+    Ok(zome_info()?.name)
+}
+
+/// Open the inbox, the ping and the signal callback to every agent of the DNA.
+fn init() -> ExternResult<InitCallbackResult> {
+    let zome = this_zome()?;
+    create_cap_grant(ZomeCallCapGrant {
+        tag: "anyone may message me".into(),
+        access: CapAccess::Unrestricted,
+        functions: GrantedFunctions::listed(&[
+            (zome.as_str(), RECEIVE_MESSAGE),
+            (zome.as_str(), PING),
+            (zome.as_str(), RECV_REMOTE_SIGNAL),
+        ]),
+    })?;
+    Ok(InitCallbackResult::Pass)
+}
+
+/// The outcome of a remote call, with the callee's value decoded on success and every
+/// failure passed through as the conductor reported it.
+#[derive(Serialize)]
+enum Delivery<T> {
+    Ok(T),
+    Unauthorized {
+        zome_name: String,
+        fn_name: String,
+        cell_id: CellId,
+        provenance: AgentPubKey,
+        reason: String,
+    },
+    AuthenticationFailed(String),
+    NetworkError(String),
+    CallError(String),
+}
+
+impl<T: serde::de::DeserializeOwned> Delivery<T> {
+    fn from_response(response: ZomeCallResponse) -> ExternResult<Self> {
+        Ok(match response {
+            ZomeCallResponse::Ok(bytes) => Delivery::Ok(bytes.decode()?),
+            ZomeCallResponse::Unauthorized {
+                zome_name,
+                fn_name,
+                cell_id,
+                provenance,
+                reason,
+            } => Delivery::Unauthorized {
+                zome_name,
+                fn_name,
+                cell_id,
+                provenance,
+                reason,
+            },
+            ZomeCallResponse::AuthenticationFailed(m) => Delivery::AuthenticationFailed(m),
+            ZomeCallResponse::NetworkError(m) => Delivery::NetworkError(m),
+            ZomeCallResponse::CallError(m) => Delivery::CallError(m),
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+#[derive(Deserialize)]
+struct SendInput {
+    to: AgentPubKey,
+    text: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Message {
+    text: String,
+    sent_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Receipt {
+    received_at: Timestamp,
+}
+
+/// Send `text` to `to`, directly and privately; wait for their receipt.
+fn send_message(input: SendInput) -> ExternResult<Delivery<Receipt>> {
+    let zome = this_zome()?;
+    let message = Message {
+        text: input.text,
+        sent_at: sys_time()?,
+    };
+    let response = call_remote(input.to, &zome, RECEIVE_MESSAGE, None, &message, None)?;
+    Delivery::from_response(response)
+}
+
+#[derive(Serialize)]
+struct MessageSignal<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: &'a AgentPubKey,
+    text: &'a str,
+    sent_at: Timestamp,
+    received_at: Timestamp,
+}
+
+/// The inbox (anyone may call it). The message goes to the UI as a signal and nowhere else.
+fn receive_message(message: Message) -> ExternResult<Receipt> {
+    let from = call_info()?.provenance;
+    let received_at = sys_time()?;
+    emit_signal(&MessageSignal {
+        kind: "message",
+        from: &from,
+        text: &message.text,
+        sent_at: message.sent_at,
+        received_at,
+    })?;
+    Ok(Receipt { received_at })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ping
+
+#[derive(Serialize, Deserialize)]
+struct Pong {
+    reply: String,
+    timestamp: Timestamp,
+}
+
+/// Anyone may ping: the answer is "pong" and this agent's clock.
+fn ping() -> ExternResult<Pong> {
+    Ok(Pong {
+        reply: "pong".into(),
+        timestamp: sys_time()?,
+    })
+}
+
+#[derive(Serialize)]
+struct PingResult {
+    reply: String,
+    timestamp: Timestamp,
+    round_trip_us: i64,
+}
+
+/// Ping another agent and time the round trip.
+fn ping_agent(agent: AgentPubKey) -> ExternResult<Delivery<PingResult>> {
+    let zome = this_zome()?;
+    let started = sys_time()?;
+    let response = call_remote(agent, &zome, PING, None, &(), None)?;
+    let round_trip_us = sys_time()? - started;
+    Ok(match Delivery::<Pong>::from_response(response)? {
+        Delivery::Ok(pong) => Delivery::Ok(PingResult {
+            reply: pong.reply,
+            timestamp: pong.timestamp,
+            round_trip_us,
+        }),
+        Delivery::Unauthorized {
+            zome_name,
+            fn_name,
+            cell_id,
+            provenance,
+            reason,
+        } => Delivery::Unauthorized {
+            zome_name,
+            fn_name,
+            cell_id,
+            provenance,
+            reason,
+        },
+        Delivery::AuthenticationFailed(m) => Delivery::AuthenticationFailed(m),
+        Delivery::NetworkError(m) => Delivery::NetworkError(m),
+        Delivery::CallError(m) => Delivery::CallError(m),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nudges: fire-and-forget remote signals
+
+#[derive(Deserialize)]
+struct NudgeInput {
+    to: Vec<AgentPubKey>,
+    text: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Nudge {
+    text: String,
+}
+
+/// Send a remote signal to each of `to`; nothing waits for an answer.
+fn nudge(input: NudgeInput) -> ExternResult<()> {
+    send_remote_signal(input.to, &Nudge { text: input.text })
+}
+
+#[derive(Serialize)]
+struct NudgeSignal<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: &'a AgentPubKey,
+    text: &'a str,
+}
+
+fn recv_remote_signal(payload: Bytes) -> ExternResult<()> {
+    let from = call_info()?.provenance;
+    let nudge: Nudge = payload.decode()?;
+    emit_signal(&NudgeSignal {
+        kind: "nudge",
+        from: &from,
+        text: &nudge.text,
+    })
+}
+
+zome_fns!(
+    init,
+    send_message,
+    receive_message,
+    ping,
+    ping_agent,
+    nudge,
+    recv_remote_signal,
+);

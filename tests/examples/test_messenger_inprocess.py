@@ -1,0 +1,78 @@
+"""The messenger (node-to-node messaging seed) in one conductor: messages, pings and nudges
+travel between agents and are written nowhere."""
+
+from __future__ import annotations
+
+from zomehost.conductor.app import AppStatus
+from zomehost.core.action import ActionType
+
+from .conftest import Network
+
+
+def chain_shape(records: list) -> list[str]:
+    return [
+        f"{r.action.type.value}:{r.action.entry_type}"
+        if r.action.type in (ActionType.CREATE, ActionType.UPDATE)
+        else r.action.type.value
+        for r in records
+    ]
+
+
+# Genesis, then init's one unrestricted grant: all a messenger chain ever holds.
+ONLY_SETUP = [
+    "Dna",
+    "AgentValidationPkg",
+    "Create:Agent",
+    "Create:CapGrant",
+    "InitZomesComplete",
+]
+
+
+def test_message_reaches_bobs_ui_and_alice_gets_a_receipt(messenger: Network) -> None:
+    alice, bob = messenger["alice"], messenger["bob"]
+    result = alice.call("send_message", {"to": bob.key.raw, "text": "meet at the reef"})
+    assert set(result) == {"Ok"}, result
+    [signal] = bob.signals_of("message")
+    assert signal["from"] == alice.key.raw and signal["text"] == "meet at the reef"
+    assert result["Ok"]["received_at"] == signal["received_at"]
+    assert signal["sent_at"] <= signal["received_at"]
+    assert alice.signals_of("message") == []
+
+
+def test_ping(messenger: Network) -> None:
+    alice, bob = messenger["alice"], messenger["bob"]
+    result = alice.call("ping_agent", bob.key.raw)
+    assert result["Ok"]["reply"] == "pong"
+    assert result["Ok"]["timestamp"] > 0 and result["Ok"]["round_trip_us"] >= 0
+
+
+def test_nudge_is_a_remote_signal(messenger: Network) -> None:
+    alice, bob = messenger["alice"], messenger["bob"]
+    assert alice.call("nudge", {"to": [bob.key.raw], "text": "look!"}) is None
+    [signal] = bob.signals_of("nudge")
+    assert signal == {"type": "nudge", "from": alice.key.raw, "text": "look!"}
+
+
+def test_nothing_is_written_for_messages(messenger: Network) -> None:
+    alice, bob = messenger["alice"], messenger["bob"]
+    for i in range(3):
+        alice.call("send_message", {"to": bob.key.raw, "text": f"secret {i}"})
+        bob.call("send_message", {"to": alice.key.raw, "text": f"reply {i}"})
+    alice.call("ping_agent", bob.key.raw)
+    alice.call("nudge", {"to": [bob.key.raw], "text": "psst"})
+    assert len(bob.signals_of("message")) == 3 and len(alice.signals_of("message")) == 3
+    for agent in (alice, bob):
+        records = agent.records()
+        assert chain_shape(records) == ONLY_SETUP
+        # and no trace of any text anywhere in the chain's entries
+        blob = b"".join(r.entry.content for r in records if r.entry is not None)
+        assert b"secret" not in blob and b"reply" not in blob and b"psst" not in blob
+
+
+def test_message_to_an_offline_agent_is_a_network_error(messenger: Network) -> None:
+    alice, bob = messenger["alice"], messenger["bob"]
+    messenger.conductor.set_app_status(bob.app_id, AppStatus.DISABLED)
+    result = alice.call("send_message", {"to": bob.key.raw, "text": "anyone there?"})
+    assert set(result) == {"NetworkError"}, result
+    assert set(alice.call("ping_agent", bob.key.raw)) == {"NetworkError"}
+    assert bob.signals_of("message") == []
