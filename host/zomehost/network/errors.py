@@ -1,15 +1,18 @@
 """Errors of the peer transport (Noise handshake, identity binding, framing).
 
 Everything derives from one base, :class:`TransportError`, so callers that move bytes can
-catch a single type and drop the connection. Arguments that are wrong for reasons of the
+catch a single type and drop the connection. It is a :class:`zomehost.errors.NetworkError`,
+so the project's one hierarchy covers it too. Arguments that are wrong for reasons of the
 caller's own code (a key of the wrong length, a bad limit) raise ``ValueError`` instead.
 """
 
 from __future__ import annotations
 
+from zomehost.errors import NetworkError
 
-class TransportError(Exception):
-    """Base of every peer-transport failure."""
+
+class TransportError(NetworkError):
+    """Base of every peer-transport failure (a :class:`zomehost.errors.NetworkError`)."""
 
 
 class UnsupportedProtocolError(TransportError):
@@ -52,13 +55,28 @@ class TruncatedFrameError(FrameError):
     """The stream ended inside a frame."""
 
 
+class ProtocolError(TransportError):
+    """A decrypted frame that is not a message of the peer protocol (docs/network.md)."""
+
+
+class PeerUnreachable(TransportError):
+    """No connection to a peer could be made (refused, timed out, wrong identity)."""
+
+
+class AgentInfoError(TransportError):
+    """An agent-info record that is malformed, unsigned, mis-signed or expired."""
+
+
 __all__ = [
+    "AgentInfoError",
     "DecryptError",
     "FrameError",
     "FrameTooLargeError",
     "HandshakeError",
     "IdentityError",
     "NonceExhaustedError",
+    "PeerUnreachable",
+    "ProtocolError",
     "SessionClosedError",
     "StateError",
     "TransportError",

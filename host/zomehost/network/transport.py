@@ -1,0 +1,516 @@
+"""The connection manager: secure sessions over plain asyncio TCP, one per peer, multiplexed.
+
+:class:`Transport` listens for peers and dials them. Each TCP connection runs one
+:class:`~zomehost.network.session.SecureSession` (Noise XX bound to the conductors' Ed25519
+transport identities); after the handshake a :class:`Connection` carries
+:mod:`~zomehost.network.protocol` messages, one per frame. There is one connection per peer
+pair, found by the peer's proven identity and reused by every request in either direction;
+requests carry ids, so any number run concurrently and are answered in any order.
+
+Fail-closed: anything wrong in the received bytes (a tampered, truncated, reordered,
+replayed or oversized frame, a bad handshake, a frame that is not a protocol message) closes
+the connection at once, and every request waiting on it fails with :class:`PeerUnreachable`.
+
+Simultaneous open: if two connections to one peer complete (both dialled at once), both
+sides keep the one whose *initiator* has the smaller identity and retire the other: it takes
+no new requests and closes once idle. Lives on the event loop; not thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nacl.signing
+
+from zomehost.network import protocol
+from zomehost.network.agent_info import format_address, parse_address
+from zomehost.network.errors import (
+    AgentInfoError,
+    HandshakeError,
+    PeerUnreachable,
+    ProtocolError,
+    TransportError,
+)
+from zomehost.network.protocol import ErrorResponse, OneWay, Request, Response
+from zomehost.network.session import (
+    ConnectionClosed,
+    Frame,
+    HandshakeComplete,
+    SecureSession,
+)
+
+log = logging.getLogger("zomehost.network.transport")
+
+READ_CHUNK = 64 * 1024
+DEFAULT_MAX_FRAME = 16 * 1024 * 1024
+"""Zome payloads and results may be 4 MiB each (docs/abi.md limits), plus the envelope."""
+HANDSHAKE_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 5.0
+MAX_INBOUND_PER_CONNECTION = 256
+MAX_CONNECTIONS = 1024
+RETIRE_GRACE_S = 3.0
+IDLE_TIMEOUT_S = 600.0
+REAP_INTERVAL_S = 1.0
+
+RequestHandler = Callable[["Connection", Request], Awaitable[Any]]
+MessageHandler = Callable[["Connection", OneWay], Awaitable[None]]
+ConnectedHandler = Callable[["Connection"], None]
+
+
+def short_id(identity: bytes | None) -> str:
+    return identity.hex()[:12] if identity else "?"
+
+
+class Connection:
+    """One open, authenticated connection to a peer conductor."""
+
+    def __init__(
+        self,
+        manager: Transport,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: SecureSession,
+        remote_address: str,
+    ) -> None:
+        assert session.remote_identity is not None
+        self.manager = manager
+        self.session = session
+        self.remote_identity: bytes = session.remote_identity
+        self.remote_address = remote_address
+        self.initiator = session.initiator
+        self._reader = reader
+        self._writer = writer
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inbound = 0
+        self._drain_lock = asyncio.Lock()
+        self.closed = False
+        self.close_reason: str | None = None
+        self.retired = False
+        self.last_active = time.monotonic()
+        self._reader_task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        role = "out" if self.initiator else "in"
+        return f"<Connection {role} {short_id(self.remote_identity)} {self.remote_address}>"
+
+    @property
+    def initiator_identity(self) -> bytes:
+        return self.manager.identity if self.initiator else self.remote_identity
+
+    @property
+    def usable(self) -> bool:
+        return not self.closed and not self.retired
+
+    @property
+    def idle(self) -> bool:
+        return not self._pending and self._inbound == 0
+
+    def start(self) -> None:
+        self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
+
+    # -- sending --------------------------------------------------------------------------
+    def _write(self, message: protocol.Message) -> None:
+        if self.closed:
+            raise PeerUnreachable(f"connection to {short_id(self.remote_identity)} is closed")
+        try:
+            wire = self.session.send(protocol.encode(message))
+        except TransportError as exc:
+            # Over the frame limit: the session stays usable; anything else closed it.
+            if self.session.closed:
+                self.close(f"send failed: {exc}")
+            raise
+        self._writer.write(wire)
+        self.last_active = time.monotonic()
+
+    async def _drain(self) -> None:
+        if self.closed:
+            return
+        async with self._drain_lock:
+            try:
+                await self._writer.drain()
+            except (ConnectionError, OSError) as exc:
+                self.close(f"write failed: {exc}")
+
+    async def request(self, op: str, body: Any, timeout: float) -> Any:
+        """Send a request and wait for its answer; the connection stays open on a timeout."""
+        if self.closed:
+            raise PeerUnreachable(
+                f"connection to {short_id(self.remote_identity)} closed: {self.close_reason}"
+            )
+        rid = next(self._ids)
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            self._write(Request(rid, op, body))
+            await self._drain()
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            self._pending.pop(rid, None)
+
+    async def send_message(self, op: str, body: Any) -> None:
+        self._write(OneWay(op, body))
+        await self._drain()
+
+    # -- receiving ------------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        try:
+            while not self.closed:
+                for event in self.session.events():
+                    if isinstance(event, Frame):
+                        self._on_frame(event.payload)
+                    elif isinstance(event, ConnectionClosed):
+                        self.close("peer closed the connection")
+                        return
+                    elif isinstance(event, HandshakeComplete):  # pragma: no cover - once only
+                        raise HandshakeError("second handshake on one connection")
+                    if self.closed:
+                        return
+                try:
+                    data = await self._reader.read(READ_CHUNK)
+                except (ConnectionError, OSError) as exc:
+                    self.close(f"read failed: {exc}")
+                    return
+                self.session.receive_data(data)
+        except TransportError as exc:
+            log.warning("closing %r: %s", self, exc)
+            self.close(f"{type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:
+            self.close("transport stopped")
+            raise
+        except Exception as exc:  # a bug must not leave a half-working connection behind
+            log.exception("closing %r after an internal error", self)
+            self.close(f"internal error: {exc}")
+
+    def _on_frame(self, payload: bytes) -> None:
+        self.last_active = time.monotonic()
+        message = protocol.decode(payload)  # ProtocolError closes the connection
+        if isinstance(message, Response | ErrorResponse):
+            fut = self._pending.get(message.id)
+            if fut is None or fut.done():
+                return  # an answer after the caller gave up: dropped
+            if isinstance(message, Response):
+                fut.set_result(message.body)
+            else:
+                fut.set_exception(PeerUnreachable(f"peer refused the request: {message.reason}"))
+        elif isinstance(message, Request):
+            if self._inbound >= self.manager.max_inbound:
+                self._write(ErrorResponse(message.id, "busy: too many requests in flight"))
+                return
+            self._inbound += 1
+            self._spawn(self._serve(message))
+        else:
+            self._spawn(self._deliver(message))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, request: Request) -> None:
+        try:
+            try:
+                body = await self.manager.on_request(self, request)
+                answer: protocol.Message = Response(request.id, body)
+            except ProtocolError as exc:
+                answer = ErrorResponse(request.id, str(exc))
+            except Exception as exc:
+                log.exception("request %s from %r failed", request.op, self)
+                answer = ErrorResponse(request.id, f"internal error: {type(exc).__name__}")
+            if not self.closed:
+                try:
+                    self._write(answer)
+                except TransportError as exc:  # e.g. an answer over the frame limit
+                    if not self.closed:
+                        self._write(ErrorResponse(request.id, f"answer not sent: {exc}"))
+                await self._drain()
+        except TransportError:
+            pass
+        finally:
+            self._inbound -= 1
+            self.last_active = time.monotonic()
+
+    async def _deliver(self, message: OneWay) -> None:
+        try:
+            await self.manager.on_message(self, message)
+        except Exception:
+            log.exception("message %s from %r failed", message.op, self)
+
+    # -- closing --------------------------------------------------------------------------
+    def close(self, reason: str) -> None:
+        """Close at once: drop the keys, abort the socket, fail every waiting request."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_reason = reason
+        log.info("connection %r closed: %s", self, reason)
+        self.session.close()
+        with contextlib.suppress(Exception):
+            self._writer.transport.abort()
+        error = PeerUnreachable(
+            f"connection to peer {short_id(self.remote_identity)} lost: {reason}"
+        )
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(error)
+        self._pending.clear()
+        if self._reader_task is not None and self._reader_task is not asyncio.current_task():
+            self._reader_task.cancel()
+        self.manager._forget(self)
+
+    async def wait_closed(self) -> None:
+        if self._reader_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader_task
+
+
+class Transport:
+    """Listens, dials, and keeps at most one usable connection per peer identity."""
+
+    def __init__(
+        self,
+        identity: nacl.signing.SigningKey,
+        *,
+        on_request: RequestHandler,
+        on_message: MessageHandler,
+        on_connected: ConnectedHandler | None = None,
+        prologue: bytes = b"",
+        max_frame_size: int = DEFAULT_MAX_FRAME,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        max_inbound: int = MAX_INBOUND_PER_CONNECTION,
+        max_connections: int = MAX_CONNECTIONS,
+        idle_timeout: float = IDLE_TIMEOUT_S,
+    ) -> None:
+        self._key = identity
+        self.identity = bytes(identity.verify_key)
+        self.on_request = on_request
+        self.on_message = on_message
+        self.on_connected = on_connected
+        self.prologue = prologue
+        self.max_frame_size = max_frame_size
+        self.handshake_timeout = handshake_timeout
+        self.connect_timeout = connect_timeout
+        self.max_inbound = max_inbound
+        self.max_connections = max_connections
+        self.idle_timeout = idle_timeout
+        self._by_identity: dict[bytes, Connection] = {}
+        self._all: set[Connection] = set()
+        self._dialing: dict[tuple[str, bytes | None], asyncio.Future[Connection]] = {}
+        self._handshaking: set[asyncio.Task[Any]] = set()
+        self._server: asyncio.Server | None = None
+        self._reaper: asyncio.Task[None] | None = None
+        self.address: str | None = None
+        self._stopped = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def listen(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        self._server = await asyncio.start_server(self._accept, host, port)
+        sock_host, sock_port = self._server.sockets[0].getsockname()[:2]
+        self.address = format_address(sock_host, sock_port)
+        self._start_reaper()
+        return self.address
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_loop())
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._server is not None:
+            self._server.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for task in list(self._handshaking):
+            task.cancel()
+        conns = list(self._all)
+        for conn in conns:
+            conn.close("transport stopped")
+        for conn in conns:
+            await conn.wait_closed()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    @property
+    def connections(self) -> list[Connection]:
+        return [c for c in self._all if not c.closed]
+
+    def connection_for(self, identity: bytes) -> Connection | None:
+        conn = self._by_identity.get(identity)
+        return conn if conn is not None and conn.usable else None
+
+    # -- dialling -------------------------------------------------------------------------
+    async def connect(self, address: str, expected_identity: bytes | None = None) -> Connection:
+        """The open connection to this peer, or a new one; concurrent dials share one attempt."""
+        if self._stopped:
+            raise PeerUnreachable("the transport is stopped")
+        if expected_identity is not None:
+            if expected_identity == self.identity:
+                raise PeerUnreachable("refusing to connect to this conductor itself")
+            existing = self.connection_for(expected_identity)
+            if existing is not None:
+                return existing
+        key = (address, expected_identity)
+        pending = self._dialing.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_task(self._dial(address, expected_identity))
+            self._dialing[key] = pending
+            pending.add_done_callback(lambda t: self._dial_done(key, t))
+        return await asyncio.shield(pending)
+
+    def _dial_done(self, key: tuple[str, bytes | None], task: asyncio.Future[Connection]) -> None:
+        self._dialing.pop(key, None)
+        if not task.cancelled():
+            task.exception()  # retrieved here, so a dial nobody awaits any more is not logged
+
+    async def _dial(self, address: str, expected_identity: bytes | None) -> Connection:
+        try:
+            host, port = parse_address(address)
+        except AgentInfoError as exc:
+            raise PeerUnreachable(exc.message) from None
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), self.connect_timeout
+            )
+        except TimeoutError:
+            raise PeerUnreachable(f"connecting to {address} timed out") from None
+        except OSError as exc:
+            raise PeerUnreachable(f"cannot connect to {address}: {exc.strerror or exc}") from None
+        session = SecureSession(
+            self._key,
+            initiator=True,
+            expected_remote_identity=expected_identity,
+            prologue=self.prologue,
+            max_frame_size=self.max_frame_size,
+        )
+        conn = await self._handshake(reader, writer, session, address)
+        if conn is None:
+            raise PeerUnreachable(f"handshake with {address} failed")
+        return conn
+
+    # -- accepting ------------------------------------------------------------------------
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._stopped or len(self._all) + len(self._handshaking) >= self.max_connections:
+            writer.transport.abort()
+            return
+        peer = writer.get_extra_info("peername")
+        address = format_address(peer[0], peer[1]) if peer else "?"
+        session = SecureSession(
+            self._key, initiator=False, prologue=self.prologue, max_frame_size=self.max_frame_size
+        )
+        with contextlib.suppress(PeerUnreachable):
+            await self._handshake(reader, writer, session, address)
+
+    async def _handshake(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        session: SecureSession,
+        address: str,
+    ) -> Connection | None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handshaking.add(task)
+        try:
+            await asyncio.wait_for(
+                self._run_handshake(reader, session, writer), self.handshake_timeout
+            )
+        except (TransportError, TimeoutError, ConnectionError, OSError) as exc:
+            writer.transport.abort()
+            reason = (
+                "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+            )
+            log.info("handshake with %s failed: %s", address, reason)
+            raise PeerUnreachable(f"handshake with {address} failed: {reason}") from None
+        except asyncio.CancelledError:
+            writer.transport.abort()
+            raise
+        finally:
+            self._handshaking.discard(task)
+        conn = Connection(self, reader, writer, session, address)
+        self._start_reaper()
+        self._register(conn)
+        conn.start()
+        if self.on_connected is not None:
+            try:
+                self.on_connected(conn)
+            except Exception:
+                log.exception("on_connected failed for %r", conn)
+        return conn
+
+    async def _run_handshake(
+        self, reader: asyncio.StreamReader, session: SecureSession, writer: asyncio.StreamWriter
+    ) -> None:
+        while True:
+            out = session.data_to_send()
+            if out:
+                writer.write(out)
+                await writer.drain()
+            while (event := session.next_event()) is not None:
+                if isinstance(event, HandshakeComplete):
+                    out = session.data_to_send()  # the initiator's last message
+                    if out:
+                        writer.write(out)
+                        await writer.drain()
+                    return
+                raise HandshakeError("unexpected event during the handshake")
+            out = session.data_to_send()
+            if out:
+                continue
+            session.receive_data(await reader.read(READ_CHUNK))
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    def _register(self, conn: Connection) -> None:
+        self._all.add(conn)
+        existing = self._by_identity.get(conn.remote_identity)
+        if existing is None or not existing.usable:
+            self._by_identity[conn.remote_identity] = conn
+            return
+        if existing.initiator_identity == conn.initiator_identity:
+            keep, drop = conn, existing  # the same side dialled again: the old one is stale
+        elif conn.initiator_identity < existing.initiator_identity:
+            keep, drop = conn, existing
+        else:
+            keep, drop = existing, conn
+        log.info(
+            "two connections to %s: keeping %r, retiring %r",
+            short_id(conn.remote_identity),
+            keep,
+            drop,
+        )
+        drop.retired = True
+        drop.last_active = time.monotonic()
+        self._by_identity[conn.remote_identity] = keep
+
+    def _forget(self, conn: Connection) -> None:
+        self._all.discard(conn)
+        if self._by_identity.get(conn.remote_identity) is conn:
+            del self._by_identity[conn.remote_identity]
+            # A retired twin that is still open becomes the connection again.
+            for other in self._all:
+                if other.remote_identity == conn.remote_identity and not other.closed:
+                    other.retired = False
+                    self._by_identity[conn.remote_identity] = other
+                    break
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(REAP_INTERVAL_S)
+            now = time.monotonic()
+            for conn in list(self._all):
+                quiet = now - conn.last_active
+                if conn.idle and (
+                    (conn.retired and quiet > RETIRE_GRACE_S) or quiet > self.idle_timeout
+                ):
+                    conn.close("idle" if not conn.retired else "retired duplicate, idle")
+
+
+__all__ = ["Connection", "Transport", "short_id"]
