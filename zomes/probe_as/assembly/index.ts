@@ -1,0 +1,601 @@
+// probe_as: the AssemblyScript twin of the Rust probe zome (zomes/probe/src/lib.rs), for the
+// conformance suite: the same function names, inputs, outputs and errors, so that results
+// seen from Python compare equal between the two.
+//
+// Every zome function is exported as `(ptr: usize, len: usize) => u64` and runs its body
+// through zomeFn (see sdk/assemblyscript/README.md).
+
+import {
+  AgentPubKey,
+  CallTarget,
+  CapClaim,
+  ChainQueryFilter,
+  Decoder,
+  Encoder,
+  HoloHash,
+  InitCallbackResult,
+  Outcome,
+  Record,
+  ZomeCallCapGrant,
+  agentInfo,
+  call,
+  callInfo,
+  callRemote,
+  capabilityClaims,
+  capabilityGrants,
+  create,
+  createCapClaim,
+  createCapGrant,
+  deleteAction,
+  deleteCapGrant,
+  dnaInfo,
+  emitSignal,
+  fail,
+  failWith,
+  generateCapSecret,
+  get,
+  info,
+  initCallback,
+  ok,
+  postCommitCallback,
+  query,
+  randomBytes,
+  recvRemoteSignalCallback,
+  sendRemoteSignal,
+  sign,
+  sysTime,
+  update,
+  updateCapGrant,
+  verifySignature,
+  zomeFn,
+  zomeInfo,
+  decodeHashArray,
+} from "@zomehost/sdk";
+import { create as rawCreate } from "@zomehost/sdk/assembly/imports";
+
+export { __zh_alloc, __zh_free } from "@zomehost/sdk";
+
+/** The entry type the probe writes when the caller does not name one. */
+const PROBE_ENTRY_TYPE = "probe";
+
+/** msgpack of nil: the default of optional `payload`/`value` fields. */
+function nilBytes(): Uint8Array {
+  const b = new Uint8Array(1);
+  b[0] = 0xc0;
+  return b;
+}
+
+/** Fails the input decoder (a DeserializeError for the caller) for a missing key. */
+function missing(d: Decoder, field: string): void {
+  if (d.ok) d.fail("missing field `" + field + "`");
+}
+
+// ---------------------------------------------------------------------------------------
+// Info
+
+export function whoami(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = agentInfo();
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+export function dna(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = dnaInfo();
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+export function zome(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = zomeInfo();
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+export function caller(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = callInfo();
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Source chain
+
+/** `{entry_type?: str, value: any}` -> action hash */
+export function create_entry(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let entryType: string | null = null;
+    let value: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "entry_type") entryType = input.readNullableString();
+      else if (k == "value") value = input.readRaw();
+      else input.skip();
+    }
+    if (value === null) missing(input, "value");
+    if (!input.ok) return ok(); // zomeFn reports the input error
+    const r = create(entryType === null ? PROBE_ENTRY_TYPE : entryType, value!);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** hash -> Record | nil */
+export function get_record(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const hash = HoloHash.decode(input);
+    if (!input.ok) return ok();
+    const r = get(hash);
+    if (r.isErr) return r.propagate();
+    const record = r.value;
+    if (record === null) out.writeNil();
+    else record.encode(out);
+    return ok();
+  });
+}
+
+/** `{original: hash, entry_type?: str, value: any}` -> action hash */
+export function update_entry(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let original: HoloHash | null = null;
+    let entryType: string | null = null;
+    let value: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "original") original = HoloHash.decode(input);
+      else if (k == "entry_type") entryType = input.readNullableString();
+      else if (k == "value") value = input.readRaw();
+      else input.skip();
+    }
+    if (original === null) missing(input, "original");
+    if (value === null) missing(input, "value");
+    if (!input.ok) return ok();
+    const r = update(original!, entryType === null ? PROBE_ENTRY_TYPE : entryType, value!);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** action hash -> action hash of the Delete */
+export function delete_entry(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const hash = HoloHash.decode(input);
+    if (!input.ok) return ok();
+    const r = deleteAction(hash);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** ChainQueryFilter -> [Record] */
+export function query_chain(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const filter = ChainQueryFilter.decode(input);
+    if (!input.ok) return ok();
+    const r = query(filter);
+    if (r.isErr) return r.propagate();
+    Record.encodeArray(out, r.value);
+    return ok();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Utilities
+
+/** n -> bin(n) */
+export function random(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const n = input.readU32();
+    if (!input.ok) return ok();
+    const r = randomBytes(n);
+    if (r.isErr) return r.propagate();
+    out.writeBin(r.value);
+    return ok();
+  });
+}
+
+/** nil -> i64 (µs since the epoch) */
+export function now(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = sysTime();
+    if (r.isErr) return r.propagate();
+    out.writeI64(r.value);
+    return ok();
+  });
+}
+
+/** bin -> bin(64): a signature by the cell's agent (agent_initial_pubkey) */
+export function sign_data(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const data = input.readBin();
+    if (!input.ok) return ok();
+    const me = agentInfo();
+    if (me.isErr) return me.propagate();
+    const r = sign(me.value.agent_initial_pubkey, data);
+    if (r.isErr) return r.propagate();
+    out.writeBin(r.value);
+    return ok();
+  });
+}
+
+/** `{key, signature, data}` -> bool */
+export function verify(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let key: AgentPubKey | null = null;
+    let signature: Uint8Array | null = null;
+    let data: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "key") key = HoloHash.decode(input);
+      else if (k == "signature") signature = input.readBin();
+      else if (k == "data") data = input.readBin();
+      else input.skip();
+    }
+    if (key === null) missing(input, "key");
+    if (signature === null) missing(input, "signature");
+    if (data === null) missing(input, "data");
+    if (!input.ok) return ok();
+    const r = verifySignature(key!, signature!, data!);
+    if (r.isErr) return r.propagate();
+    out.writeBool(r.value);
+    return ok();
+  });
+}
+
+/** str -> nil (logged at level info) */
+export function log(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const msg = input.readString();
+    if (!input.ok) return ok();
+    info(msg);
+    return ok();
+  });
+}
+
+/** any -> nil (emits the value as a signal) */
+export function signal(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const value = input.readRaw();
+    if (!input.ok) return ok();
+    const r = emitSignal(value);
+    if (r.isErr) return r.propagate();
+    return ok();
+  });
+}
+
+/** str -> str */
+export function echo(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const s = input.readString();
+    if (!input.ok) return ok();
+    out.writeString(s);
+    return ok();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Failures
+
+/** any -> creates a "probe" entry, then returns Err "deliberate failure" */
+export function create_then_fail(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const value = input.readRaw();
+    if (!input.ok) return ok();
+    const r = create(PROBE_ENTRY_TYPE, value);
+    if (r.isErr) return r.propagate();
+    return fail("deliberate failure");
+  });
+}
+
+/** any -> creates a "probe" entry, then traps */
+export function create_then_panic(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const value = input.readRaw();
+    if (!input.ok) return ok();
+    const r = create(PROBE_ENTRY_TYPE, value);
+    if (r.isErr) return r.propagate();
+    abort("deliberate panic after create");
+    return ok();
+  });
+}
+
+/** Passes an out-of-bounds input pointer to `create`: the host must trap the call. */
+export function bad_pointer(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const ret = rawCreate(<usize>0xfffffff0, 1000);
+    return fail("the host accepted an out-of-bounds pointer (returned 0x" + ret.toString(16) + ")");
+  });
+}
+
+let spinCounter: u64 = 0;
+
+/** Loops forever (the host's time limit must stop it). */
+export function spin(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    while (true) {
+      // a store to a global is a side effect the optimizer keeps
+      spinCounter = spinCounter + 1;
+    }
+    return ok();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Calls and signals
+
+/** Reads an optional `payload: any` as msgpack bytes (nil when absent). */
+function readPayload(d: Decoder): Uint8Array {
+  return d.readRaw();
+}
+
+/** `{target, zome_name, fn_name, cap_secret?, payload?: any}` -> ZomeCallResponse */
+export function call_other(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let target: CallTarget | null = null;
+    let zomeName: string | null = null;
+    let fnName: string | null = null;
+    let capSecret: Uint8Array | null = null;
+    let payload = nilBytes();
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "target") target = CallTarget.decode(input);
+      else if (k == "zome_name") zomeName = input.readString();
+      else if (k == "fn_name") fnName = input.readString();
+      else if (k == "cap_secret") capSecret = input.readNullableBin();
+      else if (k == "payload") payload = readPayload(input);
+      else input.skip();
+    }
+    if (target === null) missing(input, "target");
+    if (zomeName === null) missing(input, "zome_name");
+    if (fnName === null) missing(input, "fn_name");
+    if (!input.ok) return ok();
+    const r = call(target!, zomeName!, fnName!, capSecret, payload);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** `{agent, zome_name, fn_name, cap_secret?, payload?: any, timeout_ms?}` -> ZomeCallResponse */
+export function call_remote_fn(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let agent: AgentPubKey | null = null;
+    let zomeName: string | null = null;
+    let fnName: string | null = null;
+    let capSecret: Uint8Array | null = null;
+    let payload = nilBytes();
+    let timeoutMs: i64 = -1;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "agent") agent = HoloHash.decode(input);
+      else if (k == "zome_name") zomeName = input.readString();
+      else if (k == "fn_name") fnName = input.readString();
+      else if (k == "cap_secret") capSecret = input.readNullableBin();
+      else if (k == "payload") payload = readPayload(input);
+      else if (k == "timeout_ms") {
+        if (!input.tryReadNil()) {
+          const t = input.readU64();
+          timeoutMs = t > <u64>i64.MAX_VALUE ? i64.MAX_VALUE : <i64>t;
+        }
+      } else input.skip();
+    }
+    if (agent === null) missing(input, "agent");
+    if (zomeName === null) missing(input, "zome_name");
+    if (fnName === null) missing(input, "fn_name");
+    if (!input.ok) return ok();
+    const r = callRemote(agent!, zomeName!, fnName!, capSecret, payload, timeoutMs);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** `{agents: [agent], value: any}` -> nil */
+export function remote_signal(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let agents: AgentPubKey[] | null = null;
+    let value: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "agents") agents = decodeHashArray(input);
+      else if (k == "value") value = input.readRaw();
+      else input.skip();
+    }
+    if (agents === null) missing(input, "agents");
+    if (value === null) missing(input, "value");
+    if (!input.ok) return ok();
+    const r = sendRemoteSignal(agents!, value!);
+    if (r.isErr) return r.propagate();
+    return ok();
+  });
+}
+
+/**
+ * `{value: any, zome_name, fn_name, payload?: any}`: writes a "probe" entry, then calls
+ * another zome of this cell (one shared workspace: both commit or neither).
+ */
+export function create_and_call(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let value: Uint8Array | null = null;
+    let zomeName: string | null = null;
+    let fnName: string | null = null;
+    let payload = nilBytes();
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "value") value = input.readRaw();
+      else if (k == "zome_name") zomeName = input.readString();
+      else if (k == "fn_name") fnName = input.readString();
+      else if (k == "payload") payload = readPayload(input);
+      else input.skip();
+    }
+    if (value === null) missing(input, "value");
+    if (zomeName === null) missing(input, "zome_name");
+    if (fnName === null) missing(input, "fn_name");
+    if (!input.ok) return ok();
+    const created = create(PROBE_ENTRY_TYPE, value!);
+    if (created.isErr) return created.propagate();
+    const r = call(CallTarget.local(), zomeName!, fnName!, null, payload);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Capabilities
+
+/** nil -> bin(64) */
+export function new_secret(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = generateCapSecret();
+    if (r.isErr) return r.propagate();
+    out.writeBin(r.value);
+    return ok();
+  });
+}
+
+/** ZomeCallCapGrant -> action hash */
+export function make_grant(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const grant = ZomeCallCapGrant.decode(input);
+    if (!input.ok) return ok();
+    const r = createCapGrant(grant);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** `{original_action, grant}` -> action hash */
+export function update_grant(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let original: HoloHash | null = null;
+    let grant: ZomeCallCapGrant | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "original_action") original = HoloHash.decode(input);
+      else if (k == "grant") grant = ZomeCallCapGrant.decode(input);
+      else input.skip();
+    }
+    if (original === null) missing(input, "original_action");
+    if (grant === null) missing(input, "grant");
+    if (!input.ok) return ok();
+    const r = updateCapGrant(original!, grant!);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** action hash -> action hash */
+export function delete_grant(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const hash = HoloHash.decode(input);
+    if (!input.ok) return ok();
+    const r = deleteCapGrant(hash);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** CapClaim -> action hash */
+export function make_claim(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const claim = CapClaim.decode(input);
+    if (!input.ok) return ok();
+    const r = createCapClaim(claim);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  });
+}
+
+/** include_revoked: bool -> [{action_hash, grant, revoked}] */
+export function list_grants(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const includeRevoked = input.readBool();
+    if (!input.ok) return ok();
+    const r = capabilityGrants(includeRevoked);
+    if (r.isErr) return r.propagate();
+    const grants = r.value;
+    out.writeArrayHeader(<u32>grants.length);
+    for (let i = 0; i < grants.length; i++) grants[i].encode(out);
+    return ok();
+  });
+}
+
+/** `{grantor?: agent, tag?: str}` (or nil) -> [{action_hash, claim}] */
+export function list_claims(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let grantor: AgentPubKey | null = null;
+    let tag: string | null = null;
+    if (!input.tryReadNil()) {
+      const n = input.readMapHeader();
+      for (let i: u32 = 0; i < n && input.ok; i++) {
+        const k = input.readString();
+        if (k == "grantor") grantor = HoloHash.decodeNullable(input);
+        else if (k == "tag") tag = input.readNullableString();
+        else input.skip();
+      }
+    }
+    if (!input.ok) return ok();
+    const r = capabilityClaims(grantor, tag);
+    if (r.isErr) return r.propagate();
+    const claims = r.value;
+    out.writeArrayHeader(<u32>claims.length);
+    for (let i = 0; i < claims.length; i++) claims[i].encode(out);
+    return ok();
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Callbacks
+
+export function init(ptr: usize, len: usize): u64 {
+  return initCallback(ptr, len, (): InitCallbackResult => InitCallbackResult.Pass());
+}
+
+/** Emits the signal `{"post_commit": number of records committed}`. */
+export function post_commit(ptr: usize, len: usize): u64 {
+  return postCommitCallback(ptr, len, (records: Record[]): Outcome => {
+    const e = new Encoder(24);
+    e.writeMapHeader(1);
+    e.writeString("post_commit");
+    e.writeU32(<u32>records.length);
+    const r = emitSignal(e.finish());
+    if (r.isErr) return failWith(r.err);
+    return ok();
+  });
+}
+
+/** Emits the received payload, unchanged, as a local signal. */
+export function recv_remote_signal(ptr: usize, len: usize): u64 {
+  return recvRemoteSignalCallback(ptr, len, (payload: Uint8Array): Outcome => {
+    const r = emitSignal(payload);
+    if (r.isErr) return r.propagate();
+    return ok();
+  });
+}
