@@ -1,0 +1,131 @@
+"""A conductor on a temporary home with zomes built from source: for the sandbox tests,
+the fuzz targets, the latency benchmark and the crash-safety writer.
+
+Zomes come from WAT files (``zomes/hostile/*.wat``), compiled with ``wasmtime.wat2wasm``,
+so nothing here needs a Rust or AssemblyScript toolchain.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import wasmtime
+import yaml
+
+from zomehost.conductor.app import InstalledApp
+from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.home import ConductorConfig, Home
+from zomehost.core.bundle import (
+    AppManifest,
+    Bundle,
+    DnaFile,
+    DnaManifest,
+    RoleManifest,
+    ZomeManifest,
+)
+from zomehost.core.codec import pack
+from zomehost.core.hash import CellId
+from zomehost.core.limits import Limits
+
+REPO = Path(__file__).resolve().parents[3]
+HOSTILE_DIR = REPO / "zomes" / "hostile"
+PASSPHRASE = "sandbox-test-passphrase"
+
+
+@functools.cache
+def wat(name: str) -> bytes:
+    """The wasm of ``zomes/hostile/<name>.wat`` (``name`` may hold a subdirectory)."""
+    return bytes(wasmtime.wat2wasm((HOSTILE_DIR / f"{name}.wat").read_text()))
+
+
+def dna(
+    zomes: Mapping[str, bytes],
+    *,
+    name: str = "sandbox",
+    seed: str = "",
+    limits: Mapping[str, Any] | None = None,
+) -> DnaFile:
+    """A DNA of the given ``{zome name: wasm}``, with optional per-DNA ``limits``."""
+    doc: dict[str, Any] = {
+        "name": name,
+        "integrity": {"network_seed": seed, "properties": {}, "zomes": []},
+        "coordinator": {"zomes": [{"name": z, "path": f"{z}.wasm"} for z in zomes]},
+    }
+    if limits is not None:
+        doc["limits"] = dict(limits)
+    manifest = DnaManifest.parse(doc)
+    return DnaFile(manifest, tuple(zomes.values()))
+
+
+def app_bundle(roles: Mapping[str, DnaFile], name: str = "sandbox") -> bytes:
+    manifest = AppManifest(
+        name, "", tuple(RoleManifest(r, f"{r}.dna") for r in roles)
+    )
+    resources = {f"{r}.dna": d.to_bundle().encode() for r, d in roles.items()}
+    return Bundle(manifest.to_doc(), resources).encode()
+
+
+def make_home(path: Path, limits: Mapping[str, Any] | None = None, durable: bool = False) -> Home:
+    """Initialise a home with a cheap keystore and the given conductor ``limits``."""
+    home = Home(path)
+    config = ConductorConfig(durable=durable)
+    home.init(PASSPHRASE, config)
+    doc = yaml.safe_load(home.config_path.read_text())
+    doc["limits"] = dict(limits or {})
+    home.config_path.write_text(yaml.safe_dump(doc))
+    return home
+
+
+class TestBed:
+    """One conductor, and helpers to install WAT zomes and call them as the cell's author."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(
+        self, path: Path, limits: Mapping[str, Any] | None = None, durable: bool = False
+    ) -> None:
+        self.home = make_home(path, limits, durable)
+        self.conductor = Conductor.open(self.home, PASSPHRASE)
+        self._apps = 0
+
+    @property
+    def limits(self) -> Limits:
+        return self.conductor.config.limits
+
+    def close(self) -> None:
+        self.conductor.close()
+
+    def install(
+        self,
+        zomes: Mapping[str, bytes],
+        *,
+        limits: Mapping[str, Any] | None = None,
+        app_id: str | None = None,
+        role: str = "main",
+    ) -> CellId:
+        """Install a one-role app of ``zomes`` (a fresh DNA each time); return its cell."""
+        self._apps += 1
+        app_id = app_id or f"app{self._apps}"
+        d = dna(zomes, seed=app_id, limits=limits)
+        app: InstalledApp = self.conductor.install_app(app_bundle({role: d}), app_id)
+        return app.cell_id(role)
+
+    def call(
+        self,
+        cell: CellId,
+        zome: str,
+        fn: str,
+        payload: Any = None,
+        *,
+        raw: bytes | None = None,
+        timeout_ms: int | None = None,
+    ) -> Any:
+        data = raw if raw is not None else pack(payload)
+        call = ZomeCall(cell, zome, fn, data, cell.agent)
+        return self.conductor.call_zome(call, timeout_ms=timeout_ms)
+
+    def chain_len(self, cell: CellId) -> int:
+        return len(self.conductor.cell(cell).chain.records())
