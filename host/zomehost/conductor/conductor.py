@@ -87,7 +87,8 @@ class Cell:
         self.lock = threading.RLock()  # held by bridge calls and commits
         self._init_lock = threading.Lock()
         self.initialized = False
-        self.limits = conductor.config.limits
+        # The conductor's limits, narrowed by the DNA's own (dna.yaml `limits:`).
+        self.limits = conductor.config.limits.narrowed(dna.manifest.limits)
 
     def zome(self, name: str) -> tuple[int, ZomeModule]:
         for i, z in enumerate(self.dna.manifest.zomes):

@@ -42,7 +42,10 @@ def read_dna_dir(path: Path) -> DnaFile:
     # Inside the bundle, resources are keyed by zome name, not by local paths.
     zomes = tuple(type(z)(z.name, f"{z.name}.wasm") for z in manifest.zomes)
     return DnaFile(
-        DnaManifest(manifest.name, manifest.network_seed, manifest.properties, zomes), tuple(wasm)
+        DnaManifest(
+            manifest.name, manifest.network_seed, manifest.properties, zomes, manifest.limits
+        ),
+        tuple(wasm),
     )
 
 

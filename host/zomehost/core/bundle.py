@@ -14,6 +14,7 @@ from typing import Any
 
 from zomehost.core.codec import pack, pack_canonical, unpack
 from zomehost.core.hash import DnaHash, WasmHash
+from zomehost.core.limits import Limits
 from zomehost.errors import BundleError, DeserializeError, InvalidInput
 
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
@@ -43,6 +44,9 @@ class DnaManifest:
     network_seed: str
     properties: Any
     zomes: tuple[ZomeManifest, ...]
+    # Sandbox limits this DNA asks for (``limits:`` in dna.yaml). They can only narrow the
+    # conductor's limits, and are local policy: not part of the DNA hash.
+    limits: dict[str, Any] | None = None
 
     @classmethod
     def parse(cls, doc: Any) -> DnaManifest:
@@ -74,10 +78,17 @@ class DnaManifest:
             raise BundleError(f"dna {name!r} has duplicate zome names")
         if not isinstance(seed, str):
             raise BundleError("network_seed must be a string")
-        return cls(name, seed, props if props is not None else {}, tuple(zomes))
+        limits = doc.get("limits")
+        if limits is not None:
+            try:
+                Limits.from_config(limits)
+            except InvalidInput as exc:
+                raise BundleError(f"dna {name!r}: {exc.message}") from None
+            limits = dict(limits)
+        return cls(name, seed, props if props is not None else {}, tuple(zomes), limits)
 
     def to_doc(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "manifest_version": "1",
             "name": self.name,
             "integrity": {
@@ -87,6 +98,9 @@ class DnaManifest:
             },
             "coordinator": {"zomes": [{"name": z.name, "path": z.path} for z in self.zomes]},
         }
+        if self.limits is not None:
+            doc["limits"] = dict(self.limits)
+        return doc
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +229,7 @@ class DnaFile:
                 m.network_seed if network_seed is None else network_seed,
                 m.properties if properties is None else properties,
                 m.zomes,
+                m.limits,
             ),
             self.wasm,
         )

@@ -33,7 +33,9 @@ class Limits:
         if unknown:
             raise InvalidInput(f"unknown limits: {', '.join(sorted(unknown))}")
         for k, v in doc.items():
-            if not (v is None and k == "fuel") and (not isinstance(v, int) or v <= 0):
+            if not (v is None and k == "fuel") and (
+                not isinstance(v, int) or isinstance(v, bool) or v <= 0
+            ):
                 raise InvalidInput(f"limit {k} must be a positive integer")
         return replace(base, **doc)
 

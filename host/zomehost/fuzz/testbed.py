@@ -55,7 +55,7 @@ def dna(
         "coordinator": {"zomes": [{"name": z, "path": f"{z}.wasm"} for z in zomes]},
     }
     if limits is not None:
-        doc["limits"] = dict(limits)
+        doc["limits"] = limits
     manifest = DnaManifest.parse(doc)
     return DnaFile(manifest, tuple(zomes.values()))
 
