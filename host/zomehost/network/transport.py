@@ -449,22 +449,20 @@ class Transport:
     async def _run_handshake(
         self, reader: asyncio.StreamReader, session: SecureSession, writer: asyncio.StreamWriter
     ) -> None:
-        while True:
+        async def flush() -> None:
             out = session.data_to_send()
             if out:
                 writer.write(out)
                 await writer.drain()
+
+        await flush()  # the initiator's first message
+        while True:
             while (event := session.next_event()) is not None:
-                if isinstance(event, HandshakeComplete):
-                    out = session.data_to_send()  # the initiator's last message
-                    if out:
-                        writer.write(out)
-                        await writer.drain()
-                    return
-                raise HandshakeError("unexpected event during the handshake")
-            out = session.data_to_send()
-            if out:
-                continue
+                if not isinstance(event, HandshakeComplete):
+                    raise HandshakeError("unexpected event during the handshake")
+                await flush()  # the initiator's last message
+                return
+            await flush()  # the responder's reply to message 1
             session.receive_data(await reader.read(READ_CHUNK))
 
     # -- bookkeeping ----------------------------------------------------------------------
