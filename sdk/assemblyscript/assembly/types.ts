@@ -419,6 +419,17 @@ export class ChainHead {
   seq: u32 = 0;
   timestamp: Timestamp = 0;
 
+  /** A chain head, or nil as null (an empty chain). */
+  static decodeNullable(d: Decoder): ChainHead | null {
+    if (d.tryReadNil()) return null;
+    return ChainHead.decode(d);
+  }
+
+  static encodeNullable(e: Encoder, h: ChainHead | null): void {
+    if (h === null) e.writeNil();
+    else h.encode(e);
+  }
+
   static decode(d: Decoder): ChainHead {
     const r = new ChainHead();
     const n = d.readMapHeader();
@@ -549,7 +560,8 @@ export class ChainQueryFilter {
 export class AgentInfo {
   agent_initial_pubkey: AgentPubKey = emptyHash();
   agent_latest_pubkey: AgentPubKey = emptyHash();
-  chain_head: ChainHead = new ChainHead();
+  /** null while the chain is empty (the host sends nil) */
+  chain_head: ChainHead | null = null;
 
   static decode(d: Decoder): AgentInfo {
     const r = new AgentInfo();
@@ -558,7 +570,7 @@ export class AgentInfo {
       const k = d.readString();
       if (k == "agent_initial_pubkey") r.agent_initial_pubkey = HoloHash.decode(d);
       else if (k == "agent_latest_pubkey") r.agent_latest_pubkey = HoloHash.decode(d);
-      else if (k == "chain_head") r.chain_head = ChainHead.decode(d);
+      else if (k == "chain_head") r.chain_head = ChainHead.decodeNullable(d);
       else d.skip();
     }
     return r;
@@ -571,7 +583,7 @@ export class AgentInfo {
     e.writeString("agent_latest_pubkey");
     this.agent_latest_pubkey.encode(e);
     e.writeString("chain_head");
-    this.chain_head.encode(e);
+    ChainHead.encodeNullable(e, this.chain_head);
   }
 }
 
@@ -713,7 +725,8 @@ export class CallInfo {
   provenance: AgentPubKey = emptyHash();
   zome_name: string = "";
   function_name: string = "";
-  as_at: ChainHead = new ChainHead();
+  /** the chain head when the call started (null for an empty chain) */
+  as_at: ChainHead | null = null;
   cap_grant: CapGrantInfo = new CapGrantInfo();
 
   static decode(d: Decoder): CallInfo {
@@ -724,7 +737,7 @@ export class CallInfo {
       if (k == "provenance") r.provenance = HoloHash.decode(d);
       else if (k == "zome_name") r.zome_name = d.readString();
       else if (k == "function_name") r.function_name = d.readString();
-      else if (k == "as_at") r.as_at = ChainHead.decode(d);
+      else if (k == "as_at") r.as_at = ChainHead.decodeNullable(d);
       else if (k == "cap_grant") r.cap_grant = CapGrantInfo.decode(d);
       else d.skip();
     }
@@ -740,7 +753,7 @@ export class CallInfo {
     e.writeString("function_name");
     e.writeString(this.function_name);
     e.writeString("as_at");
-    this.as_at.encode(e);
+    ChainHead.encodeNullable(e, this.as_at);
     e.writeString("cap_grant");
     this.cap_grant.encode(e);
   }
