@@ -6,12 +6,14 @@ import hashlib
 import os
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import wasmtime
 
+from zomehost.core.bundle import MAX_WASM_BYTES
 from zomehost.core.hash import WasmHash
 from zomehost.errors import WasmError
 
@@ -47,6 +49,27 @@ REQUIRED_EXPORTS = ("memory", "__zh_alloc", "__zh_free")
 CALLBACKS = ("init", "post_commit", "recv_remote_signal")
 EPOCH_TICK_S = 0.005
 WASMTIME_VERSION = "50.0.1"
+# Native stack: each guest instance may use MAX_WASM_STACK of the thread's stack, and nested
+# instances (inter-zome and bridge calls, init, post_commit, local remote signals) stack up
+# on one thread. MAX_NESTED_INSTANCES of them must fit in the stack of any thread that runs
+# zome calls: threads created after the engine get THREAD_STACK_BYTES, the main thread has
+# its RLIMIT_STACK (8 MiB by default). 20 x (256 KiB + host frames) is about 6 MiB.
+MAX_WASM_STACK = 256 * 1024
+MAX_NESTED_INSTANCES = 20
+THREAD_STACK_BYTES = 16 * 1024 * 1024
+# Proposals a zome never needs and that escape the sandbox's caps: shared memory (a blocking
+# memory.atomic.wait), GC and exceptions (heap objects outside linear memory), several or
+# 64-bit memories (past the per-call memory cap), stack switching (more native stacks).
+_DISABLED_FEATURES = (
+    "wasm_threads",
+    "wasm_gc",
+    "wasm_exceptions",
+    "wasm_memory64",
+    "wasm_multi_memory",
+    "wasm_stack_switching",
+    "wasm_component_model",
+    "wasm_custom_page_sizes",
+)
 
 
 def _is_abi_func(ty: object) -> bool:
@@ -80,8 +103,16 @@ class WasmEngine:
         cfg.epoch_interruption = True
         cfg.consume_fuel = fuel
         cfg.cranelift_opt_level = "speed"
-        self.fingerprint = f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed"
+        cfg.max_wasm_stack = MAX_WASM_STACK
+        for feature in _DISABLED_FEATURES:
+            setattr(cfg, feature, False)
+        self.fingerprint = (
+            f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;"
+            f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)}"
+        )
         self.engine = wasmtime.Engine(cfg)
+        if threading.stack_size() < THREAD_STACK_BYTES:  # 0: the platform default
+            threading.stack_size(THREAD_STACK_BYTES)  # for the worker threads made after us
         self.fuel = fuel
         self.cache_dir = cache_dir
         if cache_dir is not None:
@@ -93,8 +124,14 @@ class WasmEngine:
         self._lock = threading.Lock()
 
     def _tick(self) -> None:
+        # Catch up on ticks missed while this thread waited for a CPU or the GIL, so a
+        # deadline of N ticks stays N x EPOCH_TICK_S of wall-clock time under load.
+        start, ticks = time.monotonic(), 0
         while not self._stop.wait(EPOCH_TICK_S):
-            self.engine.increment_epoch()
+            due = int((time.monotonic() - start) / EPOCH_TICK_S)
+            while ticks < due:
+                self.engine.increment_epoch()
+                ticks += 1
 
     def close(self) -> None:
         self._stop.set()
@@ -110,11 +147,16 @@ class WasmEngine:
 
     def check(self, wasm: bytes, zome_name: str) -> wasmtime.Module:
         """Compile and check a module at install time; errors name the problem."""
+        if len(wasm) > MAX_WASM_BYTES:
+            raise WasmError(
+                f"zome {zome_name!r}: the module is {len(wasm)} bytes, limit {MAX_WASM_BYTES}"
+            )
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid"
-            raise WasmError(f"zome {zome_name!r}: not a valid wasm module: {first}") from None
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            why = lines[-1] if lines else "invalid"  # the cause, e.g. "threads must be enabled…"
+            raise WasmError(f"zome {zome_name!r}: not a valid wasm module: {why}") from None
         for imp in module.imports:
             name = f"{imp.module}.{imp.name}"
             if imp.module != HOST_MODULE or imp.name not in HOST_FUNCTIONS:
