@@ -53,16 +53,11 @@ pub mod raw {
 type RawHostFn = unsafe extern "C" fn(i32, i32) -> i64;
 
 fn host_error(err: Value) -> WasmError {
-    match (&err, err.get("kind"), err.get("message")) {
-        (_, Some(Value::Str(kind)), Some(message)) => WasmError::new(
-            kind.clone(),
-            match message {
-                Value::Str(m) => m.clone(),
-                other => format!("{:?}", other),
-            },
-        ),
-        (Value::Str(m), _, _) => WasmError::new("Internal", m.clone()),
-        (other, _, _) => WasmError::new("Internal", format!("{:?}", other)),
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
+    match (text(err.get("kind")), text(err.get("message")), err) {
+        (Some(kind), message, _) => WasmError::new(kind, message.unwrap_or_default()),
+        (None, _, Value::Str(m)) => WasmError::new("Internal", m),
+        (None, _, _) => WasmError::new("Internal", "the host returned an error of unknown shape"),
     }
 }
 

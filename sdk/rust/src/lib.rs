@@ -33,7 +33,7 @@ pub use crate::bytes::{
 };
 pub use crate::host::*;
 pub use crate::types::*;
-pub use crate::value::Value;
+pub use crate::value::{DeError, Value};
 
 /// Re-exports for the zome authors' `use zomehost_sdk::prelude::*;`.
 pub mod prelude {
