@@ -288,6 +288,7 @@ class Transport:
         max_inbound: int = MAX_INBOUND_PER_CONNECTION,
         max_connections: int = MAX_CONNECTIONS,
         idle_timeout: float = IDLE_TIMEOUT_S,
+        retire_grace: float = RETIRE_GRACE_S,
     ) -> None:
         self._key = identity
         self.identity = bytes(identity.verify_key)
@@ -301,6 +302,7 @@ class Transport:
         self.max_inbound = max_inbound
         self.max_connections = max_connections
         self.idle_timeout = idle_timeout
+        self.retire_grace = retire_grace
         self._by_identity: dict[bytes, Connection] = {}
         self._all: set[Connection] = set()
         self._dialing: dict[tuple[str, bytes | None], asyncio.Future[Connection]] = {}
@@ -506,7 +508,7 @@ class Transport:
             for conn in list(self._all):
                 quiet = now - conn.last_active
                 if conn.idle and (
-                    (conn.retired and quiet > RETIRE_GRACE_S) or quiet > self.idle_timeout
+                    (conn.retired and quiet > self.retire_grace) or quiet > self.idle_timeout
                 ):
                     conn.close("idle" if not conn.retired else "retired duplicate, idle")
 
