@@ -515,5 +515,10 @@ def run(
     _guard(lambda: daemon.run(h.path, _passphrase(), admin_port))
 
 
+from zomehost.cli.network import bootstrap as _bootstrap  # noqa: E402
+
+app.command("bootstrap")(_bootstrap)
+
+
 def main() -> None:
     app()
