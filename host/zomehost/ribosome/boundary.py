@@ -14,16 +14,19 @@ module-global): each is recorded on the call and turned into a wasm trap.
 from __future__ import annotations
 
 import ctypes
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import wasmtime
 
 from zomehost.core.codec import pack, unpack
 from zomehost.core.limits import Limits
 from zomehost.errors import (
+    ConductorError,
     DeserializeError,
     GuestError,
     InvalidGuestPointer,
@@ -37,6 +40,7 @@ from zomehost.errors import (
 from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
 
 _U32 = 0xFFFFFFFF
+log = logging.getLogger("zomehost.ribosome")
 
 
 def _abi_type() -> wasmtime.FuncType:
@@ -52,7 +56,7 @@ HostDispatch = Callable[[str, Any], Any]
 
 class _Active(threading.local):
     def __init__(self) -> None:
-        self.stack: list[GuestCall] = []
+        self.stack: list[GuestSide] = []
 
 
 _active = _Active()
@@ -154,57 +158,94 @@ class GuestCall:
     ) -> ZomehostError:
         if self.fault is not None:
             return self.fault
-        code = getattr(exc, "trap_code", None)
-        frames = getattr(exc, "frames", None) or []
-        names = [f.func_name or f"func[{f.func_index}]" for f in frames]
-        where = f" in {' <- '.join(names[:8])}" if names else ""
-        if code == wasmtime.TrapCode.INTERRUPT:
-            return Timeout(f"{export} ran past its deadline of {self.limits.timeout_ms} ms")
-        if code == wasmtime.TrapCode.OUT_OF_FUEL:
-            return Timeout(f"{export} ran out of fuel ({self.limits.fuel})")
-        msg = str(getattr(exc, "message", "") or exc).strip().splitlines()[0]
-        if self.memory.data_len(self.store) + 65536 * 16 >= self.limits.memory_bytes:
-            return OutOfMemory(
-                f"{export} trapped at the memory cap of {self.limits.memory_bytes} bytes: {msg}"
+        memory = getattr(self, "memory", None)
+        return trap_error(
+            exc, export, self.limits, memory.data_len(self.store) if memory is not None else 0
+        )
+
+
+def trap_error(
+    exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str, limits: Limits, memory_len: int
+) -> ZomehostError:
+    """The typed error for a trap or wasmtime error out of ``export`` (both boundaries)."""
+    code = getattr(exc, "trap_code", None)
+    frames = getattr(exc, "frames", None) or []
+    names = [f.func_name or f"func[{f.func_index}]" for f in frames]
+    where = f" in {' <- '.join(names[:8])}" if names else ""
+    if code == wasmtime.TrapCode.INTERRUPT:
+        return Timeout(f"{export} ran past its deadline of {limits.timeout_ms} ms")
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:
+        return Timeout(f"{export} ran out of fuel ({limits.fuel})")
+    msg = (str(getattr(exc, "message", "") or exc).strip().splitlines() or [""])[0]
+    if memory_len + 65536 * 16 >= limits.memory_bytes:
+        return OutOfMemory(
+            f"{export} trapped at the memory cap of {limits.memory_bytes} bytes: {msg}"
+        )
+    if code == wasmtime.TrapCode.STACK_OVERFLOW:
+        return Trap(f"{export}: stack overflow{where}")
+    return Trap(f"{export} trapped: {msg}{where}")
+
+
+class GuestSide(Protocol):
+    """What a host import needs from the guest call it serves (both boundaries)."""
+
+    limits: Limits
+    dispatch: HostDispatch
+    fault: ZomehostError | None
+
+    def read(self, store: Any, ptr: int, length: int, what: str) -> bytes: ...
+
+    def write_new(self, store: Any, data: bytes, what: str) -> int: ...
+
+
+def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: int) -> int | None:
+    """Run host function ``name`` for the guest; return the packed ``(ptr << 32) | len``
+    result as a signed i64, or ``None`` with ``call.fault`` set (the caller then traps).
+
+    Never raises: a Python exception must not cross into wasmtime.
+    """
+    try:
+        if length > call.limits.max_host_payload_bytes:
+            raise LimitExceeded(
+                f"host function {name}: input of {length} bytes, "
+                f"limit {call.limits.max_host_payload_bytes}"
             )
-        if code == wasmtime.TrapCode.STACK_OVERFLOW:
-            return Trap(f"{export}: stack overflow{where}")
-        return Trap(f"{export} trapped: {msg}{where}")
+        raw = call.read(store, ptr, length, f"host function {name} input")
+        try:
+            value = unpack(raw, what=f"host function {name} input")
+            envelope: Any = {"Ok": call.dispatch(name, value)}
+        except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
+            raise
+        except ZomehostError as exc:
+            envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+        out = pack(envelope)
+        out_ptr = call.write_new(store, out, f"host function {name} result")
+        return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
+    except ZomehostError as exc:
+        call.fault = exc
+    except wasmtime.Trap as exc:  # a trap inside the guest allocator
+        call.fault = Trap(f"host function {name}: guest allocator trapped: {exc.message}")
+    except Exception as exc:  # never let a Python exception cross into wasmtime
+        call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+    return None
 
 
 def _host_import(name: str) -> Callable[..., int]:
     def host_fn(caller: wasmtime.Caller, ptr: int, length: int) -> int:
         call = _active.stack[-1]
-        try:
-            if length > call.limits.max_host_payload_bytes:
-                raise LimitExceeded(
-                    f"host function {name}: input of {length} bytes, "
-                    f"limit {call.limits.max_host_payload_bytes}"
-                )
-            raw = call.read(caller, ptr & _U32, length & _U32, f"host function {name} input")
-            try:
-                value = unpack(raw, what=f"host function {name} input")
-                envelope: Any = {"Ok": call.dispatch(name, value)}
-            except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
-                raise
-            except ZomehostError as exc:
-                envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
-            out = pack(envelope)
-            out_ptr = call.write_new(caller, out, f"host function {name} result")
-            return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
-        except ZomehostError as exc:
-            call.fault = exc
-        except wasmtime.Trap as exc:  # a trap inside the guest allocator
-            call.fault = Trap(f"host function {name}: guest allocator trapped: {exc.message}")
-        except Exception as exc:  # never let a Python exception cross into wasmtime
-            call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
-        raise wasmtime.Trap(call.fault.message)
+        out = serve_host_call(call, name, caller, ptr & _U32, length & _U32)
+        if out is None:
+            assert call.fault is not None
+            raise wasmtime.Trap(call.fault.message)
+        return out
 
     return host_fn
 
 
 class Boundary:
     """Per-engine crossing machinery: the linker with every host import, InstancePre cache."""
+
+    kind = "public"
 
     def __init__(self, engine: WasmEngine) -> None:
         self.engine = engine
@@ -226,3 +267,53 @@ class Boundary:
                     pre = self.linker.instantiate_pre(zm.module)
                     self._pre[zm.wasm_hash.raw] = pre
         return pre
+
+    def guest_call(
+        self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
+    ) -> GuestCall:
+        """A fresh instance of ``zm`` for one call."""
+        return GuestCall(self, zm, limits, deadline, dispatch)
+
+
+class GuestInvocation(Protocol):
+    def invoke(self, export: str, payload: bytes) -> bytes: ...
+
+
+class WasmBoundary(Protocol):
+    """What the ribosome needs from a boundary (this module's and the fast path's)."""
+
+    @property
+    def kind(self) -> str: ...
+
+    def guest_call(
+        self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
+    ) -> GuestInvocation: ...
+
+
+BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
+BOUNDARY_KINDS = ("fast", "public")
+
+
+def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary:
+    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``.
+
+    ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API, zero-copy memory);
+    ``public`` is this module (wasmtime-py's public API). Both have the same interface and
+    give the same results (tests/ribosome/test_boundary_parity.py); when the fast path
+    cannot run here (another wasmtime version, missing C symbols) this falls back to the
+    public one and says why in the log.
+    """
+    wanted = (kind or os.environ.get(BOUNDARY_ENV) or "fast").strip().lower()
+    if wanted not in BOUNDARY_KINDS:
+        raise ConductorError(
+            f"unknown wasm boundary {wanted!r} (${BOUNDARY_ENV}): use one of "
+            f"{', '.join(BOUNDARY_KINDS)}"
+        )
+    if wanted == "fast":
+        from zomehost.ribosome import fastpath
+
+        reason = fastpath.unavailable()
+        if reason is None:
+            return fastpath.Boundary(engine)
+        log.warning("fast wasm boundary unavailable (%s): using the public wasmtime API", reason)
+    return Boundary(engine)
