@@ -6,16 +6,16 @@ from typing import Any
 
 from zomehost.core.codec import unpack
 from zomehost.errors import GuestError, LimitExceeded
-from zomehost.ribosome.boundary import Boundary, GuestCall
+from zomehost.ribosome.boundary import select_boundary
 from zomehost.ribosome.context import CallContext
 from zomehost.ribosome.engine import WasmEngine, ZomeModule
 from zomehost.ribosome.host_fns import HOST_FNS
 
 
 class Ribosome:
-    def __init__(self, engine: WasmEngine) -> None:
+    def __init__(self, engine: WasmEngine, boundary: str | None = None) -> None:
         self.engine = engine
-        self.boundary = Boundary(engine)
+        self.boundary = select_boundary(engine, boundary)  # fast (default) or public
 
     def run(self, ctx: CallContext, zm: ZomeModule, export: str, payload: bytes) -> Any:
         """Run ``export`` in a fresh instance; return its ``Ok`` value or raise."""
@@ -28,7 +28,7 @@ class Ribosome:
         def dispatch(name: str, payload: Any) -> Any:
             return HOST_FNS[name](ctx, payload)
 
-        guest = GuestCall(self.boundary, zm, ctx.limits, ctx.deadline, dispatch)
+        guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
         raw = guest.invoke(export, payload)
         envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
         if isinstance(envelope, dict) and len(envelope) == 1:

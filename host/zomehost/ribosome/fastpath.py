@@ -1,0 +1,518 @@
+"""The fast wasm boundary: wasmtime's C API through ctypes, and zero-copy guest memory.
+
+Same interface and same results as :mod:`zomehost.ribosome.boundary` (the public-API path,
+kept as the fallback; ``boundary.select_boundary`` picks one). What makes it fast:
+
+* **Export calls** go through ``wasmtime_func_call_unchecked`` with a raw-value buffer each
+  call reuses, instead of ``Func.__call__`` (which re-derives the function type and
+  converts every value on every call).
+* **Host imports** are ``wasmtime_linker_define_func_unchecked`` callbacks: raw ``i32``
+  arguments in, a raw ``i64`` out, no ``Caller``/``Val`` objects.
+* **Guest memory** is a ``memoryview`` over the memory's own bytes (no copy into a ctypes
+  buffer first): reads slice it, writes assign into it. The engine sets
+  ``memory_may_move = False``, so a memory's base never changes; its size only grows, so a
+  cached size is a lower bound and is re-read only when an access falls past it.
+* Every C function is declared here on a private handle to wasmtime-py's own library with
+  plain ``c_void_p``/integer argument types: the ready-made declarations in wasmtime-py's
+  private bindings type-check every argument, which doubles the cost of a short call (and
+  mutating them would break wasmtime-py itself).
+
+Instances: every call still gets a **fresh instance** from a pre-linked ``InstancePre``
+(nothing a guest does survives into the next call). What is reused is the *Store* the
+instance lives in: each thread keeps one store per nesting depth and puts up to
+``STORE_REUSE`` consecutive instances in it before dropping it. Instances in one store
+share nothing guest-visible (no memory, table or global crosses between them; the only
+imports are host functions); the epoch deadline and fuel are set afresh for every call, and
+a store is only ever used by one thread at a time.
+
+Safety rules for the raw callbacks: an exception raised inside a ctypes callback is
+swallowed by ctypes (the guest would see success), so each callback catches *everything*,
+records the typed error on the call (``fault``) and returns a wasm trap itself.
+
+Pinned: this module is checked against :data:`engine.WASMTIME_VERSION`; with another
+wasmtime, or when a C symbol is missing, :func:`unavailable` says why and the ribosome uses
+the public path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.metadata
+import threading
+import time
+from ctypes import POINTER, c_bool, c_char_p, c_int, c_int64, c_size_t, c_ssize_t, c_uint64
+from ctypes import c_void_p as _ptr
+from typing import Any
+
+import wasmtime
+
+from zomehost.core.limits import Limits
+from zomehost.errors import (
+    GuestError,
+    InvalidGuestPointer,
+    LimitExceeded,
+    OutOfMemory,
+    RibosomeError,
+    Timeout,
+    ZomehostError,
+)
+from zomehost.ribosome.boundary import (
+    HostDispatch,
+    _abi_type,
+    _active,
+    serve_host_call,
+    trap_error,
+)
+from zomehost.ribosome.engine import (
+    HOST_FUNCTIONS,
+    HOST_MODULE,
+    WASMTIME_VERSION,
+    WasmEngine,
+    ZomeModule,
+)
+
+_U32 = 0xFFFFFFFF
+STORE_REUSE = 16  # fresh instances per store before the store is dropped (see module doc)
+_EXTERN_FUNC = 0
+_EXTERN_MEMORY = 3
+_PYBUF_WRITE = 0x200
+
+# The raw callback: (env, caller, args_and_results, len) -> wasm_trap_t* (0: success).
+_CALLBACK = ctypes.CFUNCTYPE(c_size_t, _ptr, _ptr, POINTER(c_int64), c_size_t)
+
+
+class _C:
+    """wasmtime's C functions, declared on a private handle (see the module doc)."""
+
+    def __init__(self) -> None:
+        from wasmtime import _ffi
+
+        dll = ctypes.CDLL(str(_ffi.filename), handle=_ffi.dll._handle)
+        self.ffi = _ffi
+
+        def fn(name: str, restype: Any, *argtypes: Any) -> Any:
+            f = dll[name]  # a fresh function object: never touch wasmtime-py's own
+            f.restype = restype
+            f.argtypes = argtypes
+            return f
+
+        self.store_new = fn("wasmtime_store_new", _ptr, _ptr, _ptr, _ptr)
+        self.store_context = fn("wasmtime_store_context", _ptr, _ptr)
+        self.store_delete = fn("wasmtime_store_delete", None, _ptr)
+        self.store_limiter = fn(
+            "wasmtime_store_limiter", None, _ptr, c_int64, c_int64, c_int64, c_int64, c_int64
+        )
+        self.set_epoch_deadline = fn("wasmtime_context_set_epoch_deadline", None, _ptr, c_uint64)
+        self.set_fuel = fn("wasmtime_context_set_fuel", _ptr, _ptr, c_uint64)
+        self.instantiate = fn("wasmtime_instance_pre_instantiate", _ptr, _ptr, _ptr, _ptr, _ptr)
+        self.export_get = fn(
+            "wasmtime_instance_export_get", c_bool, _ptr, _ptr, c_char_p, c_size_t, _ptr
+        )
+        self.call = fn("wasmtime_func_call_unchecked", _ptr, _ptr, _ptr, _ptr, c_size_t, _ptr)
+        self.memory_data = fn("wasmtime_memory_data", _ptr, _ptr, _ptr)
+        self.memory_data_size = fn("wasmtime_memory_data_size", c_size_t, _ptr, _ptr)
+        self.caller_context = fn("wasmtime_caller_context", _ptr, _ptr)
+        self.define_unchecked = fn(
+            "wasmtime_linker_define_func_unchecked",
+            _ptr,
+            _ptr,
+            c_char_p,
+            c_size_t,
+            c_char_p,
+            c_size_t,
+            _ptr,
+            _CALLBACK,
+            _ptr,
+            _ptr,
+        )
+        self.trap_new = fn("wasmtime_trap_new", _ptr, c_char_p, c_size_t)
+        view = ctypes.pythonapi.PyMemoryView_FromMemory
+        view.restype = ctypes.py_object
+        view.argtypes = (_ptr, c_ssize_t, c_int)
+        self.memoryview = view
+        self.extern_of = _ffi.wasmtime_extern_t.of.offset  # where the union starts
+        self.extern_size = ctypes.sizeof(_ffi.wasmtime_extern_t)
+        self.instance_size = ctypes.sizeof(_ffi.wasmtime_instance_t)
+
+    def trap(self, ptr: int) -> wasmtime.Trap:
+        return wasmtime.Trap._from_ptr(ctypes.cast(ptr, POINTER(self.ffi.wasm_trap_t)))
+
+    def error(self, ptr: int) -> wasmtime.WasmtimeError:
+        return wasmtime.WasmtimeError._from_ptr(
+            ctypes.cast(ptr, POINTER(self.ffi.wasmtime_error_t))
+        )
+
+    def new_trap(self, message: str) -> int:
+        raw = message.encode("utf-8", "replace")
+        return int(self.trap_new(raw, len(raw)) or 0)
+
+
+_c: _C | None = None
+_unavailable: str | None = None
+_probe_lock = threading.Lock()
+
+
+def unavailable() -> str | None:
+    """Why the fast path cannot run here, or ``None`` when it can."""
+    global _c, _unavailable
+    with _probe_lock:
+        if _c is not None or _unavailable is not None:
+            return _unavailable
+        try:
+            version = importlib.metadata.version("wasmtime")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+        if version != WASMTIME_VERSION:
+            _unavailable = f"it is verified against wasmtime {WASMTIME_VERSION}, not {version}"
+        elif ctypes.sizeof(ctypes.c_void_p) != 8:
+            _unavailable = "it needs a 64-bit platform"
+        else:
+            try:
+                _c = _C()
+            except (AttributeError, OSError, ImportError) as exc:
+                _unavailable = f"wasmtime's C API is missing a symbol: {exc}"
+        return _unavailable
+
+
+def _lib() -> _C:
+    if _c is None:
+        reason = unavailable()
+        if reason is not None:
+            raise RibosomeError(f"the fast wasm boundary is unavailable: {reason}")
+    assert _c is not None
+    return _c
+
+
+# -- host imports -------------------------------------------------------------------------
+def _make_callback(name: str) -> Any:
+    c = _lib()
+    caller_context = c.caller_context
+
+    def host_fn(env: int | None, caller: int | None, args: Any, nargs: int) -> int:
+        try:
+            call = _active.stack[-1]
+        except IndexError:  # cannot happen: a guest runs only inside an invoke
+            return c.new_trap(f"host function {name} called outside a zome call")
+        try:
+            ctx = caller_context(caller)
+            out = serve_host_call(call, name, ctx, args[0] & _U32, args[2] & _U32)
+            if out is not None:
+                args[0] = out
+                return 0
+        except BaseException as exc:  # ctypes would swallow it: the guest must trap instead
+            call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+        fault = call.fault
+        return c.new_trap(fault.message if fault is not None else f"host function {name} failed")
+
+    return _CALLBACK(host_fn)
+
+
+_callbacks: dict[str, Any] = {}  # shared by every engine; kept alive for the process
+
+
+def _callback(name: str) -> Any:
+    cb = _callbacks.get(name)
+    if cb is None:
+        cb = _callbacks.setdefault(name, _make_callback(name))
+    return cb
+
+
+# -- stores -------------------------------------------------------------------------------
+class _Store:
+    """A raw wasmtime store that holds up to STORE_REUSE consecutive one-call instances."""
+
+    __slots__ = ("c", "ctx", "memory_limit", "ptr", "uses")
+
+    def __init__(self, c: _C, engine_ptr: int) -> None:
+        self.c = c
+        self.ptr: int = c.store_new(engine_ptr, None, None)
+        if not self.ptr:
+            raise RibosomeError("wasmtime could not create a store")
+        self.ctx: int = c.store_context(self.ptr)
+        self.memory_limit = -1
+        self.uses = 0
+
+    def limit_memory(self, memory_bytes: int) -> None:
+        if memory_bytes != self.memory_limit:
+            self.c.store_limiter(self.ptr, memory_bytes, -1, -1, -1, -1)
+            self.memory_limit = memory_bytes
+
+    def __del__(self) -> None:
+        ptr, self.ptr = self.ptr, 0
+        if ptr:
+            self.c.store_delete(ptr)
+
+
+class _Stores(threading.local):
+    def __init__(self) -> None:
+        self.by_depth: list[_Store | None] = []
+
+
+class _Prepared:
+    """A module linked once against the host imports (InstancePre), and its export names."""
+
+    __slots__ = ("exports", "pre", "pre_ptr")
+
+    def __init__(self, pre: wasmtime.InstancePre, exports: frozenset[str]) -> None:
+        self.pre = pre  # keeps the C object alive
+        self.pre_ptr: int = ctypes.cast(pre.ptr(), _ptr).value or 0
+        self.exports = exports
+
+
+class Boundary:
+    """Fast counterpart of :class:`boundary.Boundary`: linker with raw host imports,
+    InstancePre cache, and each thread's stores."""
+
+    kind = "fast"
+
+    def __init__(self, engine: WasmEngine) -> None:
+        c = _lib()
+        self.c = c
+        self.engine = engine
+        self.engine_ptr: int = ctypes.cast(engine.engine.ptr(), _ptr).value or 0
+        self.linker = wasmtime.Linker(engine.engine)
+        self._abi_type = _abi_type()  # a FuncType binds to the first engine it is used with
+        linker_ptr = ctypes.cast(self.linker.ptr(), _ptr).value
+        type_ptr = ctypes.cast(self._abi_type.ptr(), _ptr).value
+        module = HOST_MODULE.encode()
+        for name in HOST_FUNCTIONS:
+            raw = name.encode()
+            err = c.define_unchecked(
+                linker_ptr,
+                module,
+                len(module),
+                raw,
+                len(raw),
+                type_ptr,
+                _callback(name),
+                None,
+                None,
+            )
+            if err:
+                raise RibosomeError(f"cannot define host function {name}: {c.error(err)}")
+        self._pre: dict[bytes, _Prepared] = {}
+        self._lock = threading.Lock()
+        self._stores = _Stores()
+
+    def pre(self, zm: ZomeModule) -> _Prepared:
+        prepared = self._pre.get(zm.wasm_hash.raw)
+        if prepared is None:
+            with self._lock:
+                prepared = self._pre.get(zm.wasm_hash.raw)
+                if prepared is None:
+                    names = frozenset(e.name for e in zm.module.exports)
+                    prepared = _Prepared(self.linker.instantiate_pre(zm.module), names)
+                    self._pre[zm.wasm_hash.raw] = prepared
+        return prepared
+
+    def store(self) -> _Store:
+        """This thread's store for a call at the current nesting depth."""
+        depth = len(_active.stack)
+        stores = self._stores.by_depth
+        while len(stores) <= depth:
+            stores.append(None)
+        store = stores[depth]
+        if store is None or store.uses >= STORE_REUSE:
+            store = stores[depth] = None  # drop the old one (and its instances) first
+            store = stores[depth] = _Store(self.c, self.engine_ptr)
+        store.uses += 1
+        return store
+
+    def guest_call(
+        self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
+    ) -> GuestCall:
+        return GuestCall(self, zm, limits, deadline, dispatch)
+
+
+class GuestCall:
+    """One fresh instance of a zome for one call (fast counterpart of boundary.GuestCall)."""
+
+    __slots__ = (
+        "_alloc",
+        "_aux",
+        "_aux_addr",
+        "_aux_trap",
+        "_aux_trap_addr",
+        "_exports",
+        "_externs",
+        "_free",
+        "_instance",
+        "_main",
+        "_main_addr",
+        "_main_trap",
+        "_main_trap_addr",
+        "_memory",
+        "_prepared",
+        "_size",
+        "_view",
+        "c",
+        "ctx",
+        "deadline",
+        "dispatch",
+        "fault",
+        "limits",
+        "store",
+    )
+
+    def __init__(
+        self,
+        boundary: Boundary,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+    ) -> None:
+        c = boundary.c
+        self.c = c
+        self.limits = limits
+        self.deadline = deadline
+        self.dispatch = dispatch
+        self.fault: ZomehostError | None = None
+        prepared = boundary.pre(zm)
+        self._prepared = prepared
+        store = boundary.store()
+        self.store = store  # keeps the store (and so this instance) alive
+        store.limit_memory(limits.memory_bytes)
+        ctx = self.ctx = store.ctx
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout("the call's deadline passed before the zome started")
+        c.set_epoch_deadline(ctx, boundary.engine.deadline_ticks(remaining))
+        if boundary.engine.fuel:
+            err = c.set_fuel(ctx, limits.fuel if limits.fuel is not None else 2**62)
+            if err:
+                raise RibosomeError(f"cannot set fuel: {c.error(err)}")
+        # raw-value buffers (two wasmtime_val_raw each) and trap out-parameters: one set
+        # for the export call, one for allocator calls made while it runs
+        self._main = (c_int64 * 4)()
+        self._main_addr = ctypes.addressof(self._main)
+        self._aux = (c_int64 * 4)()
+        self._aux_addr = ctypes.addressof(self._aux)
+        self._main_trap = _ptr()
+        self._main_trap_addr = ctypes.addressof(self._main_trap)
+        self._aux_trap = _ptr()
+        self._aux_trap_addr = ctypes.addressof(self._aux_trap)
+        # one buffer: the instance, then the memory/alloc/free/export externs
+        self._instance = ctypes.create_string_buffer(c.instance_size + 4 * c.extern_size)
+        inst = ctypes.addressof(self._instance)
+        err = c.instantiate(prepared.pre_ptr, ctx, inst, self._main_trap_addr)
+        if err:
+            raise RibosomeError(f"cannot instantiate the zome: {c.error(err)}")
+        if self._main_trap.value:
+            trap = c.trap(self._take(self._main_trap))
+            raise trap_error(trap, "instantiate", limits, 0)
+        self._externs = inst + c.instance_size
+        memory = self._extern(0, b"memory", _EXTERN_MEMORY)
+        alloc = self._extern(1, b"__zh_alloc", _EXTERN_FUNC)
+        free = self._extern(2, b"__zh_free", _EXTERN_FUNC)
+        if memory is None or alloc is None or free is None:
+            raise RibosomeError("the zome's memory or allocator exports have the wrong kind")
+        self._memory, self._alloc, self._free = memory, alloc, free
+        self._exports = prepared.exports
+        self._size = 0
+        self._view: memoryview | None = None
+        self._refresh()
+
+    # -- plumbing -------------------------------------------------------------------
+    @staticmethod
+    def _take(cell: _ptr) -> int:
+        value = cell.value or 0
+        cell.value = None
+        return value
+
+    def _extern(self, slot: int, name: bytes, kind: int) -> int | None:
+        """Look up an export into extern ``slot``; the address of its func/memory, or None."""
+        addr = self._externs + slot * self.c.extern_size
+        if not self.c.export_get(self.ctx, ctypes.addressof(self._instance), name, len(name), addr):
+            return None
+        if ctypes.c_uint8.from_address(addr).value != kind:
+            return None
+        return int(addr + self.c.extern_of)
+
+    def _refresh(self) -> None:
+        """Re-read the memory's size (it only grows) and re-make the view if it changed."""
+        size = self.c.memory_data_size(self.ctx, self._memory)
+        if size != self._size or self._view is None:
+            base = self.c.memory_data(self.ctx, self._memory)
+            self._view = self.c.memoryview(base, size, _PYBUF_WRITE) if base else memoryview(b"")
+            self._size = size
+
+    def _call_aux(self, ctx: Any, func: int, a: int, b: int, nargs: int) -> int:
+        """Call the guest allocator (nested inside an export call when a host fn runs)."""
+        c = self.c
+        buf = self._aux
+        buf[0] = a
+        buf[2] = b
+        err = c.call(ctx, func, self._aux_addr, nargs, self._aux_trap_addr)
+        if err:
+            raise c.error(err)
+        if self._aux_trap.value:
+            raise c.trap(self._take(self._aux_trap))
+        return buf[0]
+
+    # -- memory (same interface as boundary.GuestCall) --------------------------------
+    def _check(self, ptr: int, length: int, what: str) -> memoryview:
+        if ptr < 0 or length < 0 or ptr + length > self._size or self._view is None:
+            self._refresh()
+            if ptr < 0 or length < 0 or ptr + length > self._size:
+                raise InvalidGuestPointer(
+                    f"{what}: guest pointer {ptr:#x}+{length} is outside guest memory "
+                    f"({self._size} bytes)"
+                )
+        assert self._view is not None
+        return self._view
+
+    def read(self, store: Any, ptr: int, length: int, what: str) -> bytes:
+        return self._check(ptr, length, what)[ptr : ptr + length].tobytes()
+
+    def write_new(self, store: Any, data: bytes, what: str) -> int:
+        """Allocate a block in the guest and copy ``data`` into it."""
+        n = len(data)
+        ptr = self._call_aux(store, self._alloc, n, 0, 1) & _U32
+        if ptr == 0 and data:
+            raise OutOfMemory(f"{what}: the guest could not allocate {n} bytes")
+        self._check(ptr, n, f"{what} (guest allocator)")[ptr : ptr + n] = data
+        return ptr
+
+    # -- calls ----------------------------------------------------------------------
+    def invoke(self, export: str, payload: bytes) -> bytes:
+        """Call a zome export with input bytes; return the result envelope's bytes."""
+        if export not in self._exports:
+            raise GuestError(f"the zome does not export {export!r}")
+        func = self._extern(3, export.encode(), _EXTERN_FUNC)
+        if func is None:
+            raise GuestError(f"the zome does not export {export!r}")
+        c = self.c
+        ctx = self.ctx
+        _active.stack.append(self)
+        try:
+            ptr = self.write_new(ctx, payload, "input")
+            buf = self._main
+            buf[0] = ptr
+            buf[2] = len(payload)
+            err = c.call(ctx, func, self._main_addr, 2, self._main_trap_addr)
+            if err:
+                raise c.error(err)
+            if self._main_trap.value:
+                raise c.trap(self._take(self._main_trap))
+            packed = buf[0]
+            out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
+            if out_len > self.limits.max_output_bytes:
+                raise LimitExceeded(
+                    f"{export} returned {out_len} bytes, limit {self.limits.max_output_bytes}"
+                )
+            out = self.read(ctx, out_ptr, out_len, f"{export} result")
+            self._call_aux(ctx, self._free, out_ptr, out_len, 2)
+            return out
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self._trap_error(exc, export) from None
+        finally:
+            _active.stack.pop()
+            self._view = None  # the view must not outlive this call's use of the memory
+
+    def _trap_error(
+        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
+    ) -> ZomehostError:
+        if self.fault is not None:
+            return self.fault
+        return trap_error(exc, export, self.limits, self.c.memory_data_size(self.ctx, self._memory))
