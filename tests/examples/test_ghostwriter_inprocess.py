@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import NodeFactory
 from zomehost.conductor.app import AppStatus
 from zomehost.core.action import ActionType
 from zomehost.core.hash import ActionHash
@@ -45,7 +46,7 @@ def test_the_whole_story(blog: Network) -> None:
     # 2-3. Bob's receive_publish_post_permission (unrestricted) stored a claim and told his UI.
     [signal] = bob.signals_of("permission_received")
     assert signal["grantor"] == alice.key.raw and signal["memo"] == MEMO
-    claims = bob.conductor.cell(bob.cell_id).chain.claims()
+    claims = bob.chain.claims()
     assert [(c.grantor, c.tag, c.secret) for _, c in claims] == [
         (alice.key, MEMO, granted["secret"])
     ]
@@ -62,7 +63,7 @@ def test_the_whole_story(blog: Network) -> None:
     assert post["hash"] == result["Ok"]
     assert (post["title"], post["body"]) == (DRAFT["title"], DRAFT["body"])
     assert post["author"] == alice.key.raw
-    record = alice.conductor.cell(alice.cell_id).chain.get(ActionHash(result["Ok"]))
+    record = alice.chain.get(ActionHash(result["Ok"]))
     assert record is not None and record.action.author == alice.key
     assert bob.call("list_posts") == []  # nothing on Bob's chain
     [published] = alice.signals_of("post_published")
@@ -138,11 +139,11 @@ def test_publish_as_checks_its_inputs(blog: Network) -> None:
 
 def test_a_failed_hand_over_leaves_no_grant(blog: Network) -> None:
     alice, bob = blog["alice"], blog["bob"]
-    alice.conductor.set_app_status(bob.app_id, AppStatus.DISABLED)  # Bob is unreachable
+    blog.node.conductor.set_app_status(bob.app.app_id, AppStatus.DISABLED)  # Bob is unreachable
     with pytest.raises(ZomehostError, match="could not hand the permission"):
         grant_bob(blog)
     assert alice.call("list_my_grants") == []
-    grants = alice.conductor.cell(alice.cell_id).chain.grants(include_revoked=True)
+    grants = alice.chain.grants(include_revoked=True)
     assert len(grants) == 1  # only the unrestricted one init wrote
 
 
@@ -193,8 +194,7 @@ def test_chains_hold_what_the_story_wrote(blog: Network) -> None:
         "Create:draft",
     ]
     for agent in (alice, bob):
-        cell = agent.conductor.cell(agent.cell_id)
-        assert cell.chain.verify() == len(agent.records())
+        assert agent.chain.verify() == len(agent.records())
 
 
 @pytest.mark.xfail(
@@ -203,10 +203,9 @@ def test_chains_hold_what_the_story_wrote(blog: Network) -> None:
     "(Holochain runs init first)",
     strict=False,
 )
-def test_init_grant_opens_a_never_called_cell(tmp_path: Path) -> None:
-    net = start_agents(tmp_path, "ghostwriter", "blog", "blog", ["alice", "bob"], ui_opens=None)
-    try:
-        grant_bob(net)
-        assert len(net["bob"].call("get_publish_post_permissions")) == 1
-    finally:
-        net.conductor.close()
+def test_init_grant_opens_a_never_called_cell(node_factory: NodeFactory, tmp_path: Path) -> None:
+    net = start_agents(
+        node_factory(), tmp_path, "ghostwriter", "blog", "blog", ["alice", "bob"], ui_opens=None
+    )
+    grant_bob(net)
+    assert len(net["bob"].call("get_publish_post_permissions")) == 1

@@ -71,7 +71,7 @@ def test_nothing_is_written_for_messages(messenger: Network) -> None:
 
 def test_message_to_an_offline_agent_is_a_network_error(messenger: Network) -> None:
     alice, bob = messenger["alice"], messenger["bob"]
-    messenger.conductor.set_app_status(bob.app_id, AppStatus.DISABLED)
+    messenger.node.conductor.set_app_status(bob.app.app_id, AppStatus.DISABLED)
     result = alice.call("send_message", {"to": bob.key.raw, "text": "anyone there?"})
     assert set(result) == {"NetworkError"}, result
     assert set(alice.call("ping_agent", bob.key.raw)) == {"NetworkError"}

@@ -167,8 +167,10 @@ fn list_my_grants() -> ExternResult<Vec<GrantView>> {
     let publish = (zome, PUBLISH_POST.to_string());
     let mut out = Vec::new();
     for record in capability_grants(true)? {
+        // Only the grants `grant_publish_permission` writes: listed, naming publish_post.
+        // (A client's signing-key grant covers All functions: it is not a ghost writer.)
         let covers_publish = match &record.grant.functions {
-            GrantedFunctions::All => true,
+            GrantedFunctions::All => false,
             GrantedFunctions::Listed(pairs) => pairs.contains(&publish),
         };
         if !covers_publish {
