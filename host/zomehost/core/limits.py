@@ -19,7 +19,9 @@ class Limits:
     max_host_payload_bytes: int = 8 * 1024 * 1024  # one host function's input
     max_call_depth: int = 16  # nested inter-zome / bridge / remote calls
     max_writes_per_call: int = 10_000  # actions one call may commit
-    max_signals_per_call: int = 1_000
+    max_write_bytes_per_call: int = 64 * 1024 * 1024  # entry bytes one call may commit
+    max_signals_per_call: int = 1_000  # app signals + remote signal deliveries
+    max_signal_bytes_per_call: int = 16 * 1024 * 1024  # their payload bytes
 
     @classmethod
     def from_config(cls, doc: Any, base: Limits | None = None) -> Limits:

@@ -81,6 +81,7 @@ class CallContext:
     services: HostServices
     writable: bool = True
     signals: list[Signal] = field(default_factory=list)
+    usage: dict[str, int] = field(default_factory=dict)  # per-call budgets spent (host_fns)
     role_name: str | None = None
     app_id: str | None = None
 

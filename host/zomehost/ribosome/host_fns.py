@@ -22,6 +22,7 @@ from zomehost.ribosome.context import CallContext, Signal
 
 log = logging.getLogger("zomehost.zome")
 MAX_RANDOM_BYTES = 65536
+MAX_TRACES_PER_CALL = 1000  # trace lines one call may log; the rest are dropped
 _LEVELS = {
     "trace": 5,
     "debug": logging.DEBUG,
@@ -75,6 +76,19 @@ def _writable(ctx: CallContext, fn: str) -> None:
         raise LimitExceeded(f"a call may write at most {ctx.limits.max_writes_per_call} actions")
 
 
+def _spend(ctx: CallContext, budget: str, amount: int, limit: int, what: str) -> None:
+    """Charge ``amount`` to the call's ``budget``; past ``limit`` the call fails."""
+    spent = ctx.usage.get(budget, 0) + amount
+    if spent > limit:
+        raise LimitExceeded(f"{what}: over the per-call limit of {limit} {budget}")
+    ctx.usage[budget] = spent
+
+
+def _write_entry(ctx: CallContext, entry: Entry) -> Entry:
+    _spend(ctx, "write bytes", len(entry.content), ctx.limits.max_write_bytes_per_call, "entry")
+    return entry
+
+
 def _app_entry(ctx: CallContext, entry_type: Any, content: Any) -> Entry:
     if not isinstance(entry_type, str) or not entry_type or len(entry_type) > 128:
         raise InvalidInput("entry_type must be a non-empty string")
@@ -83,7 +97,7 @@ def _app_entry(ctx: CallContext, entry_type: Any, content: Any) -> Entry:
     content = _bytes(content, "entry")
     if len(content) > ctx.limits.max_entry_bytes:
         raise LimitExceeded(f"entry of {len(content)} bytes, limit {ctx.limits.max_entry_bytes}")
-    return Entry(entry_type, content)
+    return _write_entry(ctx, Entry(entry_type, content))
 
 
 def _head(ctx: CallContext) -> Any:
@@ -184,14 +198,28 @@ def verify_signature_fn(ctx: CallContext, value: Any) -> Any:
 def trace(ctx: CallContext, value: Any) -> Any:
     v = _map(value, "trace")
     level = v.get("level", "info")
-    ctx.services.trace(ctx, level if level in _LEVELS else "info", str(v.get("msg", ""))[:4096])
+    n = ctx.usage["traces"] = ctx.usage.get("traces", 0) + 1
+    if n > MAX_TRACES_PER_CALL:
+        return None  # a flood: dropped, the call goes on
+    msg = str(v.get("msg", ""))[:4096]
+    if n == MAX_TRACES_PER_CALL:
+        msg += f" (trace limit of {MAX_TRACES_PER_CALL} lines reached: the rest are dropped)"
+    ctx.services.trace(ctx, level if level in _LEVELS else "info", msg)
     return None
 
 
+def _spend_signals(ctx: CallContext, count: int, size: int, what: str) -> None:
+    lim = ctx.limits
+    # signals that nested calls emitted were folded into ctx.signals: count them too
+    ctx.usage["signals"] = max(ctx.usage.get("signals", 0), len(ctx.signals))
+    _spend(ctx, "signals", count, lim.max_signals_per_call, what)
+    _spend(ctx, "signal bytes", count * size, lim.max_signal_bytes_per_call, what)
+
+
 def emit_signal(ctx: CallContext, value: Any) -> Any:
-    if len(ctx.signals) >= ctx.limits.max_signals_per_call:
-        raise LimitExceeded(f"a call may emit at most {ctx.limits.max_signals_per_call} signals")
-    ctx.signals.append(Signal(ctx.cell, ctx.zome_name, _bytes(value, "emit_signal payload")))
+    payload = _bytes(value, "emit_signal payload")
+    _spend_signals(ctx, 1, len(payload), "emit_signal")
+    ctx.signals.append(Signal(ctx.cell, ctx.zome_name, payload))
     return None
 
 
@@ -238,10 +266,10 @@ def send_remote_signal(ctx: CallContext, value: Any) -> Any:
     agents = v.get("agents")
     if not isinstance(agents, list):
         raise InvalidInput("send_remote_signal needs a list of agents")
+    payload = _bytes(v.get("payload"), "payload")
+    _spend_signals(ctx, len(agents), len(payload), "send_remote_signal")
     ctx.services.send_remote_signal(
-        ctx,
-        [_agent(a, "send_remote_signal: agent") for a in agents],
-        _bytes(v.get("payload"), "payload"),
+        ctx, [_agent(a, "send_remote_signal: agent") for a in agents], payload
     )
     return None
 
@@ -250,14 +278,14 @@ def generate_cap_secret(ctx: CallContext, _: Any) -> Any:
     return os.urandom(SECRET_LEN)
 
 
-def _system_entry(kind: SystemEntryType, value: Any) -> Entry:
-    return Entry(kind.value, pack(value))
+def _system_entry(ctx: CallContext, kind: SystemEntryType, value: Any) -> Entry:
+    return _write_entry(ctx, Entry(kind.value, pack(value)))
 
 
 def create_cap_grant(ctx: CallContext, value: Any) -> Any:
     _writable(ctx, "create_cap_grant")
     grant = ZomeCallCapGrant.from_wire(value)
-    entry = _system_entry(SystemEntryType.CAP_GRANT, grant.to_wire())
+    entry = _system_entry(ctx, SystemEntryType.CAP_GRANT, grant.to_wire())
     return ctx.workspace.create(entry, now_micros()).action_hash.raw
 
 
@@ -274,7 +302,7 @@ def update_cap_grant(ctx: CallContext, value: Any) -> Any:
     v = _map(value, "update_cap_grant")
     original = _grant_action(ctx, v.get("original_action"), "update_cap_grant")
     grant = ZomeCallCapGrant.from_wire(v.get("grant"))
-    entry = _system_entry(SystemEntryType.CAP_GRANT, grant.to_wire())
+    entry = _system_entry(ctx, SystemEntryType.CAP_GRANT, grant.to_wire())
     return ctx.workspace.update(original, entry, now_micros()).action_hash.raw
 
 
@@ -287,7 +315,7 @@ def delete_cap_grant(ctx: CallContext, value: Any) -> Any:
 def create_cap_claim(ctx: CallContext, value: Any) -> Any:
     _writable(ctx, "create_cap_claim")
     claim = CapClaim.from_wire(value)
-    entry = _system_entry(SystemEntryType.CAP_CLAIM, claim.to_wire())
+    entry = _system_entry(ctx, SystemEntryType.CAP_CLAIM, claim.to_wire())
     return ctx.workspace.create(entry, now_micros()).action_hash.raw
 
 
