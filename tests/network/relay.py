@@ -71,3 +71,32 @@ class Relay:
         finally:
             with contextlib.suppress(Exception):
                 writer.write_eof()
+
+
+class RelayThread:
+    """A :class:`Relay` on its own event loop in a thread, for tests whose peers are other
+    processes (the test's own code may block meanwhile). ``target`` can change at any time."""
+
+    def __init__(self, mutate: Mutator | None = None) -> None:
+        import threading
+
+        self.relay = Relay("127.0.0.1", 1, mutate)
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.address = asyncio.run_coroutine_threadsafe(self.relay.start(), self.loop).result(5)
+
+    def set_target(self, address: str) -> None:
+        host, _, port = address.rpartition(":")
+        self.relay.target = (host, int(port))
+
+    def recorded(self) -> bytes:
+        async def grab() -> bytes:
+            return bytes(self.relay.up) + bytes(self.relay.down)
+
+        return asyncio.run_coroutine_threadsafe(grab(), self.loop).result(5)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.relay.stop(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)

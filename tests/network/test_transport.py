@@ -323,8 +323,10 @@ def test_a_request_waiting_on_a_connection_fails_at_once_when_it_closes() -> Non
         server = Echo()
         address = await server.transport.listen()
         client_key = SigningKey.generate()
-        reader, writer, session = await raw_client(address, client_key, server.identity)
-        await settle(lambda: server.transport.connection_for(bytes(client_key.verify_key)))
+        _reader, writer, session = await raw_client(address, client_key, server.identity)
+        await settle(
+            lambda: server.transport.connection_for(bytes(client_key.verify_key)) is not None
+        )
         conn = server.transport.connection_for(bytes(client_key.verify_key))
         assert conn is not None
         pending = asyncio.ensure_future(conn.request("echo", "never answered", 30))

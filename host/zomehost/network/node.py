@@ -212,7 +212,8 @@ class NetworkNode:
             max_workers=config.inbound_workers, thread_name_prefix="zome-remote"
         )
         self._slots = asyncio.Semaphore(config.inbound_workers * 4)
-        self.address: str = ""
+        self.address: str = ""  # what our agent infos advertise
+        self.listen_address: str = ""  # where the transport actually listens
         self._local: dict[bytes, SignedAgentInfo] = {}  # cell key -> our own signed info
         self._static: dict[str, Connection | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -231,8 +232,8 @@ class NetworkNode:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         host, port = _listen_parts(self.config.listen)
-        bound = await self.transport.listen(host, port)
-        self.address = self.config.advertise or bound
+        self.listen_address = await self.transport.listen(host, port)
+        self.address = self.config.advertise or self.listen_address
         for entry in self.config.peers:
             self._add_static_peer(entry)
         await self._refresh(initial=True)
@@ -717,7 +718,12 @@ async def start_network(daemon: Daemon) -> NetworkNode | None:
     await node.start()
     daemon.services.append(node)
     daemon.publish_endpoint(
-        "network", {"address": node.address, "transport_id": node.identity.hex()}
+        "network",
+        {
+            "address": node.address,
+            "listen": node.listen_address,
+            "transport_id": node.identity.hex(),
+        },
     )
     return node
 
