@@ -50,8 +50,21 @@ def run_pair(
         ca, cb = a.install(probe_bundle), b.install(probe_bundle)
         try:
             await b.start()
+            assert b.node is not None
             if link == "static":
-                a.network["peers"] = [b.node.address]  # type: ignore[union-attr]
+                a.network["peers"] = [b.node.address]
+            elif link == "agent_info":  # B's signed record itself, pasted into A's config
+                record = b.node.directory.get(cb.dna_hash, cb.agent)
+                assert record is not None
+                forged = AgentInfo.create(
+                    nacl.signing.SigningKey.generate(), cb.dna_hash, "127.0.0.1:9", b"\0" * 32
+                ).to_text()
+                a.network["peers"] = [
+                    {"agent_info": "not-a-record"},
+                    {"agent_info": forged[:-8] + "AAAAAAAA"},  # signature broken
+                    {"nothing": "useful"},
+                    {"agent_info": record.to_text()},
+                ]
             await a.start()
             await wait_for(lambda: a.node.directory.get(cb.dna_hash, cb.agent) is not None)  # type: ignore[union-attr]
             await scenario(a, ca, b, cb)
@@ -306,6 +319,20 @@ def test_bootstrap_links_conductors_without_static_peers(
         assert ok_value(res) == "via bootstrap"
 
     run_pair(peer_factory, probe_bundle, scenario, link="bootstrap")
+
+
+def test_static_peer_given_as_a_signed_agent_info(peer_factory: Any, probe_bundle: bytes) -> None:
+    """No bootstrap, no address: A's config holds B's signed agent info (bad entries beside
+    it are ignored), and A reaches B with it; B learns A from the exchange on connect."""
+
+    async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
+        await a.grant(ca)
+        await b.grant(cb)
+        assert ok_value(await a.call_remote(ca, cb.agent, "echo", "pasted")) == "pasted"
+        await wait_for(lambda: b.node.directory.get(ca.dna_hash, ca.agent) is not None)  # type: ignore[union-attr]
+        assert ok_value(await b.call_remote(cb, ca.agent, "echo", "back")) == "back"
+
+    run_pair(peer_factory, probe_bundle, scenario, link="agent_info")
 
 
 def test_agent_info_with_the_wrong_transport_identity_is_refused(

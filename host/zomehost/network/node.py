@@ -79,6 +79,7 @@ RESPONSE_KINDS = frozenset(
 MAX_GOSSIP = 500
 SIGNAL_TIMEOUT_S = 10.0
 BOOTSTRAP_LOOKUP_TIMEOUT_S = 3.0
+BOOTSTRAP_REPUBLISH_S = 60.0
 _LOOP_MARGIN_S = 2.0
 
 _remote_depth = threading.local()
@@ -218,6 +219,9 @@ class NetworkNode:
         self._static: dict[str, Connection | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
+        self._bootstrap_task: asyncio.Task[None] | None = None
+        self._unpublished: dict[bytes, SignedAgentInfo] = {}  # not yet on the bootstrap
+        self._last_full_put = 0.0
         self._stopped = False
 
     @property
@@ -236,7 +240,7 @@ class NetworkNode:
         self.address = self.config.advertise or self.listen_address
         for entry in self.config.peers:
             self._add_static_peer(entry)
-        await self._refresh(initial=True)
+        await self._refresh()
         self._refresher = self.loop.create_task(self._refresh_loop())
         self.conductor.remote_caller = self.remote_call
         self.conductor.remote_signaller = self.remote_signal
@@ -246,8 +250,9 @@ class NetworkNode:
         self._stopped = True
         self.conductor.remote_caller = None
         self.conductor.remote_signaller = None
-        if self._refresher is not None:
-            self._refresher.cancel()
+        for task in (self._refresher, self._bootstrap_task):
+            if task is not None:
+                task.cancel()
         for task in list(self._tasks):
             task.cancel()
         await self.transport.stop()
@@ -308,33 +313,48 @@ class NetworkNode:
             except Exception:
                 log.exception("network refresh failed")
 
-    async def _refresh(self, *, initial: bool = False) -> None:
-        """Publish our cells' infos, dial static peers, ask the bootstrap about our DNAs."""
+    async def _refresh(self) -> None:
+        """Publish our cells' infos, dial static peers, talk to the bootstrap (in the back)."""
         new = await self._publish_local()
         if new:
             for conn in self.transport.connections:
                 self._spawn(self._send_infos(conn, new))
-        if self.bootstrap is not None:
-            to_put = new
-            if to_put:
-                try:
-                    await self.bootstrap.put(to_put)
-                except PeerUnreachable as exc:
-                    log.info("bootstrap publish failed: %s", exc)
-                    for record in to_put:  # try again next round
-                        self._local.pop(_cell_key(record.info), None)
-            for dna in {r.info.dna_hash.raw for r in self._local.values()}:
-                try:
-                    found = await self.bootstrap.lookup(DnaHash(dna))
-                except PeerUnreachable as exc:
-                    log.info("bootstrap lookup failed: %s", exc)
-                    break
-                for record in found:
-                    self.directory.put(record)
+            for record in new:
+                self._unpublished[_cell_key(record.info)] = record
         for address, static in list(self._static.items()):
             if static is None or static.closed:
                 self._spawn(self._dial_static(address))
         self.directory.prune()
+        if self.bootstrap is not None and (
+            self._bootstrap_task is None or self._bootstrap_task.done()
+        ):
+            self._bootstrap_task = self.loop.create_task(self._bootstrap_round(self.bootstrap))
+
+    async def _bootstrap_round(self, bootstrap: BootstrapClient) -> None:
+        """Publish what the bootstrap has not got yet; fetch the peers of our DNAs."""
+        if self.loop.time() - self._last_full_put > BOOTSTRAP_REPUBLISH_S:
+            # The service keeps records in memory only: refill it after a restart of its own.
+            self._unpublished.update(self._local)
+            self._last_full_put = self.loop.time()
+        pending = list(self._unpublished.values())
+        if pending:
+            try:
+                await bootstrap.put(pending)
+            except PeerUnreachable as exc:
+                log.info("bootstrap publish failed (will retry): %s", exc)
+                return
+            for record in pending:
+                key = _cell_key(record.info)
+                if self._unpublished.get(key) is record:
+                    del self._unpublished[key]
+        for dna in {r.info.dna_hash.raw for r in self._local.values()}:
+            try:
+                found = await bootstrap.lookup(DnaHash(dna))
+            except PeerUnreachable as exc:
+                log.info("bootstrap lookup failed: %s", exc)
+                return
+            for record in found:
+                self.directory.put(record)
 
     async def _dial_static(self, address: str) -> None:
         if address == self.address:
@@ -358,6 +378,7 @@ class NetworkNode:
         live = {c.key for c in cells}
         for key in [k for k in self._local if k not in live]:
             record = self._local.pop(key)
+            self._unpublished.pop(key, None)
             self.directory.remove(record.info.dna_hash, record.info.agent)
         new: list[SignedAgentInfo] = []
         for cell in cells:

@@ -1,0 +1,72 @@
+"""The ``network:`` config section and the conductor's transport key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from zomehost.errors import ConductorError
+from zomehost.network.node import NetworkConfig, load_transport_key
+
+
+def test_defaults() -> None:
+    cfg = NetworkConfig.from_doc(None)
+    assert cfg.enabled and cfg.listen == "127.0.0.1:0"
+    assert cfg.bootstrap_url is None and cfg.peers == []
+    assert cfg.call_timeout_ms == 30_000
+
+
+def test_a_full_config_is_accepted() -> None:
+    cfg = NetworkConfig.from_doc(
+        {
+            "enabled": True,
+            "listen": "0.0.0.0:7000",
+            "advertise": "192.0.2.1:7000",
+            "bootstrap_url": "http://127.0.0.1:8888",
+            "peers": ["127.0.0.1:7001", {"address": "[::1]:7002"}],
+            "call_timeout_ms": 5000,
+            "agent_info_ttl_s": 600,
+            "refresh_interval_s": 2.5,
+            "max_frame_bytes": 8 * 1024 * 1024,
+            "inbound_workers": 8,
+            "network_id": "test-net",
+        }
+    )
+    assert cfg.advertise == "192.0.2.1:7000" and cfg.inbound_workers == 8
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"listen_on": "x"},
+        {"listen": "nohost"},
+        {"listen": "127.0.0.1:70000"},
+        {"advertise": "127.0.0.1"},
+        {"bootstrap_url": "ftp://x"},
+        {"peers": "127.0.0.1:1"},
+        {"call_timeout_ms": 0},
+        {"call_timeout_ms": "5s"},
+        {"agent_info_ttl_s": 10**9},
+        {"refresh_interval_s": 0},
+        {"inbound_workers": True},
+    ],
+)
+def test_bad_configs_are_refused_with_the_key_named(doc: dict[str, Any]) -> None:
+    with pytest.raises(ConductorError, match="network"):
+        NetworkConfig.from_doc(doc)
+
+
+def test_transport_key_is_made_once_private_and_stable(tmp_path: Path) -> None:
+    key = load_transport_key(tmp_path)
+    path = tmp_path / "transport.key"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert bytes(load_transport_key(tmp_path)) == bytes(key)
+    os.chmod(path, 0o644)
+    load_transport_key(tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_bytes(b"short")
+    with pytest.raises(ConductorError, match="damaged"):
+        load_transport_key(tmp_path)
