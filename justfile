@@ -19,6 +19,14 @@ zomes:
 demo: zomes
     bash examples/demo.sh
 
+# The ghost-writer story (calls and capabilities) across two conductor processes
+ghostwriter: zomes
+    python examples/ghostwriter/run.py
+
+# Private messages, pings and nudges across two conductor processes
+messenger: zomes
+    python examples/messenger/run.py
+
 # The test suite (CI runs this)
 test *ARGS: zomes
     python -m pytest -q -p no:cacheprovider {{ARGS}}
