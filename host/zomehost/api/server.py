@@ -421,11 +421,10 @@ class Interfaces:
                 await sender
 
     def app_uninstalled(self, app_id: str) -> None:
+        """Revoke the app's tokens. Its open connections stay (as in Holochain): ``app_info``
+        answers nil and calls fail. Closing them would hang ``@holochain/client``'s
+        ``close()``, which waits for a close event that already happened."""
         self.tokens.revoke_app(app_id)
-        for conn in [c for c in self.app_conns if c.app_id == app_id]:
-            task = asyncio.create_task(conn.ws.close(1000, "app uninstalled"))
-            conn.tasks.add(task)
-            task.add_done_callback(conn.tasks.discard)
 
     # -- signals -------------------------------------------------------------------------
     def _on_signal(self, signal: Signal) -> None:

@@ -1,0 +1,35 @@
+"""Python asyncio clients for a running conductor (docs/clients.md).
+
+``AdminClient`` speaks to the admin interface, ``AppClient`` to an app interface; both use the
+same wire format as ``@holochain/client`` (docs/conductor-api.md).
+"""
+
+from zomehost.client.admin import AdminClient
+from zomehost.client.app import AppClient, AppSignal, NoSigningCredentials
+from zomehost.client.base import (
+    ClientClosed,
+    ConductorApiError,
+    ConnectionRejected,
+    InvalidToken,
+    RequestTimeout,
+)
+from zomehost.client.signing import (
+    SigningCredentials,
+    get_signing_credentials,
+    set_signing_credentials,
+)
+
+__all__ = [
+    "AdminClient",
+    "AppClient",
+    "AppSignal",
+    "ClientClosed",
+    "ConductorApiError",
+    "ConnectionRejected",
+    "InvalidToken",
+    "NoSigningCredentials",
+    "RequestTimeout",
+    "SigningCredentials",
+    "get_signing_credentials",
+    "set_signing_credentials",
+]

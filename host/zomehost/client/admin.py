@@ -1,0 +1,161 @@
+"""``AdminClient``: the conductor's admin interface from Python (asyncio)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from zomehost.api.wire import ADMIN_MAX_MESSAGE, grant_to_api
+from zomehost.client.base import DEFAULT_ORIGIN, DEFAULT_TIMEOUT, WsClient, open_socket
+from zomehost.client.signing import (
+    SIGNING_KEY_TAG,
+    SigningCredentials,
+    set_signing_credentials,
+)
+from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, ZomeCallCapGrant
+from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash
+
+
+class AdminClient(WsClient):
+    """``async with await AdminClient.connect("ws://127.0.0.1:PORT") as admin: ...``
+
+    Every method sends one request and returns the response value as decoded msgpack
+    (hashes as 39-byte ``bytes``; AppInfo as a dict, docs/conductor-api.md §4.1). Failures
+    raise :class:`~zomehost.client.ConductorApiError` with the wire ``kind``.
+    """
+
+    @classmethod
+    async def connect(
+        cls, url: str, *, origin: str | None = DEFAULT_ORIGIN, timeout: float = DEFAULT_TIMEOUT
+    ) -> AdminClient:
+        return cls(await open_socket(url, origin, ADMIN_MAX_MESSAGE), url, timeout)
+
+    # -- keys and apps ------------------------------------------------------------------------
+    async def generate_agent_pub_key(self) -> AgentPubKey:
+        return AgentPubKey(await self.request("generate_agent_pub_key"))
+
+    async def install_app(
+        self,
+        *,
+        path: str | Path | None = None,
+        bundle: bytes | None = None,
+        installed_app_id: str | None = None,
+        agent_key: AgentPubKey | None = None,
+        network_seed: str | None = None,
+    ) -> dict[str, Any]:
+        """Install from a .happ path on the conductor's machine, or from the bundle's bytes."""
+        if (path is None) == (bundle is None):
+            raise ValueError("give exactly one of path= and bundle=")
+        source = (
+            {"type": "path", "value": str(path)}
+            if path is not None
+            else {"type": "bytes", "value": bundle}
+        )
+        payload: dict[str, Any] = {"source": source}
+        if installed_app_id is not None:
+            payload["installed_app_id"] = installed_app_id
+        if agent_key is not None:
+            payload["agent_key"] = agent_key.raw
+        if network_seed is not None:
+            payload["network_seed"] = network_seed
+        info: dict[str, Any] = await self.request("install_app", payload)
+        return info
+
+    async def enable_app(self, installed_app_id: str) -> dict[str, Any]:
+        info: dict[str, Any] = await self.request(
+            "enable_app", {"installed_app_id": installed_app_id}
+        )
+        return info
+
+    async def disable_app(self, installed_app_id: str) -> None:
+        await self.request("disable_app", {"installed_app_id": installed_app_id})
+
+    async def uninstall_app(self, installed_app_id: str, *, force: bool = False) -> None:
+        await self.request("uninstall_app", {"installed_app_id": installed_app_id, "force": force})
+
+    async def list_apps(self, status_filter: str | None = None) -> list[dict[str, Any]]:
+        value = {"status_filter": status_filter} if status_filter else {}
+        apps: list[dict[str, Any]] = await self.request("list_apps", value)
+        return apps
+
+    async def list_cell_ids(self) -> list[CellId]:
+        return [CellId.from_wire(c) for c in await self.request("list_cell_ids")]
+
+    async def list_dnas(self) -> list[DnaHash]:
+        return [DnaHash(h) for h in await self.request("list_dnas")]
+
+    # -- app interfaces and tokens ------------------------------------------------------------
+    async def attach_app_interface(
+        self,
+        *,
+        port: int = 0,
+        allowed_origins: str = "*",
+        installed_app_id: str | None = None,
+    ) -> int:
+        payload: dict[str, Any] = {"port": port, "allowed_origins": allowed_origins}
+        if installed_app_id is not None:
+            payload["installed_app_id"] = installed_app_id
+        return int((await self.request("attach_app_interface", payload))["port"])
+
+    async def list_app_interfaces(self) -> list[dict[str, Any]]:
+        ifaces: list[dict[str, Any]] = await self.request("list_app_interfaces")
+        return ifaces
+
+    async def issue_app_authentication_token(
+        self, installed_app_id: str, *, expiry_seconds: int = 30, single_use: bool = True
+    ) -> bytes:
+        issued = await self.request(
+            "issue_app_authentication_token",
+            {
+                "installed_app_id": installed_app_id,
+                "expiry_seconds": expiry_seconds,
+                "single_use": single_use,
+            },
+        )
+        return bytes(issued["token"])
+
+    async def revoke_app_authentication_token(self, token: bytes) -> None:
+        await self.request("revoke_app_authentication_token", list(token))
+
+    # -- capabilities -------------------------------------------------------------------------
+    async def grant_zome_call_capability(
+        self, cell_id: CellId, grant: ZomeCallCapGrant
+    ) -> ActionHash:
+        raw = await self.request(
+            "grant_zome_call_capability",
+            {"cell_id": cell_id.to_wire(), "cap_grant": grant_to_api(grant)},
+        )
+        return ActionHash(raw)
+
+    async def revoke_zome_call_capability(self, cell_id: CellId, action_hash: ActionHash) -> None:
+        await self.request(
+            "revoke_zome_call_capability",
+            {"cell_id": cell_id.to_wire(), "action_hash": action_hash.raw},
+        )
+
+    async def list_capability_grants(
+        self, installed_app_id: str, *, include_revoked: bool = False
+    ) -> list[Any]:
+        grants: list[Any] = await self.request(
+            "list_capability_grants",
+            {"installed_app_id": installed_app_id, "include_revoked": include_revoked},
+        )
+        return grants
+
+    async def authorize_signing_credentials(
+        self, cell_id: CellId, functions: GrantedFunctions | None = None
+    ) -> SigningCredentials:
+        """What ``authorizeSigningCredentials`` does: new key + secret, one assigned grant.
+
+        The credentials are also remembered for the cell in this process, so an
+        :class:`AppClient` signs calls to it without being told (like the JS client).
+        """
+        creds = SigningCredentials.generate()
+        grant = ZomeCallCapGrant(
+            SIGNING_KEY_TAG,
+            CapAccess(AccessKind.ASSIGNED, creds.cap_secret, frozenset({creds.provenance})),
+            functions or GrantedFunctions(None),
+        )
+        await self.grant_zome_call_capability(cell_id, grant)
+        set_signing_credentials(cell_id, creds)
+        return creds

@@ -1,0 +1,176 @@
+"""``AppClient``: one app's interface from Python: app info, signed zome calls, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+
+from zomehost.api.wire import APP_MAX_MESSAGE, encode_authenticate, pack, unpack
+from zomehost.client.base import (
+    DEFAULT_ORIGIN,
+    DEFAULT_TIMEOUT,
+    ClientClosed,
+    InvalidToken,
+    WsClient,
+    open_socket,
+)
+from zomehost.client.signing import SigningCredentials, get_signing_credentials
+from zomehost.core.hash import AgentPubKey, CellId
+from zomehost.core.zome_call import DEFAULT_EXPIRY_US, ZomeCallParams, new_nonce, sign_call
+from zomehost.errors import InvalidInput, NotFound
+
+log = logging.getLogger("zomehost.client")
+SIGNAL_BUFFER = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class AppSignal:
+    cell_id: CellId
+    zome_name: str
+    payload: Any  # the decoded signal value
+
+
+class NoSigningCredentials(NotFound):
+    kind = "NoSigningCredentialsForCell"
+
+
+class AppClient(WsClient):
+    """``async with await AppClient.connect(url, token) as app: await app.call_zome(...)``"""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        self.app_info: dict[str, Any] | None = None
+        self._callbacks: list[Callable[[AppSignal], None]] = []
+        self._signals: asyncio.Queue[AppSignal] = asyncio.Queue(SIGNAL_BUFFER)
+        self.dropped_signals = 0
+        super().__init__(*args, **kw)
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        token: bytes | list[int],
+        *,
+        origin: str | None = DEFAULT_ORIGIN,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> AppClient:
+        """Open the socket, authenticate with ``token`` and fetch the app's info.
+
+        A rejected token closes the socket: :class:`InvalidToken`.
+        """
+        ws = await open_socket(url, origin, APP_MAX_MESSAGE)
+        try:
+            await ws.send(encode_authenticate(token))
+        except ConnectionClosed:
+            raise InvalidToken(f"{url}: the conductor closed the connection") from None
+        client = cls(ws, url, timeout)
+        try:
+            info = await client.request("app_info")
+        except ClientClosed as exc:
+            raise InvalidToken(
+                f"{url}: invalid app authentication token (close code {exc.code}"
+                f"{': ' + exc.reason if exc.reason else ''})"
+            ) from None
+        if info is None:
+            await client.close()
+            raise NotFound("the token's app is no longer installed")
+        client.app_info = info
+        return client
+
+    @property
+    def installed_app_id(self) -> str:
+        assert self.app_info is not None
+        return str(self.app_info["installed_app_id"])
+
+    @property
+    def agent_pub_key(self) -> AgentPubKey:
+        assert self.app_info is not None
+        return AgentPubKey(self.app_info["agent_pub_key"])
+
+    async def fetch_app_info(self) -> dict[str, Any] | None:
+        info: dict[str, Any] | None = await self.request("app_info")
+        if info is not None:
+            self.app_info = info
+        return info
+
+    def cell_id(self, role_name: str) -> CellId:
+        """The provisioned cell of ``role_name`` in the cached app info."""
+        assert self.app_info is not None
+        cells = self.app_info["cell_info"].get(role_name)
+        if not cells:
+            raise NotFound(
+                f"app {self.installed_app_id!r} has no role {role_name!r} "
+                f"(roles: {', '.join(self.app_info['cell_info'])})"
+            )
+        for cell in cells:
+            if cell.get("type") == "provisioned":
+                return CellId.from_wire(cell["value"]["cell_id"])
+        raise NotFound(f"role {role_name!r} has no provisioned cell")
+
+    async def call_zome(
+        self,
+        zome_name: str,
+        fn_name: str,
+        payload: Any = None,
+        *,
+        role_name: str | None = None,
+        cell_id: CellId | None = None,
+        credentials: SigningCredentials | None = None,
+        expires_in_us: int = DEFAULT_EXPIRY_US,
+    ) -> Any:
+        """Sign and send a zome call; returns the function's decoded result."""
+        if cell_id is None:
+            if role_name is None:
+                raise InvalidInput("give role_name or cell_id")
+            cell_id = self.cell_id(role_name)
+        creds = credentials or get_signing_credentials(cell_id)
+        if creds is None:
+            raise NoSigningCredentials(
+                f"no signing credentials for cell {cell_id}: call "
+                "AdminClient.authorize_signing_credentials first"
+            )
+        params = ZomeCallParams(
+            provenance=creds.provenance,
+            cell_id=cell_id,
+            zome_name=zome_name,
+            fn_name=fn_name,
+            cap_secret=creds.cap_secret,
+            payload=pack(payload),
+            nonce=new_nonce(),
+            expires_at=time.time_ns() // 1000 + expires_in_us,
+        )
+        data, signature = sign_call(params, creds.key)
+        return await self.call_zome_signed(data, signature)
+
+    async def call_zome_signed(self, data: bytes, signature: bytes) -> Any:
+        """Send already-signed call bytes as they are (for tests and custom signers)."""
+        result = await self.request("call_zome", {"bytes": data, "signature": signature})
+        return unpack(result)
+
+    # -- signals ------------------------------------------------------------------------------
+    def on_signal(self, callback: Callable[[AppSignal], None]) -> Callable[[], None]:
+        """Call ``callback`` for every app signal; returns an unsubscribe function."""
+        self._callbacks.append(callback)
+        return lambda: self._callbacks.remove(callback)
+
+    async def next_signal(self, timeout: float | None = None) -> AppSignal:
+        """The next app signal (buffered; the oldest is dropped past 1024 unread)."""
+        return await asyncio.wait_for(self._signals.get(), timeout)
+
+    def _on_signal(self, data: bytes) -> None:
+        doc = unpack(data)
+        if not isinstance(doc, dict) or doc.get("type") != "app":
+            return
+        v = doc.get("value") or {}
+        signal = AppSignal(CellId.from_wire(v["cell_id"]), v["zome_name"], unpack(v["signal"]))
+        if self._signals.full():
+            self._signals.get_nowait()
+            self.dropped_signals += 1
+        self._signals.put_nowait(signal)
+        for cb in list(self._callbacks):
+            cb(signal)

@@ -1,0 +1,186 @@
+"""One WebSocket to a conductor interface: numbered requests, responses matched by id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.typing import Origin
+
+from zomehost.api.wire import (
+    ApiError,
+    decode_envelope,
+    decode_response,
+    encode_request,
+)
+from zomehost.errors import ZomehostError
+
+log = logging.getLogger("zomehost.client")
+
+DEFAULT_ORIGIN = "zomehost-client"
+DEFAULT_TIMEOUT = 60.0
+
+
+class ConductorApiError(ApiError):
+    """The conductor answered a request with an error; ``kind`` is the wire kind
+    (``internal_error``, ``deserialization``, ``ribosome_error``,
+    ``zome_call_authentication_failed``, ``zome_call_unauthorized``, …)."""
+
+
+class ConnectionRejected(ZomehostError):
+    """The conductor could not be reached, or refused the WebSocket upgrade (e.g. Origin)."""
+
+    kind = "ConnectionError"
+
+
+class InvalidToken(ZomehostError):
+    """An app interface closed the connection after ``authenticate``."""
+
+    kind = "InvalidTokenError"
+
+
+class ClientClosed(ZomehostError):
+    """The connection closed while a request was pending (or before it was sent)."""
+
+    kind = "ClientClosed"
+
+    def __init__(self, message: str, code: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+class RequestTimeout(ZomehostError):
+    kind = "Timeout"
+
+
+async def open_socket(url: str, origin: str | None, max_size: int) -> ClientConnection:
+    try:
+        return await connect(
+            url,
+            origin=Origin(origin) if origin is not None else None,
+            max_size=max_size,
+            proxy=None,
+            open_timeout=10,
+        )
+    except InvalidStatus as exc:
+        body = exc.response.body.decode(errors="replace") if exc.response.body else ""
+        raise ConnectionRejected(
+            f"{url}: the conductor refused the connection "
+            f"(HTTP {exc.response.status_code}{': ' + body if body else ''})"
+        ) from None
+    except (OSError, InvalidHandshake, TimeoutError) as exc:
+        raise ConnectionRejected(f"cannot connect to {url}: {exc}") from None
+
+
+class WsClient:
+    """Requests over one socket; subclasses add the typed calls."""
+
+    def __init__(self, ws: ClientConnection, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.ws = ws
+        self.url = url
+        self.timeout = timeout
+        self._next_id = 0
+        self._pending: dict[int, asyncio.Future[bytes | None]] = {}
+        self._closed: ClientClosed | None = None
+        self._reader = asyncio.create_task(self._read())
+
+    async def request(self, tag: str, value: Any = None, *, timeout: float | None = None) -> Any:
+        """Send one request and return its response value (raises ConductorApiError)."""
+        if self._closed is not None:
+            raise self._closed
+        rid = self._next_id
+        self._next_id += 1
+        fut: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
+        self._pending[rid] = fut
+        try:
+            try:
+                await self.ws.send(encode_request(rid, tag, value))
+            except ConnectionClosed as exc:
+                raise self._closed_error(exc) from None
+            try:
+                data = await asyncio.wait_for(fut, timeout or self.timeout)
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"request {tag} got no response within {timeout or self.timeout} s"
+                ) from None
+        finally:
+            self._pending.pop(rid, None)
+        try:
+            return decode_response(data)
+        except ApiError as exc:
+            raise ConductorApiError(exc.kind, exc.message) from None
+
+    def _closed_error(self, exc: ConnectionClosed | None) -> ClientClosed:
+        code = exc.rcvd.code if exc is not None and exc.rcvd is not None else None
+        reason = exc.rcvd.reason if exc is not None and exc.rcvd is not None else ""
+        detail = f" (close code {code}{': ' + reason if reason else ''})" if code else ""
+        return ClientClosed(f"the connection to {self.url} closed{detail}", code, reason)
+
+    async def _read(self) -> None:
+        closed_by: ConnectionClosed | None = None
+        try:
+            async for frame in self.ws:
+                env = decode_envelope(frame)
+                if env is None:
+                    log.warning("dropped an undecodable frame from %s", self.url)
+                    continue
+                if env.type == "response" and env.id is not None:
+                    fut = self._pending.get(env.id)
+                    if fut is not None and not fut.done():
+                        fut.set_result(env.data)
+                elif env.type == "signal" and env.data is not None:
+                    try:
+                        self._on_signal(env.data)
+                    except Exception:
+                        log.exception("signal handler failed")
+        except ConnectionClosed as exc:
+            closed_by = exc
+        finally:
+            if closed_by is None:
+                closed_by = _close_exc(self.ws)
+            self._closed = self._closed_error(closed_by)
+            for fut in self._pending.values():
+                if not fut.done():
+                    fut.set_exception(self._closed)
+
+    def _on_signal(self, data: bytes) -> None:
+        """Admin connections receive no signals; AppClient overrides this."""
+
+    @property
+    def closed(self) -> ClientClosed | None:
+        return self._closed
+
+    async def close(self) -> None:
+        await self.ws.close()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._reader
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        et: type[BaseException] | None,
+        ev: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+
+def _close_exc(ws: ClientConnection) -> ConnectionClosed | None:
+    rcvd = ws.close_code
+    if rcvd is None:
+        return None
+    from websockets.frames import Close
+
+    return ConnectionClosed(Close(rcvd, ws.close_reason or ""), None)
+
+
+SignalCallback = Callable[[Any], None]
