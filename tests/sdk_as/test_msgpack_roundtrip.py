@@ -129,12 +129,20 @@ EXAMPLES = {"roundtrip": 0}
 
 
 @pytest.fixture(scope="module", autouse=True)
-def report_examples(request: pytest.FixtureRequest) -> Iterator[None]:
+def report_examples(
+    request: pytest.FixtureRequest, record_testsuite_property: Callable[[str, object], None]
+) -> Iterator[None]:
+    """Print (past output capture) and record (junit xml) how many examples ran."""
     yield
-    line = f"msgpack round trip through AssemblyScript: {EXAMPLES['roundtrip']} hypothesis examples"
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"\n{line}")
+    n = EXAMPLES["roundtrip"]
+    if n == 0:
+        return
+    record_testsuite_property("as_msgpack_roundtrip_examples", n)
+    line = f"msgpack round trip through AssemblyScript: {n} hypothesis examples"
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        with capman.global_and_fixture_disabled():
+            print(f"\n{line}")
     else:
         print(line)
 
