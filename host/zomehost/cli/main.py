@@ -30,7 +30,7 @@ from zomehost.core.capability import (
     ZomeCallCapGrant,
 )
 from zomehost.core.codec import pack
-from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash
+from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
 from zomehost.errors import InvalidInput, NotFound, ZomehostError
 
@@ -127,7 +127,7 @@ def _conductor(home: Path | None) -> Iterator[Conductor]:
 
 def _text_hash(text: str, what: str) -> HoloHash:
     try:
-        return HoloHash.from_text(text)
+        return any_hash(HoloHash.from_text(text).raw)  # typed: ActionHash, AgentPubKey, ...
     except ZomehostError as exc:
         raise InvalidInput(f"{what}: {exc.message}") from None
 
