@@ -1,0 +1,129 @@
+"""Capabilities from the shell: `zomehost call --as`, `grant`, `grants`, `revoke`.
+
+Agent B (app "bob") calls agent A's (app "alice") function: refused without a grant,
+accepted with an assigned grant and its printed secret, refused again after `revoke`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _ok(result: Any) -> str:
+    assert result.returncode == 0, (
+        f"rc={result.returncode}\nstdout={result.stdout}\nstderr={result.stderr}"
+    )
+    assert "Traceback" not in result.stderr
+    return str(result.stdout)
+
+
+def _refused(result: Any) -> str:
+    assert result.returncode == 1, (
+        f"rc={result.returncode}\nstdout={result.stdout}\nstderr={result.stderr}"
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stdout == ""
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def two_agents(
+    tmp_path_factory: pytest.TempPathFactory,
+    module_cache: Path,
+    probe_bundle: bytes,
+    zomehost_cli: Any,
+) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("cli-caps")
+    home = root / "home"
+    _ok(zomehost_cli(home, "init"))
+    cache = home / "cache" / "wasm"
+    cache.mkdir(parents=True, exist_ok=True)
+    for f in module_cache.glob("*.cwasm"):
+        shutil.copyfile(f, cache / f.name)
+    bundle = root / "probe.happ"
+    bundle.write_bytes(probe_bundle)
+    alice = _ok(zomehost_cli(home, "app", "install", str(bundle), "--app-id", "alice")).strip()
+    bob = _ok(zomehost_cli(home, "app", "install", str(bundle), "--app-id", "bob")).strip()
+    assert alice != bob
+    return {"home": home, "alice": alice, "bob": bob, "cli": zomehost_cli}
+
+
+def test_grant_call_revoke_from_the_shell(two_agents: dict[str, Any]) -> None:
+    cli, home, bob = two_agents["cli"], two_agents["home"], two_agents["bob"]
+    call = ["call", "alice", "main", "a", "echo", '"hi from bob"']
+
+    # 1. No grant: bob (by app id) may not call alice's function.
+    line = _refused(cli(home, *call, "--as", "bob"))
+    assert "may not call a.echo" in line
+    assert bob in line
+
+    # 2. An assigned grant for bob; the secret is printed on stdout.
+    secret = _ok(
+        cli(
+            home,
+            "grant",
+            "alice",
+            "main",
+            "--functions",
+            "a:echo",
+            "--assignee",
+            bob,
+            "--tag",
+            "bob",
+        )
+    ).strip()
+    assert len(secret) == 86  # 64 bytes, base64url without padding
+    out = _ok(cli(home, *call, "--as", bob, "--cap-secret", secret))
+    assert json.loads(out) == "hi from bob"
+
+    # The grant covers only a.echo, and only with the secret.
+    assert "may not call a.now" in _refused(
+        cli(home, "call", "alice", "main", "a", "now", "--as", "bob", "--cap-secret", secret)
+    )
+
+    # 3. `grants` lists it with its hash; `revoke` revokes it; the call fails again.
+    listing = _ok(cli(home, "grants", "alice", "main")).strip().splitlines()
+    assert len(listing) == 1
+    fields = listing[0].split("\t")
+    grant_hash = fields[0]
+    assert grant_hash.startswith("uhCkk")
+    assert fields[1] == "live"
+    assert fields[2] == "Assigned"
+    assert f"assignees={bob}" in listing[0]
+    assert "tag=bob" in listing[0]
+
+    _ok(cli(home, "revoke", "alice", "main", grant_hash))
+    assert "may not call a.echo" in _refused(cli(home, *call, "--as", bob, "--cap-secret", secret))
+    revoked = _ok(cli(home, "grants", "alice", "main", "--include-revoked")).strip().splitlines()
+    assert [ln.split("\t")[:2] for ln in revoked] == [[grant_hash, "revoked"]]
+
+    # Revoking twice is a clear error.
+    assert "already revoked" in _refused(cli(home, "revoke", "alice", "main", grant_hash))
+
+
+def test_an_unrestricted_grant_from_the_shell(two_agents: dict[str, Any]) -> None:
+    cli, home = two_agents["cli"], two_agents["home"]
+    call = ["call", "alice", "main", "b", "now", "--as", "bob"]
+    _refused(cli(home, *call))
+    grant_hash = _ok(cli(home, "grant", "alice", "main", "--functions", "b:now")).strip()
+    assert grant_hash.startswith("uhCkk")  # no secret to print: the grant's hash instead
+    assert isinstance(json.loads(_ok(cli(home, *call))), int)
+    _ok(cli(home, "revoke", "alice", "main", grant_hash))
+    _refused(cli(home, *call))
+
+
+def test_bad_capability_arguments_are_one_line_errors(two_agents: dict[str, Any]) -> None:
+    cli, home = two_agents["cli"], two_agents["home"]
+    assert "--cap-secret" in _refused(
+        cli(home, "call", "alice", "main", "a", "echo", '"x"', "--as", "bob", "--cap-secret", "abc")
+    )
+    assert "--functions" in _refused(cli(home, "grant", "alice", "main", "--functions", "nocolon"))
