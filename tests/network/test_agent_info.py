@@ -86,7 +86,7 @@ def test_unsigned_mis_signed_and_altered_records_are_refused() -> None:
             "h:1",
             TID,
             1,
-            2,  # type: ignore[arg-type]
+            2,
         ).sign(key)
 
 
@@ -193,7 +193,7 @@ def test_bootstrap_publish_and_lookup_per_dna() -> None:
         found = await client.lookup(DNA)
         assert {r.info.address for r in found} == {"127.0.0.1:1001", "127.0.0.1:1002"}
         assert [r.info.dna_hash for r in await client.lookup(OTHER_DNA)] == [OTHER_DNA]
-        assert await client.lookup(DnaHash.from_core(os.urandom(32))) == []  # type: ignore[arg-type]
+        assert await client.lookup(DnaHash.from_core(os.urandom(32))) == []
         # A newer record replaces the older one; an older one is not accepted.
         a2 = signed(key_a, address="127.0.0.1:2001", now=now_us() + 1000)
         assert await client.put([a2]) == 1

@@ -246,7 +246,7 @@ def test_remote_call_results_across_processes(cluster: Cluster) -> None:
         # NetworkError, promptly, for an agent nobody knows.
         t0 = time.monotonic()
         stranger = AgentPubKey.from_core(os.urandom(32))
-        res = await remote(app_a, stranger, "echo", "x")  # type: ignore[arg-type]
+        res = await remote(app_a, stranger, "echo", "x")
         assert "unknown" in res["NetworkError"]
         assert time.monotonic() - t0 < 3
         # Nested A -> B -> A (A grants B in turn).
@@ -316,8 +316,8 @@ def test_forged_and_replayed_calls_across_processes(cluster: Cluster) -> None:
     async def main() -> None:
         rogue = Transport(
             SigningKey.generate(),
-            on_request=lambda c, r: asyncio.sleep(0),  # type: ignore[arg-type, return-value]
-            on_message=lambda c, m: asyncio.sleep(0),  # type: ignore[arg-type, return-value]
+            on_request=lambda c, r: asyncio.sleep(0),
+            on_message=lambda c, m: asyncio.sleep(0),
         )
         # The wrong identity: B's address, but expecting A's transport key.
         from zomehost.network.errors import PeerUnreachable
@@ -328,7 +328,7 @@ def test_forged_and_replayed_calls_across_processes(cluster: Cluster) -> None:
         me = SigningKey.generate()
         agent = AgentPubKey.from_core(bytes(me.verify_key))
         params = ZomeCallParams(
-            agent,  # type: ignore[arg-type]
+            agent,
             cluster.cell_b,
             "a",
             "echo",

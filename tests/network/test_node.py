@@ -66,7 +66,7 @@ def run_pair(
                     {"agent_info": record.to_text()},
                 ]
             await a.start()
-            await wait_for(lambda: a.node.directory.get(cb.dna_hash, cb.agent) is not None)  # type: ignore[union-attr]
+            await wait_for(lambda: a.node.directory.get(cb.dna_hash, cb.agent) is not None)
             await scenario(a, ca, b, cb)
         finally:
             await a.stop()
@@ -180,7 +180,7 @@ def test_unknown_agent_is_a_prompt_network_error(peer_factory: Any, probe_bundle
     async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
         stranger = AgentPubKey.from_core(os.urandom(32))
         t0 = time.monotonic()
-        res = await a.call_remote(ca, stranger, "echo", "x", timeout_ms=20_000)  # type: ignore[arg-type]
+        res = await a.call_remote(ca, stranger, "echo", "x", timeout_ms=20_000)
         assert "unknown" in res["NetworkError"]
         assert time.monotonic() - t0 < 2
 
@@ -191,7 +191,7 @@ def test_unknown_agent_with_bootstrap_is_prompt_too(peer_factory: Any, probe_bun
     async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
         stranger = AgentPubKey.from_core(os.urandom(32))
         t0 = time.monotonic()
-        res = await a.call_remote(ca, stranger, "echo", "x", timeout_ms=20_000)  # type: ignore[arg-type]
+        res = await a.call_remote(ca, stranger, "echo", "x", timeout_ms=20_000)
         assert "unknown" in res["NetworkError"]
         assert time.monotonic() - t0 < 2
 
