@@ -144,7 +144,7 @@ class NetworkConfig:
             raise ConductorError("network.peers must be a list")
         cfg.peers = peers
         for key, lo, hi in (
-            ("call_timeout_ms", 1, 3_600_000),
+            ("call_timeout_ms", 1, 1_800_000),  # signed params expire within 50 min
             ("agent_info_ttl_s", 10, MAX_TTL_US // 1_000_000),
             ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
             ("inbound_workers", 1, 1024),
