@@ -1,0 +1,351 @@
+"""The fast boundary (fastpath.py) and the public-API boundary (boundary.py) agree.
+
+Every case runs through both, on the same conductor and the same chain state (the
+conductor's ribosome is swapped between the two), and compares what comes out: the value,
+or the typed error's class and message. Three corpora:
+
+* the Rust probe zome: echo, chain writes and reads, a bad pointer, a spin, a panic;
+* the hostile WAT zome of the sandbox tests: bad outputs, bad host pointers, hostile
+  allocators, traps, stack overflow, memory and table bombs, re-entrance, a write then a
+  breach (nothing may commit);
+* a small WAT module aimed at the fast path's own shortcuts (a cached memory size that
+  goes stale when the guest grows its memory; results in freshly grown pages), driven
+  directly through each boundary's ``guest_call``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import wasmtime
+
+from zomehost.core.codec import pack, unpack
+from zomehost.core.hash import CellId, WasmHash
+from zomehost.core.limits import Limits
+from zomehost.errors import ZomehostError
+from zomehost.fuzz.testbed import TestBed, wat
+from zomehost.ribosome import fastpath
+from zomehost.ribosome.boundary import Boundary, select_boundary
+from zomehost.ribosome.engine import WasmEngine
+from zomehost.ribosome.ribosome import Ribosome
+
+pytestmark = pytest.mark.skipif(
+    fastpath.unavailable() is not None, reason=f"fast boundary: {fastpath.unavailable()}"
+)
+
+KINDS = ("fast", "public")
+Outcome = tuple[str, Any]
+
+
+def outcome(fn: Callable[[], Any]) -> Outcome:
+    try:
+        return ("ok", fn())
+    except ZomehostError as exc:
+        return (type(exc).__name__, exc.message)
+
+
+class Both:
+    """One conductor, two ribosomes: run a call through each, on the same state."""
+
+    def __init__(self, conductor: Any) -> None:
+        self.conductor = conductor
+        self.ribosomes = {k: Ribosome(conductor.engine, k) for k in KINDS}
+        assert {k: r.boundary.kind for k, r in self.ribosomes.items()} == {
+            "fast": "fast",
+            "public": "public",
+        }
+
+    def run(self, kind: str, fn: Callable[[], Any]) -> Outcome:
+        self.conductor.ribosome = self.ribosomes[kind]
+        return outcome(fn)
+
+    def same(self, fn: Callable[[], Any]) -> Outcome:
+        """Run through both; assert identical outcomes; return it."""
+        fast, public = self.run("fast", fn), self.run("public", fn)
+        assert fast == public, f"fast boundary gave {fast!r:.400}, public gave {public!r:.400}"
+        return fast
+
+
+# -- the probe (Rust SDK) -----------------------------------------------------------------
+@pytest.fixture
+def probe(node: Any, probe_bundle: bytes) -> Iterator[tuple[Both, Any]]:
+    app = node.install(probe_bundle, "parity")
+    app.call("a", "echo", "warm-up")
+    yield Both(node.conductor), app
+
+
+def test_probe_reads_are_identical(probe: tuple[Both, Any]) -> None:
+    both, app = probe
+    for payload in ("", "hello", "ünïcødé ✓", "x" * 65536, "y" * (1 << 20)):
+        assert both.same(partial(app.call, "a", "echo", payload)) == ("ok", payload)
+    for fn in ("whoami", "dna", "zome", "caller"):
+        kind, _ = both.same(partial(app.call, "a", fn))
+        assert kind == "ok"
+    both.same(lambda: app.call("a", "query_chain", {}))
+    both.same(lambda: app.call("a", "query_chain", {"include_entries": True, "descending": True}))
+
+
+def test_probe_writes_commit_the_same_way(probe: tuple[Both, Any]) -> None:
+    both, app = probe
+    seqs = []
+    for kind in KINDS:
+        got = both.run(kind, lambda: app.call("a", "create_entry", {"value": {"n": 1}}))
+        assert got[0] == "ok" and isinstance(got[1], bytes) and len(got[1]) == 39
+        seqs.append(app.head_seq())
+    assert seqs[1] == seqs[0] + 1
+    got = both.same(lambda: app.call("a", "get_record", app.records()[-1].action_hash.raw))
+    assert got[0] == "ok" and got[1] is not None
+    both.same(lambda: app.call("a", "query_chain", {"include_entries": True}))
+    for kind in KINDS:  # random bytes differ; their shape does not
+        got = both.run(kind, lambda: app.call("a", "random", 1024))
+        assert got[0] == "ok" and len(got[1]) == 1024
+
+
+def test_probe_failures_are_the_same_typed_errors(probe: tuple[Both, Any]) -> None:
+    both, app = probe
+    before = app.head_seq()
+    kind, msg = both.same(lambda: app.call("a", "bad_pointer"))
+    assert kind == "InvalidGuestPointer", msg
+    kind, msg = both.same(lambda: app.call("a", "create_then_panic", {"v": 1}))
+    assert kind == "Trap", msg
+    kind, msg = both.same(lambda: app.call("a", "create_then_fail", {"v": 1}))
+    assert kind == "GuestError" and "deliberate failure" in msg
+    kind, msg = both.same(lambda: app.call("a", "spin", timeout_ms=200))
+    assert kind == "Timeout", msg
+    kind, _ = both.same(lambda: app.call("a", "no_such_function"))
+    assert kind == "ZomeFunctionNotFound"
+    kind, msg = both.same(lambda: app.call("a", "random", "not a number"))
+    assert kind == "GuestError", msg
+    assert app.head_seq() == before  # nothing committed by any failure, on either path
+
+
+# -- the hostile WAT zome -------------------------------------------------------------------
+HOSTILE_CASES: list[tuple[str, Any]] = [
+    ("ok", None),
+    ("huge_output", None),
+    ("oob_output", None),
+    ("big_output", None),
+    ("garbage_output", None),
+    ("err_output", None),
+    ("recurse", None),
+    ("memory_bomb", None),
+    ("memory_bomb_doubling", None),
+    ("table_bomb", None),
+    ("reenter_self", None),
+    *[("alloc_mode", m) for m in (1, 2, 3, 4, 6, 7)],
+    *[("write_then", m) for m in (0, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13)],
+]
+
+
+def _host_raw(index: int, mode: int, ptr: int, length: int, data: bytes = b"") -> bytes:
+    return bytes([index, mode]) + ptr.to_bytes(4, "little") + length.to_bytes(4, "little") + data
+
+
+HOST_RAW_CASES = [
+    _host_raw(4, 0, 0xFFFFFFF0, 1000),  # create: input past the end of memory
+    _host_raw(9, 0, 0, 0x7FFFFFFF),  # random_bytes: absurd length
+    _host_raw(9, 1, 0, 0, b"\xc1"),  # random_bytes: never-valid msgpack
+    _host_raw(9, 1, 0, 0, pack(70000)),  # random_bytes: past its own limit (an Err)
+    _host_raw(10, 1, 0, 0, pack(None)),  # sys_time: fine
+    _host_raw(4, 1, 0, 0, pack({"entry_type": 5})),  # create: bad input shape (an Err)
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestBed, CellId]]:
+    bed = TestBed(Path(tmp_path_factory.mktemp("parity")) / "home", {"timeout_ms": 2000})
+    cell = bed.install({"hostile": wat("hostile")}, app_id="hostile")
+    yield bed, cell
+    bed.close()
+
+
+def _strip_times(o: Outcome) -> Outcome:
+    kind, value = o
+    if kind == "ok" and isinstance(value, int):
+        return kind, "<int>"  # sys_time: the clock moved between the two calls
+    return o
+
+
+@pytest.mark.parametrize(("fn", "arg"), HOSTILE_CASES, ids=[f"{f}-{a}" for f, a in HOSTILE_CASES])
+def test_hostile_zome_outcomes_match(
+    hostile_bed: tuple[TestBed, CellId], fn: str, arg: Any
+) -> None:
+    bed, cell = hostile_bed
+    both = Both(bed.conductor)
+    before = bed.chain_len(cell)
+    results = {}
+    for kind in KINDS:
+        results[kind] = both.run(kind, lambda: bed.call(cell, "hostile", fn, arg))
+        if fn == "write_then" and arg != 8:
+            assert bed.chain_len(cell) == before, f"{kind}: a breach committed its write"
+    assert results["fast"] == results["public"]
+
+
+@pytest.mark.parametrize("raw", HOST_RAW_CASES, ids=lambda r: r[:2].hex())
+def test_hostile_host_calls_match(hostile_bed: tuple[TestBed, CellId], raw: bytes) -> None:
+    bed, cell = hostile_bed
+    both = Both(bed.conductor)
+    results = {
+        k: _strip_times(both.run(k, lambda: bed.call(cell, "hostile", "host_raw", raw)))
+        for k in KINDS
+    }
+    assert results["fast"] == results["public"]
+
+
+def test_hostile_timeouts_match(hostile_bed: tuple[TestBed, CellId]) -> None:
+    bed, cell = hostile_bed
+    both = Both(bed.conductor)
+    for fn in ("spin", "flood_sys_time"):
+        got = both.same(partial(bed.call, cell, "hostile", fn, timeout_ms=150))
+        assert got[0] == "Timeout", got
+
+
+# -- the fast path's own shortcuts, boundary level ------------------------------------------
+EDGE_WAT = r"""
+(module
+  (import "zomehost" "random_bytes" (func $host (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (func $alloc (export "__zh_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $n)) (i32.const 7))
+                               (i32.const -8)))
+    (block $ok
+      (loop $grow
+        (br_if $ok (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (br $grow)))
+    (local.get $p))
+  (func (export "__zh_free") (param i32 i32))
+  (func $pack (param $p i32) (param $n i32) (result i64)
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+            (i64.extend_i32_u (local.get $n))))
+  ;; the input, returned as the output
+  (func (export "echo") (param $p i32) (param $n i32) (result i64)
+    (call $pack (local.get $p) (local.get $n)))
+  ;; the host's answer to the input, returned as the output
+  (func (export "via_host") (param $p i32) (param $n i32) (result i64)
+    (call $host (local.get $p) (local.get $n)))
+  ;; grow by 3 pages first, so the host's input is read after the memory grew
+  (func (export "grow_then_host") (param $p i32) (param $n i32) (result i64)
+    (drop (memory.grow (i32.const 3)))
+    (call $host (local.get $p) (local.get $n)))
+  ;; a result in pages that did not exist when the call began: 64 bytes, written here
+  (func (export "result_in_new_pages") (param $p i32) (param $n i32) (result i64)
+    (local $at i32)
+    (local.set $at (i32.shl (memory.grow (i32.const 2)) (i32.const 16)))
+    (memory.fill (local.get $at) (i32.const 0x5a) (i32.const 64))
+    (call $pack (local.get $at) (i32.const 64)))
+  ;; one byte past the end of memory, after growing it
+  (func (export "result_just_past_end") (param $p i32) (param $n i32) (result i64)
+    (drop (memory.grow (i32.const 1)))
+    (call $pack (i32.sub (i32.shl (memory.size) (i32.const 16)) (i32.const 63)) (i32.const 64)))
+  (func (export "host_bad_len") (param $p i32) (param $n i32) (result i64)
+    (call $host (i32.const 0) (i32.shl (memory.size) (i32.const 16))))
+  (func (export "trap") (param i32 i32) (result i64) unreachable)
+)
+"""
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[WasmEngine, Any]]:
+    engine = WasmEngine(tmp_path_factory.mktemp("edge-cache"))
+    wasm = bytes(wasmtime.wat2wasm(EDGE_WAT))
+    zm = engine.load(WasmHash.of_content(wasm), lambda: wasm, "edge")
+    yield engine, zm
+    engine.close()
+
+
+def _dispatch(name: str, value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value[::-1]  # any answer that depends on the input
+    if isinstance(value, int) and value < 0:
+        raise ValueError("a Python error inside a host function")
+    if value == "interrupt":
+        raise KeyboardInterrupt
+    return value
+
+
+@pytest.mark.parametrize(
+    ("export", "payload"),
+    [
+        ("echo", pack(b"abc" * 1000)),
+        ("echo", b""),
+        ("via_host", pack(b"\x01\x02" * 2000)),
+        ("via_host", pack(-1)),  # the host function raises: a typed RibosomeError
+        ("via_host", b"\xc1"),  # not msgpack: DeserializeError
+        ("grow_then_host", pack(b"z" * 70000)),
+        ("result_in_new_pages", pack(None)),
+        ("result_just_past_end", pack(None)),
+        ("host_bad_len", pack(None)),
+        ("trap", pack(None)),
+        ("no_such_export", pack(None)),
+    ],
+)
+def test_boundary_level_results_match(
+    edge: tuple[WasmEngine, Any], export: str, payload: bytes
+) -> None:
+    engine, zm = edge
+    limits = Limits(memory_bytes=4 * 1024 * 1024)
+    boundaries = {k: select_boundary(engine, k) for k in KINDS}
+    results = {}
+    for kind, b in boundaries.items():
+        deadline = time.monotonic() + 5
+        call = b.guest_call(zm, limits, deadline, _dispatch)
+        results[kind] = outcome(partial(call.invoke, export, payload))
+    assert results["fast"] == results["public"]
+    if export == "result_in_new_pages":
+        assert results["fast"] == ("ok", b"\x5a" * 64)
+    if export == "via_host" and payload.startswith(b"\xc5"):
+        assert unpack(results["fast"][1]) == {"Ok": unpack(payload)[::-1]}
+
+
+def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngine, Any]) -> None:
+    engine, zm = edge
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        call = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
+        with pytest.raises(KeyboardInterrupt):
+            call.invoke("via_host", pack("interrupt"))
+
+
+def test_many_calls_and_stores_stay_consistent(edge: tuple[WasmEngine, Any]) -> None:
+    """More calls than one store holds: stores rotate, every result is still right."""
+    engine, zm = edge
+    fast = select_boundary(engine, "fast")
+    limits = Limits()
+    for i in range(3 * fastpath.STORE_REUSE + 1):
+        data = pack(bytes([i % 256]) * (i * 97))
+        out = fast.guest_call(zm, limits, time.monotonic() + 5, _dispatch).invoke("via_host", data)
+        assert unpack(out) == {"Ok": unpack(data)[::-1]}
+
+
+def test_a_stale_guest_call_is_refused(edge: tuple[WasmEngine, Any]) -> None:
+    engine, zm = edge
+    fast = select_boundary(engine, "fast")
+    limits = Limits()
+    first = fast.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+    second = fast.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+    assert outcome(lambda: first.invoke("echo", pack(1)))[0] == "RibosomeError"
+    assert second.invoke("echo", pack(1)) == pack(1)
+
+
+def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) -> None:
+    engine, _ = edge
+    monkeypatch.setenv("ZOMEHOST_BOUNDARY", "public")
+    assert isinstance(select_boundary(engine), Boundary)
+    monkeypatch.setenv("ZOMEHOST_BOUNDARY", "fast")
+    assert select_boundary(engine).kind == "fast"
+    monkeypatch.setenv("ZOMEHOST_BOUNDARY", "bogus")
+    with pytest.raises(ZomehostError):
+        select_boundary(engine)
+    monkeypatch.setattr(fastpath, "_c", None)
+    monkeypatch.setattr(fastpath, "_unavailable", "pretend the C API is missing")
+    monkeypatch.delenv("ZOMEHOST_BOUNDARY")
+    assert select_boundary(engine).kind == "public"  # logged, not fatal
