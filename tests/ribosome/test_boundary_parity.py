@@ -198,11 +198,15 @@ def test_hostile_host_calls_match(hostile_bed: tuple[TestBed, CellId], raw: byte
 
 
 def test_hostile_timeouts_match(hostile_bed: tuple[TestBed, CellId]) -> None:
+    """Both stop a runaway guest with a Timeout. The message names where the interrupt
+    landed (the guest's loop, or its allocator under a host function): a race, not a
+    difference between the boundaries, so only the class is compared."""
     bed, cell = hostile_bed
     both = Both(bed.conductor)
     for fn in ("spin", "flood_sys_time"):
-        got = both.same(partial(bed.call, cell, "hostile", fn, timeout_ms=150))
-        assert got[0] == "Timeout", got
+        for kind in KINDS:
+            got = both.run(kind, partial(bed.call, cell, "hostile", fn, timeout_ms=150))
+            assert got[0] == "Timeout" and "deadline" in got[1], (kind, got)
 
 
 # -- the fast path's own shortcuts, boundary level ------------------------------------------
