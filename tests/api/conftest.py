@@ -1,0 +1,159 @@
+"""Real ``zomehost run`` processes for the conductor API tests.
+
+A conductor here is the console script in a subprocess on a fresh home (cheap keystore,
+module cache seeded, peer network off), found through the ``run.json`` it publishes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import PASSPHRASE, REPO, AppBuilder, fast_home, seed_cache
+from zomehost.conductor.packing import pack_app_dir
+
+ZOMEHOST = Path(sys.executable).parent / "zomehost"
+NOTES_DIR = REPO / "examples" / "notes"
+
+
+class ConductorProc:
+    """``zomehost run --admin-port 0`` on a home, as a subprocess."""
+
+    def __init__(self, home: Path, log: Path) -> None:
+        self.home = home
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.endpoints: dict[str, Any] = {}
+
+    @staticmethod
+    def env() -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
+        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
+        return env
+
+    def start(self, *extra: str) -> ConductorProc:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(ZOMEHOST), "--home", str(self.home), "run", "--admin-port", "0", *extra],
+                env=self.env(),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        assert self.proc is not None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"conductor exited early:\n{self.output()}")
+            try:
+                doc = json.loads((self.home / "run.json").read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                doc = {}
+            if doc.get("pid") == self.proc.pid and "admin_port" in doc:
+                self.endpoints = doc
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"conductor not ready:\n{self.output()}")
+
+    @property
+    def admin_port(self) -> int:
+        return int(self.endpoints["admin_port"])
+
+    @property
+    def admin_url(self) -> str:
+        return f"ws://127.0.0.1:{self.admin_port}"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-5000:]
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                raise AssertionError(f"conductor ignored signal {sig}:\n{self.output()}") from None
+        return int(self.proc.returncode)
+
+
+def api_home(path: Path, cache: Path) -> Path:
+    """A fresh home for ``zomehost run``: allowed origins '*', network off."""
+    home = fast_home(path)
+    doc = yaml.safe_load(home.config_path.read_text())
+    doc["network"] = {"enabled": False}
+    doc["allowed_origins"] = ["*"]
+    home.config_path.write_text(yaml.safe_dump(doc))
+    seed_cache(home, cache)
+    return home.path
+
+
+@pytest.fixture(scope="session")
+def notes_happ(wasm_paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The notes app as a .happ file: ``examples/notes`` packed, or built from notes.wasm."""
+    out = tmp_path_factory.mktemp("notes-happ") / "notes.happ"
+    if (NOTES_DIR / "happ.yaml").is_file():
+        r = subprocess.run(
+            [str(ZOMEHOST), "app", "pack", str(NOTES_DIR), "-o", str(out)],
+            env=ConductorProc.env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 0, r.stderr
+        return out
+    if "notes" not in wasm_paths:
+        pytest.fail("notes.wasm is not built: run `bash scripts/build-rust-zomes`")
+    app_dir = AppBuilder(wasm_paths, out.parent / "src").write_dir(
+        {"notes": [("notes", "notes")]}, name="notes"
+    )
+    pack_app_dir(app_dir, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def probe_happ(wasm_paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One role ``main`` with the probe zome as ``probe`` (echo, signal, whoami, …)."""
+    out = tmp_path_factory.mktemp("probe-happ") / "probe.happ"
+    app_dir = AppBuilder(wasm_paths, out.parent / "src").write_dir(
+        {"main": [("probe", "probe")]}, name="probe"
+    )
+    pack_app_dir(app_dir, out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def conductor(
+    tmp_path_factory: pytest.TempPathFactory, module_cache: Path
+) -> Iterator[ConductorProc]:
+    """One conductor shared by a test module (apps use distinct ids)."""
+    root = tmp_path_factory.mktemp("conductor")
+    proc = ConductorProc(api_home(root / "home", module_cache), root / "conductor.log")
+    proc.start()
+    yield proc
+    rc = proc.stop()
+    assert rc == 0, proc.output()
+
+
+@pytest.fixture
+def fresh_conductor(tmp_path: Path, module_cache: Path) -> Iterator[ConductorProc]:
+    proc = ConductorProc(api_home(tmp_path / "home", module_cache), tmp_path / "conductor.log")
+    yield proc
+    if proc.proc is not None and proc.proc.poll() is None:
+        proc.stop()
