@@ -1,0 +1,53 @@
+"""Running the example drivers (examples/<app>/run.py) as a user would, and reading the
+conductor homes they leave behind."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from zomehost.conductor.conductor import Conductor
+from zomehost.conductor.home import Home
+from zomehost.core.action import Record
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sandbox_module() -> ModuleType:
+    spec = importlib.util.spec_from_file_location(
+        "examples_sandbox", REPO / "examples" / "ghostwriter" / "sandbox.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+PASSPHRASE: str = _sandbox_module().PASSPHRASE
+
+
+def run_driver(
+    app: str, sandbox_dir: Path, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """``python examples/<app>/run.py --dir <sandbox_dir>``: homes and logs stay for inspection."""
+    return subprocess.run(
+        [sys.executable, str(REPO / "examples" / app / "run.py"), "--dir", str(sandbox_dir)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def chain_of(home: Path, app_id: str, role: str) -> list[Record]:
+    """The records of a stopped conductor's cell, read straight from its home."""
+    conductor = Conductor.open(Home(home), PASSPHRASE)
+    try:
+        return conductor.cell_for(app_id, role).chain.records()
+    finally:
+        conductor.close()
