@@ -519,6 +519,12 @@ from zomehost.cli.network import bootstrap as _bootstrap  # noqa: E402
 
 app.command("bootstrap")(_bootstrap)
 
+from zomehost.cli.scaffold import build as _build  # noqa: E402
+from zomehost.cli.scaffold import new_cmd as _new_cmd  # noqa: E402
+
+app.add_typer(_new_cmd, name="new")
+app.command("build")(_build)
+
 
 def main() -> None:
     app()
