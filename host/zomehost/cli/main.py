@@ -307,7 +307,9 @@ def call(
     conductor: Annotated[
         str | None,
         typer.Option(
-            "--conductor", help="ws://host:port of a running conductor's admin interface."
+            "--conductor",
+            help="ws://host:port of a running conductor's admin interface, or 'auto' for "
+            "the one running on --home.",
         ),
     ] = None,
     home: HomeOpt = None,
@@ -506,11 +508,24 @@ def run(
             help="Admin interface port on loopback (0 = any free port; default from the config).",
         ),
     ] = None,
+    log_level: Annotated[
+        str | None,
+        typer.Option(
+            "--log-level", help="Log level: debug, info, warning, error (default: warning, -v)."
+        ),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Run the conductor: admin interface, app interfaces, peer network, until SIGINT/SIGTERM."""
+    import logging
+
     from zomehost import daemon
 
+    if log_level is not None:
+        level = logging.getLevelName(log_level.upper())
+        if not isinstance(level, int):
+            _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+        logging.getLogger().setLevel(level)
     h = _home(home)
     _guard(lambda: daemon.run(h.path, _passphrase(), admin_port))
 
