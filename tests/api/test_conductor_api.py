@@ -413,7 +413,7 @@ def test_slow_client_does_not_stall_calls(conductor: ConductorProc, probe_happ: 
                     assert (await app.next_signal(5)).payload["i"] == i
                 assert slowest < 2.0, slowest
                 assert time.monotonic() - start < 30
-            stalled.transport.abort()  # type: ignore[attr-defined]
+            stalled.transport.abort()
 
     asyncio.run(main())
 
