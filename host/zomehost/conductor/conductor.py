@@ -77,6 +77,7 @@ class Cell:
         self.id = app.cell_id(role)
         self.dna = dna
         self.chain = SourceChain(conductor.store, self.id)
+        self._zomes: dict[str, tuple[int, ZomeModule]] = {}
         self.info = DnaInfo(
             dna.hash,
             dna.manifest.name,
@@ -91,11 +92,18 @@ class Cell:
         self.limits = conductor.config.limits.narrowed(dna.manifest.limits)
 
     def zome(self, name: str) -> tuple[int, ZomeModule]:
-        for i, z in enumerate(self.dna.manifest.zomes):
-            if z.name == name:
-                wasm_hash = self.dna.wasm_hashes[i]
-                return i, self.conductor.load_module(wasm_hash, z.name)
-        raise ZomeFunctionNotFound(f"no zome {name!r} in dna {self.info.name!r}")
+        """(index, compiled module) of zome ``name``, looked up once per cell: finding it
+        hashes the zome's wasm, which cost more than the rest of a call (docs/performance.md).
+        """
+        hit = self._zomes.get(name)
+        if hit is None:
+            for i, z in enumerate(self.dna.manifest.zomes):
+                if z.name == name:
+                    hit = (i, self.conductor.load_module(self.dna.wasm_hashes[i], z.name))
+                    self._zomes[name] = hit
+                    return hit
+            raise ZomeFunctionNotFound(f"no zome {name!r} in dna {self.info.name!r}")
+        return hit
 
 
 class Conductor:
