@@ -398,3 +398,44 @@ def zomehost_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def home_factory(
+    tmp_path_factory: pytest.TempPathFactory, module_cache: Path
+) -> Callable[[str], Path]:
+    """``home_factory(name) -> path`` of a fresh conductor home (fast keystore, seeded cache,
+    passphrase ``PASSPHRASE``), for CLI tests that do not test ``zomehost init`` itself."""
+
+    def make(name: str = "home") -> Path:
+        home = fast_home(tmp_path_factory.mktemp(name) / "home")
+        seed_cache(home, module_cache)
+        return home.path
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def zomehost_inproc() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """The ``zomehost`` CLI run in this process (typer's runner): same code, no process start.
+
+    Returns a CompletedProcess-like result; an exception escaping the CLI (what would be a
+    traceback in a terminal) is put in ``stderr`` as ``Traceback ...``.
+    """
+    from typer.testing import CliRunner
+
+    from zomehost.cli.main import app
+
+    runner = CliRunner()
+
+    def run(
+        home: Path, *args: str, passphrase: str | None = PASSPHRASE
+    ) -> subprocess.CompletedProcess[str]:
+        env = {"ZOMEHOST_HOME": str(home), "ZOMEHOST_PASSPHRASE": passphrase}
+        result = runner.invoke(app, list(args), env=env)
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += f"\nTraceback (in process): {result.exception!r}"
+        return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, stderr)
+
+    return run

@@ -2,18 +2,17 @@
 
 Agent B (app "bob") calls agent A's (app "alice") function: refused without a grant,
 accepted with an assigned grant and its printed secret, refused again after `revoke`.
+
+The commands run in process (typer's runner, the same code as the console script) to keep
+the suite fast; tests/cli/test_cli_foundation.py covers the real subprocess.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytestmark = pytest.mark.slow
 
 
 def _ok(result: Any) -> str:
@@ -38,23 +37,17 @@ def _refused(result: Any) -> str:
 @pytest.fixture(scope="module")
 def two_agents(
     tmp_path_factory: pytest.TempPathFactory,
-    module_cache: Path,
+    home_factory: Any,
     probe_bundle: bytes,
-    zomehost_cli: Any,
+    zomehost_inproc: Any,
 ) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("cli-caps")
-    home = root / "home"
-    _ok(zomehost_cli(home, "init"))
-    cache = home / "cache" / "wasm"
-    cache.mkdir(parents=True, exist_ok=True)
-    for f in module_cache.glob("*.cwasm"):
-        shutil.copyfile(f, cache / f.name)
-    bundle = root / "probe.happ"
+    home = home_factory("cli-caps")
+    bundle = tmp_path_factory.mktemp("cli-caps-bundle") / "probe.happ"
     bundle.write_bytes(probe_bundle)
-    alice = _ok(zomehost_cli(home, "app", "install", str(bundle), "--app-id", "alice")).strip()
-    bob = _ok(zomehost_cli(home, "app", "install", str(bundle), "--app-id", "bob")).strip()
+    alice = _ok(zomehost_inproc(home, "app", "install", str(bundle), "--app-id", "alice")).strip()
+    bob = _ok(zomehost_inproc(home, "app", "install", str(bundle), "--app-id", "bob")).strip()
     assert alice != bob
-    return {"home": home, "alice": alice, "bob": bob, "cli": zomehost_cli}
+    return {"home": home, "alice": alice, "bob": bob, "cli": zomehost_inproc}
 
 
 def test_grant_call_revoke_from_the_shell(two_agents: dict[str, Any]) -> None:

@@ -366,7 +366,7 @@ def test_a_bridge_call_locks_both_chains_while_it_runs(duo: Any, during_trace: A
     def other_calls() -> None:
         def attempt(name: str, role: str, fn: str, payload: Any) -> None:
             try:
-                outcomes[name] = duo.call("a", fn, payload, role=role, timeout_ms=300)
+                outcomes[name] = duo.call("a", fn, payload, role=role, timeout_ms=1000)
             except ZomehostError as exc:
                 outcomes[name] = exc
 
