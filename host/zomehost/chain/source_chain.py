@@ -63,15 +63,23 @@ class SourceChain:
         self.store = store
         self.cell = cell
         self.key = cell.key
+        # (stored head bytes, decoded head): a head is re-decoded only when it moved
+        self._head_cache: tuple[bytes, ChainHead] | None = None
 
     def _head(self, txn: lmdb.Transaction) -> ChainHead | None:
         raw = txn.get(self.key, db=self.store.db["heads"])
         if raw is None:
             return None
+        raw = bytes(raw)
+        cached = self._head_cache
+        if cached is not None and cached[0] == raw:  # seq + action hash: the same head
+            return cached[1]
         seq = int.from_bytes(raw[:8], "big")
         rec = self._record(txn, seq, include_entry=False)
         assert rec is not None
-        return ChainHead(ActionHash(bytes(raw[8:])), seq, rec.action.timestamp)
+        head = ChainHead(ActionHash(raw[8:]), seq, rec.action.timestamp)
+        self._head_cache = (raw, head)
+        return head
 
     def head(self) -> ChainHead | None:
         with self.store.read() as txn:
