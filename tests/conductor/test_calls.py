@@ -404,3 +404,94 @@ def test_a_bridge_call_locks_both_chains_while_it_runs(duo: Any, during_trace: A
     duo.call("a", "create_entry", {"value": "w1"}, role="r1")
     duo.call("a", "create_entry", {"value": "w2"}, role="r2")
     assert probe_values(duo, "r1") == ["w1"] and probe_values(duo, "r2") == ["w2"]
+
+
+# -- more call paths -------------------------------------------------------------------------
+
+
+def test_signals_from_an_inter_zome_callee_are_delivered(alice: Any) -> None:
+    got: list[Any] = []
+    alice.node.conductor.add_signal_listener(got.append)
+    call_other(alice, LOCAL, "b", "signal", {"from": "callee"})
+    assert [(s.zome_name, unpack(s.payload)) for s in got] == [("b", {"from": "callee"})]
+
+
+def test_a_bridge_call_runs_the_callees_init_first(node: Any, two_role_bundle: bytes) -> None:
+    duo = node.install(two_role_bundle, "fresh-duo")
+    assert "InitZomesComplete" not in duo.action_types("r2")
+    duo.call(
+        "a",
+        "call_other",
+        {"target": {"Role": "r2"}, "zome_name": "a", "fn_name": "echo", "payload": "x"},
+        role="r1",
+    )
+    assert duo.action_types("r2").count("InitZomesComplete") == 1
+    assert duo.action_types("r1").count("InitZomesComplete") == 1
+
+
+def test_a_bridge_call_into_a_cell_whose_init_fails_is_a_call_error_value(
+    node: Any, app_bundle: Any, decode_response: Any
+) -> None:
+    mixed = node.install(
+        app_bundle({"ok": [("a", "probe")], "bad": [("bad", "bad_init")]}), "mixed"
+    )
+    variant, body = decode_response(
+        mixed.call(
+            "a",
+            "call_other",
+            {"target": {"Role": "bad"}, "zome_name": "bad", "fn_name": "hello"},
+            role="ok",
+        )
+    )
+    assert variant == "CallError"
+    assert "init refused by zome" in body
+    assert mixed.action_types("bad") == ["Dna", "AgentValidationPkg", "Create"]
+    assert mixed.call("a", "echo", "caller unaffected", role="ok") == "caller unaffected"
+
+
+def test_call_remote_to_an_agent_nowhere_is_a_prompt_network_error(
+    alice: Any, node: Any, decode_response: Any
+) -> None:
+    nowhere = node.conductor.generate_agent()  # a key, but no cell on this conductor
+    variant, body = decode_response(
+        alice.call(
+            "a",
+            "call_remote_fn",
+            {
+                "agent": nowhere.raw,
+                "zome_name": "a",
+                "fn_name": "echo",
+                "payload": "x",
+                "timeout_ms": 5000,
+            },
+        )
+    )
+    assert variant == "NetworkError"
+    assert str(nowhere) in body
+
+
+def test_a_moved_chain_head_is_detected_not_forked(alice: Any, during_trace: Any) -> None:
+    """Another call commits to the same chain while a call runs: the running call's commit
+    fails with HeadMoved, nothing of it is written, and the chain stays one valid line."""
+    intruder: dict[str, Any] = {}
+
+    def commit_meanwhile() -> None:
+        t = threading.Thread(
+            target=lambda: intruder.setdefault(
+                "hash", alice.call("b", "create_entry", {"value": "intruder"})
+            )
+        )
+        t.start()
+        t.join(timeout=10)
+
+    during_trace("MOVE-THE-HEAD", commit_meanwhile)
+    with pytest.raises(ZomehostError) as info:
+        alice.call(
+            "a",
+            "create_and_call",
+            {"value": "loser", "zome_name": "b", "fn_name": "log", "payload": "MOVE-THE-HEAD"},
+        )
+    assert info.value.kind == "HeadMoved"
+    assert probe_values(alice) == ["intruder"]
+    assert alice.records()[-1].action_hash.raw == intruder["hash"]
+    assert alice.node.conductor.cell(alice.cell_id()).chain.verify() == len(alice.records())

@@ -401,3 +401,34 @@ def test_call_remote_to_a_local_agent_uses_the_same_rule(
     assert info["cap_grant"]["RemoteAgent"]["action_hash"] == h
     alice.call("a", "delete_grant", h)
     assert remote("caller", secret)[0] == "Unauthorized"
+
+
+# -- remote signals need an unrestricted grant ------------------------------------------------
+
+
+def test_remote_signal_to_a_local_agent_needs_an_unrestricted_grant(alice: Any, bob: Any) -> None:
+    got: list[Any] = []
+    alice.node.conductor.add_signal_listener(got.append)
+
+    def send(value: Any) -> None:
+        bob.call("a", "remote_signal", {"agents": [alice.agent.raw], "value": value})
+
+    def received() -> list[Any]:
+        values = [unpack(s.payload) for s in got if s.cell == alice.cell_id()]
+        return [v for v in values if not (isinstance(v, dict) and "post_commit" in v)]
+
+    send("without a grant")
+    assert received() == []
+
+    secret = bytes(alice.call("a", "new_secret"))
+    make_grant(alice, transferable(secret), listed(("a", "recv_remote_signal")))
+    send("with a secret-bearing grant")  # a signal presents no secret: not enough
+    assert received() == []
+
+    h = make_grant(alice, "Unrestricted", listed(("a", "recv_remote_signal")))
+    send("with an unrestricted grant")
+    assert received() == ["with an unrestricted grant"]
+
+    alice.call("a", "delete_grant", h)
+    send("after the revoke")
+    assert received() == ["with an unrestricted grant"]

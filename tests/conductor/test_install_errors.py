@@ -19,8 +19,8 @@ from zomehost.chain.source_chain import SourceChain
 from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.bundle import AppBundle, Bundle
 from zomehost.core.codec import pack
-from zomehost.core.hash import CellId
-from zomehost.errors import BundleError, ConductorError, WasmError, ZomehostError
+from zomehost.core.hash import AgentPubKey, CellId
+from zomehost.errors import BundleError, ConductorError, NotFound, WasmError, ZomehostError
 
 
 def _state(node: Any) -> tuple[Any, ...]:
@@ -246,3 +246,11 @@ def test_two_roles_with_the_same_dna_refused_cleanly(node: Any, app_bundle: Any)
     if not isinstance(info.value, ConductorError):
         problems.append(f"unclear error {info.value.kind}: {info.value.message}")
     assert not problems, "refused install of two roles with one DNA: " + "; ".join(problems)
+
+
+def test_installing_for_an_agent_without_a_key_is_refused(node: Any, probe_bundle: bytes) -> None:
+    stranger = AgentPubKey.from_core(b"\x07" * 32)
+    before = _state(node)
+    with pytest.raises(NotFound, match="no key"):
+        node.install(probe_bundle, "stranger", agent=stranger)
+    assert _state(node) == before
