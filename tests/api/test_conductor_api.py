@@ -173,6 +173,7 @@ def test_python_client_flow(conductor: ConductorProc, notes_happ: Path) -> None:
                 note = {"title": "py", "body": "through the conductor"}
                 h = await app.call_zome("notes", "create_note", note, role_name="notes")
                 assert isinstance(h, bytes) and ActionHash(h)
+                assert len(seen) == 1  # the call's signal arrived before its response
                 sig = await app.next_signal(5)
                 assert sig.cell_id == cell_id and sig.zome_name == "notes"
                 assert sig.payload["type"] == "note_created" and sig.payload["hash"] == h

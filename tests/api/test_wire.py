@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from typing import Any
 
@@ -139,6 +141,39 @@ def test_grant_conversion_round_trips() -> None:
 class _FakeWs:
     remote_address = ("127.0.0.1", 1)
 
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send(self, frame: bytes) -> None:
+        await self.gate.wait()
+        self.sent.append(frame)
+
+
+def test_writer_keeps_production_order_and_holds_responses() -> None:
+    async def main() -> None:
+        ws = _FakeWs()
+        conn = server.AppConnection(ws, "app", set())  # type: ignore[arg-type]
+        writer = asyncio.create_task(conn.write())
+        ws.gate.clear()  # a client that does not read
+        conn.push_signal(b"s1")
+        answered = asyncio.create_task(conn.deliver(b"r1"))
+        await asyncio.sleep(0)  # deliver() queues its frame before it first waits
+        conn.push_signal(b"s2")
+        await asyncio.sleep(0.01)
+        assert not answered.done()  # the response waits for the client, holding its slot
+        ws.gate.set()
+        await asyncio.wait_for(answered, 1)
+        await asyncio.sleep(0.01)
+        assert ws.sent == [b"s1", b"r1", b"s2"]
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await asyncio.wait_for(conn.deliver(b"late"), 1)  # closed: returns at once
+
+    asyncio.run(main())
+
 
 def test_signal_queue_drops_oldest_and_counts() -> None:
     conn = server.AppConnection(_FakeWs(), "app", set())  # type: ignore[arg-type]
@@ -147,8 +182,9 @@ def test_signal_queue_drops_oldest_and_counts() -> None:
         conn.push_signal(i.to_bytes(4, "big"))
     assert len(conn.signals) == server.SIGNAL_QUEUE
     assert conn.dropped == 10
-    assert conn.signals[0] == (10).to_bytes(4, "big")  # the oldest went first
-    assert conn.signals[-1] == (n - 1).to_bytes(4, "big")
+    frames = [f for _, f in conn.signals]
+    assert frames[0] == (10).to_bytes(4, "big")  # the oldest went first
+    assert frames[-1] == (n - 1).to_bytes(4, "big")
 
 
 def test_allowed_origins() -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -193,9 +194,12 @@ class Connection:
                 log.info("%s %s: %s -> %s: %s", self.kind, self.peer, tag, kind, error_message(exc))
                 frame = encode_error(rid, kind, error_message(exc))
             with contextlib.suppress(ConnectionClosed):
-                await self.ws.send(frame)
+                await self.deliver(frame)
         finally:
             self.in_flight.release()
+
+    async def deliver(self, frame: bytes) -> None:
+        await self.ws.send(frame)
 
     async def drain(self) -> None:
         if self.tasks:
@@ -203,18 +207,31 @@ class Connection:
 
 
 class AppConnection(Connection):
+    """An authenticated app socket with one ordered writer.
+
+    Responses and signals leave through the same writer task in the order they were
+    produced, so a call's signals reach the client before the call's response. Signals wait
+    in a bounded queue (drop-oldest); a response holds its request's in-flight slot until
+    it is written, so a client that does not read stops being read from.
+    """
+
     kind = "app"
 
     def __init__(self, ws: ServerConnection, app_id: str, cell_keys: set[bytes]) -> None:
         super().__init__(ws)
         self.app_id = app_id
         self.cell_keys = cell_keys
-        self.signals: deque[bytes] = deque()
+        self.signals: deque[tuple[int, bytes]] = deque()
+        self.responses: deque[tuple[int, bytes, asyncio.Future[None]]] = deque()
         self.dropped = 0
+        self._seq = itertools.count()
         self._wake = asyncio.Event()
+        self._closed = False
 
     def push_signal(self, frame: bytes) -> None:
         """Queue a signal frame; never blocks. Full queue: drop the oldest and count it."""
+        if self._closed:
+            return
         if len(self.signals) >= SIGNAL_QUEUE:
             self.signals.popleft()
             self.dropped += 1
@@ -225,15 +242,45 @@ class AppConnection(Connection):
                     self.app_id,
                     self.dropped,
                 )
-        self.signals.append(frame)
+        self.signals.append((next(self._seq), frame))
         self._wake.set()
 
-    async def send_signals(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self.signals:
-                await self.ws.send(self.signals.popleft())
+    async def deliver(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.responses.append((next(self._seq), frame, fut))
+        self._wake.set()
+        await fut
+
+    async def write(self) -> None:
+        """The writer task: oldest frame first, across responses and signals."""
+        try:
+            while True:
+                while self.signals or self.responses:
+                    if self.responses and (
+                        not self.signals or self.responses[0][0] < self.signals[0][0]
+                    ):
+                        _, frame, fut = self.responses.popleft()
+                        try:
+                            await self.ws.send(frame)
+                        finally:
+                            if not fut.done():
+                                fut.set_result(None)
+                    else:
+                        await self.ws.send(self.signals.popleft()[1])
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            self.close_outbox()
+
+    def close_outbox(self) -> None:
+        self._closed = True
+        self.signals.clear()
+        while self.responses:
+            _, _, fut = self.responses.popleft()
+            if not fut.done():
+                fut.set_result(None)
 
 
 # -- interfaces ---------------------------------------------------------------------------
@@ -404,7 +451,7 @@ class Interfaces:
             return
         conn = AppConnection(ws, app_id, {cid.key for cid in app.cell_ids})
         self.app_conns.add(conn)
-        sender = asyncio.create_task(conn.send_signals())
+        sender = asyncio.create_task(conn.write())
         log.debug("app client %s authenticated for %s", conn.peer, app_id)
 
         async def handle(tag: str, value: Any) -> tuple[str, Any]:
@@ -419,6 +466,7 @@ class Interfaces:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
                 await sender
+            conn.close_outbox()
 
     def app_uninstalled(self, app_id: str) -> None:
         """Revoke the app's tokens. Its open connections stay (as in Holochain): ``app_info``
