@@ -104,10 +104,13 @@ class WasmEngine:
         cfg.consume_fuel = fuel
         cfg.cranelift_opt_level = "speed"
         cfg.max_wasm_stack = MAX_WASM_STACK
+        # A memory's base address never changes (growth fails instead of moving it): the
+        # fast boundary keeps a view over guest memory across calls that may grow it.
+        cfg.memory_may_move = False
         for feature in _DISABLED_FEATURES:
             setattr(cfg, feature, False)
         self.fingerprint = (
-            f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;"
+            f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;nomove;"
             f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)}"
         )
         self.engine = wasmtime.Engine(cfg)
