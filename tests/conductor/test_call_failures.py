@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from zomehost.core.codec import unpack
-from zomehost.errors import GuestError, InitFailed, InvalidGuestPointer, Trap, ZomehostError
+from zomehost.errors import (
+    GuestError,
+    InitFailed,
+    InvalidGuestPointer,
+    Trap,
+    Unauthorized,
+    ZomehostError,
+)
 
 
 def _snapshot(app: Any) -> list[bytes]:
@@ -155,6 +162,9 @@ def test_data_survives_a_restart_and_modules_are_not_recompiled(
     assert len(compiled) == 1  # both zomes share one wasm: compiled once
     h1 = app.call("a", "create_entry", {"value": "kept"})
     h2 = app.call("b", "update_entry", {"original": h1, "value": "kept, edited"})
+    stranger = node.conductor.generate_agent()
+    grant = {"tag": "open", "access": "Unrestricted", "functions": {"Listed": [["a", "now"]]}}
+    app.call("a", "make_grant", grant)
     before = [(r.action_hash, r.signature) for r in app.records()]
     cell_id = app.cell_id()
     assert list(node.home.cache_path.glob("*.cwasm"))
@@ -170,6 +180,10 @@ def test_data_survives_a_restart_and_modules_are_not_recompiled(
         rec = app2.call("a", "get_record", h2)
         assert unpack(rec["entry"]["content"]) == "kept, edited"
         assert app2.call("b", "get_record", h1)["action"]["type"] == "Create"
+        # The grant index survived too: the stranger may call a.now, and nothing else.
+        assert isinstance(app2.call("a", "now", provenance=stranger), int)
+        with pytest.raises(Unauthorized):
+            app2.call("a", "echo", "x", provenance=stranger)
         h3 = app2.call("a", "create_entry", {"value": "after restart"})
         assert app2.records()[-1].action_hash.raw == h3
         assert app2.action_types().count("InitZomesComplete") == 1

@@ -37,7 +37,14 @@ from zomehost.errors import (
     Trap,
     ZomehostError,
 )
-from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
+from zomehost.ribosome.engine import (
+    HOST_FUNCTIONS,
+    HOST_MODULE,
+    MAX_TABLE_ELEMENTS,
+    MAX_TABLES,
+    WasmEngine,
+    ZomeModule,
+)
 
 _U32 = 0xFFFFFFFF
 log = logging.getLogger("zomehost.ribosome")
@@ -57,6 +64,7 @@ HostDispatch = Callable[[str, Any], Any]
 class _Active(threading.local):
     def __init__(self) -> None:
         self.stack: list[GuestSide] = []
+        self.serving: set[int] = set()  # ids of the calls a host function is running for
 
 
 _active = _Active()
@@ -82,7 +90,13 @@ class GuestCall:
         self.dispatch = dispatch
         self.fault: ZomehostError | None = None
         self.store = wasmtime.Store(boundary.engine.engine)
-        self.store.set_limits(memory_size=limits.memory_bytes)
+        self.store.set_limits(
+            memory_size=limits.memory_bytes,
+            table_elements=MAX_TABLE_ELEMENTS,
+            instances=1,
+            tables=MAX_TABLES,
+            memories=1,
+        )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Timeout("the call's deadline passed before the zome started")
@@ -94,7 +108,7 @@ class GuestCall:
         except wasmtime.Trap as exc:
             raise self._trap_error(exc, "instantiate") from None
         except wasmtime.WasmtimeError as exc:
-            raise RibosomeError(f"cannot instantiate the zome: {exc}") from None
+            raise instantiate_error(exc, limits) from None
         exports = instance.exports(self.store)
         self.exports = exports
         memory, alloc, free = exports["memory"], exports["__zh_alloc"], exports["__zh_free"]
@@ -107,6 +121,9 @@ class GuestCall:
         self.memory, self._alloc, self._free = memory, alloc, free
 
     # -- memory ---------------------------------------------------------------------
+    def memory_len(self) -> int:
+        return int(self.memory.data_len(self.store))
+
     def _check(self, store: Any, ptr: int, length: int, what: str) -> int:
         size = self.memory.data_len(store)
         if ptr < 0 or length < 0 or ptr + length > size:
@@ -174,16 +191,35 @@ def trap_error(
     where = f" in {' <- '.join(names[:8])}" if names else ""
     if code == wasmtime.TrapCode.INTERRUPT:
         return Timeout(f"{export} ran past its deadline of {limits.timeout_ms} ms")
-    if code == wasmtime.TrapCode.OUT_OF_FUEL:
-        return Timeout(f"{export} ran out of fuel ({limits.fuel})")
-    msg = (str(getattr(exc, "message", "") or exc).strip().splitlines() or [""])[0]
-    if memory_len + 65536 * 16 >= limits.memory_bytes:
+    if code == wasmtime.TrapCode.OUT_OF_FUEL:  # deterministic: not worth a retry
+        return LimitExceeded(f"{export} ran out of fuel ({limits.fuel} units)")
+    # wasmtime's text is "error while executing at wasm backtrace: <frames> Caused by: <why>"
+    lines = [ln.strip() for ln in str(getattr(exc, "message", "") or exc).splitlines()]
+    lines = [ln for ln in lines if ln]
+    msg = lines[-1].removeprefix("wasm trap: ") if lines else "trap"
+    # A refused memory.grow is not a trap: the guest's allocator sees -1 and aborts. So a
+    # trap with memory near the cap (a linear bomb), or an abort with more than half of it
+    # in use (a doubling vector whose next doubling was refused), is out of memory.
+    cap = limits.memory_bytes
+    if memory_len + 65536 * 16 >= cap or (
+        code == wasmtime.TrapCode.UNREACHABLE and 2 * memory_len > cap
+    ):
         return OutOfMemory(
-            f"{export} trapped at the memory cap of {limits.memory_bytes} bytes: {msg}"
+            f"{export} ran out of memory: {memory_len} bytes in use, cap {cap} ({msg}){where}"
         )
     if code == wasmtime.TrapCode.STACK_OVERFLOW:
         return Trap(f"{export}: stack overflow{where}")
     return Trap(f"{export} trapped: {msg}{where}")
+
+
+def instantiate_error(exc: wasmtime.WasmtimeError, limits: Limits) -> ZomehostError:
+    """The typed error for an instantiation that wasmtime refused (both boundaries)."""
+    text = " ".join(str(exc).split())
+    if "memory" in text and "limit" in text:  # its initial memory is past the cap
+        return OutOfMemory(
+            f"the zome cannot start within its memory cap of {limits.memory_bytes} bytes: {text}"
+        )
+    return RibosomeError(f"cannot instantiate the zome: {text}")
 
 
 class GuestSide(Protocol):
@@ -197,6 +233,8 @@ class GuestSide(Protocol):
 
     def write_new(self, store: Any, data: bytes, what: str) -> int: ...
 
+    def memory_len(self) -> int: ...
+
 
 def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: int) -> int | None:
     """Run host function ``name`` for the guest; return the packed ``(ptr << 32) | len``
@@ -204,6 +242,14 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
 
     Never raises: a Python exception must not cross into wasmtime.
     """
+    serving = _active.serving
+    if id(call) in serving:  # the guest allocator called the host while it served the guest
+        call.fault = Trap(
+            f"host function {name} was called from the guest allocator while the host was "
+            "writing another host function's result: re-entrant host calls are refused"
+        )
+        return None
+    serving.add(id(call))
     try:
         if length > call.limits.max_host_payload_bytes:
             raise LimitExceeded(
@@ -219,14 +265,22 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
         except ZomehostError as exc:
             envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
         out = pack(envelope)
+        if len(out) > call.limits.max_host_payload_bytes:
+            raise LimitExceeded(
+                f"host function {name}: result of {len(out)} bytes, "
+                f"limit {call.limits.max_host_payload_bytes}"
+            )
         out_ptr = call.write_new(store, out, f"host function {name} result")
         return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
     except ZomehostError as exc:
         call.fault = exc
-    except wasmtime.Trap as exc:  # a trap inside the guest allocator
-        call.fault = Trap(f"host function {name}: guest allocator trapped: {exc.message}")
+    except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # inside the guest allocator
+        what = f"host function {name}: the guest allocator"
+        call.fault = call.fault or trap_error(exc, what, call.limits, call.memory_len())
     except Exception as exc:  # never let a Python exception cross into wasmtime
         call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+    finally:
+        serving.discard(id(call))
     return None
 
 

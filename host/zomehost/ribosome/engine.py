@@ -57,6 +57,9 @@ WASMTIME_VERSION = "50.0.1"
 MAX_WASM_STACK = 256 * 1024
 MAX_NESTED_INSTANCES = 20
 THREAD_STACK_BYTES = 16 * 1024 * 1024
+# Tables live outside linear memory (8 bytes an element): a table.grow bomb must be refused.
+MAX_TABLES = 4  # per instance
+MAX_TABLE_ELEMENTS = 100_000  # per table
 # Proposals a zome never needs and that escape the sandbox's caps: shared memory (a blocking
 # memory.atomic.wait), GC and exceptions (heap objects outside linear memory), several or
 # 64-bit memories (past the per-call memory cap), stack switching (more native stacks).

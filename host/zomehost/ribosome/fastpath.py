@@ -60,12 +60,15 @@ from zomehost.ribosome.boundary import (
     HostDispatch,
     _abi_type,
     _active,
+    instantiate_error,
     serve_host_call,
     trap_error,
 )
 from zomehost.ribosome.engine import (
     HOST_FUNCTIONS,
     HOST_MODULE,
+    MAX_TABLE_ELEMENTS,
+    MAX_TABLES,
     WASMTIME_VERSION,
     WasmEngine,
     ZomeModule,
@@ -73,6 +76,10 @@ from zomehost.ribosome.engine import (
 
 _U32 = 0xFFFFFFFF
 STORE_REUSE = 16  # fresh instances per store before the store is dropped (see module doc)
+# A store frees its instances' memories only when it is dropped: one that holds more than
+# this (summed over its instances) is dropped after the call, so a memory bomb's pages do
+# not stay resident for the next STORE_REUSE calls.
+STORE_MEMORY_BUDGET = 8 * 1024 * 1024
 _EXTERN_FUNC = 0
 _EXTERN_MEMORY = 3
 _PYBUF_WRITE = 0x200
@@ -221,7 +228,7 @@ def _callback(name: str) -> Any:
 class _Store:
     """A raw wasmtime store that holds up to STORE_REUSE consecutive one-call instances."""
 
-    __slots__ = ("c", "ctx", "memory_limit", "ptr", "uses")
+    __slots__ = ("c", "ctx", "held", "memory_limit", "ptr", "uses")
 
     def __init__(self, c: _C, engine_ptr: int) -> None:
         self.c = c
@@ -231,10 +238,14 @@ class _Store:
         self.ctx: int = c.store_context(self.ptr)
         self.memory_limit = -1
         self.uses = 0
+        self.held = 0  # bytes of linear memory its instances hold
 
     def limit_memory(self, memory_bytes: int) -> None:
         if memory_bytes != self.memory_limit:
-            self.c.store_limiter(self.ptr, memory_bytes, -1, -1, -1, -1)
+            n = STORE_REUSE  # instances, memories and tables are counted per store
+            self.c.store_limiter(
+                self.ptr, memory_bytes, MAX_TABLE_ELEMENTS, n, MAX_TABLES * n, n
+            )
             self.memory_limit = memory_bytes
 
     def __del__(self) -> None:
@@ -312,7 +323,7 @@ class Boundary:
         while len(stores) <= depth:
             stores.append(None)
         store = stores[depth]
-        if store is None or store.uses >= STORE_REUSE:
+        if store is None or store.uses >= STORE_REUSE or store.held > STORE_MEMORY_BUDGET:
             store = stores[depth] = None  # drop the old one (and its instances) first
             store = stores[depth] = _Store(self.c, self.engine_ptr)
         store.uses += 1
@@ -397,7 +408,7 @@ class GuestCall:
         inst = ctypes.addressof(self._instance)
         err = c.instantiate(prepared.pre_ptr, ctx, inst, self._main_trap_addr)
         if err:
-            raise RibosomeError(f"cannot instantiate the zome: {c.error(err)}")
+            raise instantiate_error(c.error(err), limits)
         if self._main_trap.value:
             trap = c.trap(self._take(self._main_trap))
             raise trap_error(trap, "instantiate", limits, 0)
@@ -451,6 +462,9 @@ class GuestCall:
         return buf[0]
 
     # -- memory (same interface as boundary.GuestCall) --------------------------------
+    def memory_len(self) -> int:
+        return int(self.c.memory_data_size(self.ctx, self._memory))
+
     def _check(self, ptr: int, length: int, what: str) -> memoryview:
         if ptr < 0 or length < 0 or ptr + length > self._size or self._view is None:
             self._refresh()
@@ -509,6 +523,7 @@ class GuestCall:
         finally:
             _active.stack.pop()
             self._view = None  # the view must not outlive this call's use of the memory
+            self.store.held += self.memory_len()
 
     def _trap_error(
         self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from zomehost.core.codec import unpack
-from zomehost.errors import GuestError, LimitExceeded
-from zomehost.ribosome.boundary import select_boundary
+from zomehost.core.limits import Limits
+from zomehost.errors import GuestError, LimitExceeded, OutOfMemory
+from zomehost.ribosome.boundary import _active, select_boundary
 from zomehost.ribosome.context import CallContext
-from zomehost.ribosome.engine import WasmEngine, ZomeModule
+from zomehost.ribosome.engine import MAX_NESTED_INSTANCES, WasmEngine, ZomeModule
 from zomehost.ribosome.host_fns import HOST_FNS
 
 
@@ -28,7 +30,8 @@ class Ribosome:
         def dispatch(name: str, payload: Any) -> Any:
             return HOST_FNS[name](ctx, payload)
 
-        guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
+        limits = _nested_limits(ctx.limits, f"{ctx.zome_name}.{export}")
+        guest = self.boundary.guest_call(zm, limits, ctx.deadline, dispatch)
         raw = guest.invoke(export, payload)
         envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
         if isinstance(envelope, dict) and len(envelope) == 1:
@@ -39,3 +42,22 @@ class Ribosome:
                 text = err if isinstance(err, str) else repr(err)
                 raise GuestError(f"{ctx.zome_name}.{export} returned an error: {text}")
         raise GuestError(f"{ctx.zome_name}.{export} returned a malformed result envelope")
+
+
+def _nested_limits(limits: Limits, what: str) -> Limits:
+    """The limits of an instance started while others run on this thread (nested calls,
+    init, post_commit, local remote signals): every path counts, not just ``call``, and
+    the chain shares the outermost call's memory cap.
+    """
+    outer = _active.stack
+    if not outer:
+        return limits
+    if len(outer) >= MAX_NESTED_INSTANCES:
+        raise LimitExceeded(
+            f"{what}: {len(outer)} zome instances are already running nested on this thread "
+            f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
+        )
+    left = outer[0].limits.memory_bytes - sum(g.memory_len() for g in outer)
+    if left < 65536:
+        raise OutOfMemory(f"{what}: the calls it is nested in use all of their memory cap")
+    return limits if left >= limits.memory_bytes else replace(limits, memory_bytes=left)
