@@ -159,7 +159,7 @@
     (call $pack (local.get $p) (i32.const 7)))
 
   ;; -- time, memory and stack -------------------------------------------------------------
-  (func (export "spin") (param i32 i32) (result i64)
+  (func $spin (export "spin") (param i32 i32) (result i64)
     (loop $forever (br $forever))
     unreachable)
 
@@ -168,8 +168,19 @@
     (loop $more (br_if $more (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
     unreachable)
 
+  ;; the same, but write every byte it gets (resident memory, not just reserved)
+  (func $memory_fill_bomb (export "memory_fill_bomb") (param i32 i32) (result i64)
+    (local $old i32)
+    (loop $more
+      (local.set $old (memory.grow (i32.const 16)))
+      (if (i32.ne (local.get $old) (i32.const -1))
+        (then
+          (memory.fill (i32.shl (local.get $old) (i32.const 16)) (i32.const 1) (i32.const 1048576))
+          (br $more))))
+    unreachable)
+
   ;; a doubling vector: ask for as much again as we have until refused, then abort
-  (func (export "memory_bomb_doubling") (param i32 i32) (result i64)
+  (func $memory_bomb_doubling (export "memory_bomb_doubling") (param i32 i32) (result i64)
     (loop $more (br_if $more (i32.ne (memory.grow (memory.size)) (i32.const -1))))
     unreachable)
 
@@ -277,7 +288,8 @@
   (func (export "reenter_self") (param i32 i32) (result i64)
     (call $call (i32.const 48) (i32.const 66)))
 
-  ;; use most of the wasm stack, then call back into this zome, at every depth
+  ;; use most of the wasm stack (7900 frames: about 250 of its 256 KiB), then call back into
+  ;; this zome, at every depth: nested instances must not overflow the native stack
   (func $deep (param $n i32) (result i64)
     (local $a i64) (local $b i64) (local $c i64) (local $d i64)
     (if (result i64) (i32.eqz (local.get $n))
@@ -285,7 +297,7 @@
       (else (i64.add (call $deep (i32.sub (local.get $n) (i32.const 1))) (local.get $a)))))
 
   (func (export "reenter_deep_stack") (param i32 i32) (result i64)
-    (call $deep (i32.const 6000)))
+    (call $deep (i32.const 7900)))
 
   ;; -- a table bomb: grow a table by 2^28 entries (2 GiB of host memory) ---------------------
   (func (export "table_bomb") (param i32 i32) (result i64)
@@ -333,6 +345,7 @@
     (call $ok_nil))
 
   ;; -- callbacks that trap --------------------------------------------------------------
-  (func (export "post_commit") (param i32 i32) (result i64) unreachable)
-  (func (export "recv_remote_signal") (param i32 i32) (result i64) unreachable)
+  (func $post_commit (export "post_commit") (param i32 i32) (result i64) unreachable)
+  (func $recv_remote_signal (export "recv_remote_signal") (param i32 i32) (result i64)
+    unreachable)
 )

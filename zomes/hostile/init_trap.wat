@@ -4,6 +4,6 @@
   (memory (export "memory") 1)
   (func (export "__zh_alloc") (param i32) (result i32) (i32.const 1024))
   (func (export "__zh_free") (param i32 i32))
-  (func (export "init") (param i32 i32) (result i64) unreachable)
+  (func $init (export "init") (param i32 i32) (result i64) unreachable)
   (func (export "ok") (param i32 i32) (result i64) unreachable)
 )

@@ -87,6 +87,7 @@ class Cell:
         )
         self.lock = threading.RLock()  # held by bridge calls and commits
         self._init_lock = threading.Lock()
+        self.init_thread: int | None = None  # the thread running this cell's init
         self.initialized = False
         # The conductor's limits, narrowed by the DNA's own (dna.yaml `limits:`).
         self.limits = conductor.config.limits.narrowed(dna.manifest.limits)
@@ -463,7 +464,15 @@ class Conductor:
     def _ensure_init(self, cell: Cell, deadline: float) -> None:
         if cell.initialized:
             return
-        with cell._init_lock:
+        if cell.init_thread == threading.get_ident():  # init called back into its own cell
+            raise InitFailed(
+                f"cell {cell.id} was called while its own init is running: "
+                "re-entrant calls into an initialising cell are refused"
+            )
+        if not cell._init_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise Timeout(f"init of cell {cell.id} is still running (another call started it)")
+        try:
+            cell.init_thread = threading.get_ident()
             if cell.initialized:
                 return
             done = cell.chain.records(
@@ -493,6 +502,9 @@ class Conductor:
             self._commit(cell, ws, deadline)
             cell.initialized = True
             self._deliver(signals)
+        finally:
+            cell.init_thread = None
+            cell._init_lock.release()
 
     def deliver_remote_signal(
         self, cell_id: CellId, zome: str, sender: AgentPubKey, payload: bytes
