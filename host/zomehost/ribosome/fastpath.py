@@ -208,6 +208,8 @@ def _make_callback(name: str) -> Any:
                 return 0
         except BaseException as exc:  # ctypes would swallow it: the guest must trap instead
             call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+            if not isinstance(exc, Exception) and isinstance(call, GuestCall):
+                call.interrupt = exc  # KeyboardInterrupt...: re-raised by invoke, as in public
         fault = call.fault
         return c.new_trap(fault.message if fault is not None else f"host function {name} failed")
 
@@ -226,9 +228,34 @@ def _callback(name: str) -> Any:
 
 # -- stores -------------------------------------------------------------------------------
 class _Store:
-    """A raw wasmtime store that holds up to STORE_REUSE consecutive one-call instances."""
+    """A raw wasmtime store that holds up to STORE_REUSE consecutive one-call instances.
 
-    __slots__ = ("c", "ctx", "held", "memory_limit", "ptr", "uses")
+    It also owns the scratch memory its calls use (raw-value buffers, trap out-parameters,
+    the instance and its exports): calls on one store run one after another (one thread,
+    one nesting depth), so the next call may overwrite what the previous one left there.
+    """
+
+    __slots__ = (
+        "aux",
+        "aux_addr",
+        "aux_trap",
+        "aux_trap_addr",
+        "c",
+        "ctx",
+        "externs",
+        "held",
+        "instance",
+        "main",
+        "main_addr",
+        "main_trap",
+        "main_trap_addr",
+        "memory_limit",
+        "ptr",
+        "scratch",
+        "scratch_view",
+        "turn",
+        "uses",
+    )
 
     def __init__(self, c: _C, engine_ptr: int) -> None:
         self.c = c
@@ -239,13 +266,26 @@ class _Store:
         self.memory_limit = -1
         self.uses = 0
         self.held = 0  # bytes of linear memory its instances hold
+        self.turn = 0  # bumped by each call that takes the scratch memory
+        # layout: main vals (2 x 16) | aux vals (2 x 16) | main trap | aux trap | instance |
+        # 4 externs (memory, __zh_alloc, __zh_free, the called export)
+        size = 64 + 16 + c.instance_size + 4 * c.extern_size
+        self.scratch = ctypes.create_string_buffer(size)
+        self.scratch_view = memoryview(self.scratch).cast("B")
+        base = ctypes.addressof(self.scratch)
+        self.main = (c_int64 * 4).from_buffer(self.scratch, 0)
+        self.aux = (c_int64 * 4).from_buffer(self.scratch, 32)
+        self.main_trap = _ptr.from_buffer(self.scratch, 64)
+        self.aux_trap = _ptr.from_buffer(self.scratch, 72)
+        self.main_addr, self.aux_addr = base, base + 32
+        self.main_trap_addr, self.aux_trap_addr = base + 64, base + 72
+        self.instance = base + 80
+        self.externs = base + 80 + c.instance_size
 
     def limit_memory(self, memory_bytes: int) -> None:
         if memory_bytes != self.memory_limit:
             n = STORE_REUSE  # instances, memories and tables are counted per store
-            self.c.store_limiter(
-                self.ptr, memory_bytes, MAX_TABLE_ELEMENTS, n, MAX_TABLES * n, n
-            )
+            self.c.store_limiter(self.ptr, memory_bytes, MAX_TABLE_ELEMENTS, n, MAX_TABLES * n, n)
             self.memory_limit = memory_bytes
 
     def __del__(self) -> None:
@@ -340,27 +380,19 @@ class GuestCall:
 
     __slots__ = (
         "_alloc",
-        "_aux",
-        "_aux_addr",
-        "_aux_trap",
-        "_aux_trap_addr",
         "_exports",
-        "_externs",
         "_free",
-        "_instance",
-        "_main",
-        "_main_addr",
-        "_main_trap",
-        "_main_trap_addr",
         "_memory",
         "_prepared",
         "_size",
+        "_turn",
         "_view",
         "c",
         "ctx",
         "deadline",
         "dispatch",
         "fault",
+        "interrupt",
         "limits",
         "store",
     )
@@ -379,10 +411,13 @@ class GuestCall:
         self.deadline = deadline
         self.dispatch = dispatch
         self.fault: ZomehostError | None = None
+        self.interrupt: BaseException | None = None
         prepared = boundary.pre(zm)
         self._prepared = prepared
         store = boundary.store()
         self.store = store  # keeps the store (and so this instance) alive
+        store.turn += 1
+        self._turn = store.turn
         store.limit_memory(limits.memory_bytes)
         ctx = self.ctx = store.ctx
         remaining = deadline - time.monotonic()
@@ -393,26 +428,12 @@ class GuestCall:
             err = c.set_fuel(ctx, limits.fuel if limits.fuel is not None else 2**62)
             if err:
                 raise RibosomeError(f"cannot set fuel: {c.error(err)}")
-        # raw-value buffers (two wasmtime_val_raw each) and trap out-parameters: one set
-        # for the export call, one for allocator calls made while it runs
-        self._main = (c_int64 * 4)()
-        self._main_addr = ctypes.addressof(self._main)
-        self._aux = (c_int64 * 4)()
-        self._aux_addr = ctypes.addressof(self._aux)
-        self._main_trap = _ptr()
-        self._main_trap_addr = ctypes.addressof(self._main_trap)
-        self._aux_trap = _ptr()
-        self._aux_trap_addr = ctypes.addressof(self._aux_trap)
-        # one buffer: the instance, then the memory/alloc/free/export externs
-        self._instance = ctypes.create_string_buffer(c.instance_size + 4 * c.extern_size)
-        inst = ctypes.addressof(self._instance)
-        err = c.instantiate(prepared.pre_ptr, ctx, inst, self._main_trap_addr)
+        err = c.instantiate(prepared.pre_ptr, ctx, store.instance, store.main_trap_addr)
         if err:
             raise instantiate_error(c.error(err), limits)
-        if self._main_trap.value:
-            trap = c.trap(self._take(self._main_trap))
+        if store.main_trap.value:
+            trap = c.trap(self._take(store.main_trap))
             raise trap_error(trap, "instantiate", limits, 0)
-        self._externs = inst + c.instance_size
         memory = self._extern(0, b"memory", _EXTERN_MEMORY)
         alloc = self._extern(1, b"__zh_alloc", _EXTERN_FUNC)
         free = self._extern(2, b"__zh_free", _EXTERN_FUNC)
@@ -421,8 +442,7 @@ class GuestCall:
         self._memory, self._alloc, self._free = memory, alloc, free
         self._exports = prepared.exports
         self._size = 0
-        self._view: memoryview | None = None
-        self._refresh()
+        self._view: memoryview | None = None  # made at the first access
 
     # -- plumbing -------------------------------------------------------------------
     @staticmethod
@@ -433,15 +453,19 @@ class GuestCall:
 
     def _extern(self, slot: int, name: bytes, kind: int) -> int | None:
         """Look up an export into extern ``slot``; the address of its func/memory, or None."""
-        addr = self._externs + slot * self.c.extern_size
-        if not self.c.export_get(self.ctx, ctypes.addressof(self._instance), name, len(name), addr):
+        store = self.store
+        c = self.c
+        addr = store.externs + slot * c.extern_size
+        if not c.export_get(self.ctx, store.instance, name, len(name), addr):
             return None
-        if ctypes.c_uint8.from_address(addr).value != kind:
+        if store.scratch_view[addr - store.main_addr] != kind:
             return None
-        return int(addr + self.c.extern_of)
+        return int(addr + c.extern_of)
 
     def _refresh(self) -> None:
         """Re-read the memory's size (it only grows) and re-make the view if it changed."""
+        if self.store.turn != self._turn:
+            raise RibosomeError("a guest call was used after the next call on its thread began")
         size = self.c.memory_data_size(self.ctx, self._memory)
         if size != self._size or self._view is None:
             base = self.c.memory_data(self.ctx, self._memory)
@@ -451,15 +475,16 @@ class GuestCall:
     def _call_aux(self, ctx: Any, func: int, a: int, b: int, nargs: int) -> int:
         """Call the guest allocator (nested inside an export call when a host fn runs)."""
         c = self.c
-        buf = self._aux
+        store = self.store
+        buf = store.aux
         buf[0] = a
         buf[2] = b
-        err = c.call(ctx, func, self._aux_addr, nargs, self._aux_trap_addr)
+        err = c.call(ctx, func, store.aux_addr, nargs, store.aux_trap_addr)
         if err:
             raise c.error(err)
-        if self._aux_trap.value:
-            raise c.trap(self._take(self._aux_trap))
-        return buf[0]
+        if store.aux_trap.value:
+            raise c.trap(self._take(store.aux_trap))
+        return int(buf[0])
 
     # -- memory (same interface as boundary.GuestCall) --------------------------------
     def memory_len(self) -> int:
@@ -491,6 +516,9 @@ class GuestCall:
     # -- calls ----------------------------------------------------------------------
     def invoke(self, export: str, payload: bytes) -> bytes:
         """Call a zome export with input bytes; return the result envelope's bytes."""
+        store = self.store
+        if store.turn != self._turn:
+            raise RibosomeError("a guest call was used after the next call on its thread began")
         if export not in self._exports:
             raise GuestError(f"the zome does not export {export!r}")
         func = self._extern(3, export.encode(), _EXTERN_FUNC)
@@ -501,15 +529,15 @@ class GuestCall:
         _active.stack.append(self)
         try:
             ptr = self.write_new(ctx, payload, "input")
-            buf = self._main
+            buf = store.main
             buf[0] = ptr
             buf[2] = len(payload)
-            err = c.call(ctx, func, self._main_addr, 2, self._main_trap_addr)
+            err = c.call(ctx, func, store.main_addr, 2, store.main_trap_addr)
             if err:
                 raise c.error(err)
-            if self._main_trap.value:
-                raise c.trap(self._take(self._main_trap))
-            packed = buf[0]
+            if store.main_trap.value:
+                raise c.trap(self._take(store.main_trap))
+            packed = int(buf[0])
             out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
             if out_len > self.limits.max_output_bytes:
                 raise LimitExceeded(
@@ -519,6 +547,8 @@ class GuestCall:
             self._call_aux(ctx, self._free, out_ptr, out_len, 2)
             return out
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            if self.interrupt is not None:
+                raise self.interrupt from None
             raise self._trap_error(exc, export) from None
         finally:
             _active.stack.pop()
