@@ -225,6 +225,10 @@ def test_cli_call_through_conductor(conductor: ConductorProc, notes_happ: Path) 
     r = cli("call", "notes-cli", "notes", "notes", "list_notes", "--conductor", "auto")
     assert r.returncode == 0, r.stderr
     assert [(n["hash"], n["title"]) for n in json.loads(r.stdout)] == [(created, "from the cli")]
+    # --as: signed by the app's own agent key from the keystore (the author capability).
+    r = cli("call", "notes-cli", "notes", "notes", "list_notes", "--conductor", "auto",
+            "--as", "notes-cli")  # fmt: skip
+    assert r.returncode == 0 and json.loads(r.stdout)[0]["hash"] == created, r.stderr
     r = cli("call", "notes-cli", "notes", "notes", "no_such_fn", "--conductor", "auto")
     assert r.returncode == 1 and "no_such_fn" in r.stderr
 
