@@ -1,7 +1,9 @@
-"""Fixtures for the sandbox tests: a conductor with hostile and well-behaved cells."""
+"""Fixtures for the sandbox tests: a conductor with hostile and well-behaved cells, on each
+wasm boundary (the fast C-API path, the default, and the public wasmtime-py path)."""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,21 +13,41 @@ from zomehost.core.hash import CellId
 from zomehost.fuzz.testbed import TestBed, wat
 
 # Tight limits so breaches are quick; the defaults are checked in test_limits_config.py.
-LIMITS = {"timeout_ms": 1500, "max_writes_per_call": 200}
+LIMITS = {
+    "timeout_ms": 1000,
+    "max_writes_per_call": 200,
+    "max_write_bytes_per_call": 8 * 1024 * 1024,
+}
+BOUNDARIES = ("fast", "public")
 
 
-@pytest.fixture(scope="module")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
-    tb = TestBed(Path(tmp_path_factory.mktemp("sandbox")) / "home", LIMITS)
+@pytest.fixture(scope="module", params=BOUNDARIES)
+def bed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
+    tb = TestBed(
+        Path(tmp_path_factory.mktemp(f"sandbox-{request.param}")) / "home",
+        LIMITS,
+        boundary=request.param,
+    )
+    assert tb.conductor.ribosome.boundary.kind == request.param
     yield tb
     tb.close()
 
 
 @pytest.fixture(scope="module")
 def hostile(bed: TestBed) -> CellId:
-    return bed.install({"hostile": wat("hostile")}, app_id="hostile")
+    cell = bed.install({"hostile": wat("hostile")}, app_id="hostile")
+    bed.call(cell, "hostile", "ok")  # genesis' init step, so chain lengths below are stable
+    return cell
 
 
 @pytest.fixture(scope="module")
 def writer(bed: TestBed) -> CellId:
-    return bed.install({"writer": wat("writer")}, app_id="writer")
+    cell = bed.install({"writer": wat("writer")}, app_id="writer")
+    bed.call(cell, "writer", "ok")
+    return cell
+
+
+def host_raw(index: int, mode: int, ptr: int = 0, length: int = 0, data: bytes = b"") -> bytes:
+    """The input of hostile.host_raw: call host function ``index`` with a raw (ptr, len)
+    (mode 0) or with ``data`` copied into guest memory (mode 1)."""
+    return struct.pack("<BBII", index, mode, ptr & 0xFFFFFFFF, length & 0xFFFFFFFF) + data

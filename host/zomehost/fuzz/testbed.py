@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import nacl.pwhash
 import wasmtime
 import yaml
 
@@ -28,7 +29,9 @@ from zomehost.core.bundle import (
 )
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
+from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Limits
+from zomehost.ribosome.ribosome import Ribosome
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE_DIR = REPO / "zomes" / "hostile"
@@ -69,13 +72,19 @@ def app_bundle(roles: Mapping[str, DnaFile], name: str = "sandbox") -> bytes:
 
 
 def make_home(path: Path, limits: Mapping[str, Any] | None = None, durable: bool = False) -> Home:
-    """Initialise a home with a cheap keystore and the given conductor ``limits``."""
+    """Initialise a home with a cheap keystore (Argon2id's minimum cost) and the given
+    conductor ``limits``."""
     home = Home(path)
-    config = ConductorConfig(durable=durable)
-    home.init(PASSPHRASE, config)
-    doc = yaml.safe_load(home.config_path.read_text())
+    home.path.mkdir(parents=True, exist_ok=True)
+    doc = yaml.safe_load(ConductorConfig(durable=durable).dump())
     doc["limits"] = dict(limits or {})
     home.config_path.write_text(yaml.safe_dump(doc))
+    ks = Keystore.create(
+        PASSPHRASE,
+        ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+    )
+    home.save_keystore(ks)
     return home
 
 
@@ -85,11 +94,23 @@ class TestBed:
     __test__ = False  # not a pytest class
 
     def __init__(
-        self, path: Path, limits: Mapping[str, Any] | None = None, durable: bool = False
+        self,
+        path: Path,
+        limits: Mapping[str, Any] | None = None,
+        durable: bool = False,
+        boundary: str | None = None,
     ) -> None:
         self.home = make_home(path, limits, durable)
-        self.conductor = Conductor.open(self.home, PASSPHRASE)
+        self.boundary = boundary
+        self.conductor = self.open()
         self._apps = 0
+
+    def open(self) -> Conductor:
+        """Open (or re-open) the conductor on this home, on the chosen wasm boundary."""
+        conductor = Conductor.open(self.home, PASSPHRASE)
+        if self.boundary is not None:  # "fast" or "public" (default: the conductor's)
+            conductor.ribosome = Ribosome(conductor.engine, self.boundary)
+        return conductor
 
     @property
     def limits(self) -> Limits:
