@@ -351,7 +351,9 @@ class Conductor:
         """Run a call from outside (client, CLI, remote peer); return the ``Ok`` value."""
         cell = self.cell(call.cell_id)
         limits = cell.limits
-        deadline = time.monotonic() + (timeout_ms or limits.timeout_ms) / 1000
+        # a caller may ask for less time than the cell's limit, never for more
+        wanted_ms = min(timeout_ms or limits.timeout_ms, limits.timeout_ms)
+        deadline = time.monotonic() + wanted_ms / 1000
         auth = self._authorize(cell, call)
         self._ensure_init(cell, deadline)
         value, _ = self._run_new(
