@@ -30,7 +30,14 @@ from zomehost.core.capability import CapClaim, StoredGrant, ZomeCallCapGrant
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, HashType, HoloHash
 from zomehost.core.query import ChainQueryFilter
-from zomehost.errors import ChainError, HeadMoved, IntegrityError, InvalidInput, NotFound
+from zomehost.errors import (
+    ChainError,
+    HeadMoved,
+    IntegrityError,
+    InvalidInput,
+    NotFound,
+    ZomehostError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +51,25 @@ class ChainHead:
 
 
 def _decode_record(raw: bytes, entry_bytes: bytes | None) -> Record:
-    doc = unpack(raw, what="stored record")
-    action_bytes = doc["action"]
-    entry = Entry.from_wire(unpack(entry_bytes, what="stored entry")) if entry_bytes else None
-    return Record(
-        action=decode_action(action_bytes),
-        action_hash=ActionHash(doc["hash"]),
-        signature=doc["signature"],
-        entry=entry,
-        action_bytes=action_bytes,
-    )
+    """Decode a stored record; any damage is an :class:`IntegrityError`, never a crash."""
+    try:
+        doc = unpack(raw, what="stored record")
+        action_bytes = doc["action"]
+        entry = Entry.from_wire(unpack(entry_bytes, what="stored entry")) if entry_bytes else None
+        signature = doc["signature"]
+        if not isinstance(action_bytes, bytes) or not isinstance(signature, bytes):
+            raise InvalidInput("stored record fields have the wrong types")
+        return Record(
+            action=decode_action(action_bytes),
+            action_hash=ActionHash(bytes(doc["hash"])),
+            signature=signature,
+            entry=entry,
+            action_bytes=action_bytes,
+        )
+    except IntegrityError:
+        raise
+    except (ZomehostError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise IntegrityError(f"a stored record is damaged: {exc}") from None
 
 
 class SourceChain:
@@ -91,8 +107,11 @@ class SourceChain:
             return None
         entry_bytes = None
         if include_entry:
-            doc_entry = unpack(bytes(raw), what="stored record").get("entry_hash")
-            if doc_entry is not None:
+            try:
+                doc_entry = unpack(bytes(raw), what="stored record").get("entry_hash")
+            except (ZomehostError, AttributeError) as exc:
+                raise IntegrityError(f"record {seq} is damaged: {exc}") from None
+            if isinstance(doc_entry, bytes):
                 found = txn.get(self.key + doc_entry, db=self.store.db["entries"])
                 entry_bytes = None if found is None else bytes(found)
         return _decode_record(bytes(raw), entry_bytes)
@@ -292,25 +311,34 @@ class Workspace:
         """Append the pending records in one transaction; nothing is written on failure."""
         if not self.pending:
             return []
+        with self.chain.store.write() as txn:
+            self.write_into(txn)
+        return self.committed()
+
+    def write_into(self, txn: lmdb.Transaction) -> None:
+        """Put the pending records into an open write transaction (the caller commits it)."""
         store, key = self.chain.store, self.chain.key
-        with store.write() as txn:
-            current = self.chain._head(txn)
-            if (current is None) != (self.base is None) or (
-                current is not None and self.base is not None and current.action != self.base.action
-            ):
-                raise HeadMoved(
-                    f"chain head of {self.chain.cell.agent} moved during the call: "
-                    "its writes were not committed"
-                )
-            for r in self.pending:
-                _put_record(txn, store, key, r)
-            last = self.pending[-1]
-            txn.put(
-                key,
-                last.action.action_seq.to_bytes(8, "big") + last.action_hash.raw,
-                db=store.db["heads"],
+        current = self.chain._head(txn)
+        if (current is None) != (self.base is None) or (
+            current is not None and self.base is not None and current.action != self.base.action
+        ):
+            raise HeadMoved(
+                f"chain head of {self.chain.cell.agent} moved during the call: "
+                "its writes were not committed"
             )
+        for r in self.pending:
+            _put_record(txn, store, key, r)
+        last = self.pending[-1]
+        txn.put(
+            key,
+            last.action.action_seq.to_bytes(8, "big") + last.action_hash.raw,
+            db=store.db["heads"],
+        )
+
+    def committed(self) -> list[Record]:
+        """Mark the pending records committed, once their transaction has committed."""
         committed, self.pending = self.pending, []
+        last = committed[-1]
         self.base = ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
         return committed
 

@@ -92,11 +92,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _describe(exc: ZomehostError) -> str:
+    """One line; the kind first where it is the point (Unauthorized, AuthenticationFailed…)."""
+    if exc.kind in ("Unauthorized", "AuthenticationFailed", "Timeout", "LimitExceeded", "Trap"):
+        return f"{exc.kind}: {exc.message}"
+    return exc.message
+
+
 def _guard(fn: Callable[[], T]) -> T:
     try:
         return fn()
     except ZomehostError as exc:
-        _fail(exc.message)
+        _fail(_describe(exc))
     except OSError as exc:
         _fail(str(exc))
     raise AssertionError("unreachable")
@@ -118,7 +125,7 @@ def _conductor(home: Path | None) -> Iterator[Conductor]:
     try:
         yield conductor
     except ZomehostError as exc:
-        _fail(exc.message)
+        _fail(_describe(exc))
     finally:
         if started[0]:
             status.stop()

@@ -221,6 +221,11 @@ class Conductor:
                 parsed.manifest.to_doc(),
                 now_micros(),
             )
+            if len({d.hash for d in dnas.values()}) != len(dnas):
+                raise ConductorError(
+                    "two roles of this app resolve to the same DNA for one agent: "
+                    "give them different network seeds or properties"
+                )
             workspaces = []
             for role, dna in dnas.items():
                 cell_id = app.cell_id(role)
@@ -233,7 +238,8 @@ class Conductor:
                 ws.append(ActionType.AGENT_VALIDATION_PKG, now, membrane_proof=None)
                 ws.create(Entry(SystemEntryType.AGENT.value, pack(agent.raw)), now)
                 workspaces.append(ws)
-            with self.store.write() as txn:  # dnas, wasm and app state in one transaction
+            # DNAs, wasm, every cell's genesis and the app itself: one transaction.
+            with self.store.write() as txn:
                 for dna in dnas.values():
                     txn.put(
                         f"dna/{dna.hash.raw.hex()}".encode(),
@@ -249,9 +255,11 @@ class Conductor:
                         txn.put(
                             f"wasm/{h.raw.hex()}".encode(), pack(wasm), db=self.store.db["state"]
                         )
+                for ws in workspaces:
+                    ws.write_into(txn)
+                txn.put(f"app/{app_id}".encode(), pack(app.to_state()), db=self.store.db["state"])
             for ws in workspaces:
-                ws.commit()
-            self._save_app(app)
+                ws.committed()
             log.info("installed app %s for agent %s", app_id, agent)
             return app
 
@@ -559,7 +567,10 @@ class Conductor:
         callee_id = self._resolve_target(ctx, target)
         if callee_id == ctx.cell:
             return self._local_call(ctx, caller_cell, zome, fn, payload)
-        callee = self.cell(callee_id)
+        try:
+            callee = self.cell(callee_id)
+        except (NotFound, AppNotEnabled) as exc:
+            return {"CallError": exc.message}
         call = ZomeCall(callee_id, zome, fn, payload, ctx.cell.agent, secret)
         try:
             auth = self._authorize(callee, call)

@@ -185,6 +185,8 @@ class Bundle:
             raise BundleError(f"bundle inflates past {MAX_INFLATED_BYTES} bytes: refused")
         if not inflater.eof:
             raise BundleError("bundle is truncated")
+        if inflater.unused_data:
+            raise BundleError("bundle has trailing bytes after its gzip stream")
         try:
             doc = unpack(body, what="bundle")
         except DeserializeError as exc:

@@ -40,6 +40,8 @@ class CapAccess:
             raise InvalidInput(f"a {self.kind.value} grant needs a {SECRET_LEN}-byte secret")
         if self.kind is AccessKind.TRANSFERABLE and self.assignees:
             raise InvalidInput("a transferable grant has no assignees")
+        if self.kind is AccessKind.ASSIGNED and not self.assignees:
+            raise InvalidInput("an assigned grant needs at least one assignee")
 
     def to_wire(self) -> Any:
         if self.kind is AccessKind.UNRESTRICTED:
