@@ -1,0 +1,289 @@
+"""Calls over the app WebSocket of a real ``zomehost run`` process.
+
+* ``client_call_p50_ms`` / ``client_call_p99_ms``: sequential signed calls (bench_echo
+  ``echo_1k``, 1 KiB in and out) from the Python client (``zomehost.client.AppClient``);
+  ``client_call_js_p50_ms`` / ``..._p99_ms``: the same from the real ``@holochain/client``
+  (``bench/hc_client_bench.mjs``, run by node).
+* ``concurrent_read_calls_per_s``: 100 clients, each its own app WebSocket, calling the same
+  read function in a loop for a fixed time: completed calls per second. The clients run as
+  asyncio tasks in ``CLIENT_PROCS`` separate processes, so signing is not done on one core.
+
+The conductor and the clients share the machine's two cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from zomehost.bench.harness import PASSPHRASE, REPO, app_bundle, make_home, summary
+
+ORIGIN = "zomehost-bench"
+PAYLOAD = bytes((i * 31) & 0xFF for i in range(1024))
+CLIENT_PROCS = 2
+
+
+class ConductorProcess:
+    """``zomehost run --admin-port 0`` on a fresh bench home (peer network off)."""
+
+    def __init__(self, root: Path, *, network: dict[str, Any] | None = None) -> None:
+        self.root = root
+        home = make_home(root / "home")
+        doc = yaml.safe_load(home.config_path.read_text())
+        doc["network"] = network if network is not None else {"enabled": False}
+        doc["allowed_origins"] = ["*"]
+        home.config_path.write_text(yaml.safe_dump(doc))
+        self.home = home.path
+        self.log = root / "conductor.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.endpoints: dict[str, Any] = {}
+
+    def start(self, timeout: float = 60) -> ConductorProcess:
+        exe = Path(sys.executable).parent / "zomehost"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
+        if "ZOMEHOST_BOUNDARY" in os.environ:
+            env["ZOMEHOST_BOUNDARY"] = os.environ["ZOMEHOST_BOUNDARY"]
+        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(exe), "--home", str(self.home), "run", "--admin-port", "0"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"conductor exited: {self.log.read_text()[-3000:]}")
+            try:
+                doc = json.loads((self.home / "run.json").read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                doc = {}
+            if doc.get("pid") == self.proc.pid and "admin_port" in doc:
+                self.endpoints = doc
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"conductor not ready: {self.log.read_text()[-3000:]}")
+
+    @property
+    def admin_url(self) -> str:
+        return f"ws://127.0.0.1:{self.endpoints['admin_port']}"
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+async def setup_app(conductor: ConductorProcess, bundle: bytes, app_id: str) -> dict[str, Any]:
+    """Install + enable an app, attach an interface; returns what a client needs."""
+    from zomehost.client import AdminClient
+
+    async with await AdminClient.connect(conductor.admin_url, origin=ORIGIN) as admin:
+        agent = await admin.generate_agent_pub_key()
+        await admin.install_app(bundle=bundle, installed_app_id=app_id, agent_key=agent)
+        info = await admin.enable_app(app_id)
+        ((_role, cells),) = info["cell_info"].items()
+        cell_wire = cells[0]["value"]["cell_id"]
+        from zomehost.core.hash import CellId
+
+        cell_id = CellId.from_wire(cell_wire)
+        creds = await admin.authorize_signing_credentials(cell_id)
+        port = await admin.attach_app_interface(allowed_origins=ORIGIN, installed_app_id=app_id)
+        tokens = [
+            await admin.issue_app_authentication_token(
+                app_id, single_use=False, expiry_seconds=3600
+            )
+            for _ in range(1)
+        ]
+        return {
+            "port": port,
+            "token": tokens[0].hex(),
+            "cell": [cell_id.dna_hash.raw.hex(), cell_id.agent.raw.hex()],
+            "creds": creds.to_doc(),
+        }
+
+
+async def _python_latencies(setup: dict[str, Any], calls: int, warmup: int) -> list[float]:
+    from zomehost.client import AppClient, SigningCredentials
+    from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+
+    cell_id = CellId(
+        DnaHash(bytes.fromhex(setup["cell"][0])), AgentPubKey(bytes.fromhex(setup["cell"][1]))
+    )
+    creds = SigningCredentials.from_doc(setup["creds"])
+    url = f"ws://127.0.0.1:{setup['port']}"
+    async with await AppClient.connect(url, bytes.fromhex(setup["token"]), origin=ORIGIN) as app:
+        out = await app.call_zome("echo", "echo_1k", PAYLOAD, cell_id=cell_id, credentials=creds)
+        assert out == PAYLOAD
+        for _ in range(warmup):
+            await app.call_zome("echo", "echo_1k", PAYLOAD, cell_id=cell_id, credentials=creds)
+        lat = []
+        clock = time.perf_counter
+        for _ in range(calls):
+            t0 = clock()
+            await app.call_zome("echo", "echo_1k", PAYLOAD, cell_id=cell_id, credentials=creds)
+            lat.append(clock() - t0)
+        return lat
+
+
+CONCURRENT_CHILD = r"""
+import asyncio, json, sys, time
+from zomehost.bench.client import concurrent_worker
+setup, clients = json.loads(sys.argv[1]), int(sys.argv[2])
+seconds, start_at = float(sys.argv[3]), float(sys.argv[4])
+print(json.dumps(asyncio.run(concurrent_worker(setup, clients, seconds, start_at))))
+"""
+
+
+async def concurrent_worker(
+    setup: dict[str, Any], clients: int, seconds: float, start_at: float
+) -> dict[str, Any]:
+    """``clients`` connections calling ``echo.noop`` until ``seconds`` after ``start_at``."""
+    from zomehost.client import AppClient, SigningCredentials
+    from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+
+    cell_id = CellId(
+        DnaHash(bytes.fromhex(setup["cell"][0])), AgentPubKey(bytes.fromhex(setup["cell"][1]))
+    )
+    creds = SigningCredentials.from_doc(setup["creds"])
+    url = f"ws://127.0.0.1:{setup['port']}"
+    token = bytes.fromhex(setup["token"])
+    apps = [await AppClient.connect(url, token, origin=ORIGIN) for _ in range(clients)]
+    counts = [0] * clients
+    errors: list[str] = []
+    data = PAYLOAD[:64]
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    end = time.time() + seconds
+
+    async def loop(k: int) -> None:
+        app = apps[k]
+        while time.time() < end:
+            try:
+                await app.call_zome("echo", "noop", data, cell_id=cell_id, credentials=creds)
+                counts[k] += 1
+            except Exception as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+
+    t0 = time.time()
+    await asyncio.gather(*(loop(k) for k in range(clients)))
+    elapsed = time.time() - t0
+    for app in apps:
+        await app.close()
+    return {"calls": sum(counts), "elapsed": elapsed, "errors": errors[:5]}
+
+
+def _js_latencies(conductor: ConductorProcess, happ: Path, calls: int) -> tuple[list[float], str]:
+    node = shutil.which("node")
+    client = REPO / "node_modules" / "@holochain" / "client"
+    if node is None or not client.is_dir():
+        return [], "node or @holochain/client is missing (run `npm install`)"
+    env = {
+        **os.environ,
+        "ADMIN_PORT": str(conductor.endpoints["admin_port"]),
+        "HAPP_PATH": str(happ),
+        "CALLS": str(calls),
+        "WARMUP": str(max(50, calls // 10)),
+    }
+    r = subprocess.run(
+        [node, str(REPO / "bench" / "hc_client_bench.mjs")],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        return [], f"node failed: {r.stderr[-500:]}"
+    doc = json.loads(lines[-1])
+    if not doc.get("ok"):
+        return [], f"@holochain/client: {doc.get('error')}"
+    return [x / 1e3 for x in doc["latencies_ms"]], ""
+
+
+def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="zomehost-bench-client-"))
+    conductor = ConductorProcess(root)
+    out: dict[str, Any] = {}
+    try:
+        conductor.start()
+        bundle = app_bundle(root, "bench", [("echo", "bench_echo")])
+        happ = root / "bench.happ"
+        setup = asyncio.run(setup_app(conductor, bundle, "bench-py"))
+        lat = asyncio.run(_python_latencies(setup, calls, max(50, calls // 10)))
+        s = summary([x * 1e3 for x in lat])
+        out["client_call_p50_ms"] = {"value": s["median"], "unit": "ms", "n": s["n"]}
+        out["client_call_p99_ms"] = {"value": s["p99"], "unit": "ms", "n": s["n"]}
+        js, why = _js_latencies(conductor, happ, calls)
+        if js:
+            s = summary([x * 1e3 for x in js])
+            out["client_call_js_p50_ms"] = {"value": s["median"], "unit": "ms", "n": s["n"]}
+            out["client_call_js_p99_ms"] = {"value": s["p99"], "unit": "ms", "n": s["n"]}
+        else:
+            note = f"not measured: {why}"
+            out["client_call_js_p50_ms"] = {"value": None, "note": note}
+            out["client_call_js_p99_ms"] = {"value": None, "note": note}
+        # 100 concurrent clients, split over CLIENT_PROCS processes
+        start_at = time.time() + 3.0 + clients * 0.02
+        per = [clients // CLIENT_PROCS + (1 if i < clients % CLIENT_PROCS else 0)
+               for i in range(CLIENT_PROCS)]  # fmt: skip
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    CONCURRENT_CHILD,
+                    json.dumps(setup),
+                    str(n),
+                    str(seconds),
+                    str(start_at),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in per
+        ]
+        results = []
+        for p in procs:
+            stdout, stderr = p.communicate(timeout=seconds + 120)
+            if p.returncode != 0:
+                raise RuntimeError(f"concurrent client failed: {stderr[-2000:]}")
+            results.append(json.loads(stdout.strip().splitlines()[-1]))
+        total = sum(r["calls"] for r in results)
+        elapsed = max(r["elapsed"] for r in results)
+        errors = [e for r in results for e in r["errors"]]
+        out["concurrent_read_calls_per_s"] = {
+            "value": total / elapsed,
+            "unit": "calls/s",
+            "n": total,
+            "clients": clients,
+            "client_processes": CLIENT_PROCS,
+            "errors": errors,
+        }
+    finally:
+        conductor.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(measure(300, 100, 4.0), indent=2))
