@@ -19,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from sandbox import Sandbox, Story, pack, run, short  # noqa: E402
+from sandbox import Sandbox, Story, outcome, pack, run, short  # noqa: E402
 
 MEMO = "write octopus camouflage articles for Alice"
 DRAFT = {
@@ -92,7 +92,7 @@ async def story(sb: Sandbox) -> None:
 
     s.step("Bob publishes his draft as Alice (publish_as → remote call to Alice's publish_post)")
     result = await bob.call("publish_as", {"draft": draft, "claim": claim})
-    s.say(f"publish_as returned {describe(result)}")
+    s.say(f"publish_as returned {outcome(result)}")
     s.expect("Ok" in result, "Alice's publish_post accepted Bob's call")
 
     s.step("The post is on Alice's chain")
@@ -120,20 +120,11 @@ async def story(sb: Sandbox) -> None:
 
     s.step("Bob tries to publish as Alice again")
     result = await bob.call("publish_as", {"draft": draft, "claim": claim})
-    s.say(f"publish_as returned {describe(result)}")
+    s.say(f"publish_as returned {outcome(result)}")
     s.expect("Unauthorized" in result, "after revoke: Unauthorized")
     s.expect(len(await alice.call("list_posts")) == 1, "Alice still has exactly one post")
 
     print("\nThe ghost-writer story holds end to end.")
-
-
-def describe(result: dict) -> str:
-    ((kind, value),) = result.items()
-    if kind == "Ok":
-        return f"Ok(post {short(value)})"
-    if kind == "Unauthorized":
-        return f"Unauthorized: {value.get('reason')}"
-    return f"{kind}: {value}"
 
 
 if __name__ == "__main__":

@@ -82,6 +82,23 @@ class Story:
         print(f"   ✓ {text}", flush=True)
 
 
+def tail(path: Path, lines: int) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def outcome(result: dict[str, Any]) -> str:
+    """A zome's pass-through of a remote call's outcome (``{"Ok": v}``, ``{"Unauthorized":
+    {…}}``, ``{"NetworkError": msg}``, …) as one readable line."""
+    ((kind, value),) = result.items()
+    if kind == "Unauthorized":
+        return f"Unauthorized: {value.get('reason')}"
+    if isinstance(value, bytes):
+        return f"{kind}({short(value)})"
+    return f"{kind}: {value}"
+
+
 def pack(example_dir: Path, out_dir: Path) -> Path:
     return pack_app_dir(example_dir, out_dir / f"{example_dir.name}.happ")
 
@@ -101,10 +118,8 @@ class Conductor:
     def running(self) -> bool:
         return self.process.returncode is None
 
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+    def log_tail(self, lines: int = 20) -> str:
+        return tail(self.log, lines)
 
 
 @dataclass
@@ -117,7 +132,8 @@ class AppUi:
     cell_id: CellId
     role: str
     zome: str
-    signals: list[Any] = field(default_factory=list)
+    signals: list[Any] = field(default_factory=list)  # every signal, in arrival order
+    _taken: set[int] = field(default_factory=set)  # indices `signal` has handed out
 
     @property
     def agent(self) -> AgentPubKey:
@@ -130,10 +146,10 @@ class AppUi:
         """The first signal of type ``kind`` not seen before (waits up to ``timeout``)."""
         deadline = time.monotonic() + timeout
         while True:
-            for s in self.signals:
-                if isinstance(s, dict) and s.get("type") == kind and not s.get("_seen"):
-                    s["_seen"] = True
-                    return {k: v for k, v in s.items() if k != "_seen"}
+            for i, s in enumerate(self.signals):
+                if i not in self._taken and isinstance(s, dict) and s.get("type") == kind:
+                    self._taken.add(i)
+                    return s
             if time.monotonic() > deadline:
                 raise StepFailed(f"{self.name}'s UI got no {kind!r} signal within {timeout} s")
             await asyncio.sleep(0.02)
@@ -220,10 +236,9 @@ class Sandbox:
         endpoints: dict[str, Any] = {}
         while "admin_port" not in endpoints or "network" not in endpoints:
             if proc.returncode is not None or time.monotonic() > deadline:
-                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
-                raise StepFailed(f"{name}'s conductor did not start:\n{tail}")
+                raise StepFailed(f"{name}'s conductor did not start:\n{tail(log_path, 20)}")
             with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
                 endpoints = json.loads(run_json.read_text())
             await asyncio.sleep(0.05)
@@ -361,9 +376,9 @@ def run(story: Any, description: str) -> int:
             except StepFailed as exc:
                 print(f"\nFAILED: {exc}", file=sys.stderr, flush=True)
                 for c in sb.conductors:
-                    tail = c.log_tail(15)
-                    if tail:
-                        print(f"--- {c.name}'s conductor log (tail) ---\n{tail}", file=sys.stderr)
+                    log = c.log_tail()
+                    if log:
+                        print(f"--- {c.name}'s conductor log (tail) ---\n{log}", file=sys.stderr)
                 return 1
             if args.keep:
                 print(f"\n(sandbox kept in {sb.dir})")

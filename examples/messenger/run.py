@@ -22,7 +22,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "ghostwriter"))  # the sandbox helper both drivers use
 
-from sandbox import Sandbox, Story, pack, run  # noqa: E402
+from sandbox import Sandbox, Story, outcome, pack, run  # noqa: E402
 
 APP_ID = "messenger"
 ROLE = "messenger"
@@ -59,12 +59,12 @@ async def story(sb: Sandbox) -> None:
             f"round trip {pong['round_trip_us'] / 1000:.1f} ms"
         )
     else:
-        s.say(f"ping_agent returned {describe(result)}")
+        s.say(f"ping_agent returned {outcome(result)}")
     s.expect("Ok" in result and result["Ok"]["reply"] == "pong", "Bob's conductor answered pong")
 
     s.step("Alice sends Bob a private message (send_message → Bob's receive_message)")
     result = await alice.call("send_message", {"to": bob.agent.raw, "text": TEXTS[0]})
-    s.say(f"send_message returned {describe(result)}")
+    s.say(f"send_message returned {outcome(result)}")
     s.expect("Ok" in result, "delivered: Bob's conductor sent a receipt")
     signal = await bob.signal("message")
     s.say(f"Bob's UI got signal message from {sb.who(signal['from'])}: {signal['text']!r}")
@@ -90,7 +90,7 @@ async def story(sb: Sandbox) -> None:
     await sb.stop_conductor(bob.conductor)
     s.say(f"Bob's conductor exited with status {bob.conductor.process.returncode}")
     result = await alice.call("send_message", {"to": bob.agent.raw, "text": "are you there?"})
-    s.say(f"send_message returned {describe(result)}")
+    s.say(f"send_message returned {outcome(result)}")
     s.expect("NetworkError" in result, "a message to an offline agent: NetworkError")
     result = await alice.call("ping_agent", bob.agent.raw)
     s.expect("NetworkError" in result, "a ping to an offline agent: NetworkError")
@@ -110,13 +110,6 @@ async def story(sb: Sandbox) -> None:
         s.expect(not any(t in text for t in TEXTS), "no message text on it")
 
     print("\nThe messenger story holds end to end.")
-
-
-def describe(result: dict[str, Any]) -> str:
-    ((kind, value),) = result.items()
-    if kind == "Unauthorized":
-        return f"Unauthorized: {value.get('reason')}"
-    return f"{kind}: {value}"
 
 
 def summary(record: dict[str, Any]) -> str:

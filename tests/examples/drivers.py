@@ -1,5 +1,5 @@
-"""Running the example drivers (examples/<app>/run.py) as a user would, and reading the
-conductor homes they leave behind."""
+"""Running the example drivers (examples/<app>/run.py) as a user would, reading the
+conductor homes they leave behind, and summing up chains for assertions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from types import ModuleType
 
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
-from zomehost.core.action import Record
+from zomehost.core.action import ActionType, Record
+from zomehost.core.codec import unpack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -51,3 +52,17 @@ def chain_of(home: Path, app_id: str, role: str) -> list[Record]:
         return conductor.cell_for(app_id, role).chain.records()
     finally:
         conductor.close()
+
+
+def chain_shape(records: list[Record]) -> list[str]:
+    """One line per record: ``Dna``, ``Create:note``, ``Create:CapGrant:<tag>``, ``Delete``…"""
+    out = []
+    for r in records:
+        a = r.action
+        if a.type not in (ActionType.CREATE, ActionType.UPDATE):
+            out.append(a.type.value)
+        elif a.entry_type == "CapGrant" and r.entry is not None:
+            out.append(f"{a.type.value}:CapGrant:{unpack(r.entry.content)['tag']}")
+        else:
+            out.append(f"{a.type.value}:{a.entry_type}")
+    return out

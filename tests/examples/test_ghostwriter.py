@@ -24,7 +24,7 @@ def test_the_story_runs_across_processes(tmp_path: Path) -> None:
         "Alice grants Bob an assigned capability to call her publish_post",
         "Bob's UI got signal permission_received: from Alice",
         "Publish as Alice",
-        "publish_as returned Ok(post uhCkk",
+        "publish_as returned Ok(uhCkk",
         "✓ post landed on Alice's chain, authored by Alice",
         "Alice's UI got signal post_published",
         "published by Bob",

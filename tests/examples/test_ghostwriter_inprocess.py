@@ -12,11 +12,11 @@ import pytest
 
 from conftest import NodeFactory
 from zomehost.conductor.app import AppStatus
-from zomehost.core.action import ActionType
 from zomehost.core.hash import ActionHash
 from zomehost.errors import Unauthorized, ZomehostError
 
 from .conftest import Network, start_agents
+from .drivers import chain_shape
 
 MEMO = "write octopus camouflage articles for Alice"
 DRAFT = {"title": "Masters of disguise", "body": "Octopi change colour in 200 ms."}
@@ -169,30 +169,16 @@ def test_chains_hold_what_the_story_wrote(blog: Network) -> None:
     bob.call("publish_as", {"draft": draft, "claim": perm["claim_hash"]})
     alice.call("revoke_publish_permission", granted["grant_hash"])
 
-    def summary(records: list) -> list[str]:
-        out = []
-        for r in records[3:]:  # after genesis (Dna, AgentValidationPkg, Agent)
-            a = r.action
-            out.append(
-                f"{a.type.value}:{a.entry_type}"
-                if a.type in (ActionType.CREATE, ActionType.UPDATE)
-                else a.type.value
-            )
-        return out
-
-    assert summary(alice.records()) == [
-        "Create:CapGrant",
-        "InitZomesComplete",  # init: the unrestricted grant
-        "Create:CapGrant",  # Bob's assigned grant
+    genesis = ["Dna", "AgentValidationPkg", "Create:Agent"]
+    init = ["Create:CapGrant:anyone may hand me a publishing permission", "InitZomesComplete"]
+    assert chain_shape(alice.records()) == [
+        *genesis,
+        *init,
+        f"Create:CapGrant:{MEMO}",  # Bob's assigned grant
         "Create:post",  # Bob's post, on Alice's chain
         "Delete",  # the revoke
     ]
-    assert summary(bob.records()) == [
-        "Create:CapGrant",
-        "InitZomesComplete",
-        "Create:CapClaim",
-        "Create:draft",
-    ]
+    assert chain_shape(bob.records()) == [*genesis, *init, "Create:CapClaim", "Create:draft"]
     for agent in (alice, bob):
         assert agent.chain.verify() == len(agent.records())
 

@@ -6,10 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from zomehost.core.action import ActionType
-from zomehost.core.codec import unpack
-
-from .drivers import chain_of, run_driver
+from .drivers import chain_of, chain_shape, run_driver
 
 pytestmark = pytest.mark.slow
 
@@ -22,19 +19,6 @@ EXPECTED_CHAIN = [
     "InitZomesComplete",
     "Create:CapGrant:zome-call-signing-key",
 ]
-
-
-def shape(records: list) -> list[str]:
-    out = []
-    for r in records:
-        a = r.action
-        if a.type is not ActionType.CREATE:
-            out.append(a.type.value)
-        elif a.entry_type == "CapGrant":
-            out.append(f"Create:CapGrant:{unpack(r.entry.content)['tag']}")
-        else:
-            out.append(f"Create:{a.entry_type}")
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +54,7 @@ def test_nothing_is_written_for_messages(run: tuple[str, Path]) -> None:
     _, sandbox = run
     for name in ("alice", "bob"):
         records = chain_of(sandbox / name, "messenger", "messenger")
-        assert shape(records) == EXPECTED_CHAIN, name
+        assert chain_shape(records) == EXPECTED_CHAIN, name
         blob = b"".join(r.entry.content for r in records if r.entry is not None)
         for text in (b"reef", b"kelp", b"camera", b"are you there"):
             assert text not in blob

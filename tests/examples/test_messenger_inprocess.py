@@ -4,26 +4,16 @@ travel between agents and are written nowhere."""
 from __future__ import annotations
 
 from zomehost.conductor.app import AppStatus
-from zomehost.core.action import ActionType
 
 from .conftest import Network
-
-
-def chain_shape(records: list) -> list[str]:
-    return [
-        f"{r.action.type.value}:{r.action.entry_type}"
-        if r.action.type in (ActionType.CREATE, ActionType.UPDATE)
-        else r.action.type.value
-        for r in records
-    ]
-
+from .drivers import chain_shape
 
 # Genesis, then init's one unrestricted grant: all a messenger chain ever holds.
 ONLY_SETUP = [
     "Dna",
     "AgentValidationPkg",
     "Create:Agent",
-    "Create:CapGrant",
+    "Create:CapGrant:anyone may message me",
     "InitZomesComplete",
 ]
 

@@ -62,6 +62,31 @@ enum Delivery<T> {
     CallError(String),
 }
 
+impl<T> Delivery<T> {
+    /// Transform the delivered value; failures pass through unchanged.
+    fn map<U>(self, f: impl FnOnce(T) -> U) -> Delivery<U> {
+        match self {
+            Delivery::Ok(value) => Delivery::Ok(f(value)),
+            Delivery::Unauthorized {
+                zome_name,
+                fn_name,
+                cell_id,
+                provenance,
+                reason,
+            } => Delivery::Unauthorized {
+                zome_name,
+                fn_name,
+                cell_id,
+                provenance,
+                reason,
+            },
+            Delivery::AuthenticationFailed(m) => Delivery::AuthenticationFailed(m),
+            Delivery::NetworkError(m) => Delivery::NetworkError(m),
+            Delivery::CallError(m) => Delivery::CallError(m),
+        }
+    }
+}
+
 impl<T: serde::de::DeserializeOwned> Delivery<T> {
     fn from_response(response: ZomeCallResponse) -> ExternResult<Self> {
         Ok(match response {
@@ -171,29 +196,13 @@ fn ping_agent(agent: AgentPubKey) -> ExternResult<Delivery<PingResult>> {
     let started = sys_time()?;
     let response = call_remote(agent, &zome, PING, None, &(), None)?;
     let round_trip_us = sys_time()? - started;
-    Ok(match Delivery::<Pong>::from_response(response)? {
-        Delivery::Ok(pong) => Delivery::Ok(PingResult {
+    Ok(
+        Delivery::<Pong>::from_response(response)?.map(|pong| PingResult {
             reply: pong.reply,
             timestamp: pong.timestamp,
             round_trip_us,
         }),
-        Delivery::Unauthorized {
-            zome_name,
-            fn_name,
-            cell_id,
-            provenance,
-            reason,
-        } => Delivery::Unauthorized {
-            zome_name,
-            fn_name,
-            cell_id,
-            provenance,
-            reason,
-        },
-        Delivery::AuthenticationFailed(m) => Delivery::AuthenticationFailed(m),
-        Delivery::NetworkError(m) => Delivery::NetworkError(m),
-        Delivery::CallError(m) => Delivery::CallError(m),
-    })
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
