@@ -1,0 +1,170 @@
+"""``call_remote`` between two conductor processes over the encrypted peer transport.
+
+A ``zomehost bootstrap`` process for discovery and two ``zomehost run`` processes (A and B),
+each with the probe app. B grants ``echo`` to anyone; a Python client of A then alternates
+two calls on A: ``call_remote_fn`` (A's zome calls ``echo`` on B through ``call_remote``)
+and a plain local ``echo`` of the same payload. ``remote_call_p50_ms`` / ``..._p99_ms`` are
+percentiles of the per-pair difference (remote minus local): the round trip A -> B -> A,
+B's call included, without the client's own hop to A. The end-to-end figures are kept too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from zomehost.bench.client import ORIGIN, ConductorProcess, setup_app
+from zomehost.bench.harness import app_bundle, summary
+
+
+class _Bootstrap:
+    def __init__(self, root: Path) -> None:
+        self.log = root / "bootstrap.log"
+        exe = Path(sys.executable).parent / "zomehost"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(exe), "--home", str(root / "boot-home"), "bootstrap", "--port", "0"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        end = time.monotonic() + 30
+        self.url = ""
+        while not self.url:
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"bootstrap did not start: {self.log.read_text()[-2000:]}")
+            for line in self.log.read_text(errors="replace").splitlines():
+                if "listening on " in line:
+                    self.url = line.rsplit(" ", 1)[1].strip()
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def _wait_network(c: ConductorProcess, timeout: float = 60) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            doc = json.loads((c.home / "run.json").read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            doc = {}
+        if "network" in doc and "admin_port" in doc:
+            c.endpoints = doc
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"no network endpoint: {c.log.read_text()[-2000:]}")
+
+
+async def _measure(a: dict[str, Any], b: dict[str, Any], pairs: int) -> dict[str, Any]:
+    from zomehost.client import AppClient, SigningCredentials
+    from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+
+    def cell(s: dict[str, Any]) -> CellId:
+        return CellId(
+            DnaHash(bytes.fromhex(s["cell"][0])), AgentPubKey(bytes.fromhex(s["cell"][1]))
+        )
+
+    ca, cb = cell(a), cell(b)
+    creds_a = SigningCredentials.from_doc(a["creds"])
+    creds_b = SigningCredentials.from_doc(b["creds"])
+    url_a, url_b = f"ws://127.0.0.1:{a['port']}", f"ws://127.0.0.1:{b['port']}"
+    app_a = await AppClient.connect(url_a, bytes.fromhex(a["token"]), origin=ORIGIN)
+    app_b = await AppClient.connect(url_b, bytes.fromhex(b["token"]), origin=ORIGIN)
+    try:
+        grant = {"tag": "bench", "access": "Unrestricted", "functions": {"Listed": [["a", "echo"]]}}
+        await app_b.call_zome("a", "make_grant", grant, cell_id=cb, credentials=creds_b)
+        payload = "x" * 256
+        arg = {"agent": cb.agent.raw, "zome_name": "a", "fn_name": "echo", "payload": payload}
+
+        async def remote() -> Any:
+            return await app_a.call_zome(
+                "a", "call_remote_fn", arg, cell_id=ca, credentials=creds_a
+            )
+
+        async def local() -> Any:
+            return await app_a.call_zome("a", "echo", payload, cell_id=ca, credentials=creds_a)
+
+        end = time.monotonic() + 60  # discovery: until B is found
+        while True:
+            res = await remote()
+            if isinstance(res, dict) and "Ok" in res:
+                break
+            if time.monotonic() > end:
+                raise RuntimeError(f"B never answered: {res}")
+            await asyncio.sleep(0.2)
+        for _ in range(50):
+            await remote()
+            await local()
+        diffs, e2e, loc = [], [], []
+        clock = time.perf_counter
+        for _ in range(pairs):
+            t0 = clock()
+            res = await remote()
+            t1 = clock()
+            await local()
+            t2 = clock()
+            if not (isinstance(res, dict) and "Ok" in res):
+                raise RuntimeError(f"remote call failed: {res}")
+            e2e.append(t1 - t0)
+            loc.append(t2 - t1)
+            diffs.append((t1 - t0) - (t2 - t1))
+        d = summary([x * 1e3 for x in diffs])
+        r = summary([x * 1e3 for x in e2e])
+        lo = summary([x * 1e3 for x in loc])
+        extra = {
+            "end_to_end_p50_ms": r["median"],
+            "end_to_end_p99_ms": r["p99"],
+            "local_call_p50_ms": lo["median"],
+            "n": d["n"],
+        }
+        return {
+            "remote_call_p50_ms": {"value": d["median"], "unit": "ms", **extra},
+            "remote_call_p99_ms": {"value": d["p99"], "unit": "ms", **extra},
+        }
+    finally:
+        await app_a.close()
+        await app_b.close()
+
+
+def measure(pairs: int = 1000) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="zomehost-bench-remote-"))
+    boot = _Bootstrap(root)
+    procs: list[ConductorProcess] = []
+    try:
+        network = {"bootstrap_url": boot.url, "refresh_interval_s": 0.5, "call_timeout_ms": 15000}
+        for name in ("a", "b"):
+            sub = root / name
+            sub.mkdir()
+            procs.append(ConductorProcess(sub, network=network))
+        for p in procs:
+            p.start()
+            _wait_network(p)
+        bundle = app_bundle(root, "probe", [("a", "probe")])
+        setups = [asyncio.run(setup_app(p, bundle, "probe")) for p in procs]
+        return asyncio.run(_measure(setups[0], setups[1], pairs))
+    finally:
+        for p in procs:
+            p.stop()
+        boot.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(json.dumps(measure(200), indent=2))
