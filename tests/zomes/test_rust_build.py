@@ -9,6 +9,7 @@ pin the envelope bytes the SDK produces.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tomllib
@@ -231,3 +232,26 @@ def test_host_call_input_shapes(built: dict[str, Path], engine: wasmtime.Engine)
         "create_cap_grant",
         {"tag": "t", "access": "Unrestricted", "functions": {"Listed": [["z", "f"]]}},
     )
+
+
+def test_sdk_native_shape_tests() -> None:
+    """sdk/rust/tests/shapes.rs: the ABI's msgpack shapes, run natively with Debian's cargo."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RUSTC", "RUSTUP", "CARGO_"))}
+    env["PATH"] = "/usr/bin:/bin:" + env.get("PATH", "")
+    proc = subprocess.run(
+        [
+            "/usr/bin/cargo",
+            "test",
+            "-q",
+            "-p",
+            "zomehost_sdk",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, f"cargo test failed:\n{proc.stdout}\n{proc.stderr}"
