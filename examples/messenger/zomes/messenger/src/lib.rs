@@ -45,18 +45,23 @@ fn init() -> ExternResult<InitCallbackResult> {
     Ok(InitCallbackResult::Pass)
 }
 
+/// Why the callee's conductor refused a call (the `Unauthorized` of a `ZomeCallResponse`).
+#[derive(Serialize)]
+struct Refusal {
+    zome_name: String,
+    fn_name: String,
+    cell_id: CellId,
+    provenance: AgentPubKey,
+    reason: String,
+}
+
 /// The outcome of a remote call, with the callee's value decoded on success and every
-/// failure passed through as the conductor reported it.
+/// failure passed through as the conductor reported it (same wire shape as
+/// `ZomeCallResponse`: `{"Ok": value}`, `{"Unauthorized": {…}}`, `{"NetworkError": msg}`, …).
 #[derive(Serialize)]
 enum Delivery<T> {
     Ok(T),
-    Unauthorized {
-        zome_name: String,
-        fn_name: String,
-        cell_id: CellId,
-        provenance: AgentPubKey,
-        reason: String,
-    },
+    Unauthorized(Refusal),
     AuthenticationFailed(String),
     NetworkError(String),
     CallError(String),
@@ -67,19 +72,7 @@ impl<T> Delivery<T> {
     fn map<U>(self, f: impl FnOnce(T) -> U) -> Delivery<U> {
         match self {
             Delivery::Ok(value) => Delivery::Ok(f(value)),
-            Delivery::Unauthorized {
-                zome_name,
-                fn_name,
-                cell_id,
-                provenance,
-                reason,
-            } => Delivery::Unauthorized {
-                zome_name,
-                fn_name,
-                cell_id,
-                provenance,
-                reason,
-            },
+            Delivery::Unauthorized(refusal) => Delivery::Unauthorized(refusal),
             Delivery::AuthenticationFailed(m) => Delivery::AuthenticationFailed(m),
             Delivery::NetworkError(m) => Delivery::NetworkError(m),
             Delivery::CallError(m) => Delivery::CallError(m),
@@ -97,13 +90,13 @@ impl<T: serde::de::DeserializeOwned> Delivery<T> {
                 cell_id,
                 provenance,
                 reason,
-            } => Delivery::Unauthorized {
+            } => Delivery::Unauthorized(Refusal {
                 zome_name,
                 fn_name,
                 cell_id,
                 provenance,
                 reason,
-            },
+            }),
             ZomeCallResponse::AuthenticationFailed(m) => Delivery::AuthenticationFailed(m),
             ZomeCallResponse::NetworkError(m) => Delivery::NetworkError(m),
             ZomeCallResponse::CallError(m) => Delivery::CallError(m),
