@@ -110,6 +110,29 @@ def zomehost_calls(boundary: str) -> tuple[BenchConductor, Callable[[], Any], Ca
     return bc, ribosome_call, conductor_call
 
 
+def floor_calls(bc: BenchConductor) -> dict[str, Callable[[], Any]]:
+    """The parts of ``inproc_call_us``: a fresh instance alone; a call with no host fn."""
+    c = bc.conductor
+    app = bc.apps["echo"]
+    cell = c.cell(app.cell_id("main"))
+    ws = Workspace(cell.chain, lambda d: c.sign(cell.id.agent, d))
+    ctx, zm = c._context(
+        cell, "echo", "noop", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
+    )
+    boundary = c.ribosome.boundary
+    payload = pack(PAYLOAD)
+    ribosome = c.ribosome
+
+    def fresh_instance() -> Any:
+        return boundary.guest_call(zm, ctx.limits, ctx.deadline, lambda n, v: None)
+
+    def noop_call() -> Any:
+        return ribosome.run(ctx, zm, "noop", payload)
+
+    assert noop_call() == PAYLOAD
+    return {"fresh_instance_us": fresh_instance, "noop_call_us": noop_call}
+
+
 # -- the same zome on the public wasmtime-py API ------------------------------------------------
 class PublicApiHarness:
     """bench_echo.wasm on wasmtime-py's public API: what a straightforward host would do."""
@@ -209,6 +232,7 @@ def measure(rounds: int = 15, per_round: int = 400) -> dict[str, Any]:
     assert harness.reused_instance_call() == PAYLOAD
     variants: dict[str, Callable[[], Any]] = {
         "inproc_call_us": fast_ribosome,
+        **floor_calls(fast_bc),
         "inproc_call_public_boundary_us": public_ribosome,
         "conductor_call_us": fast_conductor,
         "wasmtime_public_api_us": harness.fresh_instance_call,

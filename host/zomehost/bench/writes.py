@@ -57,6 +57,29 @@ def extend_chain(bc: BenchConductor, cell_id: CellId, target: int, batch: int = 
         ws.commit()
 
 
+def lmdb_floor(seconds: float = 2.0) -> dict[str, Any]:
+    """Bare synced LMDB commits of one 200-byte put: what this disk allows one writer."""
+    import os
+    import shutil
+    import tempfile
+
+    import lmdb
+
+    d = tempfile.mkdtemp(prefix="zomehost-bench-lmdb-")
+    env = lmdb.open(d, map_size=1 << 30, sync=True, metasync=True)
+    try:
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            with env.begin(write=True) as txn:
+                txn.put(os.urandom(16), b"x" * 200)
+            n += 1
+        elapsed = time.perf_counter() - t0
+    finally:
+        env.close()
+        shutil.rmtree(d, ignore_errors=True)
+    return {"lmdb_synced_commits_per_s": {"value": n / elapsed, "unit": "calls/s", "n": n}}
+
+
 def measure_rate(seconds: float = 4.0) -> dict[str, Any]:
     bc = BenchConductor.create(durable=True)
     try:
@@ -104,7 +127,11 @@ def measure_rate(seconds: float = 4.0) -> dict[str, Any]:
             t.join()
         elapsed = time.perf_counter() - t0
         multi = {"value": sum(counts) / elapsed, "unit": "calls/s", "n": sum(counts)}
-        return {"write_calls_per_s": single, "write_calls_per_s_4_cells": multi}
+        return {
+            "write_calls_per_s": single,
+            "write_calls_per_s_4_cells": multi,
+            **lmdb_floor(),
+        }
     finally:
         bc.close()
 

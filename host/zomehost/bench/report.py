@@ -1,0 +1,198 @@
+"""Targets, verdicts and the files the suite writes (bench/results.json, bench/results.md).
+
+A verdict compares a figure with its target from the issue (2-core machine): ``met`` or
+``missed``, with the factor by which it is missed, and why when it is (``WHY`` below,
+completed with the suite's own floor measurements).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+# name -> (direction, target, unit, label)
+TARGETS: dict[str, tuple[str, float, str, str]] = {
+    "inproc_call_us": ("<=", 15.0, "µs", "in-process zome call, 1 KiB through one host fn"),
+    "extism_over_inproc": (">=", 3.0, "x", "extism_us / inproc_call_us"),
+    "client_call_p50_ms": ("<=", 0.3, "ms", "signed call over the app WebSocket, Python, p50"),
+    "client_call_p99_ms": ("<=", 1.0, "ms", "same, p99"),
+    "write_calls_per_s": (">=", 2500.0, "calls/s", "create-entry calls, durable commits"),
+    "write_latency_ratio_100k_vs_100": ("<=", 1.2, "x", "write latency, chain 100 000 / 100"),
+    "remote_call_p50_ms": ("<=", 0.8, "ms", "call_remote round trip, two processes, p50"),
+    "cold_start_10_apps_s": ("<=", 0.5, "s", "10 apps to first answers, warm module cache"),
+    "concurrent_read_calls_per_s": (">=", 3000.0, "calls/s", "100 concurrent clients"),
+}
+
+# Figures shown without a target (comparisons and breakdowns), in table order.
+EXTRA: dict[str, tuple[str, str]] = {
+    "extism_us": ("µs", "Extism Python SDK, equivalent plugin (instance reused)"),
+    "wasmtime_public_api_us": ("µs", "same zome, public wasmtime-py API, fresh instance"),
+    "wasmtime_public_api_reused_instance_us": ("µs", "same, one instance reused"),
+    "inproc_call_public_boundary_us": ("µs", "zomehost with ZOMEHOST_BOUNDARY=public"),
+    "conductor_call_us": ("µs", "Conductor.call_zome in-process (auth, workspace, commit)"),
+    "fresh_instance_us": ("µs", "floor: a fresh instance (store, instantiate, exports)"),
+    "noop_call_us": ("µs", "floor: zome call without a host function (bench_echo.noop)"),
+    "client_call_js_p50_ms": ("ms", "signed call from @holochain/client, p50"),
+    "client_call_js_p99_ms": ("ms", "same, p99"),
+    "remote_call_p99_ms": ("ms", "call_remote round trip, p99"),
+    "write_calls_per_s_4_cells": ("calls/s", "4 threads, 4 cells, durable commits"),
+    "lmdb_synced_commits_per_s": ("calls/s", "floor: bare LMDB synced commits, this disk"),
+    "cold_start_10_apps_cold_cache_s": ("s", "10 apps, module cache deleted (compiles)"),
+}
+
+WHY: dict[str, str] = {
+    "inproc_call_us": (
+        "every call gets a fresh instance (the safe strategy: nothing a guest does survives "
+        "into the next call); making one costs fresh_instance_us on its own through "
+        "wasmtime-py's ctypes layer (store, instantiate, export lookups, memory view), "
+        "before the Rust zome runs (noop_call_us). Reusing instances would need a reset that "
+        "is provably complete (memory, globals, tables), which cannot be done cheaply from "
+        "Python: see docs/performance.md"
+    ),
+    "extism_over_inproc": (
+        "Extism keeps one plugin instance across calls; zomehost instantiates per call "
+        "(see inproc_call_us). Against the public wasmtime-py API doing the same per-call "
+        "instantiation, zomehost is several times faster (wasmtime_public_api_us)"
+    ),
+    "client_call_p50_ms": (
+        "one call crosses two Python processes and a WebSocket on two shared cores: client "
+        "signing (Ed25519) and framing, the server's decode, signature check, nonce and "
+        "grant checks, a worker-thread hop, the call itself (conductor_call_us), the answer"
+    ),
+    "client_call_p99_ms": (
+        "the tail is scheduling on two cores shared by client, server, worker threads and "
+        "the epoch ticker (and by anything else running on the machine)"
+    ),
+    "write_calls_per_s": (
+        "each call waits for its own synced LMDB commit: the disk's bare synced-commit rate "
+        "(lmdb_synced_commits_per_s) bounds one writer; commits from concurrent calls are "
+        "not grouped into one sync yet"
+    ),
+    "write_latency_ratio_100k_vs_100": "",
+    "remote_call_p50_ms": (
+        "the round trip includes B's whole call pipeline (conductor_call_us and more), "
+        "encryption both ways, and event-loop and thread hops in two Python processes"
+    ),
+    "cold_start_10_apps_s": "",
+    "concurrent_read_calls_per_s": (
+        "the conductor serves calls with one Python process (the GIL) on two cores shared "
+        "with the 100 clients' own processes; per call it pays the WebSocket, the signature "
+        "check and the call (client_call_p50_ms breakdown)"
+    ),
+}
+
+
+def _value(results: dict[str, Any], name: str) -> float | None:
+    item = results.get(name)
+    if not isinstance(item, dict):
+        return None
+    v = item.get("value")
+    return float(v) if isinstance(v, (int, float)) else None
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, Any]:
+    """Add the derived ratio and a verdict for every target."""
+    ext, inproc = _value(results, "extism_us"), _value(results, "inproc_call_us")
+    if ext is not None and inproc:
+        results["extism_over_inproc"] = {"value": ext / inproc, "unit": "x"}
+    out: dict[str, Any] = {}
+    for name, (direction, target, _unit, _label) in TARGETS.items():
+        v = _value(results, name)
+        if v is None:
+            note = (results.get(name) or {}).get("note", "not measured")
+            out[name] = {"status": "not measured", "note": note}
+            continue
+        met = v <= target if direction == "<=" else v >= target
+        factor = (v / target if direction == "<=" else target / v) if v else float("inf")
+        out[name] = {
+            "status": "met" if met else "missed",
+            "target": f"{direction} {target:g}",
+            "missed_by": None if met else round(factor, 2),
+            "why": None if met else WHY.get(name) or None,
+        }
+    return out
+
+
+def _fmt(v: float | None, unit: str) -> str:
+    if v is None:
+        return "—"
+    if unit in ("calls/s",):
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    results, verdict, env = doc["results"], doc["verdicts"], doc["environment"]
+    lines = [
+        "| figure | measured | target | verdict |",
+        "|---|---|---|---|",
+    ]
+    for name, (direction, target, unit, label) in TARGETS.items():
+        v = _value(results, name)
+        item = results.get(name) or {}
+        p99 = item.get("p99")
+        shown = _fmt(v, unit) + (f" (p99 {_fmt(p99, unit)})" if p99 is not None else "")
+        ver = verdict[name]
+        if ver["status"] == "met":
+            text = "met"
+        elif ver["status"] == "missed":
+            text = f"**missed x{ver['missed_by']}**"
+        else:
+            text = f"not measured: {ver.get('note', '')}"
+        lines.append(
+            f"| `{name}` — {label} | {shown} {unit} | {direction} {target:g} {unit} | {text} |"
+        )
+    lines += ["", "| comparison / breakdown | measured | what |", "|---|---|---|"]
+    for name, (unit, label) in EXTRA.items():
+        item = results.get(name) or {}
+        v = _value(results, name)
+        p99 = item.get("p99")
+        shown = _fmt(v, unit) + (f" (p99 {_fmt(p99, unit)})" if p99 is not None else "")
+        if v is None and "note" in item:
+            shown = item["note"]
+        lines.append(f"| `{name}` | {shown} {unit if v is not None else ''} | {label} |")
+    missed = [(n, v) for n, v in verdict.items() if v["status"] == "missed" and v.get("why")]
+    if missed:
+        lines += ["", "Why the missed targets are missed:", ""]
+        for name, v in missed:
+            lines.append(f"- `{name}` (x{v['missed_by']}): {v['why']}.")
+    lines += [
+        "",
+        f"Medians over {doc['settings']} (p99 where it is a latency). Machine: "
+        f"{env.get('cpus')} CPUs ({env.get('cpu') or env.get('machine')}), Python "
+        f"{env.get('python')}, wasmtime {env.get('wasmtime')}, extism {env.get('extism')}, "
+        f"node {env.get('node')}; load average at start {env.get('load_avg_at_start')}, "
+        f"at end {env.get('load_avg_at_end')}. Run {doc['started_at']} "
+        f"({doc['duration_s']:.0f} s).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js = out_dir / "results.json"
+    js.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+    md_text = markdown(doc)
+    md = out_dir / "results.md"
+    md.write_text("# zomehost benchmark results\n\n" + md_text)
+    readme = out_dir / "README.md"
+    if readme.exists():  # refresh the table between the markers
+        text = readme.read_text()
+        if BEGIN in text and END in text:
+            new = re.sub(
+                re.escape(BEGIN) + ".*?" + re.escape(END),
+                lambda _: f"{BEGIN}\n{md_text}{END}",
+                text,
+                flags=re.S,
+            )
+            readme.write_text(new)
+    return js, md
