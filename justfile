@@ -38,5 +38,6 @@ lint:
     mypy
 
 # Benchmarks: writes bench/results.json and bench/results.md
-bench: zomes
-    python -m zomehost.bench
+bench *ARGS: zomes
+    python -m pip install -q --disable-pip-version-check -e '.[bench]'
+    python -m zomehost.bench {{ARGS}}
