@@ -203,8 +203,9 @@ def test_denied_calls_run_no_guest_code(node: Any, probe_bundle: bytes) -> None:
         with pytest.raises(Unauthorized) as info:
             target.call("a", fn, payload, provenance=stranger)
         assert f"a.{fn}" in info.value.message
-    # Not even init ran: the chain holds genesis only, and no signal went out.
-    assert target.action_types() == ["Dna", "AgentValidationPkg", "Create"]
+    # The denied functions never ran: no entry, no signal. Only the cell's own init ran
+    # (once, at the first denial), so grants its init writes could have counted.
+    assert target.action_types() == ["Dna", "AgentValidationPkg", "Create", "InitZomesComplete"]
     assert got == []
 
 

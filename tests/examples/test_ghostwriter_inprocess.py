@@ -183,12 +183,6 @@ def test_chains_hold_what_the_story_wrote(blog: Network) -> None:
         assert agent.chain.verify() == len(agent.records())
 
 
-@pytest.mark.xfail(
-    reason="conductor authorizes a call before running the callee's init, so the unrestricted "
-    "grant init writes does not exist yet for a cell its own agent never called "
-    "(Holochain runs init first)",
-    strict=False,
-)
 def test_init_grant_opens_a_never_called_cell(node_factory: NodeFactory, tmp_path: Path) -> None:
     net = start_agents(
         node_factory(), tmp_path, "ghostwriter", "blog", "blog", ["alice", "bob"], ui_opens=None

@@ -362,17 +362,37 @@ class Conductor:
         # a caller may ask for less time than the cell's limit, never for more
         wanted_ms = min(timeout_ms or limits.timeout_ms, limits.timeout_ms)
         deadline = time.monotonic() + wanted_ms / 1000
-        auth = self._authorize(cell, call)
-        self._ensure_init(cell, deadline)
+        auth = self._authorize_with_init(cell, call, deadline)
         value, _ = self._run_new(
             cell, call.zome_name, call.fn_name, call.payload, auth, deadline, 0
         )
         return value
 
+    @staticmethod
+    def _require_function(cell: Cell, zome: str, fn: str) -> None:
+        _, zm = cell.zome(zome)
+        if fn not in zm.functions:
+            raise ZomeFunctionNotFound(f"zome {zome!r} has no function {fn!r}")
+
+    def _authorize_with_init(self, cell: Cell, call: ZomeCall, deadline: float) -> Authorization:
+        """Authorize, with the cell initialised before the call runs.
+
+        A denied call never runs the function it named. If the cell was never initialised,
+        its ``init`` runs before the final decision, because the grants ``init`` writes (an
+        unrestricted grant "given at install time") must count for the very first caller.
+        """
+        try:
+            auth = self._authorize(cell, call)
+        except Unauthorized:
+            if cell.initialized:
+                raise
+            self._ensure_init(cell, deadline)
+            return self._authorize(cell, call)
+        self._ensure_init(cell, deadline)
+        return auth
+
     def _authorize(self, cell: Cell, call: ZomeCall) -> Authorization:
-        _, zm = cell.zome(call.zome_name)
-        if call.fn_name not in zm.functions:
-            raise ZomeFunctionNotFound(f"zome {call.zome_name!r} has no function {call.fn_name!r}")
+        self._require_function(cell, call.zome_name, call.fn_name)
         auth = authorize(
             cell.id.agent,
             call.provenance,
@@ -528,9 +548,22 @@ class Conductor:
             return False
         if "recv_remote_signal" not in zm.callbacks:
             return False
-        auth = authorize(
-            cell.id.agent, sender, zome, "recv_remote_signal", None, cell.chain.grants()
-        )
+        deadline = time.monotonic() + cell.limits.timeout_ms / 1000
+
+        def check() -> Authorization | None:
+            grants = cell.chain.grants()
+            return authorize(cell.id.agent, sender, zome, "recv_remote_signal", None, grants)
+
+        auth = check()
+        try:
+            if auth is None and not cell.initialized:
+                self._ensure_init(cell, deadline)
+                auth = check()
+            else:
+                self._ensure_init(cell, deadline)
+        except ZomehostError as exc:
+            log.warning("remote signal to %s dropped: %s", cell_id, exc.message)
+            return False
         if auth is None:
             log.info(
                 "remote signal from %s to %s refused: no grant for recv_remote_signal",
@@ -538,9 +571,7 @@ class Conductor:
                 cell_id,
             )
             return False
-        deadline = time.monotonic() + cell.limits.timeout_ms / 1000
         try:
-            self._ensure_init(cell, deadline)
             self._run_new(cell, zome, "recv_remote_signal", pack(payload), auth, deadline, 0)
         except ZomehostError as exc:
             log.warning("recv_remote_signal in %s failed: %s", cell_id, exc.message)
@@ -573,10 +604,10 @@ class Conductor:
             return {"CallError": exc.message}
         call = ZomeCall(callee_id, zome, fn, payload, ctx.cell.agent, secret)
         try:
-            auth = self._authorize(callee, call)
+            auth = self._authorize_with_init(callee, call, ctx.deadline)
         except Unauthorized as exc:
             return _unauthorized(call, exc.message)
-        except ZomeFunctionNotFound as exc:
+        except (ZomeFunctionNotFound, InitFailed) as exc:
             return {"CallError": exc.message}
         if callee_id.agent != ctx.cell.agent:  # another agent on this conductor: like a remote call
             return self._respond(lambda: self._run_guarded(callee, call, auth, ctx))
