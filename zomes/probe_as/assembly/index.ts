@@ -14,6 +14,7 @@ import {
   Encoder,
   HoloHash,
   InitCallbackResult,
+  MsgType,
   Outcome,
   Record,
   ZomeCallCapGrant,
@@ -68,6 +69,66 @@ function nilBytes(): Uint8Array {
 /** Fails the input decoder (a DeserializeError for the caller) for a missing key. */
 function missing(d: Decoder, field: string): void {
   if (d.ok) d.fail("missing field `" + field + "`");
+}
+
+/**
+ * Fails `input` as serde does when the map in `raw` is not a map or lacks one of `fields`
+ * (the SDK's type decoders fill in defaults for missing fields; the Rust probe refuses).
+ */
+function requireFields(input: Decoder, raw: Uint8Array, fields: string[]): void {
+  if (!input.ok) return;
+  const d = Decoder.fromBytes(raw);
+  const keys = new Array<string>(0);
+  const n = d.readMapHeader();
+  for (let i: u32 = 0; i < n && d.ok; i++) {
+    keys.push(d.readString());
+    d.skip();
+  }
+  if (!d.ok) {
+    input.fail(d.error!);
+    return;
+  }
+  for (let i = 0; i < fields.length; i++) {
+    if (!keys.includes(fields[i])) {
+      missing(input, fields[i]);
+      return;
+    }
+  }
+}
+
+/** Checks the required fields of a ZomeCallCapGrant, down to its access' secret/assignees. */
+function requireGrantFields(input: Decoder, raw: Uint8Array): void {
+  requireFields(input, raw, ["tag", "access", "functions"]);
+  if (!input.ok) return;
+  const d = Decoder.fromBytes(raw);
+  const n = d.readMapHeader();
+  for (let i: u32 = 0; i < n && d.ok; i++) {
+    const k = d.readString();
+    if (k != "access" || d.peekType() != MsgType.Map) {
+      d.skip();
+      continue;
+    }
+    if (d.readMapHeader() != 1) return; // the SDK's decoder reports it
+    const variant = d.readString();
+    const body = d.readRaw();
+    if (!d.ok) return;
+    if (variant == "Transferable") requireFields(input, body, ["secret"]);
+    else if (variant == "Assigned") requireFields(input, body, ["secret", "assignees"]);
+    return;
+  }
+}
+
+/** Decodes a ZomeCallCapGrant from `raw`, strictly (see requireGrantFields). */
+function decodeGrant(input: Decoder, raw: Uint8Array): ZomeCallCapGrant | null {
+  requireGrantFields(input, raw);
+  if (!input.ok) return null;
+  const d = Decoder.fromBytes(raw);
+  const grant = ZomeCallCapGrant.decode(d);
+  if (!d.ok) {
+    input.fail(d.error!);
+    return null;
+  }
+  return grant;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -478,9 +539,11 @@ export function new_secret(ptr: usize, len: usize): u64 {
 /** ZomeCallCapGrant -> action hash */
 export function make_grant(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
-    const grant = ZomeCallCapGrant.decode(input);
+    const raw = input.readRaw();
     if (!input.ok) return ok();
-    const r = createCapGrant(grant);
+    const grant = decodeGrant(input, raw);
+    if (!input.ok) return ok();
+    const r = createCapGrant(grant!);
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
@@ -496,7 +559,7 @@ export function update_grant(ptr: usize, len: usize): u64 {
     for (let i: u32 = 0; i < n && input.ok; i++) {
       const k = input.readString();
       if (k == "original_action") original = HoloHash.decode(input);
-      else if (k == "grant") grant = ZomeCallCapGrant.decode(input);
+      else if (k == "grant") grant = decodeGrant(input, input.readRaw());
       else input.skip();
     }
     if (original === null) missing(input, "original_action");
@@ -524,7 +587,12 @@ export function delete_grant(ptr: usize, len: usize): u64 {
 /** CapClaim -> action hash */
 export function make_claim(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
-    const claim = CapClaim.decode(input);
+    const raw = input.readRaw();
+    requireFields(input, raw, ["tag", "grantor", "secret"]);
+    if (!input.ok) return ok();
+    const d = Decoder.fromBytes(raw);
+    const claim = CapClaim.decode(d);
+    if (!d.ok) input.fail(d.error!);
     if (!input.ok) return ok();
     const r = createCapClaim(claim);
     if (r.isErr) return r.propagate();
