@@ -81,6 +81,7 @@ class SourceChain:
         self.key = cell.key
         # (stored head bytes, decoded head): a head is re-decoded only when it moved
         self._head_cache: tuple[bytes, ChainHead] | None = None
+        self._grants_cache: tuple[tuple[bytes, bool], tuple[StoredGrant, ...]] | None = None
 
     def _head(self, txn: lmdb.Transaction) -> ChainHead | None:
         raw = txn.get(self.key, db=self.store.db["heads"])
@@ -183,23 +184,38 @@ class SourceChain:
         return len(records)
 
     def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]:
-        out: list[StoredGrant] = []
+        """The cell's grants (live ones unless ``include_revoked``).
+
+        The grant index changes only in a commit, and every commit moves the head: the
+        decoded list is kept with the head it was read at and reused while the head stays.
+        """
         with self.store.read() as txn:
-            cur = txn.cursor(db=self.store.db["grants"])
-            if cur.set_range(self.key):
-                for key, value in cur:
-                    if key[:78] != self.key:
-                        break
-                    doc = unpack(bytes(value), what="grant index")
-                    if doc["revoked"] and not include_revoked:
-                        continue
-                    out.append(
-                        StoredGrant(
-                            ActionHash(bytes(key[78:])),
-                            ZomeCallCapGrant.from_wire(doc["grant"]),
-                            bool(doc["revoked"]),
-                        )
+            head = txn.get(self.key, db=self.store.db["heads"])
+            key = (bytes(head) if head is not None else b"", include_revoked)
+            cached = self._grants_cache
+            if cached is not None and cached[0] == key:
+                return list(cached[1])
+            out = self._read_grants(txn, include_revoked)
+        self._grants_cache = (key, tuple(out))
+        return out
+
+    def _read_grants(self, txn: lmdb.Transaction, include_revoked: bool) -> list[StoredGrant]:
+        out: list[StoredGrant] = []
+        cur = txn.cursor(db=self.store.db["grants"])
+        if cur.set_range(self.key):
+            for key, value in cur:
+                if key[:78] != self.key:
+                    break
+                doc = unpack(bytes(value), what="grant index")
+                if doc["revoked"] and not include_revoked:
+                    continue
+                out.append(
+                    StoredGrant(
+                        ActionHash(bytes(key[78:])),
+                        ZomeCallCapGrant.from_wire(doc["grant"]),
+                        bool(doc["revoked"]),
                     )
+                )
         return out
 
     def claims(self) -> list[tuple[ActionHash, CapClaim]]:
