@@ -193,22 +193,24 @@ def _lib() -> _C:
 # -- host imports -------------------------------------------------------------------------
 def _make_callback(name: str) -> Any:
     c = _lib()
-    caller_context = c.caller_context
 
     def host_fn(env: int | None, caller: int | None, args: Any, nargs: int) -> int:
         try:
             call = _active.stack[-1]
         except IndexError:  # cannot happen: a guest runs only inside an invoke
             return c.new_trap(f"host function {name} called outside a zome call")
+        if not isinstance(call, GuestCall):  # cannot happen: only fast calls link these
+            return c.new_trap(f"host function {name} called for a call of another boundary")
         try:
-            ctx = caller_context(caller)
-            out = serve_host_call(call, name, ctx, args[0] & _U32, args[2] & _U32)
+            # The caller's context is its store's context (both are the store's
+            # StoreInner in wasmtime's C API): use the one the call already has.
+            out = serve_host_call(call, name, call.ctx, args[0] & _U32, args[2] & _U32)
             if out is not None:
                 args[0] = out
                 return 0
         except BaseException as exc:  # ctypes would swallow it: the guest must trap instead
             call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
-            if not isinstance(exc, Exception) and isinstance(call, GuestCall):
+            if not isinstance(exc, Exception):
                 call.interrupt = exc  # KeyboardInterrupt...: re-raised by invoke, as in public
         fault = call.fault
         return c.new_trap(fault.message if fault is not None else f"host function {name} failed")
