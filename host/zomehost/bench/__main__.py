@@ -22,10 +22,11 @@ from typing import Any
 from zomehost.bench import report
 from zomehost.bench.harness import REPO, environment
 
-SECTIONS = ("inproc", "writes", "growth", "coldstart", "client", "remote")
+SECTIONS = ("inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote")
 # what each section measures, for "not measured" notes when a section fails
 FIGURES = {
     "inproc": ["inproc_call_us", "extism_us", "wasmtime_public_api_us"],
+    "breakdown": ["call_breakdown_cpu_us"],
     "writes": ["write_calls_per_s"],
     "growth": ["write_latency_ratio_100k_vs_100"],
     "coldstart": ["cold_start_10_apps_s", "cold_start_10_apps_cold_cache_s"],
@@ -39,6 +40,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from zomehost.bench import inproc
 
         return lambda: inproc.measure(rounds=5 if quick else 20, per_round=200 if quick else 500)
+    if name == "breakdown":
+        from zomehost.bench import breakdown
+
+        return breakdown.measure
     if name == "writes":
         from zomehost.bench import writes
 

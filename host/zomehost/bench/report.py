@@ -157,6 +157,15 @@ def markdown(doc: dict[str, Any]) -> str:
         if v is None and "note" in item:
             shown = item["note"]
         lines.append(f"| `{name}` | {shown} {unit if v is not None else ''} | {label} |")
+    parts = (results.get("call_breakdown_cpu_us") or {}).get("parts")
+    if parts:
+        lines += ["", "| one call, piece by piece (CPU µs, same run) | µs |", "|---|---|"]
+        lines += [f"| {k} | {v:.1f} |" for k, v in parts.items()]
+        reused = results["call_breakdown_cpu_us"]["totals"].get("echo_on_one_reused_instance")
+        if reused is not None:
+            lines.append(
+                f"| (not a zomehost mode) the echo call on one reused instance | {reused:.1f} |"
+            )
     missed = [(n, v) for n, v in verdict.items() if v["status"] == "missed" and v.get("why")]
     if missed:
         lines += ["", "Why the missed targets are missed:", ""]
