@@ -174,7 +174,10 @@ def decode_response(data: bytes | None) -> Any:
     """The value of a response document, raising :class:`ApiError` for an ``error`` one."""
     if data is None:
         raise internal("Response canceled by responder")
-    doc = unpack(data)
+    try:
+        doc = unpack(data)
+    except Exception:  # msgpack raises many unrelated types
+        raise internal("malformed response (not msgpack)") from None
     if not isinstance(doc, dict):
         raise internal("malformed response")
     if doc.get("type") == "error":
