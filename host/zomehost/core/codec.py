@@ -11,22 +11,47 @@ from typing import Any
 
 import msgpack
 
-from zomehost.errors import DeserializeError
+from zomehost.errors import DeserializeError, InvalidInput
+
+# Deeper nesting is refused when decoded: recursive consumers (canonical encoding, msgpack's
+# own packer at 512 levels, repr, JSON) would otherwise fail with RecursionError/ValueError.
+MAX_NESTING = 128
+_CONTAINER_BYTES = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
+_OTHER_BYTES = bytes(b for b in range(256) if b not in _CONTAINER_BYTES)
 
 
-def _canonical(value: Any) -> Any:
+def _canonical(value: Any, depth: int = 0) -> Any:
+    if depth > MAX_NESTING:
+        raise InvalidInput(f"a value nested deeper than {MAX_NESTING} levels")
     if isinstance(value, dict):
-        items = [(_canonical(k), _canonical(v)) for k, v in value.items()]
+        items = [(_canonical(k, depth + 1), _canonical(v, depth + 1)) for k, v in value.items()]
         items.sort(key=lambda kv: msgpack.packb(kv[0], use_bin_type=True))
         return dict(items)
     if isinstance(value, (list, tuple)):
-        return [_canonical(v) for v in value]
+        return [_canonical(v, depth + 1) for v in value]
     return value
 
 
 def pack_canonical(value: Any) -> bytes:
     """Encode ``value`` canonically (sorted map keys)."""
     return msgpack.packb(_canonical(value), use_bin_type=True)  # type: ignore[no-any-return]
+
+
+def _too_deep(data: bytes, value: Any) -> bool:
+    # Every level needs a container header byte: with fewer such bytes, skip the walk.
+    if len(data.translate(None, _OTHER_BYTES)) <= MAX_NESTING:
+        return False
+    level, depth = [value], 0  # breadth first, containers only (map keys cannot be any)
+    while level:
+        depth += 1
+        if depth > MAX_NESTING:
+            return True
+        nxt: list[Any] = []
+        for v in level:
+            items = v if v.__class__ is list else v.values() if v.__class__ is dict else ()
+            nxt.extend([x for x in items if x.__class__ is list or x.__class__ is dict])
+        level = nxt
+    return False
 
 
 def pack(value: Any) -> bytes:
@@ -39,7 +64,7 @@ def unpack(data: bytes, *, max_len: int | None = None, what: str = "payload") ->
     if max_len is not None and len(data) > max_len:
         raise DeserializeError(f"{what} is {len(data)} bytes, limit {max_len}")
     try:
-        return msgpack.unpackb(
+        value = msgpack.unpackb(
             data,
             raw=False,
             strict_map_key=False,
@@ -47,3 +72,6 @@ def unpack(data: bytes, *, max_len: int | None = None, what: str = "payload") ->
         )
     except Exception as exc:  # msgpack raises many unrelated types
         raise DeserializeError(f"{what} is not valid msgpack: {exc}") from None
+    if _too_deep(data, value):
+        raise DeserializeError(f"{what} is nested deeper than {MAX_NESTING} levels")
+    return value
