@@ -447,6 +447,7 @@ def build_app(
             failures.append(exc)
     if assembly:
         toolchain = asc_toolchain(p.root, echo, stream)
+        echo(f"==> AssemblyScript: asc and @zomehost/sdk from {toolchain.where}")
         for z in assembly:
             try:
                 built.append(build_as(p.root, z, toolchain, echo, stream, force))

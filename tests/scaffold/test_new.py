@@ -1,0 +1,291 @@
+"""``zomehost new`` and ``zomehost build``, as a user runs them: the real console script in a
+directory outside the repository.
+
+End to end, per language (the guides, docs/guide-*.md, follow the same steps):
+``zomehost new app demo [--lang assemblyscript]``, ``zomehost build demo``,
+``zomehost app pack demo``, ``zomehost init``, ``zomehost app install``, then
+``zomehost call demo demo demo hello '"world"'`` prints ``"Hello, world"``.
+
+Plus the scaffolding itself (files, manifests, names, adding zomes) and build failures
+(the compiler's messages, exit status 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import PASSPHRASE, REPO
+from zomehost.core.bundle import AppManifest, DnaManifest
+
+ZOMEHOST = Path(sys.executable).parent / "zomehost"
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    """A directory outside the repository, as a user's would be."""
+    work = tmp_path / "work"
+    work.mkdir()
+    assert not work.resolve().is_relative_to(REPO.resolve())
+    return work
+
+
+@pytest.fixture
+def zh(workdir: Path, tmp_path: Path) -> Run:
+    """``zh(*args, cwd=workdir, check=True)``: run the ``zomehost`` console script."""
+    home = tmp_path / "zomehost-home"
+
+    def run(
+        *args: str,
+        cwd: Path | None = None,
+        check: bool = True,
+        timeout: float = 900,
+        env: dict[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
+        environ.update(ZOMEHOST_HOME=str(home), ZOMEHOST_PASSPHRASE=PASSPHRASE, COLUMNS="200")
+        environ.update(env or {})
+        proc = subprocess.run(
+            [str(ZOMEHOST), *args],
+            cwd=cwd or workdir,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"zomehost {' '.join(args)} exited {proc.returncode}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+        return proc
+
+    return run
+
+
+def needs_node() -> None:
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+
+
+def install_and_call(zh: Run, workdir: Path, app: str, zome: str) -> None:
+    """Pack, init, install and call the sample functions from the shell."""
+    packed = zh("app", "pack", app)
+    assert (workdir / f"{app}.happ").is_file(), packed.stderr
+    zh("init")
+    zh("app", "install", f"{app}.happ", "--app-id", app)
+    hello = zh("call", app, app, zome, "hello", '"world"')
+    assert json.loads(hello.stdout) == "Hello, world"
+    created = json.loads(zh("call", app, app, zome, "create_note", '"my first note"').stdout)
+    assert created.startswith("uhCkk")
+    notes = json.loads(zh("call", app, app, zome, "list_notes").stdout)
+    assert notes == [{"hash": created, "text": "my first note"}]
+    refused = zh("call", app, app, zome, "create_note", '""', check=False)
+    assert refused.returncode == 1 and "a note needs some text" in refused.stderr
+
+
+# -- end to end -------------------------------------------------------------------------
+def test_assemblyscript_app_from_new_to_a_call(zh: Run, workdir: Path) -> None:
+    needs_node()
+    new = zh("new", "app", "demo", "--lang", "assemblyscript")
+    assert "zomehost build demo" in new.stderr
+    built = zh("build", "demo")
+    assert "AssemblyScript zome demo: compiling" in built.stderr
+    wasm = workdir / "demo" / "zomes" / "demo" / "build" / "demo.wasm"
+    assert built.stdout.split() == [str(wasm)]
+    assert wasm.read_bytes()[:4] == b"\0asm"
+    install_and_call(zh, workdir, "demo", "demo")
+    # A second build skips the zome: nothing changed.
+    again = zh("build", "demo")
+    assert "up to date" in again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # cargo builds serde & co. for a new app: minutes on a busy machine
+def test_rust_app_from_new_to_a_call(zh: Run, workdir: Path) -> None:
+    new = zh("new", "app", "demo")
+    assert "new Rust app" in new.stderr
+    app = workdir / "demo"
+    cargo = tomllib.loads((app / "zomes" / "demo" / "Cargo.toml").read_text())
+    sdk = Path(cargo["dependencies"]["zomehost_sdk"]["path"])
+    assert sdk.is_absolute() and (sdk / "Cargo.toml").is_file()
+    config = tomllib.loads((app / ".cargo" / "config.toml").read_text())
+    assert config["net"]["offline"] is True
+    assert config["build"]["target"] == "wasm32-unknown-unknown"
+    built = zh("build", "demo")
+    assert "cargo build --release" in built.stderr
+    wasm = app / "zomes" / "demo" / "build" / "demo.wasm"
+    assert built.stdout.split() == [str(wasm)]
+    install_and_call(zh, workdir, "demo", "demo")
+
+    # A compile error: exit status 1, the compiler's message, and the old wasm kept.
+    lib = app / "zomes" / "demo" / "src" / "lib.rs"
+    lib.write_text(lib.read_text().replace('Ok(format!("Hello, {}", name))', "Ok(nme)"))
+    before = wasm.read_bytes()
+    broken = zh("build", "demo", check=False)
+    assert broken.returncode == 1
+    assert "cannot find value `nme`" in broken.stderr
+    assert "error: Rust zome demo: cargo build failed" in broken.stderr
+    assert wasm.read_bytes() == before
+
+
+# -- scaffolding ------------------------------------------------------------------------
+def test_new_app_writes_manifests_that_parse(zh: Run, workdir: Path) -> None:
+    zh("new", "app", "my-app", "--lang", "assemblyscript", "--zome", "greeter")
+    app = workdir / "my-app"
+    happ = yaml.safe_load((app / "happ.yaml").read_text())
+    manifest = AppManifest.parse(happ)
+    assert manifest.name == "my-app"
+    assert [r.name for r in manifest.roles] == ["my-app"]
+    dna = DnaManifest.parse(yaml.safe_load((app / "dna" / "dna.yaml").read_text()))
+    assert [(z.name, z.path) for z in dna.zomes] == [
+        ("greeter", "../zomes/greeter/build/greeter.wasm")
+    ]
+    assert (app / "zomes" / "greeter" / "assembly" / "index.ts").is_file()
+    package = json.loads((app / "package.json").read_text())
+    sdk = package["devDependencies"]["@zomehost/sdk"]
+    assert sdk.startswith("file:/") and Path(sdk[5:], "package.json").is_file()
+    assert package["devDependencies"]["assemblyscript"] == "0.28.9"
+    readme = (app / "README.md").read_text()
+    assert "zomehost call my-app my-app greeter hello '\"world\"'" in readme
+    assert "{{" not in readme
+    assert not (app / "Cargo.toml").exists()
+
+
+def test_new_zome_adds_to_the_app_and_keeps_the_manifest_comments(zh: Run, workdir: Path) -> None:
+    zh("new", "app", "mixed", "--lang", "assemblyscript")
+    app = workdir / "mixed"
+    zh("new", "zome", "second", "--lang", "rust", cwd=app / "zomes")  # from a subdirectory
+    zh("new", "zome", "third", "--lang", "as", cwd=app)
+    text = (app / "dna" / "dna.yaml").read_text()
+    assert text.startswith("# The mixed DNA.")
+    dna = DnaManifest.parse(yaml.safe_load(text))
+    assert [z.name for z in dna.zomes] == ["mixed", "second", "third"]
+    assert dna.zomes[1].path == "../zomes/second/build/second.wasm"
+    workspace = tomllib.loads((app / "Cargo.toml").read_text())["workspace"]
+    assert workspace["members"] == ["zomes/second"]
+    assert (app / ".cargo" / "config.toml").is_file()
+    assert (app / "zomes" / "second" / "src" / "lib.rs").is_file()
+    # the zome sources match the DNA: what `zomehost build` will build
+    from zomehost.scaffold.build import plan
+    from zomehost.scaffold.new import Lang
+
+    got = {(z.name, z.lang) for z in plan(app).zomes}
+    assert got == {
+        ("mixed", Lang.ASSEMBLYSCRIPT),
+        ("second", Lang.RUST),
+        ("third", Lang.ASSEMBLYSCRIPT),
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["new", "app", "9lives"], "pass --zome NAME"),
+        (["new", "app", "bad name"], "app name 'bad name'"),
+        (["new", "app", "ok", "--zome", "Bad"], "zome name 'Bad'"),
+        (["new", "app", "ok", "--zome", "std"], "reserved"),
+        (["new", "app", "ok", "--lang", "go"], "choose rust or assemblyscript"),
+        (["new", "zome", "z"], "no happ.yaml"),
+        (["build"], "no happ.yaml or dna.yaml"),
+    ],
+)
+def test_clear_errors(zh: Run, args: list[str], message: str) -> None:
+    proc = zh(*args, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr, proc.stderr
+
+
+def test_existing_things_are_not_overwritten(zh: Run, workdir: Path) -> None:
+    zh("new", "app", "app1")
+    again = zh("new", "app", "app1", check=False)
+    assert again.returncode == 1 and "already exists" in again.stderr
+    dup = zh("new", "zome", "app1", cwd=workdir / "app1", check=False)
+    assert dup.returncode == 1 and "already has a zome named 'app1'" in dup.stderr
+    before = (workdir / "app1" / "Cargo.toml").read_text()
+    (workdir / "app1" / "zomes" / "taken").mkdir()
+    taken = zh("new", "zome", "taken", cwd=workdir / "app1", check=False)
+    assert taken.returncode == 1 and "already exists" in taken.stderr
+    # a refused zome leaves the app as it was
+    assert (workdir / "app1" / "Cargo.toml").read_text() == before
+    assert "taken" not in (workdir / "app1" / "dna" / "dna.yaml").read_text()
+
+
+def test_new_zome_needs_dna_when_the_app_has_several(zh: Run, workdir: Path) -> None:
+    zh("new", "app", "multi")
+    app = workdir / "multi"
+    shutil.copytree(app / "dna", app / "dna2")
+    doc: dict[str, Any] = yaml.safe_load((app / "happ.yaml").read_text())
+    doc["roles"].append({"name": "other", "dna": {"path": "./dna2"}})
+    (app / "happ.yaml").write_text(yaml.safe_dump(doc))
+    ambiguous = zh("new", "zome", "extra", cwd=app, check=False)
+    assert ambiguous.returncode == 1 and "--dna" in ambiguous.stderr
+    zh("new", "zome", "extra", "--dna", "dna2", cwd=app)
+    assert "extra" in (app / "dna2" / "dna.yaml").read_text()
+    assert "extra" not in (app / "dna" / "dna.yaml").read_text()
+
+
+def test_a_missing_sdk_is_a_clear_error(zh: Run, workdir: Path, monkeypatch: Any) -> None:
+    from zomehost.scaffold import ScaffoldError, new_app
+
+    monkeypatch.setenv("ZOMEHOST_SDK_DIR", str(workdir / "nowhere"))
+    with pytest.raises(ScaffoldError, match="zomehost SDKs were not found"):
+        new_app(workdir, "nosdk")
+    assert not (workdir / "nosdk").exists()
+
+
+def test_the_sdk_is_found_from_the_installed_package() -> None:
+    from zomehost.scaffold import find_sdks
+
+    sdks = find_sdks()
+    assert sdks.root == REPO / "sdk"
+    assert (sdks.rust / "src" / "lib.rs").is_file()
+    assert sdks.asc_wrapper.is_file()
+
+
+def test_assemblyscript_compile_error_is_shown(zh: Run, workdir: Path) -> None:
+    needs_node()
+    zh("new", "app", "broken", "--lang", "assemblyscript")
+    index = workdir / "broken" / "zomes" / "broken" / "assembly" / "index.ts"
+    index.write_text(index.read_text().replace('out.writeString("Hello, " + name);', "out.nope();"))
+    proc = zh("build", "broken", check=False)
+    assert proc.returncode == 1
+    assert "Property 'nope' does not exist" in proc.stderr
+    assert "error: AssemblyScript zome broken: compile failed" in proc.stderr
+
+
+@pytest.mark.slow
+def test_without_the_checkouts_node_modules_build_runs_npm_install(
+    zh: Run, workdir: Path, tmp_path: Path
+) -> None:
+    """An SDK with no node_modules next to it: `zomehost build` runs `npm install` in the
+    app (its package.json names assemblyscript and the SDK), then compiles with that."""
+    needs_node()
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    sdk = tmp_path / "elsewhere" / "sdk"
+    shutil.copytree(REPO / "sdk" / "assemblyscript", sdk / "assemblyscript", symlinks=True)
+    shutil.copytree(REPO / "sdk" / "rust", sdk / "rust", ignore=shutil.ignore_patterns("target"))
+    env = {"ZOMEHOST_SDK_DIR": str(sdk)}
+    zh("new", "app", "own", "--lang", "assemblyscript", env=env)
+    proc = zh("build", "own", check=False, env=env)
+    if proc.returncode != 0 and "npm install" in proc.stderr and "failed" in proc.stderr:
+        pytest.skip(f"npm install failed (offline?): {proc.stderr[-500:]}")
+    assert proc.returncode == 0, proc.stderr
+    node_modules = workdir / "own" / "node_modules"
+    assert "==> npm install" in proc.stderr
+    assert f"asc and @zomehost/sdk from {node_modules}" in proc.stderr
+    assert (node_modules / "@zomehost" / "sdk").resolve() == (sdk / "assemblyscript").resolve()
+    assert (workdir / "own" / "zomes" / "own" / "build" / "own.wasm").is_file()
