@@ -32,6 +32,14 @@ def _name(value: Any, what: str) -> str:
     return value
 
 
+def _list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise BundleError(f"{what} must be a list")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class ZomeManifest:
     name: str
@@ -60,8 +68,9 @@ class DnaManifest:
             raise BundleError("integrity and coordinator must be mappings")
         seed = integrity.get("network_seed", doc.get("network_seed")) or ""
         props = integrity.get("properties", doc.get("properties"))
-        zome_docs = list(integrity.get("zomes") or []) + list(coordinator.get("zomes") or [])
-        zome_docs += list(doc.get("zomes") or [])
+        zome_docs = _list(integrity.get("zomes"), "integrity.zomes")
+        zome_docs += _list(coordinator.get("zomes"), "coordinator.zomes")
+        zome_docs += _list(doc.get("zomes"), "zomes")
         zomes: list[ZomeManifest] = []
         for z in zome_docs:
             if not isinstance(z, dict):
@@ -123,7 +132,7 @@ class AppManifest:
             raise BundleError("happ manifest must be a mapping")
         name = _name(doc.get("name"), "app name")
         roles: list[RoleManifest] = []
-        for r in doc.get("roles") or []:
+        for r in _list(doc.get("roles"), "roles"):
             if not isinstance(r, dict):
                 raise BundleError("each role is a mapping {name, dna}")
             rname = _name(r.get("name"), "role name")
@@ -134,6 +143,8 @@ class AppManifest:
             if not isinstance(path, str) or not path:
                 raise BundleError(f"role {rname!r} needs dna.path")
             modifiers = dna.get("modifiers") or {}
+            if not isinstance(modifiers, dict):
+                raise BundleError(f"role {rname!r}: dna.modifiers must be a mapping")
             roles.append(
                 RoleManifest(
                     rname, path, modifiers.get("network_seed"), modifiers.get("properties")
