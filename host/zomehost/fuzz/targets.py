@@ -1,0 +1,304 @@
+"""Fuzz targets for every input that crosses a trust boundary.
+
+Each target takes untrusted input and either returns or raises :class:`Expected` -- the
+typed refusal its boundary promises. Anything else escaping a target (``KeyError``,
+``RecursionError``, a bare ``msgpack`` exception, an untyped ``RibosomeError``) is a bug.
+The hypothesis tests in ``tests/fuzz`` and the longer coverage-guided runs
+(``python -m zomehost.fuzz.long``) drive the same targets.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from zomehost.core.action import Entry, Record, decode_action
+from zomehost.core.bundle import AppBundle, AppManifest, Bundle, DnaFile, DnaManifest
+from zomehost.core.capability import CapClaim, ZomeCallCapGrant
+from zomehost.core.codec import pack, pack_canonical, unpack
+from zomehost.core.hash import CellId, HoloHash, any_hash
+from zomehost.core.limits import Limits
+from zomehost.core.query import ChainQueryFilter
+from zomehost.core.zome_call import ZomeCallParams, verify_call
+from zomehost.errors import RibosomeError, ZomehostError
+
+
+class Expected(Exception):
+    """A target refused its input the way its boundary promises."""
+
+
+def typed(fn: Callable[[], Any], *allowed: type[BaseException]) -> Any:
+    """Run ``fn``; a :class:`ZomehostError` (or one of ``allowed``) is an expected refusal,
+    except an untyped host failure, which is re-raised as the bug it is."""
+    try:
+        return fn()
+    except ZomehostError as exc:
+        if type(exc) is RibosomeError and " failed: " in exc.message:
+            raise  # a Python exception inside a host function, reported untyped
+        raise Expected(f"{type(exc).__name__}: {exc.message}") from None
+    except allowed as exc:
+        raise Expected(f"{type(exc).__name__}: {exc}") from None
+
+
+# -- msgpack --------------------------------------------------------------------------------
+def msgpack_payload(data: bytes) -> None:
+    """Bytes a client, a peer or a guest calls msgpack: decode, re-encode canonically."""
+    value = typed(lambda: unpack(data))
+    pack(value)
+    pack_canonical(value)  # used for hashes of manifests and entries: must not recurse away
+
+
+# -- bundles and manifests ------------------------------------------------------------------
+def bundle_bytes(data: bytes) -> None:
+    """A .happ or .dna file as uploaded by an admin client."""
+    typed(lambda: AppBundle.decode(data))
+    # the same bytes as a DNA bundle
+    try:
+        bundle = Bundle.decode(data)
+    except ZomehostError:
+        return
+    typed(lambda: DnaFile.from_bundle(bundle))
+
+
+def bundle_doc(doc: Any, resources: dict[str, bytes]) -> None:
+    """A bundle whose msgpack document is ``{manifest: doc, resources}``: gzip it first."""
+    try:
+        data = zlib.compress(pack({"manifest": doc, "resources": resources}), 1, wbits=31)
+    except (TypeError, ValueError, OverflowError):
+        raise Expected("not msgpack-encodable") from None
+    bundle_bytes(data)
+
+
+def manifests(doc: Any) -> None:
+    """dna.yaml and happ.yaml documents (YAML decodes to the same shapes)."""
+    for parse in (DnaManifest.parse, AppManifest.parse):
+        try:
+            m = parse(doc)
+        except ZomehostError:
+            continue
+        m.to_doc()  # and what it writes back must parse again to the same manifest
+        assert type(m).parse(m.to_doc()) == m
+    try:
+        Limits.from_config(doc)
+    except ZomehostError:
+        pass
+
+
+# -- values that cross the ABI or the client API --------------------------------------------
+WIRE_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "ChainQueryFilter": ChainQueryFilter.from_wire,
+    "ZomeCallCapGrant": ZomeCallCapGrant.from_wire,
+    "CapClaim": CapClaim.from_wire,
+    "CellId": CellId.from_wire,
+    "Entry": Entry.from_wire,
+    "Record": Record.from_wire,
+}
+
+
+def wire_value(name: str, value: Any) -> None:
+    decoded = typed(lambda: WIRE_DECODERS[name](value))
+    if hasattr(decoded, "to_wire"):
+        again = WIRE_DECODERS[name](decoded.to_wire())
+        assert again == decoded, f"{name} does not round-trip"
+
+
+def hash_bytes(data: bytes) -> None:
+    h = typed(lambda: any_hash(data))
+    assert HoloHash.from_text(str(h)) == h
+
+
+def stored_action(data: bytes) -> None:
+    """Action bytes as read back from the store (after a crash or by a tampered file)."""
+    typed(lambda: decode_action(data))
+
+
+def signed_zome_call(data: bytes, signature: bytes) -> None:
+    """What an app client sends: signed msgpack call parameters."""
+    params = typed(lambda: verify_call(data, signature))
+    assert isinstance(params, ZomeCallParams)
+
+
+# -- the conductor API (sans-I/O) ---------------------------------------------------------------
+def api_frame(frame: bytes) -> None:
+    from zomehost.api import wire
+
+    env = wire.decode_envelope(frame)  # never raises: None drops the frame
+    if env is None:
+        return
+    assert env.type in ("request", "response", "signal", "authenticate")
+    if env.type == "request":
+        try:
+            wire.decode_request(env.data)
+        except wire.ApiError as exc:
+            assert exc.kind == wire.DESERIALIZATION
+    if env.type == "response":  # the client's side of the same boundary
+        typed(lambda: wire.decode_response(env.data))
+
+
+# -- the peer transport -----------------------------------------------------------------------
+def peer_message(frame: bytes) -> None:
+    """A decrypted transport frame: the peer protocol's message layer."""
+    from zomehost.network import protocol
+
+    msg = typed(lambda: protocol.decode(frame))
+    again = protocol.decode(protocol.encode(msg))
+    assert type(again) is type(msg)
+
+
+def agent_info(wire_value: Any) -> None:
+    """A signed agent info, as gossiped by peers or served by a bootstrap service."""
+    from zomehost.network.agent_info import verify_agent_info
+
+    typed(lambda: verify_agent_info(wire_value))
+
+
+def _pump(src: Any, dst: Any) -> list[Any]:
+    dst.receive_data(src.data_to_send())
+    return list(dst.events())
+
+
+def session_pair() -> tuple[Any, Any]:
+    """An initiator and a responder, the handshake not started."""
+    import nacl.signing
+
+    from zomehost.network.session import SecureSession
+
+    return (
+        SecureSession(nacl.signing.SigningKey.generate(), initiator=True, max_frame_size=4096),
+        SecureSession(nacl.signing.SigningKey.generate(), initiator=False, max_frame_size=4096),
+    )
+
+
+def session_handshake_bytes(data: bytes, chunks: list[int], as_initiator: bool) -> None:
+    """Arbitrary bytes in place of the peer's handshake message (first for a responder,
+    second for an initiator), delivered in pieces."""
+    from zomehost.network.session import Frame, HandshakeComplete
+
+    init, resp = session_pair()
+    target = resp
+    if as_initiator:
+        _pump(init, resp)  # the responder answered with a real message 2 we throw away
+        resp.data_to_send()
+        target = init
+    else:
+        init.data_to_send()
+
+    def run() -> None:
+        pos = 0
+        for size in [*chunks, len(data)]:
+            piece = data[pos : pos + max(1, size)]
+            pos += len(piece)
+            if piece:
+                target.receive_data(piece)
+            for ev in target.events():
+                assert not isinstance(ev, Frame), "a frame before the handshake completed"
+                assert not isinstance(ev, HandshakeComplete) or as_initiator
+        target.receive_data(b"")  # end of stream
+        list(target.events())
+
+    typed(run)
+
+
+def session_handshake_tamper(stage: int, edit: Callable[[bytes], bytes]) -> None:
+    """A real handshake with one of its three messages damaged by ``edit``: it fails with a
+    typed error, or completes with both sides holding the true identities."""
+    from zomehost.network.session import Frame
+
+    init, resp = session_pair()
+
+    def relay(src: Any, dst: Any, n: int) -> list[Any]:
+        msg = src.data_to_send()
+        dst.receive_data(edit(msg) if n == stage else msg)
+        return list(dst.events())
+
+    def run() -> None:
+        relay(init, resp, 0)
+        relay(resp, init, 1)
+        relay(init, resp, 2)
+        for side in (init, resp):  # one still waiting for the rest of a message: end it
+            if not side.is_open:
+                side.receive_data(b"")
+                list(side.events())
+
+    typed(run)
+    assert init.is_open and resp.is_open, "a handshake neither failed nor completed"
+    assert resp.remote_identity == init.identity and init.remote_identity == resp.identity
+    resp.receive_data(init.send(b"after"))
+    assert [e.payload for e in resp.events() if isinstance(e, Frame)] == [b"after"]
+
+
+def session_frames(payloads: list[bytes], mutation: tuple[str, int, int], chunks: list[int]) -> None:
+    """A real frame stream, mutated on the wire: what arrives is exactly the frames before
+    the damage, in order, then a typed error; an undamaged stream arrives whole."""
+    from zomehost.network.session import ConnectionClosed, Frame
+
+    init, resp = session_pair()
+    _pump(init, resp)
+    _pump(resp, init)
+    _pump(init, resp)
+    assert init.is_open and resp.is_open
+    wire = bytearray(b"".join(init.send(p) for p in payloads))
+    kind, a, b = mutation
+    original = bytes(wire)
+    if wire:
+        i = a % len(wire)
+        if kind == "flip":
+            wire[i] ^= 1 << (b % 8)
+        elif kind == "truncate":
+            del wire[i:]
+        elif kind == "insert":
+            wire[i:i] = bytes([b % 256])
+        elif kind == "delete":
+            del wire[i]
+        elif kind == "duplicate" and payloads:
+            frame = init.send(b"dup")  # a later frame, sent twice
+            wire += frame + frame
+            original = bytes(wire)
+    got: list[bytes] = []
+    error: Exception | None = None
+    try:
+        pos = 0
+        for size in [*chunks, len(wire)]:
+            piece = bytes(wire[pos : pos + max(1, size)])
+            pos += len(piece)
+            if piece:
+                resp.receive_data(piece)
+            for ev in resp.events():  # one at a time: frames before an error still count
+                if isinstance(ev, Frame):
+                    got.append(ev.payload)
+        resp.receive_data(b"")
+        for ev in resp.events():
+            assert isinstance(ev, ConnectionClosed)
+    except ZomehostError as exc:
+        error = exc
+    sent = [*payloads, b"dup", b"dup"] if kind == "duplicate" and payloads else payloads
+    assert got == sent[: len(got)], "frames out of order or altered"
+    if bytes(wire) == original and kind != "duplicate":
+        assert error is None and got == sent, f"an undamaged stream failed: {error}"
+    elif kind == "duplicate" and payloads:
+        assert error is not None and got == sent[:-1], "a replayed frame was accepted"
+    elif error is None:
+        assert got == sent[: len(got)]
+
+
+__all__ = [
+    "WIRE_DECODERS",
+    "Expected",
+    "agent_info",
+    "api_frame",
+    "bundle_bytes",
+    "bundle_doc",
+    "hash_bytes",
+    "manifests",
+    "msgpack_payload",
+    "peer_message",
+    "session_frames",
+    "session_handshake_bytes",
+    "session_handshake_tamper",
+    "session_pair",
+    "signed_zome_call",
+    "stored_action",
+    "typed",
+    "wire_value",
+]
