@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,43 +81,97 @@ def needs_node() -> None:
         pytest.skip("node is not installed")
 
 
-def install_and_call(zh: Run, workdir: Path, app: str, zome: str) -> None:
-    """Pack, init, install and call the sample functions from the shell."""
-    packed = zh("app", "pack", app)
-    assert (workdir / f"{app}.happ").is_file(), packed.stderr
-    zh("init")
-    zh("app", "install", f"{app}.happ", "--app-id", app)
-    hello = zh("call", app, app, zome, "hello", '"world"')
-    assert json.loads(hello.stdout) == "Hello, world"
-    created = json.loads(zh("call", app, app, zome, "create_note", '"my first note"').stdout)
-    assert created.startswith("uhCkk")
-    notes = json.loads(zh("call", app, app, zome, "list_notes").stdout)
-    assert notes == [{"hash": created, "text": "my first note"}]
-    refused = zh("call", app, app, zome, "create_note", '""', check=False)
-    assert refused.returncode == 1 and "a note needs some text" in refused.stderr
+GUIDE_STEP = re.compile(
+    r"<!-- guide-test: (run|expect|append)(?: ([^ ]+))? -->\n```[a-z]*\n(.*?)```", re.S
+)
 
 
-# -- end to end -------------------------------------------------------------------------
-def test_assemblyscript_app_from_new_to_a_call(zh: Run, workdir: Path) -> None:
+def guide_steps(guide: Path) -> list[tuple[str, str, str]]:
+    """The guide's tested steps: (run, "", script) | (expect, "", text) | (append, path, text)."""
+    steps = [(m[1], m[2] or "", m[3]) for m in GUIDE_STEP.finditer(guide.read_text())]
+    assert steps and steps[0][0] == "run", f"no guide-test steps in {guide}"
+    return steps
+
+
+def run_guide(guide: Path, workdir: Path) -> dict[str, str]:
+    """Run a guide's shell blocks in order, in ``workdir``, as they run for a user who types
+    them into one shell (``cd`` and ``export`` carry over), and check the outputs it shows.
+    Returns the environment the guide ends with."""
+    state = workdir.parent / "guide-state"
+    state.mkdir(exist_ok=True)
+    env_file, cwd_file = state / "env", state / "cwd"
+    cwd_file.write_text(str(workdir))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
+    env["PATH"] = f"{ZOMEHOST.parent}:{env.get('PATH', '')}"
+    env["COLUMNS"] = "200"
+    output = ""
+    for i, (kind, arg, body) in enumerate(guide_steps(guide)):
+        if kind == "run":
+            script = (
+                f'cd "$(cat {cwd_file})"\n'
+                f"if [ -f {env_file} ]; then source {env_file}; fi\n"
+                "set -euo pipefail\n"
+                f"{body}\n"
+                f"pwd > {cwd_file}; export -p > {env_file}\n"
+            )
+            proc = subprocess.run(
+                ["bash", "-c", script],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1200,
+                stdin=subprocess.DEVNULL,
+            )
+            assert proc.returncode == 0, (
+                f"{guide.name}, step {i}: exit status {proc.returncode}\n{body}\n"
+                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+            )
+            output = proc.stdout
+        elif kind == "expect":
+            for line in body.strip().splitlines():
+                assert line in output.splitlines(), (
+                    f"{guide.name}, step {i}: expected the line {line!r} in\n{output}"
+                )
+        else:
+            target = Path(cwd_file.read_text().strip()) / arg
+            assert target.is_file(), f"{guide.name}, step {i}: no {target} to append to"
+            with target.open("a") as f:
+                f.write("\n" + body)
+    final = dict(env)
+    for m in re.finditer(r'^declare -x (ZOMEHOST_[A-Z_]+)="(.*)"$', env_file.read_text(), re.M):
+        final[m[1]] = m[2]
+    return final
+
+
+# -- end to end: the guides, run as written ---------------------------------------------
+@pytest.mark.slow  # ~30 s: three AssemblyScript compiles
+def test_assemblyscript_guide_from_new_to_a_call(zh: Run, workdir: Path) -> None:
+    """docs/guide-assemblyscript.md: `zomehost new app demo --lang assemblyscript`, build,
+    pack, init, install, `zomehost call demo demo demo hello '"world"'` -> "Hello, world";
+    then a changed zome and a second zome."""
     needs_node()
-    new = zh("new", "app", "demo", "--lang", "assemblyscript")
-    assert "zomehost build demo" in new.stderr
-    built = zh("build", "demo")
-    assert "AssemblyScript zome demo: compiling" in built.stderr
-    wasm = workdir / "demo" / "zomes" / "demo" / "build" / "demo.wasm"
-    assert built.stdout.split() == [str(wasm)]
-    assert wasm.read_bytes()[:4] == b"\0asm"
-    install_and_call(zh, workdir, "demo", "demo")
-    # A second build skips the zome: nothing changed.
+    env = run_guide(REPO / "docs" / "guide-assemblyscript.md", workdir)
+    app = workdir / "demo"
+    for zome in ("demo", "greetings"):
+        wasm = app / "zomes" / zome / "build" / f"{zome}.wasm"
+        assert wasm.read_bytes()[:4] == b"\0asm"
+    hello = zh("call", "demo", "demo", "demo", "hello", '"world"', env=env)
+    assert json.loads(hello.stdout) == "Hello, world"
+    notes = json.loads(zh("call", "demo", "demo", "demo", "list_notes", env=env).stdout)
+    assert [n["text"] for n in notes] == ["one"] and notes[0]["hash"].startswith("uhCkk")
+    refused = zh("call", "demo", "demo", "demo", "create_note", '""', env=env, check=False)
+    assert refused.returncode == 1 and "a note needs some text" in refused.stderr
+    # Nothing changed since: a second build compiles nothing.
     again = zh("build", "demo")
-    assert "up to date" in again.stderr
+    assert again.stderr.count("up to date") == 2, again.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # cargo builds serde & co. for a new app: minutes on a busy machine
-def test_rust_app_from_new_to_a_call(zh: Run, workdir: Path) -> None:
-    new = zh("new", "app", "demo")
-    assert "new Rust app" in new.stderr
+@pytest.mark.timeout(1800)  # cargo builds serde & co. for a new app: minutes on a busy machine
+def test_rust_guide_from_new_to_a_call(zh: Run, workdir: Path) -> None:
+    """docs/guide-rust.md (`zomehost new app demo`, ... -> "Hello, world"), then a compile
+    error."""
+    env = run_guide(REPO / "docs" / "guide-rust.md", workdir)
     app = workdir / "demo"
     cargo = tomllib.loads((app / "zomes" / "demo" / "Cargo.toml").read_text())
     sdk = Path(cargo["dependencies"]["zomehost_sdk"]["path"])
@@ -124,13 +179,13 @@ def test_rust_app_from_new_to_a_call(zh: Run, workdir: Path) -> None:
     config = tomllib.loads((app / ".cargo" / "config.toml").read_text())
     assert config["net"]["offline"] is True
     assert config["build"]["target"] == "wasm32-unknown-unknown"
-    built = zh("build", "demo")
-    assert "cargo build --release" in built.stderr
-    wasm = app / "zomes" / "demo" / "build" / "demo.wasm"
-    assert built.stdout.split() == [str(wasm)]
-    install_and_call(zh, workdir, "demo", "demo")
+    members = tomllib.loads((app / "Cargo.toml").read_text())["workspace"]["members"]
+    assert members == ["zomes/demo", "zomes/greetings"]
+    count = zh("call", "demo", "demo", "demo", "count_notes", env=env)
+    assert json.loads(count.stdout) == 1
 
     # A compile error: exit status 1, the compiler's message, and the old wasm kept.
+    wasm = app / "zomes" / "demo" / "build" / "demo.wasm"
     lib = app / "zomes" / "demo" / "src" / "lib.rs"
     lib.write_text(lib.read_text().replace('Ok(format!("Hello, {}", name))', "Ok(nme)"))
     before = wasm.read_bytes()

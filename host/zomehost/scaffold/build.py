@@ -8,7 +8,8 @@ exist).
 
 * Rust: ``/usr/bin/cargo build --release`` of those crates, with Debian's offline wasm32
   toolchain (the PATH and environment of ``scripts/build-rust-zomes``), into
-  ``<app>/target``; then ``wasm-opt -Oz`` when binaryen is installed.
+  ``<app>/target``; then ``wasm-opt -Oz`` when binaryen is installed (``NO_WASM_OPT=1``
+  skips it; ``CARGO_PROFILE_RELEASE_LTO=off`` and other cargo variables pass through).
 * AssemblyScript: the SDK's ``zomehost-asc`` (asc with the ABI's flags, then a check of
   imports and exports) into ``zomes/<zome>/build/<zome>.wasm``, skipped when that file is
   newer than the zome's sources and the SDK (``force`` rebuilds). The compiler comes from
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -263,8 +265,11 @@ def build_rust(
     status, output = _run(cmd, root, env, stream)
     seconds = time.monotonic() - t0
     if status != 0:
+        # "error: could not compile `demo` due to ...": name the zomes that failed
+        failed = set(re.findall(r"could not compile `([^`]+)`", output))
+        names = [z.name for z in zomes if z.crate in failed] or [z.name for z in zomes]
         raise BuildError(
-            f"Rust zome{'s' if len(crates) > 1 else ''} {', '.join(z.name for z in zomes)}: "
+            f"Rust zome{'s' if len(names) > 1 else ''} {', '.join(names)}: "
             f"cargo build failed (exit status {status}); the compiler's messages are above",
             output,
         )
@@ -281,7 +286,7 @@ def build_rust(
 def _wasm_opt(wasm: Path, echo: Echo) -> Path:
     """``wasm-opt -Oz`` into a sibling file (cargo's own output stays as it is)."""
     exe = tools.wasm_opt()
-    if exe is None:
+    if exe is None or os.environ.get("NO_WASM_OPT"):
         return wasm
     out = wasm.with_suffix(".opt.wasm")
     if out.is_file() and out.stat().st_mtime >= wasm.stat().st_mtime:

@@ -6,8 +6,8 @@
 //! | `create_note` | the note's text (string) | the action hash of the new note |
 //! | `list_notes` | nothing | `[{hash, text}]`: every note on your chain, oldest first |
 //!
-//! Build with `zomehost build` at the app's root; the SDK's API is described in
-//! {{sdk_rust}}/README.md (and `cargo doc -p zomehost_sdk`).
+//! Build with `zomehost build` at the app's root. The SDK's API is described in
+//! {{sdk_rust}}/README.md.
 
 use serde::{Deserialize, Serialize};
 use zomehost_sdk::prelude::*;
