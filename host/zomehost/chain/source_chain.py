@@ -327,8 +327,7 @@ class Workspace:
         """Append the pending records in one transaction; nothing is written on failure."""
         if not self.pending:
             return []
-        with self.chain.store.write() as txn:
-            self.write_into(txn)
+        self.chain.store.write_group(self.write_into)  # shares a sync with concurrent commits
         return self.committed()
 
     def write_into(self, txn: lmdb.Transaction) -> None:

@@ -10,22 +10,28 @@ Tables (all keys bytes; ``cell`` is the 78-byte CellId key, ``seq`` 8-byte big-e
 
 Every commit is one write transaction, synced by default. Write transactions never stay
 open while guest code runs: the workspace collects writes and hands them over at the end.
+
+Group commit: calls that commit at the same time share one transaction and one sync
+(:meth:`Store.write_group`). Each call's writes run in their own nested transaction, so a
+call whose writes fail (its head moved) leaves no trace and does not fail the others; each
+caller returns only once the shared transaction is durable.
 """
 
 from __future__ import annotations
 
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import lmdb
 
 from zomehost.core.codec import pack, unpack
 from zomehost.errors import ChainError
 
+T = TypeVar("T")
 _SEQ = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 64 * 1024**3  # sparse: only what is written takes disk
 _TABLES = ("records", "by_hash", "entries", "heads", "grants", "state")
@@ -56,6 +62,9 @@ class Store:
             raise ChainError(f"cannot open the store at {path}: {exc}") from None
         self.db = {name: self.env.open_db(name.encode()) for name in _TABLES}
         self._write_lock = threading.Lock()
+        self._group_lock = threading.Lock()
+        self._group: list[_GroupJob] = []
+        self._leading = False  # a thread is committing a group (or about to)
 
     def close(self) -> None:
         self.env.close()
@@ -83,6 +92,74 @@ class Store:
             except lmdb.MapFullError:
                 raise ChainError("the store is full (map size reached)") from None
 
+    def write_group(self, job: Callable[[lmdb.Transaction], T]) -> T:
+        """Run ``job`` in a write transaction shared with concurrent callers; return its
+        result once the transaction is committed (synced). If ``job`` raises, its writes are
+        discarded and the exception is raised here; the other callers are unaffected.
+
+        Leader/follower: the first caller commits everything queued so far (its own job
+        included) in one transaction, then hands the lead to the next waiting caller, so
+        no caller commits more than one group beyond its own.
+        """
+        me = _GroupJob(job)
+        with self._group_lock:
+            self._group.append(me)
+            lead = not self._leading
+            self._leading = True
+        if not lead:
+            me.event.wait()
+            if not me.lead:  # a leader committed it
+                return me.outcome()  # type: ignore[no-any-return]
+        try:
+            with self._group_lock:
+                batch, self._group = self._group, []
+            self._commit_group(batch)
+        finally:
+            with self._group_lock:
+                if self._group:  # hand the lead to the oldest waiter
+                    nxt = self._group[0]
+                    nxt.lead = True
+                    nxt.event.set()
+                else:
+                    self._leading = False
+        return me.outcome()  # type: ignore[no-any-return]
+
+    def _commit_group(self, batch: list[_GroupJob]) -> None:
+        try:
+            with self._write_lock:
+                txn = self.env.begin(write=True)
+                try:
+                    for j in batch:
+                        child = self.env.begin(write=True, parent=txn)
+                        try:
+                            j.result = j.job(child)
+                        except BaseException as exc:  # this job only: its writes go
+                            child.abort()
+                            j.error = exc
+                        else:
+                            child.commit()
+                except BaseException:
+                    txn.abort()
+                    raise
+                txn.commit()
+        except lmdb.MapFullError:
+            self._fail(batch, ChainError("the store is full (map size reached)"))
+        except lmdb.Error as exc:
+            self._fail(batch, ChainError(f"the store refused the commit: {exc}"))
+        except BaseException as exc:
+            self._fail(batch, exc)
+            raise
+        finally:
+            for j in batch:
+                j.done = True
+                j.event.set()
+
+    @staticmethod
+    def _fail(batch: list[_GroupJob], exc: BaseException) -> None:
+        for j in batch:
+            if j.error is None:
+                j.error, j.result = exc, None
+
     # -- conductor state --------------------------------------------------------------
     def get_state(self, name: str) -> Any:
         with self.read() as txn:
@@ -109,3 +186,22 @@ class Store:
                         break
                     out.append(key.decode())
         return out
+
+
+class _GroupJob:
+    """One caller's part of a group commit."""
+
+    __slots__ = ("done", "error", "event", "job", "lead", "result")
+
+    def __init__(self, job: Callable[[lmdb.Transaction], Any]) -> None:
+        self.job = job
+        self.event = threading.Event()
+        self.lead = False  # handed the lead: commit the next group
+        self.done = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
