@@ -355,6 +355,9 @@ class Workspace:
         committed, self.pending = self.pending, []
         last = committed[-1]
         self.base = ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
+        # the next call's workspace finds this head without decoding its record again
+        raw = last.action.action_seq.to_bytes(8, "big") + last.action_hash.raw
+        self.chain._head_cache = (raw, self.base)
         return committed
 
 
