@@ -45,41 +45,46 @@ EXTRA: dict[str, tuple[str, str]] = {
 WHY: dict[str, str] = {
     "inproc_call_us": (
         "every call gets a fresh instance (the safe strategy: nothing a guest does survives "
-        "into the next call); making one costs fresh_instance_us on its own through "
-        "wasmtime-py's ctypes layer (store, instantiate, export lookups, memory view), "
-        "before the Rust zome runs (noop_call_us). Reusing instances would need a reset that "
-        "is provably complete (memory, globals, tables), which cannot be done cheaply from "
-        "Python: see docs/performance.md"
+        "into the next call). Making one (fresh_instance_us) and the guest's first touches of "
+        "it (page faults, the Rust allocator's first memory.grow: the gap between "
+        "noop_call_us and fresh_instance_us) cost more than the crossings themselves; the "
+        "same call on one reused instance is in the breakdown table. Reuse would need a "
+        "reset that is provably complete, which cannot be had cheaply: docs/performance.md"
     ),
     "extism_over_inproc": (
-        "Extism keeps one plugin instance across calls; zomehost instantiates per call "
-        "(see inproc_call_us). Against the public wasmtime-py API doing the same per-call "
-        "instantiation, zomehost is several times faster (wasmtime_public_api_us)"
+        "Extism keeps one plugin instance across calls, zomehost instantiates per call (see "
+        "inproc_call_us). With the same per-call instantiation on the public wasmtime-py "
+        "API (wasmtime_public_api_us) the ratio is the other way round"
     ),
     "client_call_p50_ms": (
-        "one call crosses two Python processes and a WebSocket on two shared cores: client "
-        "signing (Ed25519) and framing, the server's decode, signature check, nonce and "
-        "grant checks, a worker-thread hop, the call itself (conductor_call_us), the answer"
+        "a call crosses two Python processes and a WebSocket on two shared cores: the "
+        "client's signing, the server's decode and Ed25519 check (see the breakdown), nonce "
+        "and grant checks, a hop to a worker thread and back, the call (conductor_call_us)"
     ),
     "client_call_p99_ms": (
-        "the tail is scheduling on two cores shared by client, server, worker threads and "
-        "the epoch ticker (and by anything else running on the machine)"
+        "the tail is scheduling on two cores shared by the client, the server's event loop "
+        "and worker threads, the epoch ticker, and whatever else the machine runs"
     ),
     "write_calls_per_s": (
-        "each call waits for its own synced LMDB commit: the disk's bare synced-commit rate "
-        "(lmdb_synced_commits_per_s) bounds one writer; commits from concurrent calls are "
-        "not grouped into one sync yet"
+        "one caller waits for its own synced commit before making its next call: the "
+        "disk's synced-commit rate in the same run (lmdb_synced_commits_per_s) bounds it, "
+        "and the call's own CPU comes on top (two fresh instances: the function and the "
+        "probe's post_commit callback; an Ed25519 signature). Concurrent callers share "
+        "syncs (group commit): write_calls_per_s_4_cells"
     ),
     "write_latency_ratio_100k_vs_100": "",
     "remote_call_p50_ms": (
         "the round trip includes B's whole call pipeline (conductor_call_us and more), "
         "encryption both ways, and event-loop and thread hops in two Python processes"
     ),
-    "cold_start_10_apps_s": "",
+    "cold_start_10_apps_s": (
+        "the keystore's Argon2id unseal and the 10 first calls (each cell's init, "
+        "module deserialization) share two cores with whatever else runs"
+    ),
     "concurrent_read_calls_per_s": (
-        "the conductor serves calls with one Python process (the GIL) on two cores shared "
-        "with the 100 clients' own processes; per call it pays the WebSocket, the signature "
-        "check and the call (client_call_p50_ms breakdown)"
+        "one conductor process serves every call under one GIL, on two cores shared with "
+        "the 100 clients' own processes; each call pays the signature check, the WebSocket "
+        "and the call itself (breakdown)"
     ),
 }
 
