@@ -2,7 +2,9 @@
 
 Every test counts the inputs it tried; the counts are printed at the end of the run and,
 with ZOMEHOST_FUZZ_COUNTS=path, written there as JSON. ZOMEHOST_FUZZ_SCALE multiplies every
-test's example budget (CI: 1; the documented long run: see docs/sandbox.md).
+test's example budget (CI: 1; the documented long run: see docs/sandbox.md). At scale 1 the
+runs are derandomized (the same inputs every time: CI cannot flake on a new discovery);
+at other scales, or with ZOMEHOST_FUZZ_RANDOM=1, every run explores new inputs.
 """
 
 from __future__ import annotations
@@ -11,22 +13,26 @@ import json
 import os
 import time
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
+F = TypeVar("F", bound=Callable[..., Any])
 SCALE = float(os.environ.get("ZOMEHOST_FUZZ_SCALE", "1"))
+RANDOM = SCALE != 1 or os.environ.get("ZOMEHOST_FUZZ_RANDOM") == "1"
 COUNTS: Counter[str] = Counter()
 EXPECTED: Counter[str] = Counter()
-SECONDS: Counter[str] = Counter()
+SECONDS: dict[str, float] = {}
 
 
-def budget(n: int) -> Any:
+def budget(n: int) -> Callable[[F], F]:
     """hypothesis settings for ``n`` examples at scale 1."""
     return settings(
         max_examples=max(1, int(n * SCALE)),
+        derandomize=not RANDOM,
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),
@@ -44,7 +50,8 @@ def count(target: str, expected: bool = False) -> None:
 def _timed(request: pytest.FixtureRequest) -> Any:
     start = time.monotonic()
     yield
-    SECONDS[request.node.name] += time.monotonic() - start
+    name = request.node.name
+    SECONDS[name] = SECONDS.get(name, 0.0) + time.monotonic() - start
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -79,19 +86,70 @@ scalars = (
 )
 keys = st.sampled_from(
     [
-        "name", "path", "zomes", "integrity", "coordinator", "roles", "dna", "modifiers",
-        "network_seed", "properties", "limits", "manifest", "resources", "bundled",
-        "entry_type", "entry", "content", "hash", "tag", "access", "functions", "secret",
-        "assignees", "grantor", "sequence_range", "action_type", "include_entries",
-        "type", "value", "id", "data", "t", "op", "body", "reason", "info", "signature",
-        "agents", "payload", "target", "zome_name", "fn_name", "cap_secret", "provenance",
-        "cell_id", "nonce", "expires_at", "Unrestricted", "Transferable", "Assigned",
-        "Listed", "All", "Local", "Role", "Cell", "timeout_ms", "memory_bytes", "fuel",
+        "name",
+        "path",
+        "zomes",
+        "integrity",
+        "coordinator",
+        "roles",
+        "dna",
+        "modifiers",
+        "network_seed",
+        "properties",
+        "limits",
+        "manifest",
+        "resources",
+        "bundled",
+        "entry_type",
+        "entry",
+        "content",
+        "hash",
+        "tag",
+        "access",
+        "functions",
+        "secret",
+        "assignees",
+        "grantor",
+        "sequence_range",
+        "action_type",
+        "include_entries",
+        "type",
+        "value",
+        "id",
+        "data",
+        "t",
+        "op",
+        "body",
+        "reason",
+        "info",
+        "signature",
+        "agents",
+        "payload",
+        "target",
+        "zome_name",
+        "fn_name",
+        "cap_secret",
+        "provenance",
+        "cell_id",
+        "nonce",
+        "expires_at",
+        "Unrestricted",
+        "Transferable",
+        "Assigned",
+        "Listed",
+        "All",
+        "Local",
+        "Role",
+        "Cell",
+        "timeout_ms",
+        "memory_bytes",
+        "fuel",
     ]
 ) | st.text(max_size=12)
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=6)
-    | st.dictionaries(keys | st.integers(-5, 5), inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=6) | st.dictionaries(keys | st.integers(-5, 5), inner, max_size=6)
+    ),
     max_leaves=30,
 )

@@ -40,7 +40,7 @@ MSGPACK_SEEDS = [
 ]
 
 
-@budget(1000)
+@budget(700)
 @given(mutated(MSGPACK_SEEDS))
 def test_msgpack_bytes(data: bytes) -> None:
     run("msgpack bytes", t.msgpack_payload, data)
@@ -156,14 +156,20 @@ near_valid = st.one_of(
             | st.dictionaries(
                 st.sampled_from(["Transferable", "Assigned", "Unrestricted"]),
                 st.fixed_dictionaries(
-                    {}, optional={"secret": st.binary(min_size=60, max_size=66) | values,
-                                  "assignees": st.lists(st.binary(min_size=39, max_size=39))}
-                ) | values,
+                    {},
+                    optional={
+                        "secret": st.binary(min_size=60, max_size=66) | values,
+                        "assignees": st.lists(st.binary(min_size=39, max_size=39)),
+                    },
+                )
+                | values,
                 max_size=2,
             ),
-            "functions": st.just("All") | st.fixed_dictionaries(
+            "functions": st.just("All")
+            | st.fixed_dictionaries(
                 {"Listed": st.lists(st.lists(st.text(max_size=4), max_size=3), max_size=3) | values}
-            ) | values,
+            )
+            | values,
             "grantor": st.binary(min_size=39, max_size=39) | values,
             "secret": st.binary(min_size=64, max_size=64) | values,
         },
@@ -196,8 +202,22 @@ def test_hash_bytes(data: bytes) -> None:
 
 
 @budget(300)
-@given(mutated([pack({"type": "Create", "author": b"\x84\x20\x24" + b"\x00" * 36, "timestamp": 1,
-                      "action_seq": 0, "prev_action": None}), pack({"type": "Dna"})]))
+@given(
+    mutated(
+        [
+            pack(
+                {
+                    "type": "Create",
+                    "author": b"\x84\x20\x24" + b"\x00" * 36,
+                    "timestamp": 1,
+                    "action_seq": 0,
+                    "prev_action": None,
+                }
+            ),
+            pack({"type": "Dna"}),
+        ]
+    )
+)
 def test_stored_action_bytes(data: bytes) -> None:
     run("stored action bytes", t.stored_action, data)
 
@@ -234,8 +254,11 @@ def test_api_frames(data: st.DataObject) -> None:
 
 
 @budget(200)
-@given(st.sampled_from(["request", "response", "signal", "authenticate", "x"]),
-       st.integers(-2, 2**64 - 1) | values, values)
+@given(
+    st.sampled_from(["request", "response", "signal", "authenticate", "x"]),
+    st.integers(-2, 2**64 - 1) | values,
+    values,
+)
 def test_api_envelopes(etype: str, rid: Any, inner: Any) -> None:
     try:
         data = pack(inner)
@@ -267,6 +290,7 @@ def test_peer_messages(data: st.DataObject) -> None:
 def test_agent_infos(data: st.DataObject) -> None:
     seed = agent_info_seed()
     choice = data.draw(st.integers(0, 2))
+    wire: Any
     if choice == 0:  # damaged bytes, the original signature
         wire = {"info": data.draw(mutated([seed["info"]])), "signature": seed["signature"]}
     elif choice == 1:  # damaged bytes, signed again: the decoder sees them as authentic

@@ -25,10 +25,12 @@ def run(name: str, fn: object, *args: object) -> None:
     count(name)
 
 
-@budget(1000)
+@budget(600)
 @given(
     st.binary(max_size=300)
-    | st.builds(lambda n, b: n.to_bytes(4, "big") + b, st.integers(0, 2**32 - 1), st.binary(max_size=200)),
+    | st.builds(
+        lambda n, b: n.to_bytes(4, "big") + b, st.integers(0, 2**32 - 1), st.binary(max_size=200)
+    ),
     chunks,
     st.booleans(),
 )
@@ -36,7 +38,7 @@ def test_handshake_bytes(data: bytes, pieces: list[int], as_initiator: bool) -> 
     run("transport handshake", t.session_handshake_bytes, data, pieces, as_initiator)
 
 
-@budget(1500)
+@budget(800)
 @given(
     st.lists(st.binary(max_size=300), max_size=5),
     st.tuples(
@@ -46,20 +48,28 @@ def test_handshake_bytes(data: bytes, pieces: list[int], as_initiator: bool) -> 
     ),
     chunks,
 )
-def test_frame_stream(payloads: list[bytes], mutation: tuple[str, int, int], pieces: list[int]) -> None:
+def test_frame_stream(
+    payloads: list[bytes], mutation: tuple[str, int, int], pieces: list[int]
+) -> None:
     run("transport frames", t.session_frames, payloads, mutation, pieces)
 
 
 edits = st.lists(
-    st.tuples(st.integers(0, 5), st.integers(0, 1 << 16), st.integers(0, 255)), min_size=1, max_size=3
+    st.tuples(st.integers(0, 5), st.integers(0, 1 << 16), st.integers(0, 255)),
+    min_size=1,
+    max_size=3,
 )
 
 
-@budget(1000)
+@budget(600)
 @given(st.integers(0, 2), edits)
 def test_tampered_handshake(stage: int, changes: list[tuple[int, int, int]]) -> None:
-    run("transport handshake (tampered)", t.session_handshake_tamper, stage,
-        lambda msg: _apply(msg, changes))
+    run(
+        "transport handshake (tampered)",
+        t.session_handshake_tamper,
+        stage,
+        lambda msg: _apply(msg, changes),
+    )
 
 
 def test_oversized_frame_claim_is_refused_before_buffering() -> None:

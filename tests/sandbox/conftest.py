@@ -22,7 +22,9 @@ BOUNDARIES = ("fast", "public")
 
 
 @pytest.fixture(scope="module", params=BOUNDARIES)
-def bed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
+def bed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestBed]:
     tb = TestBed(
         Path(tmp_path_factory.mktemp(f"sandbox-{request.param}")) / "home",
         LIMITS,

@@ -25,8 +25,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-import pytest
 import yaml
 
 from zomehost.core.hash import ActionHash, CellId
@@ -90,7 +90,7 @@ def test_sigkill_during_writes_in_process(tmp_path: Path) -> None:
         assert proc.stdout is not None
         lines: list[str] = []
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout))  # type: ignore[arg-type]
+        reader = threading.Thread(target=lines.extend, args=(proc.stdout,))
         reader.start()
         time.sleep(rng.uniform(0.05, 0.6))  # then kill it mid-stream
         os.kill(proc.pid, signal.SIGKILL)
@@ -110,20 +110,29 @@ def test_sigkill_during_writes_in_process(tmp_path: Path) -> None:
     for app in apps:
         assert acked[app], f"no write of {app} was ever acknowledged"
         total += verify(home, app, acked[app])
-    print(f"in-process: {INPROC_KILLS} kills, {sum(map(len, acked.values()))} acknowledged writes, "
-          f"{total} records verified")
+    print(
+        f"in-process: {INPROC_KILLS} kills, {sum(map(len, acked.values()))} acknowledged writes, "
+        f"{total} records verified"
+    )
 
 
 # -- the daemon and the real client API ----------------------------------------------------
 async def _daemon_cycle(
-    home: Path, run: int, rng: random.Random, state: dict[str, object], acked: set[str]
+    home: Path, run: int, rng: random.Random, state: dict[str, Any], acked: set[str]
 ) -> int:
     from zomehost.client import AdminClient, AppClient
 
     (home / "run.json").unlink(missing_ok=True)
     proc = await asyncio.create_subprocess_exec(
-        *ZOMEHOST, "--home", str(home), "run", "--admin-port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=ENV,
+        *ZOMEHOST,
+        "--home",
+        str(home),
+        "run",
+        "--admin-port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=ENV,
     )
     assert proc.stdout is not None
     port = None
@@ -177,7 +186,7 @@ def test_sigkill_the_daemon_during_client_writes(tmp_path: Path) -> None:
     cfg = yaml.safe_load((home / "conductor-config.yaml").read_text())
     cfg["network"] = {"enabled": False}
     (home / "conductor-config.yaml").write_text(yaml.safe_dump(cfg))
-    state: dict[str, object] = {
+    state: dict[str, Any] = {
         "bundle": app_bundle({"main": dna({"writer": wat("writer")}, seed="daemon")})
     }
     acked: set[str] = set()

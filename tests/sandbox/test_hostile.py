@@ -90,7 +90,9 @@ def test_breach_contained(
     with caplog.at_level(logging.DEBUG, logger="zomehost.zome"):
         contained(bed, hostile, writer, fn, error=error, match=match)
     if fn == "flood_trace":  # a trace flood is cut at 1000 lines per call
-        lines = [r for r in caplog.records if r.name == "zomehost.zome" and "flood" in r.msg % r.args]
+        lines = [
+            r for r in caplog.records if r.name == "zomehost.zome" and "flood" in r.msg % r.args
+        ]
         assert len(lines) == 1000
         assert "the rest are dropped" in lines[-1].getMessage()
 
@@ -182,14 +184,30 @@ def test_bad_bytes_to_every_host_function(
     index = HOST_FUNCTIONS.index(name)
     for data in (b"\xc1", pack({"a": [1, 2]})[:-1], b"\xc0\xc0", b"\xdd\xff\xff\xff\xff"):
         contained(
-            bed, hostile, writer, "host_raw", host_raw(index, 1, data=data),
+            bed,
+            hostile,
+            writer,
+            "host_raw",
+            host_raw(index, 1, data=data),
             error=DeserializeError,
         )
 
 
 WRONG_SHAPES = [
-    None, 0, -1, 2**63, "x", b"x" * 100, [], [1, 2, 3], {}, {"hash": 5},
-    {"entry_type": "", "entry": 5}, {"agents": "x"}, {"target": "Nope"}, {"key": b"\x00" * 39},
+    None,
+    0,
+    -1,
+    2**63,
+    "x",
+    b"x" * 100,
+    [],
+    [1, 2, 3],
+    {},
+    {"hash": 5},
+    {"entry_type": "", "entry": 5},
+    {"agents": "x"},
+    {"target": "Nope"},
+    {"key": b"\x00" * 39},
 ]
 
 
@@ -281,7 +299,7 @@ def test_trap_in_init(bed: TestBed, writer: CellId) -> None:
     cell = bed.install({"init_trap": wat("init_trap")})
     genesis = bed.chain_len(cell)
     for _ in range(2):  # init is retried on the next call, and fails the same way
-        with pytest.raises(InitFailed, match="init trapped: wasm `unreachable`.* in init"):
+        with pytest.raises(InitFailed, match=r"init trapped: wasm `unreachable`.* in init"):
             bed.call(cell, "init_trap", "ok")
         assert bed.chain_len(cell) == genesis
         assert bed.call(writer, "writer", "ok") is None
@@ -310,8 +328,7 @@ def test_trap_in_post_commit(
         h = bed.call(hostile, "hostile", "create_entry")
     assert isinstance(h, bytes) and bed.chain_len(hostile) == before + 1
     assert any(
-        "post_commit" in r.getMessage() and "unreachable" in r.getMessage()
-        for r in caplog.records
+        "post_commit" in r.getMessage() and "unreachable" in r.getMessage() for r in caplog.records
     )
 
 
@@ -321,21 +338,29 @@ def test_trap_in_recv_remote_signal(
     from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, ZomeCallCapGrant
 
     bed.conductor.grant_capability(
-        hostile, ZomeCallCapGrant("signals", CapAccess(AccessKind.UNRESTRICTED), GrantedFunctions(None))
+        hostile,
+        ZomeCallCapGrant("signals", CapAccess(AccessKind.UNRESTRICTED), GrantedFunctions(None)),
     )
     before = bed.chain_len(hostile)
     with caplog.at_level(logging.WARNING, logger="zomehost.conductor"):
         ok = bed.conductor.deliver_remote_signal(hostile, "hostile", writer.agent, b"\xc0")
     assert ok is False
     assert bed.chain_len(hostile) == before
-    assert any("recv_remote_signal" in r.getMessage() and "unreachable" in r.getMessage() for r in caplog.records)
+    assert any(
+        "recv_remote_signal" in r.getMessage() and "unreachable" in r.getMessage()
+        for r in caplog.records
+    )
     assert bed.call(writer, "writer", "ok") is None
 
 
 @pytest.mark.parametrize(
     ("zome", "error", "match"),
     [
-        ("start_trap", Trap, "instantiate trapped: wasm `unreachable` instruction executed in start"),
+        (
+            "start_trap",
+            Trap,
+            "instantiate trapped: wasm `unreachable` instruction executed in start",
+        ),
         ("start_spin", Timeout, "instantiate ran past its deadline"),
         ("big_memory", OutOfMemory, "cannot start within its memory cap"),
     ],

@@ -4,6 +4,7 @@ caps, module and bundle size limits, decompression bombs refused; all or nothing
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,9 @@ REFUSED = {
 
 
 @pytest.fixture(scope="module")
-def bed(tmp_path_factory: pytest.TempPathFactory) -> TestBed:
+def bed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestBed]:
     tb = TestBed(Path(tmp_path_factory.mktemp("install")) / "home")
-    yield tb  # type: ignore[misc]
+    yield tb
     tb.close()
 
 

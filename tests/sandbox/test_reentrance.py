@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -64,13 +65,15 @@ def test_deep_stack_at_every_level_cannot_crash_the_process(boundary: str) -> No
 
 
 @pytest.fixture(scope="module", params=BOUNDARIES)
-def bed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> TestBed:
+def bed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestBed]:
     tb = TestBed(
         Path(tmp_path_factory.mktemp("reentrance")) / "home",
         {"timeout_ms": 3000},
         boundary=request.param,
     )
-    yield tb  # type: ignore[misc]
+    yield tb
     tb.close()
 
 

@@ -25,7 +25,6 @@ from zomehost.core.bundle import (
     DnaFile,
     DnaManifest,
     RoleManifest,
-    ZomeManifest,
 )
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
@@ -64,9 +63,7 @@ def dna(
 
 
 def app_bundle(roles: Mapping[str, DnaFile], name: str = "sandbox") -> bytes:
-    manifest = AppManifest(
-        name, "", tuple(RoleManifest(r, f"{r}.dna") for r in roles)
-    )
+    manifest = AppManifest(name, "", tuple(RoleManifest(r, f"{r}.dna") for r in roles))
     resources = {f"{r}.dna": d.to_bundle().encode() for r, d in roles.items()}
     return Bundle(manifest.to_doc(), resources).encode()
 
