@@ -3,7 +3,8 @@ side in one run, written to bench/results.json and bench/results.md (see bench/R
 
     python -m zomehost.bench                 # the full suite (a few minutes)
     python -m zomehost.bench --quick         # fewer rounds: a smoke run
-    python -m zomehost.bench --only inproc,writes
+    python -m zomehost.bench --only inproc,writes   # re-measures these sections only; the
+                                                   # other figures stay from the last run
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import json
 import os
 import sys
 import time
@@ -84,9 +86,20 @@ def main(argv: list[str] | None = None) -> int:
     env = environment()
     results: dict[str, Any] = {}
     timings: dict[str, float] = {}
+    previous = args.out / "results.json"
+    if args.only and previous.exists():  # keep the other sections' figures from the last run
+        try:
+            old = json.loads(previous.read_text())
+            results.update(old.get("results", {}))
+            timings.update(old.get("sections", {}))
+            results.pop("extism_over_inproc", None)
+        except (OSError, ValueError):
+            pass
     for name in chosen:
         print(f"==> {name}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
+        for fig in FIGURES[name]:
+            results.pop(fig, None)
         try:
             results.update(_section(name, args.quick)())
         except Exception as exc:  # one broken section must not lose the others
@@ -105,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "duration_s": time.time() - started,
         "settings": "interleaved rounds (see each module's doc)"
-        + (" — quick run" if args.quick else ""),
+        + (" — quick run" if args.quick else "")
+        + (f"; re-measured in this run: {', '.join(chosen)}" if args.only else ""),
         "sections": timings,
         "environment": env,
         "results": results,

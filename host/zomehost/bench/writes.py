@@ -137,51 +137,46 @@ def measure_rate(seconds: float = 4.0) -> dict[str, Any]:
 
 
 def measure_growth(small: int = 100, large: int = 100_000, samples: int = 300) -> dict[str, Any]:
-    bc = BenchConductor.create(durable=True)
+    """Two conductors, one chain at ``small`` and one at ``large`` records, measured in
+    alternating rounds so that both see the same disk (its sync latency drifts)."""
+    big = BenchConductor.create(durable=True)
+    little = BenchConductor.create(durable=True)
     try:
-        app = bc.install("g", [("probe", "probe")])
-        cell_id = app.cell_id("main")
-        call = _create(bc, "g")
-        call()
-        extend_chain(bc, cell_id, small)
-        for _ in range(10):
-            call()
+        calls = {}
+        build_s = 0.0
+        for bc, size in ((big, large), (little, small)):
+            app = bc.install("g", [("probe", "probe")])
+            calls[size] = _create(bc, "g")
+            calls[size]()
+            t0 = time.perf_counter()
+            extend_chain(bc, app.cell_id("main"), size)
+            if size == large:
+                build_s = time.perf_counter() - t0
+            for _ in range(10):
+                calls[size]()
+        lat: dict[int, list[float]] = {small: [], large: []}
+        rounds = max(1, samples // 20)
         with quiet_gc():
-            at_small = time_calls(call, samples)
-        t0 = time.perf_counter()
-        extend_chain(bc, cell_id, large)
-        build_s = time.perf_counter() - t0
-        for _ in range(10):
-            call()
-        with quiet_gc():
-            at_large = time_calls(call, samples)
-        # and the small chain again, to see drift of the machine between the two
-        bc2 = BenchConductor.create(durable=True)
-        try:
-            app2 = bc2.install("g2", [("probe", "probe")])
-            call2 = _create(bc2, "g2")
-            call2()
-            extend_chain(bc2, app2.cell_id("main"), small)
-            with quiet_gc():
-                at_small_again = time_calls(call2, samples)
-        finally:
-            bc2.close()
-        med_small = statistics.median(at_small + at_small_again) * 1e3
-        med_large = statistics.median(at_large) * 1e3
+            for _ in range(rounds):
+                for size in (small, large):
+                    lat[size] += time_calls(calls[size], 20)
+        med_small = statistics.median(lat[small]) * 1e3
+        med_large = statistics.median(lat[large]) * 1e3
         return {
             "write_latency_ratio_100k_vs_100": {
                 "value": med_large / med_small,
                 "unit": "ratio",
                 "latency_ms_at_100": med_small,
                 "latency_ms_at_100k": med_large,
-                "p99_ms_at_100": summary([x * 1e3 for x in at_small + at_small_again])["p99"],
-                "p99_ms_at_100k": summary([x * 1e3 for x in at_large])["p99"],
+                "p99_ms_at_100": summary([x * 1e3 for x in lat[small]])["p99"],
+                "p99_ms_at_100k": summary([x * 1e3 for x in lat[large]])["p99"],
                 "chain_build_s": build_s,
-                "n": samples,
+                "n": len(lat[large]),
             }
         }
     finally:
-        bc.close()
+        big.close()
+        little.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
