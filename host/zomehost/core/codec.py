@@ -27,7 +27,7 @@ def _canonical(value: Any, depth: int = 0) -> Any:
         items = [(_canonical(k, depth + 1), _canonical(v, depth + 1)) for k, v in value.items()]
         items.sort(key=lambda kv: msgpack.packb(kv[0], use_bin_type=True))
         return dict(items)
-    if isinstance(value, (list, tuple)):
+    if type(value) in (list, tuple):  # not msgpack.ExtType, a tuple that may be a map key
         return [_canonical(v, depth + 1) for v in value]
     return value
 
@@ -41,14 +41,16 @@ def _too_deep(data: bytes, value: Any) -> bool:
     # Every level needs a container header byte: with fewer such bytes, skip the walk.
     if len(data.translate(None, _OTHER_BYTES)) <= MAX_NESTING:
         return False
-    level, depth = [value], 0  # breadth first, containers only (map keys cannot be any)
+    if value.__class__ is not list and value.__class__ is not dict:
+        return False
+    level, depth = [value], 0  # breadth first, containers only
     while level:
         depth += 1
         if depth > MAX_NESTING:
             return True
         nxt: list[Any] = []
         for v in level:
-            items = v if v.__class__ is list else v.values() if v.__class__ is dict else ()
+            items = v.values() if v.__class__ is dict else v
             nxt.extend([x for x in items if x.__class__ is list or x.__class__ is dict])
         level = nxt
     return False
