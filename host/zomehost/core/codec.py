@@ -16,8 +16,7 @@ from zomehost.errors import DeserializeError, InvalidInput
 # Deeper nesting is refused when decoded: recursive consumers (canonical encoding, msgpack's
 # own packer at 512 levels, repr, JSON) would otherwise fail with RecursionError/ValueError.
 MAX_NESTING = 128
-_CONTAINER_BYTES = bytes([*range(0x80, 0xA0), 0xDC, 0xDD, 0xDE, 0xDF])
-_OTHER_BYTES = bytes(b for b in range(256) if b not in _CONTAINER_BYTES)
+_CONTAINER_TYPES = frozenset({list, dict})
 
 
 def _canonical(value: Any, depth: int = 0) -> Any:
@@ -38,10 +37,8 @@ def pack_canonical(value: Any) -> bytes:
 
 
 def _too_deep(data: bytes, value: Any) -> bool:
-    # Every level needs a container header byte: with fewer such bytes, skip the walk.
-    if len(data.translate(None, _OTHER_BYTES)) <= MAX_NESTING:
-        return False
-    if value.__class__ is not list and value.__class__ is not dict:
+    # Every level takes at least one byte; scalars and scalar-only containers end the walk.
+    if len(data) <= MAX_NESTING or (value.__class__ is not list and value.__class__ is not dict):
         return False
     level, depth = [value], 0  # breadth first, containers only
     while level:
@@ -51,6 +48,8 @@ def _too_deep(data: bytes, value: Any) -> bool:
         nxt: list[Any] = []
         for v in level:
             items = v.values() if v.__class__ is dict else v
+            if _CONTAINER_TYPES.isdisjoint(map(type, items)):  # a C loop: cheap
+                continue
             nxt.extend([x for x in items if x.__class__ is list or x.__class__ is dict])
         level = nxt
     return False
