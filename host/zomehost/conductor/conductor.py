@@ -116,7 +116,7 @@ class Conductor:
         self.keystore = keystore
         self.store = Store(home.data_path, sync=self.config.durable)
         self.engine = WasmEngine(home.cache_path, fuel=self.config.limits.fuel is not None)
-        self.ribosome = Ribosome(self.engine)
+        self.ribosome = Ribosome(self.engine, self.config.boundary)
         self.on_compile = on_compile
         self._cells: dict[bytes, Cell] = {}
         self._apps_lock = threading.RLock()

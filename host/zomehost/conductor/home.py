@@ -31,6 +31,8 @@ class ConductorConfig:
     limits: Limits = field(default_factory=Limits)
     durable: bool = True
     network: dict[str, Any] = field(default_factory=dict)
+    # the wasm boundary: "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "fast")
+    boundary: str | None = None
 
     @classmethod
     def load(cls, path: Path) -> ConductorConfig:
@@ -50,6 +52,7 @@ class ConductorConfig:
             limits=Limits.from_config(doc.get("limits")),
             durable=bool(doc.get("durable", True)),
             network=dict(doc.get("network") or {}),
+            boundary=str(doc["boundary"]) if doc.get("boundary") is not None else None,
         )
 
     def dump(self) -> str:
