@@ -353,3 +353,21 @@ def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) 
     monkeypatch.setattr(fastpath, "_unavailable", "pretend the C API is missing")
     monkeypatch.delenv("ZOMEHOST_BOUNDARY")
     assert select_boundary(engine).kind == "public"  # logged, not fatal
+
+
+def test_conductor_config_picks_the_boundary(tmp_path: Path) -> None:
+    import yaml
+
+    from conftest import PASSPHRASE, fast_home
+    from zomehost.conductor.conductor import Conductor
+
+    for kind in KINDS:
+        home = fast_home(tmp_path / kind)
+        doc = yaml.safe_load(home.config_path.read_text())
+        doc["boundary"] = kind
+        home.config_path.write_text(yaml.safe_dump(doc))
+        c = Conductor.open(home, PASSPHRASE)
+        try:
+            assert c.ribosome.boundary.kind == kind
+        finally:
+            c.close()
