@@ -69,7 +69,9 @@ class Conductor:
             if "admin interface listening on ws://" in line:
                 self.port = int(line.rsplit(":", 1)[1])
                 break
-        assert self.port, "".join(self.log)
+        if not self.port:
+            self.stop()
+            raise AssertionError("the conductor did not start: " + "".join(self.log))
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.rid = 1 << 40
@@ -114,7 +116,20 @@ def conductor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conductor]:
     cfg["network"] = {"enabled": False}
     (home / "conductor-config.yaml").write_text(yaml.safe_dump(cfg))
     c = Conductor(home)
-    ws = c.connect()
+    try:
+        ws = c.connect()
+        setup(c, ws)
+    except BaseException:
+        c.stop()  # never leave the conductor behind
+        raise
+    yield c
+    ws.close()
+    c.stop()
+    log = "".join(c.log)
+    assert "Traceback" not in log and "unexpectedly" not in log, log[-5000:]
+
+
+def setup(c: Conductor, ws: Any) -> None:
     bundle = app_bundle({"main": dna({"writer": wat("writer")}, seed="ws")})
     c.request(
         ws, "install_app", {"installed_app_id": "ws", "source": {"type": "bytes", "value": bundle}}
@@ -122,11 +137,6 @@ def conductor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conductor]:
     c.request(ws, "enable_app", {"installed_app_id": "ws"})
     c.app_port = c.request(ws, "attach_app_interface", {"port": 0, "allowed_origins": "*"})["port"]
     c.admin = ws
-    yield c
-    ws.close()
-    c.stop()
-    log = "".join(c.log)
-    assert "Traceback" not in log and "unexpectedly" not in log, log[-5000:]
 
 
 def _seeds() -> list[bytes]:
