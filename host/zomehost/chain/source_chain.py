@@ -200,7 +200,7 @@ class SourceChain:
         return out
 
     def _read_grants(self, txn: lmdb.Transaction, include_revoked: bool) -> list[StoredGrant]:
-        out: list[StoredGrant] = []
+        found: list[tuple[int, StoredGrant]] = []
         cur = txn.cursor(db=self.store.db["grants"])
         if cur.set_range(self.key):
             for key, value in cur:
@@ -209,14 +209,14 @@ class SourceChain:
                 doc = unpack(bytes(value), what="grant index")
                 if doc["revoked"] and not include_revoked:
                     continue
-                out.append(
-                    StoredGrant(
-                        ActionHash(bytes(key[78:])),
-                        ZomeCallCapGrant.from_wire(doc["grant"]),
-                        bool(doc["revoked"]),
-                    )
+                grant = StoredGrant(
+                    ActionHash(bytes(key[78:])),
+                    ZomeCallCapGrant.from_wire(doc["grant"]),
+                    bool(doc["revoked"]),
                 )
-        return out
+                found.append((int(doc.get("seq", 0)), grant))
+        found.sort(key=lambda sg: sg[0])  # chain order, oldest grant first
+        return [g for _, g in found]
 
     def claims(self) -> list[tuple[ActionHash, CapClaim]]:
         flt = ChainQueryFilter(
@@ -393,7 +393,9 @@ def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) ->
     if a.entry_type == SystemEntryType.CAP_GRANT.value and r.entry is not None:
         grant = ZomeCallCapGrant.from_wire(unpack(r.entry.content))
         txn.put(
-            key + r.action_hash.raw, pack({"grant": grant.to_wire(), "revoked": False}), db=grants
+            key + r.action_hash.raw,
+            pack({"grant": grant.to_wire(), "revoked": False, "seq": a.action_seq}),
+            db=grants,
         )
 
 

@@ -630,7 +630,10 @@ class Conductor:
 
     def _local_call(self, ctx: CallContext, cell: Cell, zome: str, fn: str, payload: bytes) -> Any:
         """Inter-zome call: same cell, shares the caller's workspace, commits with it."""
-        _, zm = cell.zome(zome)
+        try:
+            _, zm = cell.zome(zome)
+        except ZomeFunctionNotFound as exc:
+            return {"CallError": exc.message}
         if fn not in zm.functions:
             return {"CallError": f"zome {zome!r} has no function {fn!r}"}
         ws = ctx.workspace

@@ -190,7 +190,9 @@ def trap_error(
     names = [f.func_name or f"func[{f.func_index}]" for f in frames]
     where = f" in {' <- '.join(names[:8])}" if names else ""
     if code == wasmtime.TrapCode.INTERRUPT:
-        return Timeout(f"{export} ran past its deadline of {limits.timeout_ms} ms")
+        return Timeout(
+            f"{export} ran past its deadline (the cell allows at most {limits.timeout_ms} ms)"
+        )
     if code == wasmtime.TrapCode.OUT_OF_FUEL:  # deterministic: not worth a retry
         return LimitExceeded(f"{export} ran out of fuel ({limits.fuel} units)")
     # wasmtime's text is "error while executing at wasm backtrace: <frames> Caused by: <why>"
