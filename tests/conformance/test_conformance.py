@@ -409,6 +409,16 @@ def grants(w: World, t: Transcript) -> None:
             "listed, not pairs",
             {"tag": "x", "access": "Unrestricted", "functions": {"Listed": [["a"]]}},
         ),
+        ("nil functions", {"tag": "x", "access": "Unrestricted", "functions": None}),
+        ("nil access", {"tag": "x", "access": None, "functions": "All"}),
+        ("nil tag", {"tag": None, "access": "Unrestricted", "functions": "All"}),
+        (
+            "data on Unrestricted",
+            {"tag": "x", "access": {"Unrestricted": {"secret": s2}}, "functions": "All"},
+        ),
+        ("data on All", {"tag": "x", "access": "Unrestricted", "functions": {"All": 1}}),
+        ("no data on Listed", {"tag": "x", "access": "Unrestricted", "functions": "Listed"}),
+        ("not a map", None),
     ]:
         t.call(f"grant with {label}", alice, "a", "make_grant", partial)
     t.call("update without a grant", alice, "a", "update_grant", {"original_action": g3})
@@ -448,7 +458,7 @@ def claims(w: World, t: Transcript) -> None:
     }
     for label, flt in filters.items():
         t.call(f"list {label}", alice, "b", "list_claims", flt)
-    listed = alice.call("a", "list_claims", {})  # (not nil: see KNOWN_DIFFERENCES)
+    listed = alice.call("a", "list_claims", None)
     assert [c["action_hash"] for c in listed] == hashes
     # a claim is no grant: it authorizes nothing on the claimant's own cell
     r = t.call("claim as a grant", alice, "a", "echo", "x", provenance=bob.agent, secret=secrets[0])
@@ -768,13 +778,7 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
 
 # Steps where the probes are known to differ: (scenario, step) -> why. The comparison
 # asserts that they still differ, so that fixing one probe makes this list shrink.
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("claims", "list all (nil)"): (
-        "list_claims(nil): the Rust probe's input is a struct with defaults, which serde "
-        "refuses as nil (DeserializeError); probe_as takes nil as 'no filter' (and "
-        "tests/sdk_as asserts that)"
-    ),
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

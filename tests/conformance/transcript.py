@@ -12,9 +12,10 @@ Only values that legitimately differ between two runs are replaced:
   they depend on each compiler's code and memory layout;
 * the detail of an input ``DeserializeError`` (see :data:`DESERIALIZE_DETAIL`): the Rust
   SDK reports serde's text (``input of echo could not be decoded: invalid type: integer
-  `5`, expected a string``), the AssemblyScript SDK its decoder's (``input could not be
-  decoded: msgpack: expected str, found int (0x5) (at byte 0)``). The kind and the fact that
-  the call failed before any guest logic ran are still compared.
+  `5`, expected a string``), the AssemblyScript SDK its decoder's (``input of echo could
+  not be decoded: msgpack: expected str, found int (0x5) (at byte 0)``). The kind, the
+  function named, and the fact that the call failed before any guest logic ran are still
+  compared.
 
 msgpack bytes (call results inside a ``ZomeCallResponse``, entry contents, properties,
 signal payloads) are decoded and normalised recursively, with a flag that says whether the
@@ -36,7 +37,7 @@ from zomehost.errors import ZomehostError
 HASH_TEXT = re.compile(r"(?<![A-Za-z0-9_-])u[A-Za-z0-9_-]{52}(?![A-Za-z0-9_-])")
 BACKTRACE = re.compile(r" in func\[\d+\](?: <- func\[\d+\])*")
 MEMORY_SIZE = re.compile(r"guest memory \(\d+ bytes\)")
-DESERIALIZE_DETAIL = re.compile(r"DeserializeError: input(?: of \w+)? could not be decoded: .*")
+DESERIALIZE_DETAIL = re.compile(r"DeserializeError: input of (\w+) could not be decoded: .*")
 
 
 class Normalizer:
@@ -77,7 +78,9 @@ class Normalizer:
         s = HASH_TEXT.sub(hash_text, s)
         s = BACKTRACE.sub("", s)
         s = MEMORY_SIZE.sub("guest memory (<size>)", s)
-        return DESERIALIZE_DETAIL.sub("DeserializeError: input could not be decoded: <detail>", s)
+        return DESERIALIZE_DETAIL.sub(
+            r"DeserializeError: input of \1 could not be decoded: <detail>", s
+        )
 
     def bytes_(self, b: bytes) -> Any:
         kind = self._hash_kind(b)

@@ -10,6 +10,10 @@
   decode and re-encode the shared types without changing a byte, host errors come back as
   the Rust SDK's error text, aborts log through ``trace`` and trap, and every block the
   host hands over is freed.
+* Strict decoding (as the Rust SDK): a shared type with a required field missing, nil or
+  of the wrong type is a ``DeserializeError``, in a zome function's input (a malformed
+  grant never reaches ``create_cap_grant``) and in a host function's reply; only the
+  ABI's optional keys may be absent.
 
 The modules are built with ``scripts/build-as-zomes`` (skipped when up to date).
 """
@@ -687,7 +691,7 @@ def test_errors(stub: StubHost) -> None:
     assert "expected int, found str" in err
     # input of the wrong shape
     err = stub.call("echo", 5)["Err"]
-    assert err.startswith("DeserializeError: input could not be decoded: "), err
+    assert err.startswith("DeserializeError: input of echo could not be decoded: "), err
     assert "msgpack: expected str, found int" in err
     err = stub.call("create_entry", {"entry_type": "x"})["Err"]
     assert "missing field `value`" in err
@@ -715,3 +719,210 @@ def test_host_reply_blocks_are_freed(stub: StubHost) -> None:
     for _ in range(500):
         assert stub.call("query_chain", {}) == {"Ok": [GENESIS, CREATE]}
     assert stub.guest.pages() <= pages + 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Strict decoding: required fields are required (as the Rust SDK), never filled in with defaults
+
+S64 = bytes(range(64))
+GOOD_GRANT: dict[str, Any] = {"tag": "g", "access": "Unrestricted", "functions": "All"}
+# typed views of the records and grants above
+REC: dict[str, Any] = CREATE
+GRANT0: dict[str, Any] = GRANTS[0]
+
+# A malformed ZomeCallCapGrant -> a fragment of the DeserializeError it must give.
+BAD_GRANTS: list[tuple[Any, str]] = [
+    ({"tag": "x", "access": "Unrestricted"}, "missing field `functions`"),
+    ({"tag": "x", "functions": "All"}, "missing field `access`"),
+    ({"access": "Unrestricted", "functions": "All"}, "missing field `tag`"),
+    ({}, "missing field `tag`"),
+    ({"tag": "x", "access": {"Transferable": {}}, "functions": "All"}, "missing field `secret`"),
+    ({"tag": "x", "access": {"Assigned": {"secret": S64}}, "functions": "All"},
+     "missing field `assignees`"),
+    ({"tag": "x", "access": {"Assigned": {"assignees": [AGENT]}}, "functions": "All"},
+     "missing field `secret`"),
+    ({"tag": "x", "access": "Unrestricted", "functions": None}, "expected an enum"),
+    ({"tag": "x", "access": None, "functions": "All"}, "expected an enum"),
+    ({"tag": None, "access": "Unrestricted", "functions": "All"}, "expected str, found nil"),
+    ({"tag": 5, "access": "Unrestricted", "functions": "All"}, "expected str, found int"),
+    ({"tag": "x", "access": {"Unrestricted": {"secret": S64}}, "functions": "All"},
+     "expected nil, found map"),
+    ({"tag": "x", "access": "Unrestricted", "functions": {"All": 1}}, "expected nil, found int"),
+    ({"tag": "x", "access": "Unrestricted", "functions": "Listed"}, "unknown GrantedFunctions"),
+    ({"tag": "x", "access": "Transferable", "functions": "All"}, "unknown CapAccess"),
+    ({"tag": "x", "access": "Unrestricted", "functions": {"Listed": [["z"]]}},
+     "a listed function is [zome_name, fn_name]"),
+    ({"tag": "x", "access": {"Transferable": {"secret": None}}, "functions": "All"},
+     "expected bin, found nil"),
+    ({"tag": "x", "access": "Unrestricted", "functions": {"Listed": None}},
+     "expected array, found nil"),
+    (None, "expected map, found nil"),
+    (["x", "Unrestricted", "All"], "expected map, found array"),
+]  # fmt: skip
+
+
+def map_bytes(*pairs: tuple[str, Any]) -> bytes:
+    """A msgpack map with the pairs in order, duplicate keys allowed."""
+    return bytes([0x80 | len(pairs)]) + b"".join(pack(k) + pack(v) for k, v in pairs)
+
+
+@pytest.mark.parametrize(("grant", "error"), BAD_GRANTS, ids=[e for _, e in BAD_GRANTS])
+def test_malformed_grant_is_refused_and_not_written(stub: StubHost, grant: Any, error: str) -> None:
+    reply = stub.call("make_grant", grant)
+    assert set(reply) == {"Err"}, reply
+    assert reply["Err"].startswith("DeserializeError: input of make_grant could not be decoded: ")
+    assert error in reply["Err"], reply
+    assert stub.calls == []  # create_cap_grant was never called: no grant written
+    # the same grant inside update_grant
+    reply = stub.call("update_grant", {"original_action": ACTION, "grant": grant})
+    assert error in reply["Err"], reply
+    assert stub.calls == []
+
+
+def test_well_formed_grants_still_pass(stub: StubHost) -> None:
+    grants: list[dict[str, Any]] = [
+        GOOD_GRANT,
+        {**GOOD_GRANT, "access": {"Unrestricted": None}, "functions": {"All": None}},
+        {**GOOD_GRANT, "unknown_key": [1, 2]},  # unknown keys are skipped, as serde does
+        {"functions": {"Listed": []}, "tag": "", "access": {"Transferable": {"secret": S64}}},
+    ]
+    for grant in grants:
+        assert stub.call("make_grant", grant) == {"Ok": ACTION}
+        sent = {**grant}
+        sent.pop("unknown_key", None)
+        if sent["access"] == {"Unrestricted": None}:
+            sent["access"], sent["functions"] = "Unrestricted", "All"
+        assert stub.calls == [("create_cap_grant", sent)]
+
+
+def test_duplicate_keys_are_refused(stub: StubHost) -> None:
+    raw = map_bytes(("tag", "x"), ("access", "Unrestricted"), ("functions", {"Listed": []}),
+                    ("functions", "All"))  # fmt: skip
+    reply = unpack(stub.guest.call_raw("make_grant", raw))
+    assert "duplicate field `functions`" in reply["Err"], reply
+    assert stub.calls == []
+
+
+@pytest.mark.parametrize(
+    ("claim", "error"),
+    [
+        ({"tag": "t", "grantor": OTHER}, "missing field `secret`"),
+        ({"tag": "t", "secret": S64}, "missing field `grantor`"),
+        ({"grantor": OTHER, "secret": S64}, "missing field `tag`"),
+        ({"tag": "t", "grantor": None, "secret": S64}, "expected bin, found nil"),
+        ({"tag": "t", "grantor": OTHER, "secret": "s"}, "expected bin, found str"),
+    ],
+)
+def test_malformed_claim_is_refused_and_not_written(stub: StubHost, claim: Any, error: str) -> None:
+    reply = stub.call("make_claim", claim)
+    assert reply["Err"].startswith("DeserializeError: input of make_claim could not be decoded: ")
+    assert error in reply["Err"], reply
+    assert stub.calls == []
+
+
+def test_query_filter_keys_are_optional_and_nil_flags_false(stub: StubHost) -> None:
+    nil_filter = {"sequence_range": None, "entry_type": None, "action_type": None,
+                  "include_entries": None, "descending": None}  # fmt: skip
+    filters: list[Any] = [None, {}, nil_filter]
+    for flt in filters:
+        assert stub.call("query_chain", flt) == {"Ok": [GENESIS, CREATE]}
+        assert stub.calls == [("query", {**nil_filter, "include_entries": False,
+                                         "descending": False})]  # fmt: skip
+    for flt, error in [
+        ({"include_entries": 1}, "expected bool, found int"),
+        ({"entry_type": "note"}, "expected array, found str"),
+        ({"sequence_range": [1]}, "sequence_range is [start, end_exclusive]"),
+    ]:
+        reply = stub.call("query_chain", flt)
+        assert reply["Err"].startswith("DeserializeError: input of query_chain could not be"), reply
+        assert error in reply["Err"], reply
+        assert stub.calls == []
+
+
+def test_list_claims_takes_nil_as_no_filter(stub: StubHost) -> None:
+    for flt in [None, {}, {"grantor": None, "tag": None}]:
+        assert stub.call("list_claims", flt) == {"Ok": OK_REPLIES["capability_claims"]}
+        assert stub.calls == [("capability_claims", {"grantor": None, "tag": None})]
+
+
+def _without(d: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != key}
+
+
+# (zome function, host function, a malformed Ok value, a fragment of the error)
+BAD_REPLIES: list[tuple[str, str, Any, str]] = [
+    ("whoami", "agent_info", _without(OK_REPLIES["agent_info"], "chain_head"),
+     "missing field `chain_head`"),
+    ("whoami", "agent_info", {**OK_REPLIES["agent_info"], "chain_head": _without(HEAD, "seq")},
+     "missing field `seq`"),
+    ("dna", "dna_info", _without(OK_REPLIES["dna_info"], "zome_names"),
+     "missing field `zome_names`"),
+    ("zome", "zome_info", _without(OK_REPLIES["zome_info"], "id"), "missing field `id`"),
+    ("caller", "call_info", _without(OK_REPLIES["call_info"], "cap_grant"),
+     "missing field `cap_grant`"),
+    ("caller", "call_info", {**OK_REPLIES["call_info"], "cap_grant": {"RemoteAgent": {
+        "action_hash": ACTION, "tag": "t", "access": "Unrestricted"}}},
+     "missing field `functions`"),
+    ("caller", "call_info", {**OK_REPLIES["call_info"], "cap_grant": "ChainAuthor"},
+     "unknown CapGrantInfo variant"),
+    ("get_record", "get", _without(REC, "signature"), "missing field `signature`"),
+    ("get_record", "get", {**REC, "action": _without(REC["action"], "type")},
+     "missing field `type`"),
+    ("get_record", "get", {**REC, "action": {**REC["action"], "type": "Teleport"}},
+     "unknown action type \"Teleport\""),
+    ("get_record", "get", {**REC, "action": {**REC["action"], "author": None}},
+     "expected bin, found nil"),
+    ("get_record", "get", {**REC, "action": {**REC["action"], "action_seq": "3"}},
+     "found str"),
+    ("get_record", "get", {**REC, "entry": {"entry_type": "probe"}},
+     "missing field `content`"),
+    ("query_chain", "query", [GENESIS, _without(REC, "action_hash")],
+     "missing field `action_hash`"),
+    ("list_grants", "capability_grants",
+     [{**GRANT0, "grant": _without(GRANT0["grant"], "functions")}],
+     "missing field `functions`"),
+    ("list_grants", "capability_grants", [_without(GRANT0, "revoked")],
+     "missing field `revoked`"),
+    ("list_claims", "capability_claims",
+     [{"action_hash": ACTION, "claim": {"tag": "c", "grantor": OTHER}}],
+     "missing field `secret`"),
+    ("call_other", "call", {"Unauthorized": _without(OK_REPLIES["call"]["Unauthorized"],
+                                                     "reason")},
+     "missing field `reason`"),
+    ("call_other", "call", "CallError", "unknown ZomeCallResponse variant"),
+]  # fmt: skip
+
+CALL_INPUT = {"target": {"Local": None}, "zome_name": "z", "fn_name": "f"}
+
+
+@pytest.mark.parametrize(
+    ("fn", "host_fn", "value", "error"), BAD_REPLIES, ids=[f"{b[1]}-{b[3]}" for b in BAD_REPLIES]
+)
+def test_malformed_host_reply_is_a_deserialize_error(
+    stub: StubHost, fn: str, host_fn: str, value: Any, error: str
+) -> None:
+    stub.replies[host_fn] = {"Ok": value}
+    inputs: dict[str, Any] = {"get_record": ACTION, "list_grants": True, "call_other": CALL_INPUT}
+    reply = stub.call(fn, inputs.get(fn))
+    prefix = f"DeserializeError: result of {host_fn} could not be decoded: "
+    assert set(reply) == {"Err"} and reply["Err"].startswith(prefix), reply
+    assert error in reply["Err"], reply
+
+
+def test_optional_reply_keys_may_be_absent(stub: StubHost) -> None:
+    # Record.entry, and the Action fields other than `type`
+    record = _without(REC, "entry")
+    stub.replies["get"] = {"Ok": record}
+    assert stub.call("get_record", ACTION) == {"Ok": {**record, "entry": None}}  # re-encoded
+    record = {**GENESIS, "action": {"type": "InitZomesComplete"}}
+    stub.replies["get"] = {"Ok": record}
+    assert stub.call("get_record", ACTION) == {"Ok": record}
+
+
+def test_callbacks_name_themselves_in_input_errors(stub: StubHost) -> None:
+    err = stub.call("post_commit", [_without(REC, "action")])["Err"]
+    assert err.startswith("DeserializeError: input of post_commit could not be decoded: "), err
+    assert "missing field `action`" in err
+    err = stub.call("recv_remote_signal", "not bin")["Err"]
+    assert err.startswith("DeserializeError: input of recv_remote_signal could not be decoded")
+    assert stub.calls == []

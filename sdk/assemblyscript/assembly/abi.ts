@@ -268,23 +268,26 @@ export type ZomeHandler = (input: Decoder, output: Encoder) => Outcome;
  * frees the input block, and returns `(ptr << 32) | len` of the result envelope:
  *
  * - `{"Ok": value}` with the one value the handler wrote to `output` (nil if none);
- * - `{"Err": "DeserializeError: input could not be decoded: ..."}` if the input decoder
- *   recorded an error (a type mismatch or truncation while the handler read it);
+ * - `{"Err": "DeserializeError: input of <name> could not be decoded: ..."}` if the input
+ *   decoder recorded an error (a missing field, a type mismatch or truncation while the
+ *   handler read it), the Rust SDK's text; without `name`, `input could not be decoded`;
  * - `{"Err": error.toString()}` if the handler returned a failure.
+ *
+ * `name` is the function's export name (AssemblyScript cannot know it by itself).
  *
  *     export function echo(ptr: usize, len: usize): u64 {
  *       return zomeFn(ptr, len, (input: Decoder, output: Encoder): Outcome => {
  *         output.writeString(input.readString());
  *         return ok();
- *       });
+ *       }, "echo");
  *     }
  */
-export function zomeFn(ptr: usize, len: usize, handler: ZomeHandler): u64 {
+export function zomeFn(ptr: usize, len: usize, handler: ZomeHandler, name: string = ""): u64 {
   const input = new Decoder(ptr, len);
   const out = beginEnvelope();
   const mark = out.len;
   const outcome = handler(input, out);
-  return endEnvelope(ptr, input, out, mark, outcome);
+  return endEnvelope(ptr, input, out, mark, outcome, name);
 }
 
 /** An encoder holding `{"Ok": ` (the value comes next). */
@@ -297,7 +300,8 @@ export function beginEnvelope(): Encoder {
 
 /**
  * Frees the input block and finishes the envelope (see zomeFn); returns the ABI value.
- * `mark` is `out.len` right after beginEnvelope().
+ * `mark` is `out.len` right after beginEnvelope(); `name` the function's name, for the
+ * input error's text.
  */
 export function endEnvelope(
   inputPtr: usize,
@@ -305,12 +309,14 @@ export function endEnvelope(
   out: Encoder,
   mark: usize,
   outcome: Outcome,
+  name: string = "",
 ): u64 {
   heap.free(inputPtr); // the guest owns the input block
   input.start = input.pos = input.end = 0;
   const inputError = input.error;
   if (inputError !== null) {
-    writeErr(out, "DeserializeError: input could not be decoded: " + inputError);
+    const what = name.length > 0 ? "input of " + name : "input";
+    writeErr(out, "DeserializeError: " + what + " could not be decoded: " + inputError);
   } else if (outcome.error !== null) {
     writeErr(out, outcome.error!.toString());
   } else if (out.len == mark) {

@@ -29,7 +29,7 @@ export function initCallback(ptr: usize, len: usize, handler: InitHandler): u64 
   const out = beginEnvelope();
   const mark = out.len;
   handler().encode(out);
-  return endEnvelope(ptr, input, out, mark, ok());
+  return endEnvelope(ptr, input, out, mark, ok(), "init");
 }
 
 /** Runs a `post_commit` callback (input [Record]); Ok value nil. */
@@ -39,7 +39,7 @@ export function postCommitCallback(ptr: usize, len: usize, handler: PostCommitHa
   const out = beginEnvelope();
   const mark = out.len;
   const outcome = input.ok ? handler(records) : ok();
-  return endEnvelope(ptr, input, out, mark, outcome);
+  return endEnvelope(ptr, input, out, mark, outcome, "post_commit");
 }
 
 /** Runs a `recv_remote_signal` callback (input bin); Ok value nil. */
@@ -53,5 +53,5 @@ export function recvRemoteSignalCallback(
   const out = beginEnvelope();
   const mark = out.len;
   const outcome = input.ok ? handler(payload) : ok();
-  return endEnvelope(ptr, input, out, mark, outcome);
+  return endEnvelope(ptr, input, out, mark, outcome, "recv_remote_signal");
 }

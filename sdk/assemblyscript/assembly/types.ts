@@ -4,8 +4,16 @@
 // wire. Structs are maps; enums are externally tagged (a unit variant is the string
 // "Name", a variant with data the one-entry map {"Name": data}); byte strings are bin.
 //
-// Decoding reads keys in any order, skips unknown keys and leaves missing keys at their
-// defaults (empty hash, "", 0, null); a value of the wrong msgpack type is a decoder error.
+// Decoding is as strict as the Rust SDK (serde): keys may come in any order and unknown
+// keys are skipped, but a required key that is missing, a known key given twice, or a
+// value of the wrong msgpack type is a decoder error ("missing field `tag`", "duplicate
+// field `tag`", "msgpack: expected str, found int"). Only the keys the ABI makes optional
+// may be absent: Record.entry, the fields of Action other than `type`, and every key of
+// ChainQueryFilter. Nothing is filled in with a default: the value a failed decode
+// returns is incomplete and must not be used (zomeFn and the host function wrappers turn
+// the decoder error into a DeserializeError). Capability values start out granting
+// nothing (GrantedFunctions.Listed [], CapAccess.Assigned to nobody), so even an
+// unchecked failed decode cannot widen access.
 // Every class has `encode(e: Encoder)` and `static decode(d: Decoder)`.
 
 import { Decoder, Encoder, MsgType } from "./msgpack";
@@ -164,6 +172,87 @@ function unknownVariant(d: Decoder, what: string, tag: string): void {
   if (d.ok) d.fail("unknown " + what + " variant \"" + tag + "\"");
 }
 
+/** The data of a unit variant sent in map form (`{"All": nil}`): nil, as serde takes it. */
+function readUnitVariantData(d: Decoder, hasData: bool): void {
+  if (hasData) d.readNil();
+}
+
+// Struct maps. A decoder keeps a bit set `seen` over its list of known keys: `markKey`
+// after reading each key, `requireKeys` after the map. The required keys come first in
+// the list.
+
+/**
+ * Marks key `k` as read: returns `seen` with the bit of `k`'s index in `keys` set (unchanged
+ * for an unknown key). A key read twice fails `d` ("duplicate field `k`", as serde).
+ */
+export function markKey(d: Decoder, seen: u32, keys: StaticArray<string>, k: string): u32 {
+  for (let i = 0; i < keys.length; i++) {
+    if (unchecked(keys[i]) == k) {
+      const bit: u32 = <u32>1 << <u32>i;
+      if ((seen & bit) != 0 && d.ok) d.fail("duplicate field `" + k + "`");
+      return seen | bit;
+    }
+  }
+  return seen;
+}
+
+/**
+ * Fails `d` ("missing field `name`", as serde) for the first of the first `required` keys
+ * (all of them if negative) whose bit is not in `seen`.
+ */
+export function requireKeys(
+  d: Decoder,
+  seen: u32,
+  keys: StaticArray<string>,
+  required: i32 = -1,
+): void {
+  if (!d.ok) return;
+  const n = required < 0 ? keys.length : required;
+  for (let i = 0; i < n; i++) {
+    if ((seen & (<u32>1 << <u32>i)) == 0) {
+      d.fail("missing field `" + unchecked(keys[i]) + "`");
+      return;
+    }
+  }
+}
+
+const ENTRY_KEYS: StaticArray<string> = ["entry_type", "content"];
+const ACTION_KEYS: StaticArray<string> = [
+  "type", // required
+  "author", "timestamp", "action_seq", "prev_action", "dna_hash", "membrane_proof",
+  "entry_type", "entry_hash", "original_action_address", "original_entry_address",
+  "deletes_address", "deletes_entry_address",
+];
+const RECORD_KEYS: StaticArray<string> = ["action_hash", "action", "signature", "entry"];
+const CHAIN_HEAD_KEYS: StaticArray<string> = ["action", "seq", "timestamp"];
+const FILTER_KEYS: StaticArray<string> = [
+  "sequence_range", "entry_type", "action_type", "include_entries", "descending",
+];
+const AGENT_INFO_KEYS: StaticArray<string> = [
+  "agent_initial_pubkey", "agent_latest_pubkey", "chain_head",
+];
+const DNA_INFO_KEYS: StaticArray<string> = [
+  "hash", "name", "properties", "network_seed", "zome_names",
+];
+const ZOME_INFO_KEYS: StaticArray<string> = ["name", "id", "function_names"];
+const REMOTE_AGENT_KEYS: StaticArray<string> = ["action_hash", "tag", "access", "functions"];
+const CALL_INFO_KEYS: StaticArray<string> = [
+  "provenance", "zome_name", "function_name", "as_at", "cap_grant",
+];
+const TRANSFERABLE_KEYS: StaticArray<string> = ["secret"];
+const ASSIGNED_KEYS: StaticArray<string> = ["secret", "assignees"];
+const GRANT_KEYS: StaticArray<string> = ["tag", "access", "functions"];
+const CLAIM_KEYS: StaticArray<string> = ["tag", "grantor", "secret"];
+const GRANT_RECORD_KEYS: StaticArray<string> = ["action_hash", "grant", "revoked"];
+const CLAIM_RECORD_KEYS: StaticArray<string> = ["action_hash", "claim"];
+const UNAUTHORIZED_KEYS: StaticArray<string> = [
+  "zome_name", "fn_name", "cell_id", "provenance", "reason",
+];
+
+const ACTION_TYPES: StaticArray<string> = [
+  "Dna", "AgentValidationPkg", "InitZomesComplete", "Create", "Update", "Delete",
+];
+
 // ---------------------------------------------------------------------------------------
 // Records
 
@@ -173,13 +262,16 @@ export class Entry {
 
   static decode(d: Decoder): Entry {
     const r = new Entry();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, ENTRY_KEYS, k);
       if (k == "entry_type") r.entry_type = d.readString();
       else if (k == "content") r.content = d.readBin();
       else d.skip();
     }
+    requireKeys(d, seen, ENTRY_KEYS);
     return r;
   }
 
@@ -206,9 +298,12 @@ export class Entry {
  * An action: the map of docs/formats.md, with `type` one of Dna | AgentValidationPkg |
  * InitZomesComplete | Create | Update | Delete.
  *
- * The known fields are decoded when present with the expected type (null otherwise);
- * `raw` keeps the exact bytes received, and `encode` writes them back unchanged, so a
- * record passed through a zome keeps every field (and its hash still matches).
+ * `type` is required (one of the six). The other known fields may be absent (null, or 0),
+ * and the optional hashes and `entry_type` nil, but a value of the wrong type is a decoder
+ * error, as in the Rust SDK (`membrane_proof` is kept when it is a bin and skipped
+ * otherwise). `raw` keeps the exact bytes received, and `encode` writes them back
+ * unchanged, so a record passed through a zome keeps every field (and its hash still
+ * matches).
  */
 export class Action {
   /** The encoded action as received (null for an action built in the zome). */
@@ -235,27 +330,31 @@ export class Action {
   static decode(d: Decoder): Action {
     const r = new Action();
     const at = d.pos;
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
-      const t = d.peekType();
-      if (k == "type" && t == MsgType.Str) r.type = d.readString();
-      else if (k == "timestamp" && t == MsgType.Int) r.timestamp = d.readI64();
-      else if (k == "action_seq" && t == MsgType.Int) r.action_seq = d.readU32();
-      else if (k == "entry_type" && t == MsgType.Str) r.entry_type = d.readString();
-      else if (k == "membrane_proof" && t == MsgType.Bin) r.membrane_proof = d.readBin();
-      else if (t == MsgType.Bin) {
-        if (k == "author") r.author = HoloHash.decode(d);
-        else if (k == "prev_action") r.prev_action = HoloHash.decode(d);
-        else if (k == "dna_hash") r.dna_hash = HoloHash.decode(d);
-        else if (k == "entry_hash") r.entry_hash = HoloHash.decode(d);
-        else if (k == "original_action_address") r.original_action_address = HoloHash.decode(d);
-        else if (k == "original_entry_address") r.original_entry_address = HoloHash.decode(d);
-        else if (k == "deletes_address") r.deletes_address = HoloHash.decode(d);
-        else if (k == "deletes_entry_address") r.deletes_entry_address = HoloHash.decode(d);
-        else d.skip();
-      } else d.skip();
+      seen = markKey(d, seen, ACTION_KEYS, k);
+      if (k == "type") {
+        r.type = d.readString();
+        if (d.ok && !ACTION_TYPES.includes(r.type)) {
+          d.fail("unknown action type \"" + r.type + "\"");
+        }
+      } else if (k == "author") r.author = HoloHash.decode(d);
+      else if (k == "timestamp") r.timestamp = d.readI64();
+      else if (k == "action_seq") r.action_seq = d.readU32();
+      else if (k == "prev_action") r.prev_action = HoloHash.decodeNullable(d);
+      else if (k == "entry_type") r.entry_type = d.readNullableString();
+      else if (k == "membrane_proof" && d.peekType() == MsgType.Bin) r.membrane_proof = d.readBin();
+      else if (k == "dna_hash") r.dna_hash = HoloHash.decodeNullable(d);
+      else if (k == "entry_hash") r.entry_hash = HoloHash.decodeNullable(d);
+      else if (k == "original_action_address") r.original_action_address = HoloHash.decodeNullable(d);
+      else if (k == "original_entry_address") r.original_entry_address = HoloHash.decodeNullable(d);
+      else if (k == "deletes_address") r.deletes_address = HoloHash.decodeNullable(d);
+      else if (k == "deletes_entry_address") r.deletes_entry_address = HoloHash.decodeNullable(d);
+      else d.skip();
     }
+    requireKeys(d, seen, ACTION_KEYS, 1);
     if (d.ok) {
       const len = d.pos - at;
       const raw = new Uint8Array(<i32>len);
@@ -336,15 +435,18 @@ export class Record {
 
   static decode(d: Decoder): Record {
     const r = new Record();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, RECORD_KEYS, k);
       if (k == "action_hash") r.action_hash = HoloHash.decode(d);
       else if (k == "action") r.action = Action.decode(d);
       else if (k == "signature") r.signature = d.readBin();
       else if (k == "entry") r.entry = Entry.decodeNullable(d);
       else d.skip();
     }
+    requireKeys(d, seen, RECORD_KEYS, 3); // `entry` may be absent (null)
     return r;
   }
 
@@ -432,14 +534,17 @@ export class ChainHead {
 
   static decode(d: Decoder): ChainHead {
     const r = new ChainHead();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, CHAIN_HEAD_KEYS, k);
       if (k == "action") r.action = HoloHash.decode(d);
       else if (k == "seq") r.seq = d.readU32();
       else if (k == "timestamp") r.timestamp = d.readI64();
       else d.skip();
     }
+    requireKeys(d, seen, CHAIN_HEAD_KEYS);
     return r;
   }
 
@@ -455,8 +560,10 @@ export class ChainHead {
 }
 
 /**
- * The filter of `query`. Every key is optional on the wire; `encode` writes all five
- * (null lists as nil).
+ * The filter of `query`. Every key is optional on the wire, and nil is the same as absent
+ * (no restriction; false for the flags). `decode` also takes a nil filter as "no filter".
+ * A value of the wrong type, or a key given twice, is a decoder error. `encode` writes all
+ * five (null lists as nil).
  *
  *     const f = new ChainQueryFilter();
  *     f.entry_type = ["note"];
@@ -505,9 +612,11 @@ export class ChainQueryFilter {
   static decode(d: Decoder): ChainQueryFilter {
     const r = new ChainQueryFilter();
     if (d.tryReadNil()) return r;
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, FILTER_KEYS, k);
       if (k == "sequence_range") {
         if (!d.tryReadNil()) {
           const m = d.readArrayHeader();
@@ -522,8 +631,8 @@ export class ChainQueryFilter {
         if (!d.tryReadNil()) r.entry_type = decodeStringArray(d);
       } else if (k == "action_type") {
         if (!d.tryReadNil()) r.action_type = decodeStringArray(d);
-      } else if (k == "include_entries") r.include_entries = d.readBool();
-      else if (k == "descending") r.descending = d.readBool();
+      } else if (k == "include_entries") r.include_entries = d.tryReadNil() ? false : d.readBool();
+      else if (k == "descending") r.descending = d.tryReadNil() ? false : d.readBool();
       else d.skip();
     }
     return r;
@@ -565,14 +674,17 @@ export class AgentInfo {
 
   static decode(d: Decoder): AgentInfo {
     const r = new AgentInfo();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, AGENT_INFO_KEYS, k);
       if (k == "agent_initial_pubkey") r.agent_initial_pubkey = HoloHash.decode(d);
       else if (k == "agent_latest_pubkey") r.agent_latest_pubkey = HoloHash.decode(d);
       else if (k == "chain_head") r.chain_head = ChainHead.decodeNullable(d);
       else d.skip();
     }
+    requireKeys(d, seen, AGENT_INFO_KEYS); // chain_head is required, though it may be nil
     return r;
   }
 
@@ -597,9 +709,11 @@ export class DnaInfo {
 
   static decode(d: Decoder): DnaInfo {
     const r = new DnaInfo();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, DNA_INFO_KEYS, k);
       if (k == "hash") r.hash = HoloHash.decode(d);
       else if (k == "name") r.name = d.readString();
       else if (k == "properties") r.properties = d.readBin();
@@ -607,6 +721,7 @@ export class DnaInfo {
       else if (k == "zome_names") r.zome_names = decodeStringArray(d);
       else d.skip();
     }
+    requireKeys(d, seen, DNA_INFO_KEYS);
     return r;
   }
 
@@ -632,14 +747,17 @@ export class ZomeInfo {
 
   static decode(d: Decoder): ZomeInfo {
     const r = new ZomeInfo();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, ZOME_INFO_KEYS, k);
       if (k == "name") r.name = d.readString();
       else if (k == "id") r.id = d.readU32();
       else if (k == "function_names") r.function_names = decodeStringArray(d);
       else d.skip();
     }
+    requireKeys(d, seen, ZOME_INFO_KEYS);
     return r;
   }
 
@@ -684,15 +802,18 @@ export class CapGrantInfo {
       r.agent = HoloHash.decode(d);
     } else if (tag == "RemoteAgent" && enumTagHasData()) {
       r.kind = CapGrantInfoKind.RemoteAgent;
+      let seen: u32 = 0;
       const n = d.readMapHeader();
       for (let i: u32 = 0; i < n && d.ok; i++) {
         const k = d.readString();
+        seen = markKey(d, seen, REMOTE_AGENT_KEYS, k);
         if (k == "action_hash") r.action_hash = HoloHash.decode(d);
         else if (k == "tag") r.tag = d.readString();
         else if (k == "access") r.access = CapAccess.decode(d);
         else if (k == "functions") r.functions = GrantedFunctions.decode(d);
         else d.skip();
       }
+      requireKeys(d, seen, REMOTE_AGENT_KEYS);
     } else unknownVariant(d, "CapGrantInfo", tag);
     return r;
   }
@@ -731,9 +852,11 @@ export class CallInfo {
 
   static decode(d: Decoder): CallInfo {
     const r = new CallInfo();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, CALL_INFO_KEYS, k);
       if (k == "provenance") r.provenance = HoloHash.decode(d);
       else if (k == "zome_name") r.zome_name = d.readString();
       else if (k == "function_name") r.function_name = d.readString();
@@ -741,6 +864,7 @@ export class CallInfo {
       else if (k == "cap_grant") r.cap_grant = CapGrantInfo.decode(d);
       else d.skip();
     }
+    requireKeys(d, seen, CALL_INFO_KEYS); // as_at is required, though it may be nil
     return r;
   }
 
@@ -794,23 +918,39 @@ export class CapAccess {
     return new CapAccess(CapAccessKind.Assigned, secret, assignees);
   }
 
+  /**
+   * Strict: `"Unrestricted"` (or `{"Unrestricted": nil}`), or a Transferable/Assigned map
+   * with every field. Until it succeeds the value is Assigned to nobody with no secret.
+   */
   static decode(d: Decoder): CapAccess {
-    const r = new CapAccess();
+    const r = new CapAccess(CapAccessKind.Assigned);
     const tag = readEnumTag(d);
     if (!d.ok) return r;
     const hasData = enumTagHasData();
     if (tag == "Unrestricted") {
-      if (hasData) d.skip();
+      readUnitVariantData(d, hasData);
+      if (d.ok) r.kind = CapAccessKind.Unrestricted;
       return r;
     }
     if ((tag == "Transferable" || tag == "Assigned") && hasData) {
-      r.kind = tag == "Transferable" ? CapAccessKind.Transferable : CapAccessKind.Assigned;
+      const assigned = tag == "Assigned";
+      const keys = assigned ? ASSIGNED_KEYS : TRANSFERABLE_KEYS;
+      let seen: u32 = 0;
+      let secret: Uint8Array | null = null;
+      let assignees: AgentPubKey[] = [];
       const n = d.readMapHeader();
       for (let i: u32 = 0; i < n && d.ok; i++) {
         const k = d.readString();
-        if (k == "secret") r.secret = d.readBin();
-        else if (k == "assignees") r.assignees = decodeHashArray(d);
+        seen = markKey(d, seen, keys, k);
+        if (k == "secret") secret = d.readBin();
+        else if (k == "assignees" && assigned) assignees = decodeHashArray(d);
         else d.skip();
+      }
+      requireKeys(d, seen, keys);
+      if (d.ok) {
+        r.kind = assigned ? CapAccessKind.Assigned : CapAccessKind.Transferable;
+        r.secret = secret;
+        r.assignees = assignees;
       }
       return r;
     }
@@ -857,17 +997,21 @@ export class GrantedFunctions {
     return new GrantedFunctions(false, fns);
   }
 
+  /**
+   * Strict: `"All"` (or `{"All": nil}`) or `{"Listed": [[zome, fn], ...]}`. Until it
+   * succeeds the value is Listed with no function.
+   */
   static decode(d: Decoder): GrantedFunctions {
-    const r = new GrantedFunctions();
+    const r = new GrantedFunctions(false);
     const tag = readEnumTag(d);
     if (!d.ok) return r;
     const hasData = enumTagHasData();
     if (tag == "All") {
-      if (hasData) d.skip();
+      readUnitVariantData(d, hasData);
+      if (d.ok) r.all = true;
       return r;
     }
     if (tag == "Listed" && hasData) {
-      r.all = false;
       const n = d.readArrayHeader();
       for (let i: u32 = 0; i < n && d.ok; i++) {
         const m = d.readArrayHeader();
@@ -907,16 +1051,27 @@ export class ZomeCallCapGrant {
     public functions: GrantedFunctions = new GrantedFunctions(),
   ) {}
 
+  /**
+   * Strict: `tag`, `access` and `functions` are all required (a grant is never completed
+   * with defaults). Until it succeeds the value grants no function to nobody.
+   */
   static decode(d: Decoder): ZomeCallCapGrant {
-    const r = new ZomeCallCapGrant();
+    const r = new ZomeCallCapGrant(
+      "",
+      new CapAccess(CapAccessKind.Assigned),
+      new GrantedFunctions(false),
+    );
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, GRANT_KEYS, k);
       if (k == "tag") r.tag = d.readString();
       else if (k == "access") r.access = CapAccess.decode(d);
       else if (k == "functions") r.functions = GrantedFunctions.decode(d);
       else d.skip();
     }
+    requireKeys(d, seen, GRANT_KEYS);
     return r;
   }
 
@@ -940,14 +1095,17 @@ export class CapClaim {
 
   static decode(d: Decoder): CapClaim {
     const r = new CapClaim();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, CLAIM_KEYS, k);
       if (k == "tag") r.tag = d.readString();
       else if (k == "grantor") r.grantor = HoloHash.decode(d);
       else if (k == "secret") r.secret = d.readBin();
       else d.skip();
     }
+    requireKeys(d, seen, CLAIM_KEYS);
     return r;
   }
 
@@ -970,14 +1128,17 @@ export class CapGrantRecord {
 
   static decode(d: Decoder): CapGrantRecord {
     const r = new CapGrantRecord();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, GRANT_RECORD_KEYS, k);
       if (k == "action_hash") r.action_hash = HoloHash.decode(d);
       else if (k == "grant") r.grant = ZomeCallCapGrant.decode(d);
       else if (k == "revoked") r.revoked = d.readBool();
       else d.skip();
     }
+    requireKeys(d, seen, GRANT_RECORD_KEYS);
     return r;
   }
 
@@ -999,13 +1160,16 @@ export class CapClaimRecord {
 
   static decode(d: Decoder): CapClaimRecord {
     const r = new CapClaimRecord();
+    let seen: u32 = 0;
     const n = d.readMapHeader();
     for (let i: u32 = 0; i < n && d.ok; i++) {
       const k = d.readString();
+      seen = markKey(d, seen, CLAIM_RECORD_KEYS, k);
       if (k == "action_hash") r.action_hash = HoloHash.decode(d);
       else if (k == "claim") r.claim = CapClaim.decode(d);
       else d.skip();
     }
+    requireKeys(d, seen, CLAIM_RECORD_KEYS);
     return r;
   }
 
@@ -1143,9 +1307,11 @@ export class ZomeCallResponse {
       r.payload = d.readBin();
     } else if (tag == "Unauthorized") {
       r.kind = ZomeCallResponseKind.Unauthorized;
+      let seen: u32 = 0;
       const n = d.readMapHeader();
       for (let i: u32 = 0; i < n && d.ok; i++) {
         const k = d.readString();
+        seen = markKey(d, seen, UNAUTHORIZED_KEYS, k);
         if (k == "zome_name") r.zome_name = d.readString();
         else if (k == "fn_name") r.fn_name = d.readString();
         else if (k == "cell_id") r.cell_id = CellId.decode(d);
@@ -1153,6 +1319,7 @@ export class ZomeCallResponse {
         else if (k == "reason") r.message = d.readString();
         else d.skip();
       }
+      requireKeys(d, seen, UNAUTHORIZED_KEYS);
     } else if (tag == "AuthenticationFailed") {
       r.kind = ZomeCallResponseKind.AuthenticationFailed;
       r.message = d.readString();

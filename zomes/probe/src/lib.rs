@@ -62,7 +62,27 @@ fn delete_entry(hash: ActionHash) -> ExternResult<ActionHash> {
     delete(hash)
 }
 
-fn query_chain(filter: ChainQueryFilter) -> ExternResult<Vec<Record>> {
+/// The filter of docs/abi.md: every key optional, and nil (for a key, or for the whole
+/// filter) the same as absent, so a nil flag means false. (The SDK's `ChainQueryFilter`
+/// refuses nil flags, hence this input type.)
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct QueryInput {
+    sequence_range: Option<(u32, u32)>,
+    entry_type: Option<Vec<String>>,
+    action_type: Option<Vec<String>>,
+    include_entries: Option<bool>,
+    descending: Option<bool>,
+}
+
+fn query_chain(input: Option<QueryInput>) -> ExternResult<Vec<Record>> {
+    let input = input.unwrap_or_default();
+    let mut filter = ChainQueryFilter::new();
+    filter.sequence_range = input.sequence_range;
+    filter.entry_type = input.entry_type;
+    filter.action_type = input.action_type;
+    filter.include_entries = input.include_entries.unwrap_or(false);
+    filter.descending = input.descending.unwrap_or(false);
     query(filter)
 }
 
@@ -251,6 +271,8 @@ fn list_grants(include_revoked: bool) -> ExternResult<Vec<CapGrantRecord>> {
     capability_grants(include_revoked)
 }
 
+/// `{grantor?: agent | nil, tag?: str | nil}`, or nil for no filter (docs/abi.md:
+/// capability_claims' grantor and tag are optional).
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct ListClaimsInput {
@@ -258,7 +280,8 @@ struct ListClaimsInput {
     tag: Option<String>,
 }
 
-fn list_claims(input: ListClaimsInput) -> ExternResult<Vec<CapClaimRecord>> {
+fn list_claims(input: Option<ListClaimsInput>) -> ExternResult<Vec<CapClaimRecord>> {
+    let input = input.unwrap_or_default();
     capability_claims(input.grantor, input.tag.as_deref())
 }
 

@@ -3,7 +3,9 @@
 // seen from Python compare equal between the two.
 //
 // Every zome function is exported as `(ptr: usize, len: usize) => u64` and runs its body
-// through zomeFn (see sdk/assemblyscript/README.md).
+// through zomeFn, named, so that input errors read as the Rust SDK's ("input of make_grant
+// could not be decoded: ..."; see sdk/assemblyscript/README.md). The SDK's decoders refuse
+// missing fields (as serde does), so shared types are decoded straight from the input.
 
 import {
   AgentPubKey,
@@ -14,7 +16,6 @@ import {
   Encoder,
   HoloHash,
   InitCallbackResult,
-  MsgType,
   Outcome,
   Record,
   ZomeCallCapGrant,
@@ -71,66 +72,6 @@ function missing(d: Decoder, field: string): void {
   if (d.ok) d.fail("missing field `" + field + "`");
 }
 
-/**
- * Fails `input` as serde does when the map in `raw` is not a map or lacks one of `fields`
- * (the SDK's type decoders fill in defaults for missing fields; the Rust probe refuses).
- */
-function requireFields(input: Decoder, raw: Uint8Array, fields: string[]): void {
-  if (!input.ok) return;
-  const d = Decoder.fromBytes(raw);
-  const keys = new Array<string>(0);
-  const n = d.readMapHeader();
-  for (let i: u32 = 0; i < n && d.ok; i++) {
-    keys.push(d.readString());
-    d.skip();
-  }
-  if (!d.ok) {
-    input.fail(d.error!);
-    return;
-  }
-  for (let i = 0; i < fields.length; i++) {
-    if (!keys.includes(fields[i])) {
-      missing(input, fields[i]);
-      return;
-    }
-  }
-}
-
-/** Checks the required fields of a ZomeCallCapGrant, down to its access' secret/assignees. */
-function requireGrantFields(input: Decoder, raw: Uint8Array): void {
-  requireFields(input, raw, ["tag", "access", "functions"]);
-  if (!input.ok) return;
-  const d = Decoder.fromBytes(raw);
-  const n = d.readMapHeader();
-  for (let i: u32 = 0; i < n && d.ok; i++) {
-    const k = d.readString();
-    if (k != "access" || d.peekType() != MsgType.Map) {
-      d.skip();
-      continue;
-    }
-    if (d.readMapHeader() != 1) return; // the SDK's decoder reports it
-    const variant = d.readString();
-    const body = d.readRaw();
-    if (!d.ok) return;
-    if (variant == "Transferable") requireFields(input, body, ["secret"]);
-    else if (variant == "Assigned") requireFields(input, body, ["secret", "assignees"]);
-    return;
-  }
-}
-
-/** Decodes a ZomeCallCapGrant from `raw`, strictly (see requireGrantFields). */
-function decodeGrant(input: Decoder, raw: Uint8Array): ZomeCallCapGrant | null {
-  requireGrantFields(input, raw);
-  if (!input.ok) return null;
-  const d = Decoder.fromBytes(raw);
-  const grant = ZomeCallCapGrant.decode(d);
-  if (!d.ok) {
-    input.fail(d.error!);
-    return null;
-  }
-  return grant;
-}
-
 // ---------------------------------------------------------------------------------------
 // Info
 
@@ -140,7 +81,7 @@ export function whoami(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "whoami");
 }
 
 export function dna(ptr: usize, len: usize): u64 {
@@ -149,7 +90,7 @@ export function dna(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "dna");
 }
 
 export function zome(ptr: usize, len: usize): u64 {
@@ -158,7 +99,7 @@ export function zome(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "zome");
 }
 
 export function caller(ptr: usize, len: usize): u64 {
@@ -167,7 +108,7 @@ export function caller(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "caller");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -191,7 +132,7 @@ export function create_entry(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "create_entry");
 }
 
 /** hash -> Record | nil */
@@ -205,7 +146,7 @@ export function get_record(ptr: usize, len: usize): u64 {
     if (record === null) out.writeNil();
     else record.encode(out);
     return ok();
-  });
+  }, "get_record");
 }
 
 /** `{original: hash, entry_type?: str, value: any}` -> action hash */
@@ -229,7 +170,7 @@ export function update_entry(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "update_entry");
 }
 
 /** action hash -> action hash of the Delete */
@@ -241,7 +182,7 @@ export function delete_entry(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "delete_entry");
 }
 
 /** ChainQueryFilter -> [Record] */
@@ -253,7 +194,7 @@ export function query_chain(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     Record.encodeArray(out, r.value);
     return ok();
-  });
+  }, "query_chain");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -268,7 +209,7 @@ export function random(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     out.writeBin(r.value);
     return ok();
-  });
+  }, "random");
 }
 
 /** nil -> i64 (µs since the epoch) */
@@ -278,7 +219,7 @@ export function now(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     out.writeI64(r.value);
     return ok();
-  });
+  }, "now");
 }
 
 /** bin -> bin(64): a signature by the cell's agent (agent_initial_pubkey) */
@@ -292,7 +233,7 @@ export function sign_data(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     out.writeBin(r.value);
     return ok();
-  });
+  }, "sign_data");
 }
 
 /** `{key, signature, data}` -> bool */
@@ -317,7 +258,7 @@ export function verify(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     out.writeBool(r.value);
     return ok();
-  });
+  }, "verify");
 }
 
 /** str -> nil (logged at level info) */
@@ -327,7 +268,7 @@ export function log(ptr: usize, len: usize): u64 {
     if (!input.ok) return ok();
     info(msg);
     return ok();
-  });
+  }, "log");
 }
 
 /** any -> nil (emits the value as a signal) */
@@ -338,7 +279,7 @@ export function signal(ptr: usize, len: usize): u64 {
     const r = emitSignal(value);
     if (r.isErr) return r.propagate();
     return ok();
-  });
+  }, "signal");
 }
 
 /** str -> str */
@@ -348,7 +289,7 @@ export function echo(ptr: usize, len: usize): u64 {
     if (!input.ok) return ok();
     out.writeString(s);
     return ok();
-  });
+  }, "echo");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -362,7 +303,7 @@ export function create_then_fail(ptr: usize, len: usize): u64 {
     const r = create(PROBE_ENTRY_TYPE, value);
     if (r.isErr) return r.propagate();
     return fail("deliberate failure");
-  });
+  }, "create_then_fail");
 }
 
 /** any -> creates a "probe" entry, then traps */
@@ -374,7 +315,7 @@ export function create_then_panic(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     abort("deliberate panic after create");
     return ok();
-  });
+  }, "create_then_panic");
 }
 
 /** Passes an out-of-bounds input pointer to `create`: the host must trap the call. */
@@ -382,7 +323,7 @@ export function bad_pointer(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
     const ret = rawCreate(<usize>0xfffffff0, 1000);
     return fail("the host accepted an out-of-bounds pointer (returned 0x" + ret.toString(16) + ")");
-  });
+  }, "bad_pointer");
 }
 
 let spinCounter: u64 = 0;
@@ -395,7 +336,7 @@ export function spin(ptr: usize, len: usize): u64 {
       spinCounter = spinCounter + 1;
     }
     return ok();
-  });
+  }, "spin");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -432,7 +373,7 @@ export function call_other(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "call_other");
 }
 
 /** `{agent, zome_name, fn_name, cap_secret?, payload?: any, timeout_ms?}` -> ZomeCallResponse */
@@ -467,7 +408,7 @@ export function call_remote_fn(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "call_remote_fn");
 }
 
 /** `{agents: [agent], value: any}` -> nil */
@@ -488,7 +429,7 @@ export function remote_signal(ptr: usize, len: usize): u64 {
     const r = sendRemoteSignal(agents!, value!);
     if (r.isErr) return r.propagate();
     return ok();
-  });
+  }, "remote_signal");
 }
 
 /**
@@ -520,7 +461,7 @@ export function create_and_call(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "create_and_call");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -533,21 +474,19 @@ export function new_secret(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     out.writeBin(r.value);
     return ok();
-  });
+  }, "new_secret");
 }
 
 /** ZomeCallCapGrant -> action hash */
 export function make_grant(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
-    const raw = input.readRaw();
+    const grant = ZomeCallCapGrant.decode(input); // strict: every field is required
     if (!input.ok) return ok();
-    const grant = decodeGrant(input, raw);
-    if (!input.ok) return ok();
-    const r = createCapGrant(grant!);
+    const r = createCapGrant(grant);
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "make_grant");
 }
 
 /** `{original_action, grant}` -> action hash */
@@ -559,7 +498,7 @@ export function update_grant(ptr: usize, len: usize): u64 {
     for (let i: u32 = 0; i < n && input.ok; i++) {
       const k = input.readString();
       if (k == "original_action") original = HoloHash.decode(input);
-      else if (k == "grant") grant = decodeGrant(input, input.readRaw());
+      else if (k == "grant") grant = ZomeCallCapGrant.decode(input);
       else input.skip();
     }
     if (original === null) missing(input, "original_action");
@@ -569,7 +508,7 @@ export function update_grant(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "update_grant");
 }
 
 /** action hash -> action hash */
@@ -581,24 +520,19 @@ export function delete_grant(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "delete_grant");
 }
 
 /** CapClaim -> action hash */
 export function make_claim(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
-    const raw = input.readRaw();
-    requireFields(input, raw, ["tag", "grantor", "secret"]);
-    if (!input.ok) return ok();
-    const d = Decoder.fromBytes(raw);
-    const claim = CapClaim.decode(d);
-    if (!d.ok) input.fail(d.error!);
+    const claim = CapClaim.decode(input); // strict: every field is required
     if (!input.ok) return ok();
     const r = createCapClaim(claim);
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
-  });
+  }, "make_claim");
 }
 
 /** include_revoked: bool -> [{action_hash, grant, revoked}] */
@@ -612,7 +546,7 @@ export function list_grants(ptr: usize, len: usize): u64 {
     out.writeArrayHeader(<u32>grants.length);
     for (let i = 0; i < grants.length; i++) grants[i].encode(out);
     return ok();
-  });
+  }, "list_grants");
 }
 
 /** `{grantor?: agent, tag?: str}` (or nil) -> [{action_hash, claim}] */
@@ -636,7 +570,7 @@ export function list_claims(ptr: usize, len: usize): u64 {
     out.writeArrayHeader(<u32>claims.length);
     for (let i = 0; i < claims.length; i++) claims[i].encode(out);
     return ok();
-  });
+  }, "list_claims");
 }
 
 // ---------------------------------------------------------------------------------------
