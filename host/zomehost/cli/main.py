@@ -49,7 +49,7 @@ app.add_typer(app_cmd, name="app")
 app.add_typer(dna_cmd, name="dna")
 app.add_typer(agent_cmd, name="agent")
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 T = TypeVar("T")
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Conductor home directory.", show_default=False)
