@@ -27,12 +27,13 @@ ghostwriter: zomes
 messenger: zomes
     python examples/messenger/run.py
 
-# The test suite (CI runs this)
-test *ARGS: zomes
-    python -m pytest -q -p no:cacheprovider {{ARGS}}
+# Lint, type-check, then the test suite (CI runs this)
+test *ARGS: zomes lint
+    python -m pytest -q -p no:cacheprovider --durations=10 {{ARGS}}
 
 # Lint and type-check
 lint:
+    @echo "==> ruff and mypy"
     ruff check host tests
     ruff format --check host
     mypy
