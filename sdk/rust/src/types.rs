@@ -162,8 +162,9 @@ pub struct ChainHead {
     pub timestamp: Timestamp,
 }
 
-/// Filter for `query`. Every key is optional on the wire; build one with the methods:
-/// `ChainQueryFilter::new().entry_type("note").include_entries(true)`.
+/// Filter for `query`. Every key is optional on the wire, and a missing or nil key reads as
+/// absent: a nil list is `None`, a nil flag is `false` (docs/abi.md). Build one with the
+/// methods: `ChainQueryFilter::new().entry_type("note").include_entries(true)`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChainQueryFilter {
@@ -171,8 +172,15 @@ pub struct ChainQueryFilter {
     pub sequence_range: Option<(u32, u32)>,
     pub entry_type: Option<Vec<String>>,
     pub action_type: Option<Vec<String>>,
+    #[serde(deserialize_with = "nil_as_false")]
     pub include_entries: bool,
+    #[serde(deserialize_with = "nil_as_false")]
     pub descending: bool,
+}
+
+/// A `bool | nil` flag: nil is `false` (a missing key is `false` through `#[serde(default)]`).
+fn nil_as_false<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(<Option<bool> as serde::Deserialize>::deserialize(d)?.unwrap_or(false))
 }
 
 impl ChainQueryFilter {

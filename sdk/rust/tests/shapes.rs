@@ -97,6 +97,58 @@ fn structs_are_named_maps() {
 }
 
 #[test]
+fn chain_query_filter_nil_is_absent() {
+    // docs/abi.md: every key optional; a missing or nil flag means false, a nil list is None.
+    let mut all_nil = vec![0x85];
+    for key in ["sequence_range", "entry_type", "action_type", "include_entries", "descending"] {
+        all_nil.extend(s(key));
+        all_nil.push(0xc0);
+    }
+    assert_eq!(decode::<ChainQueryFilter>(&all_nil).unwrap(), ChainQueryFilter::default());
+    assert_eq!(decode_value::<ChainQueryFilter>(decode(&all_nil).unwrap()).unwrap(), ChainQueryFilter::default());
+
+    // Flags nil, lists present; and the other way round.
+    let mut flags_nil = vec![0x83];
+    flags_nil.extend(s("entry_type"));
+    flags_nil.push(0x91);
+    flags_nil.extend(s("note"));
+    flags_nil.extend(s("include_entries"));
+    flags_nil.push(0xc0);
+    flags_nil.extend(s("descending"));
+    flags_nil.push(0xc0);
+    assert_eq!(decode::<ChainQueryFilter>(&flags_nil).unwrap(), ChainQueryFilter::new().entry_type("note"));
+
+    let mut lists_nil = vec![0x84];
+    lists_nil.extend(s("sequence_range"));
+    lists_nil.push(0xc0);
+    lists_nil.extend(s("action_type"));
+    lists_nil.push(0xc0);
+    lists_nil.extend(s("include_entries"));
+    lists_nil.push(0xc3);
+    lists_nil.extend(s("descending"));
+    lists_nil.push(0xc3);
+    assert_eq!(
+        decode::<ChainQueryFilter>(&lists_nil).unwrap(),
+        ChainQueryFilter::new().include_entries(true).descending()
+    );
+
+    // A nil filter as a whole is no filter where the input is `Option<ChainQueryFilter>`.
+    assert_eq!(decode::<Option<ChainQueryFilter>>(&[0xc0]).unwrap(), None);
+    // A mistyped flag is still an error.
+    let mut bad = vec![0x81];
+    bad.extend(s("descending"));
+    bad.extend(s("yes"));
+    assert!(decode::<ChainQueryFilter>(&bad).is_err());
+
+    // What it sends is unchanged: every key, flags as bools.
+    let v: Value = decode(&encode(&ChainQueryFilter::new()).unwrap()).unwrap();
+    assert_eq!(v.get("include_entries"), Some(&Value::Bool(false)));
+    assert_eq!(v.get("descending"), Some(&Value::Bool(false)));
+    assert_eq!(v.get("entry_type"), Some(&Value::Nil));
+    assert_eq!(v.get("action_type"), Some(&Value::Nil));
+}
+
+#[test]
 fn record_roundtrip_keeps_every_field() {
     // A record as the host writes it (docs/formats.md): an AgentValidationPkg with a field the
     // SDK does not name, and a Create with an entry.

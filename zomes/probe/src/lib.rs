@@ -62,28 +62,10 @@ fn delete_entry(hash: ActionHash) -> ExternResult<ActionHash> {
     delete(hash)
 }
 
-/// The filter of docs/abi.md: every key optional, and nil (for a key, or for the whole
-/// filter) the same as absent, so a nil flag means false. (The SDK's `ChainQueryFilter`
-/// refuses nil flags, hence this input type.)
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct QueryInput {
-    sequence_range: Option<(u32, u32)>,
-    entry_type: Option<Vec<String>>,
-    action_type: Option<Vec<String>>,
-    include_entries: Option<bool>,
-    descending: Option<bool>,
-}
-
-fn query_chain(input: Option<QueryInput>) -> ExternResult<Vec<Record>> {
-    let input = input.unwrap_or_default();
-    let mut filter = ChainQueryFilter::new();
-    filter.sequence_range = input.sequence_range;
-    filter.entry_type = input.entry_type;
-    filter.action_type = input.action_type;
-    filter.include_entries = input.include_entries.unwrap_or(false);
-    filter.descending = input.descending.unwrap_or(false);
-    query(filter)
+/// The filter of docs/abi.md: every key optional, a nil key the same as absent (a nil flag
+/// is false), and a nil filter no filter.
+fn query_chain(filter: Option<ChainQueryFilter>) -> ExternResult<Vec<Record>> {
+    query(filter.unwrap_or_default())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@
 //
 // A zome function is an export `(ptr: usize, len: usize) => u64` whose body runs through
 // zomeFn: the handler reads its input from a Decoder, writes one output value to an
-// Encoder and returns ok() or fail("message").
+// Encoder and returns ok() or fail("message"). The last argument, the function's name,
+// goes into the error for an input that cannot be decoded:
+// "DeserializeError: input of <name> could not be decoded: ...".
 
 import {
   ChainQueryFilter,
@@ -38,7 +40,7 @@ export function hello(ptr: usize, len: usize): u64 {
     if (!input.ok) return ok(); // zomeFn reports the input error to the caller
     out.writeString("Hello, " + name);
     return ok();
-  });
+  }, "hello");
 }
 
 /** Writes a `note` entry {text} on the agent's source chain; returns its action hash. */
@@ -52,7 +54,7 @@ export function create_note(ptr: usize, len: usize): u64 {
     if (r.isErr) return r.propagate(); // the host's error, as the call's error
     r.value.encode(out);
     return ok();
-  });
+  }, "create_note");
 }
 
 /** Every note on the agent's source chain, oldest first: [{hash, text}]. */
@@ -82,5 +84,5 @@ export function list_notes(ptr: usize, len: usize): u64 {
       out.writeString(text);
     }
     return ok();
-  });
+  }, "list_notes");
 }
