@@ -33,7 +33,7 @@ class Limits:
         known = {f.name for f in fields(cls)}
         unknown = set(doc) - known
         if unknown:
-            raise InvalidInput(f"unknown limits: {', '.join(sorted(unknown))}")
+            raise InvalidInput(f"unknown limits: {', '.join(sorted(map(str, unknown)))}")
         for k, v in doc.items():
             if not (v is None and k == "fuel") and (
                 not isinstance(v, int) or isinstance(v, bool) or v <= 0
