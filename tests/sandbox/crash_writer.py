@@ -7,6 +7,8 @@ after ``call_zome`` returned, i.e. after its commit was synced. Killed with SIGK
 
 from __future__ import annotations
 
+import faulthandler
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -19,6 +21,7 @@ _print_lock = threading.Lock()
 
 
 def main() -> None:
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks when stuck
     home, run, apps = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
     conductor = Conductor.open(home, PASSPHRASE)
 
@@ -34,11 +37,11 @@ def main() -> None:
                 sys.stdout.flush()
             i += 1
 
+    sys.stdout.write("ready\n")  # the conductor is open
+    sys.stdout.flush()
     threads = [threading.Thread(target=write, args=(a,), daemon=True) for a in apps]
     for t in threads:
         t.start()
-    sys.stdout.write("ready\n")
-    sys.stdout.flush()
     for t in threads:
         t.join()
 

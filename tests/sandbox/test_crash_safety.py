@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from zomehost.core.hash import ActionHash, CellId
@@ -89,9 +90,20 @@ def test_sigkill_during_writes_in_process(tmp_path: Path) -> None:
         )
         assert proc.stdout is not None
         lines: list[str] = []
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read() if proc.stderr else ""
         reader = threading.Thread(target=lines.extend, args=(proc.stdout,))
         reader.start()
+        started = time.monotonic()
+        while not lines and time.monotonic() - started < 60 and proc.poll() is None:
+            time.sleep(0.01)
+        if not lines or lines[0] != "ready\n":
+            os.kill(proc.pid, signal.SIGUSR1)  # dump the writer's threads to its stderr
+            time.sleep(1)
+            proc.kill()
+            proc.wait()
+            reader.join()
+            stderr = proc.stderr.read() if proc.stderr else ""
+            pytest.fail(f"the writer did not start (run {run}): {lines[:1]} {stderr[-6000:]}")
+        lines.pop(0)
         time.sleep(rng.uniform(0.05, 0.6))  # then kill it mid-stream
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
