@@ -202,7 +202,7 @@ class PublicApiHarness:
 def extism_call() -> tuple[Callable[[], Any] | None, str | None]:
     """A no-argument call into the Extism plugin, or (None, why not)."""
     try:
-        import extism  # type: ignore[import-untyped]
+        import extism
     except ImportError as exc:
         return None, f"the extism package is not installed ({exc}); `pip install -e '.[bench]'`"
 
