@@ -87,6 +87,11 @@ def main() -> None:
     import atheris  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     with atheris.instrument_imports(include=["zomehost"]):
+        import zomehost.api.wire
+        import zomehost.network.agent_info
+        import zomehost.network.noise
+        import zomehost.network.protocol
+        import zomehost.network.session  # noqa: F401  (the targets import these lazily)
         from zomehost.fuzz import targets as t
 
         fns = _targets()
