@@ -128,8 +128,7 @@ def main() -> None:
                 writers.append(bed.install({"writer": wat("writer")}, app_id=f"writer{i}"))
                 bed.call(writers[-1], "writer", "ok")
             rows = [
-                run_scenario(bed, hostile, writers, s, args.calls, args.spinners)
-                for s in SCENARIOS
+                run_scenario(bed, hostile, writers, s, args.calls, args.spinners) for s in SCENARIOS
             ]
             kind = bed.conductor.ribosome.boundary.kind
         finally:
