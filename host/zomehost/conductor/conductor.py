@@ -45,7 +45,7 @@ from zomehost.errors import (
 )
 from zomehost.ribosome.context import CallContext, DnaInfo, Signal
 from zomehost.ribosome.engine import WasmEngine, ZomeModule
-from zomehost.ribosome.host_fns import now_micros
+from zomehost.ribosome.host_fns import TRACE_LEVELS, now_micros
 from zomehost.ribosome.ribosome import Ribosome
 
 log = logging.getLogger("zomehost.conductor")
@@ -760,5 +760,6 @@ class _Services:
             c.remote_signaller(ctx, remote, payload)
 
     def trace(self, ctx: CallContext, level: str, msg: str) -> None:
-        levels = {"trace": 5, "debug": 10, "info": 20, "warn": 30, "error": 40}
-        zome_log.log(levels.get(level, 20), "[%s.%s] %s", ctx.dna.name, ctx.zome_name, msg)
+        zome_log.log(
+            TRACE_LEVELS.get(level, logging.INFO), "[%s.%s] %s", ctx.dna.name, ctx.zome_name, msg
+        )

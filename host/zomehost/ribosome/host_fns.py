@@ -23,7 +23,7 @@ from zomehost.ribosome.context import CallContext, Signal
 log = logging.getLogger("zomehost.zome")
 MAX_RANDOM_BYTES = 65536
 MAX_TRACES_PER_CALL = 1000  # trace lines one call may log; the rest are dropped
-_LEVELS = {
+TRACE_LEVELS = {  # the ABI's trace levels as logging levels
     "trace": 5,
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -204,7 +204,7 @@ def trace(ctx: CallContext, value: Any) -> Any:
     msg = str(v.get("msg", ""))[:4096]
     if n == MAX_TRACES_PER_CALL:
         msg += f" (trace limit of {MAX_TRACES_PER_CALL} lines reached: the rest are dropped)"
-    ctx.services.trace(ctx, level if level in _LEVELS else "info", msg)
+    ctx.services.trace(ctx, level if level in TRACE_LEVELS else "info", msg)
     return None
 
 
