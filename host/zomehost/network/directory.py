@@ -2,7 +2,8 @@
 
 Only records that pass :func:`verify_agent_info` get in; for each (DNA, agent) the one
 signed last wins, and expired ones are never returned and are pruned as they are met. The
-directory is bounded: per DNA and in total. Used from the event loop only (not thread-safe).
+directory is bounded: per DNA and in total. Used from the event loop only (not thread-safe),
+except :meth:`Directory.peek`, which only reads.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class Directory:
             self._remove(dna_hash.raw, agent.raw)
             return None
         return record
+
+    def peek(self, dna_hash: DnaHash, agent: AgentPubKey) -> SignedAgentInfo | None:
+        """:meth:`get` without pruning: safe from a worker thread while the loop writes."""
+        per = self._by_dna.get(dna_hash.raw)
+        record = per.get(agent.raw) if per else None
+        return None if record is None or record.expired() else record
 
     def remove(self, dna_hash: DnaHash, agent: AgentPubKey) -> None:
         self._remove(dna_hash.raw, agent.raw)

@@ -8,10 +8,13 @@
   local cells (signed by each agent), the static ``peers`` list, a bootstrap service, and
   what connected peers send (every connection starts with an exchange);
 * the conductor hooks ``remote_caller`` / ``remote_signaller``, which host functions call
-  on worker threads; they hand a coroutine to the loop and wait (never run the loop);
-* the callee side: a signed call is authenticated (signature, expiry, nonce) on the loop,
-  then run by ``conductor.call_zome`` (which authorizes) on the node's own worker pool, so
-  calls coming back (A → B → A) never wait for a thread that is blocked on them.
+  on worker threads. Over an open connection the calling thread signs, encrypts and sends
+  the call itself and waits for the answer, which the loop hands it; otherwise (first call,
+  lookup, dial) it hands a coroutine to the loop and waits (it never runs the loop);
+* the callee side: the loop hands a call straight to the node's own worker pool, where it
+  is authenticated (signature, expiry, nonce), run by ``conductor.call_zome`` (which
+  authorizes) and answered from the worker. Calls coming back (A → B → A) never wait for a
+  thread that is blocked on them.
 
 Config (``network:`` in conductor-config.yaml) is documented in docs/network.md.
 """
@@ -43,6 +46,7 @@ from zomehost.core.zome_call import (
     verify_call,
 )
 from zomehost.errors import (
+    AppNotEnabled,
     AuthenticationFailed,
     ConductorError,
     LimitExceeded,
@@ -205,6 +209,7 @@ class NetworkNode:
             on_request=self._on_request,
             on_message=self._on_message,
             on_connected=self._on_connected,
+            take_request=self._take_request,
             prologue=config.network_id.encode(),
             max_frame_size=config.max_frame_bytes,
         )
@@ -212,7 +217,8 @@ class NetworkNode:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.inbound_workers, thread_name_prefix="zome-remote"
         )
-        self._slots = asyncio.Semaphore(config.inbound_workers * 4)
+        self._slots = _Slots(config.inbound_workers * 4)
+        self._nonce_lock = threading.Lock()
         self.address: str = ""  # what our agent infos advertise
         self.listen_address: str = ""  # where the transport actually listens
         self._local: dict[bytes, SignedAgentInfo] = {}  # cell key -> our own signed info
@@ -487,6 +493,11 @@ class NetworkNode:
             key = self.conductor.keystore.signing_key(ctx.cell.agent)
         except NotFound as exc:
             return network_error(exc.message)
+        conn = self._open_connection(ctx.cell.dna_hash, agent)
+        if conn is not None:
+            return self._call_now(
+                conn, key, ctx.cell, agent, zome, fn, secret, payload, timeout, depth
+            )
         coro = self.call(key, ctx.cell, agent, zome, fn, secret, payload, timeout, depth)
         try:
             return self.daemon.run_on_loop(coro, timeout + _LOOP_MARGIN_S)
@@ -494,6 +505,40 @@ class NetworkNode:
             return network_error(f"remote call to {agent} timed out after {int(timeout * 1000)} ms")
         except (RuntimeError, concurrent.futures.CancelledError) as exc:
             return network_error(f"the network is shutting down: {exc}")
+
+    def _open_connection(self, dna: DnaHash, agent: AgentPubKey) -> Connection | None:
+        """From a worker thread: the usable connection to ``agent``'s conductor, if open."""
+        record = None if self._stopped else self.directory.peek(dna, agent)
+        return None if record is None else self.transport.connection_for(record.info.transport_id)
+
+    def _call_now(
+        self,
+        conn: Connection,
+        key: nacl.signing.SigningKey,
+        caller: CellId,
+        agent: AgentPubKey,
+        zome: str,
+        fn: str,
+        secret: bytes | None,
+        payload: bytes,
+        timeout: float,
+        depth: int,
+    ) -> Any:
+        """On the worker thread: sign, send and wait, without a hop to the loop."""
+        body = _call_body(key, caller, agent, zome, fn, secret, payload, timeout, depth)
+        try:
+            rid, fut = conn.request_threadsafe(protocol.OP_CALL, body)
+        except PeerUnreachable as exc:
+            return network_error(f"remote call to {agent} failed: {exc}")
+        try:
+            answer = fut.result(timeout)
+        except TimeoutError:
+            return network_error(f"remote call to {agent} timed out after {int(timeout * 1000)} ms")
+        except PeerUnreachable as exc:
+            return network_error(f"remote call to {agent} failed: {exc}")
+        finally:
+            conn.forget(rid)
+        return _checked_answer(agent, answer)
 
     async def call(
         self,
@@ -516,31 +561,13 @@ class NetworkNode:
         if isinstance(conn, dict):
             return conn
         remaining = deadline - self.loop.time()
-        params = ZomeCallParams(
-            provenance=caller.agent,
-            cell_id=CellId(caller.dna_hash, agent),
-            zome_name=zome,
-            fn_name=fn,
-            cap_secret=secret,
-            payload=payload,
-            nonce=new_nonce(),
-            expires_at=now_us() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
-        )
-        data, signature = sign_call(params, key)
-        body = {
-            "params": data,
-            "signature": signature,
-            "timeout_ms": max(1, int(remaining * 1000)),
-            "depth": depth,
-        }
+        body = _call_body(key, caller, agent, zome, fn, secret, payload, remaining, depth)
         try:
             answer = await conn.request(protocol.OP_CALL, body, remaining)
         except TimeoutError:
             return network_error(f"remote call to {agent} timed out after {int(timeout * 1000)} ms")
         except PeerUnreachable as exc:
             return network_error(f"remote call to {agent} failed: {exc}")
-        if not _valid_response(answer):
-            return network_error(f"agent {agent} sent a malformed response")
         log.debug(
             "remote call %s.%s on %s took %.1f ms",
             zome,
@@ -548,7 +575,7 @@ class NetworkNode:
             agent,
             (self.loop.time() - started) * 1000,
         )
-        return answer
+        return _checked_answer(agent, answer)
 
     def remote_signal(self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes) -> None:
         """``conductor.remote_signaller``: sign one message per agent, send without waiting."""
@@ -589,46 +616,76 @@ class NetworkNode:
         if not self._stopped:
             await asyncio.gather(*(one(a, b) for a, b in messages), return_exceptions=True)
 
-    # -- the callee side (event loop) -----------------------------------------------------
+    # -- the callee side ------------------------------------------------------------------
+    def _take_request(self, conn: Connection, request: protocol.Request) -> bool:
+        """On the loop: a call goes straight to a node worker when a slot is free."""
+        if request.op != protocol.OP_CALL or not self._slots.try_acquire():
+            return False
+        try:
+            self.executor.submit(self._serve_taken, conn, request)
+        except RuntimeError:  # the pool is shut down
+            self._slots.release()
+            return False
+        return True
+
+    def _serve_taken(self, conn: Connection, request: protocol.Request) -> None:
+        """On a node worker: answer a call :meth:`_take_request` took, straight to the peer."""
+        try:
+            answer = self._answer_call(request.body)
+        except ProtocolError as exc:
+            conn.respond_error(request.id, str(exc))
+        except Exception as exc:
+            log.exception("remote call from %r failed", conn)
+            conn.respond_error(request.id, f"internal error: {type(exc).__name__}")
+        else:
+            conn.respond(request.id, answer)
+        finally:
+            self._slots.release()
+
     async def _on_request(self, conn: Connection, request: protocol.Request) -> Any:
+        """On the loop, when every slot is taken: wait for one (within the call's timeout)."""
         if request.op != protocol.OP_CALL:
             raise ProtocolError(f"unknown request {request.op!r:.40}")
-        body = request.body
+        if not await self._slots.acquire(_call_timeout_ms(request.body, self.config) / 1000):
+            return network_error("the callee is too busy")
+        try:
+            return await self.loop.run_in_executor(self.executor, self._answer_call, request.body)
+        finally:
+            self._slots.release()
+
+    def _answer_call(self, body: Any) -> Any:
+        """On a node worker: authenticate a call request, then run it; a ZomeCallResponse."""
         if not isinstance(body, dict):
             raise ProtocolError("a call request is a map")
-        data, signature = body.get("params"), body.get("signature")
-        timeout_ms, depth = body.get("timeout_ms"), body.get("depth", 1)
+        data, signature, depth = body.get("params"), body.get("signature"), body.get("depth", 1)
         if not isinstance(data, bytes) or not isinstance(signature, bytes):
             return {"AuthenticationFailed": "a remote call needs signed params"}
-        if not isinstance(timeout_ms, int) or timeout_ms <= 0:
-            timeout_ms = self.config.call_timeout_ms
         if not isinstance(depth, int) or depth < 1:
             depth = 1
         try:
-            params = verify_call(data, signature)
-            self.nonces.check(params, now_us())
+            params = self._authenticate(data, signature)
         except AuthenticationFailed as exc:
             return {"AuthenticationFailed": exc.message}
         max_depth = self.conductor.config.limits.max_call_depth
         if depth > max_depth:
             return {"CallError": f"LimitExceeded: call depth limit of {max_depth} reached"}
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeout_ms / 1000)
-        except TimeoutError:
-            return network_error("the callee is too busy")
-        try:
-            return await self.loop.run_in_executor(
-                self.executor, self._serve_call, params, timeout_ms, depth
-            )
-        finally:
-            self._slots.release()
+        return self._serve_call(params, _call_timeout_ms(body, self.config), depth)
+
+    def _authenticate(self, data: bytes, signature: bytes) -> ZomeCallParams:
+        """Signature over the received bytes, then expiry and replay (any thread)."""
+        params = verify_call(data, signature)
+        with self._nonce_lock:
+            self.nonces.check(params, now_us())
+        return params
 
     def _serve_call(self, params: ZomeCallParams, timeout_ms: int, depth: int) -> Any:
         """On a node worker: the same call pipeline as a client call (authorize, init, run)."""
         from zomehost.conductor.conductor import ZomeCall
 
         c = self.conductor
-        if not c.find_cells(params.cell_id.agent, params.cell_id.dna_hash):
+        try:
+            limit = c.cell(params.cell_id).limits.timeout_ms
+        except (NotFound, AppNotEnabled):
             return network_error(
                 f"agent {params.cell_id.agent} does not run DNA {params.cell_id.dna_hash} here"
             )
@@ -642,7 +699,6 @@ class NetworkNode:
         )
         _remote_depth.value = depth
         try:
-            limit = c.cell(params.cell_id).limits.timeout_ms
             value = c.call_zome(call, timeout_ms=min(timeout_ms, limit))
             return {"Ok": pack(value)}
         except Unauthorized as exc:
@@ -681,19 +737,20 @@ class NetworkNode:
         if not isinstance(data, bytes) or not isinstance(signature, bytes):
             return
         try:
-            params = verify_call(data, signature)
-            self.nonces.check(params, now_us())
+            params = self._authenticate(data, signature)
         except AuthenticationFailed as exc:
             log.info("remote signal from %r refused: %s", conn, exc.message)
             return
         if params.fn_name != "recv_remote_signal":
             log.info("remote signal from %r refused: signed for %s", conn, params.fn_name)
             return
-        if self._slots.locked():
+        if not self._slots.try_acquire():
             log.warning("remote signal from %s dropped: too busy", params.provenance)
             return
-        async with self._slots:
+        try:
             await self.loop.run_in_executor(self.executor, self._serve_signal, params)
+        finally:
+            self._slots.release()
 
     def _serve_signal(self, params: ZomeCallParams) -> None:
         c = self.conductor
@@ -701,6 +758,106 @@ class NetworkNode:
             log.info("remote signal for %s dropped: no such cell here", params.cell_id)
             return
         c.deliver_remote_signal(params.cell_id, params.zome_name, params.provenance, params.payload)
+
+
+class _Slots:
+    """How many incoming calls and signals are queued or running, bounded; any thread frees.
+
+    The loop takes a free slot without waiting (the common case); when none is free, a call
+    waits on the loop until one is released, within its timeout.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def try_acquire(self) -> bool:
+        with self._lock:
+            if self._used >= self.limit:
+                return False
+            self._used += 1
+            return True
+
+    async def acquire(self, timeout: float) -> bool:
+        """On the loop: wait for a slot; False if none came within ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.try_acquire():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            woken: asyncio.Future[None] = loop.create_future()
+            with self._lock:
+                self._waiters.append(woken)
+            try:
+                await asyncio.wait_for(woken, remaining)
+            except TimeoutError:
+                return False
+            finally:
+                with self._lock, contextlib.suppress(ValueError):
+                    self._waiters.remove(woken)
+        return True
+
+    def release(self) -> None:
+        """From any thread; wakes every waiter (they race for the slot again)."""
+        with self._lock:
+            self._used -= 1
+            waiters, self._waiters = self._waiters, []
+        for woken in waiters:
+            with contextlib.suppress(RuntimeError):  # its loop is closed
+                woken.get_loop().call_soon_threadsafe(_wake, woken)
+
+
+def _wake(woken: asyncio.Future[None]) -> None:
+    if not woken.done():
+        woken.set_result(None)
+
+
+def _call_body(
+    key: nacl.signing.SigningKey,
+    caller: CellId,
+    agent: AgentPubKey,
+    zome: str,
+    fn: str,
+    secret: bytes | None,
+    payload: bytes,
+    remaining: float,
+    depth: int,
+) -> dict[str, Any]:
+    """A call request's body: ``ZomeCallParams`` signed by the calling agent, as a client signs."""
+    params = ZomeCallParams(
+        provenance=caller.agent,
+        cell_id=CellId(caller.dna_hash, agent),
+        zome_name=zome,
+        fn_name=fn,
+        cap_secret=secret,
+        payload=payload,
+        nonce=new_nonce(),
+        expires_at=now_us() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
+    )
+    data, signature = sign_call(params, key)
+    return {
+        "params": data,
+        "signature": signature,
+        "timeout_ms": max(1, int(remaining * 1000)),
+        "depth": depth,
+    }
+
+
+def _call_timeout_ms(body: Any, config: NetworkConfig) -> int:
+    timeout_ms = body.get("timeout_ms") if isinstance(body, dict) else None
+    if not isinstance(timeout_ms, int) or timeout_ms <= 0:
+        return config.call_timeout_ms
+    return timeout_ms
+
+
+def _checked_answer(agent: AgentPubKey, answer: Any) -> Any:
+    """The peer's answer if it is a well-formed ZomeCallResponse, else a NetworkError."""
+    if not _valid_response(answer):
+        return network_error(f"agent {agent} sent a malformed response")
+    return answer
 
 
 def _valid_response(answer: Any) -> bool:

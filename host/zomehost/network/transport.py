@@ -13,17 +13,26 @@ the connection at once, and every request waiting on it fails with :class:`PeerU
 
 Simultaneous open: if two connections to one peer complete (both dialled at once), both
 sides keep the one whose *initiator* has the smaller identity and retire the other: it takes
-no new requests and closes once idle. Lives on the event loop; not thread-safe.
+no new requests and closes once idle.
+
+Threads: everything lives on the event loop except :meth:`Connection.request_threadsafe` and
+:meth:`Connection.respond`, which worker threads call so that a remote call costs no hop to
+the loop on its way out: they encrypt and write the frame themselves, under the
+connection's lock (so frames reach the wire in nonce order), on a duplicate of the socket
+while asyncio has nothing buffered, else through the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import itertools
 import logging
+import socket
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import nacl.signing
@@ -40,6 +49,7 @@ from zomehost.network.errors import (
 from zomehost.network.protocol import ErrorResponse, OneWay, Request, Response
 from zomehost.network.session import (
     ConnectionClosed,
+    Event,
     Frame,
     HandshakeComplete,
     SecureSession,
@@ -59,6 +69,8 @@ IDLE_TIMEOUT_S = 600.0
 REAP_INTERVAL_S = 1.0
 
 RequestHandler = Callable[["Connection", Request], Awaitable[Any]]
+RequestTaker = Callable[["Connection", Request], bool]
+"""Offered each request first, on the loop: True means it will answer via ``respond``."""
 MessageHandler = Callable[["Connection", OneWay], Awaitable[None]]
 ConnectedHandler = Callable[["Connection"], None]
 
@@ -87,10 +99,19 @@ class Connection:
         self._reader = reader
         self._writer = writer
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        self._pending: dict[int, asyncio.Future[Any] | concurrent.futures.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inbound = 0
         self._drain_lock = asyncio.Lock()
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._lock = threading.RLock()
+        """Held to encrypt and write a frame, to read the session, and to close."""
+        raw = writer.get_extra_info("socket")
+        self._sock: socket.socket | None = raw.dup() if raw is not None else None
+        """Our own descriptor of the socket, for worker threads (closed with the connection)."""
+        self._backlog: list[bytes] = []
+        """Frames a worker could not write at once, waiting for the loop to write them."""
         self.closed = False
         self.close_reason: str | None = None
         self.retired = False
@@ -118,17 +139,60 @@ class Connection:
 
     # -- sending --------------------------------------------------------------------------
     def _write(self, message: protocol.Message) -> None:
-        if self.closed:
-            raise PeerUnreachable(f"connection to {short_id(self.remote_identity)} is closed")
-        try:
-            wire = self.session.send(protocol.encode(message))
-        except TransportError as exc:
-            # Over the frame limit: the session stays usable; anything else closed it.
-            if self.session.closed:
-                self.close(f"send failed: {exc}")
-            raise
-        self._writer.write(wire)
+        """Encrypt and write one message, from the loop or a worker thread."""
+        plaintext = protocol.encode(message)
+        with self._lock:
+            if self.closed:
+                raise PeerUnreachable(f"connection to {short_id(self.remote_identity)} is closed")
+            try:
+                wire = self.session.send(plaintext)
+            except TransportError as exc:
+                # Over the frame limit: the session stays usable; anything else closed it.
+                if self.session.closed:
+                    self._close_soon(f"send failed: {exc}")
+                raise
+            if threading.get_ident() == self._loop_thread:
+                self._flush_backlog()
+                self._writer.write(wire)
+            else:
+                self._write_from_worker(wire)
         self.last_active = time.monotonic()
+
+    def _write_from_worker(self, wire: bytes) -> None:
+        """Send at once if nothing is queued before this frame, else queue it for the loop."""
+        idle = not self._backlog and self._writer.transport.get_write_buffer_size() == 0
+        if idle and self._sock is not None:
+            try:
+                sent = self._sock.send(wire)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._close_soon(f"write failed: {exc}")
+                raise PeerUnreachable(f"write to {short_id(self.remote_identity)} failed") from exc
+            if sent == len(wire):
+                return
+            wire = wire[sent:]
+        if not self._backlog:
+            try:
+                self._loop.call_soon_threadsafe(self._flush_backlog)
+            except RuntimeError:  # the loop is gone
+                raise PeerUnreachable("the transport is stopped") from None
+        self._backlog.append(wire)
+
+    def _flush_backlog(self) -> None:
+        with self._lock:
+            if not self.closed:
+                for wire in self._backlog:
+                    self._writer.write(wire)
+            self._backlog.clear()
+
+    def _close_soon(self, reason: str) -> None:
+        """Close from any thread: on the loop at once, from a worker via the loop."""
+        if threading.get_ident() == self._loop_thread:
+            self.close(reason)
+        else:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.close, reason)
 
     async def _drain(self) -> None:
         if self.closed:
@@ -146,14 +210,60 @@ class Connection:
                 f"connection to {short_id(self.remote_identity)} closed: {self.close_reason}"
             )
         rid = next(self._ids)
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending[rid] = fut
+        fut: asyncio.Future[Any] = self._loop.create_future()
+        with self._lock:
+            self._pending[rid] = fut
         try:
             self._write(Request(rid, op, body))
             await self._drain()
             return await asyncio.wait_for(fut, timeout)
         finally:
+            self.forget(rid)
+
+    def request_threadsafe(self, op: str, body: Any) -> tuple[int, concurrent.futures.Future[Any]]:
+        """From a worker thread: send a request now; the future gets its answer.
+
+        The caller waits on the future with its own timeout, then :meth:`forget`s the id.
+        """
+        rid = next(self._ids)
+        fut: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self.closed:
+                raise PeerUnreachable(
+                    f"connection to {short_id(self.remote_identity)} closed: {self.close_reason}"
+                )
+            self._pending[rid] = fut
+            try:
+                self._write(Request(rid, op, body))
+            except BaseException:
+                del self._pending[rid]
+                raise
+        return rid, fut
+
+    def forget(self, rid: int) -> None:
+        """Stop waiting for the answer of a :meth:`request_threadsafe` (a late one is dropped)."""
+        with self._lock:
             self._pending.pop(rid, None)
+
+    def respond(self, rid: int, body: Any) -> None:
+        """Answer a request (once), from the loop or a worker thread."""
+        try:
+            self._write(Response(rid, body))
+        except TransportError as exc:  # e.g. an answer over the frame limit
+            self.respond_error(rid, f"answer not sent: {exc}")
+        else:
+            self._answered()
+
+    def respond_error(self, rid: int, reason: str) -> None:
+        """Answer a request (once) with a protocol-level error, from any thread."""
+        with contextlib.suppress(TransportError):
+            self._write(ErrorResponse(rid, reason))
+        self._answered()
+
+    def _answered(self) -> None:
+        with self._lock:
+            self._inbound -= 1
+        self.last_active = time.monotonic()
 
     async def send_message(self, op: str, body: Any) -> None:
         self._write(OneWay(op, body))
@@ -163,7 +273,7 @@ class Connection:
     async def _read_loop(self) -> None:
         try:
             while not self.closed:
-                for event in self.session.events():
+                for event in self._events():
                     if isinstance(event, Frame):
                         self._on_frame(event.payload)
                     elif isinstance(event, ConnectionClosed):
@@ -189,6 +299,17 @@ class Connection:
             log.exception("closing %r after an internal error", self)
             self.close(f"internal error: {exc}")
 
+    def _events(self) -> Iterator[Event]:
+        """The session's events; each is taken under the lock, as workers encrypt meanwhile."""
+        while True:
+            with self._lock:
+                event = self.session.next_event()
+            if event is None:
+                return
+            yield event
+            if isinstance(event, ConnectionClosed):
+                return
+
     def _on_frame(self, payload: bytes) -> None:
         self.last_active = time.monotonic()
         message = protocol.decode(payload)  # ProtocolError closes the connection
@@ -201,11 +322,14 @@ class Connection:
             else:
                 fut.set_exception(PeerUnreachable(f"peer refused the request: {message.reason}"))
         elif isinstance(message, Request):
-            if self._inbound >= self.manager.max_inbound:
-                self._write(ErrorResponse(message.id, "busy: too many requests in flight"))
-                return
-            self._inbound += 1
-            self._spawn(self._serve(message))
+            with self._lock:
+                if self._inbound >= self.manager.max_inbound:
+                    self._write(ErrorResponse(message.id, "busy: too many requests in flight"))
+                    return
+                self._inbound += 1
+            take = self.manager.take_request
+            if take is None or not take(self, message):
+                self._spawn(self._serve(message))
         else:
             self._spawn(self._deliver(message))
 
@@ -216,26 +340,15 @@ class Connection:
 
     async def _serve(self, request: Request) -> None:
         try:
-            try:
-                body = await self.manager.on_request(self, request)
-                answer: protocol.Message = Response(request.id, body)
-            except ProtocolError as exc:
-                answer = ErrorResponse(request.id, str(exc))
-            except Exception as exc:
-                log.exception("request %s from %r failed", request.op, self)
-                answer = ErrorResponse(request.id, f"internal error: {type(exc).__name__}")
-            if not self.closed:
-                try:
-                    self._write(answer)
-                except TransportError as exc:  # e.g. an answer over the frame limit
-                    if not self.closed:
-                        self._write(ErrorResponse(request.id, f"answer not sent: {exc}"))
-                await self._drain()
-        except TransportError:
-            pass
-        finally:
-            self._inbound -= 1
-            self.last_active = time.monotonic()
+            body = await self.manager.on_request(self, request)
+        except ProtocolError as exc:
+            self.respond_error(request.id, str(exc))
+        except Exception as exc:
+            log.exception("request %s from %r failed", request.op, self)
+            self.respond_error(request.id, f"internal error: {type(exc).__name__}")
+        else:
+            self.respond(request.id, body)
+        await self._drain()
 
     async def _deliver(self, message: OneWay) -> None:
         try:
@@ -246,21 +359,26 @@ class Connection:
     # -- closing --------------------------------------------------------------------------
     def close(self, reason: str) -> None:
         """Close at once: drop the keys, abort the socket, fail every waiting request."""
-        if self.closed:
-            return
-        self.closed = True
-        self.close_reason = reason
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self.close_reason = reason
+            self.session.close()
+            with contextlib.suppress(Exception):
+                self._writer.transport.abort()
+            if self._sock is not None:
+                self._sock.close()
+            pending = list(self._pending.values())
+            self._pending.clear()
+            self._backlog.clear()
         log.info("connection %r closed: %s", self, reason)
-        self.session.close()
-        with contextlib.suppress(Exception):
-            self._writer.transport.abort()
         error = PeerUnreachable(
             f"connection to peer {short_id(self.remote_identity)} lost: {reason}"
         )
-        for fut in self._pending.values():
+        for fut in pending:
             if not fut.done():
                 fut.set_exception(error)
-        self._pending.clear()
         if self._reader_task is not None and self._reader_task is not asyncio.current_task():
             self._reader_task.cancel()
         self.manager._forget(self)
@@ -281,6 +399,7 @@ class Transport:
         on_request: RequestHandler,
         on_message: MessageHandler,
         on_connected: ConnectedHandler | None = None,
+        take_request: RequestTaker | None = None,
         prologue: bytes = b"",
         max_frame_size: int = DEFAULT_MAX_FRAME,
         handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
@@ -295,6 +414,7 @@ class Transport:
         self.on_request = on_request
         self.on_message = on_message
         self.on_connected = on_connected
+        self.take_request = take_request
         self.prologue = prologue
         self.max_frame_size = max_frame_size
         self.handshake_timeout = handshake_timeout
