@@ -59,7 +59,7 @@ def measure() -> dict[str, Any]:
         cell_id = app.cell_id("main")
         boundary: Any = c.ribosome.boundary
         probe = boundary.guest_call(*_instance_args(bc))
-        c_lib, ctx, mem = probe.c, probe.ctx, probe._memory
+        c_lib, ctx, mem = probe.c, probe.ctx, probe._inst.memory
 
         def c_call() -> Any:
             return c_lib.memory_data_size(ctx, mem)

@@ -16,6 +16,7 @@ import wasmtime
 from zomehost.core.bundle import MAX_WASM_BYTES
 from zomehost.core.hash import WasmHash
 from zomehost.errors import WasmError
+from zomehost.ribosome.reset import GLOBAL_PREFIX, MARKER, RESET_VERSION, instrument
 
 HOST_MODULE = "zomehost"
 HOST_FUNCTIONS = (
@@ -91,6 +92,9 @@ class ZomeModule:
     module: wasmtime.Module
     functions: tuple[str, ...]
     callbacks: frozenset[str]
+    # When an instance may serve several calls (reset.py): the reserved exports of the
+    # mutable globals the reset restores; None when every call needs a fresh instance.
+    reset_globals: tuple[str, ...] | None = None
 
 
 class WasmEngine:
@@ -120,7 +124,8 @@ class WasmEngine:
             setattr(cfg, feature, False)
         self.fingerprint = (
             f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;nomove;nocow;"
-            f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)}"
+            f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)};"
+            f"reset{RESET_VERSION}"
         )
         self.engine = wasmtime.Engine(cfg)
         if threading.stack_size() < THREAD_STACK_BYTES:  # 0: the platform default
@@ -163,6 +168,8 @@ class WasmEngine:
             raise WasmError(
                 f"zome {zome_name!r}: the module is {len(wasm)} bytes, limit {MAX_WASM_BYTES}"
             )
+        # Export the mutable globals when an instance's reset can be complete (reset.py).
+        wasm = instrument(wasm, zome_name).wasm
         try:
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
@@ -219,6 +226,10 @@ class WasmEngine:
 def _describe(wasm_hash: WasmHash, module: wasmtime.Module) -> ZomeModule:
     funcs: list[str] = []
     callbacks: set[str] = set()
+    names = [e.name for e in module.exports]
+    reset_globals = None
+    if MARKER in names:
+        reset_globals = tuple(n for n in names if n.startswith(GLOBAL_PREFIX))
     for e in module.exports:
         if not _is_abi_func(e.type) or e.name.startswith("__"):
             continue
@@ -226,7 +237,7 @@ def _describe(wasm_hash: WasmHash, module: wasmtime.Module) -> ZomeModule:
             callbacks.add(e.name)
         else:
             funcs.append(e.name)
-    return ZomeModule(wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks))
+    return ZomeModule(wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks), reset_globals)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

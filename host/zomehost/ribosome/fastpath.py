@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.metadata
+import os
 import threading
 import time
 from ctypes import POINTER, c_bool, c_char_p, c_int, c_int64, c_size_t, c_ssize_t, c_uint64
@@ -81,8 +82,23 @@ STORE_REUSE = 16  # fresh instances per store before the store is dropped (see m
 # not stay resident for the next STORE_REUSE calls.
 STORE_MEMORY_BUDGET = 8 * 1024 * 1024
 _EXTERN_FUNC = 0
+_EXTERN_GLOBAL = 1
 _EXTERN_MEMORY = 3
 _PYBUF_WRITE = 0x200
+# Instance reuse (reset.py, _Instance): on unless $ZOMEHOST_INSTANCE_REUSE is "off" (or
+# Boundary(reuse=False)). A reset copies the whole fresh memory image back: past this size
+# a fresh instance costs less than the copy, so bigger instances are never reused.
+REUSE_ENV = "ZOMEHOST_INSTANCE_REUSE"
+RESET_MAX_BYTES = 512 * 1024
+
+
+def reuse_enabled() -> bool:
+    """Whether ``$ZOMEHOST_INSTANCE_REUSE`` allows instance reuse (default: on)."""
+    value = os.environ.get(REUSE_ENV, "on").strip().lower()
+    if value not in ("on", "off", "1", "0", "true", "false", "yes", "no", ""):
+        raise RibosomeError(f"${REUSE_ENV} must be on or off, not {value!r}")
+    return value in ("on", "1", "true", "yes", "")
+
 
 # The raw callback: (env, caller, args_and_results, len) -> wasm_trap_t* (0: success).
 _CALLBACK = ctypes.CFUNCTYPE(c_size_t, _ptr, _ptr, POINTER(c_int64), c_size_t)
@@ -118,6 +134,8 @@ class _C:
         self.call = fn("wasmtime_func_call_unchecked", _ptr, _ptr, _ptr, _ptr, c_size_t, _ptr)
         self.memory_data = fn("wasmtime_memory_data", _ptr, _ptr, _ptr)
         self.memory_data_size = fn("wasmtime_memory_data_size", c_size_t, _ptr, _ptr)
+        self.global_get = fn("wasmtime_global_get", None, _ptr, _ptr, _ptr)
+        self.global_set = fn("wasmtime_global_set", _ptr, _ptr, _ptr, _ptr)
         self.caller_context = fn("wasmtime_caller_context", _ptr, _ptr)
         self.define_unchecked = fn(
             "wasmtime_linker_define_func_unchecked",
@@ -140,6 +158,7 @@ class _C:
         self.extern_of = _ffi.wasmtime_extern_t.of.offset  # where the union starts
         self.extern_size = ctypes.sizeof(_ffi.wasmtime_extern_t)
         self.instance_size = ctypes.sizeof(_ffi.wasmtime_instance_t)
+        self.val_size = ctypes.sizeof(_ffi.wasmtime_val_t)
 
     def trap(self, ptr: int) -> wasmtime.Trap:
         return wasmtime.Trap._from_ptr(ctypes.cast(ptr, POINTER(self.ffi.wasm_trap_t)))
@@ -228,13 +247,14 @@ def _callback(name: str) -> Any:
     return cb
 
 
-# -- stores -------------------------------------------------------------------------------
+# -- stores and instances -----------------------------------------------------------------
 class _Store:
-    """A raw wasmtime store that holds up to STORE_REUSE consecutive one-call instances.
+    """A raw wasmtime store: up to STORE_REUSE instances, and the idle ones to reuse.
 
-    It also owns the scratch memory its calls use (raw-value buffers, trap out-parameters,
-    the instance and its exports): calls on one store run one after another (one thread,
-    one nesting depth), so the next call may overwrite what the previous one left there.
+    It also owns the scratch memory its calls use (raw-value buffers, trap out-parameters):
+    calls on one store run one after another (one thread, one nesting depth), so the next
+    call may overwrite what the previous one left there. A store frees its instances only
+    when it is dropped: ``held`` counts the linear memory they hold.
     """
 
     __slots__ = (
@@ -244,9 +264,8 @@ class _Store:
         "aux_trap_addr",
         "c",
         "ctx",
-        "externs",
         "held",
-        "instance",
+        "idle",
         "main",
         "main_addr",
         "main_trap",
@@ -254,7 +273,6 @@ class _Store:
         "memory_limit",
         "ptr",
         "scratch",
-        "scratch_view",
         "turn",
         "uses",
     )
@@ -266,14 +284,12 @@ class _Store:
             raise RibosomeError("wasmtime could not create a store")
         self.ctx: int = c.store_context(self.ptr)
         self.memory_limit = -1
-        self.uses = 0
+        self.uses = 0  # instances created in it
         self.held = 0  # bytes of linear memory its instances hold
         self.turn = 0  # bumped by each call that takes the scratch memory
-        # layout: main vals (2 x 16) | aux vals (2 x 16) | main trap | aux trap | instance |
-        # 4 externs (memory, __zh_alloc, __zh_free, the called export)
-        size = 64 + 16 + c.instance_size + 4 * c.extern_size
-        self.scratch = ctypes.create_string_buffer(size)
-        self.scratch_view = memoryview(self.scratch).cast("B")
+        self.idle: dict[bytes, _Instance] = {}  # reset instances, by module
+        # layout: main vals (2 x 16) | aux vals (2 x 16) | main trap | aux trap
+        self.scratch = ctypes.create_string_buffer(80)
         base = ctypes.addressof(self.scratch)
         self.main = (c_int64 * 4).from_buffer(self.scratch, 0)
         self.aux = (c_int64 * 4).from_buffer(self.scratch, 32)
@@ -281,8 +297,6 @@ class _Store:
         self.aux_trap = _ptr.from_buffer(self.scratch, 72)
         self.main_addr, self.aux_addr = base, base + 32
         self.main_trap_addr, self.aux_trap_addr = base + 64, base + 72
-        self.instance = base + 80
-        self.externs = base + 80 + c.instance_size
 
     def limit_memory(self, memory_bytes: int) -> None:
         if memory_bytes != self.memory_limit:
@@ -293,6 +307,7 @@ class _Store:
     def __del__(self) -> None:
         ptr, self.ptr = self.ptr, 0
         if ptr:
+            self.idle.clear()
             self.c.store_delete(ptr)
 
 
@@ -304,12 +319,130 @@ class _Stores(threading.local):
 class _Prepared:
     """A module linked once against the host imports (InstancePre), and its export names."""
 
-    __slots__ = ("exports", "pre", "pre_ptr")
+    __slots__ = ("exports", "key", "pre", "pre_ptr", "reset_globals")
 
-    def __init__(self, pre: wasmtime.InstancePre, exports: frozenset[str]) -> None:
+    def __init__(self, pre: wasmtime.InstancePre, zm: ZomeModule, reuse: bool) -> None:
         self.pre = pre  # keeps the C object alive
         self.pre_ptr: int = ctypes.cast(pre.ptr(), _ptr).value or 0
-        self.exports = exports
+        self.exports = frozenset(e.name for e in zm.module.exports)
+        self.key = zm.wasm_hash.raw
+        self.reset_globals = zm.reset_globals if reuse else None
+
+
+class _Instance:
+    """One instance in a store: its exports (looked up once) and, when it may be reused,
+    the snapshot of its fresh state that :meth:`reset` puts back.
+
+    The snapshot is taken right after instantiation (so it includes what the start
+    function did): every byte of linear memory, its size, and every mutable global (the
+    module exports them all, reset.py). A reset restores exactly those; an instance whose
+    memory grew is never reset (memory cannot shrink) but dropped with its store.
+    """
+
+    __slots__ = (
+        "alloc",
+        "base",
+        "buf",
+        "c",
+        "cells",
+        "counted",
+        "free",
+        "funcs",
+        "globals",
+        "key",
+        "memory",
+        "ptr",
+        "size",
+        "snapshot",
+        "vals",
+    )
+
+    def __init__(self, c: _C, store: _Store, prepared: _Prepared, limits: Limits) -> None:
+        self.c = c
+        names = prepared.reset_globals or ()
+        n = 3 + len(names)
+        # layout: instance | externs: memory, __zh_alloc, __zh_free, the globals | values
+        size = c.instance_size + n * c.extern_size + len(names) * c.val_size
+        self.buf = ctypes.create_string_buffer(size)
+        self.ptr = ctypes.addressof(self.buf)
+        self.key = prepared.key
+        self.funcs: dict[str, int | None] = {}
+        self.cells: list[Any] = []
+        self.counted = 0  # bytes of its memory already counted in the store's ``held``
+        ctx = store.ctx
+        err = c.instantiate(prepared.pre_ptr, ctx, self.ptr, store.main_trap_addr)
+        if err:
+            raise instantiate_error(c.error(err), limits)
+        if store.main_trap.value:
+            trap = c.trap(_take(store.main_trap))
+            raise trap_error(trap, "instantiate", limits, 0)
+        memory = self._extern(ctx, 0, b"memory", _EXTERN_MEMORY)
+        alloc = self._extern(ctx, 1, b"__zh_alloc", _EXTERN_FUNC)
+        free = self._extern(ctx, 2, b"__zh_free", _EXTERN_FUNC)
+        if memory is None or alloc is None or free is None:
+            raise RibosomeError("the zome's memory or allocator exports have the wrong kind")
+        self.memory, self.alloc, self.free = memory, alloc, free
+        self.base: int = c.memory_data(ctx, memory) or 0
+        self.size: int = c.memory_data_size(ctx, memory)
+        self.snapshot: bytes | None = None
+        self.globals: list[int] = []
+        self.vals = self.ptr + c.instance_size + n * c.extern_size
+        if prepared.reset_globals is None or self.size > RESET_MAX_BYTES:
+            return
+        for i, name in enumerate(names):
+            g = self._extern(ctx, 3 + i, name.encode(), _EXTERN_GLOBAL)
+            if g is None:
+                return  # cannot happen (reset.py exported them): no reuse then
+            self.globals.append(g)
+            c.global_get(ctx, g, self.vals + i * c.val_size)
+        self.snapshot = ctypes.string_at(self.base, self.size) if self.size else b""
+
+    def _extern(self, ctx: int, slot: int, name: bytes, kind: int) -> int | None:
+        """Look up an export into extern ``slot``; the address of its item, or None."""
+        c = self.c
+        addr = self.ptr + c.instance_size + slot * c.extern_size
+        if not c.export_get(ctx, self.ptr, name, len(name), addr):
+            return None
+        if ctypes.c_uint8.from_address(addr).value != kind:
+            return None
+        return int(addr + c.extern_of)
+
+    def func(self, ctx: int, export: str) -> int | None:
+        """The export's func (looked up once per instance), or None when it is not one."""
+        try:
+            return self.funcs[export]
+        except KeyError:
+            pass
+        c = self.c
+        cell = ctypes.create_string_buffer(c.extern_size)
+        self.cells.append(cell)  # owns the extern the cached address points into
+        raw = export.encode()
+        addr = ctypes.addressof(cell)
+        func: int | None = None
+        if c.export_get(ctx, self.ptr, raw, len(raw), addr) and cell.raw[0] == _EXTERN_FUNC:
+            func = addr + c.extern_of
+        self.funcs[export] = func
+        return func
+
+    def reset(self, ctx: int) -> bool:
+        """Put the instance back to its fresh state; False when that is not possible."""
+        snapshot = self.snapshot
+        if snapshot is None or self.c.memory_data_size(ctx, self.memory) != self.size:
+            return False
+        ctypes.memmove(self.base, snapshot, self.size)
+        c = self.c
+        for i, g in enumerate(self.globals):
+            err = c.global_set(ctx, g, self.vals + i * c.val_size)
+            if err:
+                c.error(err)  # freed by its wrapper; cannot happen (same type, mutable)
+                return False
+        return True
+
+
+def _take(cell: _ptr) -> int:
+    value = cell.value or 0
+    cell.value = None
+    return value
 
 
 class Boundary:
@@ -318,10 +451,11 @@ class Boundary:
 
     kind = "fast"
 
-    def __init__(self, engine: WasmEngine) -> None:
+    def __init__(self, engine: WasmEngine, reuse: bool | None = None) -> None:
         c = _lib()
         self.c = c
         self.engine = engine
+        self.reuse = reuse_enabled() if reuse is None else reuse
         self.engine_ptr: int = ctypes.cast(engine.engine.ptr(), _ptr).value or 0
         self.linker = wasmtime.Linker(engine.engine)
         self._abi_type = _abi_type()  # a FuncType binds to the first engine it is used with
@@ -353,23 +487,46 @@ class Boundary:
             with self._lock:
                 prepared = self._pre.get(zm.wasm_hash.raw)
                 if prepared is None:
-                    names = frozenset(e.name for e in zm.module.exports)
-                    prepared = _Prepared(self.linker.instantiate_pre(zm.module), names)
+                    pre = self.linker.instantiate_pre(zm.module)
+                    prepared = _Prepared(pre, zm, self.reuse)
                     self._pre[zm.wasm_hash.raw] = prepared
         return prepared
 
-    def store(self) -> _Store:
-        """This thread's store for a call at the current nesting depth."""
+    def instance(
+        self, prepared: _Prepared, limits: Limits, remaining: float
+    ) -> tuple[_Store, _Instance]:
+        """This thread's store for the current nesting depth, armed for a call with
+        ``remaining`` seconds, and an instance in it: an idle one reset to its fresh state
+        when there is one, else a fresh one."""
         depth = len(_active.stack)
         stores = self._stores.by_depth
         while len(stores) <= depth:
             stores.append(None)
         store = stores[depth]
-        if store is None or store.uses >= STORE_REUSE or store.held > STORE_MEMORY_BUDGET:
+        if store is not None and store.held > STORE_MEMORY_BUDGET:
+            store = stores[depth] = None  # a memory bomb's pages must not stay resident
+        if store is not None:
+            inst = store.idle.pop(prepared.key, None)
+            # an instance bigger than this call's cap could not start fresh: nor reused
+            if inst is not None and inst.size <= limits.memory_bytes:
+                self._arm(store, limits, remaining)
+                return store, inst
+        if store is None or store.uses >= STORE_REUSE:
             store = stores[depth] = None  # drop the old one (and its instances) first
             store = stores[depth] = _Store(self.c, self.engine_ptr)
         store.uses += 1
-        return store
+        self._arm(store, limits, remaining)
+        return store, _Instance(self.c, store, prepared, limits)
+
+    def _arm(self, store: _Store, limits: Limits, remaining: float) -> None:
+        """Set the call's memory cap, epoch deadline and fuel on its store."""
+        c = self.c
+        store.limit_memory(limits.memory_bytes)
+        c.set_epoch_deadline(store.ctx, self.engine.deadline_ticks(remaining))
+        if self.engine.fuel:
+            err = c.set_fuel(store.ctx, limits.fuel if limits.fuel is not None else 2**62)
+            if err:
+                raise RibosomeError(f"cannot set fuel: {c.error(err)}")
 
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
@@ -378,14 +535,12 @@ class Boundary:
 
 
 class GuestCall:
-    """One fresh instance of a zome for one call (fast counterpart of boundary.GuestCall)."""
+    """One zome instance for one call (fast counterpart of boundary.GuestCall): a fresh
+    instance, or one that served earlier calls and was reset to its fresh state."""
 
     __slots__ = (
-        "_alloc",
         "_exports",
-        "_free",
-        "_memory",
-        "_prepared",
+        "_inst",
         "_size",
         "_turn",
         "_view",
@@ -415,62 +570,28 @@ class GuestCall:
         self.fault: ZomehostError | None = None
         self.interrupt: BaseException | None = None
         prepared = boundary.pre(zm)
-        self._prepared = prepared
-        store = boundary.store()
-        self.store = store  # keeps the store (and so this instance) alive
-        store.turn += 1
-        self._turn = store.turn
-        store.limit_memory(limits.memory_bytes)
-        ctx = self.ctx = store.ctx
+        self._exports = prepared.exports
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise Timeout("the call's deadline passed before the zome started")
-        c.set_epoch_deadline(ctx, boundary.engine.deadline_ticks(remaining))
-        if boundary.engine.fuel:
-            err = c.set_fuel(ctx, limits.fuel if limits.fuel is not None else 2**62)
-            if err:
-                raise RibosomeError(f"cannot set fuel: {c.error(err)}")
-        err = c.instantiate(prepared.pre_ptr, ctx, store.instance, store.main_trap_addr)
-        if err:
-            raise instantiate_error(c.error(err), limits)
-        if store.main_trap.value:
-            trap = c.trap(self._take(store.main_trap))
-            raise trap_error(trap, "instantiate", limits, 0)
-        memory = self._extern(0, b"memory", _EXTERN_MEMORY)
-        alloc = self._extern(1, b"__zh_alloc", _EXTERN_FUNC)
-        free = self._extern(2, b"__zh_free", _EXTERN_FUNC)
-        if memory is None or alloc is None or free is None:
-            raise RibosomeError("the zome's memory or allocator exports have the wrong kind")
-        self._memory, self._alloc, self._free = memory, alloc, free
-        self._exports = prepared.exports
+        store, inst = boundary.instance(prepared, limits, remaining)
+        self.store = store  # keeps the store (and so the instance) alive
+        self._inst = inst
+        store.turn += 1
+        self._turn = store.turn
+        self.ctx = store.ctx
         self._size = 0
         self._view: memoryview | None = None  # made at the first access
 
     # -- plumbing -------------------------------------------------------------------
-    @staticmethod
-    def _take(cell: _ptr) -> int:
-        value = cell.value or 0
-        cell.value = None
-        return value
-
-    def _extern(self, slot: int, name: bytes, kind: int) -> int | None:
-        """Look up an export into extern ``slot``; the address of its func/memory, or None."""
-        store = self.store
-        c = self.c
-        addr = store.externs + slot * c.extern_size
-        if not c.export_get(self.ctx, store.instance, name, len(name), addr):
-            return None
-        if store.scratch_view[addr - store.main_addr] != kind:
-            return None
-        return int(addr + c.extern_of)
-
     def _refresh(self) -> None:
         """Re-read the memory's size (it only grows) and re-make the view if it changed."""
         if self.store.turn != self._turn:
             raise RibosomeError("a guest call was used after the next call on its thread began")
-        size = self.c.memory_data_size(self.ctx, self._memory)
+        inst = self._inst
+        size = self.c.memory_data_size(self.ctx, inst.memory)
         if size != self._size or self._view is None:
-            base = self.c.memory_data(self.ctx, self._memory)
+            base = inst.base or self.c.memory_data(self.ctx, inst.memory)
             self._view = self.c.memoryview(base, size, _PYBUF_WRITE) if base else memoryview(b"")
             self._size = size
 
@@ -485,12 +606,12 @@ class GuestCall:
         if err:
             raise c.error(err)
         if store.aux_trap.value:
-            raise c.trap(self._take(store.aux_trap))
+            raise c.trap(_take(store.aux_trap))
         return int(buf[0])
 
     # -- memory (same interface as boundary.GuestCall) --------------------------------
     def memory_len(self) -> int:
-        return int(self.c.memory_data_size(self.ctx, self._memory))
+        return int(self.c.memory_data_size(self.ctx, self._inst.memory))
 
     def _check(self, ptr: int, length: int, what: str) -> memoryview:
         if ptr < 0 or length < 0 or ptr + length > self._size or self._view is None:
@@ -509,7 +630,7 @@ class GuestCall:
     def write_new(self, store: Any, data: bytes, what: str) -> int:
         """Allocate a block in the guest and copy ``data`` into it."""
         n = len(data)
-        ptr = self._call_aux(store, self._alloc, n, 0, 1) & _U32
+        ptr = self._call_aux(store, self._inst.alloc, n, 0, 1) & _U32
         if ptr == 0 and data:
             raise OutOfMemory(f"{what}: the guest could not allocate {n} bytes")
         self._check(ptr, n, f"{what} (guest allocator)")[ptr : ptr + n] = data
@@ -517,18 +638,27 @@ class GuestCall:
 
     # -- calls ----------------------------------------------------------------------
     def invoke(self, export: str, payload: bytes) -> bytes:
-        """Call a zome export with input bytes; return the result envelope's bytes."""
+        """Call a zome export with input bytes; return the result envelope's bytes.
+
+        Afterwards the instance goes back to its store's idle set, reset, when the call
+        ended normally and the reset is complete (``_Instance.reset``); after a trap, a
+        fault, an interrupt or a memory that grew, it is never used again.
+        """
         store = self.store
         if store.turn != self._turn:
             raise RibosomeError("a guest call was used after the next call on its thread began")
+        inst = self._inst
+        if store.idle.get(inst.key) is inst:  # invoked again: take it back
+            del store.idle[inst.key]
         if export not in self._exports:
-            raise GuestError(f"the zome does not export {export!r}")
-        func = self._extern(3, export.encode(), _EXTERN_FUNC)
-        if func is None:
             raise GuestError(f"the zome does not export {export!r}")
         c = self.c
         ctx = self.ctx
+        func = inst.func(ctx, export)
+        if func is None:
+            raise GuestError(f"the zome does not export {export!r}")
         _active.stack.append(self)
+        clean = False
         try:
             ptr = self.write_new(ctx, payload, "input")
             buf = store.main
@@ -538,7 +668,7 @@ class GuestCall:
             if err:
                 raise c.error(err)
             if store.main_trap.value:
-                raise c.trap(self._take(store.main_trap))
+                raise c.trap(_take(store.main_trap))
             packed = int(buf[0])
             out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
             if out_len > self.limits.max_output_bytes:
@@ -546,7 +676,8 @@ class GuestCall:
                     f"{export} returned {out_len} bytes, limit {self.limits.max_output_bytes}"
                 )
             out = self.read(ctx, out_ptr, out_len, f"{export} result")
-            self._call_aux(ctx, self._free, out_ptr, out_len, 2)
+            self._call_aux(ctx, inst.free, out_ptr, out_len, 2)
+            clean = self.fault is None and self.interrupt is None
             return out
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             if self.interrupt is not None:
@@ -555,11 +686,15 @@ class GuestCall:
         finally:
             _active.stack.pop()
             self._view = None  # the view must not outlive this call's use of the memory
-            self.store.held += self.memory_len()
+            size = self.memory_len()
+            store.held += size - inst.counted
+            inst.counted = size
+            if clean and inst.reset(ctx):
+                store.idle.setdefault(inst.key, inst)
 
     def _trap_error(
         self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
     ) -> ZomehostError:
         if self.fault is not None:
             return self.fault
-        return trap_error(exc, export, self.limits, self.c.memory_data_size(self.ctx, self._memory))
+        return trap_error(exc, export, self.limits, self.memory_len())
