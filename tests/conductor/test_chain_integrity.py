@@ -110,8 +110,10 @@ def test_a_changed_entry_fails_verify(written: dict[str, Any]) -> None:
     data_path = written["node"].home.data_path
     rec = written["records"][6]
     assert rec.entry is not None and rec.action.entry_hash is not None
-    key = written["cell_id"].key + rec.action.entry_hash.raw
-    edit_value(data_path, "entries", key, lambda v: v.replace(b"three", b"THREE"))
+    # the entry's bytes are stored in its record
+    edit_value(
+        data_path, "records", _record_key(written, 6), lambda v: v.replace(b"three", b"THREE")
+    )
     with pytest.raises(IntegrityError, match="entry does not match"):
         _reopened_verify(written)
 

@@ -4,10 +4,19 @@ A :class:`Workspace` starts from a snapshot of the chain head. The call's writes
 actions kept in memory; reads see them on top of the stored chain. ``commit`` appends all
 of them in one write transaction if the head is still where the workspace started, and
 raises :class:`HeadMoved` otherwise, so a chain is never silently forked.
+
+Hash lookups: a commit writes only its records and the head, keys that grow in order (the
+B-tree pages they touch are the same few hot ones whatever the chain's length). The hashes
+of the newest records (at most :data:`INDEX_BATCH` + the current batch) are found through
+an in-memory map rebuilt from those records; every :data:`INDEX_BATCH` records, the commit
+moves them into the hash-keyed index in one sorted batch. Random-key index inserts are what
+made a commit on a long chain slower (docs/performance.md): batched, they share one sync.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +37,7 @@ from zomehost.core.action import (
 )
 from zomehost.core.capability import CapClaim, StoredGrant, ZomeCallCapGrant
 from zomehost.core.codec import pack, unpack
-from zomehost.core.hash import ActionHash, AgentPubKey, CellId, HashType, HoloHash
+from zomehost.core.hash import ActionHash, AgentPubKey, CellId, EntryHash, HashType, HoloHash
 from zomehost.core.query import ChainQueryFilter
 from zomehost.errors import (
     ChainError,
@@ -38,6 +47,20 @@ from zomehost.errors import (
     NotFound,
     ZomehostError,
 )
+
+# Records kept out of the hash index before a commit moves them into it (one batch).
+INDEX_BATCH = 256
+_Hashes = tuple[int, bytes, bytes | None]  # seq, action hash, entry hash
+
+
+def _head_value(seq: int, action: ActionHash, indexed: int) -> bytes:
+    """A ``heads`` value: seq (8) | action hash (39) | records in the hash index (8)."""
+    return seq.to_bytes(8, "big") + action.raw + indexed.to_bytes(8, "big")
+
+
+def _indexed(head_value: bytes) -> int:
+    """How many records (from seq 0) the hash index holds, from a ``heads`` value."""
+    return int.from_bytes(head_value[47:55], "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +73,12 @@ class ChainHead:
         return {"action": self.action.raw, "seq": self.seq, "timestamp": self.timestamp}
 
 
-def _decode_record(raw: bytes, entry_bytes: bytes | None) -> Record:
+def _decode_record(raw: bytes, include_entry: bool) -> Record:
     """Decode a stored record; any damage is an :class:`IntegrityError`, never a crash."""
     try:
         doc = unpack(raw, what="stored record")
         action_bytes = doc["action"]
+        entry_bytes = doc["entry"] if include_entry else None
         entry = Entry.from_wire(unpack(entry_bytes, what="stored entry")) if entry_bytes else None
         signature = doc["signature"]
         if not isinstance(action_bytes, bytes) or not isinstance(signature, bytes):
@@ -82,6 +106,8 @@ class SourceChain:
         # (stored head bytes, decoded head): a head is re-decoded only when it moved
         self._head_cache: tuple[bytes, ChainHead] | None = None
         self._grants_cache: tuple[tuple[bytes, bool], tuple[StoredGrant, ...]] | None = None
+        self._recent: _Recent | None = None  # hashes of the records not in the index yet
+        self._recent_lock = threading.Lock()
 
     def _head(self, txn: lmdb.Transaction) -> ChainHead | None:
         raw = txn.get(self.key, db=self.store.db["heads"])
@@ -94,7 +120,7 @@ class SourceChain:
         seq = int.from_bytes(raw[:8], "big")
         rec = self._record(txn, seq, include_entry=False)
         assert rec is not None
-        head = ChainHead(ActionHash(raw[8:]), seq, rec.action.timestamp)
+        head = ChainHead(ActionHash(raw[8:47]), seq, rec.action.timestamp)
         self._head_cache = (raw, head)
         return head
 
@@ -106,16 +132,36 @@ class SourceChain:
         raw = txn.get(seq_key(self.key, seq), db=self.store.db["records"])
         if raw is None:
             return None
-        entry_bytes = None
-        if include_entry:
+        return _decode_record(bytes(raw), include_entry)
+
+    def _hashes(self, txn: lmdb.Transaction, lo: int, hi: int) -> Iterator[_Hashes]:
+        """(seq, action hash, entry hash or None) of the stored records ``lo <= seq < hi``."""
+        cur = txn.cursor(db=self.store.db["records"])
+        if not cur.set_key(seq_key(self.key, lo)):
+            return
+        for seq in range(lo, hi):
             try:
-                doc_entry = unpack(bytes(raw), what="stored record").get("entry_hash")
-            except (ZomehostError, AttributeError) as exc:
+                doc = unpack(bytes(cur.value()), what="stored record")
+                entry = doc["entry"]
+                entry_hash = None if entry is None else EntryHash.of_content(entry).raw
+                yield seq, bytes(doc["hash"]), entry_hash
+            except (ZomehostError, KeyError, TypeError) as exc:
                 raise IntegrityError(f"record {seq} is damaged: {exc}") from None
-            if isinstance(doc_entry, bytes):
-                found = txn.get(self.key + doc_entry, db=self.store.db["entries"])
-                entry_bytes = None if found is None else bytes(found)
-        return _decode_record(bytes(raw), entry_bytes)
+            if seq + 1 < hi and not cur.next():
+                raise IntegrityError(f"record {seq + 1} is missing")
+
+    def _recent_for(self, txn: lmdb.Transaction, head: int, indexed: int) -> _Recent:
+        """The hashes of records ``indexed <= seq <= head`` (the ones a reader at this
+        snapshot cannot find in the index), extended from the stored records as needed."""
+        with self._recent_lock:
+            recent = self._recent
+            if recent is not None and recent.lo > indexed:  # an old snapshot: its own map
+                recent = _Recent(indexed)
+            elif recent is None:
+                recent = self._recent = _Recent(indexed)
+            for seq, action, entry in self._hashes(txn, recent.hi, head + 1):
+                recent.add(seq, action, entry)
+            return recent
 
     def records(self, flt: ChainQueryFilter | None = None) -> list[Record]:
         flt = flt or ChainQueryFilter(include_entries=True)
@@ -136,21 +182,30 @@ class SourceChain:
 
     def get(self, hash_: HoloHash) -> Record | None:
         """A record by action hash, or the first record that created an entry hash."""
+        is_action = hash_.hash_type is HashType.ACTION
+        if not is_action and hash_.hash_type is not HashType.ENTRY:
+            raise InvalidInput("get takes an action hash or an entry hash")
+        by_hash = self.store.db["by_hash"]
         with self.store.read() as txn:
-            if hash_.hash_type is HashType.ACTION:
-                loc = txn.get(hash_.raw, db=self.store.db["by_hash"])
-                if loc is None or loc[:78] != self.key:
+            head = txn.get(self.key, db=self.store.db["heads"])
+            if head is None:
+                return None
+            seq: int | None = None
+            if is_action:
+                loc = txn.get(hash_.raw, db=by_hash)
+                if loc is not None and loc[:78] == self.key:
+                    seq = int.from_bytes(loc[78:], "big")
+            else:
+                loc = txn.get(b"e" + self.key + hash_.raw, db=by_hash)
+                if loc is not None:
+                    seq = int.from_bytes(loc, "big")
+            if seq is None:  # not in the index: one of the newest records, or none
+                head_seq = int.from_bytes(head[:8], "big")
+                recent = self._recent_for(txn, head_seq, _indexed(bytes(head)))
+                seq = (recent.actions if is_action else recent.entries).get(hash_.raw)
+                if seq is None or seq > head_seq:
                     return None
-                return self._record(txn, int.from_bytes(loc[78:], "big"), include_entry=True)
-            if hash_.hash_type is HashType.ENTRY:
-                raw = txn.get(self.key + hash_.raw, db=self.store.db["entries"])
-                if raw is None:
-                    return None
-                loc = txn.get(b"e" + self.key + hash_.raw, db=self.store.db["by_hash"])
-                if loc is None:
-                    return None
-                return self._record(txn, int.from_bytes(loc, "big"), include_entry=True)
-        raise InvalidInput("get takes an action hash or an entry hash")
+            return self._record(txn, seq, include_entry=True)
 
     def verify(self) -> int:
         """Walk every stored record: hashes, signatures, entries, links, sequence, head.
@@ -237,6 +292,9 @@ class Workspace:
         self.sign = sign
         self.base = chain.head()
         self.pending: list[Record] = []
+        # set by write_into: the head value written, the index's extent before and after
+        self.head_value = b""
+        self.indexed = (0, 0)
 
     @property
     def author(self) -> AgentPubKey:
@@ -332,37 +390,78 @@ class Workspace:
 
     def write_into(self, txn: lmdb.Transaction) -> None:
         """Put the pending records into an open write transaction (the caller commits it)."""
-        store, key = self.chain.store, self.chain.key
-        current = self.chain._head(txn)
+        chain = self.chain
+        store, key = chain.store, chain.key
+        raw_head = txn.get(key, db=store.db["heads"])
+        current = chain._head(txn)
         if (current is None) != (self.base is None) or (
             current is not None and self.base is not None and current.action != self.base.action
         ):
             raise HeadMoved(
-                f"chain head of {self.chain.cell.agent} moved during the call: "
+                f"chain head of {chain.cell.agent} moved during the call: "
                 "its writes were not committed"
             )
         for r in self.pending:
             _put_record(txn, store, key, r)
         last = self.pending[-1]
-        txn.put(
-            key,
-            last.action.action_seq.to_bytes(8, "big") + last.action_hash.raw,
-            db=store.db["heads"],
-        )
+        end = last.action.action_seq + 1
+        indexed = 0 if raw_head is None else _indexed(bytes(raw_head))
+        self.indexed = (indexed, indexed)
+        if end - indexed >= INDEX_BATCH:
+            _index_hashes(txn, store, key, chain._hashes(txn, indexed, end))
+            self.indexed = (indexed, end)
+        self.head_value = _head_value(end - 1, last.action_hash, self.indexed[1])
+        txn.put(key, self.head_value, db=store.db["heads"])
 
     def committed(self) -> list[Record]:
         """Mark the pending records committed, once their transaction has committed."""
         committed, self.pending = self.pending, []
         last = committed[-1]
         self.base = ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
+        chain = self.chain
         # the next call's workspace finds this head without decoding its record again
-        raw = last.action.action_seq.to_bytes(8, "big") + last.action_hash.raw
-        self.chain._head_cache = (raw, self.base)
+        chain._head_cache = (self.head_value, self.base)
+        with chain._recent_lock:
+            recent = chain._recent
+            if recent is not None:
+                for r in committed:
+                    a = r.action
+                    if a.action_seq == recent.hi:
+                        entry = a.entry_hash.raw if a.entry_hash is not None else None
+                        recent.add(a.action_seq, r.action_hash.raw, entry)
+                before, after = self.indexed
+                if after != before:  # keep what readers of the last snapshot still need
+                    chain._recent = recent.since(before)
         return committed
 
 
 def _without_entry(r: Record) -> Record:
     return Record(r.action, r.action_hash, r.signature, None, r.action_bytes)
+
+
+class _Recent:
+    """Hash -> seq of the records ``lo <= seq < hi``: the ones the index may not hold."""
+
+    __slots__ = ("actions", "entries", "hi", "lo")
+
+    def __init__(self, lo: int) -> None:
+        self.lo = self.hi = lo
+        self.actions: dict[bytes, int] = {}
+        self.entries: dict[bytes, int] = {}  # the first record that wrote the entry
+
+    def add(self, seq: int, action: bytes, entry: bytes | None) -> None:
+        self.actions[action] = seq
+        if entry is not None:
+            self.entries.setdefault(entry, seq)
+        self.hi = seq + 1
+
+    def since(self, lo: int) -> _Recent:
+        """A copy without the records below ``lo``."""
+        out = _Recent(lo)
+        out.hi = self.hi
+        out.actions = {h: s for h, s in self.actions.items() if s >= lo}
+        out.entries = {h: s for h, s in self.entries.items() if s >= lo}
+        return out
 
 
 def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:
@@ -371,16 +470,27 @@ def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> N
         "action": r.action_bytes,
         "signature": r.signature,
         "hash": r.action_hash.raw,
-        "entry_hash": a.entry_hash.raw if a.entry_hash else None,
+        "entry": r.entry.encode() if r.entry is not None else None,
     }
-    seq_bytes = a.action_seq.to_bytes(8, "big")
     if not txn.put(seq_key(key, a.action_seq), pack(doc), db=store.db["records"], overwrite=False):
         raise ChainError(f"record {a.action_seq} already exists: refusing to fork the chain")
-    txn.put(r.action_hash.raw, key + seq_bytes, db=store.db["by_hash"])
-    if r.entry is not None and a.entry_hash is not None:
-        txn.put(key + a.entry_hash.raw, r.entry.encode(), db=store.db["entries"])
-        txn.put(b"e" + key + a.entry_hash.raw, seq_bytes, db=store.db["by_hash"], overwrite=False)
     _index_grants(txn, store, key, r)
+
+
+def _index_hashes(
+    txn: lmdb.Transaction, store: Store, key: bytes, hashes: Iterator[_Hashes]
+) -> None:
+    """Put a batch of records' action and entry hashes into the index, in key order."""
+    puts: list[tuple[bytes, bytes, bool]] = []
+    for seq, action, entry in hashes:
+        seq_bytes = seq.to_bytes(8, "big")
+        puts.append((action, key + seq_bytes, True))
+        if entry is not None:  # the first record that wrote it stays
+            puts.append((b"e" + key + bytes(entry), seq_bytes, False))
+    puts.sort()
+    by_hash = store.db["by_hash"]
+    for k, v, overwrite in puts:
+        txn.put(k, v, db=by_hash, overwrite=overwrite)
 
 
 def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:

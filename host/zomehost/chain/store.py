@@ -1,10 +1,11 @@
 """The conductor's one LMDB environment and its tables.
 
 Tables (all keys bytes; ``cell`` is the 78-byte CellId key, ``seq`` 8-byte big-endian):
-  records   cell+seq        -> msgpack {action: canonical bytes, signature, hash}
-  by_hash   action hash     -> cell+seq
-  entries   cell+entry hash -> canonical entry bytes
-  heads     cell            -> seq + action hash
+  records   cell+seq        -> msgpack {action: canonical bytes, signature, hash,
+                                        entry: canonical bytes or nil}
+  by_hash   action hash     -> cell+seq    (the records below the head's ``indexed``;
+            e+cell+entry    -> seq          newer ones are found from the records)
+  heads     cell            -> seq + action hash + indexed (8 bytes: records in by_hash)
   grants    cell+action     -> msgpack {grant, revoked}   (live-grant index)
   state     name            -> conductor state (apps, interfaces, …)
 
@@ -34,7 +35,7 @@ from zomehost.errors import ChainError
 T = TypeVar("T")
 _SEQ = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 64 * 1024**3  # sparse: only what is written takes disk
-_TABLES = ("records", "by_hash", "entries", "heads", "grants", "state")
+_TABLES = ("records", "by_hash", "heads", "grants", "state")
 
 
 def seq_key(cell_key: bytes, seq: int) -> bytes:

@@ -23,4 +23,10 @@ fn noop(data: Bytes) -> ExternResult<Bytes> {
     Ok(data)
 }
 
-zome_fns!(echo_1k, noop);
+/// Create one entry (the input bytes, entry type `bench`) and nothing else: the write
+/// benchmark's call. No `post_commit` callback, so a call runs exactly one instance.
+fn create_one(data: Bytes) -> ExternResult<ActionHash> {
+    create("bench", &data)
+}
+
+zome_fns!(echo_1k, noop, create_one);
