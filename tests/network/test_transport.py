@@ -8,6 +8,7 @@ must each close the connection, and a request waiting on it must fail at once.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -130,6 +131,76 @@ def test_concurrent_requests_are_multiplexed_and_answered_out_of_order() -> None
         assert time.monotonic() - t0 < 0.6  # concurrent, not one after the other
         await client.transport.stop()
         await server.transport.stop()
+
+    run(main)
+
+
+def test_worker_threads_request_and_answer_directly_in_order() -> None:
+    """Requests sent from threads (``request_threadsafe``) and answers written from threads
+    (``take_request`` + ``respond``) interleave with loop writes; frames far larger than the
+    socket buffer take the queue through the loop. Every answer matches its request."""
+
+    async def main() -> None:
+        pool = concurrent.futures.ThreadPoolExecutor(8)  # callers
+        answering = concurrent.futures.ThreadPoolExecutor(4)
+        taken: list[int] = []
+
+        def take(conn: Connection, request: protocol.Request) -> bool:
+            if request.body.get("loop"):
+                return False  # answered by the async handler, on the loop
+            taken.append(request.id)
+            answering.submit(conn.respond, request.id, {"echo": request.body})
+            return True
+
+        server = Echo(take_request=take)
+        client = Echo()
+        address = await server.transport.listen()
+        conn = await client.transport.connect(address, server.identity)
+        big = "y" * (3 << 20)
+
+        def call(i: int) -> Any:
+            body = {"i": i, "pad": big if i % 5 == 0 else "", "loop": i % 3 == 0}
+            rid, fut = conn.request_threadsafe("echo", body)
+            try:
+                return fut.result(20)
+            finally:
+                conn.forget(rid)
+
+        loop = asyncio.get_running_loop()
+        results = await asyncio.gather(
+            *(loop.run_in_executor(pool, call, i) for i in range(40)),
+            *(conn.request("echo", {"i": 100 + i, "loop": True}, 20) for i in range(10)),
+        )
+        assert [r["echo"]["i"] for r in results] == [*range(40), *range(100, 110)]
+        assert all(
+            r["echo"]["pad"] == (big if i % 5 == 0 else "") for i, r in enumerate(results[:40])
+        )
+        assert taken and not conn.closed and conn.idle
+        await client.transport.stop()
+        await server.transport.stop()
+        pool.shutdown()
+        answering.shutdown()
+
+    run(main)
+
+
+def test_a_thread_waiting_for_an_answer_fails_at_once_when_the_connection_closes() -> None:
+    async def main() -> None:
+        server = Echo(take_request=lambda conn, request: True)  # taken, never answered
+        client = Echo()
+        address = await server.transport.listen()
+        conn = await client.transport.connect(address, server.identity)
+        rid, fut = await asyncio.to_thread(conn.request_threadsafe, "echo", "never answered")
+        await asyncio.sleep(0.1)
+        t0 = time.monotonic()
+        await server.transport.stop()
+        with pytest.raises(PeerUnreachable, match="lost"):
+            await asyncio.to_thread(fut.result, 5)
+        assert time.monotonic() - t0 < 1
+        conn.forget(rid)
+        with pytest.raises(PeerUnreachable):
+            conn.request_threadsafe("echo", "after the close")
+        await client.transport.stop()
 
     run(main)
 
