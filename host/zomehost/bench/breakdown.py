@@ -4,9 +4,11 @@ Each piece is timed alone in the same process (CPU time per call, median of roun
 the layers are differences of nested measurements:
 
 * ``c_call``: one call to a wasmtime C function through ctypes (``wasmtime_memory_data_size``);
-* ``fresh_instance``: a store slot, ``InstancePre`` instantiation, export lookups;
-* ``invoke_no_host_fn``: ``noop`` on that instance (alloc + copy 1 KiB in, the Rust code,
-  read 1 KiB out, free);
+* ``fresh_instance``: a store slot, ``InstancePre`` instantiation, export lookups (what a
+  call costs first when instance reuse is off or impossible);
+* ``instance_reset``: putting a used instance back to its fresh state (ribosome/reset.py);
+* ``noop_call``: ``noop`` on a reused instance (take it, alloc + copy 1 KiB in, the Rust
+  code, read 1 KiB out, free, reset);
 * ``host_fn_round_trip``: what ``echo_1k`` adds: the callback, reading and decoding its
   input, ``random_bytes`` itself, encoding the envelope, the guest allocator, the copy;
 * ``ribosome_envelope``: what ``Ribosome.run`` adds around the boundary;
@@ -99,25 +101,21 @@ def measure() -> dict[str, Any]:
         def via_grant() -> Any:
             return c.call_zome(zcall)
 
-        # not a zomehost mode: the same call on one instance reused (what instance reuse
-        # would save, if its reset could be made provably complete)
-        reused = boundary.guest_call(*_instance_args(bc, echo=True))
-        payload = pack(PAYLOAD)
+        ribosome_call()  # leaves its instance, reset, in this thread's store
+        store = boundary._stores.by_depth[0]
+        idle = next(iter(store.idle.values()))
 
-        def reused_echo() -> Any:
-            return reused.invoke("echo_1k", payload)
-
-        reused_echo()
-        with quiet_gc():  # before any other call takes this thread's store
-            reused_us = _cpu_us(reused_echo)
+        def instance_reset() -> Any:
+            return idle.reset(store.ctx, idle.size)
 
         with quiet_gc():
             t = {
                 "c_call": _cpu_us(c_call, 2000),
                 "fresh_instance": _cpu_us(floors["fresh_instance_us"]),
+                "instance_reset": _cpu_us(instance_reset, 1000),
                 "noop_call": _cpu_us(floors["noop_call_us"]),
                 "echo_call": _cpu_us(ribosome_call),
-                "echo_on_one_reused_instance": reused_us,
+                "echo_call_no_reuse": _cpu_us(floors["inproc_call_no_reuse_us"]),
                 "conductor_call": _cpu_us(via_grant),
                 "api_decode": _cpu_us(lambda: ZomeCallParams.decode(data)),
                 "api_verify_signature": _cpu_us(lambda: verify_call(data, signature)),
@@ -126,13 +124,19 @@ def measure() -> dict[str, Any]:
             }
         parts = {
             "one C call through ctypes": t["c_call"],
-            "fresh instance (store slot, instantiate, 3 export lookups)": t["fresh_instance"],
-            "invoke without a host fn (alloc, 1 KiB in, Rust code, 1 KiB out, free)": (
-                t["noop_call"] - t["fresh_instance"]
-            ),
+            "fresh instance, reuse off (store slot, instantiate, 3 export lookups)": t[
+                "fresh_instance"
+            ],
+            f"reset of a reused instance (copy its {idle.size // 1024} KiB memory image "
+            "back, restore its globals)": t["instance_reset"],
+            "call without a host fn, instance reused (alloc, 1 KiB in, Rust code, 1 KiB "
+            "out, free, reset)": t["noop_call"],
             "one host fn round trip (callback, decode, random_bytes, encode, alloc, copy)": (
                 t["echo_call"] - t["noop_call"]
             ),
+            "the echo call with instance reuse off (a fresh instance per call)": t[
+                "echo_call_no_reuse"
+            ],
             "conductor layers (authorize by grant, init check, workspace, commit check)": (
                 t["conductor_call"] - t["echo_call"]
             ),
@@ -153,19 +157,13 @@ def measure() -> dict[str, Any]:
         bc.close()
 
 
-def _instance_args(bc: Any, *, echo: bool = False) -> tuple[Any, ...]:
-    import os
-
+def _instance_args(bc: Any) -> tuple[Any, ...]:
     from zomehost.core.limits import Limits
 
     c = bc.conductor
     cell = c.cell(bc.apps["echo"].cell_id("main"))
     _, zm = cell.zome("echo")
-
-    def dispatch(name: str, value: Any) -> Any:  # random_bytes, as the host does it
-        return os.urandom(value) if echo else None
-
-    return zm, Limits(), time.monotonic() + 1e6, dispatch
+    return zm, Limits(), time.monotonic() + 1e6, lambda name, value: None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,8 +5,11 @@ the guest, the guest makes ONE host function call (``random_bytes(1024)``: a sma
 out, 1 KiB back into guest memory), and the guest returns its 1 KiB input.
 
 * ``inproc_call_us``: zomehost's ribosome (``Ribosome.run``, the default fast boundary):
-  a fresh instance, limits, the host function through the real host-function table,
-  the result envelope decoded. No conductor around it (no authorization, no workspace).
+  an instance (reused and reset after each call: ribosome/reset.py), limits, the host
+  function through the real host-function table, the result envelope decoded. No
+  conductor around it (no authorization, no workspace).
+* ``inproc_call_no_reuse_us``: the same with instance reuse off
+  (``ZOMEHOST_INSTANCE_REUSE=off``): a fresh instance per call.
 * ``inproc_call_public_boundary_us``: the same with ``ZOMEHOST_BOUNDARY=public``.
 * ``conductor_call_us``: ``Conductor.call_zome`` in-process (authorization against the live
   grants, init check, workspace, the ribosome, commit check): everything but the network.
@@ -28,6 +31,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import wasmtime
@@ -36,6 +40,8 @@ from zomehost.bench.harness import BenchConductor, quiet_gc, summary, wasm_path
 from zomehost.chain.source_chain import Workspace
 from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack, unpack
+from zomehost.ribosome import fastpath
+from zomehost.ribosome.ribosome import Ribosome
 
 PAYLOAD = os.urandom(1024)
 _U32 = 0xFFFFFFFF
@@ -110,8 +116,16 @@ def zomehost_calls(boundary: str) -> tuple[BenchConductor, Callable[[], Any], Ca
     return bc, ribosome_call, conductor_call
 
 
+def no_reuse_ribosome(bc: BenchConductor) -> Ribosome:
+    """A ribosome on the same engine whose fast boundary never reuses an instance."""
+    ribosome = Ribosome(bc.conductor.engine, "fast")
+    ribosome.boundary = fastpath.Boundary(bc.conductor.engine, reuse=False)
+    return ribosome
+
+
 def floor_calls(bc: BenchConductor) -> dict[str, Callable[[], Any]]:
-    """The parts of ``inproc_call_us``: a fresh instance alone; a call with no host fn."""
+    """The parts of ``inproc_call_us``: a fresh instance alone (reuse off); a call with no
+    host fn; the echo call with reuse off."""
     c = bc.conductor
     app = bc.apps["echo"]
     cell = c.cell(app.cell_id("main"))
@@ -119,18 +133,27 @@ def floor_calls(bc: BenchConductor) -> dict[str, Callable[[], Any]]:
     ctx, zm = c._context(
         cell, "echo", "noop", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
     )
-    boundary = c.ribosome.boundary
+    fresh = no_reuse_ribosome(bc)
     payload = pack(PAYLOAD)
     ribosome = c.ribosome
+    echo_ctx = replace(ctx, function_name="echo_1k")
 
     def fresh_instance() -> Any:
-        return boundary.guest_call(zm, ctx.limits, ctx.deadline, lambda n, v: None)
+        return fresh.boundary.guest_call(zm, ctx.limits, ctx.deadline, lambda n, v: None)
 
     def noop_call() -> Any:
         return ribosome.run(ctx, zm, "noop", payload)
 
+    def no_reuse_call() -> Any:
+        return fresh.run(echo_ctx, zm, "echo_1k", payload)
+
     assert noop_call() == PAYLOAD
-    return {"fresh_instance_us": fresh_instance, "noop_call_us": noop_call}
+    assert no_reuse_call() == PAYLOAD
+    return {
+        "inproc_call_no_reuse_us": no_reuse_call,
+        "fresh_instance_us": fresh_instance,
+        "noop_call_us": noop_call,
+    }
 
 
 # -- the same zome on the public wasmtime-py API ------------------------------------------------

@@ -32,6 +32,7 @@ EXTRA: dict[str, tuple[str, str]] = {
     "wasmtime_public_api_reused_instance_us": ("µs", "same, one instance reused"),
     "inproc_call_public_boundary_us": ("µs", "zomehost with ZOMEHOST_BOUNDARY=public"),
     "conductor_call_us": ("µs", "Conductor.call_zome in-process (auth, workspace, commit)"),
+    "inproc_call_no_reuse_us": ("µs", "inproc_call_us with instance reuse off (fresh per call)"),
     "fresh_instance_us": ("µs", "floor: a fresh instance (store, instantiate, exports)"),
     "noop_call_us": ("µs", "floor: zome call without a host function (bench_echo.noop)"),
     "client_call_js_p50_ms": ("ms", "signed call from @holochain/client, p50"),
@@ -44,17 +45,15 @@ EXTRA: dict[str, tuple[str, str]] = {
 
 WHY: dict[str, str] = {
     "inproc_call_us": (
-        "every call gets a fresh instance (the safe strategy: nothing a guest does survives "
-        "into the next call). Making one (fresh_instance_us) and the guest's first touches of "
-        "it (page faults, the Rust allocator's first memory.grow: the gap between "
-        "noop_call_us and fresh_instance_us) cost more than the crossings themselves; the "
-        "same call on one reused instance is in the breakdown table. Reuse would need a "
-        "reset that is provably complete, which cannot be had cheaply: docs/performance.md"
+        "the instance is reused (reset to its fresh state after each call; "
+        "inproc_call_no_reuse_us is the same call with a fresh instance), so what is left is "
+        "Python on the hot path: each crossing is a ctypes call (about 1 µs), the host "
+        "function's decode/dispatch/encode, the envelope, and the reset's copy of the "
+        "instance's memory image (the breakdown table)"
     ),
     "extism_over_inproc": (
-        "Extism keeps one plugin instance across calls, zomehost instantiates per call (see "
-        "inproc_call_us). With the same per-call instantiation on the public wasmtime-py "
-        "API (wasmtime_public_api_us) the ratio is the other way round"
+        "Extism runs one plugin instance with no reset between calls; zomehost resets "
+        "its instance after each call and runs more Python per call (see inproc_call_us)"
     ),
     "client_call_p50_ms": (
         "a call crosses two Python processes and a WebSocket on two shared cores: the "

@@ -89,7 +89,7 @@ _PYBUF_WRITE = 0x200
 # Boundary(reuse=False)). A reset copies the whole fresh memory image back: past this size
 # a fresh instance costs less than the copy, so bigger instances are never reused.
 REUSE_ENV = "ZOMEHOST_INSTANCE_REUSE"
-RESET_MAX_BYTES = 512 * 1024
+RESET_MAX_BYTES = 256 * 1024
 
 
 def reuse_enabled() -> bool:
@@ -307,6 +307,8 @@ class _Store:
     def __del__(self) -> None:
         ptr, self.ptr = self.ptr, 0
         if ptr:
+            for inst in self.idle.values():
+                inst.view = None  # its memory goes with the store
             self.idle.clear()
             self.c.store_delete(ptr)
 
@@ -355,6 +357,8 @@ class _Instance:
         "size",
         "snapshot",
         "vals",
+        "view",
+        "vsize",
     )
 
     def __init__(self, c: _C, store: _Store, prepared: _Prepared, limits: Limits) -> None:
@@ -385,6 +389,11 @@ class _Instance:
         self.base: int = c.memory_data(ctx, memory) or 0
         self.size: int = c.memory_data_size(ctx, memory)
         self.snapshot: bytes | None = None
+        # A view of its memory, kept across calls: the base never moves (memory_may_move
+        # is off) and the memory never shrinks, so it stays valid, over ``vsize`` bytes,
+        # for as long as the store lives; GuestCall re-makes it when the memory grew.
+        self.view: memoryview | None = None
+        self.vsize = 0
         self.globals: list[int] = []
         self.vals = self.ptr + c.instance_size + n * c.extern_size
         if prepared.reset_globals is None or self.size > RESET_MAX_BYTES:
@@ -424,10 +433,12 @@ class _Instance:
         self.funcs[export] = func
         return func
 
-    def reset(self, ctx: int) -> bool:
-        """Put the instance back to its fresh state; False when that is not possible."""
+    def reset(self, ctx: int, size: int) -> bool:
+        """Put the instance back to its fresh state; False when that is not possible.
+
+        ``size``: its memory's size now. A memory that grew cannot shrink back."""
         snapshot = self.snapshot
-        if snapshot is None or self.c.memory_data_size(ctx, self.memory) != self.size:
+        if snapshot is None or size != self.size:
             return False
         ctypes.memmove(self.base, snapshot, self.size)
         c = self.c
@@ -541,9 +552,7 @@ class GuestCall:
     __slots__ = (
         "_exports",
         "_inst",
-        "_size",
         "_turn",
-        "_view",
         "c",
         "ctx",
         "deadline",
@@ -580,8 +589,6 @@ class GuestCall:
         store.turn += 1
         self._turn = store.turn
         self.ctx = store.ctx
-        self._size = 0
-        self._view: memoryview | None = None  # made at the first access
 
     # -- plumbing -------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -590,10 +597,10 @@ class GuestCall:
             raise RibosomeError("a guest call was used after the next call on its thread began")
         inst = self._inst
         size = self.c.memory_data_size(self.ctx, inst.memory)
-        if size != self._size or self._view is None:
+        if size != inst.vsize or inst.view is None:
             base = inst.base or self.c.memory_data(self.ctx, inst.memory)
-            self._view = self.c.memoryview(base, size, _PYBUF_WRITE) if base else memoryview(b"")
-            self._size = size
+            inst.view = self.c.memoryview(base, size, _PYBUF_WRITE) if base else memoryview(b"")
+            inst.vsize = size
 
     def _call_aux(self, ctx: Any, func: int, a: int, b: int, nargs: int) -> int:
         """Call the guest allocator (nested inside an export call when a host fn runs)."""
@@ -614,15 +621,16 @@ class GuestCall:
         return int(self.c.memory_data_size(self.ctx, self._inst.memory))
 
     def _check(self, ptr: int, length: int, what: str) -> memoryview:
-        if ptr < 0 or length < 0 or ptr + length > self._size or self._view is None:
+        inst = self._inst
+        if ptr < 0 or length < 0 or ptr + length > inst.vsize or inst.view is None:
             self._refresh()
-            if ptr < 0 or length < 0 or ptr + length > self._size:
+            if ptr < 0 or length < 0 or ptr + length > inst.vsize:
                 raise InvalidGuestPointer(
                     f"{what}: guest pointer {ptr:#x}+{length} is outside guest memory "
-                    f"({self._size} bytes)"
+                    f"({inst.vsize} bytes)"
                 )
-        assert self._view is not None
-        return self._view
+        assert inst.view is not None
+        return inst.view
 
     def read(self, store: Any, ptr: int, length: int, what: str) -> bytes:
         return self._check(ptr, length, what)[ptr : ptr + length].tobytes()
@@ -685,11 +693,10 @@ class GuestCall:
             raise self._trap_error(exc, export) from None
         finally:
             _active.stack.pop()
-            self._view = None  # the view must not outlive this call's use of the memory
             size = self.memory_len()
             store.held += size - inst.counted
             inst.counted = size
-            if clean and inst.reset(ctx):
+            if clean and inst.reset(ctx, size):
                 store.idle.setdefault(inst.key, inst)
 
     def _trap_error(

@@ -21,12 +21,19 @@
 
 pub mod bytes;
 pub mod export;
+#[cfg(target_arch = "wasm32")]
+pub mod heap;
 pub mod host;
 pub mod mem;
 pub mod types;
 pub mod value;
 
 use core::fmt;
+
+/// Every zome built with the SDK allocates through [`heap::ZomeHeap`] (see its doc).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static HEAP: heap::ZomeHeap = heap::ZomeHeap::new();
 
 pub use crate::bytes::{
     ActionHash, AgentPubKey, AnyDhtHash, Bytes, CapSecret, DnaHash, EntryHash, Signature,

@@ -1,0 +1,358 @@
+"""Instance reuse (reset.py, fastpath._Instance) tries hard to be indistinguishable from a
+fresh instance per call. These tests try to break it.
+
+* A WAT zome that is eligible for reuse attacks the reset: it scribbles over its whole
+  memory, changes non-exported mutable globals (i32, i64, f64), grows its memory, traps
+  after scribbling, scribbles after a host call; after each, the next call must dump
+  exactly the memory and globals a fresh instance dumps.
+* Modules whose reset could not be complete (a table write, a segment drop, an instruction
+  the check does not know) are refused reuse, and still start fresh every call.
+* A module that exports a reserved ``__zh_reset`` name itself is refused at install.
+* The probe zome (Rust SDK) gives the same outcomes, call after call, with reuse on and
+  off, through its whole surface (reads, writes, failures, nested calls into itself).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from typing import Any
+
+import pytest
+import wasmtime
+
+from zomehost.core.codec import pack
+from zomehost.core.hash import WasmHash
+from zomehost.core.limits import Limits
+from zomehost.errors import WasmError, ZomehostError
+from zomehost.ribosome import fastpath
+from zomehost.ribosome.engine import WasmEngine, ZomeModule
+from zomehost.ribosome.reset import instrument
+from zomehost.ribosome.ribosome import Ribosome
+
+pytestmark = pytest.mark.skipif(
+    fastpath.unavailable() is not None, reason=f"fast boundary: {fastpath.unavailable()}"
+)
+
+# Memory: [0, 64) the dump header, 16..24 static data, the bump heap from 1024.
+ATTACKER_WAT = r"""
+(module
+  (import "zomehost" "random_bytes" (func $host (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (type $v (func (result i32)))
+  (table $t 2 funcref)
+  (elem (i32.const 0) $f0 $f1)
+  (global $heap (mut i32) (i32.const 1024))
+  (global $hidden (mut i64) (i64.const 7))
+  (global $hidden_f (mut f64) (f64.const 1.5))
+  (global $counter (mut i32) (i32.const 0))
+  (data (i32.const 40) "pristine")
+  (func $f0 (result i32) (i32.const 100))
+  (func $f1 (result i32) (i32.const 200))
+  (func $alloc (export "__zh_alloc") (param $n i32) (result i32)
+    (local $p i32)
+    (local.set $p (global.get $heap))
+    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $n)) (i32.const 7))
+                               (i32.const -8)))
+    (block $ok
+      (loop $grow
+        (br_if $ok (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (br $grow)))
+    (local.get $p))
+  (func (export "__zh_free") (param i32 i32))
+  (func $pack (param $p i32) (param $n i32) (result i64)
+    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
+            (i64.extend_i32_u (local.get $n))))
+  (func $scribble
+    (memory.fill (i32.const 0) (i32.const 0xAA) (i32.shl (memory.size) (i32.const 16)))
+    (global.set $heap (i32.const 9999))
+    (global.set $hidden (i64.const -1))
+    (global.set $hidden_f (f64.const -2.25))
+    (global.set $counter (i32.const 41)))
+  ;; the globals and the tables' view written into the header, then all of memory returned
+  (func (export "dump") (param i32 i32) (result i64)
+    (global.set $counter (i32.add (global.get $counter) (i32.const 1)))
+    (i64.store (i32.const 0) (global.get $hidden))
+    (f64.store (i32.const 8) (global.get $hidden_f))
+    (i32.store (i32.const 16) (global.get $heap))
+    (i32.store (i32.const 20) (global.get $counter))
+    (i32.store (i32.const 24) (memory.size))
+    (i32.store (i32.const 28) (call_indirect (type $v) (i32.const 0)))
+    (i32.store (i32.const 32) (call_indirect (type $v) (i32.const 1)))
+    (i32.store (i32.const 36) (table.size $t))
+    (call $pack (i32.const 0) (i32.shl (memory.size) (i32.const 16))))
+  (func (export "scribble") (param i32 i32) (result i64)
+    (call $scribble) (call $pack (i32.const 0) (i32.const 0)))
+  (func (export "grow") (param i32 i32) (result i64)
+    (drop (memory.grow (i32.const 1)))
+    (i32.store (i32.const 70000) (i32.const 0x12345678))
+    (call $scribble) (call $pack (i32.const 0) (i32.const 0)))
+  (func (export "scribble_then_trap") (param i32 i32) (result i64)
+    (call $scribble) unreachable)
+  (func (export "host_then_scribble") (param $p i32) (param $n i32) (result i64)
+    (drop (call $host (local.get $p) (local.get $n)))
+    (call $scribble) (call $pack (i32.const 0) (i32.const 0)))
+  (func (export "scribble_then_bad_output") (param i32 i32) (result i64)
+    (call $scribble) (call $pack (i32.const 0xFFFFFF00) (i32.const 1000)))
+)
+"""
+ATTACKS = ("scribble", "grow", "scribble_then_trap", "host_then_scribble")
+
+
+def _load(engine: WasmEngine, wat: str, name: str = "t") -> ZomeModule:
+    wasm = bytes(wasmtime.wat2wasm(wat))
+    return engine.load(WasmHash.of_content(wasm), lambda: wasm, name)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WasmEngine]:
+    e = WasmEngine(tmp_path_factory.mktemp("reuse-cache"))
+    yield e
+    e.close()
+
+
+def _dispatch(name: str, value: Any) -> Any:
+    return b"\x01" * 16
+
+
+def _call(b: fastpath.Boundary, zm: ZomeModule, export: str, payload: bytes) -> Any:
+    try:
+        return (
+            "ok",
+            b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch).invoke(export, payload),
+        )
+    except ZomehostError as exc:
+        return (type(exc).__name__, exc.message)
+
+
+def _idle(b: fastpath.Boundary, zm: ZomeModule) -> fastpath._Instance | None:
+    store = b._stores.by_depth[0]
+    return None if store is None else store.idle.get(zm.wasm_hash.raw)
+
+
+def test_the_attacker_is_eligible_and_its_hidden_globals_are_exported(engine: WasmEngine) -> None:
+    zm = _load(engine, ATTACKER_WAT)
+    assert zm.reset_globals == ("__zh_reset_g0", "__zh_reset_g1", "__zh_reset_g2", "__zh_reset_g3")
+    assert "dump" in zm.functions and not any(f.startswith("__") for f in zm.functions)
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_after_an_attack_the_next_call_sees_a_fresh_instance(
+    engine: WasmEngine, attack: str
+) -> None:
+    zm = _load(engine, ATTACKER_WAT)
+    fresh = fastpath.Boundary(engine, reuse=False)
+    reused = fastpath.Boundary(engine, reuse=True)
+    payload = pack(b"input")
+    expected = _call(fresh, zm, "dump", payload)
+    assert expected[0] == "ok" and expected[1][40:48] == b"pristine"
+    assert expected[1][20:24] == (1).to_bytes(4, "little")  # counter: one call seen
+    assert _call(reused, zm, "dump", payload) == expected
+    assert _idle(reused, zm) is not None, "a clean call must leave its instance for reuse"
+    for _ in range(3):
+        outcome = _call(reused, zm, attack, pack(b"x" * 100))
+        assert outcome == _call(fresh, zm, attack, pack(b"x" * 100))
+        assert _call(reused, zm, "dump", payload) == expected
+    if attack in ("grow", "scribble_then_trap"):
+        assert _idle(reused, zm) is not None  # the dump's own instance, not the attacked one
+
+
+def test_an_instance_that_grew_or_trapped_is_never_used_again(engine: WasmEngine) -> None:
+    zm = _load(engine, ATTACKER_WAT)
+    b = fastpath.Boundary(engine, reuse=True)
+    assert _call(b, zm, "dump", pack(None))[0] == "ok"
+    first = _idle(b, zm)
+    for attack in ("grow", "scribble_then_trap", "scribble_then_bad_output"):
+        before = _idle(b, zm)
+        assert before is not None
+        _call(b, zm, attack, pack(None))
+        assert _idle(b, zm) is None, attack  # taken by the attack, not given back
+        assert _call(b, zm, "dump", pack(None))[0] == "ok"
+        assert _idle(b, zm) is not before
+    assert _idle(b, zm) is not first
+
+
+def test_a_reused_guest_call_and_a_stale_one(engine: WasmEngine) -> None:
+    """Invoking one GuestCall twice works (it takes its instance back); an older call is
+    refused once a newer one began on the same store."""
+    zm = _load(engine, ATTACKER_WAT)
+    b = fastpath.Boundary(engine, reuse=True)
+    one = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
+    a = one.invoke("dump", pack(1))
+    assert one.invoke("dump", pack(1)) == a
+    stale = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
+    newer = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
+    with pytest.raises(ZomehostError, match="after the next call"):
+        stale.invoke("dump", pack(1))
+    assert newer.invoke("dump", pack(1)) == a
+
+
+def test_reuse_respects_a_smaller_memory_cap(engine: WasmEngine) -> None:
+    """An idle instance is not handed to a call whose cap it exceeds: that call fails as a
+    fresh instance would."""
+    zm = _load(engine, ATTACKER_WAT)
+    b = fastpath.Boundary(engine, reuse=True)
+    assert _call(b, zm, "dump", pack(None))[0] == "ok"
+    small = Limits(memory_bytes=32 * 1024)
+    fresh = fastpath.Boundary(engine, reuse=False)
+    outcomes = []
+    for boundary in (b, fresh):
+        try:
+            boundary.guest_call(zm, small, time.monotonic() + 5, _dispatch)
+            outcomes.append(("ok", None))
+        except ZomehostError as exc:
+            outcomes.append((type(exc).__name__, exc.message))
+    assert outcomes[0] == outcomes[1] and outcomes[0][0] == "OutOfMemory"
+
+
+# -- modules whose reset could not be complete ------------------------------------------------
+_BASE = """
+  (memory (export "memory") 1)
+  (func (export "__zh_alloc") (param i32) (result i32) (i32.const 1024))
+  (func (export "__zh_free") (param i32 i32))
+"""
+INELIGIBLE = {
+    "table.set": "(table $t 1 funcref) (func $f) (elem declare func $f)"
+    '(func (export "f") (param i32 i32) (result i64) (table.set $t (i32.const 0) (ref.func $f))'
+    " (i64.const 0))",
+    "table.grow": "(table $t 1 funcref)"
+    '(func (export "f") (param i32 i32) (result i64)'
+    " (drop (table.grow $t (ref.null func) (i32.const 1))) (i64.const 0))",
+    "table.fill": "(table $t 1 funcref)"
+    '(func (export "f") (param i32 i32) (result i64)'
+    " (table.fill $t (i32.const 0) (ref.null func) (i32.const 1)) (i64.const 0))",
+    "table.copy": "(table $t 2 funcref)"
+    '(func (export "f") (param i32 i32) (result i64)'
+    " (table.copy (i32.const 0) (i32.const 1) (i32.const 1)) (i64.const 0))",
+    "table.init": "(table $t 1 funcref) (func $g) (elem $e func $g)"
+    '(func (export "f") (param i32 i32) (result i64)'
+    " (table.init $e (i32.const 0) (i32.const 0) (i32.const 1)) (i64.const 0))",
+    "elem.drop": "(func $g) (elem $e func $g)"
+    '(func (export "f") (param i32 i32) (result i64) (elem.drop $e) (i64.const 0))',
+    "data.drop": '(data $d "x")'
+    '(func (export "f") (param i32 i32) (result i64) (data.drop $d) (i64.const 0))',
+    "0xfd": '(func (export "f") (param i32 i32) (result i64)'
+    " (drop (v128.const i32x4 0 0 0 0)) (i64.const 0))",
+    "not a number": "(global $g (mut funcref) (ref.null func))"
+    '(func (export "f") (param i32 i32) (result i64) (i64.const 0))',
+}
+
+
+@pytest.mark.parametrize("what", list(INELIGIBLE))
+def test_modules_whose_reset_would_be_incomplete_are_not_reused(
+    engine: WasmEngine, what: str
+) -> None:
+    wat = f"(module {_BASE} {INELIGIBLE[what]})"
+    wasm = bytes(wasmtime.wat2wasm(wat))
+    why = instrument(wasm, "t").ineligible
+    assert why is not None and what.split()[0] in why
+    zm = _load(engine, wat)
+    assert zm.reset_globals is None
+    b = fastpath.Boundary(engine, reuse=True)
+    _call(b, zm, "f", pack(None))
+    assert _idle(b, zm) is None
+
+
+def test_a_table_write_is_seen_fresh_by_the_next_call(engine: WasmEngine) -> None:
+    """The hostile case the analysis refuses: a call that rewires a table. Every call still
+    sees the table as instantiated (fresh instances)."""
+    wat = f"""(module {_BASE}
+      (type $v (func (result i32)))
+      (table $t 1 funcref)
+      (func $a (result i32) (i32.const 1)) (func $b (result i32) (i32.const 2))
+      (elem (i32.const 0) $a)
+      (elem declare func $b)
+      (func (export "f") (param i32 i32) (result i64)
+        (i64.extend_i32_u (call_indirect (type $v) (i32.const 0)))
+        (table.set $t (i32.const 0) (ref.func $b))))"""
+    zm = _load(engine, wat)
+    b = fastpath.Boundary(engine, reuse=True)
+    # (ptr 0, len 1) from the original entry, (ptr 0, len 2) if the write had survived
+    assert [_call(b, zm, "f", b"") for _ in range(3)] == [("ok", b"\x00")] * 3
+    assert zm.reset_globals is None
+
+
+def test_a_reserved_export_name_is_refused_at_install(engine: WasmEngine) -> None:
+    wat = f'(module {_BASE} (global (export "__zh_reset_memory") i32 (i32.const 1)))'
+    wasm = bytes(wasmtime.wat2wasm(wat))
+    with pytest.raises(WasmError, match="reserved"):
+        engine.check(wasm, "sneaky")
+
+
+def test_the_switch(monkeypatch: pytest.MonkeyPatch, engine: WasmEngine) -> None:
+    monkeypatch.setenv(fastpath.REUSE_ENV, "off")
+    assert fastpath.Boundary(engine).reuse is False
+    monkeypatch.setenv(fastpath.REUSE_ENV, "on")
+    assert fastpath.Boundary(engine).reuse is True
+    monkeypatch.setenv(fastpath.REUSE_ENV, "maybe")
+    with pytest.raises(ZomehostError):
+        fastpath.Boundary(engine)
+
+
+# -- the probe zome: reused and fresh instances agree ----------------------------------------------
+Outcome = tuple[str, Any]
+
+
+def _outcome(fn: Callable[[], Any]) -> Outcome:
+    try:
+        return ("ok", fn())
+    except ZomehostError as exc:
+        return (type(exc).__name__, exc.message)
+
+
+def test_probe_outcomes_are_the_same_with_and_without_reuse(node: Any, probe_bundle: bytes) -> None:
+    conductor = node.conductor
+    ribosomes = {}
+    for reuse in (True, False):
+        r = Ribosome(conductor.engine, "fast")
+        r.boundary = fastpath.Boundary(conductor.engine, reuse=reuse)
+        ribosomes[reuse] = r
+    app = node.install(probe_bundle, "reuse")
+    app.call("a", "echo", "warm-up")
+    cell_id = app.cell_id("main")
+    local = {"Local": None}
+
+    def run(reuse: bool, fn: Callable[[], Any]) -> Outcome:
+        conductor.ribosome = ribosomes[reuse]
+        return _outcome(fn)
+
+    cases: list[Callable[[], Any]] = [
+        partial(app.call, "a", "echo", "hello"),
+        partial(app.call, "a", "echo", "x" * 40000),  # past the initial heap: memory grows
+        partial(app.call, "a", "echo", "short again"),
+        partial(app.call, "a", "zome"),
+        partial(app.call, "a", "dna"),
+        partial(app.call, "a", "create_then_panic", {"v": 1}),
+        partial(app.call, "a", "echo", "after a panic"),
+        partial(app.call, "a", "bad_pointer"),
+        partial(app.call, "a", "echo", "after a bad pointer"),
+        partial(app.call, "a", "create_then_fail", {"v": 2}),
+        partial(app.call, "a", "random", "not a number"),
+        partial(app.call, "a", "echo", "y" * 3000),
+        partial(
+            app.call,
+            "a",
+            "call_other",
+            {"target": local, "zome_name": "a", "fn_name": "echo", "payload": "nested"},
+        ),
+        partial(
+            app.call,
+            "a",
+            "call_other",
+            {"target": local, "zome_name": "b", "fn_name": "zome", "payload": None},
+        ),
+        partial(app.call, "a", "query_chain", {"include_entries": True}),
+    ]
+    for case in cases:
+        got = {reuse: run(reuse, case) for reuse in (True, False)}
+        assert got[True] == got[False], (case, got)
+    for reuse in (True, False):  # writes: the same chain growth either way
+        before = app.head_seq()
+        got = run(reuse, lambda: app.call("a", "create_entry", {"value": {"n": 1}}))
+        assert got[0] == "ok" and app.head_seq() == before + 1
+    # reuse did happen: the probe's instance waits, reset, in this thread's store
+    store = ribosomes[True].boundary._stores.by_depth[0]
+    assert store is not None and store.idle, "the probe was never reused"
+    assert conductor.cell(cell_id) is not None
