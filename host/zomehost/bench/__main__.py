@@ -54,7 +54,7 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from zomehost.bench import writes
 
         large = 10_000 if quick else 100_000
-        return lambda: writes.measure_growth(100, large, 100 if quick else 400)
+        return lambda: writes.measure_growth(100, large, 200 if quick else 1000)
     if name == "coldstart":
         from zomehost.bench import coldstart
 

@@ -130,19 +130,23 @@ class Store:
             with self._write_lock:
                 txn = self.env.begin(write=True)
                 try:
-                    for j in batch:
-                        child = self.env.begin(write=True, parent=txn)
-                        try:
-                            j.result = j.job(child)
-                        except BaseException as exc:  # this job only: its writes go
-                            child.abort()
-                            j.error = exc
-                        else:
-                            child.commit()
+                    if len(batch) == 1:  # no nested transaction: its failure aborts this one
+                        ok = _run(batch[0], txn)
+                    else:
+                        ok = True
+                        for j in batch:
+                            child = self.env.begin(write=True, parent=txn)
+                            if _run(j, child):
+                                child.commit()
+                            else:  # this job only: its writes go
+                                child.abort()
                 except BaseException:
                     txn.abort()
                     raise
-                txn.commit()
+                if ok:
+                    txn.commit()
+                else:
+                    txn.abort()
         except lmdb.MapFullError:
             self._fail(batch, ChainError("the store is full (map size reached)"))
         except lmdb.Error as exc:
@@ -187,6 +191,16 @@ class Store:
                         break
                     out.append(key.decode())
         return out
+
+
+def _run(j: _GroupJob, txn: lmdb.Transaction) -> bool:
+    """Run one job in ``txn``; False (its error recorded) if it raised."""
+    try:
+        j.result = j.job(txn)
+    except BaseException as exc:
+        j.error = exc
+        return False
+    return True
 
 
 class _GroupJob:

@@ -8,14 +8,14 @@ verification re-hashes what is on disk and never re-encodes. See docs/formats.md
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import nacl.exceptions
 import nacl.signing
 
-from zomehost.core.codec import pack_canonical, unpack
+from zomehost.core.codec import canonical_key_order, pack, pack_canonical, unpack
 from zomehost.core.hash import ActionHash, AgentPubKey, DnaHash, EntryHash
 from zomehost.errors import DeserializeError, IntegrityError, InvalidInput
 
@@ -46,6 +46,9 @@ class Entry:
 
     entry_type: str
     content: bytes
+    # canonical bytes and hash, computed once: a write hashes, checks and stores an entry
+    _encoded: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    _hash: EntryHash | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_wire(self) -> dict[str, Any]:
         return {"entry_type": self.entry_type, "content": self.content}
@@ -60,11 +63,23 @@ class Entry:
         return cls(et, content)
 
     def encode(self) -> bytes:
-        return pack_canonical(self.to_wire())
+        encoded = self._encoded
+        if encoded is None:
+            if type(self.entry_type) is str and type(self.content) is bytes:
+                # both scalars: canonical is the two keys in order ("content" sorts first)
+                encoded = pack({"content": self.content, "entry_type": self.entry_type})
+            else:
+                encoded = pack_canonical(self.to_wire())
+            object.__setattr__(self, "_encoded", encoded)
+        return encoded
 
     @property
     def hash(self) -> EntryHash:
-        return EntryHash.of_content(self.encode())
+        h = self._hash
+        if h is None:
+            h = EntryHash.of_content(self.encode())
+            object.__setattr__(self, "_hash", h)
+        return h
 
 
 # Fields each action type carries beyond the common header, with their wire types.
@@ -89,6 +104,11 @@ _TYPE_FIELDS: dict[ActionType, tuple[str, ...]] = {
     ),
     ActionType.DELETE: ("deletes_address", "deletes_entry_address"),
 }
+_COMMON_FIELDS = ("type", "author", "timestamp", "action_seq", "prev_action")
+# Each action type's wire keys in canonical order: with scalar values, a map built in this
+# order packs to the canonical bytes without sorting per action.
+_WIRE_ORDER = {t: canonical_key_order(_COMMON_FIELDS + f) for t, f in _TYPE_FIELDS.items()}
+_SCALARS = frozenset({str, bytes, int, bool, type(None)})
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +166,10 @@ class Action:
         return cls(**kwargs)
 
     def encode(self) -> bytes:
-        return pack_canonical(self.to_wire())
+        wire = self.to_wire()
+        if _SCALARS.issuperset(map(type, wire.values())):
+            return pack({k: wire[k] for k in _WIRE_ORDER[self.type]})
+        return pack_canonical(wire)  # a membrane proof from the wire may be anything
 
     @property
     def has_entry(self) -> bool:

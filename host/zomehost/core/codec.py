@@ -7,6 +7,7 @@ Two encodings of equal values are equal bytes, so hashes and signatures are stab
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -29,6 +30,11 @@ def _canonical(value: Any, depth: int = 0) -> Any:
     if type(value) in (list, tuple):  # not msgpack.ExtType, a tuple that may be a map key
         return [_canonical(v, depth + 1) for v in value]
     return value
+
+
+def canonical_key_order(keys: Iterable[str]) -> tuple[str, ...]:
+    """``keys`` in the order a canonical map puts them (by their encoded bytes)."""
+    return tuple(sorted(keys, key=lambda k: msgpack.packb(k, use_bin_type=True)))
 
 
 def pack_canonical(value: Any) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import struct
 from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar, Self
@@ -36,14 +37,14 @@ class HashType(Enum):
 _BY_PREFIX = {t.value: t for t in HashType}
 
 
+_FOUR_WORDS = struct.Struct("<4I")
+_WORD = struct.Struct("<I")
+
+
 def dht_location(core: bytes) -> bytes:
     """Four location bytes: BLAKE2b-128 of the core, folded by XOR into 4 bytes."""
-    digest = hashlib.blake2b(core, digest_size=16).digest()
-    out = bytearray(digest[:4])
-    for i in range(4, 16, 4):
-        for j in range(4):
-            out[j] ^= digest[i + j]
-    return bytes(out)
+    a, b, c, d = _FOUR_WORDS.unpack(hashlib.blake2b(core, digest_size=16).digest())
+    return _WORD.pack(a ^ b ^ c ^ d)
 
 
 def blake2b_256(data: bytes) -> bytes:
