@@ -205,6 +205,8 @@ def test_reuse_respects_a_smaller_memory_cap(engine: WasmEngine) -> None:
         except ZomehostError as exc:
             outcomes.append((type(exc).__name__, exc.message))
     assert outcomes[0] == outcomes[1] and outcomes[0][0] == "OutOfMemory"
+    assert _idle(b, zm) is not None  # kept for the next call that fits
+    assert _call(b, zm, "dump", pack(None)) == _call(fresh, zm, "dump", pack(None))
 
 
 # -- modules whose reset could not be complete ------------------------------------------------

@@ -517,9 +517,10 @@ class Boundary:
         if store is not None and store.held > STORE_MEMORY_BUDGET:
             store = stores[depth] = None  # a memory bomb's pages must not stay resident
         if store is not None:
-            inst = store.idle.pop(prepared.key, None)
+            inst = store.idle.get(prepared.key)
             # an instance bigger than this call's cap could not start fresh: nor reused
             if inst is not None and inst.size <= limits.memory_bytes:
+                del store.idle[prepared.key]
                 self._arm(store, limits, remaining)
                 return store, inst
         if store is None or store.uses >= STORE_REUSE:
