@@ -17,13 +17,19 @@ kept as the fallback; ``boundary.select_boundary`` picks one). What makes it fas
   private bindings type-check every argument, which doubles the cost of a short call (and
   mutating them would break wasmtime-py itself).
 
-Instances: every call still gets a **fresh instance** from a pre-linked ``InstancePre``
-(nothing a guest does survives into the next call). What is reused is the *Store* the
-instance lives in: each thread keeps one store per nesting depth and puts up to
-``STORE_REUSE`` consecutive instances in it before dropping it. Instances in one store
-share nothing guest-visible (no memory, table or global crosses between them; the only
-imports are host functions); the epoch deadline and fuel are set afresh for every call, and
-a store is only ever used by one thread at a time.
+Instances: each thread keeps one store per nesting depth; a store holds up to
+``STORE_REUSE`` instances (made from a pre-linked ``InstancePre``) and, per module, one
+*idle* instance. A call takes the idle instance of its module, or makes a fresh one. When
+the call ends normally, an instance of a module that reset.py accepted is **reset** to the
+state it had right after instantiation (its memory image copied back, its mutable globals
+restored) and becomes idle again; after a trap, a host-side fault, an interrupt or a memory
+that grew, it is never used again. So no call sees anything an earlier call did, as with a
+fresh instance per call (tests/ribosome/test_instance_reuse.py tries to break this).
+``$ZOMEHOST_INSTANCE_REUSE=off`` (or ``Boundary(reuse=False)``) gives every call a fresh
+instance. Instances in one store share nothing guest-visible (their only imports are host
+functions); the epoch deadline and fuel are set afresh for every call; an instance taken by
+a call is out of the idle set until it ends, and a nested call runs at another depth, in
+another store, so no instance ever serves two calls at once.
 
 Safety rules for the raw callbacks: an exception raised inside a ctypes callback is
 swallowed by ctypes (the guest would see success), so each callback catches *everything*,
