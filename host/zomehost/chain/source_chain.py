@@ -403,12 +403,20 @@ class Workspace:
             )
         for r in self.pending:
             _put_record(txn, store, key, r)
-        last = self.pending[-1]
+        first, last = self.pending[0].action.action_seq, self.pending[-1]
         end = last.action.action_seq + 1
         indexed = 0 if raw_head is None else _indexed(bytes(raw_head))
         self.indexed = (indexed, indexed)
-        if end - indexed >= INDEX_BATCH:
-            _index_hashes(txn, store, key, chain._hashes(txn, indexed, end))
+        if end - indexed >= INDEX_BATCH:  # the batch: what the map knows, and these records
+            recent = chain._recent_for(txn, first - 1, indexed)
+            actions = [(h, s) for h, s in recent.actions.items() if indexed <= s < first]
+            entries = [(h, s) for h, s in recent.entries.items() if indexed <= s < first]
+            for r in self.pending:
+                a = r.action
+                actions.append((r.action_hash.raw, a.action_seq))
+                if a.entry_hash is not None:
+                    entries.append((a.entry_hash.raw, a.action_seq))
+            _index_hashes(txn, store, key, actions, entries)
             self.indexed = (indexed, end)
         self.head_value = _head_value(end - 1, last.action_hash, self.indexed[1])
         txn.put(key, self.head_value, db=store.db["heads"])
@@ -478,16 +486,17 @@ def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> N
 
 
 def _index_hashes(
-    txn: lmdb.Transaction, store: Store, key: bytes, hashes: Iterator[_Hashes]
+    txn: lmdb.Transaction,
+    store: Store,
+    key: bytes,
+    actions: list[tuple[bytes, int]],
+    entries: list[tuple[bytes, int]],
 ) -> None:
-    """Put a batch of records' action and entry hashes into the index, in key order."""
-    puts: list[tuple[bytes, bytes, bool]] = []
-    for seq, action, entry in hashes:
-        seq_bytes = seq.to_bytes(8, "big")
-        puts.append((action, key + seq_bytes, True))
-        if entry is not None:  # the first record that wrote it stays
-            puts.append((b"e" + key + bytes(entry), seq_bytes, False))
-    puts.sort()
+    """Put a batch of (hash, seq) into the index, in key order; of the records that wrote
+    an entry, the first one stays."""
+    puts = [(a, key + s.to_bytes(8, "big"), True) for a, s in actions]
+    puts += [(b"e" + key + e, s.to_bytes(8, "big"), False) for e, s in entries]
+    puts.sort()  # equal entry keys: the lowest seq comes first and is kept
     by_hash = store.db["by_hash"]
     for k, v, overwrite in puts:
         txn.put(k, v, db=by_hash, overwrite=overwrite)

@@ -107,7 +107,9 @@ class Store:
             self._group.append(me)
             lead = not self._leading
             self._leading = True
-        if not lead:
+            if not lead:  # only a waiter needs an event
+                me.event = threading.Event()
+        if me.event is not None:
             me.event.wait()
             if not me.lead:  # a leader committed it
                 return me.outcome()  # type: ignore[no-any-return]
@@ -120,6 +122,7 @@ class Store:
                 if self._group:  # hand the lead to the oldest waiter
                     nxt = self._group[0]
                     nxt.lead = True
+                    assert nxt.event is not None  # queued behind a leader: a waiter
                     nxt.event.set()
                 else:
                     self._leading = False
@@ -157,7 +160,8 @@ class Store:
         finally:
             for j in batch:
                 j.done = True
-                j.event.set()
+                if j.event is not None:
+                    j.event.set()
 
     @staticmethod
     def _fail(batch: list[_GroupJob], exc: BaseException) -> None:
@@ -210,7 +214,7 @@ class _GroupJob:
 
     def __init__(self, job: Callable[[lmdb.Transaction], Any]) -> None:
         self.job = job
-        self.event = threading.Event()
+        self.event: threading.Event | None = None
         self.lead = False  # handed the lead: commit the next group
         self.done = False
         self.result: Any = None
