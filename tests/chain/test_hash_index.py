@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lmdb
 import nacl.signing
 import pytest
 
@@ -13,6 +14,7 @@ from zomehost.chain.store import Store
 from zomehost.core.action import ActionType, Entry, Record
 from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+from zomehost.errors import ChainError
 
 
 @pytest.fixture
@@ -93,3 +95,14 @@ def test_hashes_are_found_after_reopening(tmp_path: Path) -> None:
         _found_everywhere(reopened, cell, [], written)
     finally:
         reopened.close()
+
+
+def test_a_store_of_the_older_format_is_refused(tmp_path: Path) -> None:
+    """Chains written before the format stamp (entries in a table of their own) are not
+    misread as damaged: opening the store says which format it has."""
+    env = lmdb.open(str(tmp_path / "db"), max_dbs=8)
+    with env.begin(write=True) as txn:
+        txn.put(b"cell", b"\0" * 47, db=env.open_db(b"heads", txn=txn))
+    env.close()
+    with pytest.raises(ChainError, match="chain format 1"):
+        Store(tmp_path / "db", sync=False)

@@ -36,6 +36,10 @@ T = TypeVar("T")
 _SEQ = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 64 * 1024**3  # sparse: only what is written takes disk
 _TABLES = ("records", "by_hash", "heads", "grants", "state")
+# The chain layout above. Format 1 (before entries moved into records and the hash index
+# was deferred) kept entries in a table of their own; its stores are refused, not misread.
+FORMAT = 2
+_FORMAT_KEY = b"store/format"
 
 
 def seq_key(cell_key: bytes, seq: int) -> bytes:
@@ -66,6 +70,25 @@ class Store:
         self._group_lock = threading.Lock()
         self._group: list[_GroupJob] = []
         self._leading = False  # a thread is committing a group (or about to)
+        self._check_format()
+
+    def _check_format(self) -> None:
+        """Stamp a new store with :data:`FORMAT`; refuse a store of another format."""
+        with self.write() as txn:
+            raw = txn.get(_FORMAT_KEY, db=self.db["state"])
+            if raw is not None:
+                found = unpack(bytes(raw), what="store format")
+            elif txn.stat(self.db["heads"])["entries"]:
+                found = 1  # chains written before the format was stamped
+            else:
+                found = FORMAT
+                txn.put(_FORMAT_KEY, pack(FORMAT), db=self.db["state"])
+        if found != FORMAT:
+            self.env.close()
+            raise ChainError(
+                f"the store at {self.path} has chain format {found}; this zomehost reads "
+                f"format {FORMAT} only"
+            )
 
     def close(self) -> None:
         self.env.close()
