@@ -1,9 +1,10 @@
 """``zomehost run``: the conductor as a long-running asyncio process.
 
 asyncio owns I/O (admin and app interfaces, the peer network); zome calls run on a pool of
-worker threads, because guest code blocks. The pool is large enough that calls which come
-back (A → B → A over the network) always find a free worker. Shutdown on SIGINT/SIGTERM
-stops taking new work, lets running calls finish, and closes the store cleanly.
+worker threads (:class:`WorkerPool`), because guest code blocks. Calls that come back
+(A → B → A over the network) run on the network node's own pool, so they never wait for
+this one. Shutdown on SIGINT/SIGTERM stops taking new work, lets running calls finish, and
+closes the store cleanly.
 """
 
 from __future__ import annotations
@@ -14,18 +15,146 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import signal
+import threading
+from collections import deque
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 
 log = logging.getLogger("zomehost.daemon")
 T = TypeVar("T")
-WORKERS = 64
+WORKERS = 64  # threads at most: calls blocked until their deadline each hold one
+ACTIVE = 4  # calls running at once: more would only pass the GIL around
+STALL_S = 0.002  # a call still running after this stops counting toward ACTIVE
+
+
+class _Job(Generic[T]):
+    __slots__ = ("args", "fn", "fut", "started")
+
+    def __init__(self, fut: asyncio.Future[T], fn: Callable[..., T], args: tuple[Any, ...]):
+        self.fut = fut
+        self.fn = fn
+        self.args = args
+        self.started = 0.0
+
+
+class WorkerPool:
+    """Threads for blocking conductor work, fed from the event loop.
+
+    Cheaper than ``run_in_executor`` (a ``SimpleQueue`` put, one ``call_soon_threadsafe``
+    back, no concurrent future). Only ``active`` jobs run at once: with dozens of runnable
+    threads every GIL release (each wasmtime call through ctypes) becomes a thread switch.
+    A job still running after ``stall_s`` (a spinning zome, a call waiting on the network)
+    stops counting, so blocked jobs never hold the others back; threads are capped at
+    ``max_threads``. All bookkeeping happens on the loop thread.
+    """
+
+    def __init__(self, max_threads: int, active: int, stall_s: float) -> None:
+        self.max_threads = max_threads
+        self.active = active
+        self.stall_s = stall_s
+        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._busy = 0  # jobs handed to threads and not yet finished
+        self._counted: dict[_Job[Any], None] = {}  # running jobs within `active`, oldest first
+        self._waiting: deque[_Job[Any]] = deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """Run ``fn(*args)`` on a worker thread; await the returned future (on the loop)."""
+        if self._closed:
+            raise RuntimeError("the worker pool is shut down")
+        loop = self._loop = asyncio.get_running_loop()
+        job: _Job[T] = _Job(loop.create_future(), fn, args)
+        if self._waiting or len(self._counted) >= self.active or self._busy >= self.max_threads:
+            self._waiting.append(job)
+            self._arm()
+        else:
+            self._start(job, loop)
+        return job.fut
+
+    def _start(self, job: _Job[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._busy += 1
+        job.started = loop.time()
+        self._counted[job] = None
+        if self._busy > len(self._threads) < self.max_threads:
+            t = threading.Thread(target=self._work, name=f"zome_{len(self._threads)}", daemon=True)
+            self._threads.append(t)
+            t.start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        get = self._jobs.get
+        while (job := get()) is not None:
+            back = job.fut.get_loop().call_soon_threadsafe
+            try:
+                result = job.fn(*job.args)
+            except BaseException as exc:  # handed to the awaiting coroutine
+                with contextlib.suppress(RuntimeError):  # the loop is closed
+                    back(self._done, job, None, exc)
+            else:
+                with contextlib.suppress(RuntimeError):
+                    back(self._done, job, result, None)
+            del job
+
+    def _done(self, job: _Job[Any], result: Any, exc: BaseException | None) -> None:
+        self._busy -= 1
+        self._counted.pop(job, None)
+        if not job.fut.done():  # the awaiting coroutine may have been cancelled
+            if exc is None:
+                job.fut.set_result(result)
+            else:
+                job.fut.set_exception(exc)
+        if self._waiting:
+            self._admit()
+
+    def _admit(self) -> None:
+        assert self._loop is not None
+        while self._waiting and len(self._counted) < self.active and self._busy < self.max_threads:
+            job = self._waiting.popleft()
+            if not job.fut.done():
+                self._start(job, self._loop)
+        if self._waiting:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Wake when the oldest counted job stalls, if jobs are waiting for a slot."""
+        if self._watchdog is None and self._counted and self._loop is not None:
+            oldest = next(iter(self._counted))
+            self._watchdog = self._loop.call_at(oldest.started + self.stall_s, self._stalled)
+
+    def _stalled(self) -> None:
+        assert self._loop is not None
+        self._watchdog = None
+        limit = self._loop.time() - self.stall_s
+        while self._counted and next(iter(self._counted)).started <= limit:
+            self._counted.pop(next(iter(self._counted)))
+        self._admit()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Take no new work; running jobs finish, waiting ones are cancelled or run first."""
+        self._closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        while self._waiting:
+            job = self._waiting.popleft()
+            if cancel_futures:
+                job.fut.cancel()
+            else:
+                self._start(job, job.fut.get_loop())
+        for _ in self._threads:
+            self._jobs.put(None)
+        if wait:
+            for t in self._threads:
+                t.join()
 
 
 class Service(Protocol):
@@ -44,7 +173,7 @@ class Daemon:
             home.unlock()
             raise
         self.admin_port = self.conductor.config.admin_port if admin_port is None else admin_port
-        self.executor = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="zome")
+        self.executor = WorkerPool(WORKERS, ACTIVE, STALL_S)
         self.services: list[Service] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
@@ -52,8 +181,7 @@ class Daemon:
 
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking conductor work (a zome call, a commit) on a worker thread."""
-        assert self.loop is not None
-        return await self.loop.run_in_executor(self.executor, fn, *args)
+        return await self.executor.run(fn, *args)
 
     def run_on_loop(self, coro: Awaitable[T], timeout: float) -> T:
         """From a worker thread: run ``coro`` on the loop and wait for it (never runs the loop)."""

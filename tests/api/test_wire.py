@@ -139,6 +139,9 @@ def test_grant_conversion_round_trips() -> None:
 
 
 class _FakeWs:
+    """Like websockets' ``send``: the whole frame is written at once, then the sender waits
+    for the buffer to drain (``gate``: a client that does not read keeps it shut)."""
+
     remote_address = ("127.0.0.1", 1)
 
     def __init__(self) -> None:
@@ -147,8 +150,8 @@ class _FakeWs:
         self.gate.set()
 
     async def send(self, frame: bytes) -> None:
-        await self.gate.wait()
         self.sent.append(frame)
+        await self.gate.wait()
 
 
 def test_writer_keeps_production_order_and_holds_responses() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zomehost.api import views
@@ -29,7 +30,7 @@ from zomehost.api.wire import (
 )
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.conductor import ZomeCall
-from zomehost.core.zome_call import NonceWindow, ZomeCallParams, verify_call
+from zomehost.core.zome_call import NonceWindow, ZomeCallParams, check_signature
 from zomehost.errors import AppNotFound, AuthenticationFailed, Unauthorized, ZomehostError
 
 if TYPE_CHECKING:
@@ -53,6 +54,16 @@ UNSUPPORTED = frozenset(
         "get_agent_key_lineage",
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AppAccess:
+    """What a call checks about its connection's app, as of ``Conductor.apps_version``."""
+
+    version: int
+    cell_keys: frozenset[bytes]
+    installed: bool
+    enabled: bool
 
 
 class CallGate:
@@ -105,13 +116,28 @@ class AppApi:
             return None
         return views.app_info(self.conductor, app)
 
+    def _app_of(self, conn: AppConnection) -> AppAccess | None:
+        """The connection's app as last stored; re-read only after an app changed."""
+        version = self.conductor.apps_version  # read first: a change after it shows next time
+        cached = conn.app_access
+        if cached is None or cached.version != version:
+            try:
+                app = self.conductor.get_app(conn.app_id)
+            except AppNotFound:
+                cached = AppAccess(version, frozenset(), False, False)
+            else:
+                keys = frozenset(c.key for c in app.cell_ids)
+                cached = AppAccess(version, keys, True, app.status is AppStatus.ENABLED)
+            conn.app_access = cached
+        return cached if cached.installed else None
+
     def _call(self, conn: AppConnection, data: bytes, signature: bytes) -> bytes:
         try:
             params = ZomeCallParams.decode(data)
         except ZomehostError as exc:
             raise internal(f"the zome call bytes do not decode: {exc.message}") from None
         try:
-            verify_call(data, signature)
+            check_signature(params, data, signature)
         except AuthenticationFailed:
             raise ApiError(
                 AUTH_FAILED,
@@ -119,13 +145,12 @@ class AppApi:
                 f"{params.provenance}.",
             ) from None
         cell_id = params.cell_id
-        try:
-            app = self.conductor.get_app(conn.app_id)
-        except AppNotFound:
-            raise internal(f"app {conn.app_id!r} is no longer installed") from None
-        if cell_id not in app.cell_ids:
+        app = self._app_of(conn)
+        if app is None:
+            raise internal(f"app {conn.app_id!r} is no longer installed")
+        if cell_id.key not in app.cell_keys:
             raise internal(f"cell {cell_id} is not a cell of app {conn.app_id!r}")
-        if app.status is not AppStatus.ENABLED:
+        if not app.enabled:
             raise internal(f"cell {cell_id} is not running: app {conn.app_id!r} is disabled")
         what = (
             f"cap secret {'present' if params.cap_secret else 'none'} to call the function "

@@ -35,7 +35,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from zomehost.api.admin import AdminApi
-from zomehost.api.app import AppApi, CallGate
+from zomehost.api.app import AppAccess, AppApi, CallGate
 from zomehost.api.wire import (
     ADMIN_MAX_MESSAGE,
     APP_MAX_MESSAGE,
@@ -209,10 +209,12 @@ class Connection:
 class AppConnection(Connection):
     """An authenticated app socket with one ordered writer.
 
-    Responses and signals leave through the same writer task in the order they were
-    produced, so a call's signals reach the client before the call's response. Signals wait
-    in a bounded queue (drop-oldest); a response holds its request's in-flight slot until
-    it is written, so a client that does not read stops being read from.
+    Responses and signals leave in the order they were produced, so a call's signals reach
+    the client before the call's response: a response with nothing queued ahead of it is
+    written at once (``ws.send`` writes a whole message before it waits for the buffer to
+    drain), otherwise it queues behind the writer task. Signals wait in a bounded queue
+    (drop-oldest); a response holds its request's in-flight slot until it is written, so a
+    client that does not read stops being read from.
     """
 
     kind = "app"
@@ -221,6 +223,7 @@ class AppConnection(Connection):
         super().__init__(ws)
         self.app_id = app_id
         self.cell_keys = cell_keys
+        self.app_access: AppAccess | None = None  # AppApi's cached check of the app
         self.signals: deque[tuple[int, bytes]] = deque()
         self.responses: deque[tuple[int, bytes, asyncio.Future[None]]] = deque()
         self.dropped = 0
@@ -247,6 +250,9 @@ class AppConnection(Connection):
 
     async def deliver(self, frame: bytes) -> None:
         if self._closed:
+            return
+        if not self.responses and not self.signals:
+            await self.ws.send(frame)
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.responses.append((next(self._seq), frame, fut))
@@ -322,6 +328,7 @@ class Interfaces:
             self.daemon.admin_port,
             process_request=origin_check(origins),
             max_size=ADMIN_MAX_MESSAGE,
+            compression=None,
             logger=logging.getLogger("zomehost.api.ws"),
         )
         self.admin_port = self.admin_server.sockets[0].getsockname()[1]
@@ -394,6 +401,7 @@ class Interfaces:
                 port,
                 process_request=origin_check(origins),
                 max_size=APP_MAX_MESSAGE,
+                compression=None,
                 logger=logging.getLogger("zomehost.api.ws"),
             )
         except OSError as exc:

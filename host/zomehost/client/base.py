@@ -66,6 +66,7 @@ async def open_socket(url: str, origin: str | None, max_size: int) -> ClientConn
             url,
             origin=Origin(origin) if origin is not None else None,
             max_size=max_size,
+            compression=None,
             proxy=None,
             open_timeout=10,
         )

@@ -120,6 +120,7 @@ class Conductor:
         self.on_compile = on_compile
         self._cells: dict[bytes, Cell] = {}
         self._apps_lock = threading.RLock()
+        self.apps_version = 0  # bumped after every stored change to an app (for callers' caches)
         self._signal_listeners: list[SignalListener] = []
         self.remote_caller: RemoteCaller | None = None
         self.remote_signaller: RemoteSignaller | None = None
@@ -176,6 +177,7 @@ class Conductor:
     # -- apps -------------------------------------------------------------------------
     def _save_app(self, app: InstalledApp) -> None:
         self.store.put_state(f"app/{app.app_id}", app.to_state())
+        self.apps_version += 1
 
     def get_app(self, app_id: str) -> InstalledApp:
         doc = self.store.get_state(f"app/{app_id}")
@@ -258,6 +260,7 @@ class Conductor:
                 for ws in workspaces:
                     ws.write_into(txn)
                 txn.put(f"app/{app_id}".encode(), pack(app.to_state()), db=self.store.db["state"])
+            self.apps_version += 1
             for ws in workspaces:
                 ws.committed()
             log.info("installed app %s for agent %s", app_id, agent)
@@ -282,6 +285,7 @@ class Conductor:
             for cid in app.cell_ids:
                 self._cells.pop(cid.key, None)
             self.store.delete_state(f"app/{app_id}")
+            self.apps_version += 1
 
     # -- admin-side capabilities ------------------------------------------------------
     def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:

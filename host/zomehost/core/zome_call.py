@@ -15,9 +15,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+import nacl.bindings
+import nacl.exceptions
 import nacl.signing
 
-from zomehost.core.action import verify_signature
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.errors import AuthenticationFailed, DeserializeError, InvalidInput, ZomehostError
@@ -101,11 +102,18 @@ def verify_call(data: bytes, signature: bytes) -> ZomeCallParams:
         params = ZomeCallParams.decode(data)
     except ZomehostError as exc:
         raise AuthenticationFailed(f"malformed signed call: {exc.message}") from None
+    check_signature(params, data, signature)
+    return params
+
+
+def check_signature(params: ZomeCallParams, data: bytes, signature: bytes) -> None:
+    """``data`` (what ``params`` were decoded from) was signed by ``params.provenance``."""
     if not isinstance(signature, bytes) or len(signature) != 64:
         raise AuthenticationFailed("the signature must be 64 bytes")
-    if not verify_signature(params.provenance, signature, params_digest(data)):
-        raise AuthenticationFailed(f"bad signature for provenance {params.provenance}")
-    return params
+    try:  # libsodium directly: no VerifyKey object per call
+        nacl.bindings.crypto_sign_open(signature + params_digest(data), params.provenance.ed25519)
+    except (nacl.exceptions.BadSignatureError, ValueError, TypeError):
+        raise AuthenticationFailed(f"bad signature for provenance {params.provenance}") from None
 
 
 class NonceWindow:
