@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,7 +21,7 @@ from zomehost.network import protocol
 from zomehost.network.agent_info import parse_address
 from zomehost.network.errors import PeerUnreachable
 from zomehost.network.session import Frame, HandshakeComplete, SecureSession
-from zomehost.network.transport import Connection, Transport
+from zomehost.network.transport import Connection, Transport, _Socket
 
 from .relay import Relay
 
@@ -201,6 +202,58 @@ def test_a_thread_waiting_for_an_answer_fails_at_once_when_the_connection_closes
         with pytest.raises(PeerUnreachable):
             conn.request_threadsafe("echo", "after the close")
         await client.transport.stop()
+
+    run(main)
+
+
+def test_bytes_sent_with_the_connection_and_with_the_last_handshake_message_are_kept() -> None:
+    """A blocking client puts the first handshake message on the wire with the connect
+    (before the server's handshake runs) and a request in the same write as the last one."""
+
+    def client(address: str, server_identity: bytes) -> Any:
+        session = SecureSession(SigningKey.generate(), initiator=True)
+        with socket.create_connection(parse_address(address)) as sock:
+            sock.sendall(session.data_to_send())
+            while not session.is_open:
+                session.receive_data(sock.recv(65536))
+                for event in session.events():
+                    assert isinstance(event, HandshakeComplete)
+                    assert event.remote_identity == server_identity
+            sock.sendall(session.data_to_send() + session.send(req(1, "early")))
+            while True:
+                for event in session.events():
+                    assert isinstance(event, Frame)
+                    return protocol.decode(event.payload)
+                session.receive_data(sock.recv(65536))
+
+    async def main() -> None:
+        server = Echo()
+        address = await server.transport.listen()
+        answer = await asyncio.to_thread(client, address, server.identity)
+        assert answer == protocol.Response(1, {"echo": "early"})
+        await server.transport.stop()
+
+    for _ in range(5):
+        run(main)
+
+
+def test_the_socket_keeps_bytes_that_arrive_while_nobody_reads() -> None:
+    """Between the accept and the handshake, and between the handshake and the connection,
+    the socket has no reader: what arrives then (and the end of stream) waits for the next."""
+
+    async def main() -> None:
+        sock = _Socket()
+        sock.data_received(b"first ")
+        got: list[bytes] = []
+        sock.attach(got.append)
+        sock.data_received(b"second ")
+        sock.detach()
+        sock.data_received(b"third")
+        sock.eof_received()
+        assert got == [b"first ", b"second "]
+        later: list[bytes] = []
+        sock.attach(later.append)
+        assert later == [b"third", b""]
 
     run(main)
 

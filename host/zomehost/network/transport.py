@@ -57,7 +57,6 @@ from zomehost.network.session import (
 
 log = logging.getLogger("zomehost.network.transport")
 
-READ_CHUNK = 64 * 1024
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 """Zome payloads and results may be 4 MiB each (docs/abi.md limits), plus the envelope."""
 HANDSHAKE_TIMEOUT_S = 10.0
@@ -79,14 +78,90 @@ def short_id(identity: bytes | None) -> str:
     return identity.hex()[:12] if identity else "?"
 
 
+class _Socket(asyncio.Protocol):
+    """asyncio's side of one peer socket: bytes go straight to ``sink`` as they arrive.
+
+    A protocol rather than streams: a frame is decrypted and dispatched in the loop's read
+    callback, with no reader task to wake. The sink (:meth:`attach`) is the handshake's, then
+    the connection's; ``b""`` means end of stream; bytes that arrive before there is one are
+    kept for it. Writes pause while the socket's buffer is full.
+    """
+
+    def __init__(self, on_made: Callable[[_Socket], None] | None = None) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._early: list[bytes] = []
+        self.sink: Callable[[bytes], None] = self._keep
+        self.on_lost: Callable[[Exception | None], None] = lambda exc: None
+        self._on_made = on_made
+        self._paused = False
+        self._drained: list[asyncio.Future[None]] = []
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if self._on_made is not None:
+            self._on_made(self)
+
+    def _keep(self, data: bytes) -> None:
+        self._early.append(data)
+
+    def detach(self) -> None:
+        """Keep received bytes until the next :meth:`attach`."""
+        self.sink = self._keep
+
+    def attach(self, sink: Callable[[bytes], None]) -> None:
+        """Send received bytes to ``sink`` from now on, starting with any kept so far."""
+        self.sink = sink
+        early, self._early = self._early, []
+        for data in early:
+            sink(data)
+
+    def data_received(self, data: bytes) -> None:
+        self.sink(data)
+
+    def eof_received(self) -> bool:
+        self.sink(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        self._wake_drained()
+        self.on_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        self._wake_drained()
+
+    def _wake_drained(self) -> None:
+        for fut in self._drained:
+            if not fut.done():
+                fut.set_result(None)
+        self._drained.clear()
+
+    async def drain(self) -> None:
+        """Wait while the socket's write buffer is over its high-water mark."""
+        if self._paused and not self.closed.done():
+            fut = asyncio.get_running_loop().create_future()
+            self._drained.append(fut)
+            await fut
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
 class Connection:
     """One open, authenticated connection to a peer conductor."""
 
     def __init__(
         self,
         manager: Transport,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        sock: _Socket,
         session: SecureSession,
         remote_address: str,
     ) -> None:
@@ -96,8 +171,9 @@ class Connection:
         self.remote_identity: bytes = session.remote_identity
         self.remote_address = remote_address
         self.initiator = session.initiator
-        self._reader = reader
-        self._writer = writer
+        assert sock.transport is not None
+        self._socket = sock
+        self._transport: asyncio.Transport = sock.transport
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any] | concurrent.futures.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -107,7 +183,7 @@ class Connection:
         self._loop_thread = threading.get_ident()
         self._lock = threading.RLock()
         """Held to encrypt and write a frame, to read the session, and to close."""
-        raw = writer.get_extra_info("socket")
+        raw = self._transport.get_extra_info("socket")
         self._sock: socket.socket | None = raw.dup() if raw is not None else None
         """Our own descriptor of the socket, for worker threads (closed with the connection)."""
         self._backlog: list[bytes] = []
@@ -116,7 +192,6 @@ class Connection:
         self.close_reason: str | None = None
         self.retired = False
         self.last_active = time.monotonic()
-        self._reader_task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         role = "out" if self.initiator else "in"
@@ -135,7 +210,16 @@ class Connection:
         return not self._pending and self._inbound == 0
 
     def start(self) -> None:
-        self._reader_task = asyncio.get_running_loop().create_task(self._read_loop())
+        """Take the socket's bytes from now on; frames already buffered are read at once."""
+        self._socket.on_lost = self._on_lost
+        self._loop.call_soon(self._take_socket)
+
+    def _take_socket(self) -> None:
+        """Read what the session holds, then whatever arrived since the handshake."""
+        self._on_data(None)
+        self._socket.attach(self._on_data)
+        if self._socket.closed.done():  # lost between the handshake and now
+            self._on_lost(None)
 
     # -- sending --------------------------------------------------------------------------
     def _write(self, message: protocol.Message) -> None:
@@ -153,14 +237,14 @@ class Connection:
                 raise
             if threading.get_ident() == self._loop_thread:
                 self._flush_backlog()
-                self._writer.write(wire)
+                self._transport.write(wire)
             else:
                 self._write_from_worker(wire)
         self.last_active = time.monotonic()
 
     def _write_from_worker(self, wire: bytes) -> None:
         """Send at once if nothing is queued before this frame, else queue it for the loop."""
-        idle = not self._backlog and self._writer.transport.get_write_buffer_size() == 0
+        idle = not self._backlog and self._transport.get_write_buffer_size() == 0
         if idle and self._sock is not None:
             try:
                 sent = self._sock.send(wire)
@@ -183,7 +267,7 @@ class Connection:
         with self._lock:
             if not self.closed:
                 for wire in self._backlog:
-                    self._writer.write(wire)
+                    self._transport.write(wire)
             self._backlog.clear()
 
     def _close_soon(self, reason: str) -> None:
@@ -198,10 +282,7 @@ class Connection:
         if self.closed:
             return
         async with self._drain_lock:
-            try:
-                await self._writer.drain()
-            except (ConnectionError, OSError) as exc:
-                self.close(f"write failed: {exc}")
+            await self._socket.drain()
 
     async def request(self, op: str, body: Any, timeout: float) -> Any:
         """Send a request and wait for its answer; the connection stays open on a timeout."""
@@ -270,34 +351,32 @@ class Connection:
         await self._drain()
 
     # -- receiving ------------------------------------------------------------------------
-    async def _read_loop(self) -> None:
+    def _on_data(self, data: bytes | None) -> None:
+        """In the loop's read callback: feed the session (``None``: nothing new), then
+        handle every complete frame; anything wrong closes the connection."""
+        if self.closed:
+            return
         try:
-            while not self.closed:
-                for event in self._events():
-                    if isinstance(event, Frame):
-                        self._on_frame(event.payload)
-                    elif isinstance(event, ConnectionClosed):
-                        self.close("peer closed the connection")
-                        return
-                    elif isinstance(event, HandshakeComplete):  # pragma: no cover - once only
-                        raise HandshakeError("second handshake on one connection")
-                    if self.closed:
-                        return
-                try:
-                    data = await self._reader.read(READ_CHUNK)
-                except (ConnectionError, OSError) as exc:
-                    self.close(f"read failed: {exc}")
-                    return
+            if data is not None:
                 self.session.receive_data(data)
+            for event in self._events():
+                if isinstance(event, Frame):
+                    self._on_frame(event.payload)
+                elif isinstance(event, ConnectionClosed):
+                    self.close("peer closed the connection")
+                elif isinstance(event, HandshakeComplete):  # pragma: no cover - once only
+                    raise HandshakeError("second handshake on one connection")
+                if self.closed:
+                    return
         except TransportError as exc:
             log.warning("closing %r: %s", self, exc)
             self.close(f"{type(exc).__name__}: {exc}")
-        except asyncio.CancelledError:
-            self.close("transport stopped")
-            raise
         except Exception as exc:  # a bug must not leave a half-working connection behind
             log.exception("closing %r after an internal error", self)
             self.close(f"internal error: {exc}")
+
+    def _on_lost(self, exc: Exception | None) -> None:
+        self.close(f"read failed: {exc}" if exc is not None else "peer closed the connection")
 
     def _events(self) -> Iterator[Event]:
         """The session's events; each is taken under the lock, as workers encrypt meanwhile."""
@@ -365,8 +444,9 @@ class Connection:
             self.closed = True
             self.close_reason = reason
             self.session.close()
+            self._socket.sink = lambda data: None
             with contextlib.suppress(Exception):
-                self._writer.transport.abort()
+                self._transport.abort()
             if self._sock is not None:
                 self._sock.close()
             pending = list(self._pending.values())
@@ -379,14 +459,10 @@ class Connection:
         for fut in pending:
             if not fut.done():
                 fut.set_exception(error)
-        if self._reader_task is not None and self._reader_task is not asyncio.current_task():
-            self._reader_task.cancel()
         self.manager._forget(self)
 
     async def wait_closed(self) -> None:
-        if self._reader_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._reader_task
+        await self._socket.closed
 
 
 class Transport:
@@ -434,7 +510,9 @@ class Transport:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def listen(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        self._server = await asyncio.start_server(self._accept, host, port)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Socket(self._accept), host, port
+        )
         sock_host, sock_port = self._server.sockets[0].getsockname()[:2]
         self.address = format_address(sock_host, sock_port)
         self._start_reaper()
@@ -499,8 +577,9 @@ class Transport:
         except AgentInfoError as exc:
             raise PeerUnreachable(exc.message) from None
         try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), self.connect_timeout
+            _, sock = await asyncio.wait_for(
+                asyncio.get_running_loop().create_connection(_Socket, host, port),
+                self.connect_timeout,
             )
         except TimeoutError:
             raise PeerUnreachable(f"connecting to {address} timed out") from None
@@ -513,51 +592,47 @@ class Transport:
             prologue=self.prologue,
             max_frame_size=self.max_frame_size,
         )
-        conn = await self._handshake(reader, writer, session, address)
+        conn = await self._handshake(sock, session, address)
         if conn is None:
             raise PeerUnreachable(f"handshake with {address} failed")
         return conn
 
     # -- accepting ------------------------------------------------------------------------
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def _accept(self, sock: _Socket) -> None:
         if self._stopped or len(self._all) + len(self._handshaking) >= self.max_connections:
-            writer.transport.abort()
+            sock.abort()
             return
-        peer = writer.get_extra_info("peername")
+        assert sock.transport is not None
+        peer = sock.transport.get_extra_info("peername")
         address = format_address(peer[0], peer[1]) if peer else "?"
         session = SecureSession(
             self._key, initiator=False, prologue=self.prologue, max_frame_size=self.max_frame_size
         )
-        with contextlib.suppress(PeerUnreachable):
-            await self._handshake(reader, writer, session, address)
+        task = asyncio.get_running_loop().create_task(self._handshake(sock, session, address))
+        self._handshaking.add(task)  # counted (and cancellable) from the start
+        task.add_done_callback(_handshake_done)
 
     async def _handshake(
-        self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-        session: SecureSession,
-        address: str,
+        self, sock: _Socket, session: SecureSession, address: str
     ) -> Connection | None:
         task = asyncio.current_task()
         assert task is not None
         self._handshaking.add(task)
         try:
-            await asyncio.wait_for(
-                self._run_handshake(reader, session, writer), self.handshake_timeout
-            )
+            await asyncio.wait_for(self._run_handshake(sock, session), self.handshake_timeout)
         except (TransportError, TimeoutError, ConnectionError, OSError) as exc:
-            writer.transport.abort()
+            sock.abort()
             reason = (
                 "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
             )
             log.info("handshake with %s failed: %s", address, reason)
             raise PeerUnreachable(f"handshake with {address} failed: {reason}") from None
         except asyncio.CancelledError:
-            writer.transport.abort()
+            sock.abort()
             raise
         finally:
             self._handshaking.discard(task)
-        conn = Connection(self, reader, writer, session, address)
+        conn = Connection(self, sock, session, address)
         self._start_reaper()
         self._register(conn)
         conn.start()
@@ -568,24 +643,43 @@ class Transport:
                 log.exception("on_connected failed for %r", conn)
         return conn
 
-    async def _run_handshake(
-        self, reader: asyncio.StreamReader, session: SecureSession, writer: asyncio.StreamWriter
-    ) -> None:
-        async def flush() -> None:
-            out = session.data_to_send()
-            if out:
-                writer.write(out)
-                await writer.drain()
+    async def _run_handshake(self, sock: _Socket, session: SecureSession) -> None:
+        """Drive the session until it is open; bytes arrive through ``sock.sink``."""
+        assert sock.transport is not None
+        transport = sock.transport
+        loop = asyncio.get_running_loop()
+        arrived: asyncio.Future[None] = loop.create_future()
+        lost: list[BaseException] = []
 
-        await flush()  # the initiator's first message
+        def wake() -> None:
+            if not arrived.done():
+                arrived.set_result(None)
+
+        def sink(data: bytes) -> None:
+            with contextlib.suppress(TransportError):  # next_event raises it again below
+                session.receive_data(data)
+            wake()
+
+        def on_lost(exc: Exception | None) -> None:
+            lost.append(exc or ConnectionError("connection lost during the handshake"))
+            wake()
+
+        sock.on_lost = on_lost
+        sock.attach(sink)
         while True:
-            while (event := session.next_event()) is not None:
+            event = session.next_event()
+            out = session.data_to_send()  # the first message, a reply, or the last one
+            if out:
+                transport.write(out)
+            if event is not None:
                 if not isinstance(event, HandshakeComplete):
                     raise HandshakeError("unexpected event during the handshake")
-                await flush()  # the initiator's last message
+                sock.detach()  # what arrives next is the connection's
                 return
-            await flush()  # the responder's reply to message 1
-            session.receive_data(await reader.read(READ_CHUNK))
+            if lost:
+                raise lost[0]
+            await arrived
+            arrived = loop.create_future()
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _register(self, conn: Connection) -> None:
@@ -631,6 +725,11 @@ class Transport:
                     (conn.retired and quiet > self.retire_grace) or quiet > self.idle_timeout
                 ):
                     conn.close("idle" if not conn.retired else "retired duplicate, idle")
+
+
+def _handshake_done(task: asyncio.Task[Connection | None]) -> None:
+    if not task.cancelled():
+        task.exception()  # a failed handshake is logged where it fails
 
 
 __all__ = ["Connection", "Transport", "short_id"]
