@@ -121,6 +121,7 @@ class Conductor:
         self._cells: dict[bytes, Cell] = {}
         self._apps_lock = threading.RLock()
         self.apps_version = 0  # bumped after every stored change to an app (for callers' caches)
+        self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
         self._signal_listeners: list[SignalListener] = []
         self.remote_caller: RemoteCaller | None = None
         self.remote_signaller: RemoteSignaller | None = None
@@ -339,11 +340,24 @@ class Conductor:
     def find_cells(self, agent: AgentPubKey, dna_hash: DnaHash | None = None) -> list[CellId]:
         return [
             cid
-            for app in self.list_apps()
-            if app.status is AppStatus.ENABLED
-            for cid in app.cell_ids
+            for cid in self._running_cells()
             if cid.agent == agent and (dna_hash is None or cid.dna_hash == dna_hash)
         ]
+
+    def _running_cells(self) -> tuple[CellId, ...]:
+        """The cells of enabled apps, re-read only after an app changed: every ``call_remote``
+        asks whether its agent is local."""
+        version = self.apps_version  # read first: a change after it shows next time
+        cached = self._running
+        if cached is None or cached[0] != version:
+            cells = tuple(
+                cid
+                for app in self.list_apps()
+                if app.status is AppStatus.ENABLED
+                for cid in app.cell_ids
+            )
+            cached = self._running = (version, cells)
+        return cached[1]
 
     # -- signals ----------------------------------------------------------------------
     def add_signal_listener(self, listener: SignalListener) -> Callable[[], None]:
