@@ -168,6 +168,31 @@ def test_directory_put_wire_drops_bad_records() -> None:
     assert len(d) == 1
 
 
+def test_directory_knows_records_it_verified_byte_for_byte_only() -> None:
+    d = Directory()
+    key = SigningKey.generate()
+    record = signed(key, ttl_s=60)
+    assert d.known(record.to_wire()) is None
+    d.put(record)
+    assert d.known(record.to_wire()) is record
+    altered = fields_of(record) | {"address": "127.0.0.1:4001"}
+    forged = {"info": pack_canonical(altered), "signature": record.signature}
+    assert d.known(forged) is None  # same signature, other bytes: verified (and refused)
+    assert d.put_wire(forged) is None and d.get(DNA, record.info.agent) is record
+    for junk in (None, [], {"signature": 5}, {"info": record.data}):
+        assert d.known(junk) is None
+    newer = signed(key, ttl_s=60, now=record.info.signed_at + 1)
+    d.put(newer)
+    assert d.known(record.to_wire()) is None and d.known(newer.to_wire()) is newer
+    d.remove(DNA, newer.info.agent)
+    assert d.known(newer.to_wire()) is None
+    short = signed(ttl_s=10, now=now_us() - 8_000_000)
+    d.put(short)
+    assert d.known(short.to_wire()) is short
+    d.prune(now_us() + 3_000_000)
+    assert d.known(short.to_wire()) is None
+
+
 def test_directory_is_bounded() -> None:
     d = Directory(max_per_dna=3, max_total=4)
     for _ in range(5):

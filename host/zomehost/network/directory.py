@@ -25,6 +25,7 @@ MAX_TOTAL = 20_000
 class Directory:
     def __init__(self, *, max_per_dna: int = MAX_PER_DNA, max_total: int = MAX_TOTAL) -> None:
         self._by_dna: dict[bytes, dict[bytes, SignedAgentInfo]] = {}
+        self._by_signature: dict[bytes, SignedAgentInfo] = {}
         self._count = 0
         self.max_per_dna = max_per_dna
         self.max_total = max_total
@@ -48,11 +49,30 @@ class Directory:
             if len(per) >= self.max_per_dna or self._count >= self.max_total:
                 return False
             self._count += 1
+        else:
+            self._by_signature.pop(old.signature, None)
         per[info.agent.raw] = record
+        self._by_signature[record.signature] = record
         return True
+
+    def known(self, wire: Any) -> SignedAgentInfo | None:
+        """The record held if ``wire`` is byte for byte one already verified, and unexpired.
+
+        Peers and the bootstrap send the same records again and again; those need no new
+        signature check.
+        """
+        if not isinstance(wire, dict):
+            return None
+        signature = wire.get("signature")
+        record = self._by_signature.get(signature) if isinstance(signature, bytes) else None
+        if record is None or record.data != wire.get("info") or record.expired():
+            return None
+        return record
 
     def put_wire(self, wire: Any, *, now: int | None = None) -> SignedAgentInfo | None:
         """Verify then :meth:`put` a record from the wire; bad records are dropped (logged)."""
+        if self.known(wire) is not None:
+            return None  # held already: nothing new
         try:
             record = verify_agent_info(wire, now=now)
         except AgentInfoError as exc:
@@ -114,7 +134,9 @@ class Directory:
 
     def _remove(self, dna: bytes, agent: bytes) -> None:
         per = self._by_dna.get(dna)
-        if per is not None and per.pop(agent, None) is not None:
+        record = per.pop(agent, None) if per is not None else None
+        if per is not None and record is not None:
+            self._by_signature.pop(record.signature, None)
             self._count -= 1
             if not per:
                 del self._by_dna[dna]

@@ -355,7 +355,7 @@ class NetworkNode:
                     del self._unpublished[key]
         for dna in {r.info.dna_hash.raw for r in self._local.values()}:
             try:
-                found = await bootstrap.lookup(DnaHash(dna))
+                found = await bootstrap.lookup(DnaHash(dna), known=self.directory.known)
             except PeerUnreachable as exc:
                 log.info("bootstrap lookup failed: %s", exc)
                 return
@@ -430,7 +430,9 @@ class NetworkNode:
         if budget <= 0:
             return self.directory.get(dna, agent)
         try:
-            for found in await self.bootstrap.lookup(dna, timeout=budget):
+            for found in await self.bootstrap.lookup(
+                dna, timeout=budget, known=self.directory.known
+            ):
                 self.directory.put(found)
         except PeerUnreachable as exc:
             log.info("bootstrap lookup failed: %s", exc)
