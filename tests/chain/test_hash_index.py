@@ -3,6 +3,8 @@ records themselves, older ones from the index, whatever view of the chain asks."
 
 from __future__ import annotations
 
+import random
+import threading
 from pathlib import Path
 
 import lmdb
@@ -106,3 +108,35 @@ def test_a_store_of_the_older_format_is_refused(tmp_path: Path) -> None:
     env.close()
     with pytest.raises(ChainError, match="chain format 1"):
         Store(tmp_path / "db", sync=False)
+
+
+def test_readers_find_every_committed_hash_while_a_writer_moves_batches(store: Store) -> None:
+    """Gets from other threads, during commits and index batches, find what was committed."""
+    key = nacl.signing.SigningKey.generate()
+    cell = _cell(key)
+    writer_chain = SourceChain(store, cell)
+    committed: list[Record] = []
+    done = threading.Event()
+    misses: list[str] = []
+
+    def read(chain: SourceChain) -> None:
+        rng = random.Random(7)
+        while not done.is_set():
+            if committed:
+                r = committed[rng.randrange(len(committed))]
+                if chain.get(r.action_hash) is None:
+                    misses.append(str(r.action_hash))
+
+    readers = [
+        threading.Thread(target=read, args=(c,)) for c in (writer_chain, SourceChain(store, cell))
+    ]
+    for t in readers:
+        t.start()
+    try:
+        for n in range(2 * INDEX_BATCH + 30):
+            committed.extend(_write(writer_chain, key, [n]))
+    finally:
+        done.set()
+        for t in readers:
+            t.join()
+    assert not misses

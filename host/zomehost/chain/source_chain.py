@@ -152,16 +152,27 @@ class SourceChain:
 
     def _recent_for(self, txn: lmdb.Transaction, head: int, indexed: int) -> _Recent:
         """The hashes of records ``indexed <= seq <= head`` (the ones a reader at this
-        snapshot cannot find in the index), extended from the stored records as needed."""
+        snapshot cannot find in the index), extended from the stored records as needed.
+        The caller holds ``_recent_lock`` (the map only grows or is replaced under it)."""
+        recent = self._recent
+        if recent is not None and recent.lo > indexed:  # an old snapshot: its own map
+            recent = _Recent(indexed)
+        elif recent is None:
+            recent = self._recent = _Recent(indexed)
+        for seq, action, entry in self._hashes(txn, recent.hi, head + 1):
+            recent.add(seq, action, entry)
+        return recent
+
+    def _unindexed(
+        self, txn: lmdb.Transaction, lo: int, hi: int
+    ) -> tuple[list[tuple[bytes, int]], list[tuple[bytes, int]]]:
+        """(hash, seq) of the actions and the entries of the records ``lo <= seq < hi``."""
         with self._recent_lock:
-            recent = self._recent
-            if recent is not None and recent.lo > indexed:  # an old snapshot: its own map
-                recent = _Recent(indexed)
-            elif recent is None:
-                recent = self._recent = _Recent(indexed)
-            for seq, action, entry in self._hashes(txn, recent.hi, head + 1):
-                recent.add(seq, action, entry)
-            return recent
+            recent = self._recent_for(txn, hi - 1, lo)
+            return (
+                [(h, s) for h, s in recent.actions.items() if lo <= s < hi],
+                [(h, s) for h, s in recent.entries.items() if lo <= s < hi],
+            )
 
     def records(self, flt: ChainQueryFilter | None = None) -> list[Record]:
         flt = flt or ChainQueryFilter(include_entries=True)
@@ -201,8 +212,9 @@ class SourceChain:
                     seq = int.from_bytes(loc, "big")
             if seq is None:  # not in the index: one of the newest records, or none
                 head_seq = int.from_bytes(head[:8], "big")
-                recent = self._recent_for(txn, head_seq, _indexed(bytes(head)))
-                seq = (recent.actions if is_action else recent.entries).get(hash_.raw)
+                with self._recent_lock:
+                    recent = self._recent_for(txn, head_seq, _indexed(bytes(head)))
+                    seq = (recent.actions if is_action else recent.entries).get(hash_.raw)
                 if seq is None or seq > head_seq:
                     return None
             return self._record(txn, seq, include_entry=True)
@@ -408,9 +420,7 @@ class Workspace:
         indexed = 0 if raw_head is None else _indexed(bytes(raw_head))
         self.indexed = (indexed, indexed)
         if end - indexed >= INDEX_BATCH:  # the batch: what the map knows, and these records
-            recent = chain._recent_for(txn, first - 1, indexed)
-            actions = [(h, s) for h, s in recent.actions.items() if indexed <= s < first]
-            entries = [(h, s) for h, s in recent.entries.items() if indexed <= s < first]
+            actions, entries = chain._unindexed(txn, indexed, first)
             for r in self.pending:
                 a = r.action
                 actions.append((r.action_hash.raw, a.action_seq))
