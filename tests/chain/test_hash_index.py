@@ -140,3 +140,13 @@ def test_readers_find_every_committed_hash_while_a_writer_moves_batches(store: S
         for t in readers:
             t.join()
     assert not misses
+
+
+def test_first_finds_the_oldest_record_of_a_type(store: Store) -> None:
+    key = nacl.signing.SigningKey.generate()
+    chain = SourceChain(store, _cell(key))
+    assert chain.first(ActionType.DNA) is None  # no chain yet
+    written = _write(chain, key, [1, 2])
+    first_create = chain.first(ActionType.CREATE)
+    assert first_create is not None and first_create.action_hash == written[1].action_hash
+    assert chain.first(ActionType.INIT_ZOMES_COMPLETE) is None

@@ -191,6 +191,17 @@ class SourceChain:
             out.reverse()
         return out
 
+    def first(self, action_type: ActionType) -> Record | None:
+        """The oldest record of ``action_type``: a walk from genesis that stops there (a
+        query would decode the whole chain)."""
+        with self.store.read() as txn:
+            head = self._head(txn)
+            for seq in range(0 if head is None else head.seq + 1):
+                r = self._record(txn, seq, include_entry=False)
+                if r is not None and r.action.type is action_type:
+                    return r
+        return None
+
     def get(self, hash_: HoloHash) -> Record | None:
         """A record by action hash, or the first record that created an entry hash."""
         is_action = hash_.hash_type is HashType.ACTION

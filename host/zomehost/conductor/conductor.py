@@ -27,7 +27,6 @@ from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHash
 from zomehost.core.keystore import Keystore
-from zomehost.core.query import ChainQueryFilter
 from zomehost.errors import (
     AppNotEnabled,
     AppNotFound,
@@ -523,10 +522,7 @@ class Conductor:
             cell.init_thread = threading.get_ident()
             if cell.initialized:
                 return
-            done = cell.chain.records(
-                ChainQueryFilter(action_type=frozenset({ActionType.INIT_ZOMES_COMPLETE}))
-            )
-            if done:
+            if cell.chain.first(ActionType.INIT_ZOMES_COMPLETE) is not None:
                 cell.initialized = True
                 return
             ws = Workspace(cell.chain, self.signer(cell.id.agent))
