@@ -18,7 +18,6 @@ import os
 import queue
 import signal
 import threading
-from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
@@ -28,67 +27,45 @@ from zomehost.conductor.home import Home
 
 log = logging.getLogger("zomehost.daemon")
 T = TypeVar("T")
-WORKERS = 64  # threads at most: calls blocked until their deadline each hold one
-ACTIVE = 4  # calls running at once: more would only pass the GIL around
-STALL_S = 0.002  # a call still running after this stops counting toward ACTIVE
+WORKERS = 64  # threads at most: a call blocked until its deadline holds one
 
 
 class _Job(Generic[T]):
-    __slots__ = ("args", "fn", "fut", "started")
+    __slots__ = ("args", "fn", "fut")
 
     def __init__(self, fut: asyncio.Future[T], fn: Callable[..., T], args: tuple[Any, ...]):
         self.fut = fut
         self.fn = fn
         self.args = args
-        self.started = 0.0
 
 
 class WorkerPool:
     """Threads for blocking conductor work, fed from the event loop.
 
-    Cheaper than ``run_in_executor`` (a ``SimpleQueue`` put, one ``call_soon_threadsafe``
-    back, no concurrent future). Only ``active`` jobs run at once: with dozens of runnable
-    threads every GIL release (each wasmtime call through ctypes) becomes a thread switch.
-    A job still running after ``stall_s`` (a spinning zome, a call waiting on the network)
-    stops counting, so blocked jobs never hold the others back; threads are capped at
-    ``max_threads``. All bookkeeping happens on the loop thread.
+    Half the cost of ``run_in_executor`` per hop: one ``SimpleQueue`` put there, one
+    ``call_soon_threadsafe`` back, no concurrent future chained to an asyncio one. Threads
+    start as jobs need them, up to ``max_threads``; past that, jobs wait in order.
     """
 
-    def __init__(self, max_threads: int, active: int, stall_s: float) -> None:
+    def __init__(self, max_threads: int) -> None:
         self.max_threads = max_threads
-        self.active = active
-        self.stall_s = stall_s
         self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
-        self._busy = 0  # jobs handed to threads and not yet finished
-        self._counted: dict[_Job[Any], None] = {}  # running jobs within `active`, oldest first
-        self._waiting: deque[_Job[Any]] = deque()
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy = 0  # jobs queued or running (only the loop thread changes it)
         self._closed = False
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        """Run ``fn(*args)`` on a worker thread; await the returned future (on the loop)."""
+        """Run ``fn(*args)`` on a worker thread; await the returned future on the loop."""
         if self._closed:
             raise RuntimeError("the worker pool is shut down")
-        loop = self._loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(loop.create_future(), fn, args)
-        if self._waiting or len(self._counted) >= self.active or self._busy >= self.max_threads:
-            self._waiting.append(job)
-            self._arm()
-        else:
-            self._start(job, loop)
-        return job.fut
-
-    def _start(self, job: _Job[Any], loop: asyncio.AbstractEventLoop) -> None:
+        job: _Job[T] = _Job(asyncio.get_running_loop().create_future(), fn, args)
         self._busy += 1
-        job.started = loop.time()
-        self._counted[job] = None
         if self._busy > len(self._threads) < self.max_threads:
             t = threading.Thread(target=self._work, name=f"zome_{len(self._threads)}", daemon=True)
             self._threads.append(t)
             t.start()
         self._jobs.put(job)
+        return job.fut
 
     def _work(self) -> None:
         get = self._jobs.get
@@ -106,50 +83,24 @@ class WorkerPool:
 
     def _done(self, job: _Job[Any], result: Any, exc: BaseException | None) -> None:
         self._busy -= 1
-        self._counted.pop(job, None)
-        if not job.fut.done():  # the awaiting coroutine may have been cancelled
-            if exc is None:
-                job.fut.set_result(result)
-            else:
-                job.fut.set_exception(exc)
-        if self._waiting:
-            self._admit()
-
-    def _admit(self) -> None:
-        assert self._loop is not None
-        while self._waiting and len(self._counted) < self.active and self._busy < self.max_threads:
-            job = self._waiting.popleft()
-            if not job.fut.done():
-                self._start(job, self._loop)
-        if self._waiting:
-            self._arm()
-
-    def _arm(self) -> None:
-        """Wake when the oldest counted job stalls, if jobs are waiting for a slot."""
-        if self._watchdog is None and self._counted and self._loop is not None:
-            oldest = next(iter(self._counted))
-            self._watchdog = self._loop.call_at(oldest.started + self.stall_s, self._stalled)
-
-    def _stalled(self) -> None:
-        assert self._loop is not None
-        self._watchdog = None
-        limit = self._loop.time() - self.stall_s
-        while self._counted and next(iter(self._counted)).started <= limit:
-            self._counted.pop(next(iter(self._counted)))
-        self._admit()
+        if job.fut.done():  # the awaiting coroutine was cancelled
+            return
+        if exc is None:
+            job.fut.set_result(result)
+        else:
+            job.fut.set_exception(exc)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Take no new work; running jobs finish, waiting ones are cancelled or run first."""
+        """Take no new work; running jobs finish, queued ones are cancelled or run first."""
         self._closed = True
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-        while self._waiting:
-            job = self._waiting.popleft()
-            if cancel_futures:
-                job.fut.cancel()
-            else:
-                self._start(job, job.fut.get_loop())
+        while cancel_futures:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is not None:
+                with contextlib.suppress(RuntimeError):  # its loop is closed
+                    job.fut.cancel()
         for _ in self._threads:
             self._jobs.put(None)
         if wait:
@@ -173,7 +124,7 @@ class Daemon:
             home.unlock()
             raise
         self.admin_port = self.conductor.config.admin_port if admin_port is None else admin_port
-        self.executor = WorkerPool(WORKERS, ACTIVE, STALL_S)
+        self.executor = WorkerPool(WORKERS)
         self.services: list[Service] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()

@@ -26,6 +26,7 @@ from zomehost.api.wire import (
     pack,
     unpack,
 )
+from zomehost.client.base import RequestTimeout, WsClient
 from zomehost.core.capability import AccessKind
 from zomehost.core.hash import CellId
 from zomehost.core.zome_call import verify_call
@@ -210,3 +211,37 @@ def test_tokens_expire_and_are_single_use() -> None:
     assert tokens.use(b"t3", "app") == "app" and tokens.use(b"t3", None) == "app"
     tokens.revoke_app("app")
     assert tokens.use(b"t3", None) is None
+
+
+class _SilentWs:
+    """A server that takes requests and never answers."""
+
+    close_code = None
+    close_reason = None
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    async def send(self, frame: bytes) -> None:
+        self.sent.append(frame)
+
+    def __aiter__(self) -> _SilentWs:
+        return self
+
+    async def __anext__(self) -> bytes:
+        await asyncio.Event().wait()
+        raise StopAsyncIteration
+
+
+def test_client_request_times_out_and_forgets_it() -> None:
+    async def main() -> None:
+        client = WsClient(_SilentWs(), "ws://test")  # type: ignore[arg-type]
+        with pytest.raises(RequestTimeout) as info:
+            await client.request("app_info", timeout=0.05)
+        assert info.value.message == "request app_info got no response within 0.05 s"
+        assert client._pending == {}
+        client._reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await client._reader
+
+    asyncio.run(main())

@@ -78,6 +78,14 @@ class CallGate:
             self.window.check(params, time.time_ns() // 1000)
 
 
+def _what(params: ZomeCallParams) -> str:
+    """The end of Holochain's unauthorized-call message (built only when one is sent)."""
+    return (
+        f"cap secret {'present' if params.cap_secret else 'none'} to call the function "
+        f"{params.fn_name} in zome {params.zome_name}"
+    )
+
+
 def _nonce_reason(message: str) -> str:
     if "expired" in message:
         return "Expired"
@@ -152,17 +160,13 @@ class AppApi:
             raise internal(f"cell {cell_id} is not a cell of app {conn.app_id!r}")
         if not app.enabled:
             raise internal(f"cell {cell_id} is not running: app {conn.app_id!r} is disabled")
-        what = (
-            f"cap secret {'present' if params.cap_secret else 'none'} to call the function "
-            f"{params.fn_name} in zome {params.zome_name}"
-        )
         try:
             self.ifaces.call_gate.check(params)
         except AuthenticationFailed as exc:
             raise ApiError(
                 UNAUTHORIZED,
                 f'Call was not authorized with reason BadNonce("{_nonce_reason(exc.message)}"), '
-                f"{what}",
+                f"{_what(params)}",
             ) from None
         call = ZomeCall(
             cell_id,
@@ -177,6 +181,6 @@ class AppApi:
         except Unauthorized as exc:
             raise ApiError(
                 UNAUTHORIZED,
-                f"Call was not authorized with reason BadCapGrant, {what}: {exc.message}",
+                f"Call was not authorized with reason BadCapGrant, {_what(params)}: {exc.message}",
             ) from None
         return pack(value)
