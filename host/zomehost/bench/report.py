@@ -75,8 +75,9 @@ WHY: dict[str, str] = {
     ),
     "write_latency_ratio_100k_vs_100": "",
     "remote_call_p50_ms": (
-        "the round trip includes B's whole call pipeline (conductor_call_us and more), "
-        "encryption both ways, and event-loop and thread hops in two Python processes"
+        "the round trip includes an Ed25519 signature on A and its check on B, B's whole "
+        "call pipeline (conductor_call_us and more), four AEAD steps, two process wake-ups "
+        "and two thread hops (each side's event loop to a worker) in two Python processes"
     ),
     "cold_start_10_apps_s": (
         "the keystore's Argon2id unseal and the 10 first calls (each cell's init, "
