@@ -413,9 +413,15 @@ class _Instance:
         self.snapshot = ctypes.string_at(self.base, self.size) if self.size else b""
 
     def _extern(self, ctx: int, slot: int, name: bytes, kind: int) -> int | None:
-        """Look up an export into extern ``slot``; the address of its item, or None."""
+        """Look up an export into extern ``slot`` of the buffer."""
+        return self._export_at(
+            ctx, self.ptr + self.c.instance_size + slot * self.c.extern_size, name, kind
+        )
+
+    def _export_at(self, ctx: int, addr: int, name: bytes, kind: int) -> int | None:
+        """Look up an export into the extern at ``addr``; the address of its item, or None
+        when there is no such export or it is not of ``kind``."""
         c = self.c
-        addr = self.ptr + c.instance_size + slot * c.extern_size
         if not c.export_get(ctx, self.ptr, name, len(name), addr):
             return None
         if ctypes.c_uint8.from_address(addr).value != kind:
@@ -428,14 +434,9 @@ class _Instance:
             return self.funcs[export]
         except KeyError:
             pass
-        c = self.c
-        cell = ctypes.create_string_buffer(c.extern_size)
+        cell = ctypes.create_string_buffer(self.c.extern_size)
         self.cells.append(cell)  # owns the extern the cached address points into
-        raw = export.encode()
-        addr = ctypes.addressof(cell)
-        func: int | None = None
-        if c.export_get(ctx, self.ptr, raw, len(raw), addr) and cell.raw[0] == _EXTERN_FUNC:
-            func = addr + c.extern_of
+        func = self._export_at(ctx, ctypes.addressof(cell), export.encode(), _EXTERN_FUNC)
         self.funcs[export] = func
         return func
 
