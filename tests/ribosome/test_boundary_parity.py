@@ -34,6 +34,8 @@ from zomehost.ribosome.boundary import Boundary, select_boundary
 from zomehost.ribosome.engine import WasmEngine
 from zomehost.ribosome.ribosome import Ribosome
 
+from .wat import BUMP_ALLOCATOR
+
 pytestmark = pytest.mark.skipif(
     fastpath.unavailable() is not None, reason=f"fast boundary: {fastpath.unavailable()}"
 )
@@ -210,27 +212,15 @@ def test_hostile_timeouts_match(hostile_bed: tuple[TestBed, CellId]) -> None:
 
 
 # -- the fast path's own shortcuts, boundary level ------------------------------------------
-EDGE_WAT = r"""
+EDGE_WAT = (
+    r"""
 (module
   (import "zomehost" "random_bytes" (func $host (param i32 i32) (result i64)))
   (memory (export "memory") 1)
   (global $heap (mut i32) (i32.const 1024))
-  (func $alloc (export "__zh_alloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $n)) (i32.const 7))
-                               (i32.const -8)))
-    (block $ok
-      (loop $grow
-        (br_if $ok (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
-        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
-        (br $grow)))
-    (local.get $p))
-  (func (export "__zh_free") (param i32 i32))
-  (func $pack (param $p i32) (param $n i32) (result i64)
-    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
-            (i64.extend_i32_u (local.get $n))))
-  ;; the input, returned as the output
+"""
+    + BUMP_ALLOCATOR.lstrip("\n")
+    + r"""  ;; the input, returned as the output
   (func (export "echo") (param $p i32) (param $n i32) (result i64)
     (call $pack (local.get $p) (local.get $n)))
   ;; the host's answer to the input, returned as the output
@@ -255,6 +245,7 @@ EDGE_WAT = r"""
   (func (export "trap") (param i32 i32) (result i64) unreachable)
 )
 """
+)
 
 
 @pytest.fixture(scope="module")

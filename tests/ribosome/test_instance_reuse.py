@@ -31,12 +31,15 @@ from zomehost.ribosome.engine import WasmEngine, ZomeModule
 from zomehost.ribosome.reset import instrument
 from zomehost.ribosome.ribosome import Ribosome
 
+from .wat import BUMP_ALLOCATOR
+
 pytestmark = pytest.mark.skipif(
     fastpath.unavailable() is not None, reason=f"fast boundary: {fastpath.unavailable()}"
 )
 
 # Memory: [0, 64) the dump header, 16..24 static data, the bump heap from 1024.
-ATTACKER_WAT = r"""
+ATTACKER_WAT = (
+    r"""
 (module
   (import "zomehost" "random_bytes" (func $host (param i32 i32) (result i64)))
   (memory (export "memory") 1)
@@ -50,22 +53,9 @@ ATTACKER_WAT = r"""
   (data (i32.const 40) "pristine")
   (func $f0 (result i32) (i32.const 100))
   (func $f1 (result i32) (i32.const 200))
-  (func $alloc (export "__zh_alloc") (param $n i32) (result i32)
-    (local $p i32)
-    (local.set $p (global.get $heap))
-    (global.set $heap (i32.and (i32.add (i32.add (local.get $p) (local.get $n)) (i32.const 7))
-                               (i32.const -8)))
-    (block $ok
-      (loop $grow
-        (br_if $ok (i32.le_u (global.get $heap) (i32.shl (memory.size) (i32.const 16))))
-        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
-        (br $grow)))
-    (local.get $p))
-  (func (export "__zh_free") (param i32 i32))
-  (func $pack (param $p i32) (param $n i32) (result i64)
-    (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32))
-            (i64.extend_i32_u (local.get $n))))
-  (func $scribble
+"""
+    + BUMP_ALLOCATOR.lstrip("\n")
+    + r"""  (func $scribble
     (memory.fill (i32.const 0) (i32.const 0xAA) (i32.shl (memory.size) (i32.const 16)))
     (global.set $heap (i32.const 9999))
     (global.set $hidden (i64.const -1))
@@ -98,6 +88,7 @@ ATTACKER_WAT = r"""
     (call $scribble) (call $pack (i32.const 0xFFFFFF00) (i32.const 1000)))
 )
 """
+)
 ATTACKS = ("scribble", "grow", "scribble_then_trap", "host_then_scribble")
 
 
