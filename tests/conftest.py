@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from zomehost.conductor.app import InstalledApp
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.action import Record
@@ -34,6 +34,7 @@ from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId, WasmHash
 from zomehost.core.keystore import Keystore
 from zomehost.core.query import ChainQueryFilter
+from zomehost.core.zome_call import ZomeCall
 from zomehost.ribosome.engine import WasmEngine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -278,8 +279,11 @@ class Node:
         *,
         agent: AgentPubKey | None = None,
         network_seed: str | None = None,
+        linked_apps: frozenset[str] = frozenset(),
     ) -> AppHandle:
-        return AppHandle(self, self.conductor.install_app(bundle, app_id, agent, network_seed))
+        return AppHandle(
+            self, self.conductor.install_app(bundle, app_id, agent, network_seed, linked_apps)
+        )
 
     def app(self, app_id: str) -> AppHandle:
         return AppHandle(self, self.conductor.get_app(app_id))
@@ -294,8 +298,8 @@ class Node:
         secret: bytes | None = None,
         timeout_ms: int | None = None,
     ) -> Any:
-        call = ZomeCall(cell_id, zome, fn, pack(payload), provenance, secret)
-        return self.conductor.call_zome(call, timeout_ms=timeout_ms)
+        call = ZomeCall(cell_id, zome, fn, pack(payload), provenance, secret, timeout_ms=timeout_ms)
+        return self.conductor.call_zome(call)
 
     def records(self, cell_id: CellId, **flt: Any) -> list[Record]:
         flt.setdefault("include_entries", True)

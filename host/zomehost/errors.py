@@ -7,6 +7,8 @@ its message is one clear line.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class ZomehostError(Exception):
     """Base of every error zomehost raises on purpose."""
@@ -44,6 +46,23 @@ class AuthenticationFailed(ZomehostError):
     """A signature, nonce or expiry that does not check out."""
 
     kind = "AuthenticationFailed"
+
+
+class NonceProblem(StrEnum):
+    """Why a signed call's nonce or expiry was refused (Holochain's ``BadNonce`` reasons)."""
+
+    EXPIRED = "Expired"
+    FUTURE = "Future"
+    DUPLICATE = "Duplicate"
+    WINDOW_FULL = "WindowFull"
+
+
+class BadNonce(AuthenticationFailed):
+    """An expired, future-dated or replayed call; ``problem`` says which, as data."""
+
+    def __init__(self, problem: NonceProblem, message: str) -> None:
+        super().__init__(message)
+        self.problem = problem
 
 
 class KeystoreError(ZomehostError):

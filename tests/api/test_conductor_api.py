@@ -21,7 +21,15 @@ from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
 from conftest import REPO
-from zomehost.api.wire import (
+from zomehost.client import (
+    AdminClient,
+    AppClient,
+    ConductorApiError,
+    ConnectionRejected,
+    InvalidToken,
+    SigningCredentials,
+)
+from zomehost.core.api_wire import (
     AUTH_FAILED,
     DESERIALIZATION,
     INTERNAL,
@@ -33,14 +41,6 @@ from zomehost.api.wire import (
     encode_authenticate,
     encode_request,
     pack,
-)
-from zomehost.client import (
-    AdminClient,
-    AppClient,
-    ConductorApiError,
-    ConnectionRejected,
-    InvalidToken,
-    SigningCredentials,
 )
 from zomehost.core.hash import ActionHash, CellId
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call

@@ -12,7 +12,8 @@ import pytest
 
 from conftest import REPO
 from zomehost.api import server
-from zomehost.api.wire import (
+from zomehost.client.base import RequestTimeout, WsClient
+from zomehost.core.api_wire import (
     ApiError,
     decode_envelope,
     decode_request,
@@ -26,7 +27,6 @@ from zomehost.api.wire import (
     pack,
     unpack,
 )
-from zomehost.client.base import RequestTimeout, WsClient
 from zomehost.core.capability import AccessKind
 from zomehost.core.hash import CellId
 from zomehost.core.zome_call import verify_call

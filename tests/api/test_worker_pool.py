@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from zomehost.daemon import WorkerPool
+from zomehost.runtime.workers import WorkerPool
 
 
 def test_results_errors_and_thread_reuse() -> None:

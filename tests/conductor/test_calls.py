@@ -265,30 +265,66 @@ def test_bridge_call_to_an_unknown_role_is_an_error(duo: Any) -> None:
         )
 
 
-def test_bridge_call_between_two_apps_of_one_agent(
+def test_another_app_sharing_the_agent_key_is_not_its_author(
+    node: Any, probe_bundle: bytes, decode_response: Any
+) -> None:
+    """Issue 13.4 (Holochain #5786's class): a shared agent key grants no author capability
+    across apps; the other app's chain, keys and grants stay out of reach."""
+    victim = node.install(probe_bundle, "victim")
+    rogue = node.install(probe_bundle, "rogue", agent=victim.agent, network_seed="elsewhere")
+    target = {"Cell": [victim.cell_id().dna_hash.raw, victim.agent.raw]}
+    victim.call("a", "caller")  # initialised, so its chain only grows by what others write
+    before = len(victim.records())
+
+    variant, info = decode_response(
+        call_other(rogue, target, "a", "create_entry", {"value": "forged"})
+    )
+    assert variant == "Unauthorized"
+    assert info["fn_name"] == "create_entry"
+    assert info["provenance"] == victim.agent.raw
+    assert len(victim.records()) == before
+    assert probe_values(victim) == []
+    # An unrestricted grant on the victim's cell is what lets another app in, like anyone.
+    victim.call("a", "make_grant", {"tag": "open", "access": "Unrestricted", "functions": "All"})
+    variant, info = decode_response(call_other(rogue, target, "a", "caller"))
+    assert variant == "Ok"
+    assert info["cap_grant"]["RemoteAgent"]["tag"] == "open"  # by the grant, not as author
+
+
+def test_bridge_call_between_two_linked_apps_of_one_agent(
     node: Any, probe_bundle: bytes, decode_response: Any
 ) -> None:
     one = node.install(probe_bundle, "one")
     two = node.install(probe_bundle, "two", agent=one.agent, network_seed="a-different-network")
+    linked = node.install(
+        probe_bundle,
+        "linked",
+        agent=one.agent,
+        network_seed="a-third-network",
+        linked_apps=frozenset({"two"}),
+    )
     assert two.agent == one.agent
     assert two.cell_id().dna_hash != one.cell_id().dna_hash
     target = {"Cell": [two.cell_id().dna_hash.raw, one.agent.raw]}
 
-    variant, info = decode_response(call_other(one, target, "b", "caller"))
+    variant, info = decode_response(call_other(linked, target, "b", "caller"))
     assert variant == "Ok"
     assert info["provenance"] == one.agent.raw
     assert info["zome_name"] == "b"
-    assert info["cap_grant"] == {"ChainAuthor": one.agent.raw}  # same agent: no grant needed
+    assert info["cap_grant"] == {"ChainAuthor": one.agent.raw}  # linked at install: no grant
 
     variant, h = decode_response(
-        call_other(one, target, "a", "create_entry", {"value": "into two"})
+        call_other(linked, target, "a", "create_entry", {"value": "into two"})
     )
     assert variant == "Ok"
     assert probe_values(two) == ["into two"]
-    assert probe_values(one) == []
+    assert probe_values(linked) == []
     assert two.records()[-1].action_hash.raw == h
-    variant, dna = decode_response(call_other(one, target, "a", "dna"))
+    variant, dna = decode_response(call_other(linked, target, "a", "dna"))
     assert dna["network_seed"] == "a-different-network"
+    # The link goes one way: `two` does not act as the author of `linked`.
+    back = {"Cell": [linked.cell_id().dna_hash.raw, one.agent.raw]}
+    assert decode_response(call_other(two, back, "b", "caller"))[0] == "Unauthorized"
 
 
 def test_crossed_bridge_calls_from_two_threads_finish(duo: Any) -> None:

@@ -24,12 +24,13 @@ import pytest
 import yaml
 
 from conftest import PASSPHRASE, fast_home, seed_cache
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
-from zomehost.daemon import Daemon
-from zomehost.network.node import start_network
+from zomehost.core.zome_call import ZomeCall
+from zomehost.p2p.service import start_peer_service
+from zomehost.runtime.daemon import Daemon
 
 from .conftest import LANGS
 from .transcript import Transcript
@@ -109,7 +110,9 @@ class Remote:
 
 
 async def scenario(a: Daemon, cell_a: CellId, b: Remote, t: Transcript) -> None:
-    node = await start_network(a)
+    node = await start_peer_service(a, a.home.path)
+    if node is not None:
+        a.services.append(node)
     assert node is not None
     end = time.monotonic() + 20
     while node.directory.get(b.cell.dna_hash, b.cell.agent) is None:

@@ -233,7 +233,7 @@ def test_signed_zome_call(data: st.DataObject) -> None:
 
 # -- the conductor API's frames ------------------------------------------------------------
 def _api_seeds() -> list[bytes]:
-    from zomehost.api import wire
+    from zomehost.core import api_wire as wire
 
     return [
         wire.encode_request(1, "list_apps", {"status_filter": None}),

@@ -19,7 +19,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zomehost.api import wire
+from zomehost.core import api_wire as wire
 from zomehost.core.codec import pack
 from zomehost.fuzz.testbed import PASSPHRASE, app_bundle, dna, make_home, wat
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from zomehost.api import wire
+from zomehost.core import api_wire as wire
 from zomehost.core.bundle import AppManifest, DnaManifest
 from zomehost.core.codec import MAX_NESTING, pack_canonical, unpack
 from zomehost.core.limits import Limits

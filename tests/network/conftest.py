@@ -1,7 +1,7 @@
 """In-process network fixtures: real daemons (conductor + network node) on one event loop.
 
-Each :class:`Peer` is a real :class:`~zomehost.daemon.Daemon` on its own home, with the real
-:class:`~zomehost.network.node.NetworkNode` started on the test's event loop; the two talk
+Each :class:`Peer` is a real :class:`~zomehost.runtime.daemon.Daemon` on its own home, with the real
+:class:`~zomehost.p2p.service.PeerService` started on the test's event loop; the two talk
 over real loopback TCP through the encrypted transport. Zome calls run on the daemon's worker
 threads, exactly as they do under ``zomehost run``. Tests are plain functions that call
 ``asyncio.run``; the multi-process tests live in ``test_multiprocess.py``.
@@ -19,14 +19,14 @@ import nacl.pwhash
 import pytest
 import yaml
 
-from zomehost.conductor.conductor import ZomeCall
 from zomehost.conductor.home import Home
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.keystore import Keystore
-from zomehost.daemon import Daemon
-from zomehost.network.node import NetworkNode, start_network
+from zomehost.core.zome_call import ZomeCall
+from zomehost.p2p.service import PeerService, start_peer_service
 from zomehost.ribosome.context import Signal
+from zomehost.runtime.daemon import Daemon
 
 PASSPHRASE = "network tests passphrase"
 UNRESTRICTED_ALL = {"tag": "open", "access": "Unrestricted", "functions": "All"}
@@ -55,7 +55,7 @@ class Peer:
         self.name = name
         self.daemon = Daemon(home, PASSPHRASE)
         self.conductor = self.daemon.conductor
-        self.node: NetworkNode | None = None
+        self.node: PeerService | None = None
         self.signals: list[Signal] = []
         self.conductor.add_signal_listener(self.signals.append)
         self.stopped = False
@@ -68,9 +68,11 @@ class Peer:
     def network(self) -> dict[str, Any]:
         return self.conductor.config.network
 
-    async def start(self) -> NetworkNode:
+    async def start(self) -> PeerService:
         self.daemon.loop = asyncio.get_running_loop()
-        node = await start_network(self.daemon)
+        node = await start_peer_service(self.daemon, self.daemon.home.path)
+        if node is not None:
+            self.daemon.services.append(node)
         assert node is not None
         self.node = node
         return node

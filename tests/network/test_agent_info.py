@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from nacl.signing import SigningKey
 
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, pack_canonical, unpack
 from zomehost.core.hash import AgentPubKey, DnaHash
 from zomehost.network.agent_info import (
@@ -21,7 +22,6 @@ from zomehost.network.agent_info import (
     SIGNATURE_LABEL,
     AgentInfo,
     SignedAgentInfo,
-    now_us,
     verify_agent_info,
 )
 from zomehost.network.bootstrap import BootstrapClient, BootstrapServer
@@ -92,7 +92,7 @@ def test_unsigned_mis_signed_and_altered_records_are_refused() -> None:
 
 def test_expired_and_badly_dated_records_are_refused() -> None:
     key = SigningKey.generate()
-    now = now_us()
+    now = now_micros()
     old = signed(key, ttl_s=10, now=now - 20_000_000)
     with pytest.raises(AgentInfoError, match="expired"):
         verify_agent_info(old.to_wire())
@@ -135,7 +135,7 @@ def test_non_records_are_refused(wire: Any) -> None:
 def test_directory_keeps_the_newest_record_and_forgets_expired_ones() -> None:
     d = Directory()
     key = SigningKey.generate()
-    now = now_us()
+    now = now_micros()
     first = signed(key, now=now - 1_000_000, address="127.0.0.1:1")
     second = signed(key, now=now, address="127.0.0.1:2")
     assert d.put(first)
@@ -162,7 +162,7 @@ def test_directory_put_wire_drops_bad_records() -> None:
     key = SigningKey.generate()
     good = signed(key)
     bad = resign(fields_of(signed(key)), SigningKey.generate())
-    expired = signed(ttl_s=10, now=now_us() - 20_000_000).to_wire()
+    expired = signed(ttl_s=10, now=now_micros() - 20_000_000).to_wire()
     kept = d.put_many_wire([bad, expired, {"junk": 1}, good.to_wire()])
     assert kept == [good]
     assert len(d) == 1
@@ -186,10 +186,10 @@ def test_directory_knows_records_it_verified_byte_for_byte_only() -> None:
     assert d.known(record.to_wire()) is None and d.known(newer.to_wire()) is newer
     d.remove(DNA, newer.info.agent)
     assert d.known(newer.to_wire()) is None
-    short = signed(ttl_s=10, now=now_us() - 8_000_000)
+    short = signed(ttl_s=10, now=now_micros() - 8_000_000)
     d.put(short)
     assert d.known(short.to_wire()) is short
-    d.prune(now_us() + 3_000_000)
+    d.prune(now_micros() + 3_000_000)
     assert d.known(short.to_wire()) is None
 
 
@@ -220,7 +220,7 @@ def test_bootstrap_publish_and_lookup_per_dna() -> None:
         assert [r.info.dna_hash for r in await client.lookup(OTHER_DNA)] == [OTHER_DNA]
         assert await client.lookup(DnaHash.from_core(os.urandom(32))) == []
         # A newer record replaces the older one; an older one is not accepted.
-        a2 = signed(key_a, address="127.0.0.1:2001", now=now_us() + 1000)
+        a2 = signed(key_a, address="127.0.0.1:2001", now=now_micros() + 1000)
         assert await client.put([a2]) == 1
         assert await client.put([a]) == 0
         addrs = {r.info.address for r in await client.lookup(DNA)}
@@ -237,7 +237,7 @@ def test_bootstrap_ignores_bad_records_and_bad_requests() -> None:
         client = BootstrapClient(url)
         key = SigningKey.generate()
         bad_sig = resign(fields_of(signed(key)), SigningKey.generate())
-        expired = signed(ttl_s=10, now=now_us() - 20_000_000).to_wire()
+        expired = signed(ttl_s=10, now=now_micros() - 20_000_000).to_wire()
         unsigned = {"info": signed().data}
         body = pack([bad_sig, expired, unsigned, "junk"])
         assert (await client._request("POST", "/v1/agent-infos", body, None)) == {"accepted": 0}
@@ -268,7 +268,7 @@ def test_bootstrap_client_rejects_records_a_bad_server_returns() -> None:
         key = SigningKey.generate()
         good = signed(key)
         forged = resign(fields_of(signed(key)) | {"address": "6.6.6.6:6"}, SigningKey.generate())
-        expired = signed(ttl_s=10, now=now_us() - 20_000_000).to_wire()
+        expired = signed(ttl_s=10, now=now_micros() - 20_000_000).to_wire()
         body = pack([forged, expired, good.to_wire()])
 
         async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:

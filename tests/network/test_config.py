@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from zomehost.errors import ConductorError
-from zomehost.network.node import NetworkConfig, load_transport_key
+from zomehost.network.config import NetworkConfig, load_transport_key
 
 
 def test_defaults() -> None:

@@ -26,11 +26,11 @@ from nacl.signing import SigningKey
 
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 from zomehost.network import protocol
-from zomehost.network.agent_info import now_us
 from zomehost.network.transport import Transport
 
 from .conftest import PASSPHRASE, make_home
@@ -335,7 +335,7 @@ def test_forged_and_replayed_calls_across_processes(cluster: Cluster) -> None:
             None,
             pack("x"),
             new_nonce(),
-            now_us() + 60_000_000,
+            now_micros() + 60_000_000,
         )
         data, sig = sign_call(params, me)
         body = {"params": data, "signature": sig, "timeout_ms": 5000, "depth": 1}

@@ -16,11 +16,12 @@ from typing import Any
 
 import nacl.signing
 
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 from zomehost.network import protocol
-from zomehost.network.agent_info import AgentInfo, now_us
+from zomehost.network.agent_info import AgentInfo
 from zomehost.network.bootstrap import BootstrapServer
 
 from .conftest import UNRESTRICTED_ALL, Peer, ok_value
@@ -147,7 +148,7 @@ def test_forged_and_replayed_calls_fail_authentication(
 
         def params(provenance: AgentPubKey = ca.agent) -> ZomeCallParams:
             return ZomeCallParams(
-                provenance, cb, "a", "echo", None, b"\xa2hi", new_nonce(), now_us() + 60_000_000
+                provenance, cb, "a", "echo", None, b"\xa2hi", new_nonce(), now_micros() + 60_000_000
             )
 
         data, sig = sign_call(params(), key)
@@ -166,7 +167,7 @@ def test_forged_and_replayed_calls_fail_authentication(
         res = await conn.request(protocol.OP_CALL, {"params": tampered, "signature": sig}, 5)
         assert set(res) == {"AuthenticationFailed"}
         # Expired.
-        expired = dataclasses.replace(params(), expires_at=now_us() - 1)
+        expired = dataclasses.replace(params(), expires_at=now_micros() - 1)
         data, sig = sign_call(expired, key)
         res = await conn.request(protocol.OP_CALL, {"params": data, "signature": sig}, 5)
         assert "expired" in res["AuthenticationFailed"]
@@ -356,7 +357,7 @@ def test_agent_info_with_the_wrong_transport_identity_is_refused(
             cb2.dna_hash,
             real.info.address,
             bytes(nacl.signing.SigningKey.generate().verify_key),
-            now=now_us() + 60_000_000,  # newer than anything B publishes during the test
+            now=now_micros() + 60_000_000,  # newer than anything B publishes during the test
         )
         assert node.directory.put(bogus)
         res = await a.call_remote(ca, cb2.agent, "echo", "x", timeout_ms=10_000)

@@ -30,9 +30,9 @@ from zomehost.core.limits import Limits
 from zomehost.errors import ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
 from zomehost.ribosome import fastpath
-from zomehost.ribosome.boundary import Boundary, select_boundary
+from zomehost.ribosome.boundary import Boundary
 from zomehost.ribosome.engine import WasmEngine
-from zomehost.ribosome.ribosome import Ribosome
+from zomehost.ribosome.ribosome import Ribosome, select_boundary
 
 from .wat import BUMP_ALLOCATOR
 

@@ -19,10 +19,10 @@ from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
 from zomehost.core.action import Entry
 from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, ZomeCallCapGrant
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.keystore import Keystore
 from zomehost.errors import HeadMoved, Unauthorized
-from zomehost.ribosome.host_fns import now_micros
 
 
 def test_group_commit_outcomes_are_per_caller(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ def test_concurrent_commits_on_one_cell_cannot_fork_it(tmp_path: Path) -> None:
 
 def test_grants_and_revokes_are_seen_by_the_next_call(node: Any, probe_bundle: bytes) -> None:
     from zomehost.client import SigningCredentials
-    from zomehost.conductor.conductor import ZomeCall
+    from zomehost.core.zome_call import ZomeCall
 
     app = node.install(probe_bundle, "caches")
     app.call("a", "echo", "warm-up")

@@ -13,8 +13,9 @@ import sys
 import threading
 from pathlib import Path
 
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.core.codec import pack
+from zomehost.core.zome_call import ZomeCall
 from zomehost.fuzz.testbed import PASSPHRASE
 
 _print_lock = threading.Lock()

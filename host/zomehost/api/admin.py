@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from zomehost.api import views
-from zomehost.api.wire import (
+from zomehost.conductor.app import AppStatus
+from zomehost.core.api_wire import (
     UNIT,
     agent_from_wire,
     as_bytes,
@@ -26,7 +27,6 @@ from zomehost.api.wire import (
     internal,
     payload_map,
 )
-from zomehost.conductor.app import AppStatus
 from zomehost.core.bundle import AppBundle
 from zomehost.core.hash import ActionHash, AgentPubKey, HashType
 
@@ -67,8 +67,8 @@ STATUS_FILTERS = {"enabled", "disabled", "awaiting_memproofs", "awaiting_restore
 class AdminApi:
     def __init__(self, ifaces: Interfaces) -> None:
         self.ifaces = ifaces
-        self.daemon = ifaces.daemon
-        self.conductor = ifaces.daemon.conductor
+        self.runtime = ifaces.runtime
+        self.conductor = ifaces.runtime.conductor
         self.handlers: dict[str, Handler] = {
             "generate_agent_pub_key": self.generate_agent_pub_key,
             "install_app": self.install_app,
@@ -97,7 +97,7 @@ class AdminApi:
 
     # -- keys and apps ----------------------------------------------------------------------
     async def generate_agent_pub_key(self, value: Any) -> tuple[str, Any]:
-        agent = await self.daemon.in_worker(self.conductor.generate_agent)
+        agent = await self.runtime.in_worker(self.conductor.generate_agent)
         return "agent_pub_key_generated", agent.raw
 
     async def install_app(self, value: Any) -> tuple[str, Any]:
@@ -117,7 +117,7 @@ class AdminApi:
         seed = field(doc, "network_seed", str, required=False)
         roles_settings = field(doc, "roles_settings", dict, required=False) or {}
         role_seeds = _role_seeds(roles_settings)
-        info = await self.daemon.in_worker(
+        info = await self.runtime.in_worker(
             self._install, path, data, agent, app_id, seed, role_seeds
         )
         return "app_installed", info
@@ -173,7 +173,7 @@ class AdminApi:
                 raise internal(f"app {app_id!r} could not start: {exc}") from None
             return views.app_info(c, app)
 
-        info = await self.daemon.in_worker(enable)
+        info = await self.runtime.in_worker(enable)
         log.info("enabled app %s", app_id)
         return "app_enabled", info
 
@@ -186,7 +186,7 @@ class AdminApi:
             views.set_disabled_reason(c, app_id, views.USER)
             c.set_app_status(app_id, AppStatus.DISABLED)
 
-        await self.daemon.in_worker(disable)
+        await self.runtime.in_worker(disable)
         log.info("disabled app %s", app_id)
         return "app_disabled", UNIT
 
@@ -199,7 +199,7 @@ class AdminApi:
             self.conductor.uninstall_app(app_id)
             views.set_disabled_reason(self.conductor, app_id, None)
 
-        await self.daemon.in_worker(uninstall)
+        await self.runtime.in_worker(uninstall)
         self.ifaces.app_uninstalled(app_id)
         log.info("uninstalled app %s", app_id)
         return "app_uninstalled", UNIT
@@ -217,7 +217,7 @@ class AdminApi:
                 if status is None or a.status.value == status
             ]
 
-        return "apps_listed", await self.daemon.in_worker(list_)
+        return "apps_listed", await self.runtime.in_worker(list_)
 
     async def list_cell_ids(self, value: Any) -> tuple[str, Any]:
         def cells() -> list[Any]:
@@ -228,10 +228,10 @@ class AdminApi:
                 for cid in a.cell_ids
             ]
 
-        return "cell_ids_listed", await self.daemon.in_worker(cells)
+        return "cell_ids_listed", await self.runtime.in_worker(cells)
 
     async def list_dnas(self, value: Any) -> tuple[str, Any]:
-        dnas = await self.daemon.in_worker(self.conductor.list_dnas)
+        dnas = await self.runtime.in_worker(self.conductor.list_dnas)
         return "dnas_listed", [d.raw for d in dnas]
 
     # -- app interfaces and tokens --------------------------------------------------------------
@@ -268,7 +268,7 @@ class AdminApi:
         expiry = 30 if expiry is None else expiry
         if expiry < 0:
             raise deserialization()
-        await self.daemon.in_worker(self.conductor.get_app, app_id)
+        await self.runtime.in_worker(self.conductor.get_app, app_id)
         token = os.urandom(64)
         expires_at = None if expiry == 0 else time.time_ns() // 1000 + expiry * 1_000_000
         single_use = True if single_use is None else single_use
@@ -286,7 +286,7 @@ class AdminApi:
         doc = payload_map(value)
         cell_id = cell_id_from_wire(doc.get("cell_id"))
         grant = grant_from_api(doc.get("cap_grant"))
-        action = await self.daemon.in_worker(self.conductor.grant_capability, cell_id, grant)
+        action = await self.runtime.in_worker(self.conductor.grant_capability, cell_id, grant)
         log.info("granted %s access (tag %s) on %s", grant.access.kind.value, grant.tag, cell_id)
         return "zome_call_capability_granted", action.raw
 
@@ -294,7 +294,7 @@ class AdminApi:
         doc = payload_map(value)
         cell_id = cell_id_from_wire(doc.get("cell_id"))
         action = ActionHash(hash_from_wire(doc.get("action_hash"), HashType.ACTION))
-        await self.daemon.in_worker(self.conductor.revoke_capability, cell_id, action)
+        await self.runtime.in_worker(self.conductor.revoke_capability, cell_id, action)
         log.info("revoked grant %s on cell %s", action, cell_id)
         return "zome_call_capability_revoked", UNIT
 
@@ -310,7 +310,7 @@ class AdminApi:
                 for cid in app.cell_ids
             ]
 
-        return "capability_grants_info", await self.daemon.in_worker(grants)
+        return "capability_grants_info", await self.runtime.in_worker(grants)
 
 
 def _role_seeds(roles_settings: dict[str, Any]) -> dict[str, str]:

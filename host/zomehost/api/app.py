@@ -5,33 +5,30 @@ calls only that app's cells and receives only that app's signals.
 
 ``call_zome`` runs on a worker thread, in Holochain's order: decode the signed bytes (never
 re-encoded), verify the Ed25519 signature over SHA-512 of *those* bytes, check the cell is a
-running cell of this app, check the nonce window, then the capability rule and the call
-(``Conductor.call_zome``).
+running cell of this app, check expiry and replay in the cell's nonce window (shared with
+the peer protocol), then the capability rule and the call (``Conductor.call_zome``).
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from zomehost.api import views
-from zomehost.api.wire import (
+from zomehost.conductor.app import AppStatus
+from zomehost.core.api_wire import (
     AUTH_FAILED,
     UNAUTHORIZED,
     ApiError,
     as_bytes,
     deserialization,
     internal,
-    pack,
     payload_map,
 )
-from zomehost.conductor.app import AppStatus
-from zomehost.conductor.conductor import ZomeCall
-from zomehost.core.zome_call import NonceWindow, ZomeCallParams, check_signature
-from zomehost.errors import AppNotFound, AuthenticationFailed, Unauthorized, ZomehostError
+from zomehost.core.codec import pack
+from zomehost.core.zome_call import ZomeCall, ZomeCallParams, check_signature
+from zomehost.errors import AppNotFound, AuthenticationFailed, BadNonce, Unauthorized, ZomehostError
 
 if TYPE_CHECKING:
     from zomehost.api.server import AppConnection, Interfaces
@@ -66,18 +63,6 @@ class AppAccess:
     enabled: bool
 
 
-class CallGate:
-    """The nonce window shared by every app connection (thread-safe: calls run in workers)."""
-
-    def __init__(self) -> None:
-        self.window = NonceWindow()
-        self.lock = threading.Lock()
-
-    def check(self, params: ZomeCallParams) -> None:
-        with self.lock:
-            self.window.check(params, time.time_ns() // 1000)
-
-
 def _what(params: ZomeCallParams) -> str:
     """The end of Holochain's unauthorized-call message (built only when one is sent)."""
     return (
@@ -86,32 +71,22 @@ def _what(params: ZomeCallParams) -> str:
     )
 
 
-def _nonce_reason(message: str) -> str:
-    if "expired" in message:
-        return "Expired"
-    if "future" in message:
-        return "Future"
-    if "already used" in message:
-        return "Duplicate"
-    return "WindowFull"
-
-
 class AppApi:
     def __init__(self, ifaces: Interfaces) -> None:
         self.ifaces = ifaces
-        self.daemon = ifaces.daemon
-        self.conductor = ifaces.daemon.conductor
+        self.runtime = ifaces.runtime
+        self.conductor = ifaces.runtime.conductor
 
     async def handle(self, conn: AppConnection, tag: str, value: Any) -> tuple[str, Any]:
         if tag == "app_info":
-            return "app_info", await self.daemon.in_worker(self._app_info, conn.app_id)
+            return "app_info", await self.runtime.in_worker(self._app_info, conn.app_id)
         if tag == "call_zome":
             doc = payload_map(value)
             data = doc.get("bytes")
             if not isinstance(data, bytes):
                 raise deserialization()
             signature = as_bytes(doc.get("signature"), 64)
-            result = await self.daemon.in_worker(self._call, conn, data, signature)
+            result = await self.runtime.in_worker(self._call, conn, data, signature)
             return "zome_called", result
         if tag in UNSUPPORTED:
             raise internal(f"{tag} is not supported by zomehost")
@@ -161,23 +136,15 @@ class AppApi:
         if not app.enabled:
             raise internal(f"cell {cell_id} is not running: app {conn.app_id!r} is disabled")
         try:
-            self.ifaces.call_gate.check(params)
-        except AuthenticationFailed as exc:
+            self.conductor.check_replay(params)
+        except BadNonce as exc:
             raise ApiError(
                 UNAUTHORIZED,
-                f'Call was not authorized with reason BadNonce("{_nonce_reason(exc.message)}"), '
+                f'Call was not authorized with reason BadNonce("{exc.problem.value}"), '
                 f"{_what(params)}",
             ) from None
-        call = ZomeCall(
-            cell_id,
-            params.zome_name,
-            params.fn_name,
-            params.payload,
-            params.provenance,
-            params.cap_secret,
-        )
         try:
-            value = self.conductor.call_zome(call)
+            value = self.conductor.call_zome(ZomeCall.from_params(params))
         except Unauthorized as exc:
             raise ApiError(
                 UNAUTHORIZED,

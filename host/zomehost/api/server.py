@@ -1,8 +1,8 @@
 """The admin and app WebSocket interfaces of a running conductor.
 
-``start_interfaces(daemon)`` opens the admin interface (``--admin-port`` or the config's
-``admin_port``), reattaches the app interfaces saved in conductor state, subscribes to the
-conductor's signals and registers itself as a daemon service.
+``start_interfaces(runtime)`` opens the admin interface (``--admin-port`` or the config's
+``admin_port``), reattaches the app interfaces saved in conductor state and subscribes to
+the conductor's signals; the runtime keeps the returned :class:`Interfaces` as a service.
 
 Isolation and flow control (docs/conductor-api.md, docs/clients.md):
 
@@ -28,15 +28,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from zomehost.api.admin import AdminApi
-from zomehost.api.app import AppAccess, AppApi, CallGate
-from zomehost.api.wire import (
+from zomehost.api.app import AppAccess, AppApi
+from zomehost.conductor.conductor import Conductor
+from zomehost.core.api_wire import (
     ADMIN_MAX_MESSAGE,
     APP_MAX_MESSAGE,
     ApiError,
@@ -49,15 +50,13 @@ from zomehost.api.wire import (
     error_kind,
     error_message,
     internal,
-    unpack,
 )
+from zomehost.core.codec import unpack
+from zomehost.core.signal import Signal
 from zomehost.errors import ZomehostError
-from zomehost.ribosome.context import Signal
-
-if TYPE_CHECKING:
-    from zomehost.daemon import Daemon
 
 log = logging.getLogger("zomehost.api")
+T = TypeVar("T")
 
 MAX_IN_FLIGHT = 32  # requests served at once per connection
 SIGNAL_QUEUE = 1024  # signal frames queued per app connection before the oldest is dropped
@@ -65,6 +64,19 @@ AUTH_TIMEOUT = 10.0  # seconds an app connection has to send `authenticate`
 DRAIN_TIMEOUT = 10.0  # seconds shutdown waits for in-flight requests
 STATE_PREFIX = "api/app_interface/"
 CLOSE_POLICY = 1008
+
+
+class Runtime(Protocol):
+    """What the interfaces need from the process that runs them."""
+
+    conductor: Conductor
+
+    @property
+    def admin_port(self) -> int | None: ...
+
+    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    def publish_endpoint(self, name: str, value: Any) -> None: ...
 
 
 # -- origins ------------------------------------------------------------------------------
@@ -300,13 +312,12 @@ class AppInterface:
 
 
 class Interfaces:
-    """The daemon service owning every WebSocket interface."""
+    """The service owning every WebSocket interface."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        self.conductor = daemon.conductor
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.conductor = runtime.conductor
         self.tokens = TokenStore()
-        self.call_gate = CallGate()
         self.admin = AdminApi(self)
         self.app = AppApi(self)
         self.admin_server: Server | None = None
@@ -325,7 +336,7 @@ class Interfaces:
         self.admin_server = await serve(
             self._admin_handler,
             cfg.bind_address,
-            self.daemon.admin_port,
+            self.runtime.admin_port,
             process_request=origin_check(origins),
             max_size=ADMIN_MAX_MESSAGE,
             compression=None,
@@ -333,8 +344,8 @@ class Interfaces:
         )
         self.admin_port = self.admin_server.sockets[0].getsockname()[1]
         self._unsubscribe = self.conductor.add_signal_listener(self._on_signal)
-        for name in self.conductor.store.state_names(STATE_PREFIX):
-            doc = self.conductor.store.get_state(name)
+        for name in self.conductor.setting_names(STATE_PREFIX):
+            doc = self.conductor.setting(name)
             try:
                 await self.attach_app_interface(
                     int(doc["port"]),
@@ -416,9 +427,7 @@ class Interfaces:
                 "installed_app_id": app_id,
                 "bind": bind,
             }
-            await self.daemon.in_worker(
-                self.conductor.store.put_state, STATE_PREFIX + str(real), doc
-            )
+            await self.runtime.in_worker(self.conductor.put_setting, STATE_PREFIX + str(real), doc)
         log.info(
             "app interface on %s:%d (origins %s%s)",
             host,
@@ -453,7 +462,7 @@ class Interfaces:
             await ws.close(CLOSE_POLICY, "invalid app authentication token")
             return
         try:
-            app = await self.daemon.in_worker(self.conductor.get_app, app_id)
+            app = await self.runtime.in_worker(self.conductor.get_app, app_id)
         except ZomehostError:
             await ws.close(CLOSE_POLICY, "the token's app is not installed")
             return
@@ -506,15 +515,14 @@ class Interfaces:
             c.push_signal(frame)
 
 
-async def start_interfaces(daemon: Daemon) -> Interfaces:
-    """Open the admin interface and reattach the saved app interfaces (called by the daemon)."""
-    ifaces = Interfaces(daemon)
+async def start_interfaces(runtime: Runtime) -> Interfaces:
+    """Open the admin interface and reattach the saved app interfaces."""
+    ifaces = Interfaces(runtime)
     await ifaces.start()
-    daemon.services.append(ifaces)
-    host = daemon.conductor.config.bind_address
-    daemon.publish_endpoint("admin_port", ifaces.admin_port)
+    host = runtime.conductor.config.bind_address
+    runtime.publish_endpoint("admin_port", ifaces.admin_port)
     print(f"zomehost: admin interface listening on ws://{host}:{ifaces.admin_port}", flush=True)
     return ifaces
 
 
-__all__ = ["ApiError", "Interfaces", "start_interfaces"]
+__all__ = ["ApiError", "Interfaces", "Runtime", "start_interfaces"]

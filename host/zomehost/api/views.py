@@ -1,6 +1,6 @@
 """Conductor state as the conductor API shows it: AppInfo, statuses, grant infos.
 
-Blocking (reads the store): call these on a worker thread (``daemon.in_worker``).
+Blocking (reads the store): call these on a worker thread (``runtime.in_worker``).
 The shapes are Holochain's (docs/conductor-api.md §4.1, §5.1).
 """
 
@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from zomehost.api.wire import b64_hash, desensitized_grant
-from zomehost.chain.source_chain import SourceChain
 from zomehost.conductor.app import AppStatus, InstalledApp
 from zomehost.conductor.conductor import Conductor
 from zomehost.core.action import ActionType
+from zomehost.core.api_wire import b64_hash, desensitized_grant
 from zomehost.core.bundle import DnaManifest
 from zomehost.core.codec import pack
-from zomehost.core.hash import CellId, DnaHash
+from zomehost.core.hash import CellId
 from zomehost.core.query import ChainQueryFilter
 
 # Why an app is disabled is API-level state (Holochain's DisabledAppReason); the conductor
@@ -27,25 +26,18 @@ USER = "user"
 
 def set_disabled_reason(conductor: Conductor, app_id: str, reason: str | None) -> None:
     if reason is None:
-        conductor.store.delete_state(REASON_PREFIX + app_id)
+        conductor.delete_setting(REASON_PREFIX + app_id)
     else:
-        conductor.store.put_state(REASON_PREFIX + app_id, reason)
+        conductor.put_setting(REASON_PREFIX + app_id, reason)
 
 
 def app_status(conductor: Conductor, app: InstalledApp) -> dict[str, Any]:
     if app.status is AppStatus.ENABLED:
         return {"type": "enabled"}
-    reason = conductor.store.get_state(REASON_PREFIX + app.app_id) or USER
+    reason = conductor.setting(REASON_PREFIX + app.app_id) or USER
     if isinstance(reason, str) and reason.startswith("error:"):
         return {"type": "disabled", "value": {"type": "error", "value": reason[6:]}}
     return {"type": "disabled", "value": {"type": reason}}
-
-
-def dna_manifest(conductor: Conductor, dna_hash: DnaHash) -> DnaManifest:
-    doc = conductor.store.get_state(f"dna/{dna_hash.raw.hex()}")
-    if doc is None:
-        raise LookupError(f"dna {dna_hash} is not installed")
-    return DnaManifest.parse(doc["manifest"])
 
 
 def _properties(value: Any) -> bytes:
@@ -56,7 +48,7 @@ def app_info(conductor: Conductor, app: InstalledApp) -> dict[str, Any]:
     cell_info: dict[str, list[dict[str, Any]]] = {}
     manifests: dict[str, DnaManifest] = {}
     for role, dna_hash in app.roles.items():
-        m = manifests[role] = dna_manifest(conductor, dna_hash)
+        m = manifests[role] = conductor.dna_manifest(dna_hash)
         cell_info[role] = [
             {
                 "type": "provisioned",
@@ -116,7 +108,7 @@ def app_manifest(app: InstalledApp, manifests: dict[str, DnaManifest]) -> dict[s
 
 def grant_infos(conductor: Conductor, cell_id: CellId, include_revoked: bool) -> list[Any]:
     """One cell's grants as ``CapGrantInfo`` (secrets never included)."""
-    chain = SourceChain(conductor.store, cell_id)
+    chain = conductor.source_chain(cell_id)
     stored = chain.grants(include_revoked=include_revoked)
     if not stored:
         return []

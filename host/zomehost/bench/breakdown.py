@@ -44,14 +44,13 @@ def _cpu_us(fn: Callable[[], Any], n: int = 300, rounds: int = 9) -> float:
 
 def measure() -> dict[str, Any]:
     from zomehost.client import SigningCredentials
-    from zomehost.conductor.conductor import ZomeCall
     from zomehost.core.capability import (
         AccessKind,
         CapAccess,
         GrantedFunctions,
         ZomeCallCapGrant,
     )
-    from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call, verify_call
+    from zomehost.core.zome_call import ZomeCall, ZomeCallParams, new_nonce, sign_call, verify_call
 
     bc, ribosome_call, _ = zomehost_calls("fast")
     try:

@@ -79,7 +79,8 @@ def build_home(root: Path) -> tuple[Path, list[dict[str, Any]]]:
 CHILD = r"""
 import json, sys, time
 t_start = time.perf_counter()
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
+from zomehost.core.zome_call import ZomeCall
 from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 from zomehost.core.keystore import Keystore

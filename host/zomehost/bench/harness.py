@@ -24,11 +24,12 @@ from typing import Any
 import nacl.pwhash
 import yaml
 
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.codec import pack
 from zomehost.core.keystore import Keystore
+from zomehost.core.zome_call import ZomeCall
 
 REPO = Path(__file__).resolve().parents[3]
 WASM_DIR = REPO / "target" / "wasm32-unknown-unknown" / "release"

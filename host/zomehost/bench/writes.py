@@ -30,9 +30,9 @@ from typing import Any
 from zomehost.bench.harness import BenchConductor, quiet_gc, summary, time_calls
 from zomehost.chain.source_chain import INDEX_BATCH, Workspace
 from zomehost.core.action import Entry
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
-from zomehost.ribosome.host_fns import now_micros
 
 WRITERS = 4  # threads (one cell each) of the concurrent figure
 _LEAN = ("echo", "bench_echo")
@@ -42,7 +42,7 @@ _counter = iter(range(1 << 62))
 
 def _create(bc: BenchConductor, app_id: str, zome: str) -> Callable[[], Any]:
     """A call creating one entry with a fresh value, on the lean zome or the probe."""
-    from zomehost.conductor.conductor import ZomeCall
+    from zomehost.core.zome_call import ZomeCall
 
     app = bc.apps[app_id]
     cell_id = app.cell_id("main")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import lmdb
@@ -26,6 +25,7 @@ from zomehost.chain.store import Store, seq_key
 from zomehost.core.action import (
     Action,
     ActionType,
+    ChainHead,
     Entry,
     Record,
     Signer,
@@ -61,16 +61,6 @@ def _head_value(seq: int, action: ActionHash, indexed: int) -> bytes:
 def _indexed(head_value: bytes) -> int:
     """How many records (from seq 0) the hash index holds, from a ``heads`` value."""
     return int.from_bytes(head_value[47:55], "big")
-
-
-@dataclass(frozen=True, slots=True)
-class ChainHead:
-    action: ActionHash
-    seq: int
-    timestamp: int
-
-    def to_wire(self) -> dict[str, Any]:
-        return {"action": self.action.raw, "seq": self.seq, "timestamp": self.timestamp}
 
 
 def _decode_record(raw: bytes, include_entry: bool) -> Record:

@@ -18,7 +18,7 @@ from rich.console import Console
 
 from zomehost.cli.render import dumps, parse_payload, record_view
 from zomehost.conductor.app import AppStatus
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home, default_home, passphrase_from_env
 from zomehost.conductor.packing import pack_app_dir, pack_dna_dir
 from zomehost.core.action import ActionType
@@ -32,6 +32,7 @@ from zomehost.core.capability import (
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
+from zomehost.core.zome_call import ZomeCall
 from zomehost.errors import InvalidInput, NotFound, ZomehostError
 
 app = typer.Typer(
@@ -526,7 +527,7 @@ def run(
     """Run the conductor: admin interface, app interfaces, peer network, until SIGINT/SIGTERM."""
     import logging
 
-    from zomehost import daemon
+    from zomehost.runtime import daemon
 
     if log_level is not None:
         level = logging.getLevelName(log_level.upper())

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from zomehost.api.wire import UNAUTHORIZED
-from zomehost.client import AdminClient, AppClient, ConductorApiError, SigningCredentials
+from zomehost.client import AdminClient, AppClient, SigningCredentials, ZomeCallUnauthorized
 from zomehost.conductor.home import Home, passphrase_from_env
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.errors import ConductorError, InvalidInput, NotFound
@@ -96,10 +95,11 @@ async def _call(
         async with app:
             try:
                 return await app.call_zome(zome, fn, value, cell_id=cell_id, credentials=creds)
-            except ConductorApiError as exc:
-                if not (cached and exc.kind == UNAUTHORIZED and "BadCapGrant" in exc.message):
+            except ZomeCallUnauthorized:
+                if not cached:
                     raise
             # The cached grant was revoked (or the cell reinstalled): authorize afresh, once.
+            # (A fresh call's nonce is never refused, so only the grant can have failed.)
             creds = await _authorize(admin, cache, url, cell_id)
             return await app.call_zome(zome, fn, value, cell_id=cell_id, credentials=creds)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zomehost.api.wire import ADMIN_MAX_MESSAGE, grant_to_api
 from zomehost.client.base import DEFAULT_ORIGIN, DEFAULT_TIMEOUT, WsClient, open_socket
 from zomehost.client.signing import (
     SIGNING_KEY_TAG,
     SigningCredentials,
     set_signing_credentials,
 )
+from zomehost.core.api_wire import ADMIN_MAX_MESSAGE, grant_to_api
 from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, ZomeCallCapGrant
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash
 

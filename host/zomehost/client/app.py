@@ -11,7 +11,6 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from zomehost.api.wire import APP_MAX_MESSAGE, encode_authenticate, pack, unpack
 from zomehost.client.base import (
     DEFAULT_ORIGIN,
     DEFAULT_TIMEOUT,
@@ -21,6 +20,8 @@ from zomehost.client.base import (
     open_socket,
 )
 from zomehost.client.signing import SigningCredentials, get_signing_credentials
+from zomehost.core.api_wire import APP_MAX_MESSAGE, encode_authenticate
+from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import DEFAULT_EXPIRY_US, ZomeCallParams, new_nonce, sign_call
 from zomehost.errors import InvalidInput, NotFound

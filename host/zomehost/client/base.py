@@ -13,7 +13,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Origin
 
-from zomehost.api.wire import (
+from zomehost.core.api_wire import (
+    AUTH_FAILED,
+    DESERIALIZATION,
+    DNA_READ,
+    INTERNAL,
+    RIBOSOME,
+    UNAUTHORIZED,
     ApiError,
     decode_envelope,
     decode_response,
@@ -30,7 +36,47 @@ DEFAULT_TIMEOUT = 60.0
 class ConductorApiError(ApiError):
     """The conductor answered a request with an error; ``kind`` is the wire kind
     (``internal_error``, ``deserialization``, ``ribosome_error``,
-    ``zome_call_authentication_failed``, ``zome_call_unauthorized``, …)."""
+    ``zome_call_authentication_failed``, ``zome_call_unauthorized``, …), and the class is
+    the one :data:`ERROR_CLASSES` names for it, so callers catch a kind, not a message."""
+
+    @classmethod
+    def of(cls, kind: str, message: str) -> ConductorApiError:
+        """The error for a wire kind: its own subclass, or this class for a new kind."""
+        return ERROR_CLASSES.get(kind, cls)(kind, message)
+
+
+class InternalError(ConductorApiError):
+    """``internal_error``: the conductor could not do what was asked (it says why)."""
+
+
+class DeserializationError(ConductorApiError):
+    """``deserialization``: the request did not have the shape the API asks for."""
+
+
+class DnaReadError(ConductorApiError):
+    """``dna_read_error``: a bundle or DNA could not be read."""
+
+
+class ZomeCallFailed(ConductorApiError):
+    """``ribosome_error``: the zome function returned an error, trapped or hit a limit."""
+
+
+class ZomeCallAuthenticationFailed(ConductorApiError):
+    """``zome_call_authentication_failed``: the call's signature did not check out."""
+
+
+class ZomeCallUnauthorized(ConductorApiError):
+    """``zome_call_unauthorized``: no live grant covers the call, or its nonce was refused."""
+
+
+ERROR_CLASSES: dict[str, type[ConductorApiError]] = {
+    INTERNAL: InternalError,
+    DESERIALIZATION: DeserializationError,
+    DNA_READ: DnaReadError,
+    RIBOSOME: ZomeCallFailed,
+    AUTH_FAILED: ZomeCallAuthenticationFailed,
+    UNAUTHORIZED: ZomeCallUnauthorized,
+}
 
 
 class ConnectionRejected(ZomehostError):
@@ -115,7 +161,7 @@ class WsClient:
         try:
             return decode_response(data)
         except ApiError as exc:
-            raise ConductorApiError(exc.kind, exc.message) from None
+            raise ConductorApiError.of(exc.kind, exc.message) from None
 
     def _closed_error(self, exc: ConnectionClosed | None) -> ClientClosed:
         code = exc.rcvd.code if exc is not None and exc.rcvd is not None else None

@@ -22,6 +22,8 @@ class InstalledApp:
     roles: dict[str, DnaHash]
     manifest: dict[str, Any]
     installed_at: int
+    linked_apps: frozenset[str] = frozenset()
+    """Apps whose cells this app's zomes may call as their author (declared at install)."""
 
     def cell_id(self, role: str) -> CellId:
         return CellId(self.roles[role], self.agent)
@@ -38,6 +40,7 @@ class InstalledApp:
             "roles": {r: h.raw for r, h in self.roles.items()},
             "manifest": self.manifest,
             "installed_at": self.installed_at,
+            "linked_apps": sorted(self.linked_apps),
         }
 
     @classmethod
@@ -49,4 +52,5 @@ class InstalledApp:
             roles={r: DnaHash(h) for r, h in doc["roles"].items()},
             manifest=doc["manifest"],
             installed_at=int(doc["installed_at"]),
+            linked_apps=frozenset(doc.get("linked_apps", ())),
         )

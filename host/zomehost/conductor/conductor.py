@@ -8,12 +8,12 @@ Nested calls (``call`` host function) come back here through :class:`HostService
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +24,13 @@ from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.bundle import AppBundle, DnaFile, DnaManifest
 from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHash
 from zomehost.core.keystore import Keystore
+from zomehost.core.response import CallTarget, ZomeCallResponse
+from zomehost.core.signal import Signal
+from zomehost.core.zome_call import ReplayGuard, ZomeCall, ZomeCallParams
 from zomehost.errors import (
     AppNotEnabled,
     AppNotFound,
@@ -35,35 +39,24 @@ from zomehost.errors import (
     InitFailed,
     InvalidInput,
     LimitExceeded,
-    NetworkError,
     NotFound,
     Timeout,
     Unauthorized,
     ZomeFunctionNotFound,
     ZomehostError,
 )
-from zomehost.ribosome.context import CallContext, DnaInfo, Signal
+from zomehost.ribosome.context import CallContext, ChainWorkspace, DnaInfo
 from zomehost.ribosome.engine import WasmEngine, ZomeModule
-from zomehost.ribosome.host_fns import TRACE_LEVELS, now_micros
+from zomehost.ribosome.host_fns import TRACE_LEVELS
 from zomehost.ribosome.ribosome import Ribosome
 
 log = logging.getLogger("zomehost.conductor")
 zome_log = logging.getLogger("zomehost.zome")
 SignalListener = Callable[[Signal], None]
-RemoteCaller = Callable[[CallContext, AgentPubKey, str, str, bytes | None, bytes, int | None], Any]
+RemoteCaller = Callable[
+    [CallContext, AgentPubKey, str, str, bytes | None, bytes, int | None], ZomeCallResponse
+]
 RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ZomeCall:
-    """A call into a cell, after authentication: who calls what with which secret."""
-
-    cell_id: CellId
-    zome_name: str
-    fn_name: str
-    payload: bytes  # msgpack bytes of the input
-    provenance: AgentPubKey
-    cap_secret: bytes | None = None
 
 
 class Cell:
@@ -125,6 +118,7 @@ class Conductor:
         self.remote_caller: RemoteCaller | None = None
         self.remote_signaller: RemoteSignaller | None = None
         self._keystore_lock = threading.Lock()
+        self.replay_guard = ReplayGuard()
 
     @classmethod
     def open(cls, home: Path | Home, passphrase: str, **kw: Any) -> Conductor:
@@ -171,6 +165,29 @@ class Conductor:
         )
         return DnaFile(manifest, wasm)
 
+    def dna_manifest(self, dna_hash: DnaHash) -> DnaManifest:
+        doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
+        if doc is None:
+            raise NotFound(f"dna {dna_hash} is not installed")
+        return DnaManifest.parse(doc["manifest"])
+
+    def source_chain(self, cell_id: CellId) -> SourceChain:
+        """Read access to a cell's chain (running or not): for views and verification."""
+        return SourceChain(self.store, cell_id)
+
+    # -- settings the services keep in the conductor's state (interfaces, reasons) ------
+    def setting(self, name: str) -> Any:
+        return self.store.get_state(name)
+
+    def put_setting(self, name: str, value: Any) -> None:
+        self.store.put_state(name, value)
+
+    def delete_setting(self, name: str) -> None:
+        self.store.delete_state(name)
+
+    def setting_names(self, prefix: str) -> list[str]:
+        return list(self.store.state_names(prefix))
+
     def list_dnas(self) -> list[DnaHash]:
         return [DnaHash(bytes.fromhex(n.split("/", 1)[1])) for n in self.store.state_names("dna/")]
 
@@ -194,14 +211,21 @@ class Conductor:
         app_id: str,
         agent: AgentPubKey | None = None,
         network_seed: str | None = None,
+        linked_apps: frozenset[str] = frozenset(),
     ) -> InstalledApp:
-        """Check every zome, store the DNAs, run genesis for every cell; all or nothing."""
+        """Check every zome, store the DNAs, run genesis for every cell; all or nothing.
+
+        ``linked_apps``: installed apps whose cells this app's zomes may call as their
+        author; without a link, another app's cells answer only to grants.
+        """
         if not app_id or len(app_id) > 128 or "/" in app_id:
             raise InvalidInput("an app id is 1-128 characters without '/'")
         parsed = AppBundle.decode(bundle)
         with self._apps_lock:
             if self.store.get_state(f"app/{app_id}") is not None:
                 raise ConductorError(f"an app with id {app_id!r} is already installed")
+            for linked in sorted(linked_apps):
+                self.get_app(linked)  # AppNotFound names a link to nothing
             dnas = {
                 role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
                 for role, dna in parsed.dnas.items()
@@ -222,6 +246,7 @@ class Conductor:
                 {r: d.hash for r, d in dnas.items()},
                 parsed.manifest.to_doc(),
                 now_micros(),
+                linked_apps,
             )
             if len({d.hash for d in dnas.values()}) != len(dnas):
                 raise ConductorError(
@@ -269,9 +294,7 @@ class Conductor:
     def set_app_status(self, app_id: str, status: AppStatus) -> InstalledApp:
         with self._apps_lock:
             app = self.get_app(app_id)
-            updated = InstalledApp(
-                app.app_id, app.agent, status, app.roles, app.manifest, app.installed_at
-            )
+            updated = dataclasses.replace(app, status=status)
             self._save_app(updated)
             if status is AppStatus.DISABLED:
                 for cid in app.cell_ids:
@@ -339,11 +362,11 @@ class Conductor:
     def find_cells(self, agent: AgentPubKey, dna_hash: DnaHash | None = None) -> list[CellId]:
         return [
             cid
-            for cid in self._running_cells()
+            for cid in self.running_cells()
             if cid.agent == agent and (dna_hash is None or cid.dna_hash == dna_hash)
         ]
 
-    def _running_cells(self) -> tuple[CellId, ...]:
+    def running_cells(self) -> tuple[CellId, ...]:
         """The cells of enabled apps, re-read only after an app changed: every ``call_remote``
         asks whether its agent is local."""
         version = self.apps_version  # read first: a change after it shows next time
@@ -372,18 +395,31 @@ class Conductor:
                     log.exception("signal listener failed")
 
     # -- the call pipeline --------------------------------------------------------------
-    def call_zome(self, call: ZomeCall, *, timeout_ms: int | None = None) -> Any:
+    def call_zome(self, call: ZomeCall) -> Any:
         """Run a call from outside (client, CLI, remote peer); return the ``Ok`` value."""
         cell = self.cell(call.cell_id)
         limits = cell.limits
+        if call.depth > limits.max_call_depth:
+            raise LimitExceeded(f"call depth limit of {limits.max_call_depth} reached")
         # a caller may ask for less time than the cell's limit, never for more
-        wanted_ms = min(timeout_ms or limits.timeout_ms, limits.timeout_ms)
+        wanted_ms = min(call.timeout_ms or limits.timeout_ms, limits.timeout_ms)
         deadline = time.monotonic() + wanted_ms / 1000
         auth = self._authorize_with_init(cell, call, deadline)
         value, _ = self._run_new(
-            cell, call.zome_name, call.fn_name, call.payload, auth, deadline, 0
+            cell, call.zome_name, call.fn_name, call.payload, auth, deadline, call.depth
         )
         return value
+
+    def respond(self, call: ZomeCall) -> ZomeCallResponse:
+        """:meth:`call_zome` with its outcome as a value: what a peer or a guest receives."""
+        try:
+            return ZomeCallResponse.ok(pack(self.call_zome(call)))
+        except ZomehostError as exc:
+            return ZomeCallResponse.from_error(exc, _target(call))
+
+    def check_replay(self, params: ZomeCallParams) -> None:
+        """Expiry and replay of a signed call, in the one window its cell has (any channel)."""
+        self.replay_guard.check(params, now_micros())
 
     @staticmethod
     def _require_function(cell: Cell, zome: str, fn: str) -> None:
@@ -391,7 +427,9 @@ class Conductor:
         if fn not in zm.functions:
             raise ZomeFunctionNotFound(f"zome {zome!r} has no function {fn!r}")
 
-    def _authorize_with_init(self, cell: Cell, call: ZomeCall, deadline: float) -> Authorization:
+    def _authorize_with_init(
+        self, cell: Cell, call: ZomeCall, deadline: float, *, as_author: bool = True
+    ) -> Authorization:
         """Authorize, with the cell initialised before the call runs.
 
         A denied call never runs the function it named. If the cell was never initialised,
@@ -399,16 +437,16 @@ class Conductor:
         unrestricted grant "given at install time") must count for the very first caller.
         """
         try:
-            auth = self._authorize(cell, call)
+            auth = self._authorize(cell, call, as_author)
         except Unauthorized:
             if cell.initialized:
                 raise
             self._ensure_init(cell, deadline)
-            return self._authorize(cell, call)
+            return self._authorize(cell, call, as_author)
         self._ensure_init(cell, deadline)
         return auth
 
-    def _authorize(self, cell: Cell, call: ZomeCall) -> Authorization:
+    def _authorize(self, cell: Cell, call: ZomeCall, as_author: bool) -> Authorization:
         self._require_function(cell, call.zome_name, call.fn_name)
         auth = authorize(
             cell.id.agent,
@@ -417,6 +455,7 @@ class Conductor:
             call.fn_name,
             call.cap_secret,
             cell.chain.grants(),
+            as_author=as_author,
         )
         if auth is None:
             raise Unauthorized(
@@ -430,7 +469,7 @@ class Conductor:
         zome: str,
         fn: str,
         auth: Authorization,
-        ws: Workspace,
+        ws: ChainWorkspace,
         deadline: float,
         depth: int,
         *,
@@ -601,8 +640,12 @@ class Conductor:
         fn: str,
         secret: bytes | None,
         payload: bytes,
-    ) -> Any:
-        """Inter-zome, bridge and same-conductor cross-agent calls; returns a ZomeCallResponse."""
+    ) -> ZomeCallResponse:
+        """Inter-zome, bridge and same-conductor cross-agent calls, answered as a value.
+
+        A limit that ends the whole call tree (its deadline, its depth) is raised, not
+        answered: the caller's call fails with it.
+        """
         if ctx.depth + 1 > ctx.limits.max_call_depth:
             raise LimitExceeded(
                 f"call depth limit of {ctx.limits.max_call_depth} reached calling {zome}.{fn}: "
@@ -610,22 +653,32 @@ class Conductor:
             )
         caller_cell = self.cell(ctx.cell)
         callee_id = self._resolve_target(ctx, target)
+        call = ZomeCall(callee_id, zome, fn, payload, ctx.cell.agent, secret, ctx.depth + 1)
         if callee_id == ctx.cell:
-            return self._local_call(ctx, caller_cell, zome, fn, payload)
+            return self._local_call(ctx, caller_cell, call)
         try:
             callee = self.cell(callee_id)
-        except (NotFound, AppNotEnabled) as exc:
-            return {"CallError": exc.message}
-        call = ZomeCall(callee_id, zome, fn, payload, ctx.cell.agent, secret)
-        try:
-            auth = self._authorize_with_init(callee, call, ctx.deadline)
-        except Unauthorized as exc:
-            return _unauthorized(call, exc.message)
-        except (ZomeFunctionNotFound, InitFailed) as exc:
-            return {"CallError": exc.message}
+            auth = self._authorize_with_init(
+                callee, call, ctx.deadline, as_author=self._linked(caller_cell, callee)
+            )
+        except (NotFound, AppNotEnabled, Unauthorized, ZomeFunctionNotFound, InitFailed) as exc:
+            return ZomeCallResponse.from_error(exc, _target(call))
         if callee_id.agent != ctx.cell.agent:  # another agent on this conductor: like a remote call
-            return self._respond(lambda: self._run_guarded(callee, call, auth, ctx))
+            return self._respond(call, lambda: self._run_guarded(callee, call, auth, ctx))
         return self._bridge(ctx, caller_cell, callee, call, auth)
+
+    def _linked(self, caller: Cell, callee: Cell) -> bool:
+        """Whether the caller's zomes act as the callee's author: same app, or a declared link.
+
+        Two apps may share an agent key; that alone gives neither the other's author
+        capability (docs/capabilities.md, "App isolation").
+        """
+        if caller.app_id == callee.app_id:
+            return True
+        try:
+            return callee.app_id in self.get_app(caller.app_id).linked_apps
+        except AppNotFound:
+            return False
 
     def _resolve_target(self, ctx: CallContext, target: Any) -> CellId:
         if target is None or target == "Local" or (isinstance(target, dict) and "Local" in target):
@@ -642,32 +695,31 @@ class Conductor:
             return CellId.from_wire(target["Cell"])
         raise InvalidInput(f"unknown call target {target!r:.80}")
 
-    def _local_call(self, ctx: CallContext, cell: Cell, zome: str, fn: str, payload: bytes) -> Any:
+    def _local_call(self, ctx: CallContext, cell: Cell, call: ZomeCall) -> ZomeCallResponse:
         """Inter-zome call: same cell, shares the caller's workspace, commits with it."""
-        try:
-            _, zm = cell.zome(zome)
-        except ZomeFunctionNotFound as exc:
-            return {"CallError": exc.message}
-        if fn not in zm.functions:
-            return {"CallError": f"zome {zome!r} has no function {fn!r}"}
         ws = ctx.workspace
         savepoint = len(ws.pending)
-        inner, _ = self._context(
-            cell, zome, fn, Authorization(ctx.cell.agent), ws, ctx.deadline, ctx.depth + 1
-        )
-        try:
-            value = self.ribosome.run(inner, zm, fn, payload)
-        except (Timeout, LimitExceeded):
-            raise
-        except ZomehostError as exc:
-            del ws.pending[savepoint:]  # the callee's writes go with its failure
-            return {"CallError": exc.message}
-        ctx.signals.extend(inner.signals)
-        return {"Ok": pack(value)}
+
+        def run() -> Any:
+            self._require_function(cell, call.zome_name, call.fn_name)
+            _, zm = cell.zome(call.zome_name)
+            inner, _ = self._context(
+                cell, call.zome_name, call.fn_name, Authorization(ctx.cell.agent), ws,
+                ctx.deadline, call.depth,
+            )  # fmt: skip
+            try:
+                value = self.ribosome.run(inner, zm, call.fn_name, call.payload)
+            except ZomehostError:
+                del ws.pending[savepoint:]  # the callee's writes go with its failure
+                raise
+            ctx.signals.extend(inner.signals)
+            return value
+
+        return self._respond(call, run)
 
     def _bridge(
         self, ctx: CallContext, caller: Cell, callee: Cell, call: ZomeCall, auth: Authorization
-    ) -> Any:
+    ) -> ZomeCallResponse:
         """Bridge call: both chains locked (in a fixed order, so crossed calls cannot deadlock)."""
         first, second = sorted((caller, callee), key=lambda c: c.id.key)
         timeout = max(0.0, ctx.deadline - time.monotonic())
@@ -677,7 +729,7 @@ class Conductor:
             if not second.lock.acquire(timeout=max(0.0, ctx.deadline - time.monotonic())):
                 raise ChainLocked(f"chain of cell {second.id} is locked by another bridge call")
             try:
-                return self._respond(lambda: self._run_guarded(callee, call, auth, ctx))
+                return self._respond(call, lambda: self._run_guarded(callee, call, auth, ctx))
             finally:
                 second.lock.release()
         finally:
@@ -688,34 +740,23 @@ class Conductor:
     ) -> Any:
         self._ensure_init(callee, ctx.deadline)
         value, _ = self._run_new(
-            callee, call.zome_name, call.fn_name, call.payload, auth, ctx.deadline, ctx.depth + 1
+            callee, call.zome_name, call.fn_name, call.payload, auth, ctx.deadline, call.depth
         )
         return value
 
     @staticmethod
-    def _respond(run: Callable[[], Any]) -> Any:
+    def _respond(call: ZomeCall, run: Callable[[], Any]) -> ZomeCallResponse:
+        """A nested call's outcome as a value; its tree's deadline and depth still end it."""
         try:
-            return {"Ok": pack(run())}
+            return ZomeCallResponse.ok(pack(run()))
         except (Timeout, LimitExceeded):
             raise
-        except Unauthorized as exc:
-            return {"Unauthorized": {"reason": exc.message}}
-        except NetworkError as exc:
-            return {"NetworkError": exc.message}
         except ZomehostError as exc:
-            return {"CallError": exc.message}
+            return ZomeCallResponse.from_error(exc, _target(call))
 
 
-def _unauthorized(call: ZomeCall, reason: str) -> Any:
-    return {
-        "Unauthorized": {
-            "zome_name": call.zome_name,
-            "fn_name": call.fn_name,
-            "cell_id": call.cell_id.to_wire(),
-            "provenance": call.provenance.raw,
-            "reason": reason,
-        }
-    }
+def _target(call: ZomeCall) -> CallTarget:
+    return CallTarget(call.cell_id, call.zome_name, call.fn_name, call.provenance)
 
 
 class _Services:
@@ -726,7 +767,23 @@ class _Services:
         self.cell = cell
 
     def sign(self, agent: AgentPubKey, data: bytes) -> bytes:
-        return self.conductor.sign(agent, data)
+        """Sign as the cell's agent (``host_fns.sign`` allows no other key), unless that key
+        is shared with an app this one is not linked to: a signature by the shared key would
+        let this app forge calls that the other app takes from its author."""
+        c = self.conductor
+        strangers = [
+            a.app_id
+            for a in c.list_apps()
+            if a.agent == agent
+            and a.app_id != self.cell.app_id
+            and a.app_id not in c.get_app(self.cell.app_id).linked_apps
+        ]
+        if strangers:
+            raise Unauthorized(
+                f"agent key {agent} is shared with app(s) {', '.join(sorted(strangers))}, "
+                f"which app {self.cell.app_id!r} is not linked to: it may not sign with it"
+            )
+        return c.sign(agent, data)
 
     def call(
         self,
@@ -736,7 +793,7 @@ class _Services:
         fn: str,
         secret: bytes | None,
         payload: bytes,
-    ) -> Any:
+    ) -> ZomeCallResponse:
         return self.conductor.nested_call(ctx, target, zome, fn, secret, payload)
 
     def call_remote(
@@ -748,15 +805,15 @@ class _Services:
         secret: bytes | None,
         payload: bytes,
         timeout_ms: int | None,
-    ) -> Any:
+    ) -> ZomeCallResponse:
         c = self.conductor
         local = c.find_cells(agent, ctx.cell.dna_hash)
         if local:  # an agent on this conductor: no network needed
             return c.nested_call(ctx, {"Cell": local[0].to_wire()}, zome, fn, secret, payload)
         if c.remote_caller is None:
-            return {
-                "NetworkError": f"agent {agent} is not on this conductor and no network is running"
-            }
+            return ZomeCallResponse.network_error(
+                f"agent {agent} is not on this conductor and no network is running"
+            )
         return c.remote_caller(ctx, agent, zome, fn, secret, payload, timeout_ms)
 
     def send_remote_signal(

@@ -181,6 +181,18 @@ def hash_action_bytes(action_bytes: bytes) -> ActionHash:
 
 
 @dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The newest action of a chain: what a write builds on and a call sees as ``as_at``."""
+
+    action: ActionHash
+    seq: int
+    timestamp: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"action": self.action.raw, "seq": self.seq, "timestamp": self.timestamp}
+
+
+@dataclass(frozen=True, slots=True)
 class Record:
     """A signed action, its hash, and its entry if it has one and it is present."""
 

@@ -224,9 +224,15 @@ def authorize(
     fn: str,
     secret: bytes | None,
     grants: Iterable[StoredGrant],
+    *,
+    as_author: bool = True,
 ) -> Authorization | None:
-    """The capability rule. Returns how the call is authorized, or ``None`` to deny it."""
-    if caller == callee:
+    """The capability rule. Returns how the call is authorized, or ``None`` to deny it.
+
+    ``as_author`` is false when the caller holds the callee's key but may not act as its
+    author (a zome of another app sharing the agent key): then only a grant can allow it.
+    """
+    if caller == callee and as_author:
         return Authorization(caller)
     for stored in grants:
         if not stored.revoked and grant_allows(stored.grant, caller, zome, fn, secret):

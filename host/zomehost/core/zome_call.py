@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,14 @@ import nacl.signing
 
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
-from zomehost.errors import AuthenticationFailed, DeserializeError, InvalidInput, ZomehostError
+from zomehost.errors import (
+    AuthenticationFailed,
+    BadNonce,
+    DeserializeError,
+    InvalidInput,
+    NonceProblem,
+    ZomehostError,
+)
 
 NONCE_LEN = 32
 DEFAULT_EXPIRY_US = 5 * 60 * 1_000_000
@@ -82,6 +90,41 @@ class ZomeCallParams:
             raise DeserializeError("zome call parameters are missing fields") from None
 
 
+@dataclass(frozen=True, slots=True)
+class ZomeCall:
+    """A call into a cell after authentication: who calls what, with which secret.
+
+    ``depth`` counts the calls above this one across conductors (a remote call arrives with
+    its caller's depth + 1), so a call tree is bounded wherever it runs; ``timeout_ms`` is
+    what the caller may still wait (never more than the cell's own limit).
+    """
+
+    cell_id: CellId
+    zome_name: str
+    fn_name: str
+    payload: bytes  # msgpack bytes of the input
+    provenance: AgentPubKey
+    cap_secret: bytes | None = None
+    depth: int = 0
+    timeout_ms: int | None = None
+
+    @classmethod
+    def from_params(
+        cls, params: ZomeCallParams, *, depth: int = 0, timeout_ms: int | None = None
+    ) -> ZomeCall:
+        """The call that authenticated ``params`` ask for (client and peer requests alike)."""
+        return cls(
+            params.cell_id,
+            params.zome_name,
+            params.fn_name,
+            params.payload,
+            params.provenance,
+            params.cap_secret,
+            depth,
+            timeout_ms,
+        )
+
+
 def params_digest(data: bytes) -> bytes:
     return hashlib.sha512(data).digest()
 
@@ -117,7 +160,10 @@ def check_signature(params: ZomeCallParams, data: bytes, signature: bytes) -> No
 
 
 class NonceWindow:
-    """Remembers nonces until they expire, so a signed call runs at most once."""
+    """Remembers nonces until they expire, so a signed call runs at most once.
+
+    Not thread-safe: :class:`ReplayGuard` serialises access to its windows.
+    """
 
     def __init__(self, max_entries: int = 1_000_000) -> None:
         self._seen: OrderedDict[bytes, int] = OrderedDict()
@@ -125,15 +171,15 @@ class NonceWindow:
 
     def check(self, params: ZomeCallParams, now_us: int) -> None:
         if params.expires_at <= now_us:
-            raise AuthenticationFailed("the call has expired")
+            raise BadNonce(NonceProblem.EXPIRED, "the call has expired")
         if params.expires_at > now_us + MAX_FUTURE_US:
-            raise AuthenticationFailed("the call expires too far in the future")
+            raise BadNonce(NonceProblem.FUTURE, "the call expires too far in the future")
         self._prune(now_us)
         key = params.provenance.raw + params.nonce
         if key in self._seen:
-            raise AuthenticationFailed("nonce already used: replayed call refused")
+            raise BadNonce(NonceProblem.DUPLICATE, "nonce already used: replayed call refused")
         if len(self._seen) >= self.max_entries:
-            raise AuthenticationFailed("too many calls in flight: nonce window full")
+            raise BadNonce(NonceProblem.WINDOW_FULL, "too many calls in flight: nonce window full")
         self._seen[key] = params.expires_at
 
     def _prune(self, now_us: int) -> None:
@@ -143,3 +189,26 @@ class NonceWindow:
             if expires > now_us:
                 break
             del self._seen[key]
+
+
+class ReplayGuard:
+    """One nonce window per cell, shared by every channel a signed call can arrive on.
+
+    The app interface and the peer protocol both check here, so a call seen on one cannot
+    run again through the other before it expires; a flood at one cell fills only that
+    cell's window. Thread-safe: calls are authenticated on worker threads.
+    """
+
+    def __init__(self, max_entries_per_cell: int = 1_000_000) -> None:
+        self._windows: dict[bytes, NonceWindow] = {}
+        self._lock = threading.Lock()
+        self.max_entries_per_cell = max_entries_per_cell
+
+    def check(self, params: ZomeCallParams, now_us: int) -> None:
+        """Raise :class:`~zomehost.errors.BadNonce` for an expired, early or replayed call."""
+        key = params.cell_id.key
+        with self._lock:
+            window = self._windows.get(key)
+            if window is None:
+                window = self._windows[key] = NonceWindow(self.max_entries_per_cell)
+            window.check(params, now_us)

@@ -87,7 +87,7 @@ def main() -> None:
     import atheris  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
     with atheris.instrument_imports(include=["zomehost"]):
-        import zomehost.api.wire
+        import zomehost.core.api_wire
         import zomehost.network.agent_info
         import zomehost.network.noise
         import zomehost.network.protocol

@@ -120,7 +120,7 @@ def signed_zome_call(data: bytes, signature: bytes) -> None:
 
 # -- the conductor API (sans-I/O) ---------------------------------------------------------------
 def api_frame(frame: bytes) -> None:
-    from zomehost.api import wire
+    from zomehost.core import api_wire as wire
 
     env = wire.decode_envelope(frame)  # never raises: None drops the frame
     if env is None:

@@ -17,7 +17,7 @@ import wasmtime
 import yaml
 
 from zomehost.conductor.app import InstalledApp
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.bundle import (
     AppManifest,
@@ -30,6 +30,7 @@ from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Limits
+from zomehost.core.zome_call import ZomeCall
 from zomehost.ribosome.ribosome import Ribosome
 
 REPO = Path(__file__).resolve().parents[3]
@@ -142,8 +143,8 @@ class TestBed:
         timeout_ms: int | None = None,
     ) -> Any:
         data = raw if raw is not None else pack(payload)
-        call = ZomeCall(cell, zome, fn, data, cell.agent)
-        return self.conductor.call_zome(call, timeout_ms=timeout_ms)
+        call = ZomeCall(cell, zome, fn, data, cell.agent, timeout_ms=timeout_ms)
+        return self.conductor.call_zome(call)
 
     def chain_len(self, cell: CellId) -> int:
         return len(self.conductor.cell(cell).chain.records())

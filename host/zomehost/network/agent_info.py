@@ -19,13 +19,13 @@ the times: expired, dated too far ahead, or valid for longer than ``MAX_TTL_US``
 from __future__ import annotations
 
 import base64
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import nacl.signing
 
 from zomehost.core.action import verify_signature
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, pack_canonical, unpack
 from zomehost.core.hash import AgentPubKey, DnaHash, HashType, dht_location
 from zomehost.errors import ZomehostError
@@ -40,10 +40,6 @@ MAX_TTL_US = 24 * 3600 * 1_000_000
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
 """A record may be signed at most this far in the verifier's future."""
 DEFAULT_TTL_S = 20 * 60
-
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +110,7 @@ class AgentInfo:
         ttl_s: float = DEFAULT_TTL_S,
         now: int | None = None,
     ) -> SignedAgentInfo:
-        t = now_us() if now is None else now
+        t = now_micros() if now is None else now
         agent = AgentPubKey(
             HashType.AGENT.value + bytes(key.verify_key) + dht_location(bytes(key.verify_key))
         )
@@ -148,7 +144,7 @@ class SignedAgentInfo:
         return verify_agent_info(doc, now=now)
 
     def expired(self, now: int | None = None) -> bool:
-        return self.info.expires_at <= (now_us() if now is None else now)
+        return self.info.expires_at <= (now_micros() if now is None else now)
 
 
 def verify_agent_info(wire: Any, *, now: int | None = None) -> SignedAgentInfo:
@@ -163,7 +159,7 @@ def verify_agent_info(wire: Any, *, now: int | None = None) -> SignedAgentInfo:
     info = AgentInfo.decode(data)
     if not verify_signature(info.agent, signature, SIGNATURE_LABEL + data):
         raise AgentInfoError(f"agent info for {info.agent} is not signed by that agent")
-    t = now_us() if now is None else now
+    t = now_micros() if now is None else now
     if info.expires_at <= t:
         raise AgentInfoError(f"agent info for {info.agent} has expired")
     if info.signed_at > t + MAX_CLOCK_SKEW_US:
@@ -194,7 +190,6 @@ __all__ = [
     "AgentInfo",
     "SignedAgentInfo",
     "format_address",
-    "now_us",
     "parse_address",
     "verify_agent_info",
 ]

@@ -12,8 +12,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from zomehost.core.clock import now_micros
 from zomehost.core.hash import AgentPubKey, DnaHash
-from zomehost.network.agent_info import SignedAgentInfo, now_us, verify_agent_info
+from zomehost.network.agent_info import SignedAgentInfo, verify_agent_info
 from zomehost.network.errors import AgentInfoError
 
 log = logging.getLogger("zomehost.network.directory")
@@ -35,7 +36,7 @@ class Directory:
 
     def put(self, record: SignedAgentInfo, *, now: int | None = None) -> bool:
         """Keep a verified record if it is newer than what we have; True if it was kept."""
-        t = now_us() if now is None else now
+        t = now_micros() if now is None else now
         if record.expired(t):
             return False
         info = record.info
@@ -109,19 +110,19 @@ class Directory:
     def for_dna(
         self, dna_hash: DnaHash, *, now: int | None = None, limit: int | None = None
     ) -> list[SignedAgentInfo]:
-        t = now_us() if now is None else now
+        t = now_micros() if now is None else now
         out = [r for r in (self._by_dna.get(dna_hash.raw) or {}).values() if not r.expired(t)]
         out.sort(key=lambda r: -r.info.signed_at)
         return out if limit is None else out[:limit]
 
     def all(self, *, now: int | None = None, limit: int | None = None) -> list[SignedAgentInfo]:
-        t = now_us() if now is None else now
+        t = now_micros() if now is None else now
         out = [r for per in self._by_dna.values() for r in per.values() if not r.expired(t)]
         out.sort(key=lambda r: -r.info.signed_at)
         return out if limit is None else out[:limit]
 
     def prune(self, now: int | None = None) -> int:
-        t = now_us() if now is None else now
+        t = now_micros() if now is None else now
         gone = [
             (dna, agent)
             for dna, per in self._by_dna.items()

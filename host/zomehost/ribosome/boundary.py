@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -26,7 +25,6 @@ import wasmtime
 from zomehost.core.codec import pack, unpack
 from zomehost.core.limits import Limits
 from zomehost.errors import (
-    ConductorError,
     DeserializeError,
     GuestError,
     InvalidGuestPointer,
@@ -50,7 +48,7 @@ _U32 = 0xFFFFFFFF
 log = logging.getLogger("zomehost.ribosome")
 
 
-def _abi_type() -> wasmtime.FuncType:
+def guest_abi_type() -> wasmtime.FuncType:
     """``(i32, i32) -> i64``, fresh for each engine (wasmtime panics on a shared one)."""
     return wasmtime.FuncType(
         [wasmtime.ValType.i32(), wasmtime.ValType.i32()], [wasmtime.ValType.i64()]
@@ -67,11 +65,11 @@ class _Active(threading.local):
         self.serving: set[int] = set()  # ids of the calls a host function is running for
 
 
-_active = _Active()
+active_calls = _Active()
 
 
 def active_depth() -> int:
-    return len(_active.stack)
+    return len(active_calls.stack)
 
 
 class GuestCall:
@@ -151,7 +149,7 @@ class GuestCall:
         func = self.exports.get(export)
         if not isinstance(func, wasmtime.Func):
             raise GuestError(f"the zome does not export {export!r}")
-        _active.stack.append(self)
+        active_calls.stack.append(self)
         try:
             ptr = self.write_new(self.store, payload, "input")
             packed = int(func(self.store, ptr, len(payload)))
@@ -168,7 +166,7 @@ class GuestCall:
         except wasmtime.WasmtimeError as exc:
             raise self._trap_error(exc, export) from None
         finally:
-            _active.stack.pop()
+            active_calls.stack.pop()
 
     def _trap_error(
         self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
@@ -244,7 +242,7 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
 
     Never raises: a Python exception must not cross into wasmtime.
     """
-    serving = _active.serving
+    serving = active_calls.serving
     if id(call) in serving:  # the guest allocator called the host while it served the guest
         call.fault = Trap(
             f"host function {name} was called from the guest allocator while the host was "
@@ -288,7 +286,7 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
 
 def _host_import(name: str) -> Callable[..., int]:
     def host_fn(caller: wasmtime.Caller, ptr: int, length: int) -> int:
-        call = _active.stack[-1]
+        call = active_calls.stack[-1]
         out = serve_host_call(call, name, caller, ptr & _U32, length & _U32)
         if out is None:
             assert call.fault is not None
@@ -306,7 +304,7 @@ class Boundary:
     def __init__(self, engine: WasmEngine) -> None:
         self.engine = engine
         self.linker = wasmtime.Linker(engine.engine)
-        abi_type = _abi_type()  # a FuncType binds to the first engine it is used with
+        abi_type = guest_abi_type()  # a FuncType binds to the first engine it is used with
         for name in HOST_FUNCTIONS:
             self.linker.define_func(
                 HOST_MODULE, name, abi_type, _host_import(name), access_caller=True
@@ -344,32 +342,3 @@ class WasmBoundary(Protocol):
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
     ) -> GuestInvocation: ...
-
-
-BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
-BOUNDARY_KINDS = ("fast", "public")
-
-
-def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary:
-    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``.
-
-    ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API, zero-copy memory);
-    ``public`` is this module (wasmtime-py's public API). Both have the same interface and
-    give the same results (tests/ribosome/test_boundary_parity.py); when the fast path
-    cannot run here (another wasmtime version, missing C symbols) this falls back to the
-    public one and says why in the log.
-    """
-    wanted = (kind or os.environ.get(BOUNDARY_ENV) or "fast").strip().lower()
-    if wanted not in BOUNDARY_KINDS:
-        raise ConductorError(
-            f"unknown wasm boundary {wanted!r} (${BOUNDARY_ENV}): use one of "
-            f"{', '.join(BOUNDARY_KINDS)}"
-        )
-    if wanted == "fast":
-        from zomehost.ribosome import fastpath
-
-        reason = fastpath.unavailable()
-        if reason is None:
-            return fastpath.Boundary(engine)
-        log.warning("fast wasm boundary unavailable (%s): using the public wasmtime API", reason)
-    return Boundary(engine)

@@ -1,8 +1,10 @@
 """What a running zome call knows: its cell, zome, caller, workspace, limits and services.
 
-The conductor builds a :class:`CallContext` for every call and implements
-:class:`HostServices` (signing, nested and remote calls, signals), so the ribosome never
-imports the conductor: dependencies point down.
+The conductor builds a :class:`CallContext` for every call. The ribosome sees the layers
+beside and above it only through the two small interfaces declared here — the call's
+:class:`ChainWorkspace` (implemented by ``chain.Workspace``) and :class:`HostServices`
+(implemented by the conductor: signing, nested and remote calls, signals) — so it imports
+neither the chain nor the conductor: dependencies point down.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from zomehost.chain.source_chain import Workspace
-from zomehost.core.capability import Authorization
-from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+from zomehost.core.action import ChainHead, Entry, Record
+from zomehost.core.capability import Authorization, StoredGrant
+from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, HoloHash
 from zomehost.core.limits import Limits
+from zomehost.core.query import ChainQueryFilter
+from zomehost.core.response import ZomeCallResponse
+from zomehost.core.signal import Signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +30,30 @@ class DnaInfo:
     zome_names: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """An app signal emitted by a zome, delivered to clients after the call commits."""
+class CommittedGrants(Protocol):
+    def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]: ...
 
-    cell: CellId
-    zome_name: str
-    payload: bytes  # msgpack bytes of the app's signal value
+
+class ChainWorkspace(Protocol):
+    """A call's scratch view of its cell's chain: committed records plus its own writes."""
+
+    pending: list[Record]
+    base: ChainHead | None
+
+    @property
+    def chain(self) -> CommittedGrants: ...
+
+    def head(self) -> ChainHead | None: ...
+
+    def create(self, entry: Entry, now: int) -> Record: ...
+
+    def update(self, original: ActionHash, entry: Entry, now: int) -> Record: ...
+
+    def delete(self, target: ActionHash, now: int) -> Record: ...
+
+    def get(self, hash_: HoloHash) -> Record | None: ...
+
+    def query(self, flt: ChainQueryFilter) -> list[Record]: ...
 
 
 class HostServices(Protocol):
@@ -45,7 +67,7 @@ class HostServices(Protocol):
         fn: str,
         secret: bytes | None,
         payload: bytes,
-    ) -> Any: ...
+    ) -> ZomeCallResponse: ...
 
     def call_remote(
         self,
@@ -56,7 +78,7 @@ class HostServices(Protocol):
         secret: bytes | None,
         payload: bytes,
         timeout_ms: int | None,
-    ) -> Any: ...
+    ) -> ZomeCallResponse: ...
 
     def send_remote_signal(
         self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes
@@ -74,7 +96,7 @@ class CallContext:
     function_name: str
     function_names: tuple[str, ...]
     authorization: Authorization
-    workspace: Workspace
+    workspace: ChainWorkspace
     limits: Limits
     deadline: float
     depth: int

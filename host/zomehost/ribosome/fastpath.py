@@ -1,7 +1,7 @@
 """The fast wasm boundary: wasmtime's C API through ctypes, and zero-copy guest memory.
 
 Same interface and same results as :mod:`zomehost.ribosome.boundary` (the public-API path,
-kept as the fallback; ``boundary.select_boundary`` picks one). What makes it fast:
+kept as the fallback; ``ribosome.select_boundary`` picks one). What makes it fast:
 
 * **Export calls** go through ``wasmtime_func_call_unchecked`` with a raw-value buffer each
   call reuses, instead of ``Func.__call__`` (which re-derives the function type and
@@ -65,8 +65,8 @@ from zomehost.errors import (
 )
 from zomehost.ribosome.boundary import (
     HostDispatch,
-    _abi_type,
-    _active,
+    active_calls,
+    guest_abi_type,
     instantiate_error,
     serve_host_call,
     trap_error,
@@ -221,7 +221,7 @@ def _make_callback(name: str) -> Any:
 
     def host_fn(env: int | None, caller: int | None, args: Any, nargs: int) -> int:
         try:
-            call = _active.stack[-1]
+            call = active_calls.stack[-1]
         except IndexError:  # cannot happen: a guest runs only inside an invoke
             return c.new_trap(f"host function {name} called outside a zome call")
         if not isinstance(call, GuestCall):  # cannot happen: only fast calls link these
@@ -476,7 +476,7 @@ class Boundary:
         self.reuse = reuse_enabled() if reuse is None else reuse
         self.engine_ptr: int = ctypes.cast(engine.engine.ptr(), _ptr).value or 0
         self.linker = wasmtime.Linker(engine.engine)
-        self._abi_type = _abi_type()  # a FuncType binds to the first engine it is used with
+        self._abi_type = guest_abi_type()  # a FuncType binds to the first engine it is used with
         linker_ptr = ctypes.cast(self.linker.ptr(), _ptr).value
         type_ptr = ctypes.cast(self._abi_type.ptr(), _ptr).value
         module = HOST_MODULE.encode()
@@ -516,7 +516,7 @@ class Boundary:
         """This thread's store for the current nesting depth, armed for a call with
         ``remaining`` seconds, and an instance in it: an idle one reset to its fresh state
         when there is one, else a fresh one."""
-        depth = len(_active.stack)
+        depth = len(active_calls.stack)
         stores = self._stores.by_depth
         while len(stores) <= depth:
             stores.append(None)
@@ -673,7 +673,7 @@ class GuestCall:
         func = inst.func(ctx, export)
         if func is None:
             raise GuestError(f"the zome does not export {export!r}")
-        _active.stack.append(self)
+        active_calls.stack.append(self)
         clean = False
         try:
             ptr = self.write_new(ctx, payload, "input")
@@ -700,7 +700,7 @@ class GuestCall:
                 raise self.interrupt from None
             raise self._trap_error(exc, export) from None
         finally:
-            _active.stack.pop()
+            active_calls.stack.pop()
             size = self.memory_len()
             store.held += size - inst.counted
             inst.counted = size

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from collections.abc import Callable
 from typing import Any
 
 from zomehost.core.action import SYSTEM_ENTRY_TYPES, Entry, SystemEntryType, verify_signature
 from zomehost.core.capability import SECRET_LEN, CapClaim, StoredGrant, ZomeCallCapGrant
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
+from zomehost.core.signal import Signal
 from zomehost.errors import InvalidInput, LimitExceeded, NotFound, ZomehostError
-from zomehost.ribosome.context import CallContext, Signal
+from zomehost.ribosome.context import CallContext
 
 log = logging.getLogger("zomehost.zome")
 MAX_RANDOM_BYTES = 65536
@@ -30,10 +31,6 @@ TRACE_LEVELS = {  # the ABI's trace levels as logging levels
     "warn": logging.WARNING,
     "error": logging.ERROR,
 }
-
-
-def now_micros() -> int:
-    return time.time_ns() // 1000
 
 
 def _map(value: Any, what: str) -> dict[str, Any]:
@@ -239,7 +236,7 @@ def call(ctx: CallContext, value: Any) -> Any:
     payload = _bytes(v.get("payload", b"\xc0"), "call: payload")
     return ctx.services.call(
         ctx, v.get("target", {"Local": None}), zome, fn, _secret(v.get("cap_secret")), payload
-    )
+    ).to_abi()
 
 
 def call_remote(ctx: CallContext, value: Any) -> Any:
@@ -258,7 +255,7 @@ def call_remote(ctx: CallContext, value: Any) -> Any:
         _secret(v.get("cap_secret")),
         _bytes(v.get("payload", b"\xc0"), "call_remote: payload"),
         timeout,
-    )
+    ).to_abi()
 
 
 def send_remote_signal(ctx: CallContext, value: Any) -> Any:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import replace
 from typing import Any
 
 from zomehost.core.codec import unpack
 from zomehost.core.limits import Limits
-from zomehost.errors import GuestError, LimitExceeded, OutOfMemory
-from zomehost.ribosome.boundary import _active, select_boundary
+from zomehost.errors import ConductorError, GuestError, LimitExceeded, OutOfMemory
+from zomehost.ribosome import fastpath
+from zomehost.ribosome.boundary import Boundary, WasmBoundary, active_calls
 from zomehost.ribosome.context import CallContext
 from zomehost.ribosome.engine import MAX_NESTED_INSTANCES, WasmEngine, ZomeModule
 from zomehost.ribosome.host_fns import HOST_FNS
+
+log = logging.getLogger("zomehost.ribosome")
 
 
 class Ribosome:
@@ -49,7 +54,7 @@ def _nested_limits(limits: Limits, what: str) -> Limits:
     init, post_commit, local remote signals): every path counts, not just ``call``, and
     the chain shares the outermost call's memory cap.
     """
-    outer = _active.stack
+    outer = active_calls.stack
     if not outer:
         return limits
     if len(outer) >= MAX_NESTED_INSTANCES:
@@ -61,3 +66,30 @@ def _nested_limits(limits: Limits, what: str) -> Limits:
     if left < 65536:
         raise OutOfMemory(f"{what}: the calls it is nested in use all of their memory cap")
     return limits if left >= limits.memory_bytes else replace(limits, memory_bytes=left)
+
+
+BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
+BOUNDARY_KINDS = ("fast", "public")
+
+
+def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary:
+    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``.
+
+    ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API, zero-copy memory);
+    ``public`` is :mod:`zomehost.ribosome.boundary` (wasmtime-py's public API). Both have
+    the same interface and give the same results (tests/ribosome/test_boundary_parity.py);
+    when the fast path cannot run here (another wasmtime version, missing C symbols) this
+    falls back to the public one and says why in the log.
+    """
+    wanted = (kind or os.environ.get(BOUNDARY_ENV) or "fast").strip().lower()
+    if wanted not in BOUNDARY_KINDS:
+        raise ConductorError(
+            f"unknown wasm boundary {wanted!r} (${BOUNDARY_ENV}): use one of "
+            f"{', '.join(BOUNDARY_KINDS)}"
+        )
+    if wanted == "fast":
+        reason = fastpath.unavailable()
+        if reason is None:
+            return fastpath.Boundary(engine)
+        log.warning("fast wasm boundary unavailable (%s): using the public wasmtime API", reason)
+    return Boundary(engine)

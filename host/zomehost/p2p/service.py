@@ -1,6 +1,11 @@
-"""The conductor's network node: remote calls, remote signals and the peer directory.
+"""The conductor's peer service: remote calls and remote signals between conductors.
 
-:func:`start_network` wires a :class:`NetworkNode` into a running daemon:
+It sits between the conductor and the network layer (Holochain's ``holochain_p2p``): the
+network knows connections, sessions and signed agent infos; this service knows which of
+them are our cells, turns ``call_remote`` into signed requests and runs the requests peers
+send through the same call pipeline as a client call.
+
+:func:`start_peer_service` wires a :class:`PeerService` into a running conductor:
 
 * a :class:`~zomehost.network.transport.Transport` listening on ``network.listen``, with the
   conductor's own transport identity (``transport.key`` in the home, 0600);
@@ -11,12 +16,14 @@
   on worker threads. Over an open connection the calling thread signs, encrypts and sends
   the call itself and waits for the answer, which the loop hands it; otherwise (first call,
   lookup, dial) it hands a coroutine to the loop and waits (it never runs the loop);
-* the callee side: the loop hands a call straight to the node's own worker pool, where it
-  is authenticated (signature, expiry, nonce), run by ``conductor.call_zome`` (which
-  authorizes) and answered from the worker. Calls coming back (A → B → A) never wait for a
-  thread that is blocked on them.
+* the callee side: the loop hands a call straight to the service's own worker pool, where
+  it is authenticated (signature, then expiry and replay in the cell's one nonce window,
+  shared with the app interface), run by ``conductor.respond`` (which authorizes) and
+  answered from the worker. Calls coming back (A → B → A) never wait for a thread that is
+  blocked on them; the call depth travels in each request.
 
-Config (``network:`` in conductor-config.yaml) is documented in docs/network.md.
+Every outcome is a :class:`~zomehost.core.response.ZomeCallResponse`. Config
+(``network:`` in conductor-config.yaml) is documented in docs/network.md.
 """
 
 from __future__ import annotations
@@ -25,21 +32,20 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import os
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import nacl.signing
 
-from zomehost.conductor.app import AppStatus
-from zomehost.core.codec import pack
+from zomehost.conductor.conductor import Conductor
+from zomehost.core.clock import now_micros
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+from zomehost.core.response import ZomeCallResponse
 from zomehost.core.zome_call import (
     DEFAULT_EXPIRY_US,
-    NonceWindow,
+    ZomeCall,
     ZomeCallParams,
     new_nonce,
     sign_call,
@@ -48,162 +54,53 @@ from zomehost.core.zome_call import (
 from zomehost.errors import (
     AppNotEnabled,
     AuthenticationFailed,
-    ConductorError,
     LimitExceeded,
     NotFound,
-    Unauthorized,
-    ZomehostError,
 )
 from zomehost.network import protocol
-from zomehost.network.agent_info import (
-    DEFAULT_TTL_S,
-    MAX_TTL_US,
-    AgentInfo,
-    SignedAgentInfo,
-    format_address,
-    now_us,
-    parse_address,
-)
+from zomehost.network.agent_info import AgentInfo, SignedAgentInfo, parse_address
 from zomehost.network.bootstrap import BootstrapClient
+from zomehost.network.config import NetworkConfig, listen_parts, load_transport_key
 from zomehost.network.directory import Directory
 from zomehost.network.errors import AgentInfoError, PeerUnreachable, ProtocolError
-from zomehost.network.transport import DEFAULT_MAX_FRAME, Connection, Transport, short_id
+from zomehost.network.transport import Connection, Transport, short_id
+from zomehost.p2p.slots import Slots
 
 if TYPE_CHECKING:
-    from zomehost.conductor.conductor import Conductor
-    from zomehost.daemon import Daemon
     from zomehost.ribosome.context import CallContext
 
-log = logging.getLogger("zomehost.network")
+log = logging.getLogger("zomehost.p2p")
+T = TypeVar("T")
 
-TRANSPORT_KEY_NAME = "transport.key"
-RESPONSE_KINDS = frozenset(
-    {"Ok", "Unauthorized", "AuthenticationFailed", "NetworkError", "CallError"}
-)
 MAX_GOSSIP = 500
 SIGNAL_TIMEOUT_S = 10.0
 BOOTSTRAP_LOOKUP_TIMEOUT_S = 3.0
 BOOTSTRAP_REPUBLISH_S = 60.0
 _LOOP_MARGIN_S = 2.0
 
-_remote_depth = threading.local()
-"""Call depth of the remote call a worker thread is serving (so A → B → A … is bounded)."""
 
+class Runtime(Protocol):
+    """What the peer service needs from the process that runs it."""
 
-# -- config ---------------------------------------------------------------------------------
-@dataclass
-class NetworkConfig:
-    enabled: bool = True
-    listen: str = "127.0.0.1:0"
-    advertise: str | None = None
-    bootstrap_url: str | None = None
-    peers: list[Any] = field(default_factory=list)
-    call_timeout_ms: int = 30_000
-    agent_info_ttl_s: int = DEFAULT_TTL_S
-    refresh_interval_s: float = 5.0
-    max_frame_bytes: int = DEFAULT_MAX_FRAME
-    inbound_workers: int = 32
-    network_id: str = ""
+    conductor: Conductor
+    loop: asyncio.AbstractEventLoop | None
 
-    KEYS = (
-        "enabled",
-        "listen",
-        "advertise",
-        "bootstrap_url",
-        "peers",
-        "call_timeout_ms",
-        "agent_info_ttl_s",
-        "refresh_interval_s",
-        "max_frame_bytes",
-        "inbound_workers",
-        "network_id",
-    )
+    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T: ...
 
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any] | None) -> NetworkConfig:
-        doc = dict(doc or {})
-        unknown = set(doc) - set(cls.KEYS)
-        if unknown:
-            raise ConductorError(f"network: unknown keys: {', '.join(sorted(unknown))}")
-        cfg = cls()
-        if "enabled" in doc:
-            cfg.enabled = bool(doc["enabled"])
-        if doc.get("listen") is not None:
-            cfg.listen = str(doc["listen"])
-            _listen_parts(cfg.listen)
-        if doc.get("advertise") is not None:
-            cfg.advertise = str(doc["advertise"])
-            try:
-                parse_address(cfg.advertise)
-            except AgentInfoError as exc:
-                raise ConductorError(f"network.advertise: {exc.message}") from None
-        if doc.get("bootstrap_url"):
-            cfg.bootstrap_url = str(doc["bootstrap_url"])
-            try:
-                BootstrapClient(cfg.bootstrap_url)
-            except ValueError as exc:
-                raise ConductorError(f"network.{exc}") from None
-        peers = doc.get("peers") or []
-        if not isinstance(peers, list):
-            raise ConductorError("network.peers must be a list")
-        cfg.peers = peers
-        for key, lo, hi in (
-            ("call_timeout_ms", 1, 1_800_000),  # signed params expire within 50 min
-            ("agent_info_ttl_s", 10, MAX_TTL_US // 1_000_000),
-            ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
-            ("inbound_workers", 1, 1024),
-        ):
-            if key in doc:
-                value = doc[key]
-                if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                    raise ConductorError(f"network.{key} must be an integer in [{lo}, {hi}]")
-                setattr(cfg, key, value)
-        if "refresh_interval_s" in doc:
-            value = doc["refresh_interval_s"]
-            if not isinstance(value, int | float) or not 0.1 <= value <= 3600:
-                raise ConductorError("network.refresh_interval_s must be in [0.1, 3600]")
-            cfg.refresh_interval_s = float(value)
-        if "network_id" in doc:
-            cfg.network_id = str(doc["network_id"])
-        return cfg
+    def run_on_loop(self, coro: Awaitable[T], timeout: float) -> T: ...
 
-
-def load_transport_key(home: Path) -> nacl.signing.SigningKey:
-    """The conductor's transport identity: a 32-byte Ed25519 seed in ``home/transport.key``."""
-    path = home / TRANSPORT_KEY_NAME
-    try:
-        seed = path.read_bytes()
-    except FileNotFoundError:
-        seed = os.urandom(32)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # made by someone else meanwhile
-            seed = path.read_bytes()
-        else:
-            try:
-                os.write(fd, seed)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    if len(seed) != 32:
-        raise ConductorError(f"{path} is damaged: expected a 32-byte key")
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
-    return nacl.signing.SigningKey(seed)
-
-
-def network_error(reason: str) -> dict[str, str]:
-    return {"NetworkError": reason}
+    def publish_endpoint(self, name: str, value: Any) -> None: ...
 
 
 # -- the node -------------------------------------------------------------------------------
-class NetworkNode:
-    def __init__(self, daemon: Daemon, config: NetworkConfig, key: nacl.signing.SigningKey) -> None:
-        self.daemon = daemon
-        self.conductor: Conductor = daemon.conductor
+class PeerService:
+    def __init__(
+        self, runtime: Runtime, config: NetworkConfig, key: nacl.signing.SigningKey
+    ) -> None:
+        self.runtime = runtime
+        self.conductor = runtime.conductor
         self.config = config
         self.directory = Directory()
-        self.nonces = NonceWindow()
         self.transport = Transport(
             key,
             on_request=self._on_request,
@@ -217,8 +114,7 @@ class NetworkNode:
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.inbound_workers, thread_name_prefix="zome-remote"
         )
-        self._slots = _Slots(config.inbound_workers * 4)
-        self._nonce_lock = threading.Lock()
+        self._slots = Slots(config.inbound_workers * 4)
         self.address: str = ""  # what our agent infos advertise
         self.listen_address: str = ""  # where the transport actually listens
         self._local: dict[bytes, SignedAgentInfo] = {}  # cell key -> our own signed info
@@ -232,8 +128,8 @@ class NetworkNode:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
-        assert self.daemon.loop is not None
-        return self.daemon.loop
+        assert self.runtime.loop is not None
+        return self.runtime.loop
 
     @property
     def identity(self) -> bytes:
@@ -241,7 +137,7 @@ class NetworkNode:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
-        host, port = _listen_parts(self.config.listen)
+        host, port = listen_parts(self.config.listen)
         self.listen_address = await self.transport.listen(host, port)
         self.address = self.config.advertise or self.listen_address
         for entry in self.config.peers:
@@ -378,8 +274,8 @@ class NetworkNode:
 
     async def _publish_local(self) -> list[SignedAgentInfo]:
         """Sign an info for each enabled cell that has none, or one past half its life."""
-        cells = await self.daemon.in_worker(self._local_cells)
-        now = now_us()
+        cells = await self.runtime.in_worker(self.conductor.running_cells)
+        now = now_micros()
         half_life = self.config.agent_info_ttl_s * 500_000
         live = {c.key for c in cells}
         for key in [k for k in self._local if k not in live]:
@@ -412,14 +308,6 @@ class NetworkNode:
             new.append(record)
         return new
 
-    def _local_cells(self) -> list[CellId]:
-        return [
-            cid
-            for app in self.conductor.list_apps()
-            if app.status is AppStatus.ENABLED
-            for cid in app.cell_ids
-        ]
-
     async def _resolve(
         self, dna: DnaHash, agent: AgentPubKey, deadline: float, *, refresh: bool = False
     ) -> SignedAgentInfo | None:
@@ -440,23 +328,27 @@ class NetworkNode:
 
     async def _connect_agent(
         self, dna: DnaHash, agent: AgentPubKey, deadline: float
-    ) -> Connection | dict[str, str]:
+    ) -> Connection | ZomeCallResponse:
         record = await self._resolve(dna, agent, deadline)
         if record is None:
-            return network_error(f"agent {agent} is unknown in DNA {dna}: no agent info for it")
+            return ZomeCallResponse.network_error(
+                f"agent {agent} is unknown in DNA {dna}: no agent info for it"
+            )
         if record.info.transport_id == self.identity:
-            return network_error(f"agent {agent} is not running DNA {dna} on this conductor")
+            return ZomeCallResponse.network_error(
+                f"agent {agent} is not running DNA {dna} on this conductor"
+            )
         try:
             return await self._connect(record, deadline)
         except PeerUnreachable as first:
             # The info may be stale (the peer moved): ask for a newer one, try once more.
             newer = await self._resolve(dna, agent, deadline, refresh=True)
             if newer is None or newer.info.signed_at <= record.info.signed_at:
-                return network_error(f"agent {agent} is unreachable: {first}")
+                return ZomeCallResponse.network_error(f"agent {agent} is unreachable: {first}")
             try:
                 return await self._connect(newer, deadline)
             except PeerUnreachable as exc:
-                return network_error(f"agent {agent} is unreachable: {exc}")
+                return ZomeCallResponse.network_error(f"agent {agent} is unreachable: {exc}")
 
     async def _connect(self, record: SignedAgentInfo, deadline: float) -> Connection:
         budget = deadline - self.loop.time()
@@ -479,22 +371,29 @@ class NetworkNode:
         secret: bytes | None,
         payload: bytes,
         timeout_ms: int | None,
-    ) -> Any:
-        """``conductor.remote_caller``, on the guest's worker thread: a ZomeCallResponse value."""
-        depth = getattr(_remote_depth, "value", 0) + ctx.depth + 1
+    ) -> ZomeCallResponse:
+        """``conductor.remote_caller``, on the guest's worker thread.
+
+        The wait ends before the calling function's own deadline, with time left for it to
+        handle ``NetworkError("… timed out …")``: a peer that stops answering is a value the
+        zome sees, never a trap of the whole call.
+        """
+        depth = ctx.depth + 1
         if depth > ctx.limits.max_call_depth:
             raise LimitExceeded(
                 f"call depth limit of {ctx.limits.max_call_depth} reached calling {zome}.{fn} "
                 f"on agent {agent}: runaway recursion across conductors?"
             )
-        timeout = (timeout_ms or self.config.call_timeout_ms) / 1000
-        timeout = min(timeout, ctx.deadline - time.monotonic())
+        left = ctx.deadline - time.monotonic()
+        timeout = min((timeout_ms or self.config.call_timeout_ms) / 1000, left - _margin(left))
         if timeout <= 0:
-            return network_error("the calling zome function has no time left for a remote call")
+            return ZomeCallResponse.network_error(
+                "timed out: the calling zome function has no time left for a remote call"
+            )
         try:
             key = self.conductor.keystore.signing_key(ctx.cell.agent)
         except NotFound as exc:
-            return network_error(exc.message)
+            return ZomeCallResponse.network_error(exc.message)
         conn = self._open_connection(ctx.cell.dna_hash, agent)
         if conn is not None:
             return self._call_now(
@@ -502,11 +401,11 @@ class NetworkNode:
             )
         coro = self.call(key, ctx.cell, agent, zome, fn, secret, payload, timeout, depth)
         try:
-            return self.daemon.run_on_loop(coro, timeout + _LOOP_MARGIN_S)
+            return self.runtime.run_on_loop(coro, timeout + _LOOP_MARGIN_S)
         except concurrent.futures.TimeoutError:
-            return network_error(f"remote call to {agent} timed out after {int(timeout * 1000)} ms")
+            return _timed_out(agent, timeout)
         except (RuntimeError, concurrent.futures.CancelledError) as exc:
-            return network_error(f"the network is shutting down: {exc}")
+            return ZomeCallResponse.network_error(f"the network is shutting down: {exc}")
 
     def _open_connection(self, dna: DnaHash, agent: AgentPubKey) -> Connection | None:
         """From a worker thread: the usable connection to ``agent``'s conductor, if open."""
@@ -525,22 +424,22 @@ class NetworkNode:
         payload: bytes,
         timeout: float,
         depth: int,
-    ) -> Any:
+    ) -> ZomeCallResponse:
         """On the worker thread: sign, send and wait, without a hop to the loop."""
         body = _call_body(key, caller, agent, zome, fn, secret, payload, timeout, depth)
         try:
             rid, fut = conn.request_threadsafe(protocol.OP_CALL, body)
         except PeerUnreachable as exc:
-            return network_error(f"remote call to {agent} failed: {exc}")
+            return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
         try:
             answer = fut.result(timeout)
         except TimeoutError:
-            return network_error(f"remote call to {agent} timed out after {int(timeout * 1000)} ms")
+            return _timed_out(agent, timeout)
         except PeerUnreachable as exc:
-            return network_error(f"remote call to {agent} failed: {exc}")
+            return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
         finally:
             conn.forget(rid)
-        return _checked_answer(agent, answer)
+        return _answer_from(agent, answer)
 
     async def call(
         self,
@@ -553,23 +452,23 @@ class NetworkNode:
         payload: bytes,
         timeout: float,
         depth: int = 1,
-    ) -> Any:
-        """Call ``zome.fn`` on ``agent``'s cell of the caller's DNA; a ZomeCallResponse value."""
+    ) -> ZomeCallResponse:
+        """Call ``zome.fn`` on ``agent``'s cell of the caller's DNA."""
         if self._stopped:
-            return network_error("the network is stopped")
+            return ZomeCallResponse.network_error("the network is stopped")
         started = self.loop.time()
         deadline = started + timeout
         conn = await self._connect_agent(caller.dna_hash, agent, deadline)
-        if isinstance(conn, dict):
+        if isinstance(conn, ZomeCallResponse):
             return conn
         remaining = deadline - self.loop.time()
         body = _call_body(key, caller, agent, zome, fn, secret, payload, remaining, depth)
         try:
             answer = await conn.request(protocol.OP_CALL, body, remaining)
         except TimeoutError:
-            return network_error(f"remote call to {agent} timed out after {int(timeout * 1000)} ms")
+            return _timed_out(agent, timeout)
         except PeerUnreachable as exc:
-            return network_error(f"remote call to {agent} failed: {exc}")
+            return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
         log.debug(
             "remote call %s.%s on %s took %.1f ms",
             zome,
@@ -577,7 +476,7 @@ class NetworkNode:
             agent,
             (self.loop.time() - started) * 1000,
         )
-        return _checked_answer(agent, answer)
+        return _answer_from(agent, answer)
 
     def remote_signal(self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes) -> None:
         """``conductor.remote_signaller``: sign one message per agent, send without waiting."""
@@ -595,7 +494,7 @@ class NetworkNode:
                 cap_secret=None,
                 payload=payload,
                 nonce=new_nonce(),
-                expires_at=now_us() + DEFAULT_EXPIRY_US,
+                expires_at=now_micros() + DEFAULT_EXPIRY_US,
             )
             data, signature = sign_call(params, key)
             messages.append((agent, {"params": data, "signature": signature}))
@@ -607,8 +506,8 @@ class NetworkNode:
     async def _send_signals(self, dna: DnaHash, messages: list[tuple[AgentPubKey, Any]]) -> None:
         async def one(agent: AgentPubKey, body: Any) -> None:
             conn = await self._connect_agent(dna, agent, self.loop.time() + SIGNAL_TIMEOUT_S)
-            if isinstance(conn, dict):
-                log.info("remote signal to %s not sent: %s", agent, conn["NetworkError"])
+            if isinstance(conn, ZomeCallResponse):
+                log.info("remote signal to %s not sent: %s", agent, conn.reason)
                 return
             try:
                 await conn.send_message(protocol.OP_SIGNAL, body)
@@ -649,79 +548,43 @@ class NetworkNode:
         if request.op != protocol.OP_CALL:
             raise ProtocolError(f"unknown request {request.op!r:.40}")
         if not await self._slots.acquire(_call_timeout_ms(request.body, self.config) / 1000):
-            return network_error("the callee is too busy")
+            return ZomeCallResponse.network_error("the callee is too busy").to_wire()
         try:
             return await self.loop.run_in_executor(self.executor, self._answer_call, request.body)
         finally:
             self._slots.release()
 
-    def _answer_call(self, body: Any) -> Any:
-        """On a node worker: authenticate a call request, then run it; a ZomeCallResponse."""
+    def _answer_call(self, body: Any) -> dict[str, Any]:
+        """On a node worker: authenticate a call request, run it, answer in the wire form."""
+        return self._respond_to(body).to_wire()
+
+    def _respond_to(self, body: Any) -> ZomeCallResponse:
         if not isinstance(body, dict):
             raise ProtocolError("a call request is a map")
         data, signature, depth = body.get("params"), body.get("signature"), body.get("depth", 1)
         if not isinstance(data, bytes) or not isinstance(signature, bytes):
-            return {"AuthenticationFailed": "a remote call needs signed params"}
+            return ZomeCallResponse.authentication_failed("a remote call needs signed params")
         if not isinstance(depth, int) or depth < 1:
             depth = 1
         try:
             params = self._authenticate(data, signature)
         except AuthenticationFailed as exc:
-            return {"AuthenticationFailed": exc.message}
-        max_depth = self.conductor.config.limits.max_call_depth
-        if depth > max_depth:
-            return {"CallError": f"LimitExceeded: call depth limit of {max_depth} reached"}
-        return self._serve_call(params, _call_timeout_ms(body, self.config), depth)
-
-    def _authenticate(self, data: bytes, signature: bytes) -> ZomeCallParams:
-        """Signature over the received bytes, then expiry and replay (any thread)."""
-        params = verify_call(data, signature)
-        with self._nonce_lock:
-            self.nonces.check(params, now_us())
-        return params
-
-    def _serve_call(self, params: ZomeCallParams, timeout_ms: int, depth: int) -> Any:
-        """On a node worker: the same call pipeline as a client call (authorize, init, run)."""
-        from zomehost.conductor.conductor import ZomeCall
-
+            return ZomeCallResponse.authentication_failed(exc.message)
         c = self.conductor
         try:
             limit = c.cell(params.cell_id).limits.timeout_ms
         except (NotFound, AppNotEnabled):
-            return network_error(
+            return ZomeCallResponse.network_error(
                 f"agent {params.cell_id.agent} does not run DNA {params.cell_id.dna_hash} here"
             )
-        call = ZomeCall(
-            params.cell_id,
-            params.zome_name,
-            params.fn_name,
-            params.payload,
-            params.provenance,
-            params.cap_secret,
-        )
-        _remote_depth.value = depth
-        try:
-            value = c.call_zome(call, timeout_ms=min(timeout_ms, limit))
-            return {"Ok": pack(value)}
-        except Unauthorized as exc:
-            return {
-                "Unauthorized": {
-                    "zome_name": call.zome_name,
-                    "fn_name": call.fn_name,
-                    "cell_id": call.cell_id.to_wire(),
-                    "provenance": call.provenance.raw,
-                    "reason": exc.message,
-                }
-            }
-        except AuthenticationFailed as exc:
-            return {"AuthenticationFailed": exc.message}
-        except ZomehostError as exc:
-            return {"CallError": f"{exc.kind}: {exc.message}"}
-        except Exception as exc:
-            log.exception("remote call %s.%s failed", call.zome_name, call.fn_name)
-            return {"CallError": f"Internal: {type(exc).__name__}"}
-        finally:
-            _remote_depth.value = 0
+        timeout_ms = min(_call_timeout_ms(body, self.config), limit)
+        return c.respond(ZomeCall.from_params(params, depth=depth, timeout_ms=timeout_ms))
+
+    def _authenticate(self, data: bytes, signature: bytes) -> ZomeCallParams:
+        """Signature over the received bytes, then expiry and replay (any thread)."""
+        params = verify_call(data, signature)
+        self.conductor.check_replay(params)
+        return params
 
     async def _on_message(self, conn: Connection, message: protocol.OneWay) -> None:
         if message.op == protocol.OP_AGENT_INFOS:
@@ -762,61 +625,6 @@ class NetworkNode:
         c.deliver_remote_signal(params.cell_id, params.zome_name, params.provenance, params.payload)
 
 
-class _Slots:
-    """How many incoming calls and signals are queued or running, bounded; any thread frees.
-
-    The loop takes a free slot without waiting (the common case); when none is free, a call
-    waits on the loop until one is released, within its timeout.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._used = 0
-        self._lock = threading.Lock()
-        self._waiters: list[asyncio.Future[None]] = []
-
-    def try_acquire(self) -> bool:
-        with self._lock:
-            if self._used >= self.limit:
-                return False
-            self._used += 1
-            return True
-
-    async def acquire(self, timeout: float) -> bool:
-        """On the loop: wait for a slot; False if none came within ``timeout`` seconds."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.try_acquire():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return False
-            woken: asyncio.Future[None] = loop.create_future()
-            with self._lock:
-                self._waiters.append(woken)
-            try:
-                await asyncio.wait_for(woken, remaining)
-            except TimeoutError:
-                return False
-            finally:
-                with self._lock, contextlib.suppress(ValueError):
-                    self._waiters.remove(woken)
-        return True
-
-    def release(self) -> None:
-        """From any thread; wakes every waiter (they race for the slot again)."""
-        with self._lock:
-            self._used -= 1
-            waiters, self._waiters = self._waiters, []
-        for woken in waiters:
-            with contextlib.suppress(RuntimeError):  # its loop is closed
-                woken.get_loop().call_soon_threadsafe(_wake, woken)
-
-
-def _wake(woken: asyncio.Future[None]) -> None:
-    if not woken.done():
-        woken.set_result(None)
-
-
 def _call_body(
     key: nacl.signing.SigningKey,
     caller: CellId,
@@ -837,7 +645,7 @@ def _call_body(
         cap_secret=secret,
         payload=payload,
         nonce=new_nonce(),
-        expires_at=now_us() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
+        expires_at=now_micros() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
     )
     data, signature = sign_call(params, key)
     return {
@@ -855,63 +663,45 @@ def _call_timeout_ms(body: Any, config: NetworkConfig) -> int:
     return timeout_ms
 
 
-def _checked_answer(agent: AgentPubKey, answer: Any) -> Any:
-    """The peer's answer if it is a well-formed ZomeCallResponse, else a NetworkError."""
-    if not _valid_response(answer):
-        return network_error(f"agent {agent} sent a malformed response")
-    return answer
+def _answer_from(agent: AgentPubKey, answer: Any) -> ZomeCallResponse:
+    """The peer's answer, or a ``NetworkError`` when it is not a well-formed response."""
+    response = ZomeCallResponse.from_wire(answer)
+    if response is None:
+        return ZomeCallResponse.network_error(f"agent {agent} sent a malformed response")
+    return response
 
 
-def _valid_response(answer: Any) -> bool:
-    if not isinstance(answer, dict) or len(answer) != 1:
-        return False
-    ((kind, value),) = answer.items()
-    if kind not in RESPONSE_KINDS:
-        return False
-    if kind == "Ok":
-        return isinstance(value, bytes)
-    if kind == "Unauthorized":
-        return isinstance(value, dict)
-    return isinstance(value, str)
+def _timed_out(agent: AgentPubKey, timeout: float) -> ZomeCallResponse:
+    return ZomeCallResponse.network_error(
+        f"remote call to {agent} timed out after {int(timeout * 1000)} ms"
+    )
+
+
+def _margin(left: float) -> float:
+    """What a remote wait leaves of its caller's time: enough to handle the timeout."""
+    return max(0.05, min(1.0, left * 0.1))
 
 
 def _cell_key(info: AgentInfo) -> bytes:
     return info.dna_hash.raw + info.agent.raw
 
 
-def _listen_parts(listen: str) -> tuple[str, int]:
-    """``host:port`` to listen on; port 0 picks a free port."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConductorError(f"network.listen: expected host:port, got {listen!r:.80}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
-
-
-async def start_network(daemon: Daemon) -> NetworkNode | None:
-    """Called by ``Daemon.start``: start the node, register its hooks, publish its address."""
-    config = NetworkConfig.from_doc(daemon.conductor.config.network)
+async def start_peer_service(runtime: Runtime, home: Path) -> PeerService | None:
+    """Start the peer service as configured (``None`` when the network is disabled)."""
+    config = NetworkConfig.from_doc(runtime.conductor.config.network)
     if not config.enabled:
         return None
-    node = NetworkNode(daemon, config, load_transport_key(daemon.home.path))
-    await node.start()
-    daemon.services.append(node)
-    daemon.publish_endpoint(
+    service = PeerService(runtime, config, load_transport_key(home))
+    await service.start()
+    runtime.publish_endpoint(
         "network",
         {
-            "address": node.address,
-            "listen": node.listen_address,
-            "transport_id": node.identity.hex(),
+            "address": service.address,
+            "listen": service.listen_address,
+            "transport_id": service.identity.hex(),
         },
     )
-    return node
+    return service
 
 
-__all__ = [
-    "NetworkConfig",
-    "NetworkNode",
-    "format_address",
-    "load_transport_key",
-    "start_network",
-]
+__all__ = ["PeerService", "Runtime", "start_peer_service"]

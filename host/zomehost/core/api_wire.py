@@ -5,8 +5,9 @@ Every WebSocket frame is one msgpack *envelope* (``request``, ``response``, ``si
 responses are adjacently tagged ``{"type": tag, "value": payload}``; errors are
 ``{"type": "error", "value": {"type": kind, "value": message}}``.
 
-Both the server (:mod:`zomehost.api.server`) and the Python client (:mod:`zomehost.client`)
-use these functions, so the two sides cannot drift apart.
+Both the server (:mod:`zomehost.api`) and the Python client (:mod:`zomehost.client`) use
+these functions, so the two sides cannot drift apart; every document goes through
+:mod:`zomehost.core.codec` (exactly one value, nesting bounded).
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Final
 
-import msgpack
-
 from zomehost.core.capability import (
     AccessKind,
     CapAccess,
     GrantedFunctions,
     ZomeCallCapGrant,
 )
+from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import HASH_LEN, AgentPubKey, CellId, DnaHash, HashType, HoloHash
 from zomehost.errors import (
     AuthenticationFailed,
@@ -86,16 +86,6 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, ZomehostError):
         return exc.message
     return f"{type(exc).__name__}: {exc}"
-
-
-# -- msgpack ------------------------------------------------------------------------------
-def pack(value: Any) -> bytes:
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
-
-
-def unpack(data: bytes) -> Any:
-    """Exactly one msgpack value (trailing bytes are an error, as in the JS client)."""
-    return msgpack.unpackb(data, raw=False, strict_map_key=False, use_list=True)
 
 
 # -- envelopes ----------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""The network's settings (``network:`` in conductor-config.yaml) and transport identity.
+
+Every key is checked when the conductor starts, with an error naming the key; the meaning
+of each is documented in docs/network.md.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nacl.signing
+
+from zomehost.errors import ConductorError
+from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_TTL_US, parse_address
+from zomehost.network.bootstrap import BootstrapClient
+from zomehost.network.errors import AgentInfoError
+from zomehost.network.transport import DEFAULT_MAX_FRAME
+
+TRANSPORT_KEY_NAME = "transport.key"
+
+
+@dataclass
+class NetworkConfig:
+    enabled: bool = True
+    listen: str = "127.0.0.1:0"
+    advertise: str | None = None
+    bootstrap_url: str | None = None
+    peers: list[Any] = field(default_factory=list)
+    call_timeout_ms: int = 30_000
+    agent_info_ttl_s: int = DEFAULT_TTL_S
+    refresh_interval_s: float = 5.0
+    max_frame_bytes: int = DEFAULT_MAX_FRAME
+    inbound_workers: int = 32
+    network_id: str = ""
+
+    KEYS = (
+        "enabled",
+        "listen",
+        "advertise",
+        "bootstrap_url",
+        "peers",
+        "call_timeout_ms",
+        "agent_info_ttl_s",
+        "refresh_interval_s",
+        "max_frame_bytes",
+        "inbound_workers",
+        "network_id",
+    )
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any] | None) -> NetworkConfig:
+        doc = dict(doc or {})
+        unknown = set(doc) - set(cls.KEYS)
+        if unknown:
+            raise ConductorError(f"network: unknown keys: {', '.join(sorted(unknown))}")
+        cfg = cls()
+        if "enabled" in doc:
+            cfg.enabled = bool(doc["enabled"])
+        if doc.get("listen") is not None:
+            cfg.listen = str(doc["listen"])
+            listen_parts(cfg.listen)
+        if doc.get("advertise") is not None:
+            cfg.advertise = str(doc["advertise"])
+            try:
+                parse_address(cfg.advertise)
+            except AgentInfoError as exc:
+                raise ConductorError(f"network.advertise: {exc.message}") from None
+        if doc.get("bootstrap_url"):
+            cfg.bootstrap_url = str(doc["bootstrap_url"])
+            try:
+                BootstrapClient(cfg.bootstrap_url)
+            except ValueError as exc:
+                raise ConductorError(f"network.{exc}") from None
+        peers = doc.get("peers") or []
+        if not isinstance(peers, list):
+            raise ConductorError("network.peers must be a list")
+        cfg.peers = peers
+        for key, lo, hi in (
+            ("call_timeout_ms", 1, 1_800_000),  # signed params expire within 50 min
+            ("agent_info_ttl_s", 10, MAX_TTL_US // 1_000_000),
+            ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
+            ("inbound_workers", 1, 1024),
+        ):
+            if key in doc:
+                value = doc[key]
+                if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                    raise ConductorError(f"network.{key} must be an integer in [{lo}, {hi}]")
+                setattr(cfg, key, value)
+        if "refresh_interval_s" in doc:
+            value = doc["refresh_interval_s"]
+            if not isinstance(value, int | float) or not 0.1 <= value <= 3600:
+                raise ConductorError("network.refresh_interval_s must be in [0.1, 3600]")
+            cfg.refresh_interval_s = float(value)
+        if "network_id" in doc:
+            cfg.network_id = str(doc["network_id"])
+        return cfg
+
+
+def load_transport_key(home: Path) -> nacl.signing.SigningKey:
+    """The conductor's transport identity: a 32-byte Ed25519 seed in ``home/transport.key``."""
+    path = home / TRANSPORT_KEY_NAME
+    try:
+        seed = path.read_bytes()
+    except FileNotFoundError:
+        seed = os.urandom(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made by someone else meanwhile
+            seed = path.read_bytes()
+        else:
+            try:
+                os.write(fd, seed)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    if len(seed) != 32:
+        raise ConductorError(f"{path} is damaged: expected a 32-byte key")
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+    return nacl.signing.SigningKey(seed)
+
+
+def listen_parts(listen: str) -> tuple[str, int]:
+    """``host:port`` to listen on; port 0 picks a free port."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ConductorError(f"network.listen: expected host:port, got {listen!r:.80}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
