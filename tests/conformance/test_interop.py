@@ -48,7 +48,7 @@ def test_calls_across_languages(mixed: AppHandle, caller: str, callee: str) -> N
     info = unpack(call_other(mixed, caller, callee, "caller")["Ok"])
     assert info["zome_name"] == callee and info["provenance"] == mixed.agent.raw
     assert call_other(mixed, caller, callee, "create_then_fail", 1) == {
-        "CallError": f"{callee}.create_then_fail returned an error: deliberate failure"
+        "CallError": f"GuestError: {callee}.create_then_fail returned an error: deliberate failure"
     }
     zome = unpack(call_other(mixed, caller, callee, "zome")["Ok"])
     assert zome["name"] == callee

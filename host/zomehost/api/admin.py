@@ -11,9 +11,10 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zomehost.api import views
+from zomehost.api.registry import InterfaceRegistry, Runtime
 from zomehost.conductor.app import AppStatus
 from zomehost.core.api_wire import (
     UNIT,
@@ -29,9 +30,6 @@ from zomehost.core.api_wire import (
 )
 from zomehost.core.bundle import AppBundle
 from zomehost.core.hash import ActionHash, AgentPubKey, HashType
-
-if TYPE_CHECKING:
-    from zomehost.api.server import Interfaces
 
 log = logging.getLogger("zomehost.api.admin")
 
@@ -65,10 +63,10 @@ STATUS_FILTERS = {"enabled", "disabled", "awaiting_memproofs", "awaiting_restore
 
 
 class AdminApi:
-    def __init__(self, ifaces: Interfaces) -> None:
+    def __init__(self, runtime: Runtime, ifaces: InterfaceRegistry) -> None:
         self.ifaces = ifaces
-        self.runtime = ifaces.runtime
-        self.conductor = ifaces.runtime.conductor
+        self.runtime = runtime
+        self.conductor = runtime.conductor
         self.handlers: dict[str, Handler] = {
             "generate_agent_pub_key": self.generate_agent_pub_key,
             "install_app": self.install_app,

@@ -12,10 +12,11 @@ the peer protocol), then the capability rule and the call (``Conductor.call_zome
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from zomehost.api import views
+from zomehost.api.connection import AppAccess, AppConnection
+from zomehost.api.registry import Runtime
 from zomehost.conductor.app import AppStatus
 from zomehost.core.api_wire import (
     AUTH_FAILED,
@@ -29,9 +30,6 @@ from zomehost.core.api_wire import (
 from zomehost.core.codec import pack
 from zomehost.core.zome_call import ZomeCall, ZomeCallParams, check_signature
 from zomehost.errors import AppNotFound, AuthenticationFailed, BadNonce, Unauthorized, ZomehostError
-
-if TYPE_CHECKING:
-    from zomehost.api.server import AppConnection, Interfaces
 
 log = logging.getLogger("zomehost.api.app")
 
@@ -53,16 +51,6 @@ UNSUPPORTED = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class AppAccess:
-    """What a call checks about its connection's app, as of ``Conductor.apps_version``."""
-
-    version: int
-    cell_keys: frozenset[bytes]
-    installed: bool
-    enabled: bool
-
-
 def _what(params: ZomeCallParams) -> str:
     """The end of Holochain's unauthorized-call message (built only when one is sent)."""
     return (
@@ -72,10 +60,9 @@ def _what(params: ZomeCallParams) -> str:
 
 
 class AppApi:
-    def __init__(self, ifaces: Interfaces) -> None:
-        self.ifaces = ifaces
-        self.runtime = ifaces.runtime
-        self.conductor = ifaces.runtime.conductor
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.conductor = runtime.conductor
 
     async def handle(self, conn: AppConnection, tag: str, value: Any) -> tuple[str, Any]:
         if tag == "app_info":

@@ -22,33 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
-import time
-from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from zomehost.api.admin import AdminApi
-from zomehost.api.app import AppAccess, AppApi
-from zomehost.conductor.conductor import Conductor
+from zomehost.api.app import AppApi
+from zomehost.api.connection import AppConnection, Connection
+from zomehost.api.origins import AllowedOrigins, origin_check
+from zomehost.api.registry import AppInterface, Runtime
+from zomehost.api.tokens import TokenStore
 from zomehost.core.api_wire import (
     ADMIN_MAX_MESSAGE,
     APP_MAX_MESSAGE,
     ApiError,
     as_bytes,
     decode_envelope,
-    decode_request,
     encode_app_signal,
-    encode_error,
-    encode_response,
-    error_kind,
-    error_message,
     internal,
 )
 from zomehost.core.codec import unpack
@@ -58,259 +51,12 @@ from zomehost.errors import ZomehostError
 log = logging.getLogger("zomehost.api")
 T = TypeVar("T")
 
-MAX_IN_FLIGHT = 32  # requests served at once per connection
-SIGNAL_QUEUE = 1024  # signal frames queued per app connection before the oldest is dropped
 AUTH_TIMEOUT = 10.0  # seconds an app connection has to send `authenticate`
-DRAIN_TIMEOUT = 10.0  # seconds shutdown waits for in-flight requests
 STATE_PREFIX = "api/app_interface/"
 CLOSE_POLICY = 1008
 
 
-class Runtime(Protocol):
-    """What the interfaces need from the process that runs them."""
-
-    conductor: Conductor
-
-    @property
-    def admin_port(self) -> int | None: ...
-
-    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T: ...
-
-    def publish_endpoint(self, name: str, value: Any) -> None: ...
-
-
-# -- origins ------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class AllowedOrigins:
-    """``"*"`` or a comma-separated list compared for exact equality."""
-
-    any: bool
-    origins: frozenset[str]
-    text: str
-
-    @classmethod
-    def parse(cls, text: str) -> AllowedOrigins:
-        items = [o.strip() for o in text.split(",") if o.strip()]
-        if "*" in items:
-            return cls(True, frozenset(), "*")
-        return cls(False, frozenset(items), ",".join(items))
-
-    def allows(self, origin: str) -> bool:
-        return self.any or origin in self.origins
-
-
-def origin_check(
-    allowed: AllowedOrigins,
-) -> Callable[[ServerConnection, Request], Response | None]:
-    def process_request(conn: ServerConnection, request: Request) -> Response | None:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            log.info("refused a connection without an Origin header")
-            return conn.respond(400, "Missing `Origin` header")
-        if not allowed.allows(origin):
-            log.info("refused a connection from origin %r", origin)
-            response = conn.respond(400, f"Origin {origin!r} is not allowed")
-            response.headers["Access-Control-Allow-Origin"] = allowed.text
-            return response
-        return None
-
-    return process_request
-
-
-# -- tokens -------------------------------------------------------------------------------
-@dataclass(slots=True)
-class IssuedToken:
-    app_id: str
-    expires_at: int | None  # µs since the epoch
-    single_use: bool
-
-
-class TokenStore:
-    """App authentication tokens (in memory: a restart invalidates them, as in Holochain)."""
-
-    def __init__(self) -> None:
-        self._tokens: dict[bytes, IssuedToken] = {}
-
-    def issue(self, token: bytes, app_id: str, expires_at: int | None, single_use: bool) -> None:
-        self._prune()
-        self._tokens[token] = IssuedToken(app_id, expires_at, single_use)
-
-    def revoke(self, token: bytes) -> None:
-        self._tokens.pop(token, None)
-
-    def revoke_app(self, app_id: str) -> None:
-        for t in [t for t, v in self._tokens.items() if v.app_id == app_id]:
-            del self._tokens[t]
-
-    def use(self, token: bytes, interface_app: str | None) -> str | None:
-        """The app id the token authenticates for on this interface, or ``None``."""
-        issued = self._tokens.get(token)
-        if issued is None:
-            return None
-        if issued.single_use:
-            del self._tokens[token]
-        if issued.expires_at is not None and issued.expires_at <= time.time_ns() // 1000:
-            self._tokens.pop(token, None)
-            return None
-        if interface_app is not None and issued.app_id != interface_app:
-            return None
-        return issued.app_id
-
-    def _prune(self) -> None:
-        now = time.time_ns() // 1000
-        for t in [t for t, v in self._tokens.items() if v.expires_at and v.expires_at <= now]:
-            del self._tokens[t]
-
-
-# -- connections --------------------------------------------------------------------------
-class Connection:
-    """One client socket: concurrent requests, bounded in flight."""
-
-    kind = "admin"
-
-    def __init__(self, ws: ServerConnection) -> None:
-        self.ws = ws
-        self.peer = f"{ws.remote_address[0]}:{ws.remote_address[1]}" if ws.remote_address else "?"
-        self.in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
-        self.tasks: set[asyncio.Task[None]] = set()
-
-    async def serve(self, handle: Callable[[str, Any], Awaitable[tuple[str, Any]]]) -> None:
-        async for frame in self.ws:
-            env = decode_envelope(frame)
-            if env is None:
-                log.debug("%s %s: dropped an undecodable frame", self.kind, self.peer)
-                continue
-            if env.type != "request" or env.id is None:
-                continue  # signals and late authenticates from a client are ignored
-            await self.in_flight.acquire()
-            task = asyncio.create_task(self._answer(env.id, env.data, handle))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    async def _answer(
-        self,
-        rid: int,
-        data: bytes | None,
-        handle: Callable[[str, Any], Awaitable[tuple[str, Any]]],
-    ) -> None:
-        tag = "?"
-        try:
-            try:
-                tag, value = decode_request(data)
-                rtag, rvalue = await handle(tag, value)
-                frame = encode_response(rid, rtag, rvalue)
-            except Exception as exc:
-                if not isinstance(exc, ZomehostError):
-                    log.exception("%s request %s failed unexpectedly", self.kind, tag)
-                kind = error_kind(exc)
-                log.info("%s %s: %s -> %s: %s", self.kind, self.peer, tag, kind, error_message(exc))
-                frame = encode_error(rid, kind, error_message(exc))
-            with contextlib.suppress(ConnectionClosed):
-                await self.deliver(frame)
-        finally:
-            self.in_flight.release()
-
-    async def deliver(self, frame: bytes) -> None:
-        await self.ws.send(frame)
-
-    async def drain(self) -> None:
-        if self.tasks:
-            await asyncio.wait(list(self.tasks), timeout=DRAIN_TIMEOUT)
-
-
-class AppConnection(Connection):
-    """An authenticated app socket with one ordered writer.
-
-    Responses and signals leave in the order they were produced, so a call's signals reach
-    the client before the call's response: a response with nothing queued ahead of it is
-    written at once (``ws.send`` writes a whole message before it waits for the buffer to
-    drain), otherwise it queues behind the writer task. Signals wait in a bounded queue
-    (drop-oldest); a response holds its request's in-flight slot until it is written, so a
-    client that does not read stops being read from.
-    """
-
-    kind = "app"
-
-    def __init__(self, ws: ServerConnection, app_id: str, cell_keys: set[bytes]) -> None:
-        super().__init__(ws)
-        self.app_id = app_id
-        self.cell_keys = cell_keys
-        self.app_access: AppAccess | None = None  # AppApi's cached check of the app
-        self.signals: deque[tuple[int, bytes]] = deque()
-        self.responses: deque[tuple[int, bytes, asyncio.Future[None]]] = deque()
-        self.dropped = 0
-        self._seq = itertools.count()
-        self._wake = asyncio.Event()
-        self._closed = False
-
-    def push_signal(self, frame: bytes) -> None:
-        """Queue a signal frame; never blocks. Full queue: drop the oldest and count it."""
-        if self._closed:
-            return
-        if len(self.signals) >= SIGNAL_QUEUE:
-            self.signals.popleft()
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning(
-                    "app client %s (%s) is not reading its signals: %d dropped so far",
-                    self.peer,
-                    self.app_id,
-                    self.dropped,
-                )
-        self.signals.append((next(self._seq), frame))
-        self._wake.set()
-
-    async def deliver(self, frame: bytes) -> None:
-        if self._closed:
-            return
-        if not self.responses and not self.signals:
-            await self.ws.send(frame)
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.responses.append((next(self._seq), frame, fut))
-        self._wake.set()
-        await fut
-
-    async def write(self) -> None:
-        """The writer task: oldest frame first, across responses and signals."""
-        try:
-            while True:
-                while self.signals or self.responses:
-                    if self.responses and (
-                        not self.signals or self.responses[0][0] < self.signals[0][0]
-                    ):
-                        _, frame, fut = self.responses.popleft()
-                        try:
-                            await self.ws.send(frame)
-                        finally:
-                            if not fut.done():
-                                fut.set_result(None)
-                    else:
-                        await self.ws.send(self.signals.popleft()[1])
-                self._wake.clear()
-                await self._wake.wait()
-        finally:
-            self.close_outbox()
-
-    def close_outbox(self) -> None:
-        self._closed = True
-        self.signals.clear()
-        while self.responses:
-            _, _, fut = self.responses.popleft()
-            if not fut.done():
-                fut.set_result(None)
-
-
 # -- interfaces ---------------------------------------------------------------------------
-@dataclass(slots=True)
-class AppInterface:
-    port: int
-    origins: AllowedOrigins
-    installed_app_id: str | None
-    bind: str
-    server: Server
-
-
 class Interfaces:
     """The service owning every WebSocket interface."""
 
@@ -318,8 +64,8 @@ class Interfaces:
         self.runtime = runtime
         self.conductor = runtime.conductor
         self.tokens = TokenStore()
-        self.admin = AdminApi(self)
-        self.app = AppApi(self)
+        self.admin = AdminApi(runtime, self)
+        self.app = AppApi(runtime)
         self.admin_server: Server | None = None
         self.admin_port = 0
         self.app_interfaces: dict[int, AppInterface] = {}

@@ -88,14 +88,7 @@ def measure() -> dict[str, Any]:
 
         data, signature = sign()
         params = ZomeCallParams.decode(data)
-        zcall = ZomeCall(
-            params.cell_id,
-            params.zome_name,
-            params.fn_name,
-            params.payload,
-            params.provenance,
-            params.cap_secret,
-        )
+        zcall = ZomeCall.from_params(params)
 
         def via_grant() -> Any:
             return c.call_zome(zcall)

@@ -34,6 +34,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -93,6 +94,40 @@ class Runtime(Protocol):
 
 
 # -- the node -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class OutgoingCall:
+    """A remote call a zome makes: what gets signed, by whom, for which agent."""
+
+    key: nacl.signing.SigningKey
+    caller: CellId
+    agent: AgentPubKey
+    zome: str
+    fn: str
+    secret: bytes | None
+    payload: bytes
+    depth: int
+
+    def body(self, remaining: float) -> dict[str, Any]:
+        """The request: ``ZomeCallParams`` signed by the calling agent, as a client signs."""
+        params = ZomeCallParams(
+            provenance=self.caller.agent,
+            cell_id=CellId(self.caller.dna_hash, self.agent),
+            zome_name=self.zome,
+            fn_name=self.fn,
+            cap_secret=self.secret,
+            payload=self.payload,
+            nonce=new_nonce(),
+            expires_at=now_micros() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
+        )
+        data, signature = sign_call(params, self.key)
+        return {
+            "params": data,
+            "signature": signature,
+            "timeout_ms": max(1, int(remaining * 1000)),
+            "depth": self.depth,
+        }
+
+
 class PeerService:
     def __init__(
         self, runtime: Runtime, config: NetworkConfig, key: nacl.signing.SigningKey
@@ -394,12 +429,11 @@ class PeerService:
             key = self.conductor.keystore.signing_key(ctx.cell.agent)
         except NotFound as exc:
             return ZomeCallResponse.network_error(exc.message)
+        out = OutgoingCall(key, ctx.cell, agent, zome, fn, secret, payload, depth)
         conn = self._open_connection(ctx.cell.dna_hash, agent)
         if conn is not None:
-            return self._call_now(
-                conn, key, ctx.cell, agent, zome, fn, secret, payload, timeout, depth
-            )
-        coro = self.call(key, ctx.cell, agent, zome, fn, secret, payload, timeout, depth)
+            return self._call_now(conn, out, timeout)
+        coro = self.call(out, timeout)
         try:
             return self.runtime.run_on_loop(coro, timeout + _LOOP_MARGIN_S)
         except concurrent.futures.TimeoutError:
@@ -412,71 +446,46 @@ class PeerService:
         record = None if self._stopped else self.directory.peek(dna, agent)
         return None if record is None else self.transport.connection_for(record.info.transport_id)
 
-    def _call_now(
-        self,
-        conn: Connection,
-        key: nacl.signing.SigningKey,
-        caller: CellId,
-        agent: AgentPubKey,
-        zome: str,
-        fn: str,
-        secret: bytes | None,
-        payload: bytes,
-        timeout: float,
-        depth: int,
-    ) -> ZomeCallResponse:
+    def _call_now(self, conn: Connection, out: OutgoingCall, timeout: float) -> ZomeCallResponse:
         """On the worker thread: sign, send and wait, without a hop to the loop."""
-        body = _call_body(key, caller, agent, zome, fn, secret, payload, timeout, depth)
         try:
-            rid, fut = conn.request_threadsafe(protocol.OP_CALL, body)
+            rid, fut = conn.request_threadsafe(protocol.OP_CALL, out.body(timeout))
         except PeerUnreachable as exc:
-            return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
+            return _failed(out.agent, exc)
         try:
             answer = fut.result(timeout)
         except TimeoutError:
-            return _timed_out(agent, timeout)
+            return _timed_out(out.agent, timeout)
         except PeerUnreachable as exc:
-            return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
+            return _failed(out.agent, exc)
         finally:
             conn.forget(rid)
-        return _answer_from(agent, answer)
+        return _answer_from(out.agent, answer)
 
-    async def call(
-        self,
-        key: nacl.signing.SigningKey,
-        caller: CellId,
-        agent: AgentPubKey,
-        zome: str,
-        fn: str,
-        secret: bytes | None,
-        payload: bytes,
-        timeout: float,
-        depth: int = 1,
-    ) -> ZomeCallResponse:
-        """Call ``zome.fn`` on ``agent``'s cell of the caller's DNA."""
+    async def call(self, out: OutgoingCall, timeout: float) -> ZomeCallResponse:
+        """On the loop: find, dial and call ``out.agent``'s conductor."""
         if self._stopped:
             return ZomeCallResponse.network_error("the network is stopped")
         started = self.loop.time()
         deadline = started + timeout
-        conn = await self._connect_agent(caller.dna_hash, agent, deadline)
+        conn = await self._connect_agent(out.caller.dna_hash, out.agent, deadline)
         if isinstance(conn, ZomeCallResponse):
             return conn
         remaining = deadline - self.loop.time()
-        body = _call_body(key, caller, agent, zome, fn, secret, payload, remaining, depth)
         try:
-            answer = await conn.request(protocol.OP_CALL, body, remaining)
+            answer = await conn.request(protocol.OP_CALL, out.body(remaining), remaining)
         except TimeoutError:
-            return _timed_out(agent, timeout)
+            return _timed_out(out.agent, timeout)
         except PeerUnreachable as exc:
-            return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
+            return _failed(out.agent, exc)
         log.debug(
             "remote call %s.%s on %s took %.1f ms",
-            zome,
-            fn,
-            agent,
+            out.zome,
+            out.fn,
+            out.agent,
             (self.loop.time() - started) * 1000,
         )
-        return _answer_from(agent, answer)
+        return _answer_from(out.agent, answer)
 
     def remote_signal(self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes) -> None:
         """``conductor.remote_signaller``: sign one message per agent, send without waiting."""
@@ -625,37 +634,6 @@ class PeerService:
         c.deliver_remote_signal(params.cell_id, params.zome_name, params.provenance, params.payload)
 
 
-def _call_body(
-    key: nacl.signing.SigningKey,
-    caller: CellId,
-    agent: AgentPubKey,
-    zome: str,
-    fn: str,
-    secret: bytes | None,
-    payload: bytes,
-    remaining: float,
-    depth: int,
-) -> dict[str, Any]:
-    """A call request's body: ``ZomeCallParams`` signed by the calling agent, as a client signs."""
-    params = ZomeCallParams(
-        provenance=caller.agent,
-        cell_id=CellId(caller.dna_hash, agent),
-        zome_name=zome,
-        fn_name=fn,
-        cap_secret=secret,
-        payload=payload,
-        nonce=new_nonce(),
-        expires_at=now_micros() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
-    )
-    data, signature = sign_call(params, key)
-    return {
-        "params": data,
-        "signature": signature,
-        "timeout_ms": max(1, int(remaining * 1000)),
-        "depth": depth,
-    }
-
-
 def _call_timeout_ms(body: Any, config: NetworkConfig) -> int:
     timeout_ms = body.get("timeout_ms") if isinstance(body, dict) else None
     if not isinstance(timeout_ms, int) or timeout_ms <= 0:
@@ -669,6 +647,10 @@ def _answer_from(agent: AgentPubKey, answer: Any) -> ZomeCallResponse:
     if response is None:
         return ZomeCallResponse.network_error(f"agent {agent} sent a malformed response")
     return response
+
+
+def _failed(agent: AgentPubKey, exc: PeerUnreachable) -> ZomeCallResponse:
+    return ZomeCallResponse.network_error(f"remote call to {agent} failed: {exc}")
 
 
 def _timed_out(agent: AgentPubKey, timeout: float) -> ZomeCallResponse:

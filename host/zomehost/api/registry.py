@@ -1,0 +1,54 @@
+"""What the request handlers need from the service around them, as small interfaces.
+
+:mod:`zomehost.api.server` implements both; the handlers (:mod:`~zomehost.api.admin`,
+:mod:`~zomehost.api.app`) import only this, so the package has no import cycle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from websockets.asyncio.server import Server
+
+from zomehost.api.origins import AllowedOrigins
+from zomehost.api.tokens import TokenStore
+from zomehost.conductor.conductor import Conductor
+
+T = TypeVar("T")
+
+
+class Runtime(Protocol):
+    """What the interfaces need from the process that runs them."""
+
+    conductor: Conductor
+
+    @property
+    def admin_port(self) -> int | None: ...
+
+    async def in_worker(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    def publish_endpoint(self, name: str, value: Any) -> None: ...
+
+
+@dataclass(slots=True)
+class AppInterface:
+    port: int
+    origins: AllowedOrigins
+    installed_app_id: str | None
+    bind: str
+    server: Server
+
+
+class InterfaceRegistry(Protocol):
+    """The app interfaces and tokens the admin API manages."""
+
+    tokens: TokenStore
+    app_interfaces: dict[int, AppInterface]
+
+    async def attach_app_interface(
+        self, port: int, origins_text: str, app_id: str | None, bind: str | None
+    ) -> int: ...
+
+    def app_uninstalled(self, app_id: str) -> None: ...
