@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from zomehost.api import server
+from zomehost.api import connection, origins
+from zomehost.api.tokens import TokenStore
 from zomehost.client.base import RequestTimeout, WsClient
 from zomehost.core.api_wire import (
     ApiError,
@@ -158,7 +159,7 @@ class _FakeWs:
 def test_writer_keeps_production_order_and_holds_responses() -> None:
     async def main() -> None:
         ws = _FakeWs()
-        conn = server.AppConnection(ws, "app", set())  # type: ignore[arg-type]
+        conn = connection.AppConnection(ws, "app", set())  # type: ignore[arg-type]
         writer = asyncio.create_task(conn.write())
         ws.gate.clear()  # a client that does not read
         conn.push_signal(b"s1")
@@ -180,11 +181,11 @@ def test_writer_keeps_production_order_and_holds_responses() -> None:
 
 
 def test_signal_queue_drops_oldest_and_counts() -> None:
-    conn = server.AppConnection(_FakeWs(), "app", set())  # type: ignore[arg-type]
-    n = server.SIGNAL_QUEUE + 10
+    conn = connection.AppConnection(_FakeWs(), "app", set())  # type: ignore[arg-type]
+    n = connection.SIGNAL_QUEUE + 10
     for i in range(n):
         conn.push_signal(i.to_bytes(4, "big"))
-    assert len(conn.signals) == server.SIGNAL_QUEUE
+    assert len(conn.signals) == connection.SIGNAL_QUEUE
     assert conn.dropped == 10
     frames = [f for _, f in conn.signals]
     assert frames[0] == (10).to_bytes(4, "big")  # the oldest went first
@@ -192,15 +193,15 @@ def test_signal_queue_drops_oldest_and_counts() -> None:
 
 
 def test_allowed_origins() -> None:
-    any_ = server.AllowedOrigins.parse("*")
+    any_ = origins.AllowedOrigins.parse("*")
     assert any_.allows("anything") and any_.text == "*"
-    listed = server.AllowedOrigins.parse(" a , b,")
+    listed = origins.AllowedOrigins.parse(" a , b,")
     assert listed.allows("a") and listed.allows("b") and not listed.allows("c")
     assert listed.text == "a,b"
 
 
 def test_tokens_expire_and_are_single_use() -> None:
-    tokens = server.TokenStore()
+    tokens = TokenStore()
     tokens.issue(b"t1", "app", None, True)
     assert tokens.use(b"t1", None) == "app"
     assert tokens.use(b"t1", None) is None

@@ -120,3 +120,22 @@ def test_bad_capability_arguments_are_one_line_errors(two_agents: dict[str, Any]
         cli(home, "call", "alice", "main", "a", "echo", '"x"', "--as", "bob", "--cap-secret", "abc")
     )
     assert "--functions" in _refused(cli(home, "grant", "alice", "main", "--functions", "nocolon"))
+
+
+def test_links_between_apps_are_declared_at_install_and_listed(
+    two_agents: dict[str, Any], tmp_path_factory: pytest.TempPathFactory, probe_bundle: bytes
+) -> None:
+    """`app install --link` is the admin's declaration that one app's zomes may act as
+    another app's author; `app list` shows it; a link to no app is one plain error line."""
+    cli, home, alice = two_agents["cli"], two_agents["home"], two_agents["alice"]
+    bundle = tmp_path_factory.mktemp("cli-links") / "probe.happ"
+    bundle.write_bytes(probe_bundle)
+    install = ["app", "install", str(bundle), "--agent", alice, "--network-seed"]
+    line = _refused(cli(home, *install, "n1", "--app-id", "tools", "--link", "nosuchapp"))
+    assert "nosuchapp" in line
+    _ok(cli(home, *install, "n2", "--app-id", "tools", "--link", "alice"))
+    listed = json.loads(_ok(cli(home, "app", "list", "--json")))
+    links = {a["app_id"]: a["linked_apps"] for a in listed}
+    assert links["tools"] == ["alice"]
+    assert links["alice"] == []
+    assert "linked: alice" in _ok(cli(home, "app", "list"))

@@ -115,8 +115,11 @@ class AdminApi:
         seed = field(doc, "network_seed", str, required=False)
         roles_settings = field(doc, "roles_settings", dict, required=False) or {}
         role_seeds = _role_seeds(roles_settings)
+        links = field(doc, "linked_apps", list, required=False) or []
+        if not all(isinstance(a, str) for a in links):
+            raise deserialization()
         info = await self.runtime.in_worker(
-            self._install, path, data, agent, app_id, seed, role_seeds
+            self._install, path, data, agent, app_id, seed, role_seeds, frozenset(links)
         )
         return "app_installed", info
 
@@ -128,6 +131,7 @@ class AdminApi:
         app_id: str | None,
         seed: str | None,
         role_seeds: dict[str, str],
+        links: frozenset[str],
     ) -> Any:
         if data is None:
             assert path is not None
@@ -147,7 +151,7 @@ class AdminApi:
             seed = seeds.pop()
         app_id = app_id or parsed.manifest.name
         c = self.conductor
-        app = c.install_app(data, app_id, agent, seed)
+        app = c.install_app(data, app_id, agent, seed, links)
         # Holochain's install does not enable: the app waits for enable_app.
         views.set_disabled_reason(c, app_id, views.NEVER_STARTED)
         app = c.set_app_status(app_id, AppStatus.DISABLED)

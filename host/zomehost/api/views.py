@@ -69,6 +69,7 @@ def app_info(conductor: Conductor, app: InstalledApp) -> dict[str, Any]:
         "agent_pub_key": app.agent.raw,
         "manifest": app_manifest(app, manifests),
         "installed_at": app.installed_at,
+        "linked_apps": sorted(app.linked_apps),  # zomehost: apps it may call as their author
     }
 
 

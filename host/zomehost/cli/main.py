@@ -202,13 +202,22 @@ def app_install(
     network_seed: Annotated[
         str | None, typer.Option("--network-seed", help="Override the DNAs' network seed.")
     ] = None,
+    link: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--link",
+            metavar="APP",
+            help="An installed app whose cells this app's zomes may call as their author "
+            "(repeatable). Without it another app's cells answer only to grants.",
+        ),
+    ] = None,
     home: HomeOpt = None,
 ) -> None:
     """Install an app bundle for an agent (new unless --agent); runs genesis for each cell."""
     data = _guard(lambda: bundle.read_bytes())
     with _conductor(home) as c:
         agent_key = AgentPubKey(HoloHash.from_text(agent).raw) if agent else None
-        installed = c.install_app(data, app_id, agent_key, network_seed)
+        installed = c.install_app(data, app_id, agent_key, network_seed, frozenset(link or ()))
         err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}")
         for role, dna in installed.roles.items():
             err.print(f"  role {role}: dna {dna}")
@@ -232,6 +241,7 @@ def app_list(
                             "status": a.status.value,
                             "agent": a.agent.raw,
                             "roles": {r: h.raw for r, h in a.roles.items()},
+                            "linked_apps": sorted(a.linked_apps),
                         }
                         for a in apps
                     ],
@@ -242,7 +252,8 @@ def app_list(
         if not apps:
             err.print("no apps installed")
         for a in apps:
-            print(f"{a.app_id}\t{a.status.value}\t{a.agent}\t{', '.join(a.roles)}")
+            links = f"\tlinked: {', '.join(sorted(a.linked_apps))}" if a.linked_apps else ""
+            print(f"{a.app_id}\t{a.status.value}\t{a.agent}\t{', '.join(a.roles)}{links}")
 
 
 def _set_status(app_id: str, status: AppStatus, home: Path | None) -> None:
