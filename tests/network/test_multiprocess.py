@@ -354,6 +354,41 @@ def test_forged_and_replayed_calls_across_processes(cluster: Cluster) -> None:
     run(main())
 
 
+def test_a_frozen_callee_is_a_network_error_the_calling_zome_handles(cluster: Cluster) -> None:
+    """Issue 13.9: a peer that stops answering (SIGSTOP) must not take the caller's whole
+    call down with its own deadline: the remote wait ends early enough for the zome to get
+    ``NetworkError("… timed out …")`` as a value, even when it asked to wait longer."""
+
+    async def scenario() -> tuple[Any, float]:
+        app_a, _ = await app_of(cluster.a)
+        app_b, cb = await app_of(cluster.b)
+        await app_b.call_zome(
+            "a",
+            "make_grant",
+            {"tag": "frozen", "access": "Unrestricted", "functions": "All"},
+            role_name="main",
+        )
+        await app_b.close()
+        assert ok(await remote(app_a, cb.agent, "echo", "warm")) == "warm"  # connected
+        assert cluster.b.proc is not None
+        pid = cluster.b.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            res = await remote(app_a, cb.agent, "echo", "are you there", timeout_ms=60_000)
+            elapsed = time.monotonic() - t0
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert await app_a.call_zome("a", "echo", "alive", role_name="main") == "alive"
+        await app_a.close()
+        return res, elapsed
+
+    res, elapsed = run(scenario())
+    assert set(res) == {"NetworkError"}, res
+    assert "timed out" in res["NetworkError"]
+    assert elapsed < 10  # inside the calling function's own 10 s deadline
+
+
 def test_killed_callee_gives_network_error_and_restarted_peer_is_reached(
     cluster: Cluster,
 ) -> None:
