@@ -159,6 +159,12 @@ class ConductorError(ZomehostError):
     kind = "ConductorError"
 
 
+class HomeInUse(ConductorError):
+    """Another process (a running ``zomehost run``) holds the conductor home."""
+
+    kind = "HomeInUse"
+
+
 class AppNotFound(NotFound):
     kind = "AppNotFound"
 

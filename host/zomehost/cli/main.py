@@ -122,7 +122,12 @@ def _conductor(home: Path | None) -> Iterator[Conductor]:
             started[0] = True
         status.update(f"compiling zome [bold]{zome}[/] (cached after this)…")
 
-    conductor = _guard(lambda: Conductor.open(h, _passphrase(), on_compile=on_compile))
+    _guard(h.lock)  # one process per home: a running daemon is named, never written past
+    try:
+        conductor = _guard(lambda: Conductor.open(h, _passphrase(), on_compile=on_compile))
+    except BaseException:
+        h.unlock()
+        raise
     try:
         yield conductor
     except ZomehostError as exc:
@@ -131,6 +136,7 @@ def _conductor(home: Path | None) -> Iterator[Conductor]:
         if started[0]:
             status.stop()
         conductor.close()
+        h.unlock()
 
 
 def _text_hash(text: str, what: str) -> HoloHash:

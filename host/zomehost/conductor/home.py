@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Limits
-from zomehost.errors import ConductorError, KeystoreError
+from zomehost.errors import ConductorError, HomeInUse, KeystoreError
 
 CONFIG_NAME = "conductor-config.yaml"
 KEYSTORE_NAME = "keystore.bin"
@@ -123,6 +124,8 @@ class Home:
 
     def lock(self) -> None:
         """Take the home's run lock: one conductor process per home."""
+        if not self.exists():
+            raise ConductorError(f"{self.path} is not a zomehost home: run `zomehost init` first")
         f = open(self.path / "conductor.lock", "a+")  # noqa: SIM115 - held for the process
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -130,14 +133,24 @@ class Home:
             f.seek(0)
             pid = f.read().strip()
             f.close()
-            raise ConductorError(
-                f"another conductor (pid {pid or '?'}) is already running on {self.path}"
-            ) from None
+            raise HomeInUse(self._holder(pid)) from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
         f.flush()
         self._lock_file = f
+
+    def _holder(self, pid: str) -> str:
+        """Who holds the home, with where its admin interface listens when it says so."""
+        where = ""
+        try:
+            run = json.loads((self.path / "run.json").read_text())
+            if str(run.get("pid")) == pid and isinstance(run.get("admin_port"), int):
+                url = f"ws://127.0.0.1:{run['admin_port']}"
+                where = f"; stop it, or go through it with --conductor {url}"
+        except (OSError, ValueError):
+            pass
+        return f"a conductor (pid {pid or '?'}) is running on {self.path}{where}"
 
     def unlock(self) -> None:
         if self._lock_file is not None:
