@@ -61,9 +61,32 @@ def _abi_type() -> wasmtime.FuncType:
 HostDispatch = Callable[[str, Any], Any]
 
 
+class Starting:
+    """On top of the active stack while an instance starts (its start function runs): a host
+    function called then is refused, and never served for the call the instance nests in."""
+
+    __slots__ = ("fault",)
+
+    def __init__(self) -> None:
+        self.fault: ZomehostError | None = None
+
+
+def stray_host_call(top: object, name: str) -> ZomehostError:
+    """The error for a host function called with no zome call of this boundary to serve:
+    from a start function (``top`` is a :class:`Starting`, which records it), or, which
+    cannot happen, outside any call."""
+    if isinstance(top, Starting):
+        top.fault = Trap(
+            f"host function {name} was called from the zome's start function: host "
+            "functions serve zome calls, and none has begun while the instance starts"
+        )
+        return top.fault
+    return RibosomeError(f"host function {name} was called outside a zome call")
+
+
 class _Active(threading.local):
     def __init__(self) -> None:
-        self.stack: list[GuestSide] = []
+        self.stack: list[GuestSide | Starting] = []
         self.serving: set[int] = set()  # ids of the calls a host function is running for
 
 
@@ -103,12 +126,14 @@ class GuestCall:
         self.store.set_epoch_deadline(boundary.engine.deadline_ticks(remaining))
         if boundary.engine.fuel:
             self.store.set_fuel(limits.fuel if limits.fuel is not None else 2**62)
+        start = Starting()
+        _active.stack.append(start)
         try:
             instance = boundary.pre(zm).instantiate(self.store)
-        except wasmtime.Trap as exc:
-            raise self._trap_error(exc, "instantiate") from None
-        except wasmtime.WasmtimeError as exc:
-            raise instantiate_error(exc, limits) from None
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise start.fault or instantiate_error(exc, limits) from None
+        finally:
+            _active.stack.pop()
         exports = instance.exports(self.store)
         self.exports = exports
         memory, alloc, free = exports["memory"], exports["__zh_alloc"], exports["__zh_free"]
@@ -181,18 +206,26 @@ class GuestCall:
         )
 
 
+GUEST_CODE = "in guest code"
+START_FUNCTION = "in the zome's start function"
+GUEST_ALLOCATOR = "in the guest allocator"
+
+
 def trap_error(
-    exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str, limits: Limits, memory_len: int
+    exc: wasmtime.WasmtimeError | wasmtime.Trap,
+    export: str,
+    limits: Limits,
+    memory_len: int,
+    running: str = GUEST_CODE,
 ) -> ZomehostError:
-    """The typed error for a trap or wasmtime error out of ``export`` (both boundaries)."""
+    """The typed error for a trap or wasmtime error out of ``export`` (both boundaries);
+    ``running``: what the guest was doing, named when the deadline ran out there."""
     code = getattr(exc, "trap_code", None)
     frames = getattr(exc, "frames", None) or []
     names = [f.func_name or f"func[{f.func_index}]" for f in frames]
     where = f" in {' <- '.join(names[:8])}" if names else ""
     if code == wasmtime.TrapCode.INTERRUPT:
-        return Timeout(
-            f"{export} ran past its deadline (the cell allows at most {limits.timeout_ms} ms)"
-        )
+        return past_deadline(export, running, limits)
     if code == wasmtime.TrapCode.OUT_OF_FUEL:  # deterministic: not worth a retry
         return LimitExceeded(f"{export} ran out of fuel ({limits.fuel} units)")
     # wasmtime's text is "error while executing at wasm backtrace: <frames> Caused by: <why>"
@@ -214,8 +247,19 @@ def trap_error(
     return Trap(f"{export} trapped: {msg}{where}")
 
 
-def instantiate_error(exc: wasmtime.WasmtimeError, limits: Limits) -> ZomehostError:
-    """The typed error for an instantiation that wasmtime refused (both boundaries)."""
+def past_deadline(what: str, running: str, limits: Limits) -> Timeout:
+    """The call's deadline ran out while ``running`` (guest code, a host function...)."""
+    return Timeout(
+        f"{what}: the call ran past its deadline {running} "
+        f"(the cell allows at most {limits.timeout_ms} ms)"
+    )
+
+
+def instantiate_error(exc: wasmtime.WasmtimeError | wasmtime.Trap, limits: Limits) -> ZomehostError:
+    """The typed error for an instantiation that wasmtime refused or that trapped in the
+    start function (both boundaries)."""
+    if isinstance(exc, wasmtime.Trap) or getattr(exc, "trap_code", None) is not None:
+        return trap_error(exc, "instantiate", limits, 0, START_FUNCTION)
     text = " ".join(str(exc).split())
     if "memory" in text and "limit" in text:  # its initial memory is past the cap
         return OutOfMemory(
@@ -228,6 +272,7 @@ class GuestSide(Protocol):
     """What a host import needs from the guest call it serves (both boundaries)."""
 
     limits: Limits
+    deadline: float
     dispatch: HostDispatch
     fault: ZomehostError | None
 
@@ -266,6 +311,10 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
             raise
         except ZomehostError as exc:
             envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+        if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
+            raise past_deadline(
+                f"host function {name}", f"while waiting in host function {name}", call.limits
+            )
         out = pack(envelope)
         if len(out) > call.limits.max_host_payload_bytes:
             raise LimitExceeded(
@@ -278,7 +327,8 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
         call.fault = exc
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # inside the guest allocator
         what = f"host function {name}: the guest allocator"
-        call.fault = call.fault or trap_error(exc, what, call.limits, call.memory_len())
+        fault = trap_error(exc, what, call.limits, call.memory_len(), GUEST_ALLOCATOR)
+        call.fault = call.fault or fault
     except Exception as exc:  # never let a Python exception cross into wasmtime
         call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
     finally:
@@ -288,7 +338,10 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
 
 def _host_import(name: str) -> Callable[..., int]:
     def host_fn(caller: wasmtime.Caller, ptr: int, length: int) -> int:
-        call = _active.stack[-1]
+        stack = _active.stack
+        call = stack[-1] if stack else None
+        if not isinstance(call, GuestCall):  # a start function: no call to serve
+            raise wasmtime.Trap(stray_host_call(call, name).message)
         out = serve_host_call(call, name, caller, ptr & _U32, length & _U32)
         if out is None:
             assert call.fault is not None
@@ -350,8 +403,11 @@ BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
 BOUNDARY_KINDS = ("fast", "public")
 
 
-def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary:
-    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``.
+def select_boundary(
+    engine: WasmEngine, kind: str | None = None, reuse: bool | None = None
+) -> WasmBoundary:
+    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``;
+    ``reuse``: the fast path's instance reuse (None: ``$ZOMEHOST_INSTANCE_REUSE``).
 
     ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API, zero-copy memory);
     ``public`` is this module (wasmtime-py's public API). Both have the same interface and
@@ -370,6 +426,6 @@ def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary
 
         reason = fastpath.unavailable()
         if reason is None:
-            return fastpath.Boundary(engine)
+            return fastpath.Boundary(engine, reuse)
         log.warning("fast wasm boundary unavailable (%s): using the public wasmtime API", reason)
     return Boundary(engine)

@@ -65,10 +65,12 @@ from zomehost.errors import (
 )
 from zomehost.ribosome.boundary import (
     HostDispatch,
+    Starting,
     _abi_type,
     _active,
     instantiate_error,
     serve_host_call,
+    stray_host_call,
     trap_error,
 )
 from zomehost.ribosome.engine import (
@@ -220,12 +222,10 @@ def _make_callback(name: str) -> Any:
     c = _lib()
 
     def host_fn(env: int | None, caller: int | None, args: Any, nargs: int) -> int:
-        try:
-            call = _active.stack[-1]
-        except IndexError:  # cannot happen: a guest runs only inside an invoke
-            return c.new_trap(f"host function {name} called outside a zome call")
-        if not isinstance(call, GuestCall):  # cannot happen: only fast calls link these
-            return c.new_trap(f"host function {name} called for a call of another boundary")
+        stack = _active.stack
+        call = stack[-1] if stack else None
+        if type(call) is not GuestCall:  # a start function: no call to serve
+            return c.new_trap(stray_host_call(call, name).message)
         try:
             # The caller's context is its store's context (both are the store's
             # StoreInner in wasmtime's C API): use the one the call already has.
@@ -380,12 +380,16 @@ class _Instance:
         self.cells: list[Any] = []
         self.counted = 0  # bytes of its memory already counted in the store's ``held``
         ctx = store.ctx
-        err = c.instantiate(prepared.pre_ptr, ctx, self.ptr, store.main_trap_addr)
+        start = Starting()
+        _active.stack.append(start)
+        try:
+            err = c.instantiate(prepared.pre_ptr, ctx, self.ptr, store.main_trap_addr)
+        finally:
+            _active.stack.pop()
         if err:
-            raise instantiate_error(c.error(err), limits)
+            raise start.fault or instantiate_error(c.error(err), limits)
         if store.main_trap.value:
-            trap = c.trap(_take(store.main_trap))
-            raise trap_error(trap, "instantiate", limits, 0)
+            raise start.fault or instantiate_error(c.trap(_take(store.main_trap)), limits)
         memory = self._extern(ctx, 0, b"memory", _EXTERN_MEMORY)
         alloc = self._extern(ctx, 1, b"__zh_alloc", _EXTERN_FUNC)
         free = self._extern(ctx, 2, b"__zh_free", _EXTERN_FUNC)

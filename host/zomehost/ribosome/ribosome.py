@@ -8,16 +8,18 @@ from typing import Any
 from zomehost.core.codec import unpack
 from zomehost.core.limits import Limits
 from zomehost.errors import GuestError, LimitExceeded, OutOfMemory
-from zomehost.ribosome.boundary import _active, select_boundary
+from zomehost.ribosome.boundary import Starting, _active, select_boundary
 from zomehost.ribosome.context import CallContext
 from zomehost.ribosome.engine import MAX_NESTED_INSTANCES, WasmEngine, ZomeModule
 from zomehost.ribosome.host_fns import HOST_FNS
 
 
 class Ribosome:
-    def __init__(self, engine: WasmEngine, boundary: str | None = None) -> None:
+    def __init__(
+        self, engine: WasmEngine, boundary: str | None = None, reuse: bool | None = None
+    ) -> None:
         self.engine = engine
-        self.boundary = select_boundary(engine, boundary)  # fast (default) or public
+        self.boundary = select_boundary(engine, boundary, reuse)  # fast (default) or public
 
     def run(self, ctx: CallContext, zm: ZomeModule, export: str, payload: bytes) -> Any:
         """Run ``export`` in a fresh instance; return its ``Ok`` value or raise."""
@@ -57,7 +59,8 @@ def _nested_limits(limits: Limits, what: str) -> Limits:
             f"{what}: {len(outer)} zome instances are already running nested on this thread "
             f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
         )
-    left = outer[0].limits.memory_bytes - sum(g.memory_len() for g in outer)
+    calls = [g for g in outer if not isinstance(g, Starting)]  # none: no host fn starts
+    left = calls[0].limits.memory_bytes - sum(g.memory_len() for g in calls)
     if left < 65536:
         raise OutOfMemory(f"{what}: the calls it is nested in use all of their memory cap")
     return limits if left >= limits.memory_bytes else replace(limits, memory_bytes=left)
