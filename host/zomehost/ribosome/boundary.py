@@ -37,14 +37,8 @@ from zomehost.errors import (
     Trap,
     ZomehostError,
 )
-from zomehost.ribosome.engine import (
-    HOST_FUNCTIONS,
-    HOST_MODULE,
-    MAX_TABLE_ELEMENTS,
-    MAX_TABLES,
-    WasmEngine,
-    ZomeModule,
-)
+from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
+from zomehost.ribosome.resources import MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES
 
 _U32 = 0xFFFFFFFF
 log = logging.getLogger("zomehost.ribosome")
@@ -118,7 +112,7 @@ class GuestCall:
             table_elements=MAX_TABLE_ELEMENTS,
             instances=1,
             tables=MAX_TABLES,
-            memories=1,
+            memories=MAX_MEMORIES,
         )
         remaining = deadline - time.monotonic()
         if remaining <= 0:

@@ -76,15 +76,19 @@ from zomehost.ribosome.boundary import (
 from zomehost.ribosome.engine import (
     HOST_FUNCTIONS,
     HOST_MODULE,
-    MAX_TABLE_ELEMENTS,
-    MAX_TABLES,
     WASMTIME_VERSION,
     WasmEngine,
     ZomeModule,
 )
+from zomehost.ribosome.resources import MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES
 
 _U32 = 0xFFFFFFFF
 STORE_REUSE = 16  # fresh instances per store before the store is dropped (see module doc)
+# wasmtime counts these per store: sized for STORE_REUSE instances of the largest module
+# resources.py allows, and a store that could not take the next module is replaced, so no
+# zome's declarations can make another zome's instantiation on the same thread fail.
+STORE_TABLES = MAX_TABLES * STORE_REUSE
+STORE_MEMORIES = MAX_MEMORIES * STORE_REUSE
 # A store frees its instances' memories only when it is dropped: one that holds more than
 # this (summed over its instances) is dropped after the call, so a memory bomb's pages do
 # not stay resident for the next STORE_REUSE calls.
@@ -279,6 +283,7 @@ class _Store:
         "memory_limit",
         "ptr",
         "scratch",
+        "tables",
         "turn",
         "uses",
     )
@@ -291,6 +296,7 @@ class _Store:
         self.ctx: int = c.store_context(self.ptr)
         self.memory_limit = -1
         self.uses = 0  # instances created in it
+        self.tables = 0  # tables they hold
         self.held = 0  # bytes of linear memory its instances hold
         self.turn = 0  # bumped by each call that takes the scratch memory
         self.idle: dict[bytes, _Instance] = {}  # reset instances, by module
@@ -306,9 +312,19 @@ class _Store:
 
     def limit_memory(self, memory_bytes: int) -> None:
         if memory_bytes != self.memory_limit:
-            n = STORE_REUSE  # instances, memories and tables are counted per store
-            self.c.store_limiter(self.ptr, memory_bytes, MAX_TABLE_ELEMENTS, n, MAX_TABLES * n, n)
+            self.c.store_limiter(
+                self.ptr,
+                memory_bytes,
+                MAX_TABLE_ELEMENTS,
+                STORE_REUSE,
+                STORE_TABLES,
+                STORE_MEMORIES,
+            )
             self.memory_limit = memory_bytes
+
+    def has_room(self, prepared: _Prepared) -> bool:
+        """Whether one more instance of ``prepared`` stays within the store's counts."""
+        return self.uses < STORE_REUSE and self.tables + prepared.tables <= STORE_TABLES
 
     def __del__(self) -> None:
         ptr, self.ptr = self.ptr, 0
@@ -327,7 +343,7 @@ class _Stores(threading.local):
 class _Prepared:
     """A module linked once against the host imports (InstancePre), and its export names."""
 
-    __slots__ = ("exports", "key", "pre", "pre_ptr", "reset_globals")
+    __slots__ = ("exports", "key", "pre", "pre_ptr", "reset_globals", "tables")
 
     def __init__(self, pre: wasmtime.InstancePre, zm: ZomeModule, reuse: bool) -> None:
         self.pre = pre  # keeps the C object alive
@@ -335,6 +351,7 @@ class _Prepared:
         self.exports = frozenset(e.name for e in zm.module.exports)
         self.key = zm.wasm_hash.raw
         self.reset_globals = zm.reset_globals if reuse else None
+        self.tables = zm.tables
 
 
 class _Instance:
@@ -534,10 +551,11 @@ class Boundary:
                 del store.idle[prepared.key]
                 self._arm(store, limits, remaining)
                 return store, inst
-        if store is None or store.uses >= STORE_REUSE:
+        if store is None or not store.has_room(prepared):
             store = stores[depth] = None  # drop the old one (and its instances) first
             store = stores[depth] = _Store(self.c, self.engine_ptr)
         store.uses += 1
+        store.tables += prepared.tables
         self._arm(store, limits, remaining)
         return store, _Instance(self.c, store, prepared, limits)
 
