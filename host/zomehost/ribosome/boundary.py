@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import wasmtime
 
@@ -37,6 +37,7 @@ from zomehost.errors import (
     Trap,
     ZomehostError,
 )
+from zomehost.ribosome import memory
 from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
 from zomehost.ribosome.resources import MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES
 
@@ -125,7 +126,7 @@ class GuestCall:
         try:
             instance = boundary.pre(zm).instantiate(self.store)
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise start.fault or instantiate_error(exc, limits) from None
+            raise start.fault or instantiate_error(_forget_frames(exc), limits) from None
         finally:
             _active.stack.pop()
         exports = instance.exports(self.store)
@@ -182,12 +183,16 @@ class GuestCall:
             out = self.read(self.store, out_ptr, out_len, f"{export} result")
             self._free(self.store, out_ptr, out_len)
             return out
-        except wasmtime.Trap as exc:
-            raise self._trap_error(exc, export) from None
-        except wasmtime.WasmtimeError as exc:
-            raise self._trap_error(exc, export) from None
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self._trap_error(_forget_frames(exc), export) from None
         finally:
             _active.stack.pop()
+
+    def close(self) -> None:
+        """Let go of the store (and so of the instance's memory): the call is over. A
+        fault's traceback can keep this object alive in a cycle until the next garbage
+        collection; the memory must not wait for it."""
+        del self.store, self.exports, self.memory, self._alloc, self._free
 
     def _trap_error(
         self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
@@ -203,6 +208,17 @@ class GuestCall:
 GUEST_CODE = "in guest code"
 START_FUNCTION = "in the zome's start function"
 GUEST_ALLOCATOR = "in the guest allocator"
+
+
+_Wasmtime = TypeVar("_Wasmtime", bound=BaseException)
+
+
+def _forget_frames(exc: _Wasmtime) -> _Wasmtime:
+    """Drop a wasmtime-py exception's traceback: its frames hold the store, and wasmtime-py
+    keeps the trap in one of them (a cycle), so the instance's memory would stay allocated
+    until the next garbage collection."""
+    exc.__traceback__ = None
+    return exc
 
 
 def trap_error(
@@ -226,6 +242,9 @@ def trap_error(
     lines = [ln.strip() for ln in str(getattr(exc, "message", "") or exc).splitlines()]
     lines = [ln for ln in lines if ln]
     msg = lines[-1].removeprefix("wasm trap: ") if lines else "trap"
+    refused = memory.refusal()  # a budget refused a grow in this call tree: that is why
+    if refused is not None:
+        return OutOfMemory(f"{export} ran out of memory: {refused} ({msg}){where}")
     # A refused memory.grow is not a trap: the guest's allocator sees -1 and aborts. So a
     # trap with memory near the cap (a linear bomb), or an abort with more than half of it
     # in use (a doubling vector whose next doubling was refused), is out of memory.
@@ -254,6 +273,9 @@ def instantiate_error(exc: wasmtime.WasmtimeError | wasmtime.Trap, limits: Limit
     start function (both boundaries)."""
     if isinstance(exc, wasmtime.Trap) or getattr(exc, "trap_code", None) is not None:
         return trap_error(exc, "instantiate", limits, 0, START_FUNCTION)
+    refused = memory.refusal()
+    if refused is not None:  # a budget refused its memory
+        return OutOfMemory(f"the zome cannot start: {refused}")
     text = " ".join(str(exc).split())
     if "memory" in text and "limit" in text:  # its initial memory is past the cap
         return OutOfMemory(
@@ -320,6 +342,7 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
     except ZomehostError as exc:
         call.fault = exc
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # inside the guest allocator
+        _forget_frames(exc)
         what = f"host function {name}: the guest allocator"
         fault = trap_error(exc, what, call.limits, call.memory_len(), GUEST_ALLOCATOR)
         call.fault = call.fault or fault
@@ -380,6 +403,8 @@ class Boundary:
 
 class GuestInvocation(Protocol):
     def invoke(self, export: str, payload: bytes) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 class WasmBoundary(Protocol):

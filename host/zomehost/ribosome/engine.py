@@ -15,7 +15,9 @@ import wasmtime
 
 from zomehost.core.bundle import MAX_WASM_BYTES
 from zomehost.core.hash import WasmHash
+from zomehost.core.limits import MemoryBudgets
 from zomehost.errors import WasmError
+from zomehost.ribosome import memory as linear_memory
 from zomehost.ribosome import resources
 from zomehost.ribosome.reset import GLOBAL_PREFIX, MARKER, RESET_VERSION, instrument
 
@@ -104,7 +106,9 @@ class WasmEngine:
     written only by this class (``Module.deserialize`` trusts its input).
     """
 
-    def __init__(self, cache_dir: Path | None, *, fuel: bool = False) -> None:
+    def __init__(
+        self, cache_dir: Path | None, *, fuel: bool = False, memory: MemoryBudgets | None = None
+    ) -> None:
         cfg = wasmtime.Config()
         cfg.epoch_interruption = True
         cfg.consume_fuel = fuel
@@ -121,6 +125,9 @@ class WasmEngine:
         _ffi.wasmtime_config_memory_init_cow_set(cfg.ptr(), False)
         for feature in _DISABLED_FEATURES:
             setattr(cfg, feature, False)
+        # Every linear memory and every grow goes through the budgets (memory.py).
+        self.memory = linear_memory.MemoryBudget(memory)
+        self.budgets_enforced = linear_memory.install(cfg.ptr())
         self.fingerprint = (
             f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;nomove;nocow;"
             f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)};"

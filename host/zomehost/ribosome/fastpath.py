@@ -89,10 +89,11 @@ STORE_REUSE = 16  # fresh instances per store before the store is dropped (see m
 # zome's declarations can make another zome's instantiation on the same thread fail.
 STORE_TABLES = MAX_TABLES * STORE_REUSE
 STORE_MEMORIES = MAX_MEMORIES * STORE_REUSE
-# A store frees its instances' memories only when it is dropped: one that holds more than
-# this (summed over its instances) is dropped after the call, so a memory bomb's pages do
-# not stay resident for the next STORE_REUSE calls.
-STORE_MEMORY_BUDGET = 8 * 1024 * 1024
+# A store frees its instances' memories only when it is dropped. When a call ends and the
+# thread's stores hold more than the engine's ``thread_cache_bytes`` (core/limits.py
+# MemoryBudgets), the call's store is dropped there and then: the memory of calls that
+# ended goes back to the system (and to the call tree's budget, memory.py) before the
+# caller goes on, and a worker thread keeps at most that much between calls.
 _EXTERN_FUNC = 0
 _EXTERN_GLOBAL = 1
 _EXTERN_MEMORY = 3
@@ -281,6 +282,7 @@ class _Store:
         "main_trap",
         "main_trap_addr",
         "memory_limit",
+        "owner",
         "ptr",
         "scratch",
         "tables",
@@ -288,8 +290,9 @@ class _Store:
         "uses",
     )
 
-    def __init__(self, c: _C, engine_ptr: int) -> None:
+    def __init__(self, c: _C, engine_ptr: int, owner: _Stores) -> None:
         self.c = c
+        self.owner = owner  # the thread's stores, which count what they all hold
         self.ptr: int = c.store_new(engine_ptr, None, None)
         if not self.ptr:
             raise RibosomeError("wasmtime could not create a store")
@@ -336,8 +339,25 @@ class _Store:
 
 
 class _Stores(threading.local):
+    """A thread's stores, one per nesting depth, and the linear memory they hold."""
+
     def __init__(self) -> None:
         self.by_depth: list[_Store | None] = []
+        self.held = 0
+
+    def drop(self, depth: int) -> None:
+        """Forget the store at ``depth``: it (and its instances' memory) goes when the last
+        call holding it ends."""
+        store = self.by_depth[depth]
+        if store is not None:
+            self.by_depth[depth] = None
+            self.held -= store.held
+
+    def release(self, store: _Store) -> None:
+        """Forget ``store`` (a call on it just ended) if it is still the one at its depth."""
+        depth = len(_active.stack)
+        if depth < len(self.by_depth) and self.by_depth[depth] is store:
+            self.drop(depth)
 
 
 class _Prepared:
@@ -538,12 +558,11 @@ class Boundary:
         ``remaining`` seconds, and an instance in it: an idle one reset to its fresh state
         when there is one, else a fresh one."""
         depth = len(_active.stack)
-        stores = self._stores.by_depth
+        owner = self._stores
+        stores = owner.by_depth
         while len(stores) <= depth:
             stores.append(None)
         store = stores[depth]
-        if store is not None and store.held > STORE_MEMORY_BUDGET:
-            store = stores[depth] = None  # a memory bomb's pages must not stay resident
         if store is not None:
             inst = store.idle.get(prepared.key)
             # an instance bigger than this call's cap could not start fresh: nor reused
@@ -552,8 +571,8 @@ class Boundary:
                 self._arm(store, limits, remaining)
                 return store, inst
         if store is None or not store.has_room(prepared):
-            store = stores[depth] = None  # drop the old one (and its instances) first
-            store = stores[depth] = _Store(self.c, self.engine_ptr)
+            owner.drop(depth)  # drop the old one (and its instances) first
+            store = stores[depth] = _Store(self.c, self.engine_ptr, owner)
         store.uses += 1
         store.tables += prepared.tables
         self._arm(store, limits, remaining)
@@ -580,6 +599,7 @@ class GuestCall:
     instance, or one that served earlier calls and was reset to its fresh state."""
 
     __slots__ = (
+        "_cache",
         "_exports",
         "_inst",
         "_turn",
@@ -615,6 +635,7 @@ class GuestCall:
             raise Timeout("the call's deadline passed before the zome started")
         store, inst = boundary.instance(prepared, limits, remaining)
         self.store = store  # keeps the store (and so the instance) alive
+        self._cache = boundary.engine.memory.budgets.thread_cache_bytes
         self._inst = inst
         store.turn += 1
         self._turn = store.turn
@@ -724,9 +745,14 @@ class GuestCall:
         finally:
             _active.stack.pop()
             size = self.memory_len()
-            store.held += size - inst.counted
+            grown = size - inst.counted
             inst.counted = size
-            if clean and inst.reset(ctx, size):
+            store.held += grown
+            owner = store.owner
+            owner.held += grown
+            if owner.held > self._cache:  # give the memory of this call back now
+                owner.release(store)
+            elif clean and inst.reset(ctx, size):
                 store.idle.setdefault(inst.key, inst)
 
     def _trap_error(
@@ -735,3 +761,8 @@ class GuestCall:
         if self.fault is not None:
             return self.fault
         return trap_error(exc, export, self.limits, self.memory_len())
+
+    def close(self) -> None:
+        """Let go of the store: the call is over (see boundary.GuestCall.close). A store
+        still in this thread's set lives on there; a dropped one goes now."""
+        del self.store, self._inst

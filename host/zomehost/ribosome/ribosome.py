@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from zomehost.core.codec import unpack
-from zomehost.core.limits import Limits
-from zomehost.errors import GuestError, LimitExceeded, OutOfMemory
-from zomehost.ribosome.boundary import Starting, _active, select_boundary
+from zomehost.errors import GuestError, LimitExceeded
+from zomehost.ribosome import memory
+from zomehost.ribosome.boundary import _active, select_boundary
 from zomehost.ribosome.context import CallContext
 from zomehost.ribosome.engine import MAX_NESTED_INSTANCES, WasmEngine, ZomeModule
 from zomehost.ribosome.host_fns import HOST_FNS
@@ -32,9 +31,23 @@ class Ribosome:
         def dispatch(name: str, payload: Any) -> Any:
             return HOST_FNS[name](ctx, payload)
 
-        limits = _nested_limits(ctx.limits, f"{ctx.zome_name}.{export}")
-        guest = self.boundary.guest_call(zm, limits, ctx.deadline, dispatch)
-        raw = guest.invoke(export, payload)
+        _check_nesting(f"{ctx.zome_name}.{export}")
+        # The outermost call opens the call tree that every nested instance shares.
+        tree = (
+            None
+            if memory.current()
+            else memory.open_tree(self.engine.memory, ctx.limits.memory_bytes)
+        )
+        try:
+            guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
+            try:
+                raw = guest.invoke(export, payload)
+            finally:
+                # its memory goes now, even if an error's traceback keeps the call object
+                guest.close()
+        finally:
+            if tree is not None:
+                memory.close_tree(tree)
         envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
         if isinstance(envelope, dict) and len(envelope) == 1:
             if "Ok" in envelope:
@@ -46,21 +59,12 @@ class Ribosome:
         raise GuestError(f"{ctx.zome_name}.{export} returned a malformed result envelope")
 
 
-def _nested_limits(limits: Limits, what: str) -> Limits:
-    """The limits of an instance started while others run on this thread (nested calls,
-    init, post_commit, local remote signals): every path counts, not just ``call``, and
-    the chain shares the outermost call's memory cap.
-    """
-    outer = _active.stack
-    if not outer:
-        return limits
-    if len(outer) >= MAX_NESTED_INSTANCES:
+def _check_nesting(what: str) -> None:
+    """Bound the instances started while others run on this thread (nested calls, init,
+    post_commit, local remote signals): every path counts, not just ``call``."""
+    depth = len(_active.stack)
+    if depth >= MAX_NESTED_INSTANCES:
         raise LimitExceeded(
-            f"{what}: {len(outer)} zome instances are already running nested on this thread "
+            f"{what}: {depth} zome instances are already running nested on this thread "
             f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
         )
-    calls = [g for g in outer if not isinstance(g, Starting)]  # none: no host fn starts
-    left = calls[0].limits.memory_bytes - sum(g.memory_len() for g in calls)
-    if left < 65536:
-        raise OutOfMemory(f"{what}: the calls it is nested in use all of their memory cap")
-    return limits if left >= limits.memory_bytes else replace(limits, memory_bytes=left)
