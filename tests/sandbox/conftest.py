@@ -1,5 +1,6 @@
 """Fixtures for the sandbox tests: a conductor with hostile and well-behaved cells, on each
-wasm boundary (the fast C-API path, the default, and the public wasmtime-py path)."""
+way into a guest (testbed.BOUNDARY_PATHS: the fast C-API path with instance reuse on, the
+default, and off, and the public wasmtime-py path, the fallback)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from zomehost.core.hash import CellId
-from zomehost.fuzz.testbed import TestBed, wat
+from zomehost.fuzz.testbed import BOUNDARY_PATHS, TestBed, wat
 
 # Tight limits so breaches are quick; the defaults are checked in test_limits_config.py.
 LIMITS = {
@@ -18,7 +19,7 @@ LIMITS = {
     "max_writes_per_call": 200,
     "max_write_bytes_per_call": 8 * 1024 * 1024,
 }
-BOUNDARIES = ("fast", "public")
+BOUNDARIES = tuple(BOUNDARY_PATHS)
 
 
 @pytest.fixture(scope="module", params=BOUNDARIES)
@@ -30,7 +31,9 @@ def bed(
         LIMITS,
         boundary=request.param,
     )
-    assert tb.conductor.ribosome.boundary.kind == request.param
+    kind, reuse = BOUNDARY_PATHS[request.param]
+    boundary = tb.conductor.ribosome.boundary
+    assert boundary.kind == kind and getattr(boundary, "reuse", None) == reuse
     yield tb
     tb.close()
 

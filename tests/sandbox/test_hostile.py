@@ -1,16 +1,19 @@
 """The hostile-zome suite: every attack in zomes/hostile is contained with the right typed
-error, writes nothing, and the conductor keeps serving other cells. Runs on both wasm
-boundaries (see conftest.BOUNDARIES)."""
+error, writes nothing, and the conductor keeps serving other cells. Runs on every way into
+a guest: the fast boundary with instance reuse on and off, and the public (fallback)
+boundary (see conftest.BOUNDARIES)."""
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import pytest
 
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
+from zomehost.core.response import ZomeCallResponse
 from zomehost.errors import (
     DeserializeError,
     GuestError,
@@ -142,7 +145,7 @@ ALLOC_MODES = {
     2: (OutOfMemory, "could not allocate"),
     3: (Trap, "guest allocator trapped: wasm `unreachable`"),
     4: (Trap, "re-entrant host calls are refused"),
-    5: (Timeout, "guest allocator ran past its deadline"),
+    5: (Timeout, "ran past its deadline in the guest allocator"),
     6: (InvalidGuestPointer, "(guest allocator)"),
     7: (Trap, "unreachable"),
 }
@@ -361,7 +364,8 @@ def test_trap_in_recv_remote_signal(
             Trap,
             "instantiate trapped: wasm `unreachable` instruction executed in start",
         ),
-        ("start_spin", Timeout, "instantiate ran past its deadline"),
+        ("start_spin", Timeout, "ran past its deadline in the zome's start function"),
+        ("start_host_call", Trap, "host function create was called from the zome's start"),
         ("big_memory", OutOfMemory, "cannot start within its memory cap"),
     ],
 )
@@ -377,3 +381,57 @@ def test_instantiation_breaches(
     assert type(info.value) is error and match in info.value.message, info.value.message
     assert bed.chain_len(cell) <= before + 1  # at most genesis' InitZomesComplete
     assert bed.call(writer, "writer", "ok") is None
+
+
+def test_start_function_calling_the_host_nested(bed: TestBed, writer: CellId) -> None:
+    """A callee whose start function calls ``create`` with a pointer that is also valid in
+    the caller: refused, and never served as the caller (no write, the caller's own call
+    goes on and gets the refusal as a value)."""
+    from zomehost.fuzz.testbed import wat
+
+    cell = bed.install({"hostile": wat("hostile"), "start_host": wat("start_host_call")})
+    bed.call(cell, "hostile", "ok")
+    before = bed.chain_len(cell)
+    call_input = {"target": "Local", "zome_name": "start_host", "fn_name": "ok", "payload": b""}
+    response = bed.call(cell, "hostile", "host_raw", host_raw(15, 1, data=pack(call_input)))
+    assert isinstance(response, dict) and "CallError" in response, response
+    assert "called from the zome's start function" in response["CallError"]
+    assert bed.chain_len(cell) == before
+    assert bed.call(writer, "writer", "ok") is None
+
+
+def test_deadline_spent_waiting_in_a_host_function_names_it(bed: TestBed, writer: CellId) -> None:
+    """A host function that comes back after the deadline (here ``call_remote`` to a peer
+    that never answers, its wait not cut short): the Timeout names the host function, not
+    the guest allocator that happens to run next."""
+    from zomehost.fuzz.testbed import wat
+
+    cell = bed.install({"hostile": wat("hostile")})
+    bed.call(cell, "hostile", "ok")
+
+    def hung_peer(ctx: Any, *_: Any) -> ZomeCallResponse:
+        time.sleep(max(0.0, ctx.deadline - time.monotonic()) + 0.05)
+        return ZomeCallResponse.network_error("timed out")
+
+    bed.conductor.remote_caller = hung_peer
+    try:
+        agent = bytes(writer.agent.raw)
+        remote = {"agent": agent, "zome_name": "writer", "fn_name": "ok", "payload": b"\xc0"}
+        exc = contained(
+            bed,
+            cell,
+            writer,
+            "host_raw",
+            host_raw(16, 1, data=pack(remote)),
+            error=Timeout,
+            match="ran past its deadline while waiting in host function call_remote",
+        )
+        assert "allocator" not in exc.message
+    finally:
+        bed.conductor.remote_caller = None
+
+
+def test_deadline_in_guest_code_says_so(bed: TestBed, hostile: CellId, writer: CellId) -> None:
+    exc = contained(bed, hostile, writer, "spin", error=Timeout)
+    assert exc.message.startswith("spin: the call ran past its deadline in guest code")
+    assert "allocator" not in exc.message

@@ -9,7 +9,7 @@ import yaml
 
 from zomehost.conductor.packing import read_dna_dir
 from zomehost.core.bundle import Bundle, DnaFile
-from zomehost.core.limits import Limits
+from zomehost.core.limits import Limits, MemoryBudgets
 from zomehost.errors import BundleError, InvalidInput, LimitExceeded
 from zomehost.fuzz.testbed import TestBed, dna, wat
 
@@ -92,5 +92,31 @@ def test_cell_limits_are_narrowed_by_the_dna(tmp_path: Path) -> None:
         bed.conductor.close()
         bed.conductor = type(bed.conductor).open(bed.home, "sandbox-test-passphrase")
         assert bed.conductor.cell(narrow).limits.max_entry_bytes == 64
+    finally:
+        bed.close()
+
+
+def test_memory_budgets_have_defaults_and_refuse_bad_values(tmp_path: Path) -> None:
+    assert MemoryBudgets() == MemoryBudgets.from_config(None)
+    assert MemoryBudgets().conductor_bytes == 1 << 30
+    assert MemoryBudgets().thread_cache_bytes == 8 << 20
+    with pytest.raises(InvalidInput, match="unknown memory_budget keys: nope"):
+        MemoryBudgets.from_config({"nope": 1})
+    for bad in (0, -5, "10", 1.5, True, None):
+        with pytest.raises(InvalidInput):
+            MemoryBudgets.from_config({"conductor_bytes": bad})
+    with pytest.raises(InvalidInput):
+        MemoryBudgets.from_config([1])
+    # the conductor reads them from its config into its engine
+    bed = TestBed(tmp_path / "h")
+    try:
+        doc = yaml.safe_load(bed.home.config_path.read_text())
+        assert doc["memory_budget"] == {}  # a fresh config names the section
+        doc["memory_budget"] = {"conductor_bytes": 3 << 20, "thread_cache_bytes": 1 << 20}
+        bed.home.config_path.write_text(yaml.safe_dump(doc))
+        bed.close()
+        bed.conductor = bed.open()
+        assert bed.conductor.engine.memory.limit == 3 << 20
+        assert bed.conductor.engine.memory.budgets.thread_cache_bytes == 1 << 20
     finally:
         bed.close()

@@ -24,7 +24,7 @@ from typing import Any
 from zomehost.bench import report
 from zomehost.bench.harness import REPO, environment
 
-SECTIONS = ("inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote")
+SECTIONS = ("inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote", "memory")
 # what each section measures, for "not measured" notes when a section fails
 FIGURES = {
     "inproc": ["inproc_call_us", "extism_us", "wasmtime_public_api_us"],
@@ -34,6 +34,7 @@ FIGURES = {
     "coldstart": ["cold_start_10_apps_s", "cold_start_10_apps_cold_cache_s"],
     "client": ["client_call_p50_ms", "client_call_p99_ms", "concurrent_read_calls_per_s"],
     "remote": ["remote_call_p50_ms", "remote_call_p99_ms"],
+    "memory": ["call_tree_peak_rss_mb", "call_tree_after_rss_mb"],
 }
 
 
@@ -69,6 +70,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from zomehost.bench import remote
 
         return lambda: remote.measure(pairs=200 if quick else 1500)
+    if name == "memory":
+        from zomehost.bench import memory
+
+        return memory.measure
     raise ValueError(name)
 
 

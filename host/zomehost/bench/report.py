@@ -42,6 +42,11 @@ EXTRA: dict[str, tuple[str, str]] = {
     "write_calls_per_s_probe": ("calls/s", "one writer, probe.create_entry (+ post_commit)"),
     "lmdb_synced_commits_per_s": ("calls/s", "floor: bare LMDB synced commits, this disk"),
     "cold_start_10_apps_cold_cache_s": ("s", "10 apps, module cache deleted (compiles)"),
+    "call_tree_memory_budget_mb": ("MiB", "memory one call tree may hold (memory_bytes)"),
+    "call_tree_peak_rss_mb": ("MB", "resident memory a 15-level hostile call tree added, peak"),
+    "call_tree_after_rss_mb": ("MB", "same, left after the call (a worker's cache)"),
+    "four_call_trees_peak_rss_mb": ("MB", "four such trees at once on four threads, peak"),
+    "four_call_trees_after_rss_mb": ("MB", "same, left after the calls"),
 }
 
 WHY: dict[str, str] = {

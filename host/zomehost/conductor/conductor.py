@@ -107,7 +107,11 @@ class Conductor:
         self.config: ConductorConfig = home.config()
         self.keystore = keystore
         self.store = Store(home.data_path, sync=self.config.durable)
-        self.engine = WasmEngine(home.cache_path, fuel=self.config.limits.fuel is not None)
+        self.engine = WasmEngine(
+            home.cache_path,
+            fuel=self.config.limits.fuel is not None,
+            memory=self.config.memory_budget,
+        )
         self.ribosome = Ribosome(self.engine, self.config.boundary)
         self.on_compile = on_compile
         self._cells: dict[bytes, Cell] = {}

@@ -12,7 +12,7 @@ from typing import IO, Any
 import yaml
 
 from zomehost.core.keystore import Keystore
-from zomehost.core.limits import Limits
+from zomehost.core.limits import Limits, MemoryBudgets
 from zomehost.errors import ConductorError, HomeInUse, KeystoreError
 
 CONFIG_NAME = "conductor-config.yaml"
@@ -30,6 +30,8 @@ class ConductorConfig:
     bind_address: str = "127.0.0.1"
     allowed_origins: list[str] = field(default_factory=lambda: ["*"])
     limits: Limits = field(default_factory=Limits)
+    # linear memory of all running calls, and what a worker thread keeps between calls
+    memory_budget: MemoryBudgets = field(default_factory=MemoryBudgets)
     durable: bool = True
     network: dict[str, Any] = field(default_factory=dict)
     # the wasm boundary: "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "fast")
@@ -51,6 +53,7 @@ class ConductorConfig:
             bind_address=str(doc.get("bind_address", "127.0.0.1")),
             allowed_origins=[origins] if isinstance(origins, str) else list(origins),
             limits=Limits.from_config(doc.get("limits")),
+            memory_budget=MemoryBudgets.from_config(doc.get("memory_budget")),
             durable=bool(doc.get("durable", True)),
             network=dict(doc.get("network") or {}),
             boundary=str(doc["boundary"]) if doc.get("boundary") is not None else None,
@@ -63,6 +66,7 @@ class ConductorConfig:
             "allowed_origins": self.allowed_origins,
             "durable": self.durable,
             "limits": {},
+            "memory_budget": {},
             "network": self.network,
         }
         header = "# zomehost conductor config (see docs/config.md)\n"

@@ -1,4 +1,5 @@
-"""Per-call sandbox limits: safe defaults, set in the conductor config, narrowed per DNA."""
+"""Sandbox limits: per call (safe defaults, set in the conductor config, narrowed per DNA),
+and the conductor's memory budgets (conductor config only)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from zomehost.errors import InvalidInput
 class Limits:
     timeout_ms: int = 10_000  # wall-clock deadline of one outermost call (epochs)
     fuel: int | None = None  # optional instruction budget (off: epochs cost nothing)
-    memory_bytes: int = 64 * 1024 * 1024  # linear memory cap per instance
+    memory_bytes: int = 64 * 1024 * 1024  # linear memory of one call tree (and instance)
     max_input_bytes: int = 4 * 1024 * 1024  # zome call payload
     max_output_bytes: int = 4 * 1024 * 1024  # zome call result
     max_entry_bytes: int = 4 * 1024 * 1024  # one entry's content
@@ -54,3 +55,28 @@ class Limits:
             else:
                 out[f.name] = min(mine, theirs)
         return Limits(**out)
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBudgets:
+    """Linear memory beyond one call tree's ``memory_bytes`` (ribosome/memory.py)."""
+
+    conductor_bytes: int = 1024 * 1024 * 1024  # all running call trees together
+    thread_cache_bytes: int = 8 * 1024 * 1024  # what a worker thread keeps between calls
+
+    @classmethod
+    def from_config(cls, doc: Any) -> MemoryBudgets:
+        if doc is None:
+            return cls()
+        if not isinstance(doc, dict):
+            raise InvalidInput("memory_budget must be a mapping")
+        known = {f.name for f in fields(cls)}
+        unknown = set(doc) - known
+        if unknown:
+            raise InvalidInput(
+                f"unknown memory_budget keys: {', '.join(sorted(map(str, unknown)))}"
+            )
+        for k, v in doc.items():
+            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+                raise InvalidInput(f"memory_budget {k} must be a positive integer")
+        return cls(**doc)

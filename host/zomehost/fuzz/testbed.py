@@ -36,6 +36,12 @@ from zomehost.ribosome.ribosome import Ribosome
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE_DIR = REPO / "zomes" / "hostile"
 PASSPHRASE = "sandbox-test-passphrase"
+# The ways into a guest, by name: (boundary, instance reuse). Hostile suites run on each.
+BOUNDARY_PATHS: dict[str, tuple[str, bool | None]] = {
+    "fast": ("fast", True),  # the C-API path, reset instances reused
+    "fast-fresh": ("fast", False),  # the C-API path, a fresh instance per call
+    "public": ("public", None),  # wasmtime-py's public API (the fallback)
+}
 
 
 @functools.cache
@@ -106,8 +112,9 @@ class TestBed:
     def open(self) -> Conductor:
         """Open (or re-open) the conductor on this home, on the chosen wasm boundary."""
         conductor = Conductor.open(self.home, PASSPHRASE)
-        if self.boundary is not None:  # "fast" or "public" (default: the conductor's)
-            conductor.ribosome = Ribosome(conductor.engine, self.boundary)
+        if self.boundary is not None:  # a BOUNDARY_PATHS name (default: the conductor's)
+            kind, reuse = BOUNDARY_PATHS[self.boundary]
+            conductor.ribosome = Ribosome(conductor.engine, kind, reuse)
         return conductor
 
     @property

@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import wasmtime
 
@@ -35,14 +35,9 @@ from zomehost.errors import (
     Trap,
     ZomehostError,
 )
-from zomehost.ribosome.engine import (
-    HOST_FUNCTIONS,
-    HOST_MODULE,
-    MAX_TABLE_ELEMENTS,
-    MAX_TABLES,
-    WasmEngine,
-    ZomeModule,
-)
+from zomehost.ribosome import memory
+from zomehost.ribosome.engine import HOST_FUNCTIONS, HOST_MODULE, WasmEngine, ZomeModule
+from zomehost.ribosome.resources import MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES
 
 _U32 = 0xFFFFFFFF
 log = logging.getLogger("zomehost.ribosome")
@@ -59,9 +54,32 @@ def guest_abi_type() -> wasmtime.FuncType:
 HostDispatch = Callable[[str, Any], Any]
 
 
+class Starting:
+    """On top of the active stack while an instance starts (its start function runs): a host
+    function called then is refused, and never served for the call the instance nests in."""
+
+    __slots__ = ("fault",)
+
+    def __init__(self) -> None:
+        self.fault: ZomehostError | None = None
+
+
+def stray_host_call(top: object, name: str) -> ZomehostError:
+    """The error for a host function called with no zome call of this boundary to serve:
+    from a start function (``top`` is a :class:`Starting`, which records it), or, which
+    cannot happen, outside any call."""
+    if isinstance(top, Starting):
+        top.fault = Trap(
+            f"host function {name} was called from the zome's start function: host "
+            "functions serve zome calls, and none has begun while the instance starts"
+        )
+        return top.fault
+    return RibosomeError(f"host function {name} was called outside a zome call")
+
+
 class _Active(threading.local):
     def __init__(self) -> None:
-        self.stack: list[GuestSide] = []
+        self.stack: list[GuestSide | Starting] = []
         self.serving: set[int] = set()  # ids of the calls a host function is running for
 
 
@@ -93,7 +111,7 @@ class GuestCall:
             table_elements=MAX_TABLE_ELEMENTS,
             instances=1,
             tables=MAX_TABLES,
-            memories=1,
+            memories=MAX_MEMORIES,
         )
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -101,12 +119,14 @@ class GuestCall:
         self.store.set_epoch_deadline(boundary.engine.deadline_ticks(remaining))
         if boundary.engine.fuel:
             self.store.set_fuel(limits.fuel if limits.fuel is not None else 2**62)
+        start = Starting()
+        active_calls.stack.append(start)
         try:
             instance = boundary.pre(zm).instantiate(self.store)
-        except wasmtime.Trap as exc:
-            raise self._trap_error(exc, "instantiate") from None
-        except wasmtime.WasmtimeError as exc:
-            raise instantiate_error(exc, limits) from None
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise start.fault or instantiate_error(_forget_frames(exc), limits) from None
+        finally:
+            active_calls.stack.pop()
         exports = instance.exports(self.store)
         self.exports = exports
         memory, alloc, free = exports["memory"], exports["__zh_alloc"], exports["__zh_free"]
@@ -161,12 +181,16 @@ class GuestCall:
             out = self.read(self.store, out_ptr, out_len, f"{export} result")
             self._free(self.store, out_ptr, out_len)
             return out
-        except wasmtime.Trap as exc:
-            raise self._trap_error(exc, export) from None
-        except wasmtime.WasmtimeError as exc:
-            raise self._trap_error(exc, export) from None
+        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
+            raise self._trap_error(_forget_frames(exc), export) from None
         finally:
             active_calls.stack.pop()
+
+    def close(self) -> None:
+        """Let go of the store (and so of the instance's memory): the call is over. A
+        fault's traceback can keep this object alive in a cycle until the next garbage
+        collection; the memory must not wait for it."""
+        del self.store, self.exports, self.memory, self._alloc, self._free
 
     def _trap_error(
         self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
@@ -179,24 +203,46 @@ class GuestCall:
         )
 
 
+GUEST_CODE = "in guest code"
+START_FUNCTION = "in the zome's start function"
+GUEST_ALLOCATOR = "in the guest allocator"
+
+
+_Wasmtime = TypeVar("_Wasmtime", bound=BaseException)
+
+
+def _forget_frames(exc: _Wasmtime) -> _Wasmtime:
+    """Drop a wasmtime-py exception's traceback: its frames hold the store, and wasmtime-py
+    keeps the trap in one of them (a cycle), so the instance's memory would stay allocated
+    until the next garbage collection."""
+    exc.__traceback__ = None
+    return exc
+
+
 def trap_error(
-    exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str, limits: Limits, memory_len: int
+    exc: wasmtime.WasmtimeError | wasmtime.Trap,
+    export: str,
+    limits: Limits,
+    memory_len: int,
+    running: str = GUEST_CODE,
 ) -> ZomehostError:
-    """The typed error for a trap or wasmtime error out of ``export`` (both boundaries)."""
+    """The typed error for a trap or wasmtime error out of ``export`` (both boundaries);
+    ``running``: what the guest was doing, named when the deadline ran out there."""
     code = getattr(exc, "trap_code", None)
     frames = getattr(exc, "frames", None) or []
     names = [f.func_name or f"func[{f.func_index}]" for f in frames]
     where = f" in {' <- '.join(names[:8])}" if names else ""
     if code == wasmtime.TrapCode.INTERRUPT:
-        return Timeout(
-            f"{export} ran past its deadline (the cell allows at most {limits.timeout_ms} ms)"
-        )
+        return past_deadline(export, running, limits)
     if code == wasmtime.TrapCode.OUT_OF_FUEL:  # deterministic: not worth a retry
         return LimitExceeded(f"{export} ran out of fuel ({limits.fuel} units)")
     # wasmtime's text is "error while executing at wasm backtrace: <frames> Caused by: <why>"
     lines = [ln.strip() for ln in str(getattr(exc, "message", "") or exc).splitlines()]
     lines = [ln for ln in lines if ln]
     msg = lines[-1].removeprefix("wasm trap: ") if lines else "trap"
+    refused = memory.refusal()  # a budget refused a grow in this call tree: that is why
+    if refused is not None:
+        return OutOfMemory(f"{export} ran out of memory: {refused} ({msg}){where}")
     # A refused memory.grow is not a trap: the guest's allocator sees -1 and aborts. So a
     # trap with memory near the cap (a linear bomb), or an abort with more than half of it
     # in use (a doubling vector whose next doubling was refused), is out of memory.
@@ -212,8 +258,22 @@ def trap_error(
     return Trap(f"{export} trapped: {msg}{where}")
 
 
-def instantiate_error(exc: wasmtime.WasmtimeError, limits: Limits) -> ZomehostError:
-    """The typed error for an instantiation that wasmtime refused (both boundaries)."""
+def past_deadline(what: str, running: str, limits: Limits) -> Timeout:
+    """The call's deadline ran out while ``running`` (guest code, a host function...)."""
+    return Timeout(
+        f"{what}: the call ran past its deadline {running} "
+        f"(the cell allows at most {limits.timeout_ms} ms)"
+    )
+
+
+def instantiate_error(exc: wasmtime.WasmtimeError | wasmtime.Trap, limits: Limits) -> ZomehostError:
+    """The typed error for an instantiation that wasmtime refused or that trapped in the
+    start function (both boundaries)."""
+    if isinstance(exc, wasmtime.Trap) or getattr(exc, "trap_code", None) is not None:
+        return trap_error(exc, "instantiate", limits, 0, START_FUNCTION)
+    refused = memory.refusal()
+    if refused is not None:  # a budget refused its memory
+        return OutOfMemory(f"the zome cannot start: {refused}")
     text = " ".join(str(exc).split())
     if "memory" in text and "limit" in text:  # its initial memory is past the cap
         return OutOfMemory(
@@ -226,6 +286,7 @@ class GuestSide(Protocol):
     """What a host import needs from the guest call it serves (both boundaries)."""
 
     limits: Limits
+    deadline: float
     dispatch: HostDispatch
     fault: ZomehostError | None
 
@@ -264,6 +325,10 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
             raise
         except ZomehostError as exc:
             envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+        if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
+            raise past_deadline(
+                f"host function {name}", f"while waiting in host function {name}", call.limits
+            )
         out = pack(envelope)
         if len(out) > call.limits.max_host_payload_bytes:
             raise LimitExceeded(
@@ -275,8 +340,10 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
     except ZomehostError as exc:
         call.fault = exc
     except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:  # inside the guest allocator
+        _forget_frames(exc)
         what = f"host function {name}: the guest allocator"
-        call.fault = call.fault or trap_error(exc, what, call.limits, call.memory_len())
+        fault = trap_error(exc, what, call.limits, call.memory_len(), GUEST_ALLOCATOR)
+        call.fault = call.fault or fault
     except Exception as exc:  # never let a Python exception cross into wasmtime
         call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
     finally:
@@ -286,7 +353,10 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
 
 def _host_import(name: str) -> Callable[..., int]:
     def host_fn(caller: wasmtime.Caller, ptr: int, length: int) -> int:
-        call = active_calls.stack[-1]
+        stack = active_calls.stack
+        call = stack[-1] if stack else None
+        if not isinstance(call, GuestCall):  # a start function: no call to serve
+            raise wasmtime.Trap(stray_host_call(call, name).message)
         out = serve_host_call(call, name, caller, ptr & _U32, length & _U32)
         if out is None:
             assert call.fault is not None
@@ -331,6 +401,8 @@ class Boundary:
 
 class GuestInvocation(Protocol):
     def invoke(self, export: str, payload: bytes) -> bytes: ...
+
+    def close(self) -> None: ...
 
 
 class WasmBoundary(Protocol):

@@ -15,7 +15,10 @@ import wasmtime
 
 from zomehost.core.bundle import MAX_WASM_BYTES
 from zomehost.core.hash import WasmHash
+from zomehost.core.limits import MemoryBudgets
 from zomehost.errors import WasmError
+from zomehost.ribosome import memory as linear_memory
+from zomehost.ribosome import resources
 from zomehost.ribosome.reset import GLOBAL_PREFIX, MARKER, RESET_VERSION, instrument
 
 HOST_MODULE = "zomehost"
@@ -58,9 +61,6 @@ WASMTIME_VERSION = "50.0.1"
 MAX_WASM_STACK = 256 * 1024
 MAX_NESTED_INSTANCES = 20
 THREAD_STACK_BYTES = 16 * 1024 * 1024
-# Tables live outside linear memory (8 bytes an element): a table.grow bomb must be refused.
-MAX_TABLES = 4  # per instance
-MAX_TABLE_ELEMENTS = 100_000  # per table
 # Proposals a zome never needs and that escape the sandbox's caps: shared memory (a blocking
 # memory.atomic.wait), GC and exceptions (heap objects outside linear memory), several or
 # 64-bit memories (past the per-call memory cap), stack switching (more native stacks).
@@ -95,6 +95,7 @@ class ZomeModule:
     # When an instance may serve several calls (reset.py): the reserved exports of the
     # mutable globals the reset restores; None when every call needs a fresh instance.
     reset_globals: tuple[str, ...] | None = None
+    tables: int = 0  # tables an instance of it holds (resources.py)
 
 
 class WasmEngine:
@@ -105,7 +106,9 @@ class WasmEngine:
     written only by this class (``Module.deserialize`` trusts its input).
     """
 
-    def __init__(self, cache_dir: Path | None, *, fuel: bool = False) -> None:
+    def __init__(
+        self, cache_dir: Path | None, *, fuel: bool = False, memory: MemoryBudgets | None = None
+    ) -> None:
         cfg = wasmtime.Config()
         cfg.epoch_interruption = True
         cfg.consume_fuel = fuel
@@ -122,6 +125,9 @@ class WasmEngine:
         _ffi.wasmtime_config_memory_init_cow_set(cfg.ptr(), False)
         for feature in _DISABLED_FEATURES:
             setattr(cfg, feature, False)
+        # Every linear memory and every grow goes through the budgets (memory.py).
+        self.memory = linear_memory.MemoryBudget(memory)
+        self.budgets_enforced = linear_memory.install(cfg.ptr())
         self.fingerprint = (
             f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;nomove;nocow;"
             f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)};"
@@ -169,8 +175,11 @@ class WasmEngine:
                 f"zome {zome_name!r}: the module is {len(wasm)} bytes, limit {MAX_WASM_BYTES}"
             )
         # Export the mutable globals when an instance's reset can be complete (reset.py).
-        wasm = instrument(wasm, zome_name).wasm
+        original, wasm = wasm, instrument(wasm, zome_name).wasm
         try:
+            # Validate, then bound what it declares, before paying for compilation.
+            wasmtime.Module.validate(self.engine, wasm)
+            resources.check(original, zome_name)  # what one instance may hold
             module = wasmtime.Module(self.engine, wasm)
         except wasmtime.WasmtimeError as exc:
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
@@ -200,11 +209,16 @@ class WasmEngine:
         zome_name: str,
         on_compile: Callable[[str], None] | None = None,
     ) -> ZomeModule:
-        """The compiled module for ``wasm_hash``: memory, then disk cache, then compile."""
+        """The compiled module for ``wasm_hash``: memory, then disk cache, then compile.
+
+        The resource bounds are checked here too, cache or not: a module installed before a
+        bound existed must not start (and take room in a store other zomes share) either.
+        """
         with self._lock:
             hit = self._loaded.get(wasm_hash.raw)
             if hit is not None:
                 return hit
+            raw = wasm()
             path = self._cache_path(wasm_hash)
             module: wasmtime.Module | None = None
             if path is not None and path.exists():
@@ -215,15 +229,16 @@ class WasmEngine:
             if module is None:
                 if on_compile is not None:
                     on_compile(zome_name)
-                module = self.check(wasm(), zome_name)
+                module = self.check(raw, zome_name)
                 if path is not None:
                     _write_atomic(path, bytes(module.serialize()))
-            zm = _describe(wasm_hash, module)
+            declared = resources.check(raw, zome_name)  # a cached module too
+            zm = _describe(wasm_hash, module, len(declared.tables))
             self._loaded[wasm_hash.raw] = zm
             return zm
 
 
-def _describe(wasm_hash: WasmHash, module: wasmtime.Module) -> ZomeModule:
+def _describe(wasm_hash: WasmHash, module: wasmtime.Module, tables: int) -> ZomeModule:
     funcs: list[str] = []
     callbacks: set[str] = set()
     names = [e.name for e in module.exports]
@@ -237,7 +252,9 @@ def _describe(wasm_hash: WasmHash, module: wasmtime.Module) -> ZomeModule:
             callbacks.add(e.name)
         else:
             funcs.append(e.name)
-    return ZomeModule(wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks), reset_globals)
+    return ZomeModule(
+        wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks), reset_globals, tables
+    )
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -65,28 +65,35 @@ from zomehost.errors import (
 )
 from zomehost.ribosome.boundary import (
     HostDispatch,
+    Starting,
     active_calls,
     guest_abi_type,
     instantiate_error,
     serve_host_call,
+    stray_host_call,
     trap_error,
 )
 from zomehost.ribosome.engine import (
     HOST_FUNCTIONS,
     HOST_MODULE,
-    MAX_TABLE_ELEMENTS,
-    MAX_TABLES,
     WASMTIME_VERSION,
     WasmEngine,
     ZomeModule,
 )
+from zomehost.ribosome.resources import MAX_MEMORIES, MAX_TABLE_ELEMENTS, MAX_TABLES
 
 _U32 = 0xFFFFFFFF
 STORE_REUSE = 16  # fresh instances per store before the store is dropped (see module doc)
-# A store frees its instances' memories only when it is dropped: one that holds more than
-# this (summed over its instances) is dropped after the call, so a memory bomb's pages do
-# not stay resident for the next STORE_REUSE calls.
-STORE_MEMORY_BUDGET = 8 * 1024 * 1024
+# wasmtime counts these per store: sized for STORE_REUSE instances of the largest module
+# resources.py allows, and a store that could not take the next module is replaced, so no
+# zome's declarations can make another zome's instantiation on the same thread fail.
+STORE_TABLES = MAX_TABLES * STORE_REUSE
+STORE_MEMORIES = MAX_MEMORIES * STORE_REUSE
+# A store frees its instances' memories only when it is dropped. When a call ends and the
+# thread's stores hold more than the engine's ``thread_cache_bytes`` (core/limits.py
+# MemoryBudgets), the call's store is dropped there and then: the memory of calls that
+# ended goes back to the system (and to the call tree's budget, memory.py) before the
+# caller goes on, and a worker thread keeps at most that much between calls.
 _EXTERN_FUNC = 0
 _EXTERN_GLOBAL = 1
 _EXTERN_MEMORY = 3
@@ -220,12 +227,10 @@ def _make_callback(name: str) -> Any:
     c = _lib()
 
     def host_fn(env: int | None, caller: int | None, args: Any, nargs: int) -> int:
-        try:
-            call = active_calls.stack[-1]
-        except IndexError:  # cannot happen: a guest runs only inside an invoke
-            return c.new_trap(f"host function {name} called outside a zome call")
-        if not isinstance(call, GuestCall):  # cannot happen: only fast calls link these
-            return c.new_trap(f"host function {name} called for a call of another boundary")
+        stack = active_calls.stack
+        call = stack[-1] if stack else None
+        if type(call) is not GuestCall:  # a start function: no call to serve
+            return c.new_trap(stray_host_call(call, name).message)
         try:
             # The caller's context is its store's context (both are the store's
             # StoreInner in wasmtime's C API): use the one the call already has.
@@ -277,20 +282,24 @@ class _Store:
         "main_trap",
         "main_trap_addr",
         "memory_limit",
+        "owner",
         "ptr",
         "scratch",
+        "tables",
         "turn",
         "uses",
     )
 
-    def __init__(self, c: _C, engine_ptr: int) -> None:
+    def __init__(self, c: _C, engine_ptr: int, owner: _Stores) -> None:
         self.c = c
+        self.owner = owner  # the thread's stores, which count what they all hold
         self.ptr: int = c.store_new(engine_ptr, None, None)
         if not self.ptr:
             raise RibosomeError("wasmtime could not create a store")
         self.ctx: int = c.store_context(self.ptr)
         self.memory_limit = -1
         self.uses = 0  # instances created in it
+        self.tables = 0  # tables they hold
         self.held = 0  # bytes of linear memory its instances hold
         self.turn = 0  # bumped by each call that takes the scratch memory
         self.idle: dict[bytes, _Instance] = {}  # reset instances, by module
@@ -306,9 +315,19 @@ class _Store:
 
     def limit_memory(self, memory_bytes: int) -> None:
         if memory_bytes != self.memory_limit:
-            n = STORE_REUSE  # instances, memories and tables are counted per store
-            self.c.store_limiter(self.ptr, memory_bytes, MAX_TABLE_ELEMENTS, n, MAX_TABLES * n, n)
+            self.c.store_limiter(
+                self.ptr,
+                memory_bytes,
+                MAX_TABLE_ELEMENTS,
+                STORE_REUSE,
+                STORE_TABLES,
+                STORE_MEMORIES,
+            )
             self.memory_limit = memory_bytes
+
+    def has_room(self, prepared: _Prepared) -> bool:
+        """Whether one more instance of ``prepared`` stays within the store's counts."""
+        return self.uses < STORE_REUSE and self.tables + prepared.tables <= STORE_TABLES
 
     def __del__(self) -> None:
         ptr, self.ptr = self.ptr, 0
@@ -320,14 +339,31 @@ class _Store:
 
 
 class _Stores(threading.local):
+    """A thread's stores, one per nesting depth, and the linear memory they hold."""
+
     def __init__(self) -> None:
         self.by_depth: list[_Store | None] = []
+        self.held = 0
+
+    def drop(self, depth: int) -> None:
+        """Forget the store at ``depth``: it (and its instances' memory) goes when the last
+        call holding it ends."""
+        store = self.by_depth[depth]
+        if store is not None:
+            self.by_depth[depth] = None
+            self.held -= store.held
+
+    def release(self, store: _Store) -> None:
+        """Forget ``store`` (a call on it just ended) if it is still the one at its depth."""
+        depth = len(active_calls.stack)
+        if depth < len(self.by_depth) and self.by_depth[depth] is store:
+            self.drop(depth)
 
 
 class _Prepared:
     """A module linked once against the host imports (InstancePre), and its export names."""
 
-    __slots__ = ("exports", "key", "pre", "pre_ptr", "reset_globals")
+    __slots__ = ("exports", "key", "pre", "pre_ptr", "reset_globals", "tables")
 
     def __init__(self, pre: wasmtime.InstancePre, zm: ZomeModule, reuse: bool) -> None:
         self.pre = pre  # keeps the C object alive
@@ -335,6 +371,7 @@ class _Prepared:
         self.exports = frozenset(e.name for e in zm.module.exports)
         self.key = zm.wasm_hash.raw
         self.reset_globals = zm.reset_globals if reuse else None
+        self.tables = zm.tables
 
 
 class _Instance:
@@ -380,12 +417,16 @@ class _Instance:
         self.cells: list[Any] = []
         self.counted = 0  # bytes of its memory already counted in the store's ``held``
         ctx = store.ctx
-        err = c.instantiate(prepared.pre_ptr, ctx, self.ptr, store.main_trap_addr)
+        start = Starting()
+        active_calls.stack.append(start)
+        try:
+            err = c.instantiate(prepared.pre_ptr, ctx, self.ptr, store.main_trap_addr)
+        finally:
+            active_calls.stack.pop()
         if err:
-            raise instantiate_error(c.error(err), limits)
+            raise start.fault or instantiate_error(c.error(err), limits)
         if store.main_trap.value:
-            trap = c.trap(_take(store.main_trap))
-            raise trap_error(trap, "instantiate", limits, 0)
+            raise start.fault or instantiate_error(c.trap(_take(store.main_trap)), limits)
         memory = self._extern(ctx, 0, b"memory", _EXTERN_MEMORY)
         alloc = self._extern(ctx, 1, b"__zh_alloc", _EXTERN_FUNC)
         free = self._extern(ctx, 2, b"__zh_free", _EXTERN_FUNC)
@@ -517,12 +558,11 @@ class Boundary:
         ``remaining`` seconds, and an instance in it: an idle one reset to its fresh state
         when there is one, else a fresh one."""
         depth = len(active_calls.stack)
-        stores = self._stores.by_depth
+        owner = self._stores
+        stores = owner.by_depth
         while len(stores) <= depth:
             stores.append(None)
         store = stores[depth]
-        if store is not None and store.held > STORE_MEMORY_BUDGET:
-            store = stores[depth] = None  # a memory bomb's pages must not stay resident
         if store is not None:
             inst = store.idle.get(prepared.key)
             # an instance bigger than this call's cap could not start fresh: nor reused
@@ -530,10 +570,11 @@ class Boundary:
                 del store.idle[prepared.key]
                 self._arm(store, limits, remaining)
                 return store, inst
-        if store is None or store.uses >= STORE_REUSE:
-            store = stores[depth] = None  # drop the old one (and its instances) first
-            store = stores[depth] = _Store(self.c, self.engine_ptr)
+        if store is None or not store.has_room(prepared):
+            owner.drop(depth)  # drop the old one (and its instances) first
+            store = stores[depth] = _Store(self.c, self.engine_ptr, owner)
         store.uses += 1
+        store.tables += prepared.tables
         self._arm(store, limits, remaining)
         return store, _Instance(self.c, store, prepared, limits)
 
@@ -558,6 +599,7 @@ class GuestCall:
     instance, or one that served earlier calls and was reset to its fresh state."""
 
     __slots__ = (
+        "_cache",
         "_exports",
         "_inst",
         "_turn",
@@ -593,6 +635,7 @@ class GuestCall:
             raise Timeout("the call's deadline passed before the zome started")
         store, inst = boundary.instance(prepared, limits, remaining)
         self.store = store  # keeps the store (and so the instance) alive
+        self._cache = boundary.engine.memory.budgets.thread_cache_bytes
         self._inst = inst
         store.turn += 1
         self._turn = store.turn
@@ -702,9 +745,14 @@ class GuestCall:
         finally:
             active_calls.stack.pop()
             size = self.memory_len()
-            store.held += size - inst.counted
+            grown = size - inst.counted
             inst.counted = size
-            if clean and inst.reset(ctx, size):
+            store.held += grown
+            owner = store.owner
+            owner.held += grown
+            if owner.held > self._cache:  # give the memory of this call back now
+                owner.release(store)
+            elif clean and inst.reset(ctx, size):
                 store.idle.setdefault(inst.key, inst)
 
     def _trap_error(
@@ -713,3 +761,8 @@ class GuestCall:
         if self.fault is not None:
             return self.fault
         return trap_error(exc, export, self.limits, self.memory_len())
+
+    def close(self) -> None:
+        """Let go of the store: the call is over (see boundary.GuestCall.close). A store
+        still in this thread's set lives on there; a dropped one goes now."""
+        del self.store, self._inst

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
 from typing import Any
 
 from zomehost.core.codec import unpack
-from zomehost.core.limits import Limits
-from zomehost.errors import ConductorError, GuestError, LimitExceeded, OutOfMemory
-from zomehost.ribosome import fastpath
+from zomehost.errors import ConductorError, GuestError, LimitExceeded
+from zomehost.ribosome import fastpath, memory
 from zomehost.ribosome.boundary import Boundary, WasmBoundary, active_calls
 from zomehost.ribosome.context import CallContext
 from zomehost.ribosome.engine import MAX_NESTED_INSTANCES, WasmEngine, ZomeModule
@@ -20,9 +18,11 @@ log = logging.getLogger("zomehost.ribosome")
 
 
 class Ribosome:
-    def __init__(self, engine: WasmEngine, boundary: str | None = None) -> None:
+    def __init__(
+        self, engine: WasmEngine, boundary: str | None = None, reuse: bool | None = None
+    ) -> None:
         self.engine = engine
-        self.boundary = select_boundary(engine, boundary)  # fast (default) or public
+        self.boundary = select_boundary(engine, boundary, reuse)  # fast (default) or public
 
     def run(self, ctx: CallContext, zm: ZomeModule, export: str, payload: bytes) -> Any:
         """Run ``export`` in a fresh instance; return its ``Ok`` value or raise."""
@@ -35,9 +35,23 @@ class Ribosome:
         def dispatch(name: str, payload: Any) -> Any:
             return HOST_FNS[name](ctx, payload)
 
-        limits = _nested_limits(ctx.limits, f"{ctx.zome_name}.{export}")
-        guest = self.boundary.guest_call(zm, limits, ctx.deadline, dispatch)
-        raw = guest.invoke(export, payload)
+        _check_nesting(f"{ctx.zome_name}.{export}")
+        # The outermost call opens the call tree that every nested instance shares.
+        tree = (
+            None
+            if memory.current()
+            else memory.open_tree(self.engine.memory, ctx.limits.memory_bytes)
+        )
+        try:
+            guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
+            try:
+                raw = guest.invoke(export, payload)
+            finally:
+                # its memory goes now, even if an error's traceback keeps the call object
+                guest.close()
+        finally:
+            if tree is not None:
+                memory.close_tree(tree)
         envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
         if isinstance(envelope, dict) and len(envelope) == 1:
             if "Ok" in envelope:
@@ -49,31 +63,26 @@ class Ribosome:
         raise GuestError(f"{ctx.zome_name}.{export} returned a malformed result envelope")
 
 
-def _nested_limits(limits: Limits, what: str) -> Limits:
-    """The limits of an instance started while others run on this thread (nested calls,
-    init, post_commit, local remote signals): every path counts, not just ``call``, and
-    the chain shares the outermost call's memory cap.
-    """
-    outer = active_calls.stack
-    if not outer:
-        return limits
-    if len(outer) >= MAX_NESTED_INSTANCES:
+def _check_nesting(what: str) -> None:
+    """Bound the instances started while others run on this thread (nested calls, init,
+    post_commit, local remote signals): every path counts, not just ``call``."""
+    depth = len(active_calls.stack)
+    if depth >= MAX_NESTED_INSTANCES:
         raise LimitExceeded(
-            f"{what}: {len(outer)} zome instances are already running nested on this thread "
+            f"{what}: {depth} zome instances are already running nested on this thread "
             f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
         )
-    left = outer[0].limits.memory_bytes - sum(g.memory_len() for g in outer)
-    if left < 65536:
-        raise OutOfMemory(f"{what}: the calls it is nested in use all of their memory cap")
-    return limits if left >= limits.memory_bytes else replace(limits, memory_bytes=left)
 
 
 BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
 BOUNDARY_KINDS = ("fast", "public")
 
 
-def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary:
-    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``.
+def select_boundary(
+    engine: WasmEngine, kind: str | None = None, reuse: bool | None = None
+) -> WasmBoundary:
+    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``;
+    ``reuse``: the fast path's instance reuse (None: ``$ZOMEHOST_INSTANCE_REUSE``).
 
     ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API, zero-copy memory);
     ``public`` is :mod:`zomehost.ribosome.boundary` (wasmtime-py's public API). Both have
@@ -90,6 +99,6 @@ def select_boundary(engine: WasmEngine, kind: str | None = None) -> WasmBoundary
     if wanted == "fast":
         reason = fastpath.unavailable()
         if reason is None:
-            return fastpath.Boundary(engine)
+            return fastpath.Boundary(engine, reuse)
         log.warning("fast wasm boundary unavailable (%s): using the public wasmtime API", reason)
     return Boundary(engine)
