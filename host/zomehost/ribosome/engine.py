@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +14,7 @@ import wasmtime
 from zomehost.core.bundle import MAX_WASM_BYTES
 from zomehost.core.hash import WasmHash
 from zomehost.errors import WasmError
+from zomehost.ribosome.module_cache import ModuleCache
 from zomehost.ribosome.reset import GLOBAL_PREFIX, MARKER, RESET_VERSION, instrument
 
 HOST_MODULE = "zomehost"
@@ -102,7 +101,8 @@ class WasmEngine:
 
     The cache key includes the wasmtime version and every engine setting, because a
     serialized module loads only into an identically configured engine. Cache files are
-    written only by this class (``Module.deserialize`` trusts its input).
+    authenticated before they are deserialized (``module_cache.py``): ``Module.deserialize``
+    trusts its input.
     """
 
     def __init__(self, cache_dir: Path | None, *, fuel: bool = False) -> None:
@@ -132,8 +132,7 @@ class WasmEngine:
             threading.stack_size(THREAD_STACK_BYTES)  # for the worker threads made after us
         self.fuel = fuel
         self.cache_dir = cache_dir
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+        self._cache = ModuleCache(cache_dir) if cache_dir is not None else None
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
         self._ticker.start()
@@ -156,11 +155,9 @@ class WasmEngine:
     def deadline_ticks(self, seconds: float) -> int:
         return max(1, int(seconds / EPOCH_TICK_S) + 1)
 
-    def _cache_path(self, wasm_hash: WasmHash) -> Path | None:
-        if self.cache_dir is None:
-            return None
+    def _cache_name(self, wasm_hash: WasmHash) -> str:
         key = hashlib.blake2b(wasm_hash.raw + self.fingerprint.encode(), digest_size=20)
-        return self.cache_dir / f"{key.hexdigest()}.cwasm"
+        return key.hexdigest()
 
     def check(self, wasm: bytes, zome_name: str) -> wasmtime.Module:
         """Compile and check a module at install time; errors name the problem."""
@@ -205,19 +202,20 @@ class WasmEngine:
             hit = self._loaded.get(wasm_hash.raw)
             if hit is not None:
                 return hit
-            path = self._cache_path(wasm_hash)
+            name = self._cache_name(wasm_hash)
             module: wasmtime.Module | None = None
-            if path is not None and path.exists():
+            stored = self._cache.read(name) if self._cache is not None else None
+            if stored is not None:  # authenticated: written by this home's engine
                 try:
-                    module = wasmtime.Module.deserialize_file(self.engine, str(path))
+                    module = wasmtime.Module.deserialize(self.engine, stored)
                 except wasmtime.WasmtimeError:
-                    module = None  # stale or damaged: recompile and overwrite
+                    module = None  # from another wasmtime build: recompile and overwrite
             if module is None:
                 if on_compile is not None:
                     on_compile(zome_name)
                 module = self.check(wasm(), zome_name)
-                if path is not None:
-                    _write_atomic(path, bytes(module.serialize()))
+                if self._cache is not None:
+                    self._cache.write(name, bytes(module.serialize()))
             zm = _describe(wasm_hash, module)
             self._loaded[wasm_hash.raw] = zm
             return zm
@@ -238,16 +236,3 @@ def _describe(wasm_hash: WasmHash, module: wasmtime.Module) -> ZomeModule:
         else:
             funcs.append(e.name)
     return ZomeModule(wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks), reset_globals)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
