@@ -159,11 +159,15 @@ class Conductor:
         doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
         if doc is None:
             raise NotFound(f"dna {dna_hash} is not installed")
-        manifest = DnaManifest.parse(doc["manifest"])
-        wasm = tuple(
-            bytes(self.store.get_state(f"wasm/{bytes(h).hex()}")) for h in doc["wasm_hashes"]
-        )
-        return DnaFile(manifest, wasm)
+        try:
+            manifest = DnaManifest.parse(doc["manifest"])
+            wasm = tuple(
+                bytes(self.store.get_state(f"wasm/{bytes(h).hex()}")) for h in doc["wasm_hashes"]
+            )
+            return DnaFile(manifest, wasm)
+        except (KeyError, TypeError, ValueError, ZomehostError) as exc:  # a damaged store
+            detail = exc.message if isinstance(exc, ZomehostError) else type(exc).__name__
+            raise ConductorError(f"the stored dna {dna_hash} is damaged: {detail}") from None
 
     def dna_manifest(self, dna_hash: DnaHash) -> DnaManifest:
         doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
