@@ -137,7 +137,8 @@ class WasmEngine:
         self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
         self._ticker.start()
         self._loaded: dict[bytes, ZomeModule] = {}
-        self._lock = threading.Lock()
+        self._loading: dict[bytes, threading.Lock] = {}  # one per module being loaded
+        self._lock = threading.Lock()  # guards the two maps
 
     def _tick(self) -> None:
         # Catch up on ticks missed while this thread waited for a CPU or the GIL, so a
@@ -197,28 +198,51 @@ class WasmEngine:
         zome_name: str,
         on_compile: Callable[[str], None] | None = None,
     ) -> ZomeModule:
-        """The compiled module for ``wasm_hash``: memory, then disk cache, then compile."""
+        """The compiled module for ``wasm_hash``: memory, then disk cache, then compile.
+
+        Each module has its own lock: a long compile holds up only those who want the same
+        module, never other installs or calls."""
         with self._lock:
             hit = self._loaded.get(wasm_hash.raw)
             if hit is not None:
                 return hit
-            name = self._cache_name(wasm_hash)
-            module: wasmtime.Module | None = None
-            stored = self._cache.read(name) if self._cache is not None else None
-            if stored is not None:  # authenticated: written by this home's engine
-                try:
-                    module = wasmtime.Module.deserialize(self.engine, stored)
-                except wasmtime.WasmtimeError:
-                    module = None  # from another wasmtime build: recompile and overwrite
-            if module is None:
-                if on_compile is not None:
-                    on_compile(zome_name)
-                module = self.check(wasm(), zome_name)
-                if self._cache is not None:
-                    self._cache.write(name, bytes(module.serialize()))
-            zm = _describe(wasm_hash, module)
-            self._loaded[wasm_hash.raw] = zm
+            lock = self._loading.setdefault(wasm_hash.raw, threading.Lock())
+        with lock:
+            hit = self._loaded.get(wasm_hash.raw)
+            if hit is not None:
+                return hit
+            try:
+                zm = _describe(wasm_hash, self._compiled(wasm_hash, wasm, zome_name, on_compile))
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(wasm_hash.raw, None)
+                raise
+            with self._lock:  # published and unlocked at once: nobody compiles it twice
+                self._loaded[wasm_hash.raw] = zm
+                self._loading.pop(wasm_hash.raw, None)
             return zm
+
+    def _compiled(
+        self,
+        wasm_hash: WasmHash,
+        wasm: Callable[[], bytes],
+        zome_name: str,
+        on_compile: Callable[[str], None] | None,
+    ) -> wasmtime.Module:
+        """The module from the authenticated disk cache, or compiled and cached."""
+        name = self._cache_name(wasm_hash)
+        stored = self._cache.read(name) if self._cache is not None else None
+        if stored is not None:  # authenticated: written by this home's engine
+            try:
+                return wasmtime.Module.deserialize(self.engine, stored)
+            except wasmtime.WasmtimeError:
+                pass  # from another wasmtime build: recompile and overwrite
+        if on_compile is not None:
+            on_compile(zome_name)
+        module = self.check(wasm(), zome_name)
+        if self._cache is not None:
+            self._cache.write(name, bytes(module.serialize()))
+        return module
 
 
 def _describe(wasm_hash: WasmHash, module: wasmtime.Module) -> ZomeModule:
