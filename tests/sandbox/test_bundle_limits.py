@@ -6,6 +6,7 @@ no wasm, no chain, no new agent key."""
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -149,9 +150,7 @@ def test_a_refused_install_makes_no_agent_key(node: Node, probe: bytes) -> None:
     refused(node, app_bundle(roles, {"m.dna": dna_bundle(probe)}), error=ConductorError)
 
 
-def test_installs_do_not_wait_for_each_other_while_compiling(
-    node: Node, probe: bytes, wasm_paths: dict[str, Path]
-) -> None:
+def test_installs_do_not_wait_for_each_other_while_compiling(node: Node, probe: bytes) -> None:
     """While one install compiles (held inside its compile), another install of an app
     whose module is already loaded completes."""
     one_role = [{"name": "m", "dna": {"path": "m.dna"}}]
@@ -163,7 +162,8 @@ def test_installs_do_not_wait_for_each_other_while_compiling(
         assert release.wait(30)
 
     node.conductor.on_compile = slow_compile
-    fresh = wasm_paths["bad_init"].read_bytes()  # not compiled in this conductor yet
+    tag = os.urandom(8)  # a custom section: a module no cache has seen, so it compiles
+    fresh = probe + b"\x00\x0d\x04test" + tag
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = pool.submit(
             node.conductor.install_app,
