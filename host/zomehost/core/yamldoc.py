@@ -48,13 +48,14 @@ def parse(text: str, what: str, error: type[ZomehostError]) -> Any:
     """The document in ``text``; ``error(f"{what}: …")`` when it is not acceptable YAML."""
     if len(text) > MAX_BYTES:
         raise error(f"{what}: over {MAX_BYTES} bytes")
-    loader = _Loader(text)
     try:
-        return loader.get_single_data()
+        loader = _Loader(text)  # the reader refuses unprintable characters here already
+        try:
+            return loader.get_single_data()
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         raise error(f"{what}: not acceptable YAML: {_one_line(exc)}") from None
-    finally:
-        loader.dispose()
 
 
 def read(path: Path, error: type[ZomehostError]) -> Any:

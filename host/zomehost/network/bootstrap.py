@@ -81,7 +81,7 @@ def _check_head(event: h11.Request | h11.Response) -> str:
     return content_type
 
 
-async def _read_message(reader: asyncio.StreamReader, conn: h11.Connection) -> Message:
+async def read_message(reader: asyncio.StreamReader, conn: h11.Connection) -> Message:
     """Read one HTTP message with ``h11``; every field bounded, every error an HttpError."""
     head: h11.Request | h11.Response | None = None
     content_type = ""
@@ -125,6 +125,19 @@ async def _discard(reader: asyncio.StreamReader) -> None:
     left = MAX_HEAD + MAX_BODY
     while left > 0 and (data := await reader.read(min(left, 65536))):
         left -= len(data)
+
+
+def decode_answer(answer: Message) -> Any:
+    """The msgpack document of a 200 answer; anything else is an HttpError."""
+    if answer.status != 200:
+        reason = answer.body[:200].decode("utf-8", "replace")
+        raise HttpError(answer.status, f"HTTP {answer.status}: {reason}")
+    if answer.content_type != MSGPACK:
+        raise HttpError(400, "bootstrap did not answer with msgpack")
+    try:
+        return unpack(answer.body, max_len=MAX_BODY, what="bootstrap answer")
+    except ZomehostError as exc:
+        raise HttpError(400, exc.message) from None
 
 
 def _split_target(target: str) -> tuple[str, dict[str, str]]:
@@ -192,7 +205,7 @@ class BootstrapServer:
         conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         try:
             try:
-                request = await asyncio.wait_for(_read_message(reader, conn), IO_TIMEOUT_S)
+                request = await asyncio.wait_for(read_message(reader, conn), IO_TIMEOUT_S)
                 status, out, ctype = self.route(request.method, request.target, request.body)
             except HttpError as exc:
                 status, out, ctype = exc.status, exc.message.encode(), "text/plain"
@@ -331,18 +344,10 @@ class BootstrapClient:
             writer.write((request or b"") + (conn.send(h11.Data(data=body)) or b""))
             writer.write(conn.send(h11.EndOfMessage()) or b"")
             await writer.drain()
-            answer = await _read_message(reader, conn)
+            answer = await read_message(reader, conn)
         finally:
             writer.close()
-        if answer.status != 200:
-            reason = answer.body[:200].decode("utf-8", "replace")
-            raise HttpError(answer.status, f"HTTP {answer.status}: {reason}")
-        if answer.content_type != MSGPACK:
-            raise HttpError(400, "bootstrap did not answer with msgpack")
-        try:
-            return unpack(answer.body, max_len=MAX_BODY, what="bootstrap answer")
-        except ZomehostError as exc:
-            raise HttpError(400, exc.message) from None
+        return decode_answer(answer)
 
 
 async def serve(host: str, port: int, *, ready: Any = None) -> None:
