@@ -36,6 +36,7 @@ from zomehost.core.keystore import Keystore
 from zomehost.core.query import ChainQueryFilter
 from zomehost.core.zome_call import ZomeCall
 from zomehost.ribosome.engine import WasmEngine
+from zomehost.ribosome.module_cache import key_path as module_cache_key
 
 REPO = Path(__file__).resolve().parents[1]
 WASM_DIR = REPO / "target" / "wasm32-unknown-unknown" / "release"
@@ -207,7 +208,9 @@ def fast_home(path: Path, *, limits: dict[str, Any] | None = None) -> Home:
 
 
 def seed_cache(home: Home, cache: Path) -> None:
+    """Copy the session's compiled modules into a home, with the key that signs them."""
     home.cache_path.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(module_cache_key(cache), module_cache_key(home.cache_path))
     for f in cache.glob("*.cwasm"):
         shutil.copyfile(f, home.cache_path / f.name)
 

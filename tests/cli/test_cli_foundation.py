@@ -15,6 +15,8 @@ import lmdb
 import pytest
 import yaml
 
+from conftest import seed_cache
+from zomehost.conductor.home import Home
 from zomehost.core.codec import unpack
 
 pytestmark = pytest.mark.slow
@@ -24,10 +26,7 @@ NOTES_DIR = REPO / "examples" / "notes"
 
 
 def _seed(home: Path, module_cache: Path) -> None:
-    cache = home / "cache" / "wasm"
-    cache.mkdir(parents=True, exist_ok=True)
-    for f in module_cache.glob("*.cwasm"):
-        shutil.copyfile(f, cache / f.name)
+    seed_cache(Home(home), module_cache)
 
 
 def _ok(result: Any) -> str:

@@ -10,7 +10,6 @@ threads, exactly as they do under ``zomehost run``. Tests are plain functions th
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import nacl.pwhash
 import pytest
 import yaml
 
+from conftest import seed_cache
 from zomehost.conductor.home import Home
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
@@ -42,9 +42,7 @@ def make_home(path: Path, cache: Path, network: dict[str, Any] | None = None) ->
         PASSPHRASE, ops=nacl.pwhash.argon2id.OPSLIMIT_MIN, mem=nacl.pwhash.argon2id.MEMLIMIT_MIN
     )
     home.save_keystore(ks)
-    home.cache_path.mkdir(parents=True, exist_ok=True)
-    for f in cache.glob("*.cwasm"):
-        shutil.copyfile(f, home.cache_path / f.name)
+    seed_cache(home, cache)
     return home
 
 

@@ -95,10 +95,10 @@ async def closed_by_peer(reader: asyncio.StreamReader, timeout: float = 5) -> bo
     while time.monotonic() < end:
         try:
             data = await asyncio.wait_for(reader.read(65536), end - time.monotonic())
+        except TimeoutError:  # first: TimeoutError is an OSError
+            return False
         except (ConnectionError, OSError):
             return True
-        except TimeoutError:
-            return False
         if not data:
             return True
     return False

@@ -28,7 +28,7 @@ from zomehost.core.api_wire import (
     internal,
     payload_map,
 )
-from zomehost.core.bundle import AppBundle
+from zomehost.core.bundle import MAX_BUNDLE_BYTES, AppBundle
 from zomehost.core.hash import ActionHash, AgentPubKey, HashType
 
 log = logging.getLogger("zomehost.api.admin")
@@ -135,8 +135,9 @@ class AdminApi:
     ) -> Any:
         if data is None:
             assert path is not None
-            try:
-                data = Path(path).read_bytes()
+            try:  # bounded: a path to /dev/zero is refused by size, not read forever
+                with Path(path).open("rb") as f:
+                    data = f.read(MAX_BUNDLE_BYTES + 1)
             except OSError as exc:
                 raise internal(f"cannot read the bundle at {path}: {exc.strerror or exc}") from None
         parsed = AppBundle.decode(data)

@@ -274,15 +274,20 @@ class SourceChain:
             for key, value in cur:
                 if key[:78] != self.key:
                     break
-                doc = unpack(bytes(value), what="grant index")
-                if doc["revoked"] and not include_revoked:
-                    continue
-                grant = StoredGrant(
-                    ActionHash(bytes(key[78:])),
-                    ZomeCallCapGrant.from_wire(doc["grant"]),
-                    bool(doc["revoked"]),
-                )
-                found.append((int(doc.get("seq", 0)), grant))
+                try:
+                    doc = unpack(bytes(value), what="grant index")
+                    if doc["revoked"] and not include_revoked:
+                        continue
+                    grant = StoredGrant(
+                        ActionHash(bytes(key[78:])),
+                        ZomeCallCapGrant.from_wire(doc["grant"]),
+                        bool(doc["revoked"]),
+                    )
+                    found.append((int(doc.get("seq", 0)), grant))
+                except (KeyError, TypeError, ValueError, AttributeError, ZomehostError):
+                    raise IntegrityError(
+                        f"the grant index entry {bytes(key[78:]).hex()} of this cell is damaged"
+                    ) from None
         found.sort(key=lambda sg: sg[0])  # chain order, oldest grant first
         return [g for _, g in found]
 

@@ -163,11 +163,15 @@ class Conductor:
         doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
         if doc is None:
             raise NotFound(f"dna {dna_hash} is not installed")
-        manifest = DnaManifest.parse(doc["manifest"])
-        wasm = tuple(
-            bytes(self.store.get_state(f"wasm/{bytes(h).hex()}")) for h in doc["wasm_hashes"]
-        )
-        return DnaFile(manifest, wasm)
+        try:
+            manifest = DnaManifest.parse(doc["manifest"])
+            wasm = tuple(
+                bytes(self.store.get_state(f"wasm/{bytes(h).hex()}")) for h in doc["wasm_hashes"]
+            )
+            return DnaFile(manifest, wasm)
+        except (KeyError, TypeError, ValueError, ZomehostError) as exc:  # a damaged store
+            detail = exc.message if isinstance(exc, ZomehostError) else type(exc).__name__
+            raise ConductorError(f"the stored dna {dna_hash} is damaged: {detail}") from None
 
     def dna_manifest(self, dna_hash: DnaHash) -> DnaManifest:
         doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
@@ -225,20 +229,25 @@ class Conductor:
         if not app_id or len(app_id) > 128 or "/" in app_id:
             raise InvalidInput("an app id is 1-128 characters without '/'")
         parsed = AppBundle.decode(bundle)
+        dnas = {
+            role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
+            for role, dna in parsed.dnas.items()
+        }
+        # Compile and check before writing anything, outside the apps lock: a long compile
+        # does not hold up other installs (the engine locks per module).
+        for dna in dnas.values():
+            for z, wasm, wasm_hash in zip(dna.manifest.zomes, dna.wasm, dna.wasm_hashes):
+                self.engine.load(wasm_hash, functools.partial(bytes, wasm), z.name, self.on_compile)
         with self._apps_lock:
             if self.store.get_state(f"app/{app_id}") is not None:
                 raise ConductorError(f"an app with id {app_id!r} is already installed")
             for linked in sorted(linked_apps):
                 self.get_app(linked)  # AppNotFound names a link to nothing
-            dnas = {
-                role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
-                for role, dna in parsed.dnas.items()
-            }
-            for dna in dnas.values():  # compile and check before writing anything
-                for z, wasm, wasm_hash in zip(dna.manifest.zomes, dna.wasm, dna.wasm_hashes):
-                    self.engine.load(
-                        wasm_hash, functools.partial(bytes, wasm), z.name, self.on_compile
-                    )
+            if len({d.hash for d in dnas.values()}) != len(dnas):  # before a key is made
+                raise ConductorError(
+                    "two roles of this app resolve to the same DNA for one agent: "
+                    "give them different network seeds or properties"
+                )
             if agent is None:
                 agent = self.generate_agent()
             elif agent not in self.keystore.keys:
@@ -252,11 +261,6 @@ class Conductor:
                 now_micros(),
                 linked_apps,
             )
-            if len({d.hash for d in dnas.values()}) != len(dnas):
-                raise ConductorError(
-                    "two roles of this app resolve to the same DNA for one agent: "
-                    "give them different network seeds or properties"
-                )
             workspaces = []
             for role, dna in dnas.items():
                 cell_id = app.cell_id(role)

@@ -11,9 +11,11 @@ from typing import IO, Any
 
 import yaml
 
+from zomehost.core import yamldoc
+from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Limits, MemoryBudgets
-from zomehost.errors import ConductorError, HomeInUse, KeystoreError
+from zomehost.errors import ConductorError, HomeInUse, InvalidInput, KeystoreError
 
 CONFIG_NAME = "conductor-config.yaml"
 KEYSTORE_NAME = "keystore.bin"
@@ -39,24 +41,45 @@ class ConductorConfig:
 
     @classmethod
     def load(cls, path: Path) -> ConductorConfig:
+        """The config at ``path``; a wrong key or value is a ConductorError naming both."""
         if not path.exists():
             return cls()
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConductorError(f"{path}: not valid YAML: {exc}") from None
+        doc = yamldoc.read(path, ConductorError) or {}
         if not isinstance(doc, dict):
             raise ConductorError(f"{path}: the config must be a mapping")
-        origins = doc.get("allowed_origins", ["*"])
+
+        def field(key: str, kinds: tuple[type, ...], default: Any, what: str) -> Any:
+            value = doc.get(key, default)
+            if value is None and default is None:
+                return None
+            if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+                raise ConductorError(f"{path}: {key} must be {what}, not {value!r:.60}")
+            return value
+
+        port = field("admin_port", (int,), 0, "a port number (0-65535)")
+        if not 0 <= port <= 65535:
+            raise ConductorError(f"{path}: admin_port must be a port number (0-65535), not {port}")
+        origins = field("allowed_origins", (str, list), ["*"], "a string or a list of strings")
+        origins = [origins] if isinstance(origins, str) else origins
+        if not all(isinstance(o, str) for o in origins):
+            raise ConductorError(f"{path}: allowed_origins must be a list of strings")
+        boundary = field("boundary", (str,), None, "'fast' or 'public'")
+        if boundary not in (None, "fast", "public"):
+            raise ConductorError(f"{path}: boundary must be 'fast' or 'public', not {boundary!r}")
+        try:
+            limits = Limits.from_config(doc.get("limits"))
+            memory_budget = MemoryBudgets.from_config(doc.get("memory_budget"))
+        except InvalidInput as exc:
+            raise ConductorError(f"{path}: {exc.message}") from None
         return cls(
-            admin_port=int(doc.get("admin_port", 0)),
-            bind_address=str(doc.get("bind_address", "127.0.0.1")),
-            allowed_origins=[origins] if isinstance(origins, str) else list(origins),
-            limits=Limits.from_config(doc.get("limits")),
-            memory_budget=MemoryBudgets.from_config(doc.get("memory_budget")),
-            durable=bool(doc.get("durable", True)),
-            network=dict(doc.get("network") or {}),
-            boundary=str(doc["boundary"]) if doc.get("boundary") is not None else None,
+            admin_port=port,
+            bind_address=field("bind_address", (str,), "127.0.0.1", "a host name or address"),
+            allowed_origins=list(origins),
+            limits=limits,
+            memory_budget=memory_budget,
+            durable=field("durable", (bool,), True, "true or false"),
+            network=dict(field("network", (dict,), {}, "a mapping") or {}),
+            boundary=boundary,
         )
 
     def dump(self) -> str:
@@ -114,7 +137,15 @@ class Home:
     def open_keystore(self, passphrase: str) -> Keystore:
         if not self.exists():
             raise ConductorError(f"{self.path} is not a zomehost home: run `zomehost init` first")
-        return Keystore.unseal(self.keystore_path.read_bytes(), passphrase)
+        path = self.keystore_path
+        try:
+            if path.stat().st_size > MAX_KEYSTORE_BYTES:
+                raise KeystoreError(f"the keystore is over {MAX_KEYSTORE_BYTES} bytes")
+            return Keystore.unseal(path.read_bytes(), passphrase)
+        except OSError as exc:
+            raise KeystoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except KeystoreError as exc:  # the same kind, naming the file
+            raise type(exc)(f"{path}: {exc.message}") from None
 
     def save_keystore(self, ks: Keystore) -> None:
         tmp = self.keystore_path.with_suffix(".tmp")

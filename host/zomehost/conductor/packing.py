@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
+from zomehost.core import yamldoc
 from zomehost.core.bundle import AppManifest, Bundle, DnaFile, DnaManifest
 from zomehost.core.hash import DnaHash
 from zomehost.errors import BundleError
@@ -20,16 +19,9 @@ def _manifest_file(path: Path, name: str) -> Path:
     return path
 
 
-def _load_yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise BundleError(f"{path}: not valid YAML: {exc}") from None
-
-
 def read_dna_dir(path: Path) -> DnaFile:
     manifest_path = _manifest_file(path, "dna.yaml")
-    manifest = DnaManifest.parse(_load_yaml(manifest_path))
+    manifest = DnaManifest.parse(yamldoc.read(manifest_path, BundleError))
     wasm: list[bytes] = []
     for z in manifest.zomes:
         wasm_path = (manifest_path.parent / z.path).resolve()
@@ -58,7 +50,7 @@ def pack_dna_dir(path: Path, output: Path | None) -> tuple[Path, DnaHash]:
 
 def pack_app_dir(path: Path, output: Path | None) -> Path:
     manifest_path = _manifest_file(path, "happ.yaml")
-    manifest = AppManifest.parse(_load_yaml(manifest_path))
+    manifest = AppManifest.parse(yamldoc.read(manifest_path, BundleError))
     resources: dict[str, bytes] = {}
     roles = []
     for role in manifest.roles:

@@ -3,11 +3,14 @@
 Manifests follow Holochain's ``dna.yaml`` / ``happ.yaml`` shape. A bundle is gzip of msgpack
 ``{manifest, resources}`` where resources maps the manifest's paths to bytes; a hApp bundle
 holds its DNA bundles as resources. Unpacking is bounded: compressed size, inflated size
-(read incrementally, so a decompression bomb stops at the limit), resource count.
+(read incrementally, so a decompression bomb stops at the limit, with one budget for a hApp
+and the DNA bundles inside it), resource count and names, zomes per DNA, roles per app, the
+wasm an install must compile. The limits are listed in docs/sandbox.md.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,15 +24,41 @@ MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 MAX_INFLATED_BYTES = 256 * 1024 * 1024
 MAX_RESOURCES = 256
 MAX_WASM_BYTES = 32 * 1024 * 1024
+MAX_APP_WASM_BYTES = 64 * 1024 * 1024  # distinct wasm an install compiles, all DNAs together
+MAX_ZOMES_PER_DNA = 64
+MAX_ROLES_PER_APP = 32
 NAME_MAX = 128
+_NAME = re.compile(r"[A-Za-z0-9_-]+")
+# A resource is named, never a path: no separators, no leading dot (so no "." or "..").
+_RESOURCE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 def _name(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > NAME_MAX:
         raise BundleError(f"{what} must be a non-empty string of at most {NAME_MAX} characters")
-    if not value.replace("_", "").replace("-", "").isalnum():
-        raise BundleError(f"{what} {value!r} may only hold letters, digits, '_' and '-'")
+    if not _NAME.fullmatch(value):
+        raise BundleError(f"{what} {value!r} may only hold ASCII letters, digits, '_' and '-'")
     return value
+
+
+def resource_name(value: Any, what: str) -> str:
+    """A resource key inside a bundle: 1-128 of ``A-Za-z0-9._-``, not starting with '.'."""
+    if (
+        not isinstance(value, str)
+        or not 0 < len(value) <= NAME_MAX
+        or not _RESOURCE.fullmatch(value)
+    ):
+        raise BundleError(
+            f"{what} {value!r:.80} is not a resource name (1-{NAME_MAX} of A-Z a-z 0-9 . _ -, "
+            "not starting with '.': no paths)"
+        )
+    return value
+
+
+def _bounded(items: list[Any], limit: int, what: str) -> list[Any]:
+    if len(items) > limit:
+        raise BundleError(f"{what}: {len(items)}, more than the limit of {limit}")
+    return items
 
 
 def _list(value: Any, what: str) -> list[Any]:
@@ -71,6 +100,7 @@ class DnaManifest:
         zome_docs = _list(integrity.get("zomes"), "integrity.zomes")
         zome_docs += _list(coordinator.get("zomes"), "coordinator.zomes")
         zome_docs += _list(doc.get("zomes"), "zomes")
+        _bounded(zome_docs, MAX_ZOMES_PER_DNA, f"zomes in dna {name!r}")
         zomes: list[ZomeManifest] = []
         for z in zome_docs:
             if not isinstance(z, dict):
@@ -132,7 +162,9 @@ class AppManifest:
             raise BundleError("happ manifest must be a mapping")
         name = _name(doc.get("name"), "app name")
         roles: list[RoleManifest] = []
-        for r in _list(doc.get("roles"), "roles"):
+        for r in _bounded(
+            _list(doc.get("roles"), "roles"), MAX_ROLES_PER_APP, f"roles in app {name!r}"
+        ):
             if not isinstance(r, dict):
                 raise BundleError("each role is a mapping {name, dna}")
             rname = _name(r.get("name"), "role name")
@@ -178,22 +210,29 @@ class AppManifest:
 class Bundle:
     manifest: dict[str, Any]
     resources: dict[str, bytes] = field(default_factory=dict)
+    inflated_bytes: int = field(default=0, compare=False)  # what decoding it inflated
 
     def encode(self) -> bytes:
         body = pack({"manifest": self.manifest, "resources": self.resources})
         return zlib.compress(body, 6, wbits=31)  # gzip container
 
     @classmethod
-    def decode(cls, data: bytes, *, max_bytes: int = MAX_BUNDLE_BYTES) -> Bundle:
+    def decode(
+        cls,
+        data: bytes,
+        *,
+        max_bytes: int = MAX_BUNDLE_BYTES,
+        max_inflated: int = MAX_INFLATED_BYTES,
+    ) -> Bundle:
         if len(data) > max_bytes:
             raise BundleError(f"bundle is {len(data)} bytes, limit {max_bytes}")
         inflater = zlib.decompressobj(wbits=47)  # gzip or zlib
         try:
-            body = inflater.decompress(data, MAX_INFLATED_BYTES + 1)
+            body = inflater.decompress(data, max_inflated + 1)
         except zlib.error as exc:
             raise BundleError(f"bundle is not gzip data: {exc}") from None
-        if len(body) > MAX_INFLATED_BYTES or inflater.unconsumed_tail:
-            raise BundleError(f"bundle inflates past {MAX_INFLATED_BYTES} bytes: refused")
+        if len(body) > max_inflated or inflater.unconsumed_tail:
+            raise BundleError(f"bundle inflates past {max_inflated} bytes: refused")
         if not inflater.eof:
             raise BundleError("bundle is truncated")
         if inflater.unused_data:
@@ -208,9 +247,10 @@ class Bundle:
         if not isinstance(resources, dict) or len(resources) > MAX_RESOURCES:
             raise BundleError("bundle resources must be a map of at most 256 entries")
         for key, value in resources.items():
-            if not isinstance(key, str) or not isinstance(value, bytes):
-                raise BundleError("bundle resources map names to bytes")
-        return cls(doc["manifest"], resources)
+            resource_name(key, "bundle resource")
+            if not isinstance(value, bytes):
+                raise BundleError(f"bundle resource {key!r} is not bytes")
+        return cls(doc["manifest"], resources, len(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +297,7 @@ class DnaFile:
         manifest = DnaManifest.parse(bundle.manifest)
         wasm: list[bytes] = []
         for z in manifest.zomes:
-            blob = bundle.resources.get(z.path)
+            blob = bundle.resources.get(resource_name(z.path, f"zome {z.name!r}: path"))
             if blob is None:
                 raise BundleError(f"zome {z.name!r}: resource {z.path!r} missing from bundle")
             if len(blob) > MAX_WASM_BYTES:
@@ -273,16 +313,30 @@ class AppBundle:
 
     @classmethod
     def decode(cls, data: bytes) -> AppBundle:
+        """Decode a hApp and its DNAs under one inflation budget; each DNA bundle is decoded
+        once however many roles name it, and the distinct wasm is bounded."""
         bundle = Bundle.decode(data)
         manifest = AppManifest.parse(bundle.manifest)
+        budget = MAX_INFLATED_BYTES - bundle.inflated_bytes
+        decoded: dict[str, DnaFile] = {}
         dnas: dict[str, DnaFile] = {}
         for role in manifest.roles:
-            blob = bundle.resources.get(role.dna_path)
-            if blob is None:
-                raise BundleError(f"role {role.name!r}: dna {role.dna_path!r} missing from bundle")
+            path = role.dna_path
             try:
-                dna = DnaFile.from_bundle(Bundle.decode(blob))
+                if path not in decoded:
+                    blob = bundle.resources.get(resource_name(path, "dna path"))
+                    if blob is None:
+                        raise BundleError(f"dna {path!r} missing from bundle")
+                    inner = Bundle.decode(blob, max_inflated=budget)
+                    budget -= inner.inflated_bytes
+                    decoded[path] = DnaFile.from_bundle(inner)
             except (BundleError, InvalidInput) as exc:
                 raise BundleError(f"role {role.name!r}: {exc.message}") from None
-            dnas[role.name] = dna.with_modifiers(role.network_seed, role.properties)
+            dnas[role.name] = decoded[path].with_modifiers(role.network_seed, role.properties)
+        wasm = {h: len(w) for d in decoded.values() for h, w in zip(d.wasm_hashes, d.wasm)}
+        if sum(wasm.values()) > MAX_APP_WASM_BYTES:
+            raise BundleError(
+                f"app {manifest.name!r} holds {sum(wasm.values())} bytes of distinct wasm, "
+                f"more than the {MAX_APP_WASM_BYTES} an install may compile"
+            )
         return cls(manifest, dnas)

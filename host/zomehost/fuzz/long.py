@@ -7,23 +7,35 @@ docs/sandbox.md for the documented run)::
     python -m zomehost.fuzz.long --list
 
 Each input is bytes from libFuzzer; the target's typed refusals are expected; anything else
-is reported by libFuzzer as a crash (with the input saved as crash-<sha1>). At exit the
-number of inputs tried is printed as ``zomehost-fuzz: TARGET inputs=N refused=M``.
+is reported by libFuzzer as a crash (with the input saved as crash-<sha1>). Without a corpus
+directory, the run starts from the committed seed corpus (``zomehost/fuzz/corpus/TARGET``,
+written by ``python -m zomehost.fuzz.seeds``) and keeps what it finds in a temporary one.
+
+libFuzzer ends the process without running Python's exit handlers, so the fuzzing runs in a
+child process that records its counts in a file after every input; when it ends, this
+process prints ``zomehost-fuzz: TARGET inputs=N refused=M exit=RC``.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import logging
+import os
+import struct
+import subprocess
 import sys
+import tempfile
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-COUNTS = {"inputs": 0, "refused": 0}
+CORPUS = Path(__file__).with_name("corpus")
+COUNTS_ENV = "ZOMEHOST_FUZZ_COUNTS_FILE"
+_COUNTS = struct.Struct("<QQ")  # inputs, refused
 
 
-def _targets() -> dict[str, Callable[[bytes], None]]:
+def byte_targets() -> dict[str, Callable[[bytes], None]]:
     from zomehost.core.codec import unpack
     from zomehost.fuzz import targets as t
 
@@ -62,6 +74,29 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
             data[1:], [max(1, b) for b in data[1:4]], bool(data[:1] and data[0] & 1)
         )
 
+    def flags(data: bytes) -> tuple[int, bytes]:
+        """The first byte as option bits, the rest as the input."""
+        return (data[0] if data else 0), data[1:]
+
+    def module_cache(data: bytes) -> None:
+        bits, rest = flags(data)
+        t.module_cache_file(rest, bool(bits & 1))
+
+    def message_3(data: bytes) -> None:
+        bits, rest = flags(data)
+        t.handshake_message_3(rest, bool(bits & 1), bool(bits & 2))
+
+    def upgrade(data: bytes) -> None:
+        bits, rest = flags(data)
+        t.websocket_upgrade(rest, bool(bits & 1))
+
+    def text(fn: Callable[[str], None]) -> Callable[[bytes], None]:
+        return lambda data: fn(data.decode("utf-8", "replace"))
+
+    def one_way(data: bytes) -> None:
+        op, body = split(data, 2)
+        from_msgpack(lambda value: t.one_way_body(op.decode("utf-8", "replace"), value))(body)
+
     return {
         "msgpack": t.msgpack_payload,
         "bundle": t.bundle_bytes,
@@ -75,43 +110,86 @@ def _targets() -> dict[str, Callable[[bytes], None]]:
         "agent-info": from_msgpack(t.agent_info),
         "session-handshake": handshake,
         "session-frames": session_frames,
+        "module-cache": module_cache,
+        "handshake-message-3": message_3,
+        "bootstrap-request": t.bootstrap_request,
+        "bootstrap-response": t.bootstrap_response,
+        "keystore": t.keystore_file,
+        "conductor-config": text(t.conductor_config),
+        "manifest-yaml": text(t.manifest_yaml),
+        "peer-request-body": from_msgpack(t.peer_request_body),
+        "peer-answer": from_msgpack(t.peer_answer_body),
+        "one-way-body": one_way,
+        "websocket-upgrade": upgrade,
     }
 
 
 def main() -> None:
     if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "--list"):
         print(__doc__)
-        print("targets:", ", ".join(_targets()))
+        print("targets:", ", ".join(byte_targets()))
         return
+    if sys.argv[1] == "--child":
+        del sys.argv[1]
+        _child()
+        return
+    name, args = sys.argv[1], sys.argv[2:]
+    if name not in byte_targets():
+        raise SystemExit(f"unknown target {name!r}: {', '.join(byte_targets())}")
+    with tempfile.TemporaryDirectory(prefix=f"zomehost-fuzz-{name}-") as work:
+        counts = Path(work) / "counts"
+        counts.write_bytes(_COUNTS.pack(0, 0))
+        if not [a for a in args if not a.startswith("-")]:  # no corpus: start from the seeds
+            found = Path(work) / "corpus"
+            found.mkdir()
+            args += [str(found), str(CORPUS / name)]
+        child = subprocess.run(
+            [sys.executable, "-m", "zomehost.fuzz.long", "--child", name, *args],
+            env={**os.environ, COUNTS_ENV: str(counts)},
+            check=False,
+        )
+        inputs, refused = _COUNTS.unpack(counts.read_bytes())
+    print(
+        f"zomehost-fuzz: {name} inputs={inputs} refused={refused} exit={child.returncode}",
+        flush=True,
+    )
+    raise SystemExit(child.returncode)
+
+
+def _child() -> None:
+    """Run libFuzzer over one target, recording the counts after every input."""
     name = sys.argv.pop(1)
     import atheris  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
+    logging.getLogger("zomehost").setLevel(logging.ERROR)  # refusals are logged as warnings
     with atheris.instrument_imports(include=["zomehost"]):
+        import zomehost.api.origins
+        import zomehost.conductor.home
         import zomehost.core.api_wire
+        import zomehost.core.keystore
+        import zomehost.core.yamldoc
         import zomehost.network.agent_info
+        import zomehost.network.bootstrap
         import zomehost.network.noise
         import zomehost.network.protocol
-        import zomehost.network.session  # noqa: F401  (the targets import these lazily)
+        import zomehost.network.session
+        import zomehost.p2p.service
+        import zomehost.ribosome.module_cache  # noqa: F401  (the targets import these lazily)
         from zomehost.fuzz import targets as t
 
-        fns = _targets()
-    if name not in fns:
-        raise SystemExit(f"unknown target {name!r}: {', '.join(fns)}")
-    fn = fns[name]
+        fn = byte_targets()[name]
+    fd = os.open(os.environ[COUNTS_ENV], os.O_WRONLY)
+    counts = [0, 0]
 
     def one(data: bytes) -> None:
-        COUNTS["inputs"] += 1
+        counts[0] += 1
         try:
             fn(data)
         except t.Expected:
-            COUNTS["refused"] += 1
+            counts[1] += 1
+        finally:
+            os.pwrite(fd, _COUNTS.pack(*counts), 0)
 
-    atexit.register(
-        lambda: print(
-            f"zomehost-fuzz: {name} inputs={COUNTS['inputs']} refused={COUNTS['refused']}",
-            flush=True,
-        )
-    )
     atheris.Setup(sys.argv, one)
     atheris.Fuzz()
 

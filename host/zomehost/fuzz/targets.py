@@ -10,9 +10,11 @@ The hypothesis tests in ``tests/fuzz`` and the longer coverage-guided runs
 from __future__ import annotations
 
 import contextlib
+import functools
 import zlib
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from zomehost.core.action import Entry, Record, decode_action
 from zomehost.core.bundle import AppBundle, AppManifest, Bundle, DnaFile, DnaManifest
@@ -283,17 +285,285 @@ def session_frames(
         assert got == sent[: len(got)]
 
 
+# -- the module cache -------------------------------------------------------------------------
+@functools.cache
+def _cache_bed() -> tuple[Any, str, bytes, bytes]:
+    """A module cache in a temporary directory holding one real compiled module:
+    (the cache, the entry's name, the valid file's bytes, the serialized module)."""
+    import tempfile
+
+    from zomehost.ribosome.engine import WasmEngine
+    from zomehost.ribosome.module_cache import ModuleCache
+
+    root = Path(tempfile.mkdtemp(prefix="zomehost-fuzz-cache-")) / "wasm"
+    engine = WasmEngine(None)
+    try:
+        module = engine.check(_fuzz_wasm(), "fuzz")
+    finally:
+        engine.close()
+    payload = bytes(module.serialize())
+    cache = ModuleCache(root)
+    cache.write("m", payload)
+    return cache, "m", cache.path("m").read_bytes(), payload
+
+
+def _fuzz_wasm() -> bytes:
+    from zomehost.fuzz.testbed import wat
+
+    return wat("writer")
+
+
+def module_cache_file(data: bytes, replace_whole: bool) -> None:
+    """A cache file damaged on disk (``data`` XORed into the valid file, or the whole file):
+    it is refused before deserializing unless it is byte for byte the valid one."""
+    cache, name, valid, payload = _cache_bed()
+    if replace_whole:
+        damaged = data
+    else:
+        damaged = bytes(valid[i] ^ (data[i] if i < len(data) else 0) for i in range(len(valid)))
+        damaged += data[len(valid) :]
+    cache.path(name).write_bytes(damaged)
+    got = cache.read(name)
+    if damaged == valid:
+        assert got == payload, "the valid file was refused"
+    else:
+        assert got is None, "a damaged cache file was accepted"
+        assert not cache.path(name).exists(), "a refused cache file was kept"
+        cache.path(name).write_bytes(valid)  # restored (without write()'s fsyncs: speed)
+        raise Expected("damaged cache file refused")
+
+
+# -- the Noise handshake's third message --------------------------------------------------------
+def handshake_message_3(data: bytes, keep_static: bool, framed: bool) -> None:
+    """A real handshake up to message 3, then ``data`` in its place: after the real encrypted
+    static key (``keep_static``), length-prefixed or raw (``framed``). It completes only for
+    the genuine message; anything else is a typed error that closes the session."""
+    from zomehost.network.session import HandshakeComplete
+
+    init, resp = session_pair()
+    _pump(init, resp)
+    _pump(resp, init)
+    genuine = init.data_to_send()
+    body = (genuine[4 : 4 + 48] if keep_static else b"") + data
+    wire = len(body).to_bytes(4, "big") + body if framed else body
+
+    def run() -> bool:
+        resp.receive_data(wire)
+        done = any(isinstance(ev, HandshakeComplete) for ev in resp.events())
+        if not done and not resp.closed:
+            resp.receive_data(b"")  # end of stream: must fail, typed
+            list(resp.events())
+        return done
+
+    completed = typed(run)
+    assert completed and wire == genuine, "a forged message 3 completed the handshake"
+    assert resp.remote_identity == init.identity
+
+
+# -- the bootstrap service's HTTP --------------------------------------------------------------
+_LOOP: list[Any] = []
+
+
+def _run(coro: Any) -> Any:
+    import asyncio
+
+    if not _LOOP:
+        _LOOP.append(asyncio.new_event_loop())
+    return _LOOP[0].run_until_complete(coro)
+
+
+async def _http_message(data: bytes, role: Any) -> Any:
+    import asyncio
+
+    import h11
+
+    from zomehost.network.bootstrap import MAX_HEAD, read_message
+
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    conn = h11.Connection(role, max_incomplete_event_size=MAX_HEAD)
+    if role is h11.CLIENT:  # a client reads an answer to a request it sent
+        conn.send(h11.Request(method="GET", target="/v1/health", headers=[("Host", "b")]))
+        conn.send(h11.EndOfMessage())
+    return await read_message(reader, conn)
+
+
+def bootstrap_request(data: bytes) -> None:
+    """Bytes a client sends the bootstrap service: a 4xx HttpError, or a routed request."""
+    import h11
+
+    from zomehost.network.bootstrap import BootstrapServer
+    from zomehost.network.errors import HttpError
+
+    def run() -> None:
+        request = _run(_http_message(data, h11.SERVER))
+        BootstrapServer().route(request.method, request.target, request.body)
+
+    try:
+        run()
+    except HttpError as exc:
+        assert 400 <= exc.status < 500, exc.status
+        raise Expected(f"HTTP {exc.status}: {exc.message}") from None
+
+
+def bootstrap_response(data: bytes) -> None:
+    """Bytes a bootstrap service answers its client with: a document or an HttpError."""
+    import h11
+
+    from zomehost.network.bootstrap import decode_answer
+
+    typed(lambda: decode_answer(_run(_http_message(data, h11.CLIENT))))
+
+
+# -- local files ----------------------------------------------------------------------------
+def keystore_file(data: bytes) -> None:
+    """A keystore file's bytes: unsealed, or a KeystoreError (never a raw nacl error)."""
+    from zomehost.core.keystore import Keystore
+
+    typed(lambda: Keystore.unseal(data, "fuzz-passphrase"))
+
+
+def conductor_config(text: str) -> None:
+    """A conductor-config.yaml: a config, or a ConductorError naming the file."""
+    import tempfile
+
+    from zomehost.conductor.home import ConductorConfig
+    from zomehost.errors import ConductorError
+
+    with tempfile.TemporaryDirectory(prefix="zomehost-fuzz-") as d:
+        path = Path(d) / "conductor-config.yaml"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass")
+        try:
+            ConductorConfig.load(path)
+        except ConductorError as exc:
+            assert str(path) in exc.message, exc.message
+            raise Expected(exc.message) from None
+
+
+def manifest_yaml(text: str) -> None:
+    """A dna.yaml or happ.yaml as text: both manifests parse it or refuse it, typed."""
+    from zomehost.core import yamldoc
+    from zomehost.errors import BundleError
+
+    doc = typed(lambda: yamldoc.parse(text, "dna.yaml", BundleError))
+    manifests(doc)
+
+
+# -- peer messages' bodies -----------------------------------------------------------------------
+@functools.cache
+def _peer_bed() -> Any:
+    """A peer service over a real conductor (no socket): what serves peer bodies."""
+    import asyncio
+    import tempfile
+
+    import nacl.signing
+
+    from zomehost.fuzz.testbed import TestBed
+    from zomehost.network.config import NetworkConfig
+    from zomehost.p2p.service import PeerService
+
+    bed = TestBed(Path(tempfile.mkdtemp(prefix="zomehost-fuzz-peer-")) / "home")
+    bed.install({"writer": _fuzz_wasm()}, app_id="fuzz")
+
+    class Runtime:
+        conductor = bed.conductor
+        loop: asyncio.AbstractEventLoop | None = asyncio.new_event_loop()
+
+        async def in_worker(self, fn: Callable[..., Any], *args: Any) -> Any:
+            return fn(*args)
+
+        def run_on_loop(self, coro: Any, timeout: float) -> Any:
+            raise NotImplementedError("the fuzz bed makes no outgoing calls")
+
+        def publish_endpoint(self, name: str, value: Any) -> None:
+            pass
+
+    return PeerService(Runtime(), NetworkConfig(), nacl.signing.SigningKey.generate())
+
+
+def peer_request_body(body: Any) -> None:
+    """The body of a peer's call request: a ZomeCallResponse, or a typed ProtocolError."""
+    from zomehost.core.response import ZomeCallResponse
+
+    service = _peer_bed()
+    answer = typed(lambda: service._answer_call(body))
+    assert ZomeCallResponse.from_wire(answer) is not None, f"malformed answer {answer!r:.80}"
+
+
+def peer_answer_body(answer: Any) -> None:
+    """What a peer answers a call with: always a ZomeCallResponse on the caller's side."""
+    from zomehost.core.hash import AgentPubKey
+    from zomehost.core.response import ZomeCallResponse
+    from zomehost.p2p.service import _answer_from
+
+    assert isinstance(_answer_from(AgentPubKey.from_core(bytes(32)), answer), ZomeCallResponse)
+
+
+def one_way_body(op: str, body: Any) -> None:
+    """A one-way message (gossiped agent infos, a remote signal): handled or dropped."""
+    from zomehost.network import protocol
+
+    service = _peer_bed()
+    message = protocol.OneWay(op, body)
+    typed(lambda: service.loop.run_until_complete(service._on_message(cast(Any, None), message)))
+
+
+# -- the WebSocket upgrade and its Origin check -------------------------------------------------
+ALLOWED_ORIGIN = "http://allowed.example"
+
+
+def websocket_upgrade(data: bytes, allow_any: bool) -> None:
+    """Bytes a browser or a client sends to open an interface: the upgrade succeeds only
+    with a valid handshake from an allowed Origin; everything else is answered 4xx."""
+    from websockets.http11 import Request
+    from websockets.server import ServerProtocol
+
+    from zomehost.api.origins import AllowedOrigins, origin_check
+
+    allowed = AllowedOrigins.parse("*" if allow_any else ALLOWED_ORIGIN)
+    protocol = ServerProtocol()
+    protocol.receive_data(data)
+    requests = [e for e in protocol.events_received() if isinstance(e, Request)]
+    if not requests:
+        raise Expected("no complete upgrade request")
+    request = requests[0]
+
+    class Conn:
+        respond = staticmethod(protocol.reject)
+
+    refused = origin_check(allowed)(cast(Any, Conn()), request)
+    response = refused if refused is not None else protocol.accept(request)
+    protocol.send_response(response)
+    origin = request.headers.get("Origin")
+    if response.status_code == 101:
+        assert origin is not None and allowed.allows(origin), f"upgrade from {origin!r}"
+    else:
+        assert 400 <= response.status_code < 500, response.status_code
+        raise Expected(f"upgrade refused: {response.status_code}")
+
+
 __all__ = [
     "WIRE_DECODERS",
     "Expected",
     "agent_info",
     "api_frame",
+    "bootstrap_request",
+    "bootstrap_response",
     "bundle_bytes",
     "bundle_doc",
+    "conductor_config",
+    "handshake_message_3",
     "hash_bytes",
+    "keystore_file",
+    "manifest_yaml",
     "manifests",
+    "module_cache_file",
     "msgpack_payload",
+    "one_way_body",
+    "peer_answer_body",
     "peer_message",
+    "peer_request_body",
     "session_frames",
     "session_handshake_bytes",
     "session_handshake_tamper",
@@ -301,5 +571,6 @@ __all__ = [
     "signed_zome_call",
     "stored_action",
     "typed",
+    "websocket_upgrade",
     "wire_value",
 ]

@@ -1,7 +1,7 @@
 """The bootstrap service and its client: where conductors publish and find agent infos.
 
-A deliberately small HTTP/1.1 subset over asyncio (no extra dependency), one request per
-connection (``Connection: close``), msgpack bodies (``Content-Type: application/msgpack``):
+HTTP/1.1 parsed by ``h11`` over asyncio, one request per connection (``Connection:
+close``), msgpack bodies (``Content-Type: application/msgpack``):
 
 ``POST /v1/agent-infos``            body: ``[SignedAgentInfo wire]`` (at most 64)
                                     → 200 ``{"accepted": int}``
@@ -10,7 +10,9 @@ connection (``Connection: close``), msgpack bodies (``Content-Type: application/
                                     → 200 ``[SignedAgentInfo wire]``, newest first
 ``GET  /v1/health``                 → 200 ``"ok"`` (text/plain)
 
-Errors are ``4xx`` with a one-line ``text/plain`` reason. The service verifies every record
+Errors are ``4xx`` with a one-line ``text/plain`` reason. Every field is bounded: the head
+(16 KiB, 32 header fields), the target (512 bytes, origin form, 4 query parameters), the
+body (1 MiB, ``Content-Length`` only), ``limit`` (6 ASCII digits). The service verifies every record
 it is given (the agent's signature, the validity window) and forgets expired ones; clients
 verify everything they get back as well, so the service is trusted for nothing but
 availability. It holds records in memory only: a restarted service is refilled by the
@@ -22,88 +24,159 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
+
+import h11
 
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import DnaHash
 from zomehost.errors import ZomehostError
 from zomehost.network.agent_info import SignedAgentInfo, format_address, verify_agent_info
 from zomehost.network.directory import Directory
-from zomehost.network.errors import AgentInfoError, PeerUnreachable
+from zomehost.network.errors import AgentInfoError, HttpError, PeerUnreachable
 
 log = logging.getLogger("zomehost.network.bootstrap")
 
-MAX_HEAD = 16 * 1024
+MAX_HEAD = 16 * 1024  # request/status line plus headers
+MAX_HEADERS = 32
+MAX_TARGET = 512  # a DNA hash in text form and ?limit=N fit in far less
+MAX_QUERY_FIELDS = 4
 MAX_BODY = 1024 * 1024
 MAX_PUT = 64
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 IO_TIMEOUT_S = 10.0
+LINGER_S = 2.0  # after a refusal: how long unread request bytes are still drained
 MSGPACK = "application/msgpack"
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    413: "Payload Too Large",
-    500: "Internal Server Error",
-}
+_LIMIT = re.compile(r"[0-9]{1,6}")  # ASCII digits only: str.isdigit() accepts "²"
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+@dataclass(frozen=True)
+class Message:
+    """One parsed HTTP message: a request's method and target, or a response's status."""
+
+    method: str
+    target: str
+    status: int
+    content_type: str
+    body: bytes
+
+
+def _check_head(event: h11.Request | h11.Response) -> str:
+    """Bound the header count and the body size a head announces; its content type."""
+    if len(event.headers) > MAX_HEADERS:
+        raise HttpError(431, f"more than {MAX_HEADERS} header fields")
+    content_type = ""
+    for name, value in event.headers:
+        if name == b"content-length" and int(value) > MAX_BODY:
+            raise HttpError(413, f"body over {MAX_BODY} bytes")
+        if name == b"transfer-encoding":
+            raise HttpError(400, "chunked bodies are not supported: send Content-Length")
+        if name == b"content-type":
+            content_type = value.decode("latin-1").split(";")[0].strip()
+    return content_type
+
+
+async def read_message(reader: asyncio.StreamReader, conn: h11.Connection) -> Message:
+    """Read one HTTP message with ``h11``; every field bounded, every error an HttpError."""
+    head: h11.Request | h11.Response | None = None
+    content_type = ""
+    body = bytearray()
+    received = 0
+    while True:
+        try:
+            event = conn.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise HttpError(exc.error_status_hint, f"malformed HTTP: {exc}") from None
+        if event is h11.NEED_DATA:
+            # Before the head is parsed, never buffer more than MAX_HEAD: h11 bounds only
+            # an incomplete head, and a whole oversized one may arrive in one read.
+            data = await reader.read(65536 if head else max(1, MAX_HEAD - received))
+            received += len(data)
+            try:
+                conn.receive_data(data)
+            except h11.RemoteProtocolError as exc:  # data after the peer's end
+                raise HttpError(400, f"malformed HTTP: {exc}") from None
+            continue
+        if isinstance(event, h11.InformationalResponse):
+            continue
+        if isinstance(event, h11.Request | h11.Response):
+            head = event
+            content_type = _check_head(event)
+        elif isinstance(event, h11.Data):
+            body += event.data
+            if len(body) > MAX_BODY:
+                raise HttpError(413, f"body over {MAX_BODY} bytes")
+        elif isinstance(event, h11.EndOfMessage) and head is not None:
+            if isinstance(head, h11.Request):
+                method, target = head.method.decode("ascii"), head.target.decode("ascii")
+                return Message(method, target, 0, content_type, bytes(body))
+            return Message("", "", head.status_code, content_type, bytes(body))
+        else:  # ConnectionClosed before the message ended
+            raise HttpError(400, "incomplete HTTP message")
+
+
+async def _discard(reader: asyncio.StreamReader) -> None:
+    """Read and drop what the client still sends, up to a bounded amount."""
+    left = MAX_HEAD + MAX_BODY
+    while left > 0 and (data := await reader.read(min(left, 65536))):
+        left -= len(data)
+
+
+def decode_answer(answer: Message) -> Any:
+    """The msgpack document of a 200 answer; anything else is an HttpError."""
+    if answer.status != 200:
+        reason = answer.body[:200].decode("utf-8", "replace")
+        raise HttpError(answer.status, f"HTTP {answer.status}: {reason}")
+    if answer.content_type != MSGPACK:
+        raise HttpError(400, "bootstrap did not answer with msgpack")
+    try:
+        return unpack(answer.body, max_len=MAX_BODY, what="bootstrap answer")
+    except ZomehostError as exc:
+        raise HttpError(400, exc.message) from None
+
+
+def _split_target(target: str) -> tuple[str, dict[str, str]]:
+    """An origin-form target (``/path?a=b``): the percent-decoded path and the query."""
+    if len(target) > MAX_TARGET:
+        raise HttpError(414, f"request target over {MAX_TARGET} bytes")
+    if not target.startswith("/") or target.startswith("//"):
+        raise HttpError(400, "the request target must be a path (origin form)")
+    path, _, query = target.partition("?")
+    fields: dict[str, str] = {}
+    for item in query.split("&") if query else []:
+        if len(fields) >= MAX_QUERY_FIELDS:
+            raise HttpError(400, f"more than {MAX_QUERY_FIELDS} query parameters")
+        name, _, value = item.partition("=")
+        fields[unquote(name)] = unquote(value)
+    return path, fields
+
+
+def _parse_limit(fields: dict[str, str]) -> int:
+    text = fields.get("limit")
+    if text is None:
+        return DEFAULT_LIMIT
+    if not _LIMIT.fullmatch(text):
+        raise HttpError(400, "limit must be a number of at most 6 ASCII digits")
+    return min(int(text), MAX_LIMIT)
 
 
 def _response(status: int, body: bytes, content_type: str) -> bytes:
-    head = (
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
-        f"Content-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n"
-        "Connection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _read_message(
-    reader: asyncio.StreamReader, *, request: bool
-) -> tuple[str, dict[str, str], bytes]:
-    """Read one HTTP message: (start line, lower-cased headers, body)."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError:
-        raise HttpError(400, "request head too large") from None
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "incomplete request") from None
-    lines = head.decode("latin-1").split("\r\n")
-    start = lines[0]
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise HttpError(400, "malformed header")
-        headers[name.strip().lower()] = value.strip()
-    if "transfer-encoding" in headers:
-        raise HttpError(400, "chunked bodies are not supported: send Content-Length")
-    length_text = headers.get("content-length", "0" if request else "")
-    if length_text == "" and not request:
-        return start, headers, await reader.read(MAX_BODY + 1)
-    if not length_text.isdigit():
-        raise HttpError(400, "bad Content-Length")
-    length = int(length_text)
-    if length > MAX_BODY:
-        raise HttpError(413, f"body over {MAX_BODY} bytes")
-    try:
-        body = await reader.readexactly(length)
-    except asyncio.IncompleteReadError:
-        raise HttpError(400, "incomplete body") from None
-    return start, headers, body
+    """A complete response; the server writes nothing else (``Connection: close``)."""
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(b"GET / HTTP/1.1\r\nHost: bootstrap\r\n\r\n")
+    conn.next_event()  # h11 answers only a request it has seen: this stands in for it
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    out = conn.send(h11.Response(status_code=status, headers=headers)) or b""
+    return out + (conn.send(h11.Data(data=body)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
 
 
 class BootstrapServer:
@@ -117,9 +190,7 @@ class BootstrapServer:
         self.url: str | None = None
 
     async def start(self) -> str:
-        self._server = await asyncio.start_server(
-            self._handle, self.host, self.port, limit=MAX_HEAD
-        )
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
         host, port = self._server.sockets[0].getsockname()[:2]
         self.url = f"http://{format_address(host, port)}"
         return self.url
@@ -131,18 +202,20 @@ class BootstrapServer:
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         try:
             try:
-                start, _, body = await asyncio.wait_for(
-                    _read_message(reader, request=True), IO_TIMEOUT_S
-                )
-                status, out, ctype = self.route(start, body)
+                request = await asyncio.wait_for(read_message(reader, conn), IO_TIMEOUT_S)
+                status, out, ctype = self.route(request.method, request.target, request.body)
             except HttpError as exc:
-                status, out, ctype = exc.status, exc.reason.encode(), "text/plain"
+                status, out, ctype = exc.status, exc.message.encode(), "text/plain"
             except TimeoutError:
                 return
             writer.write(_response(status, out, ctype))
             await asyncio.wait_for(writer.drain(), IO_TIMEOUT_S)
+            if status >= 400:  # let the client read the refusal before the close resets it
+                writer.write_eof()
+                await asyncio.wait_for(_discard(reader), LINGER_S)
         except (ConnectionError, OSError, TimeoutError):
             pass
         except Exception:
@@ -150,12 +223,9 @@ class BootstrapServer:
         finally:
             writer.close()
 
-    def route(self, start: str, body: bytes) -> tuple[int, bytes, str]:
-        parts = start.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            raise HttpError(400, "malformed request line")
-        method, target = parts[0], urlsplit(parts[1])
-        path = target.path
+    def route(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+        """Answer one request: (status, body, content type); refusals raise HttpError."""
+        path, fields = _split_target(target)
         if path == "/v1/health":
             return 200, b"ok", "text/plain"
         if path == "/v1/agent-infos":
@@ -170,14 +240,7 @@ class BootstrapServer:
                 dna = DnaHash.from_text(unquote(path[len(prefix) :]))
             except ZomehostError as exc:
                 raise HttpError(400, f"bad DNA hash: {exc.message}") from None
-            query = parse_qs(target.query)
-            limit = DEFAULT_LIMIT
-            if "limit" in query:
-                text = query["limit"][0]
-                if not text.isdigit():
-                    raise HttpError(400, "limit must be a number")
-                limit = min(int(text), MAX_LIMIT)
-            records = self.directory.for_dna(DnaHash(dna.raw), limit=limit)
+            records = self.directory.for_dna(DnaHash(dna.raw), limit=_parse_limit(fields))
             return 200, pack([r.to_wire() for r in records]), MSGPACK
         raise HttpError(404, f"no such path {path[:80]}")
 
@@ -193,15 +256,24 @@ class BootstrapServer:
 
 
 class BootstrapClient:
-    """Talks to a bootstrap service at ``http://host:port`` (an optional path prefix kept)."""
+    """Talks to a bootstrap service at ``http://host:port`` (an optional path prefix kept).
+
+    Every failure (no answer, malformed HTTP, an error status, a bad body) is
+    :class:`PeerUnreachable`, which the node treats as "try again later".
+    """
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"bootstrap_url must be http://host:port, got {url!r:.80}")
+        wrong = ValueError(f"bootstrap_url must be http://host:port, got {url!r:.80}")
+        try:
+            parts = urlsplit(url)
+            port = parts.port or 80
+        except ValueError:  # e.g. "http://[x/" or a port out of range
+            raise wrong from None
+        if parts.scheme != "http" or not parts.hostname or parts.query or parts.fragment:
+            raise wrong
         self.url = url
         self.host = parts.hostname
-        self.port = parts.port or 80
+        self.port = port
         self.prefix = parts.path.rstrip("/")
         self.timeout = timeout
 
@@ -248,36 +320,34 @@ class BootstrapClient:
             )
         except TimeoutError:
             raise PeerUnreachable(f"bootstrap {self.url} did not answer in time") from None
-        except (OSError, HttpError) as exc:
-            raise PeerUnreachable(f"bootstrap {self.url}: {exc}") from None
+        except OSError as exc:
+            raise PeerUnreachable(f"bootstrap {self.url}: {exc.strerror or exc}") from None
+        except HttpError as exc:
+            raise PeerUnreachable(f"bootstrap {self.url}: {exc.message}") from None
 
     async def _exchange(self, method: str, path: str, body: bytes) -> Any:
-        reader, writer = await asyncio.open_connection(self.host, self.port, limit=MAX_HEAD)
+        conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        headers = [
+            ("Host", format_address(self.host, self.port)),
+            ("Content-Type", MSGPACK),
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
         try:
-            head = (
-                f"{method} {self.prefix}{path} HTTP/1.1\r\n"
-                f"Host: {format_address(self.host, self.port)}\r\n"
-                f"Content-Type: {MSGPACK}\r\nContent-Length: {len(body)}\r\n"
-                "Connection: close\r\n\r\n"
+            request = conn.send(
+                h11.Request(method=method, target=self.prefix + path, headers=headers)
             )
-            writer.write(head.encode() + body)
+        except h11.LocalProtocolError as exc:
+            raise HttpError(400, f"cannot send the request: {exc}") from None
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        try:
+            writer.write((request or b"") + (conn.send(h11.Data(data=body)) or b""))
+            writer.write(conn.send(h11.EndOfMessage()) or b"")
             await writer.drain()
-            start, headers, data = await _read_message(reader, request=False)
+            answer = await read_message(reader, conn)
         finally:
             writer.close()
-        parts = start.split(" ", 2)
-        if len(parts) < 2 or not parts[1].isdigit():
-            raise HttpError(400, "malformed response from bootstrap")
-        status = int(parts[1])
-        if status != 200:
-            reason = data[:200].decode("utf-8", "replace")
-            raise HttpError(status, f"HTTP {status}: {reason}")
-        if headers.get("content-type", "").split(";")[0].strip() != MSGPACK:
-            raise HttpError(400, "bootstrap did not answer with msgpack")
-        try:
-            return unpack(data, max_len=MAX_BODY, what="bootstrap answer")
-        except ZomehostError as exc:
-            raise HttpError(400, exc.message) from None
+        return decode_answer(answer)
 
 
 async def serve(host: str, port: int, *, ready: Any = None) -> None:

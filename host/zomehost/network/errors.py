@@ -63,6 +63,14 @@ class PeerUnreachable(TransportError):
     """No connection to a peer could be made (refused, timed out, wrong identity)."""
 
 
+class HttpError(NetworkError):
+    """A bootstrap HTTP exchange that is malformed, over a bound, or refused (``status``)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class AgentInfoError(TransportError):
     """An agent-info record that is malformed, unsigned, mis-signed or expired."""
 
@@ -73,6 +81,7 @@ __all__ = [
     "FrameError",
     "FrameTooLargeError",
     "HandshakeError",
+    "HttpError",
     "IdentityError",
     "NonceExhaustedError",
     "PeerUnreachable",

@@ -84,6 +84,8 @@ def _encrypt(k: bytes, n: int, ad: bytes, plaintext: bytes) -> bytes:
 
 
 def _decrypt(k: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
+    if len(ciphertext) < TAGLEN:  # libsodium's binding raises a bare ValueError for these
+        raise DecryptError(f"ciphertext of {len(ciphertext)} bytes is shorter than its tag")
     try:
         return bytes(
             nacl.bindings.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, ad, _nonce(n), k)

@@ -627,6 +627,10 @@ class Transport:
             )
             log.info("handshake with %s failed: %s", address, reason)
             raise PeerUnreachable(f"handshake with {address} failed: {reason}") from None
+        except Exception:  # a bug must not leave the socket open or its slot taken
+            sock.abort()
+            log.exception("handshake with %s failed on an internal error", address)
+            raise PeerUnreachable(f"handshake with {address} failed") from None
         except asyncio.CancelledError:
             sock.abort()
             raise

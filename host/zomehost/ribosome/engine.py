@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +17,7 @@ from zomehost.core.limits import MemoryBudgets
 from zomehost.errors import WasmError
 from zomehost.ribosome import memory as linear_memory
 from zomehost.ribosome import resources
+from zomehost.ribosome.module_cache import ModuleCache
 from zomehost.ribosome.reset import GLOBAL_PREFIX, MARKER, RESET_VERSION, instrument
 
 HOST_MODULE = "zomehost"
@@ -103,7 +102,8 @@ class WasmEngine:
 
     The cache key includes the wasmtime version and every engine setting, because a
     serialized module loads only into an identically configured engine. Cache files are
-    written only by this class (``Module.deserialize`` trusts its input).
+    authenticated before they are deserialized (``module_cache.py``): ``Module.deserialize``
+    trusts its input.
     """
 
     def __init__(
@@ -138,13 +138,13 @@ class WasmEngine:
             threading.stack_size(THREAD_STACK_BYTES)  # for the worker threads made after us
         self.fuel = fuel
         self.cache_dir = cache_dir
-        if cache_dir is not None:
-            cache_dir.mkdir(parents=True, exist_ok=True)
+        self._cache = ModuleCache(cache_dir) if cache_dir is not None else None
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick, name="epoch-ticker", daemon=True)
         self._ticker.start()
         self._loaded: dict[bytes, ZomeModule] = {}
-        self._lock = threading.Lock()
+        self._loading: dict[bytes, threading.Lock] = {}  # one per module being loaded
+        self._lock = threading.Lock()  # guards the two maps
 
     def _tick(self) -> None:
         # Catch up on ticks missed while this thread waited for a CPU or the GIL, so a
@@ -162,11 +162,9 @@ class WasmEngine:
     def deadline_ticks(self, seconds: float) -> int:
         return max(1, int(seconds / EPOCH_TICK_S) + 1)
 
-    def _cache_path(self, wasm_hash: WasmHash) -> Path | None:
-        if self.cache_dir is None:
-            return None
+    def _cache_name(self, wasm_hash: WasmHash) -> str:
         key = hashlib.blake2b(wasm_hash.raw + self.fingerprint.encode(), digest_size=20)
-        return self.cache_dir / f"{key.hexdigest()}.cwasm"
+        return key.hexdigest()
 
     def check(self, wasm: bytes, zome_name: str) -> wasmtime.Module:
         """Compile and check a module at install time; errors name the problem."""
@@ -211,31 +209,55 @@ class WasmEngine:
     ) -> ZomeModule:
         """The compiled module for ``wasm_hash``: memory, then disk cache, then compile.
 
-        The resource bounds are checked here too, cache or not: a module installed before a
-        bound existed must not start (and take room in a store other zomes share) either.
+        Each module has its own lock: a long compile holds up only those who want the same
+        module, never other installs or calls. The resource bounds are checked here too,
+        cache or not: a module installed before a bound existed must not start (and take
+        room in a store other zomes share) either.
         """
         with self._lock:
             hit = self._loaded.get(wasm_hash.raw)
             if hit is not None:
                 return hit
-            raw = wasm()
-            path = self._cache_path(wasm_hash)
-            module: wasmtime.Module | None = None
-            if path is not None and path.exists():
-                try:
-                    module = wasmtime.Module.deserialize_file(self.engine, str(path))
-                except wasmtime.WasmtimeError:
-                    module = None  # stale or damaged: recompile and overwrite
-            if module is None:
-                if on_compile is not None:
-                    on_compile(zome_name)
-                module = self.check(raw, zome_name)
-                if path is not None:
-                    _write_atomic(path, bytes(module.serialize()))
-            declared = resources.check(raw, zome_name)  # a cached module too
-            zm = _describe(wasm_hash, module, len(declared.tables))
-            self._loaded[wasm_hash.raw] = zm
+            lock = self._loading.setdefault(wasm_hash.raw, threading.Lock())
+        with lock:
+            hit = self._loaded.get(wasm_hash.raw)
+            if hit is not None:
+                return hit
+            try:
+                raw = wasm()
+                module = self._compiled(wasm_hash, raw, zome_name, on_compile)
+                declared = resources.check(raw, zome_name)  # a cached module too
+                zm = _describe(wasm_hash, module, len(declared.tables))
+            except BaseException:
+                with self._lock:
+                    self._loading.pop(wasm_hash.raw, None)
+                raise
+            with self._lock:  # published and unlocked at once: nobody compiles it twice
+                self._loaded[wasm_hash.raw] = zm
+                self._loading.pop(wasm_hash.raw, None)
             return zm
+
+    def _compiled(
+        self,
+        wasm_hash: WasmHash,
+        raw: bytes,
+        zome_name: str,
+        on_compile: Callable[[str], None] | None,
+    ) -> wasmtime.Module:
+        """The module from the authenticated disk cache, or compiled and cached."""
+        name = self._cache_name(wasm_hash)
+        stored = self._cache.read(name) if self._cache is not None else None
+        if stored is not None:  # authenticated: written by this home's engine
+            try:
+                return wasmtime.Module.deserialize(self.engine, stored)
+            except wasmtime.WasmtimeError:
+                pass  # from another wasmtime build: recompile and overwrite
+        if on_compile is not None:
+            on_compile(zome_name)
+        module = self.check(raw, zome_name)
+        if self._cache is not None:
+            self._cache.write(name, bytes(module.serialize()))
+        return module
 
 
 def _describe(wasm_hash: WasmHash, module: wasmtime.Module, tables: int) -> ZomeModule:
@@ -255,16 +277,3 @@ def _describe(wasm_hash: WasmHash, module: wasmtime.Module, tables: int) -> Zome
     return ZomeModule(
         wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks), reset_globals, tables
     )
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

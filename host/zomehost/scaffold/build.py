@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from zomehost.core import yamldoc
 from zomehost.scaffold import sdk as tools
 from zomehost.scaffold.errors import BuildError, ScaffoldError
 from zomehost.scaffold.new import Lang
@@ -79,12 +78,7 @@ class AppPlan:
 
 # -- reading the app ----------------------------------------------------------------------
 def _yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ScaffoldError(f"{path}: not valid YAML: {exc}") from None
-    except OSError as exc:
-        raise ScaffoldError(f"{path}: {exc.strerror or exc}") from None
+    return yamldoc.read(path, ScaffoldError)
 
 
 def _dna_yamls(app_dir: Path) -> tuple[Path, list[Path]]:

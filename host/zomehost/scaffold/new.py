@@ -29,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from zomehost.core import yamldoc
 from zomehost.core.bundle import NAME_MAX, DnaManifest
 from zomehost.errors import ZomehostError
 from zomehost.scaffold.errors import ScaffoldError
@@ -272,10 +273,7 @@ def add_zome_to_dna(dna_yaml: Path, zome: str, wasm: Path) -> None:
 
 
 def _load_yaml(path: Path, text: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScaffoldError(f"{path}: not valid YAML: {exc}") from None
+    return yamldoc.parse(text, str(path), ScaffoldError)
 
 
 def _zome_docs(doc: Any) -> list[Any]:
