@@ -467,7 +467,7 @@ def test_shutdown_restart_and_single_instance(
         timeout=30,
     )
     assert r.returncode == 1, r.stdout + r.stderr
-    assert "already running" in r.stderr and str(proc.proc.pid) in r.stderr  # type: ignore[union-attr]
+    assert "is running on" in r.stderr and str(proc.proc.pid) in r.stderr  # type: ignore[union-attr]
 
     assert proc.stop(signal.SIGTERM) == 0, proc.output()
     assert "conductor stopped" in proc.output()

@@ -159,7 +159,7 @@ class _FakeWs:
 def test_writer_keeps_production_order_and_holds_responses() -> None:
     async def main() -> None:
         ws = _FakeWs()
-        conn = connection.AppConnection(ws, "app", set())  # type: ignore[arg-type]
+        conn = connection.AppConnection(ws, "app", set(), asyncio.Semaphore(8))  # type: ignore[arg-type]
         writer = asyncio.create_task(conn.write())
         ws.gate.clear()  # a client that does not read
         conn.push_signal(b"s1")
@@ -181,7 +181,7 @@ def test_writer_keeps_production_order_and_holds_responses() -> None:
 
 
 def test_signal_queue_drops_oldest_and_counts() -> None:
-    conn = connection.AppConnection(_FakeWs(), "app", set())  # type: ignore[arg-type]
+    conn = connection.AppConnection(_FakeWs(), "app", set(), asyncio.Semaphore(8))  # type: ignore[arg-type]
     n = connection.SIGNAL_QUEUE + 10
     for i in range(n):
         conn.push_signal(i.to_bytes(4, "big"))

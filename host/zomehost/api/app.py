@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from zomehost.api import views
+from zomehost.api.admission import CallAdmission
 from zomehost.api.connection import AppAccess, AppConnection
 from zomehost.api.registry import Runtime
 from zomehost.conductor.app import AppStatus
@@ -60,9 +61,10 @@ def _what(params: ZomeCallParams) -> str:
 
 
 class AppApi:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, admission: CallAdmission) -> None:
         self.runtime = runtime
         self.conductor = runtime.conductor
+        self.admission = admission
 
     async def handle(self, conn: AppConnection, tag: str, value: Any) -> tuple[str, Any]:
         if tag == "app_info":
@@ -73,7 +75,12 @@ class AppApi:
             if not isinstance(data, bytes):
                 raise deserialization()
             signature = as_bytes(doc.get("signature"), 64)
-            result = await self.runtime.in_worker(self._call, conn, data, signature)
+            try:
+                params = ZomeCallParams.decode(data)
+            except ZomehostError as exc:
+                raise internal(f"the zome call bytes do not decode: {exc.message}") from None
+            async with self.admission.slot(conn.call_slots, params.cell_id.key):
+                result = await self.runtime.in_worker(self._call, conn, params, data, signature)
             return "zome_called", result
         if tag in UNSUPPORTED:
             raise internal(f"{tag} is not supported by zomehost")
@@ -101,11 +108,9 @@ class AppApi:
             conn.app_access = cached
         return cached if cached.installed else None
 
-    def _call(self, conn: AppConnection, data: bytes, signature: bytes) -> bytes:
-        try:
-            params = ZomeCallParams.decode(data)
-        except ZomehostError as exc:
-            raise internal(f"the zome call bytes do not decode: {exc.message}") from None
+    def _call(
+        self, conn: AppConnection, params: ZomeCallParams, data: bytes, signature: bytes
+    ) -> bytes:
         try:
             check_signature(params, data, signature)
         except AuthenticationFailed:

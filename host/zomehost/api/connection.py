@@ -110,11 +110,18 @@ class AppConnection(Connection):
 
     kind = "app"
 
-    def __init__(self, ws: ServerConnection, app_id: str, cell_keys: set[bytes]) -> None:
+    def __init__(
+        self,
+        ws: ServerConnection,
+        app_id: str,
+        cell_keys: set[bytes],
+        call_slots: asyncio.Semaphore,
+    ) -> None:
         super().__init__(ws)
         self.app_id = app_id
         self.cell_keys = cell_keys
         self.app_access: AppAccess | None = None  # AppApi's cached check of the app
+        self.call_slots = call_slots  # zome calls it may have waiting or running (admission)
         self.signals: deque[tuple[int, bytes]] = deque()
         self.responses: deque[tuple[int, bytes, asyncio.Future[None]]] = deque()
         self.dropped = 0

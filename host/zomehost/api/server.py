@@ -30,6 +30,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from zomehost.api.admin import AdminApi
+from zomehost.api.admission import CallAdmission
 from zomehost.api.app import AppApi
 from zomehost.api.connection import AppConnection, Connection
 from zomehost.api.origins import AllowedOrigins, origin_check
@@ -65,7 +66,8 @@ class Interfaces:
         self.conductor = runtime.conductor
         self.tokens = TokenStore()
         self.admin = AdminApi(runtime, self)
-        self.app = AppApi(runtime)
+        self.admission = CallAdmission(self.conductor.config.admission)
+        self.app = AppApi(runtime, self.admission)
         self.admin_server: Server | None = None
         self.admin_port = 0
         self.app_interfaces: dict[int, AppInterface] = {}
@@ -212,7 +214,9 @@ class Interfaces:
         except ZomehostError:
             await ws.close(CLOSE_POLICY, "the token's app is not installed")
             return
-        conn = AppConnection(ws, app_id, {cid.key for cid in app.cell_ids})
+        conn = AppConnection(
+            ws, app_id, {cid.key for cid in app.cell_ids}, self.admission.connection_slots()
+        )
         self.app_conns.add(conn)
         sender = asyncio.create_task(conn.write())
         log.debug("app client %s authenticated for %s", conn.peer, app_id)

@@ -14,7 +14,7 @@ import yaml
 from zomehost.core import yamldoc
 from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
-from zomehost.core.limits import Limits, MemoryBudgets
+from zomehost.core.limits import Admission, Limits, MemoryBudgets
 from zomehost.errors import ConductorError, HomeInUse, InvalidInput, KeystoreError
 
 CONFIG_NAME = "conductor-config.yaml"
@@ -34,6 +34,8 @@ class ConductorConfig:
     limits: Limits = field(default_factory=Limits)
     # linear memory of all running calls, and what a worker thread keeps between calls
     memory_budget: MemoryBudgets = field(default_factory=MemoryBudgets)
+    # client calls waiting for or running on a worker, per cell and per connection
+    admission: Admission = field(default_factory=Admission)
     durable: bool = True
     network: dict[str, Any] = field(default_factory=dict)
     # the wasm boundary: "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "fast")
@@ -69,6 +71,7 @@ class ConductorConfig:
         try:
             limits = Limits.from_config(doc.get("limits"))
             memory_budget = MemoryBudgets.from_config(doc.get("memory_budget"))
+            admission = Admission.from_config(doc.get("admission"))
         except InvalidInput as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
         return cls(
@@ -77,6 +80,7 @@ class ConductorConfig:
             allowed_origins=list(origins),
             limits=limits,
             memory_budget=memory_budget,
+            admission=admission,
             durable=field("durable", (bool,), True, "true or false"),
             network=dict(field("network", (dict,), {}, "a mapping") or {}),
             boundary=boundary,
@@ -90,6 +94,7 @@ class ConductorConfig:
             "durable": self.durable,
             "limits": {},
             "memory_budget": {},
+            "admission": {},
             "network": self.network,
         }
         header = "# zomehost conductor config (see docs/config.md)\n"

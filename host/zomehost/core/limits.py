@@ -66,17 +66,32 @@ class MemoryBudgets:
 
     @classmethod
     def from_config(cls, doc: Any) -> MemoryBudgets:
-        if doc is None:
-            return cls()
-        if not isinstance(doc, dict):
-            raise InvalidInput("memory_budget must be a mapping")
-        known = {f.name for f in fields(cls)}
-        unknown = set(doc) - known
-        if unknown:
-            raise InvalidInput(
-                f"unknown memory_budget keys: {', '.join(sorted(map(str, unknown)))}"
-            )
-        for k, v in doc.items():
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise InvalidInput(f"memory_budget {k} must be a positive integer")
-        return cls(**doc)
+        return cls(**_positive_ints(cls, doc, "memory_budget"))
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """How many client calls may wait for or run on a worker at once (api/admission.py):
+    one client, or one busy cell, never holds every worker thread."""
+
+    calls_per_cell: int = 16  # of the daemon's 64 workers
+    calls_per_connection: int = 8
+
+    @classmethod
+    def from_config(cls, doc: Any) -> Admission:
+        return cls(**_positive_ints(cls, doc, "admission"))
+
+
+def _positive_ints(cls: type, doc: Any, section: str) -> dict[str, int]:
+    """A config section of positive integers, each a field of ``cls``."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise InvalidInput(f"{section} must be a mapping")
+    unknown = set(doc) - {f.name for f in fields(cls)}
+    if unknown:
+        raise InvalidInput(f"unknown {section} keys: {', '.join(sorted(map(str, unknown)))}")
+    for k, v in doc.items():
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise InvalidInput(f"{section} {k} must be a positive integer")
+    return dict(doc)
