@@ -24,7 +24,10 @@ from typing import Any
 from zomehost.bench import report
 from zomehost.bench.harness import REPO, environment
 
-SECTIONS = ("inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote", "memory")
+SECTIONS = (
+    "inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote", "memory",
+    "fairness",
+)  # fmt: skip
 # what each section measures, for "not measured" notes when a section fails
 FIGURES = {
     "inproc": ["inproc_call_us", "extism_us", "wasmtime_public_api_us"],
@@ -35,6 +38,7 @@ FIGURES = {
     "client": ["client_call_p50_ms", "client_call_p99_ms", "concurrent_read_calls_per_s"],
     "remote": ["remote_call_p50_ms", "remote_call_p99_ms"],
     "memory": ["call_tree_peak_rss_mb", "call_tree_after_rss_mb"],
+    "fairness": ["flood_bystander_p50_ms", "flood_bystander_p99_ms"],
 }
 
 
@@ -74,6 +78,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from zomehost.bench import memory
 
         return memory.measure
+    if name == "fairness":
+        from zomehost.bench import fairness
+
+        return lambda: fairness.measure(calls=100 if quick else 300)
     raise ValueError(name)
 
 

@@ -74,7 +74,7 @@ class Admission:
     """How many client calls may wait for or run on a worker at once (api/admission.py):
     one client, or one busy cell, never holds every worker thread."""
 
-    calls_per_cell: int = 16  # of the daemon's 64 workers
+    calls_per_cell: int = 8  # of the daemon's 64 workers: a CPU-bound flood shares 2 cores
     calls_per_connection: int = 8
 
     @classmethod
