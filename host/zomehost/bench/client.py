@@ -4,6 +4,9 @@
   ``echo_1k``, 1 KiB in and out) from the Python client (``zomehost.client.AppClient``);
   ``client_call_js_p50_ms`` / ``..._p99_ms``: the same from the real ``@holochain/client``
   (``bench/hc_client_bench.mjs``, run by node).
+* ``client_p50_over_ws_echo``: the Python client's p50 over a bare WebSocket echo between
+  two Python processes (``websockets``, same message size, no compression) in the same run:
+  the floor any Python conductor API has.
 * ``concurrent_read_calls_per_s``: 100 clients, each its own app WebSocket, calling the same
   read function in a loop for a fixed time: completed calls per second. The clients run as
   asyncio tasks in ``CLIENT_PROCS`` separate processes, so signing is not done on one core.
@@ -143,6 +146,55 @@ async def _python_latencies(setup: dict[str, Any], calls: int, warmup: int) -> l
         return lat
 
 
+ECHO_SERVER = r"""
+import asyncio, sys
+from websockets.asyncio.server import serve
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+async def main():
+    async with serve(echo, "127.0.0.1", 0, compression=None, max_size=None) as server:
+        print(server.sockets[0].getsockname()[1], flush=True)
+        await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+def _ws_echo_latencies(calls: int, warmup: int, size: int) -> list[float]:
+    """Round trips of a ``size``-byte message to a bare echo server in another process."""
+    from websockets.asyncio.client import connect
+
+    server = subprocess.Popen(
+        [sys.executable, "-c", ECHO_SERVER], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        port = int(server.stdout.readline())
+
+        async def run() -> list[float]:
+            message = os.urandom(size)
+            async with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+                for _ in range(warmup):
+                    await ws.send(message)
+                    await ws.recv()
+                lat = []
+                clock = time.perf_counter
+                for _ in range(calls):
+                    t0 = clock()
+                    await ws.send(message)
+                    await ws.recv()
+                    lat.append(clock() - t0)
+                return lat
+
+        return asyncio.run(run())
+    finally:
+        server.kill()
+        server.wait(5)
+
+
 CONCURRENT_CHILD = r"""
 import asyncio, json, sys, time
 from zomehost.bench.client import concurrent_worker
@@ -232,6 +284,15 @@ def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict
         s = summary([x * 1e3 for x in lat])
         out["client_call_p50_ms"] = {"value": s["median"], "unit": "ms", "n": s["n"]}
         out["client_call_p99_ms"] = {"value": s["p99"], "unit": "ms", "n": s["n"]}
+        # A signed echo_1k request is ~1.4 KB on the wire: echo the same size.
+        echo = summary([x * 1e3 for x in _ws_echo_latencies(calls, max(50, calls // 10), 1400)])
+        out["ws_echo_p50_ms"] = {"value": echo["median"], "unit": "ms", "n": echo["n"]}
+        out["client_p50_over_ws_echo"] = {
+            "value": s["median"] / echo["median"],
+            "unit": "x",
+            "client_p50_ms": s["median"],
+            "ws_echo_p50_ms": echo["median"],
+        }
         js, why = _js_latencies(conductor, happ, calls)
         if js:
             s = summary([x * 1e3 for x in js])
