@@ -16,6 +16,7 @@ from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Admission, Limits, MemoryBudgets
 from zomehost.errors import ConductorError, HomeInUse, InvalidInput, KeystoreError
+from zomehost.network.config import NetworkConfig
 
 CONFIG_NAME = "conductor-config.yaml"
 KEYSTORE_NAME = "keystore.bin"
@@ -74,6 +75,11 @@ class ConductorConfig:
             admission = Admission.from_config(doc.get("admission"))
         except InvalidInput as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
+        network = field("network", (dict,), {}, "a mapping") or {}
+        try:  # checked now, before anything starts, and named with its file
+            NetworkConfig.from_doc(network)
+        except ConductorError as exc:
+            raise ConductorError(f"{path}: {exc.message}") from None
         return cls(
             admin_port=port,
             bind_address=field("bind_address", (str,), "127.0.0.1", "a host name or address"),
@@ -82,7 +88,7 @@ class ConductorConfig:
             memory_budget=memory_budget,
             admission=admission,
             durable=field("durable", (bool,), True, "true or false"),
-            network=dict(field("network", (dict,), {}, "a mapping") or {}),
+            network=dict(network),
             boundary=boundary,
         )
 
