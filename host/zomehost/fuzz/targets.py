@@ -491,6 +491,34 @@ def peer_request_body(body: Any) -> None:
     assert ZomeCallResponse.from_wire(answer) is not None, f"malformed answer {answer!r:.80}"
 
 
+def peer_signed_call(
+    zome: str, fn: str, payload: bytes, extra: dict[str, Any], tamper: int | None
+) -> None:
+    """A call request signed by a real agent for the bed's cell, with arbitrary zome,
+    function, payload and body fields, optionally one byte of it damaged after signing: it
+    is answered with a ZomeCallResponse; a damaged one never runs."""
+    from zomehost.core.clock import now_micros
+    from zomehost.core.response import ResponseKind, ZomeCallResponse
+    from zomehost.core.zome_call import DEFAULT_EXPIRY_US, new_nonce, sign_call
+
+    service = _peer_bed()
+    conductor = service.conductor
+    cell = conductor.cell_for("fuzz", "main").id
+    params = ZomeCallParams(
+        cell.agent, cell, zome, fn, None, payload, new_nonce(), now_micros() + DEFAULT_EXPIRY_US
+    )
+    data, signature = sign_call(params, conductor.keystore.signing_key(cell.agent))
+    if tamper is not None:
+        signed = bytearray(data + signature)
+        signed[tamper % len(signed)] ^= 0x01
+        data, signature = bytes(signed[: len(data)]), bytes(signed[len(data) :])
+    answer = service._answer_call({**extra, "params": data, "signature": signature})
+    response = ZomeCallResponse.from_wire(answer)
+    assert response is not None, f"malformed answer {answer!r:.80}"
+    if tamper is not None:
+        assert response.kind is ResponseKind.AUTHENTICATION_FAILED, response
+
+
 def peer_answer_body(answer: Any) -> None:
     """What a peer answers a call with: always a ZomeCallResponse on the caller's side."""
     from zomehost.core.hash import AgentPubKey
@@ -534,6 +562,11 @@ def websocket_upgrade(data: bytes, allow_any: bool) -> None:
 
     refused = origin_check(allowed)(cast(Any, Conn()), request)
     response = refused if refused is not None else protocol.accept(request)
+    if protocol.eof_sent:
+        # Bytes after the request that are not a frame failed the connection already:
+        # websockets then asserts in send_response (logged, the connection dropped, the
+        # server unaffected; docs/sandbox.md, known gaps). Nothing of ours runs after this.
+        raise Expected("the client's bytes after its request failed the connection")
     protocol.send_response(response)
     origin = request.headers.get("Origin")
     if response.status_code == 101:
@@ -564,6 +597,7 @@ __all__ = [
     "peer_answer_body",
     "peer_message",
     "peer_request_body",
+    "peer_signed_call",
     "session_frames",
     "session_handshake_bytes",
     "session_handshake_tamper",
