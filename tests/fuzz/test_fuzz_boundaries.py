@@ -23,6 +23,7 @@ from .strategies import _apply
 TARGETS = byte_targets()
 SEEDS = {name: sorted(p.read_bytes() for p in (CORPUS / name).iterdir()) for name in TARGETS}
 BUDGETS = {
+    "guest-abi": 200,
     "module-cache": 150,
     "handshake-message-3": 300,
     "bootstrap-request": 400,

@@ -285,6 +285,34 @@ def session_frames(
         assert got == sent[: len(got)]
 
 
+# -- the ABI, from the guest's side ------------------------------------------------------------
+@functools.cache
+def _abi_bed(boundary: str) -> tuple[Any, CellId]:
+    """A conductor on ``boundary`` with the hostile zome, whose ``host_raw`` hands one host
+    function whatever pointer, length and bytes it is given."""
+    import tempfile
+
+    from zomehost.fuzz.testbed import TestBed, wat
+
+    home = Path(tempfile.mkdtemp(prefix=f"zomehost-fuzz-abi-{boundary}-")) / "home"
+    bed = TestBed(home, {"timeout_ms": 1000, "max_writes_per_call": 50}, boundary=boundary)
+    cell = bed.install({"hostile": wat("hostile")}, app_id="hostile")
+    bed.call(cell, "hostile", "ok")
+    return bed, cell
+
+
+def guest_abi(raw: bytes, boundary: str) -> None:
+    """``host_raw``'s input (function index, mode, pointer, length, bytes): a value, an Err
+    envelope of a typed kind, or a typed error for the call (tests/fuzz/test_fuzz_guest_abi.py
+    drives the same zome with near-valid values)."""
+    bed, cell = _abi_bed(boundary)
+    try:
+        typed(lambda: bed.call(cell, "hostile", "host_raw", raw))
+    except Expected as exc:
+        assert "'kind': 'Internal'" not in str(exc), str(exc)
+        raise
+
+
 # -- the module cache -------------------------------------------------------------------------
 @functools.cache
 def _cache_bed() -> tuple[Any, str, bytes, bytes]:
@@ -586,6 +614,7 @@ __all__ = [
     "bundle_bytes",
     "bundle_doc",
     "conductor_config",
+    "guest_abi",
     "handshake_message_3",
     "hash_bytes",
     "keystore_file",
