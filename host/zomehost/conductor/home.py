@@ -12,6 +12,7 @@ from typing import IO, Any
 import yaml
 
 from zomehost.core import yamldoc
+from zomehost.core.files import read_bounded
 from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Admission, Limits, MemoryBudgets
@@ -149,12 +150,9 @@ class Home:
         if not self.exists():
             raise ConductorError(f"{self.path} is not a zomehost home: run `zomehost init` first")
         path = self.keystore_path
+        data = read_bounded(path, MAX_KEYSTORE_BYTES, KeystoreError)
         try:
-            if path.stat().st_size > MAX_KEYSTORE_BYTES:
-                raise KeystoreError(f"the keystore is over {MAX_KEYSTORE_BYTES} bytes")
-            return Keystore.unseal(path.read_bytes(), passphrase)
-        except OSError as exc:
-            raise KeystoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            return Keystore.unseal(data, passphrase)
         except KeystoreError as exc:  # the same kind, naming the file
             raise type(exc)(f"{path}: {exc.message}") from None
 
