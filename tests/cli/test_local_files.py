@@ -123,6 +123,11 @@ CONFIG_DAMAGE = [
     ({"allowed_origins": {"a": 1}}, "allowed_origins"),
     ({"durable": "yes"}, "durable"),
     ({"network": ["x"]}, "network"),
+    ({"network": {"listen": 5}}, "network.listen"),
+    ({"network": {"enabled": "no"}}, "network.enabled"),
+    ({"network": {"bootstrap_url": "http://[x/"}}, "bootstrap_url"),
+    ({"network": {"inbound_workers": 1.5}}, "network.inbound_workers"),
+    ({"network": {"bogus": 1}}, "unknown"),
     ({"boundary": "warp"}, "boundary"),
     ({"limits": {"timeout_ms": 1.5}}, "timeout_ms"),
     ({"limits": [1]}, "limits"),
@@ -261,3 +266,17 @@ def test_a_damaged_grant_index_entry_is_a_typed_error(
     finally:
         store.close()
     one_line_error(zomehost_inproc(installed, "grants", "probe", "main"), "grant index", "damaged")
+
+
+def test_files_are_read_with_a_bound(
+    tmp_path: Path, home_factory: Callable[[str], Path], zomehost_cli: CLI
+) -> None:
+    """/dev/zero as a bundle, a sparse 40 MiB wasm: refused by size, not read forever."""
+    home = home_factory("bounded-reads")
+    one_line_error(zomehost_cli(home, "app", "install", "/dev/zero", "--app-id", "z"), "over")
+    dna = tmp_path / "dna"
+    dna.mkdir()
+    with (dna / "big.wasm").open("wb") as f:
+        f.truncate(40 << 20)
+    (dna / "dna.yaml").write_text("name: d\ncoordinator: {zomes: [{name: z, path: big.wasm}]}\n")
+    one_line_error(zomehost_cli(home, "dna", "pack", str(dna)), "zome 'z'", "over")

@@ -23,6 +23,7 @@ from .strategies import _apply
 TARGETS = byte_targets()
 SEEDS = {name: sorted(p.read_bytes() for p in (CORPUS / name).iterdir()) for name in TARGETS}
 BUDGETS = {
+    "guest-abi": 200,
     "module-cache": 150,
     "handshake-message-3": 300,
     "bootstrap-request": 400,
@@ -85,3 +86,31 @@ def test_boundary(name: str) -> None:
 def test_the_budgets_cover_every_new_target() -> None:
     assert set(BUDGETS) <= set(TARGETS)
     assert Path(t.__file__).name == "targets.py"
+
+
+@budget(200)
+@given(
+    st.sampled_from(["writer", "nope", ""]) | st.text(max_size=20),
+    st.sampled_from(["ok", "create_entry", "get_record", "init", "__zh_alloc"])
+    | st.text(max_size=20),
+    st.binary(max_size=64),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "timeout_ms": st.integers(-5, 10**12) | st.text(max_size=5),
+            "depth": st.integers(-5, 10**6) | st.none(),
+        },
+    ),
+    st.none() | st.integers(0, 10_000),
+)
+def test_signed_peer_calls(
+    zome: str, fn: str, payload: bytes, extra: dict[str, object], tamper: int | None
+) -> None:
+    """Authenticated peer calls reach the real call pipeline: every answer is a
+    ZomeCallResponse, and one damaged after signing never runs."""
+    try:
+        t.peer_signed_call(zome, fn, payload, dict(extra), tamper)
+    except t.Expected:
+        count("peer signed calls", expected=True)
+        return
+    count("peer signed calls")

@@ -29,7 +29,9 @@ from zomehost.core.api_wire import (
     payload_map,
 )
 from zomehost.core.bundle import MAX_BUNDLE_BYTES, AppBundle
+from zomehost.core.files import read_bounded
 from zomehost.core.hash import ActionHash, AgentPubKey, HashType
+from zomehost.errors import BundleError
 
 log = logging.getLogger("zomehost.api.admin")
 
@@ -135,11 +137,7 @@ class AdminApi:
     ) -> Any:
         if data is None:
             assert path is not None
-            try:  # bounded: a path to /dev/zero is refused by size, not read forever
-                with Path(path).open("rb") as f:
-                    data = f.read(MAX_BUNDLE_BYTES + 1)
-            except OSError as exc:
-                raise internal(f"cannot read the bundle at {path}: {exc.strerror or exc}") from None
+            data = read_bounded(Path(path), MAX_BUNDLE_BYTES, BundleError, "the bundle at")
         parsed = AppBundle.decode(data)
         roles = [r.name for r in parsed.manifest.roles]
         unknown = set(role_seeds) - set(roles)

@@ -35,10 +35,14 @@ def origin_check(
     allowed: AllowedOrigins,
 ) -> Callable[[ServerConnection, Request], Response | None]:
     def process_request(conn: ServerConnection, request: Request) -> Response | None:
-        origin = request.headers.get("Origin")
-        if origin is None:
+        origins = request.headers.get_all("Origin")
+        if not origins:
             log.info("refused a connection without an Origin header")
             return conn.respond(400, "Missing `Origin` header")
+        if len(origins) > 1:  # headers.get() would raise: one request, one origin
+            log.info("refused a connection with %d Origin headers", len(origins))
+            return conn.respond(400, "More than one `Origin` header")
+        origin = origins[0]
         if not allowed.allows(origin):
             log.info("refused a connection from origin %r", origin)
             response = conn.respond(400, f"Origin {origin!r} is not allowed")

@@ -22,6 +22,7 @@ from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home, default_home, passphrase_from_env
 from zomehost.conductor.packing import pack_app_dir, pack_dna_dir
 from zomehost.core.action import ActionType
+from zomehost.core.bundle import MAX_BUNDLE_BYTES
 from zomehost.core.capability import (
     SECRET_LEN,
     AccessKind,
@@ -30,10 +31,11 @@ from zomehost.core.capability import (
     ZomeCallCapGrant,
 )
 from zomehost.core.codec import pack
+from zomehost.core.files import read_bounded
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
 from zomehost.core.zome_call import ZomeCall
-from zomehost.errors import InvalidInput, NotFound, ZomehostError
+from zomehost.errors import BundleError, InvalidInput, NotFound, ZomehostError
 
 app = typer.Typer(
     help="zomehost: a WebAssembly-sandboxed zome host (Holochain's call and capability model).",
@@ -220,7 +222,7 @@ def app_install(
     home: HomeOpt = None,
 ) -> None:
     """Install an app bundle for an agent (new unless --agent); runs genesis for each cell."""
-    data = _guard(lambda: bundle.read_bytes())
+    data = _guard(lambda: read_bounded(bundle, MAX_BUNDLE_BYTES, BundleError))
     with _conductor(home) as c:
         agent_key = AgentPubKey(HoloHash.from_text(agent).raw) if agent else None
         installed = c.install_app(data, app_id, agent_key, network_seed, frozenset(link or ()))

@@ -12,10 +12,12 @@ from typing import IO, Any
 import yaml
 
 from zomehost.core import yamldoc
+from zomehost.core.files import read_bounded
 from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Admission, Limits, MemoryBudgets
 from zomehost.errors import ConductorError, HomeInUse, InvalidInput, KeystoreError
+from zomehost.network.config import NetworkConfig
 
 CONFIG_NAME = "conductor-config.yaml"
 KEYSTORE_NAME = "keystore.bin"
@@ -74,6 +76,11 @@ class ConductorConfig:
             admission = Admission.from_config(doc.get("admission"))
         except InvalidInput as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
+        network = field("network", (dict,), {}, "a mapping") or {}
+        try:  # checked now, before anything starts, and named with its file
+            NetworkConfig.from_doc(network)
+        except ConductorError as exc:
+            raise ConductorError(f"{path}: {exc.message}") from None
         return cls(
             admin_port=port,
             bind_address=field("bind_address", (str,), "127.0.0.1", "a host name or address"),
@@ -82,7 +89,7 @@ class ConductorConfig:
             memory_budget=memory_budget,
             admission=admission,
             durable=field("durable", (bool,), True, "true or false"),
-            network=dict(field("network", (dict,), {}, "a mapping") or {}),
+            network=dict(network),
             boundary=boundary,
         )
 
@@ -143,12 +150,9 @@ class Home:
         if not self.exists():
             raise ConductorError(f"{self.path} is not a zomehost home: run `zomehost init` first")
         path = self.keystore_path
+        data = read_bounded(path, MAX_KEYSTORE_BYTES, KeystoreError)
         try:
-            if path.stat().st_size > MAX_KEYSTORE_BYTES:
-                raise KeystoreError(f"the keystore is over {MAX_KEYSTORE_BYTES} bytes")
-            return Keystore.unseal(path.read_bytes(), passphrase)
-        except OSError as exc:
-            raise KeystoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            return Keystore.unseal(data, passphrase)
         except KeystoreError as exc:  # the same kind, naming the file
             raise type(exc)(f"{path}: {exc.message}") from None
 

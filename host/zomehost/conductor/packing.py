@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from zomehost.core import yamldoc
-from zomehost.core.bundle import AppManifest, Bundle, DnaFile, DnaManifest
+from zomehost.core.bundle import (
+    MAX_BUNDLE_BYTES,
+    MAX_WASM_BYTES,
+    AppManifest,
+    Bundle,
+    DnaFile,
+    DnaManifest,
+)
+from zomehost.core.files import read_bounded
 from zomehost.core.hash import DnaHash
 from zomehost.errors import BundleError
 
@@ -30,7 +38,7 @@ def read_dna_dir(path: Path) -> DnaFile:
                 f"zome {z.name!r}: wasm not found at {wasm_path} "
                 "(build the zomes first: `just zomes`)"
             )
-        wasm.append(wasm_path.read_bytes())
+        wasm.append(read_bounded(wasm_path, MAX_WASM_BYTES, BundleError, f"zome {z.name!r}:"))
     # Inside the bundle, resources are keyed by zome name, not by local paths.
     zomes = tuple(type(z)(z.name, f"{z.name}.wasm") for z in manifest.zomes)
     return DnaFile(
@@ -56,7 +64,7 @@ def pack_app_dir(path: Path, output: Path | None) -> Path:
     for role in manifest.roles:
         dna_path = (manifest_path.parent / role.dna_path).resolve()
         if dna_path.suffix == ".dna" and dna_path.is_file():
-            blob = dna_path.read_bytes()
+            blob = read_bounded(dna_path, MAX_BUNDLE_BYTES, BundleError, f"role {role.name!r}:")
             DnaFile.from_bundle(Bundle.decode(blob))  # refuse a broken bundle now, not at install
         else:
             blob = read_dna_dir(dna_path).to_bundle().encode()

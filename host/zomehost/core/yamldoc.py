@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from zomehost.core.files import read_bounded
 from zomehost.errors import ZomehostError
 
 MAX_BYTES = 1024 * 1024
@@ -60,13 +61,7 @@ def parse(text: str, what: str, error: type[ZomehostError]) -> Any:
 
 def read(path: Path, error: type[ZomehostError]) -> Any:
     """The document in the file at ``path``, read up to the size bound."""
-    try:
-        with path.open("rb") as f:
-            data = f.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise error(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise error(f"{path}: over {MAX_BYTES} bytes")
+    data = read_bounded(path, MAX_BYTES, error)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -86,6 +86,10 @@ def byte_targets() -> dict[str, Callable[[bytes], None]]:
         bits, rest = flags(data)
         t.handshake_message_3(rest, bool(bits & 1), bool(bits & 2))
 
+    def abi(data: bytes) -> None:
+        bits, rest = flags(data)
+        t.guest_abi(rest, "public" if bits & 1 else "fast")
+
     def upgrade(data: bytes) -> None:
         bits, rest = flags(data)
         t.websocket_upgrade(rest, bool(bits & 1))
@@ -110,6 +114,7 @@ def byte_targets() -> dict[str, Callable[[bytes], None]]:
         "agent-info": from_msgpack(t.agent_info),
         "session-handshake": handshake,
         "session-frames": session_frames,
+        "guest-abi": abi,
         "module-cache": module_cache,
         "handshake-message-3": message_3,
         "bootstrap-request": t.bootstrap_request,
@@ -174,6 +179,9 @@ def _child() -> None:
         import zomehost.network.protocol
         import zomehost.network.session
         import zomehost.p2p.service
+        import zomehost.ribosome.boundary
+        import zomehost.ribosome.fastpath
+        import zomehost.ribosome.host_fns
         import zomehost.ribosome.module_cache  # noqa: F401  (the targets import these lazily)
         from zomehost.fuzz import targets as t
 

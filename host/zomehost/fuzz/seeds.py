@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 import sys
 import zlib
 from pathlib import Path
@@ -23,6 +24,7 @@ from zomehost.core.keystore import Keystore
 from zomehost.fuzz import targets as t
 from zomehost.fuzz.testbed import app_bundle, dna, wat
 from zomehost.network import protocol
+from zomehost.ribosome.engine import HOST_FUNCTIONS
 
 SEP = b"\xff\x00"  # long.py's separator between the parts of one input
 DNA = DnaHash.from_core(bytes(range(32)))
@@ -53,6 +55,11 @@ roles:
 """
 
 
+def _host_raw(name: str, value: object) -> bytes:
+    """The hostile zome's ``host_raw`` input: call host function ``name`` with ``value``."""
+    return struct.pack("<BBII", HOST_FUNCTIONS.index(name), 1, 0, 0) + pack(value)
+
+
 def seeds() -> dict[str, list[bytes]]:
     """Target name -> seed inputs."""
     bundle = app_bundle({"main": dna({"writer": wat("writer")})})
@@ -79,6 +86,13 @@ def seeds() -> dict[str, list[bytes]]:
         "agent-info": [pack({"info": b"x", "signature": bytes(signer.sign(b"x").signature)})],
         "session-handshake": [b"\x00" + bytes(32), b"\x01" + bytes(96)],
         "session-frames": [b"a\x00bc" + SEP + b"\x01\x00\x00\x05\x07" + SEP + b"\x03\x05"],
+        "guest-abi": [
+            b"\x00" + _host_raw("create", {"entry_type": "e", "entry": b"x"}),
+            b"\x01" + _host_raw("query", {"include_entries": True}),
+            b"\x00" + _host_raw("random_bytes", 16),
+            b"\x00" + _host_raw("trace", {"level": "info", "msg": "hi"}),
+            b"\x00" + struct.pack("<BBII", 4, 0, 65536, 16),
+        ],
         "module-cache": [b"\x00", b"\x01" + cache_file, b"\x00\x00\x00\x00\x01"],
         "handshake-message-3": [b"\x03" + bytes(112), b"\x01" + bytes(8), b"\x00" + bytes(160)],
         "bootstrap-request": [
@@ -112,11 +126,14 @@ def seeds() -> dict[str, list[bytes]]:
 
 
 def write(root: Path) -> int:
-    """Write every seed as ``root/TARGET/<sha1>``; the number written."""
+    """Write every seed as ``root/TARGET/<sha1>`` (replacing what was there); the number
+    written. Keystore and module cache seeds hold fresh random keys each time."""
     n = 0
     for target, inputs in seeds().items():
         folder = root / target
         folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():  # the corpus is exactly this generation's seeds
+            old.unlink()
         for data in inputs:
             (folder / hashlib.sha1(data).hexdigest()).write_bytes(data)
             n += 1

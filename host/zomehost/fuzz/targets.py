@@ -285,6 +285,34 @@ def session_frames(
         assert got == sent[: len(got)]
 
 
+# -- the ABI, from the guest's side ------------------------------------------------------------
+@functools.cache
+def _abi_bed(boundary: str) -> tuple[Any, CellId]:
+    """A conductor on ``boundary`` with the hostile zome, whose ``host_raw`` hands one host
+    function whatever pointer, length and bytes it is given."""
+    import tempfile
+
+    from zomehost.fuzz.testbed import TestBed, wat
+
+    home = Path(tempfile.mkdtemp(prefix=f"zomehost-fuzz-abi-{boundary}-")) / "home"
+    bed = TestBed(home, {"timeout_ms": 1000, "max_writes_per_call": 50}, boundary=boundary)
+    cell = bed.install({"hostile": wat("hostile")}, app_id="hostile")
+    bed.call(cell, "hostile", "ok")
+    return bed, cell
+
+
+def guest_abi(raw: bytes, boundary: str) -> None:
+    """``host_raw``'s input (function index, mode, pointer, length, bytes): a value, an Err
+    envelope of a typed kind, or a typed error for the call (tests/fuzz/test_fuzz_guest_abi.py
+    drives the same zome with near-valid values)."""
+    bed, cell = _abi_bed(boundary)
+    try:
+        typed(lambda: bed.call(cell, "hostile", "host_raw", raw))
+    except Expected as exc:
+        assert "'kind': 'Internal'" not in str(exc), str(exc)
+        raise
+
+
 # -- the module cache -------------------------------------------------------------------------
 @functools.cache
 def _cache_bed() -> tuple[Any, str, bytes, bytes]:
@@ -491,6 +519,34 @@ def peer_request_body(body: Any) -> None:
     assert ZomeCallResponse.from_wire(answer) is not None, f"malformed answer {answer!r:.80}"
 
 
+def peer_signed_call(
+    zome: str, fn: str, payload: bytes, extra: dict[str, Any], tamper: int | None
+) -> None:
+    """A call request signed by a real agent for the bed's cell, with arbitrary zome,
+    function, payload and body fields, optionally one byte of it damaged after signing: it
+    is answered with a ZomeCallResponse; a damaged one never runs."""
+    from zomehost.core.clock import now_micros
+    from zomehost.core.response import ResponseKind, ZomeCallResponse
+    from zomehost.core.zome_call import DEFAULT_EXPIRY_US, new_nonce, sign_call
+
+    service = _peer_bed()
+    conductor = service.conductor
+    cell = conductor.cell_for("fuzz", "main").id
+    params = ZomeCallParams(
+        cell.agent, cell, zome, fn, None, payload, new_nonce(), now_micros() + DEFAULT_EXPIRY_US
+    )
+    data, signature = sign_call(params, conductor.keystore.signing_key(cell.agent))
+    if tamper is not None:
+        signed = bytearray(data + signature)
+        signed[tamper % len(signed)] ^= 0x01
+        data, signature = bytes(signed[: len(data)]), bytes(signed[len(data) :])
+    answer = service._answer_call({**extra, "params": data, "signature": signature})
+    response = ZomeCallResponse.from_wire(answer)
+    assert response is not None, f"malformed answer {answer!r:.80}"
+    if tamper is not None:
+        assert response.kind is ResponseKind.AUTHENTICATION_FAILED, response
+
+
 def peer_answer_body(answer: Any) -> None:
     """What a peer answers a call with: always a ZomeCallResponse on the caller's side."""
     from zomehost.core.hash import AgentPubKey
@@ -515,7 +571,7 @@ ALLOWED_ORIGIN = "http://allowed.example"
 
 def websocket_upgrade(data: bytes, allow_any: bool) -> None:
     """Bytes a browser or a client sends to open an interface: the upgrade succeeds only
-    with a valid handshake from an allowed Origin; everything else is answered 4xx."""
+    with a valid handshake from an allowed Origin; everything else is refused (4xx, 505)."""
     from websockets.http11 import Request
     from websockets.server import ServerProtocol
 
@@ -534,12 +590,17 @@ def websocket_upgrade(data: bytes, allow_any: bool) -> None:
 
     refused = origin_check(allowed)(cast(Any, Conn()), request)
     response = refused if refused is not None else protocol.accept(request)
+    if protocol.eof_sent:
+        # Bytes after the request that are not a frame failed the connection already:
+        # websockets then asserts in send_response (logged, the connection dropped, the
+        # server unaffected; docs/sandbox.md, known gaps). Nothing of ours runs after this.
+        raise Expected("the client's bytes after its request failed the connection")
     protocol.send_response(response)
-    origin = request.headers.get("Origin")
+    origins = request.headers.get_all("Origin")
     if response.status_code == 101:
-        assert origin is not None and allowed.allows(origin), f"upgrade from {origin!r}"
+        assert len(origins) == 1 and allowed.allows(origins[0]), f"upgrade from {origins!r}"
     else:
-        assert 400 <= response.status_code < 500, response.status_code
+        assert response.status_code >= 400, response.status_code  # 505 for HTTP/1.0
         raise Expected(f"upgrade refused: {response.status_code}")
 
 
@@ -553,6 +614,7 @@ __all__ = [
     "bundle_bytes",
     "bundle_doc",
     "conductor_config",
+    "guest_abi",
     "handshake_message_3",
     "hash_bytes",
     "keystore_file",
@@ -564,6 +626,7 @@ __all__ = [
     "peer_answer_body",
     "peer_message",
     "peer_request_body",
+    "peer_signed_call",
     "session_frames",
     "session_handshake_bytes",
     "session_handshake_tamper",

@@ -56,6 +56,15 @@ class NetworkConfig:
         unknown = set(doc) - set(cls.KEYS)
         if unknown:
             raise ConductorError(f"network: unknown keys: {', '.join(sorted(unknown))}")
+        for key, kind, what in (
+            ("enabled", bool, "true or false"),
+            ("listen", str, "host:port"),
+            ("advertise", str, "host:port"),
+            ("bootstrap_url", str, "http://host:port"),
+            ("network_id", str, "a string"),
+        ):
+            if doc.get(key) is not None and not isinstance(doc[key], kind):
+                raise ConductorError(f"network.{key} must be {what}, not {doc[key]!r:.60}")
         cfg = cls()
         if "enabled" in doc:
             cfg.enabled = bool(doc["enabled"])

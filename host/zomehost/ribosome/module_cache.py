@@ -63,7 +63,7 @@ class ModuleCache:
                 if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
                     self._reject(path, f"not a regular file of at most {MAX_FILE_BYTES} bytes")
                     return None
-                data = f.read(MAX_FILE_BYTES + 1)
+                data = f.read(st.st_size + 1)  # not MAX_FILE_BYTES: read() allocates n
         except FileNotFoundError:
             return None
         except OSError as exc:
