@@ -307,5 +307,8 @@ def install(config_ptr: Any) -> None:
     with _creation_lock:
         if _creation is None:
             _creation = _Creation()
+            # wasmtime may call back while the interpreter tears down (a store freed late):
+            # the callbacks must outlive every module global, so they are never freed
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(_creation))
     config = ctypes.cast(config_ptr, _ptr).value
     _creation.set_creator(config, ctypes.addressof(_creation.creator))
