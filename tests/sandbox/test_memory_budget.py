@@ -58,6 +58,25 @@ def test_concurrent_trees_each_hold_their_budget_and_give_it_back(path: str) -> 
 
 
 @pytest.mark.parametrize("path", BOUNDARIES)
+def test_the_conductor_budget_bounds_a_flood_of_trees(path: str) -> None:
+    """Eight trees at once, each needing 15 MiB (1 MiB held at each level), under a 32 MiB
+    conductor budget: however they interleave, the process never holds much more than the
+    budget, and every tree either succeeds or gets OutOfMemory naming a budget."""
+    out = run(
+        path,
+        "flood",
+        {"memory_bytes": 64 * MIB},
+        {"conductor_bytes": 32 * MIB, "thread_cache_bytes": 2 * MIB},
+    )
+    assert len(out["results"]) == 8
+    for result in out["results"]:
+        assert result == "ok" or (
+            result.startswith("OutOfMemory: ") and "memory budget of" in result
+        ), result
+    assert out["peak"] <= out["base"] + 32 + 8 * 2 + SLACK_MB, out
+
+
+@pytest.mark.parametrize("path", BOUNDARIES)
 def test_the_conductor_budget_bounds_all_running_calls(path: str) -> None:
     """A call holds 16 MiB (of a 20 MiB conductor budget) while it waits; a tree that then
     needs 8 MiB more gets OutOfMemory naming the conductor's budget, and the same tree

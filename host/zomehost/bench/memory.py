@@ -10,8 +10,10 @@ scenarios and asserts on them.
 
 Scenarios: ``deep`` (every level takes all it may after its callee returned), ``strict``
 (every level holds 8 MiB while its callee runs: the tree runs out), ``concurrent`` (four
-``deep`` trees on four threads), ``conductor`` (a call holds 16 MiB while it waits in a
-host function, and a tree that needs more is refused by the conductor's budget).
+``deep`` trees on four threads), ``flood`` (eight trees at once on eight threads, each
+holding 1 MiB at each of 15 levels: with a small conductor budget some are refused),
+``conductor`` (a call holds 16 MiB while it waits in a host function, and a tree that
+needs more is refused by the conductor's budget).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import yaml
 from zomehost.bench.harness import REPO
 
 MIB = 1024 * 1024
-SCENARIOS = ("deep", "strict", "concurrent", "conductor")
+SCENARIOS = ("deep", "strict", "concurrent", "flood", "conductor")
 
 
 def _status_mb(key: str) -> int:
@@ -58,8 +60,8 @@ def probe(scenario: str, path: str, limits: dict[str, int], budgets: dict[str, i
         bed.conductor = bed.open()
     cell = bed.install({"memory_tree": wat("memory_tree")})
     writer = bed.install({"writer": wat("writer")})
-    pool = ThreadPoolExecutor(4)  # workers that live on, as the daemon's do
-    for _ in range(4):
+    pool = ThreadPoolExecutor(8)  # workers that live on, as the daemon's do
+    for _ in range(8):
         pool.submit(bed.call, cell, "memory_tree", "ok").result()
 
     def tree(depth: int, mib: int, strict: int) -> str:
@@ -79,6 +81,9 @@ def probe(scenario: str, path: str, limits: dict[str, int], budgets: dict[str, i
         out["results"] = [pool.submit(tree, 14, 8, 1).result()]
     elif scenario == "concurrent":
         futures = [pool.submit(tree, 14, 0, 0) for _ in range(4)]
+        out["results"] = [f.result() for f in futures]
+    elif scenario == "flood":  # eight trees that each hold 1 MiB per level, at once
+        futures = [pool.submit(tree, 14, 1, 1) for _ in range(8)]
         out["results"] = [f.result() for f in futures]
     elif scenario == "conductor":
         release, holding = threading.Event(), threading.Event()

@@ -127,7 +127,7 @@ class WasmEngine:
             setattr(cfg, feature, False)
         # Every linear memory and every grow goes through the budgets (memory.py).
         self.memory = linear_memory.MemoryBudget(memory)
-        self.budgets_enforced = linear_memory.install(cfg.ptr())
+        linear_memory.install(cfg.ptr())
         self.fingerprint = (
             f"wasmtime-{WASMTIME_VERSION};epochs;fuel={int(fuel)};speed;nomove;nocow;"
             f"stack={MAX_WASM_STACK};no-{'-'.join(f[5:] for f in _DISABLED_FEATURES)};"

@@ -54,19 +54,17 @@ class MemoryBudget:
         self.limit = self.budgets.conductor_bytes
         self.used = 0  # bytes charged by the call trees now running
         self.trees = 0  # call trees now running
-        self.peak = 0
 
 
 class CallTree:
     """One outermost call and every instance nested in it, on one thread: one budget."""
 
-    __slots__ = ("budget", "limit", "open", "peak", "refused", "used")
+    __slots__ = ("budget", "limit", "open", "refused", "used")
 
     def __init__(self, budget: MemoryBudget, limit: int) -> None:
         self.budget = budget
         self.limit = limit
         self.used = 0  # bytes of linear memory charged to it and not freed yet
-        self.peak = 0
         self.open = True
         self.refused: str | None = None  # why the last grow or memory was refused
 
@@ -131,8 +129,6 @@ def _charge(tree: CallTree | None, n: int) -> bool:
             return False
         tree.used += n
         budget.used += n
-        tree.peak = max(tree.peak, tree.used)
-        budget.peak = max(budget.peak, budget.used)
     return True
 
 
@@ -301,21 +297,18 @@ _creation: _Creation | None = None
 _creation_lock = threading.Lock()
 
 
-def install(config_ptr: Any) -> bool:
-    """Make this module the memory creator of the engine configured by ``config_ptr``;
-    False (budgets not enforced, logged) where it cannot run."""
+def install(config_ptr: Any) -> None:
+    """Make this module the memory creator of the engine configured by ``config_ptr``
+    (where it cannot run, the budgets are not enforced, and the log says so)."""
     global _creation
     if sys.platform != "linux" or ctypes.sizeof(ctypes.c_void_p) != 8:
         log.warning("zome memory budgets need 64-bit Linux: only the per-instance cap applies")
-        return False
+        return
     with _creation_lock:
         if _creation is None:
             _creation = _Creation()
+            # wasmtime may call back while the interpreter tears down (a store freed late):
+            # the callbacks must outlive every module global, so they are never freed
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(_creation))
     config = ctypes.cast(config_ptr, _ptr).value
     _creation.set_creator(config, ctypes.addressof(_creation.creator))
-    return True
-
-
-def mapped_memories() -> int:
-    """How many linear memories exist now (tests: every one is freed)."""
-    return len(_creation.memories) if _creation is not None else 0
