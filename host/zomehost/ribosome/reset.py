@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zomehost.errors import WasmError
+from zomehost.ribosome.wasm_reader import MalformedWasm, WasmReader
 
 RESET_VERSION = 1  # part of the module cache key: bump when the rewrite changes
 RESERVED_PREFIX = "__zh_reset"
@@ -37,7 +38,6 @@ MARKER = "__zh_reset_memory"
 GLOBAL_PREFIX = "__zh_reset_g"
 
 _NUMERIC = {0x7F, 0x7E, 0x7D, 0x7C}  # i32 i64 f32 f64: the globals a raw value can restore
-_REF_PREFIX = {0x63, 0x64}  # (ref null ht), (ref ht): a heap type follows
 _FORBIDDEN_FC = {9: "data.drop", 12: "table.init", 13: "elem.drop", 14: "table.copy"}
 _FORBIDDEN_FC |= {15: "table.grow", 17: "table.fill"}
 
@@ -54,61 +54,6 @@ class Instrumented:
     ineligible: str | None
 
 
-class _Reader:
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int = 0, end: int | None = None) -> None:
-        self.data = data
-        self.pos = pos
-        self.end = len(data) if end is None else end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise _Ineligible("truncated")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def uleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
-            if shift > 63:
-                raise _Ineligible("LEB128 too long")
-
-    def sleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return result - (1 << shift) if b & 0x40 else result
-            if shift > 70:
-                raise _Ineligible("LEB128 too long")
-
-    def skip(self, n: int) -> None:
-        if self.pos + n > self.end:
-            raise _Ineligible("truncated")
-        self.pos += n
-
-    def name(self) -> bytes:
-        n = self.uleb()
-        start = self.pos
-        self.skip(n)
-        return self.data[start : self.pos]
-
-    def valtype(self) -> int:
-        t = self.byte()
-        if t in _REF_PREFIX:
-            self.sleb()  # heap type
-        return t
-
-
 def _uleb(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -121,14 +66,14 @@ def _uleb(n: int) -> bytes:
             return bytes(out)
 
 
-def _memarg(r: _Reader) -> None:
+def _memarg(r: WasmReader) -> None:
     align = r.uleb()
     if align & 0x40:  # a memory index follows (multi-memory: disabled, but decode it)
         r.uleb()
     r.uleb()
 
 
-def _expr(r: _Reader) -> None:
+def _expr(r: WasmReader) -> None:
     """Decode instructions up to the ``end`` that closes the expression."""
     depth = 0
     while True:
@@ -190,11 +135,11 @@ def _expr(r: _Reader) -> None:
             raise _Ineligible(f"instruction {op:#04x} is not known to the reset check")
 
 
-def _check_code(r: _Reader) -> None:
+def _check_code(r: WasmReader) -> None:
     for _ in range(r.uleb()):
         size = r.uleb()
         end = r.pos + size
-        body = _Reader(r.data, r.pos, end)
+        body = WasmReader(r.data, r.pos, end)
         for _ in range(body.uleb()):  # local declarations
             body.uleb()
             body.valtype()
@@ -208,14 +153,14 @@ def instrument(wasm: bytes, zome_name: str) -> Instrumented:
     """Rewrite ``wasm`` for instance reuse when its reset can be complete (module doc)."""
     try:
         return _instrument(wasm, zome_name)
-    except _Ineligible as why:
+    except (_Ineligible, MalformedWasm) as why:
         return Instrumented(wasm, str(why))
 
 
 def _instrument(wasm: bytes, zome_name: str) -> Instrumented:
     if wasm[:8] != b"\0asm\x01\0\0\0":
         raise _Ineligible("not a core wasm module")
-    r = _Reader(wasm, 8)
+    r = WasmReader(wasm, 8)
     mutable: list[int] = []
     exports: list[tuple[bytes, int, int]] = []
     export_span: tuple[int, int] | None = None  # the export section, header included
@@ -225,7 +170,7 @@ def _instrument(wasm: bytes, zome_name: str) -> Instrumented:
         start = r.pos
         sid = r.byte()
         size = r.uleb()
-        body = _Reader(wasm, r.pos, r.pos + size)
+        body = WasmReader(wasm, r.pos, r.pos + size)
         if r.pos + size > r.end:
             raise _Ineligible("truncated section")
         if sid in (8, 9, 10, 11, 12) and insert_at == len(wasm):

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zomehost.errors import WasmError
+from zomehost.ribosome.wasm_reader import WasmReader
 
 MAX_TABLES = 4  # per instance (defined; zomes import only functions)
 MAX_TABLE_ELEMENTS = 100_000  # a table's initial size, and what it may grow to
@@ -44,42 +45,8 @@ class Declared:
     elem_items: int
 
 
-class _Scan:
-    __slots__ = ("data", "end", "pos")
-
-    def __init__(self, data: bytes, pos: int, end: int) -> None:
-        self.data, self.pos, self.end = data, pos, end
-
-    def byte(self) -> int:
-        if self.pos >= self.end:
-            raise ValueError("truncated")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
-
-    def uleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.byte()
-            result |= (b & 0x7F) << shift
-            if b < 0x80:
-                return result
-            shift += 7
-            if shift > 63:
-                raise ValueError("LEB128 too long")
-
-    def skip(self, n: int) -> None:
-        if self.pos + n > self.end:
-            raise ValueError("truncated")
-        self.pos += n
-
-    def limits(self) -> int:
-        """A table's or memory's limits; returns the minimum."""
-        flags = self.byte()
-        minimum = self.uleb()
-        if flags & 1:
-            self.uleb()
-        return minimum
+class _Scan(WasmReader):
+    __slots__ = ()
 
     def reftype(self) -> None:
         t = self.byte()
