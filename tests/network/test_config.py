@@ -70,3 +70,7 @@ def test_transport_key_is_made_once_private_and_stable(tmp_path: Path) -> None:
     path.write_bytes(b"short")
     with pytest.raises(ConductorError, match="damaged"):
         load_transport_key(tmp_path)
+    path.unlink()
+    path.symlink_to("/dev/zero")  # read up to one byte past a seed, not forever
+    with pytest.raises(ConductorError, match="damaged"):
+        load_transport_key(tmp_path)

@@ -112,13 +112,13 @@ def load_transport_key(home: Path) -> nacl.signing.SigningKey:
     """The conductor's transport identity: a 32-byte Ed25519 seed in ``home/transport.key``."""
     path = home / TRANSPORT_KEY_NAME
     try:
-        seed = path.read_bytes()
+        seed = _read_seed(path)
     except FileNotFoundError:
         seed = os.urandom(32)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:  # made by someone else meanwhile
-            seed = path.read_bytes()
+            seed = _read_seed(path)
         else:
             try:
                 os.write(fd, seed)
@@ -130,6 +130,12 @@ def load_transport_key(home: Path) -> nacl.signing.SigningKey:
     if path.stat().st_mode & 0o077:
         os.chmod(path, 0o600)
     return nacl.signing.SigningKey(seed)
+
+
+def _read_seed(path: Path) -> bytes:
+    """At most one byte past a seed: a link to /dev/zero is refused, not read forever."""
+    with path.open("rb") as f:
+        return f.read(33)
 
 
 def listen_parts(listen: str) -> tuple[str, int]:
