@@ -1,4 +1,8 @@
-"""ChainQueryFilter: which records of a source chain a ``query`` returns."""
+"""ChainQueryFilter: which records of a source chain a ``query`` returns.
+
+Every filter that is set must hold (the HDK's semantics): a sequence range, any of some
+entry types, any of some action types, any of some entry hashes.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from zomehost.core.action import ActionType, Record
-from zomehost.errors import InvalidInput
+from zomehost.core.hash import EntryHash
+from zomehost.errors import InvalidInput, ZomehostError
+
+# bounds a filter's lists: each name or hash costs an index seek per step of the join
+MAX_FILTER_ITEMS = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +24,7 @@ class ChainQueryFilter:
     action_type: frozenset[ActionType] | None = None
     include_entries: bool = False
     descending: bool = False
+    entry_hashes: frozenset[EntryHash] | None = None
 
     @classmethod
     def from_wire(cls, value: Any) -> ChainQueryFilter:
@@ -47,12 +56,26 @@ class ChainQueryFilter:
                 at = frozenset(ActionType(x) for x in at)
             except (ValueError, TypeError):
                 raise InvalidInput(f"unknown action_type in {at!r:.80}") from None
+        eh = value.get("entry_hashes")
+        if eh is not None:
+            if not isinstance(eh, (list, tuple)):
+                raise InvalidInput("entry_hashes is a list of entry hashes")
+            try:
+                eh = frozenset(EntryHash(x) for x in eh)
+            except (ZomehostError, TypeError, ValueError):
+                raise InvalidInput(
+                    "entry_hashes holds something that is not an entry hash"
+                ) from None
+        for name, items in (("entry_type", et), ("action_type", at), ("entry_hashes", eh)):
+            if items is not None and len(items) > MAX_FILTER_ITEMS:
+                raise InvalidInput(f"{name} lists more than {MAX_FILTER_ITEMS} items")
         return cls(
             sequence_range=rng,
             entry_type=et,
             action_type=at,
             include_entries=bool(value.get("include_entries", False)),
             descending=bool(value.get("descending", False)),
+            entry_hashes=eh,
         )
 
     def seq_bounds(self, head_seq: int) -> tuple[int, int]:
@@ -65,5 +88,7 @@ class ChainQueryFilter:
     def matches(self, record: Record) -> bool:
         a = record.action
         if self.action_type is not None and a.type not in self.action_type:
+            return False
+        if self.entry_hashes is not None and a.entry_hash not in self.entry_hashes:
             return False
         return self.entry_type is None or a.entry_type in self.entry_type
