@@ -64,7 +64,9 @@ def migrate_from_2(store: Store, progress: Callable[[str], None]) -> None:
     progress(f"the chain store is now format {FORMAT}")
 
 
-def _index_record(txn: lmdb.Transaction, store: Store, cell_key: bytes, seq: int, indexed: int) -> None:
+def _index_record(
+    txn: lmdb.Transaction, store: Store, cell_key: bytes, seq: int, indexed: int
+) -> None:
     raw = txn.get(seq_key(cell_key, seq), db=store.db["records"])
     if raw is None:
         raise IntegrityError(f"record {seq} of a chain is missing: the store cannot be migrated")

@@ -46,6 +46,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 _SEQ = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 1024**3  # sparse: only what is written takes disk; grown as needed
+MIN_MAP_SIZE = 64 * 1024
 _TABLES = ("records", "by_hash", "heads", "grants", "state", "by_type")
 # The chain layout above. Format 1 (before entries moved into records and the hash index
 # was deferred) kept entries in a table of their own; its stores are refused, not misread.
