@@ -85,7 +85,7 @@ def _scan(chain: SourceChain, flt: ChainQueryFilter) -> list[ActionHash]:
 
 filter_st = st.fixed_dictionaries(
     {
-        "entry_type": st.none() | st.sets(st.sampled_from(TYPES + ("never",)), max_size=3),
+        "entry_type": st.none() | st.sets(st.sampled_from((*TYPES, "never")), max_size=3),
         "action_type": st.none() | st.sets(st.sampled_from(list(ActionType)), max_size=3),
         "values": st.none() | st.sets(st.integers(0, 7), max_size=3),  # 6, 7: never written
         "range": st.none() | st.tuples(st.integers(0, 700), st.integers(0, 700)),
