@@ -77,9 +77,12 @@ class Store:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_map_size = max_map_size
-        # readers open now (set_mapsize must not run under an open transaction)
+        # readers open now (set_mapsize must not run under an open transaction); while the
+        # map grows, new readers wait (a thread already reading goes on: no self-deadlock)
         self._readers = 0
+        self._growing = False
         self._readers_idle = threading.Condition(threading.Lock())
+        self._local = threading.local()
         try:
             self.env = lmdb.open(
                 str(path),
@@ -131,8 +134,12 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[lmdb.Transaction]:
-        with self._readers_idle:  # waits only while the map is being resized
+        depth = self._read_depth()
+        with self._readers_idle:
+            while self._growing and not depth:  # waits only while the map is resized
+                self._readers_idle.wait()
             self._readers += 1
+        self._local.depth = depth + 1
         try:
             txn = self.env.begin(buffers=False)
             try:
@@ -140,10 +147,15 @@ class Store:
             finally:
                 txn.abort()
         finally:
+            self._local.depth = depth
             with self._readers_idle:
                 self._readers -= 1
                 if not self._readers:
                     self._readers_idle.notify_all()
+
+    def _read_depth(self) -> int:
+        """How many read transactions this thread has open."""
+        return getattr(self._local, "depth", 0)
 
     @contextmanager
     def write(self) -> Iterator[lmdb.Transaction]:
@@ -168,8 +180,8 @@ class Store:
 
     def _grow_if_needed(self) -> None:
         """Double the map while less than a quarter of it is free (the caller holds the
-        write lock, so no write transaction is open). Waits briefly for open readers to
-        finish; if they do not, the next commit tries again."""
+        write lock, so no write transaction is open). New readers wait while open ones
+        finish; if they do not finish soon (or this thread reads), the next commit retries."""
         info = self.env.info()
         size = int(info["map_size"])
         used = (int(info["last_pgno"]) + 1) * self.env.stat()["psize"]
@@ -182,19 +194,25 @@ class Store:
             target = min(target, self.max_map_size)
         if target <= size:
             return
+        if self._read_depth():
+            return
         with self._readers_idle:
-            if not self._readers_idle.wait_for(lambda: self._readers == 0, timeout=1.0):
-                return
-            self.env.set_mapsize(target)
-        log.info("store map grown from %d to %d MiB", size >> 20, target >> 20)
+            self._growing = True
+            try:
+                if not self._readers_idle.wait_for(lambda: self._readers == 0, timeout=2.0):
+                    return
+                self.env.set_mapsize(target)
+            finally:
+                self._growing = False
+                self._readers_idle.notify_all()
+        log.info("store map grown from %s to %s", _size(size), _size(target))
 
     def _storage_error(self, exc: lmdb.Error) -> ChainError:
         """The typed error for a failed write: full map, full or failing disk, other."""
         if isinstance(exc, lmdb.MapFullError):
-            limit = self.max_map_size or self.map_size
             return StoreFull(
-                f"the store is full: it reached its size limit of {limit >> 20} MiB "
-                "(max_map_size in the conductor config); nothing of this commit was written"
+                f"the store is full: it reached {_size(self.map_size)} (max_map_size in the "
+                "conductor config); nothing of this commit was written"
             )
         code = getattr(exc, "errno", None) or _errno_of(exc)
         if code in _DISK_ERRNOS:
@@ -318,6 +336,10 @@ class Store:
                         break
                     out.append(key.decode())
         return out
+
+
+def _size(n: int) -> str:
+    return f"{n / 1024**2:.1f} MiB" if n >= 1024**2 else f"{n // 1024} KiB"
 
 
 def _errno_of(exc: lmdb.Error) -> int | None:
