@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zomehost.bench import writes
 from zomehost.bench.harness import BenchConductor, quiet_gc, summary
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.core.action import ActionType, Entry
@@ -113,7 +114,7 @@ def measure_queries(
                 {"entry_type": ["rare"], "include_entries": True},
             )
         big = max(sizes)
-        if million and build_s[big] * 1_000_000 / big <= 240:
+        if million and build_s[big] * 1_000_000 / big <= 360:
             length = 1_000_000
             app = bc.install("q1m", [("probe", "probe")])
             bc.call_fn("q1m", "probe", "echo", "init")()
@@ -234,6 +235,7 @@ def measure_writers(seconds: float = 6.0, writers: int = WRITERS) -> dict[str, A
         ok_r, failed_r, el_r = _writers([relaxed] * writers, seconds)
         ok_s, failed_s, el_s = _writers([strict] * writers, seconds / 2)
         n = bc.conductor.cell(app.cell_id("main")).chain.verify()
+        floor = writes.lmdb_floor()["lmdb_synced_commits_per_s"]["value"]
         rate = ok_r / el_r
         return {
             "relaxed_writers_calls_per_s": {
@@ -245,6 +247,7 @@ def measure_writers(seconds: float = 6.0, writers: int = WRITERS) -> dict[str, A
                 "cells": 1,
                 "mode": f"{writers} threads, one cell, bench_echo.create_one_relaxed, synced",
                 "chain_verified_records": n,
+                "lmdb_synced_commits_per_s": floor,  # this disk's bare rate, same run
             },
             "relaxed_writers_failed_calls": failed_r,
             "strict_writers_calls_per_s": {

@@ -84,6 +84,13 @@ WHY: dict[str, str] = {
         "their Python work is serial, and it is as long as the sync"
     ),
     "write_latency_ratio_100k_vs_100": "",
+    "relaxed_writers_calls_per_s": (
+        "every call returns only once its commit is synced, so the rate follows the disk "
+        "(relaxed_writers_calls_per_s.lmdb_synced_commits_per_s: the bare synced commit rate "
+        "in the same run) and the GIL, as for write_calls_per_s_4_writers; commits to one "
+        "cell also hold the cell's lock through their sync (it keeps bridge calls exclusive), "
+        "so they share fewer syncs than commits to four cells"
+    ),
     "remote_call_p50_ms": (
         "the round trip includes an Ed25519 signature on A and its check on B, B's whole "
         "call pipeline (conductor_call_us and more), four AEAD steps, two process wake-ups "

@@ -21,6 +21,7 @@ from typing import Protocol
 import lmdb
 
 from zomehost.core.action import Action
+from zomehost.errors import IntegrityError
 
 _SEQ_LEN = 8
 ACTION_KIND = b"a"
@@ -35,10 +36,38 @@ def run_prefix(cell_key: bytes, kind: bytes, name: str) -> bytes:
 
 def index_action(txn: lmdb.Transaction, db: lmdb._Database, cell_key: bytes, a: Action) -> None:
     """Put the index keys of one record (in the transaction that writes the record)."""
+    for key in index_keys(cell_key, a):
+        txn.put(key, b"", db=db)
+
+
+def index_keys(cell_key: bytes, a: Action) -> list[bytes]:
+    """The index keys of one record."""
     seq = a.action_seq.to_bytes(_SEQ_LEN, "big")
-    txn.put(run_prefix(cell_key, ACTION_KIND, a.type.value) + seq, b"", db=db)
+    keys = [run_prefix(cell_key, ACTION_KIND, a.type.value) + seq]
     if a.entry_type is not None:
-        txn.put(run_prefix(cell_key, ENTRY_KIND, a.entry_type) + seq, b"", db=db)
+        keys.append(run_prefix(cell_key, ENTRY_KIND, a.entry_type) + seq)
+    return keys
+
+
+def check(
+    txn: lmdb.Transaction, db: lmdb._Database, cell_key: bytes, actions: Sequence[Action]
+) -> None:
+    """Raise :class:`IntegrityError` unless the cell's index holds exactly the keys of
+    ``actions`` (the whole chain): a query would otherwise miss or invent records."""
+    want = {k for a in actions for k in index_keys(cell_key, a)}
+    found = set()
+    cur = txn.cursor(db=db)
+    if cur.set_range(cell_key):
+        for raw in cur.iternext(keys=True, values=False):
+            key = bytes(raw)
+            if not key.startswith(cell_key):
+                break
+            found.add(key)
+    if found != want:
+        raise IntegrityError(
+            f"the query index disagrees with the records: {len(want - found)} keys "
+            f"missing, {len(found - want)} extra"
+        )
 
 
 class Part(Protocol):

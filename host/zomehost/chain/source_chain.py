@@ -276,7 +276,8 @@ class SourceChain:
             return self._record(txn, seq, include_entry=True)
 
     def verify(self) -> int:
-        """Walk every stored record: hashes, signatures, entries, links, sequence, head.
+        """Walk every stored record: hashes, signatures, entries, links, sequence, head,
+        and the query index.
 
         Returns the number of records checked; raises :class:`IntegrityError` at the first fault.
         """
@@ -294,6 +295,7 @@ class SourceChain:
                 verify_record(r)
                 records.append(r)
             extra = txn.get(seq_key(self.key, head.seq + 1), db=self.store.db["records"])
+            index.check(txn, self.store.db["by_type"], self.key, [r.action for r in records])
         if extra is not None:
             raise IntegrityError(f"a record past the head ({head.seq + 1}) exists")
         verify_links(records)
