@@ -19,11 +19,12 @@ from tests.chain.format2 import CELLS, build, cell_of, downgrade
 from conftest import PASSPHRASE
 from zomehost.chain.source_chain import SourceChain
 from zomehost.chain.store import FORMAT, Store
-from zomehost.conductor.conductor import Conductor, ZomeCall
+from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.core.action import ActionType
 from zomehost.core.codec import pack, unpack
 from zomehost.core.query import ChainQueryFilter
+from zomehost.core.zome_call import ZomeCall
 from zomehost.errors import ChainError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -16,10 +16,10 @@ import nacl.signing
 import pytest
 
 from conftest import AppBuilder, AppHandle, Node
-from zomehost.api.wire import CHAIN_HEAD_MOVED, DISK_FULL, STORE_FULL, error_kind
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
 from zomehost.core.action import ActionType, Entry, SystemEntryType
+from zomehost.core.api_wire import CHAIN_HEAD_MOVED, DISK_FULL, STORE_FULL, error_kind
 from zomehost.core.capability import (
     AccessKind,
     Authorization,

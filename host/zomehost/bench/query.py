@@ -27,11 +27,11 @@ from zomehost.bench import writes
 from zomehost.bench.harness import BenchConductor, quiet_gc, summary
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.core.action import ActionType, Entry
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, CellId, EntryHash
 from zomehost.core.query import ChainQueryFilter
 from zomehost.errors import ZomehostError
-from zomehost.ribosome.host_fns import now_micros
 
 SPECIAL = 10  # records of each rare kind along a chain
 _DUP = Entry("post", pack("the repeated entry"))
@@ -221,7 +221,7 @@ def measure_writers(seconds: float = 6.0, writers: int = WRITERS) -> dict[str, A
         app = bc.apps["one"]
 
         def call(fn: str) -> Callable[[], Any]:
-            from zomehost.conductor.conductor import ZomeCall
+            from zomehost.core.zome_call import ZomeCall
 
             cell = app.cell_id("main")
             run = bc.conductor.call_zome
