@@ -393,7 +393,11 @@ def chain(
         if not h.exists():
             _fail(f"{h.path} is not a zomehost home: run `zomehost init` first")
         cfg = _guard(h.config)
-        _guard(lambda: Store(h.data_path, map_size=cfg.map_size, progress=print).close())
+        _guard(h.lock)  # one process per home (a running daemon migrated it when it opened)
+        try:
+            _guard(lambda: Store(h.data_path, map_size=cfg.map_size, progress=print).close())
+        finally:
+            h.unlock()
         print(f"the chain store of {h.path} is in format {STORE_FORMAT}")
         return
     if len(target) == 3 and target[0] == "verify":
