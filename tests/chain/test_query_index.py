@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 import nacl.signing
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,6 +23,7 @@ from zomehost.core.action import ActionType, Entry, Record
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, EntryHash
 from zomehost.core.query import ChainQueryFilter
+from zomehost.errors import InvalidInput, NotFound
 
 KEY = nacl.signing.SigningKey(b"\x07" * 32)
 CELL = CellId(DnaHash.of_content(b"dna"), AgentPubKey.from_core(bytes(KEY.verify_key)))
@@ -212,4 +214,45 @@ def test_entry_hash_filter_finds_every_writer_across_the_hash_index(tmp_path: Pa
     assert [r.action_hash for r in got] == want and len(want) == 70
     first = chain.get(target)
     assert first is not None and first.action_hash == want[0]
+    store.close()
+
+
+def test_hash_bounded_ranges(tmp_path: Path) -> None:
+    """The HDK's ActionHashRange and ActionHashTerminated, on stored and pending records."""
+    store = Store(tmp_path / "db", sync=False)
+    chain = SourceChain(store, CELL)
+    ws = Workspace(chain, _sign)
+    ws.append(ActionType.DNA, 1, dna_hash=CELL.dna_hash)
+    made = [ws.create(Entry("post", pack(i)), 10) for i in range(20)]
+    ws.commit()
+    h = [r.action_hash for r in made]  # seqs 1..20
+
+    def seqs(rng: object, reader: SourceChain | Workspace = chain) -> list[int]:
+        flt = ChainQueryFilter.from_wire({"sequence_range": rng})
+        return (
+            [r.action.action_seq for r in reader.query(flt)]
+            if isinstance(reader, Workspace)
+            else [r.action.action_seq for r in reader.records(flt)]
+        )
+
+    assert seqs({"ActionHashRange": [h[2].raw, h[5].raw]}) == [3, 4, 5, 6]
+    assert seqs({"ActionHashTerminated": [h[5].raw, 2]}) == [4, 5, 6]
+    assert seqs({"ActionHashTerminated": [h[1].raw, 50]}) == [0, 1, 2]
+    pending = Workspace(chain, _sign)
+    late = pending.create(Entry("post", pack("new")), 11)
+    assert seqs({"ActionHashRange": [h[18].raw, late.action_hash.raw]}, pending) == [19, 20, 21]
+    with pytest.raises(NotFound):  # not on this chain (yet)
+        seqs({"ActionHashTerminated": [late.action_hash.raw, 1]})
+    with pytest.raises(InvalidInput):
+        seqs({"ActionHashRange": [h[5].raw, h[2].raw]})
+    for bad in (
+        {"ActionHashRange": [h[1].raw]},
+        {"ActionHashTerminated": [h[1].raw, -1]},
+        {"ActionHashTerminated": [h[1].raw, True]},
+        {"ActionSeqRange": [1, 2]},
+        {"ActionHashRange": [b"x", h[1].raw]},
+        {"ActionHashRange": [h[1].raw, h[2].raw], "ActionHashTerminated": [h[1].raw, 1]},
+    ):
+        with pytest.raises(InvalidInput):
+            ChainQueryFilter.from_wire({"sequence_range": bad})
     store.close()

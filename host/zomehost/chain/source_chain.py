@@ -19,7 +19,7 @@ made a commit on a long chain slower (docs/performance.md): batched, they share 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -174,6 +174,7 @@ class SourceChain:
         """The records ``flt`` selects, read through the query index (chain/index.py):
         only the records returned are decoded."""
         flt = flt or ChainQueryFilter(include_entries=True)
+        flt = flt.resolved(_seq_lookup(self.get))
         with self.store.read() as txn:
             raw_head = txn.get(self.key, db=self.store.db["heads"])
             if raw_head is None:
@@ -462,6 +463,7 @@ class Workspace:
         return self.chain.get(hash_)
 
     def query(self, flt: ChainQueryFilter) -> list[Record]:
+        flt = flt.resolved(_seq_lookup(self.get))  # this call's own writes can bound the range too
         committed = self.chain.records(replace(flt, descending=False))
         lo, hi = flt.sequence_range or (0, 1 << 62)
         extra = [
@@ -565,6 +567,16 @@ class Workspace:
                 if after != before:  # keep what readers of the last snapshot still need
                     chain._recent = recent.since(before)
         return committed
+
+
+def _seq_lookup(get: Callable[[HoloHash], Record | None]) -> Callable[[ActionHash], int | None]:
+    """action hash -> its sequence number on the chain ``get`` reads, or None."""
+
+    def seq(h: ActionHash) -> int | None:
+        record = get(h)
+        return None if record is None else record.action.action_seq
+
+    return seq
 
 
 def _without_entry(r: Record) -> Record:
