@@ -78,9 +78,22 @@ class ChainError(ZomehostError):
 
 
 class HeadMoved(ChainError):
-    """The chain head moved while a call was running: its writes were not committed."""
+    """The chain head moved while a call with strict ordering was running (another call
+    wrote first): its writes were not committed; the call may be retried."""
 
     kind = "HeadMoved"
+
+
+class StoreFull(ChainError):
+    """The store reached its configured size limit: the commit wrote nothing."""
+
+    kind = "StoreFull"
+
+
+class DiskFull(ChainError):
+    """The disk under the store refused a write (full, over quota or failing)."""
+
+    kind = "DiskFull"
 
 
 class ChainLocked(ChainError):

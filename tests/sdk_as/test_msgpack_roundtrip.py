@@ -46,6 +46,7 @@ PROBE_FUNCTIONS = {
     "whoami", "dna", "zome", "caller", "create_entry", "get_record", "update_entry",
     "delete_entry", "query_chain", "random", "now", "sign_data", "verify", "log", "signal",
     "echo", "create_then_fail", "create_then_panic", "bad_pointer", "spin", "call_other",
+    "create_relaxed_batch",
     "call_remote_fn", "remote_signal", "create_and_call", "new_secret", "make_grant",
     "update_grant", "delete_grant", "make_claim", "list_grants", "list_claims",
     "init", "post_commit", "recv_remote_signal",
@@ -562,7 +563,7 @@ def test_records_pass_through_unchanged(stub: StubHost) -> None:
     assert stub.call("query_chain", flt) == {"Ok": [GENESIS, CREATE]}
     assert stub.calls == [("query", {"sequence_range": None, "entry_type": ["probe"],
                                      "action_type": None, "include_entries": True,
-                                     "descending": False})]  # fmt: skip
+                                     "descending": False, "entry_hashes": None})]  # fmt: skip
     stub.call(
         "query_chain", {"sequence_range": [1, 5], "action_type": ["Create"], "descending": True}
     )
@@ -571,14 +572,20 @@ def test_records_pass_through_unchanged(stub: StubHost) -> None:
 
 def test_create_update_delete_inputs(stub: StubHost) -> None:
     assert stub.call("create_entry", {"value": {"any": ["value", 1]}}) == {"Ok": ACTION2}
-    assert stub.calls == [("create", {"entry_type": "probe", "entry": pack({"any": ["value", 1]})})]
+    assert stub.calls == [("create", {"entry_type": "probe", "entry": pack({"any": ["value", 1]}),
+                                      "chain_top_ordering": "Strict"})]  # fmt: skip
     stub.call("create_entry", {"entry_type": "note", "value": "hi"})
-    assert stub.calls == [("create", {"entry_type": "note", "entry": pack("hi")})]
+    assert stub.calls == [("create", {"entry_type": "note", "entry": pack("hi"),
+                                      "chain_top_ordering": "Strict"})]  # fmt: skip
+    stub.call("create_entry", {"value": "hi", "relaxed": True})
+    assert stub.calls == [("create", {"entry_type": "probe", "entry": pack("hi"),
+                                      "chain_top_ordering": "Relaxed"})]  # fmt: skip
     assert stub.call("update_entry", {"original": ACTION, "value": "v2"}) == {"Ok": ACTION2}
     assert stub.calls == [("update", {"original_action": ACTION, "entry_type": "probe",
-                                      "entry": pack("v2")})]  # fmt: skip
+                                      "entry": pack("v2"),
+                                      "chain_top_ordering": "Strict"})]  # fmt: skip
     assert stub.call("delete_entry", ACTION2) == {"Ok": ACTION2}
-    assert stub.calls == [("delete", {"deletes_action": ACTION2})]
+    assert stub.calls == [("delete", {"deletes_action": ACTION2, "chain_top_ordering": "Strict"})]
 
 
 def test_utilities(stub: StubHost) -> None:
@@ -674,7 +681,8 @@ def test_callbacks(stub: StubHost) -> None:
 def test_errors(stub: StubHost) -> None:
     # a deliberate failure after a write
     assert stub.call("create_then_fail", "v") == {"Err": "deliberate failure"}
-    assert stub.calls == [("create", {"entry_type": "probe", "entry": pack("v")})]
+    assert stub.calls == [("create", {"entry_type": "probe", "entry": pack("v"),
+                                      "chain_top_ordering": "Strict"})]  # fmt: skip
     # a host error propagates as "Kind: message" (the Rust SDK's WasmError text)
     stub.replies["agent_info"] = {"Err": {"kind": "NotFound", "message": "no such cell"}}
     assert stub.call("whoami", None) == {"Err": "NotFound: no such cell"}
@@ -822,7 +830,8 @@ def test_malformed_claim_is_refused_and_not_written(stub: StubHost, claim: Any, 
 
 def test_query_filter_keys_are_optional_and_nil_flags_false(stub: StubHost) -> None:
     nil_filter = {"sequence_range": None, "entry_type": None, "action_type": None,
-                  "include_entries": None, "descending": None}  # fmt: skip
+                  "include_entries": None, "descending": None,
+                  "entry_hashes": None}  # fmt: skip
     filters: list[Any] = [None, {}, nil_filter]
     for flt in filters:
         assert stub.call("query_chain", flt) == {"Ok": [GENESIS, CREATE]}

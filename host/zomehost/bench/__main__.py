@@ -26,7 +26,7 @@ from zomehost.bench.harness import REPO, environment
 
 SECTIONS = (
     "inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote", "memory",
-    "fairness",
+    "fairness", "chains",
 )  # fmt: skip
 # what each section measures, for "not measured" notes when a section fails
 FIGURES = {
@@ -39,10 +39,16 @@ FIGURES = {
     "remote": ["remote_call_p50_ms", "remote_call_p99_ms"],
     "memory": ["call_tree_peak_rss_mb", "call_tree_after_rss_mb"],
     "fairness": ["flood_bystander_p50_ms", "flood_bystander_p99_ms"],
+    "chains": [
+        "query_100k_ms",
+        "query_growth_100k_over_1k",
+        "relaxed_writers_failed_calls",
+        "relaxed_writers_calls_per_s",
+    ],
 }
 
 
-def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
+def _section(name: str, quick: bool, out: Path) -> Callable[[], dict[str, Any]]:
     if name == "inproc":
         from zomehost.bench import inproc
 
@@ -82,6 +88,10 @@ def _section(name: str, quick: bool) -> Callable[[], dict[str, Any]]:
         from zomehost.bench import fairness
 
         return lambda: fairness.measure(calls=100 if quick else 300)
+    if name == "chains":
+        from zomehost.bench import query
+
+        return lambda: query.measure(quick, plot_to=out / "query_latency.png")
     raise ValueError(name)
 
 
@@ -114,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         for fig in FIGURES[name]:
             results.pop(fig, None)
         try:
-            results.update(_section(name, args.quick)())
+            results.update(_section(name, args.quick, args.out)())
         except Exception as exc:  # one broken section must not lose the others
             traceback.print_exc()
             for fig in FIGURES[name]:

@@ -2,8 +2,11 @@
 
 A :class:`Workspace` starts from a snapshot of the chain head. The call's writes are signed
 actions kept in memory; reads see them on top of the stored chain. ``commit`` appends all
-of them in one write transaction if the head is still where the workspace started, and
-raises :class:`HeadMoved` otherwise, so a chain is never silently forked.
+of them in one write transaction if the head is still where the workspace started. If it
+moved, a call whose every write chose relaxed ordering (Holochain's
+``ChainTopOrdering::Relaxed``: the write does not depend on the head) is rebased onto the
+new head and re-signed in that transaction; any other call raises :class:`HeadMoved`, so a
+chain is never silently forked.
 
 Hash lookups: a commit writes only its records and the head, keys that grow in order (the
 B-tree pages they touch are the same few hot ones whatever the chain's length). The hashes
@@ -16,11 +19,13 @@ made a commit on a long chain slower (docs/performance.md): batched, they share 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import lmdb
 
+from zomehost.chain import index
 from zomehost.chain.store import Store, seq_key
 from zomehost.core.action import (
     Action,
@@ -50,6 +55,7 @@ from zomehost.errors import (
 
 # Records kept out of the hash index before a commit moves them into it (one batch).
 INDEX_BATCH = 256
+_CAP_ENTRY_TYPES = frozenset({SystemEntryType.CAP_GRANT.value, SystemEntryType.CAP_CLAIM.value})
 _Hashes = tuple[int, bytes, bytes | None]  # seq, action hash, entry hash
 
 
@@ -161,36 +167,81 @@ class SourceChain:
             recent = self._recent_for(txn, hi - 1, lo)
             return (
                 [(h, s) for h, s in recent.actions.items() if lo <= s < hi],
-                [(h, s) for h, s in recent.entries.items() if lo <= s < hi],
+                [(h, s) for h, seqs in recent.entries.items() for s in seqs if lo <= s < hi],
             )
 
     def records(self, flt: ChainQueryFilter | None = None) -> list[Record]:
+        """The records ``flt`` selects, read through the query index (chain/index.py):
+        only the records returned are decoded."""
         flt = flt or ChainQueryFilter(include_entries=True)
+        flt = flt.resolved(_seq_lookup(self.get))
         with self.store.read() as txn:
-            head = self._head(txn)
-            if head is None:
+            raw_head = txn.get(self.key, db=self.store.db["heads"])
+            if raw_head is None:
                 return []
-            start, end = flt.seq_bounds(head.seq)
-            out = [
-                r
-                for seq in range(start, end)
-                if (r := self._record(txn, seq, include_entry=flt.include_entries)) is not None
-                and flt.matches(r)
-            ]
+            head_seq = int.from_bytes(raw_head[:8], "big")
+            start, end = flt.seq_bounds(head_seq)
+            out = []
+            for seq in index.select(self._parts(txn, flt, bytes(raw_head)), start, end):
+                r = self._record(txn, seq, include_entry=flt.include_entries)
+                if r is None:
+                    raise IntegrityError(f"record {seq} is missing")
+                out.append(r)
         if flt.descending:
             out.reverse()
         return out
 
+    def _parts(
+        self, txn: lmdb.Transaction, flt: ChainQueryFilter, raw_head: bytes
+    ) -> list[index.Part]:
+        """One part of the index join per filter that is set."""
+        by_type = self.store.db["by_type"]
+        parts: list[index.Part] = []
+        if flt.entry_hashes is not None:
+            parts.append(index.ListPart(self._entry_seqs(txn, flt.entry_hashes, raw_head)))
+        if flt.action_type is not None:
+            names = sorted(t.value for t in flt.action_type)
+            runs = [index.run_prefix(self.key, index.ACTION_KIND, n) for n in names]
+            parts.append(index.RunsPart(txn, by_type, runs))
+        if flt.entry_type is not None:
+            runs = [index.run_prefix(self.key, index.ENTRY_KIND, n) for n in sorted(flt.entry_type)]
+            parts.append(index.RunsPart(txn, by_type, runs))
+        return parts
+
+    def _entry_seqs(
+        self, txn: lmdb.Transaction, hashes: frozenset[EntryHash], raw_head: bytes
+    ) -> list[int]:
+        """The seqs of every record that wrote one of ``hashes``: the indexed ones from
+        the hash index, the newest from the in-memory map of the records after it."""
+        out: list[int] = []
+        cur = txn.cursor(db=self.store.db["by_hash"])
+        for h in hashes:
+            prefix = b"e" + self.key + h.raw
+            if cur.set_range(prefix):
+                for raw_key in cur.iternext(keys=True, values=False):
+                    k = bytes(raw_key)
+                    if not k.startswith(prefix):
+                        break
+                    out.append(int.from_bytes(k[len(prefix) :], "big"))
+        head_seq = int.from_bytes(raw_head[:8], "big")
+        with self._recent_lock:
+            recent = self._recent_for(txn, head_seq, _indexed(raw_head))
+            for h in hashes:
+                out.extend(s for s in recent.entries.get(h.raw, ()) if s <= head_seq)
+        return out
+
     def first(self, action_type: ActionType) -> Record | None:
-        """The oldest record of ``action_type``: a walk from genesis that stops there (a
-        query would decode the whole chain)."""
+        """The oldest record of ``action_type`` (one seek in the query index)."""
         with self.store.read() as txn:
-            head = self._head(txn)
-            for seq in range(0 if head is None else head.seq + 1):
-                r = self._record(txn, seq, include_entry=False)
-                if r is not None and r.action.type is action_type:
-                    return r
-        return None
+            head = txn.get(self.key, db=self.store.db["heads"])
+            if head is None:
+                return None
+            prefix = index.run_prefix(self.key, index.ACTION_KIND, action_type.value)
+            part = index.RunsPart(txn, self.store.db["by_type"], [prefix])
+            seq = part.seek(0)
+            if seq is None or seq > int.from_bytes(head[:8], "big"):
+                return None
+            return self._record(txn, seq, include_entry=False)
 
     def get(self, hash_: HoloHash) -> Record | None:
         """A record by action hash, or the first record that created an entry hash."""
@@ -207,21 +258,27 @@ class SourceChain:
                 loc = txn.get(hash_.raw, db=by_hash)
                 if loc is not None and loc[:78] == self.key:
                     seq = int.from_bytes(loc[78:], "big")
-            else:
-                loc = txn.get(b"e" + self.key + hash_.raw, db=by_hash)
-                if loc is not None:
-                    seq = int.from_bytes(loc, "big")
+            else:  # the first record that wrote the entry: the first key of its run
+                prefix = b"e" + self.key + hash_.raw
+                cur = txn.cursor(db=by_hash)
+                if cur.set_range(prefix) and (k := bytes(cur.key())).startswith(prefix):
+                    seq = int.from_bytes(k[len(prefix) :], "big")
             if seq is None:  # not in the index: one of the newest records, or none
                 head_seq = int.from_bytes(head[:8], "big")
                 with self._recent_lock:
                     recent = self._recent_for(txn, head_seq, _indexed(bytes(head)))
-                    seq = (recent.actions if is_action else recent.entries).get(hash_.raw)
+                    if is_action:
+                        seq = recent.actions.get(hash_.raw)
+                    else:
+                        seqs = recent.entries.get(hash_.raw)
+                        seq = seqs[0] if seqs else None
                 if seq is None or seq > head_seq:
                     return None
             return self._record(txn, seq, include_entry=True)
 
     def verify(self) -> int:
-        """Walk every stored record: hashes, signatures, entries, links, sequence, head.
+        """Walk every stored record: hashes, signatures, entries, links, sequence, head,
+        and the query index.
 
         Returns the number of records checked; raises :class:`IntegrityError` at the first fault.
         """
@@ -239,6 +296,7 @@ class SourceChain:
                 verify_record(r)
                 records.append(r)
             extra = txn.get(seq_key(self.key, head.seq + 1), db=self.store.db["records"])
+            index.check(txn, self.store.db["by_type"], self.key, [r.action for r in records])
         if extra is not None:
             raise IntegrityError(f"a record past the head ({head.seq + 1}) exists")
         verify_links(records)
@@ -310,6 +368,7 @@ class Workspace:
         self.sign = sign
         self.base = chain.head()
         self.pending: list[Record] = []
+        self.strict_writes = 0  # pending writes that need the head they were made on
         # set by write_into: the head value written, the index's extent before and after
         self.head_value = b""
         self.indexed = (0, 0)
@@ -324,9 +383,24 @@ class Workspace:
             return ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
         return self.base
 
+    @property
+    def relaxed(self) -> bool:
+        """Every pending write chose relaxed ordering: the commit may rebase them."""
+        return bool(self.pending) and not self.strict_writes
+
     def append(
-        self, action_type: ActionType, now: int, entry: Entry | None = None, **fields: Any
+        self,
+        action_type: ActionType,
+        now: int,
+        entry: Entry | None = None,
+        *,
+        relaxed: bool = False,
+        **fields: Any,
     ) -> Record:
+        """Sign and keep one write. ``relaxed``: it does not depend on the chain head (a
+        capability entry never is: grants and claims are always strict)."""
+        if entry is not None and entry.entry_type in _CAP_ENTRY_TYPES:
+            relaxed = False
         head = self.head()
         ts = now if head is None else max(now, head.timestamp)
         action = Action(
@@ -341,12 +415,16 @@ class Workspace:
         )
         record = sign_action(action, self.sign, entry)
         self.pending.append(record)
+        if not relaxed:
+            self.strict_writes += 1
         return record
 
-    def create(self, entry: Entry, now: int) -> Record:
-        return self.append(ActionType.CREATE, now, entry)
+    def create(self, entry: Entry, now: int, *, relaxed: bool = False) -> Record:
+        return self.append(ActionType.CREATE, now, entry, relaxed=relaxed)
 
-    def update(self, original: ActionHash, entry: Entry, now: int) -> Record:
+    def update(
+        self, original: ActionHash, entry: Entry, now: int, *, relaxed: bool = False
+    ) -> Record:
         orig = self.get(original)
         if orig is None or orig.action.type not in (ActionType.CREATE, ActionType.UPDATE):
             raise NotFound(f"no create or update action {original} on this chain")
@@ -359,17 +437,19 @@ class Workspace:
             ActionType.UPDATE,
             now,
             entry,
+            relaxed=relaxed and orig.action.entry_type not in _CAP_ENTRY_TYPES,
             original_action_address=original,
             original_entry_address=orig.action.entry_hash,
         )
 
-    def delete(self, target: ActionHash, now: int) -> Record:
+    def delete(self, target: ActionHash, now: int, *, relaxed: bool = False) -> Record:
         orig = self.get(target)
         if orig is None or orig.action.type not in (ActionType.CREATE, ActionType.UPDATE):
             raise NotFound(f"no create or update action {target} on this chain")
         return self.append(
             ActionType.DELETE,
             now,
+            relaxed=relaxed and orig.action.entry_type not in _CAP_ENTRY_TYPES,
             deletes_address=target,
             deletes_entry_address=orig.action.entry_hash,
         )
@@ -383,11 +463,8 @@ class Workspace:
         return self.chain.get(hash_)
 
     def query(self, flt: ChainQueryFilter) -> list[Record]:
-        committed = self.chain.records(
-            ChainQueryFilter(
-                flt.sequence_range, flt.entry_type, flt.action_type, flt.include_entries
-            )
-        )
+        flt = flt.resolved(_seq_lookup(self.get))  # this call's own writes can bound the range too
+        committed = self.chain.records(replace(flt, descending=False))
         lo, hi = flt.sequence_range or (0, 1 << 62)
         extra = [
             r if flt.include_entries else _without_entry(r)
@@ -403,7 +480,15 @@ class Workspace:
         """Append the pending records in one transaction; nothing is written on failure."""
         if not self.pending:
             return []
-        self.chain.store.write_group(self.write_into)  # shares a sync with concurrent commits
+        try:
+            self.chain.store.write_group(self.write_into)  # shares a sync with others
+        except HeadMoved:
+            raise
+        except BaseException:
+            # the hash map may have grown from records of a transaction that did not commit
+            with self.chain._recent_lock:
+                self.chain._recent = None
+            raise
         return self.committed()
 
     def write_into(self, txn: lmdb.Transaction) -> None:
@@ -415,10 +500,12 @@ class Workspace:
         if (current is None) != (self.base is None) or (
             current is not None and self.base is not None and current.action != self.base.action
         ):
-            raise HeadMoved(
-                f"chain head of {chain.cell.agent} moved during the call: "
-                "its writes were not committed"
-            )
+            if current is None or self.base is None or not self.relaxed:
+                raise HeadMoved(
+                    f"chain head of {chain.cell.agent} moved during the call "
+                    "(another call wrote first): its writes were not committed"
+                )
+            self._rebase(current)
         for r in self.pending:
             _put_record(txn, store, key, r)
         first, last = self.pending[0].action.action_seq, self.pending[-1]
@@ -436,6 +523,29 @@ class Workspace:
             self.indexed = (indexed, end)
         self.head_value = _head_value(end - 1, last.action_hash, self.indexed[1])
         txn.put(key, self.head_value, db=store.db["heads"])
+
+    def _rebase(self, onto: ChainHead) -> None:
+        """Re-make the pending writes on top of ``onto``: new sequence numbers, links and
+        signatures; references between them follow their new hashes."""
+        renamed: dict[ActionHash, ActionHash] = {}
+        prev, out = onto, []
+        for r in self.pending:
+            a = r.action
+            moved = replace(
+                a,
+                action_seq=prev.seq + 1,
+                prev_action=prev.action,
+                timestamp=max(a.timestamp, prev.timestamp),
+            )
+            if a.original_action_address in renamed:
+                moved = replace(moved, original_action_address=renamed[a.original_action_address])
+            if a.deletes_address in renamed:
+                moved = replace(moved, deletes_address=renamed[a.deletes_address])
+            record = sign_action(moved, self.sign, r.entry)
+            renamed[r.action_hash] = record.action_hash
+            out.append(record)
+            prev = ChainHead(record.action_hash, moved.action_seq, moved.timestamp)
+        self.pending, self.base = out, onto
 
     def committed(self) -> list[Record]:
         """Mark the pending records committed, once their transaction has committed."""
@@ -459,6 +569,16 @@ class Workspace:
         return committed
 
 
+def _seq_lookup(get: Callable[[HoloHash], Record | None]) -> Callable[[ActionHash], int | None]:
+    """action hash -> its sequence number on the chain ``get`` reads, or None."""
+
+    def seq(h: ActionHash) -> int | None:
+        record = get(h)
+        return None if record is None else record.action.action_seq
+
+    return seq
+
+
 def _without_entry(r: Record) -> Record:
     return Record(r.action, r.action_hash, r.signature, None, r.action_bytes)
 
@@ -471,12 +591,12 @@ class _Recent:
     def __init__(self, lo: int) -> None:
         self.lo = self.hi = lo
         self.actions: dict[bytes, int] = {}
-        self.entries: dict[bytes, int] = {}  # the first record that wrote the entry
+        self.entries: dict[bytes, list[int]] = {}  # the records that wrote the entry, in order
 
     def add(self, seq: int, action: bytes, entry: bytes | None) -> None:
         self.actions[action] = seq
         if entry is not None:
-            self.entries.setdefault(entry, seq)
+            self.entries.setdefault(entry, []).append(seq)
         self.hi = seq + 1
 
     def since(self, lo: int) -> _Recent:
@@ -484,7 +604,10 @@ class _Recent:
         out = _Recent(lo)
         out.hi = self.hi
         out.actions = {h: s for h, s in self.actions.items() if s >= lo}
-        out.entries = {h: s for h, s in self.entries.items() if s >= lo}
+        for h, seqs in self.entries.items():
+            kept = [s for s in seqs if s >= lo]
+            if kept:
+                out.entries[h] = kept
         return out
 
 
@@ -498,6 +621,7 @@ def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> N
     }
     if not txn.put(seq_key(key, a.action_seq), pack(doc), db=store.db["records"], overwrite=False):
         raise ChainError(f"record {a.action_seq} already exists: refusing to fork the chain")
+    index.index_action(txn, store.db["by_type"], key, a)
     _index_grants(txn, store, key, r)
 
 
@@ -508,14 +632,14 @@ def _index_hashes(
     actions: list[tuple[bytes, int]],
     entries: list[tuple[bytes, int]],
 ) -> None:
-    """Put a batch of (hash, seq) into the index, in key order; of the records that wrote
-    an entry, the first one stays."""
-    puts = [(a, key + s.to_bytes(8, "big"), True) for a, s in actions]
-    puts += [(b"e" + key + e, s.to_bytes(8, "big"), False) for e, s in entries]
-    puts.sort()  # equal entry keys: the lowest seq comes first and is kept
+    """Put a batch of (hash, seq) into the index, in key order: an action hash to its
+    record, and one key per record that wrote an entry (``e | cell | entry | seq``)."""
+    puts = [(a, key + s.to_bytes(8, "big")) for a, s in actions]
+    puts += [(b"e" + key + e + s.to_bytes(8, "big"), b"") for e, s in entries]
+    puts.sort()
     by_hash = store.db["by_hash"]
-    for k, v, overwrite in puts:
-        txn.put(k, v, db=by_hash, overwrite=overwrite)
+    for k, v in puts:
+        txn.put(k, v, db=by_hash)
 
 
 def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:

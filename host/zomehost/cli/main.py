@@ -16,6 +16,8 @@ from typing import Annotated, TypeVar
 import typer
 from rich.console import Console
 
+from zomehost.chain.store import FORMAT as STORE_FORMAT
+from zomehost.chain.store import Store
 from zomehost.cli.render import dumps, parse_payload, record_view
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.conductor import Conductor
@@ -367,8 +369,9 @@ def chain(
     target: Annotated[
         list[str],
         typer.Argument(
-            metavar="[verify] APP ROLE",
-            help="`APP ROLE` prints the chain; `verify APP ROLE` checks it.",
+            metavar="[verify] APP ROLE | migrate",
+            help="`APP ROLE` prints the chain; `verify APP ROLE` checks it; `migrate` brings "
+            "the home's chain store to the current format (also done on open).",
         ),
     ],
     entry_type: Annotated[
@@ -383,7 +386,20 @@ def chain(
     as_json: Annotated[bool, typer.Option("--json", help="Print records as JSON.")] = False,
     home: HomeOpt = None,
 ) -> None:
-    """Print a cell's source chain readably, or `chain verify APP ROLE` to check it."""
+    """Print a cell's source chain readably, `chain verify APP ROLE` to check it, or
+    `chain migrate` to migrate the chain store (resumes where an interrupted run stopped)."""
+    if target == ["migrate"]:
+        h = _home(home)
+        if not h.exists():
+            _fail(f"{h.path} is not a zomehost home: run `zomehost init` first")
+        cfg = _guard(h.config)
+        _guard(h.lock)  # one process per home (a running daemon migrated it when it opened)
+        try:
+            _guard(lambda: Store(h.data_path, map_size=cfg.map_size, progress=print).close())
+        finally:
+            h.unlock()
+        print(f"the chain store of {h.path} is in format {STORE_FORMAT}")
+        return
     if len(target) == 3 and target[0] == "verify":
         with _conductor(home) as c:
             cell = c.cell_for(target[1], target[2])
@@ -394,7 +410,10 @@ def chain(
             )
         return
     if len(target) != 2:
-        _fail("usage: zomehost chain APP ROLE  |  zomehost chain verify APP ROLE")
+        _fail(
+            "usage: zomehost chain APP ROLE  |  zomehost chain verify APP ROLE  |  "
+            "zomehost chain migrate"
+        )
     flt = _guard(
         lambda: ChainQueryFilter.from_wire(
             {

@@ -106,7 +106,12 @@ class Conductor:
         self.home = home
         self.config: ConductorConfig = home.config()
         self.keystore = keystore
-        self.store = Store(home.data_path, sync=self.config.durable)
+        self.store = Store(
+            home.data_path,
+            sync=self.config.durable,
+            map_size=self.config.map_size,
+            max_map_size=self.config.max_map_size,
+        )
         self.engine = WasmEngine(
             home.cache_path,
             fuel=self.config.limits.fuel is not None,

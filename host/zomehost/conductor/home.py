@@ -11,6 +11,7 @@ from typing import IO, Any
 
 import yaml
 
+from zomehost.chain.store import DEFAULT_MAP_SIZE, MIN_MAP_SIZE
 from zomehost.core import yamldoc
 from zomehost.core.files import read_bounded
 from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
@@ -42,6 +43,10 @@ class ConductorConfig:
     network: dict[str, Any] = field(default_factory=dict)
     # the wasm boundary: "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "fast")
     boundary: str | None = None
+    # the chain store (LMDB) map: its first size, grown before it fills, up to the maximum
+    # (None: as far as the disk allows)
+    map_size: int = DEFAULT_MAP_SIZE
+    max_map_size: int | None = None
 
     @classmethod
     def load(cls, path: Path) -> ConductorConfig:
@@ -81,6 +86,13 @@ class ConductorConfig:
             NetworkConfig.from_doc(network)
         except ConductorError as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
+        sizes = {}
+        for key, default in (("map_size", DEFAULT_MAP_SIZE), ("max_map_size", None)):
+            size = field(key, (int,), default, f"a size in bytes (at least {MIN_MAP_SIZE})")
+            if size is not None and size < MIN_MAP_SIZE:
+                raise ConductorError(f"{path}: {key} must be at least {MIN_MAP_SIZE} bytes")
+            sizes[key] = size
+        map_size, max_map_size = sizes["map_size"], sizes["max_map_size"]
         return cls(
             admin_port=port,
             bind_address=field("bind_address", (str,), "127.0.0.1", "a host name or address"),
@@ -91,6 +103,8 @@ class ConductorConfig:
             durable=field("durable", (bool,), True, "true or false"),
             network=dict(network),
             boundary=boundary,
+            map_size=map_size,
+            max_map_size=max_map_size,
         )
 
     def dump(self) -> str:

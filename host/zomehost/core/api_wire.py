@@ -26,7 +26,10 @@ from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import HASH_LEN, AgentPubKey, CellId, DnaHash, HashType, HoloHash
 from zomehost.errors import (
     AuthenticationFailed,
+    DiskFull,
+    HeadMoved,
     RibosomeError,
+    StoreFull,
     Unauthorized,
     ZomeFunctionNotFound,
     ZomehostError,
@@ -42,9 +45,14 @@ DNA_READ: Final = "dna_read_error"
 RIBOSOME: Final = "ribosome_error"
 AUTH_FAILED: Final = "zome_call_authentication_failed"
 UNAUTHORIZED: Final = "zome_call_unauthorized"
+# zomehost's own kinds, so a client can act on them without reading the message: retry a
+# call whose chain head moved (strict ordering); stop writing to a full store or disk.
+CHAIN_HEAD_MOVED: Final = "chain_head_moved"
+STORE_FULL: Final = "store_full"
+DISK_FULL: Final = "disk_full"
 WIRE_ERROR_KINDS: Final = frozenset(
     {INTERNAL, DESERIALIZATION, DNA_READ, RIBOSOME, AUTH_FAILED, UNAUTHORIZED,
-     "countersigning_session_error"}
+     "countersigning_session_error", CHAIN_HEAD_MOVED, STORE_FULL, DISK_FULL}
 )  # fmt: skip
 
 FAILED_TO_DESERIALIZE: Final = "Failed to deserialize request"
@@ -79,6 +87,12 @@ def error_kind(exc: BaseException) -> str:
         return AUTH_FAILED
     if isinstance(exc, (RibosomeError, ZomeFunctionNotFound)):
         return RIBOSOME
+    if isinstance(exc, HeadMoved):
+        return CHAIN_HEAD_MOVED
+    if isinstance(exc, StoreFull):
+        return STORE_FULL
+    if isinstance(exc, DiskFull):
+        return DISK_FULL
     return INTERNAL
 
 

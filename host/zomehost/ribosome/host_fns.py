@@ -132,11 +132,22 @@ def call_info(ctx: CallContext, _: Any) -> Any:
     }
 
 
+def _relaxed(v: dict[str, Any], fn: str) -> bool:
+    """The write's ``chain_top_ordering``: ``Strict`` (the default) or ``Relaxed``."""
+    ordering = v.get("chain_top_ordering")
+    if ordering is None or ordering == "Strict":
+        return False
+    if ordering == "Relaxed":
+        return True
+    raise InvalidInput(f"{fn}: chain_top_ordering is 'Strict' or 'Relaxed'")
+
+
 def create(ctx: CallContext, value: Any) -> Any:
     _writable(ctx, "create")
     v = _map(value, "create")
     entry = _app_entry(ctx, v.get("entry_type"), v.get("entry"))
-    return ctx.workspace.create(entry, now_micros()).action_hash.raw
+    relaxed = _relaxed(v, "create")
+    return ctx.workspace.create(entry, now_micros(), relaxed=relaxed).action_hash.raw
 
 
 def get(ctx: CallContext, value: Any) -> Any:
@@ -153,13 +164,16 @@ def update(ctx: CallContext, value: Any) -> Any:
     orig = ctx.workspace.get(original)
     if orig is not None and orig.action.entry_type in SYSTEM_ENTRY_TYPES:
         raise InvalidInput("use update_cap_grant to update a capability grant")
-    return ctx.workspace.update(original, entry, now_micros()).action_hash.raw
+    relaxed = _relaxed(v, "update")
+    return ctx.workspace.update(original, entry, now_micros(), relaxed=relaxed).action_hash.raw
 
 
 def delete(ctx: CallContext, value: Any) -> Any:
     _writable(ctx, "delete")
-    target = _action_hash(_map(value, "delete").get("deletes_action"), "delete: deletes_action")
-    return ctx.workspace.delete(target, now_micros()).action_hash.raw
+    v = _map(value, "delete")
+    target = _action_hash(v.get("deletes_action"), "delete: deletes_action")
+    relaxed = _relaxed(v, "delete")
+    return ctx.workspace.delete(target, now_micros(), relaxed=relaxed).action_hash.raw
 
 
 def query(ctx: CallContext, value: Any) -> Any:

@@ -19,6 +19,8 @@ import {
   CapClaimRecord,
   CapGrantRecord,
   ChainQueryFilter,
+  ChainTopOrdering,
+  chainTopOrderingName,
   DnaInfo,
   encodeHashArray,
   HoloHash,
@@ -83,16 +85,38 @@ export function callInfo(): Result<CallInfo> {
 // ---------------------------------------------------------------------------------------
 // Source chain
 
+// The ordering of this call's writes that name none (memory starts clean every call).
+let callOrdering: ChainTopOrdering = ChainTopOrdering.Strict;
+
+/**
+ * The ordering of this call's writes from now on; each write may still pass its own.
+ * See `ChainTopOrdering`.
+ */
+export function setChainTopOrdering(ordering: ChainTopOrdering): void {
+  callOrdering = ordering;
+}
+
+function writeOrdering(e: Encoder, ordering: ChainTopOrdering): void {
+  e.writeString("chain_top_ordering");
+  e.writeString(chainTopOrderingName(ordering));
+}
+
 /** Writes an app entry of type `entryType` (content: msgpack bytes); returns the action hash. */
-export function create(entryType: string, entry: Uint8Array): Result<ActionHash> {
-  const e = new Encoder(<usize>entry.length + 64);
-  e.writeMapHeader(2);
+export function create(
+  entryType: string,
+  entry: Uint8Array,
+  ordering: ChainTopOrdering = callOrdering,
+): Result<ActionHash> {
+  const e = new Encoder(<usize>entry.length + 96);
+  e.writeMapHeader(3);
   e.writeString("entry_type");
   e.writeString(entryType);
   e.writeString("entry");
   e.writeBin(entry);
+  writeOrdering(e, ordering);
   return hashReply(callHost(HostFn.create, e));
 }
+
 
 /**
  * The record of an action hash, or of the newest action that wrote an entry hash, on this
@@ -113,24 +137,30 @@ export function update(
   originalAction: ActionHash,
   entryType: string,
   entry: Uint8Array,
+  ordering: ChainTopOrdering = callOrdering,
 ): Result<ActionHash> {
-  const e = new Encoder(<usize>entry.length + 128);
-  e.writeMapHeader(3);
+  const e = new Encoder(<usize>entry.length + 160);
+  e.writeMapHeader(4);
   e.writeString("original_action");
   originalAction.encode(e);
   e.writeString("entry_type");
   e.writeString(entryType);
   e.writeString("entry");
   e.writeBin(entry);
+  writeOrdering(e, ordering);
   return hashReply(callHost(HostFn.update, e));
 }
 
 /** Marks the action `deletesAction` (a Create or Update) deleted. (Host function `delete`.) */
-export function deleteAction(deletesAction: ActionHash): Result<ActionHash> {
-  const e = new Encoder(64);
-  e.writeMapHeader(1);
+export function deleteAction(
+  deletesAction: ActionHash,
+  ordering: ChainTopOrdering = callOrdering,
+): Result<ActionHash> {
+  const e = new Encoder(96);
+  e.writeMapHeader(2);
   e.writeString("deletes_action");
   deletesAction.encode(e);
+  writeOrdering(e, ordering);
   return hashReply(callHost(HostFn.delete, e));
 }
 

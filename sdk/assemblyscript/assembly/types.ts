@@ -227,6 +227,7 @@ const RECORD_KEYS: StaticArray<string> = ["action_hash", "action", "signature", 
 const CHAIN_HEAD_KEYS: StaticArray<string> = ["action", "seq", "timestamp"];
 const FILTER_KEYS: StaticArray<string> = [
   "sequence_range", "entry_type", "action_type", "include_entries", "descending",
+  "entry_hashes",
 ];
 const AGENT_INFO_KEYS: StaticArray<string> = [
   "agent_initial_pubkey", "agent_latest_pubkey", "chain_head",
@@ -563,7 +564,7 @@ export class ChainHead {
  * The filter of `query`. Every key is optional on the wire, and nil is the same as absent
  * (no restriction; false for the flags). `decode` also takes a nil filter as "no filter".
  * A value of the wrong type, or a key given twice, is a decoder error. `encode` writes all
- * five (null lists as nil).
+ * six (null lists as nil).
  *
  *     const f = new ChainQueryFilter();
  *     f.entry_type = ["note"];
@@ -576,6 +577,8 @@ export class ChainQueryFilter {
   action_type: string[] | null = null;
   include_entries: bool = false;
   descending: bool = false;
+  /** Only actions that wrote one of these entries, or null for any. */
+  entry_hashes: EntryHash[] | null = null;
 
   /** Only actions with `start <= action_seq < endExclusive`. */
   sequenceRange(start: u32, endExclusive: u32): ChainQueryFilter {
@@ -609,6 +612,14 @@ export class ChainQueryFilter {
     return this;
   }
 
+  /** Adds an entry hash to match (several: any of them). */
+  entryHash(hash: EntryHash): ChainQueryFilter {
+    let list = this.entry_hashes;
+    if (list === null) this.entry_hashes = list = new Array<EntryHash>(0);
+    list.push(hash);
+    return this;
+  }
+
   static decode(d: Decoder): ChainQueryFilter {
     const r = new ChainQueryFilter();
     if (d.tryReadNil()) return r;
@@ -633,13 +644,20 @@ export class ChainQueryFilter {
         if (!d.tryReadNil()) r.action_type = decodeStringArray(d);
       } else if (k == "include_entries") r.include_entries = d.tryReadNil() ? false : d.readBool();
       else if (k == "descending") r.descending = d.tryReadNil() ? false : d.readBool();
-      else d.skip();
+      else if (k == "entry_hashes") {
+        if (!d.tryReadNil()) {
+          const m = d.readArrayHeader();
+          const list = new Array<EntryHash>(0);
+          for (let j: u32 = 0; j < m && d.ok; j++) list.push(HoloHash.decode(d));
+          r.entry_hashes = list;
+        }
+      } else d.skip();
     }
     return r;
   }
 
   encode(e: Encoder): void {
-    e.writeMapHeader(5);
+    e.writeMapHeader(6);
     e.writeString("sequence_range");
     const range = this.sequence_range;
     if (range === null) e.writeNil();
@@ -660,7 +678,29 @@ export class ChainQueryFilter {
     e.writeBool(this.include_entries);
     e.writeString("descending");
     e.writeBool(this.descending);
+    e.writeString("entry_hashes");
+    const eh = this.entry_hashes;
+    if (eh === null) e.writeNil();
+    else encodeHashArray(e, eh);
   }
+}
+
+/**
+ * Whether a write needs the chain head it was made on (Holochain's `ChainTopOrdering`).
+ * `Strict` (the default): if another call moved the head first, the call fails with
+ * `HeadMoved` and writes nothing. `Relaxed`: the write does not depend on the head and is
+ * re-made on top of the new head at commit (new sequence number and action hash: a hash
+ * returned during the call may change). A call is rebased only if all its writes are
+ * relaxed; capability grants and claims are always strict.
+ */
+export enum ChainTopOrdering {
+  Strict = 0,
+  Relaxed = 1,
+}
+
+/** The wire name of an ordering ("Strict" | "Relaxed"). */
+export function chainTopOrderingName(o: ChainTopOrdering): string {
+  return o == ChainTopOrdering.Relaxed ? "Relaxed" : "Strict";
 }
 
 // ---------------------------------------------------------------------------------------

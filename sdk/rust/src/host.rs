@@ -5,6 +5,8 @@
 //! `{"Ok": value} | {"Err": {"kind", "message"}}` that it allocated through `__zh_alloc`
 //! and that the guest now owns (docs/abi.md, "Host imports").
 
+use core::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
+
 use serde::de::DeserializeOwned;
 use serde::ser::Serialize;
 use serde_derive::Serialize;
@@ -119,19 +121,48 @@ pub fn call_info() -> ExternResult<CallInfo> {
 // ---------------------------------------------------------------------------------------------
 // Source chain
 
+// The ordering of this call's writes that name none (`set_chain_top_ordering`). An
+// instance starts every call from a clean memory, so this never outlives its call.
+static CALL_RELAXED: AtomicBool = AtomicBool::new(false);
+
+/// The ordering of this call's writes from now on (each write may still choose its own
+/// with the `*_with_ordering` functions). See [`ChainTopOrdering`].
+pub fn set_chain_top_ordering(ordering: ChainTopOrdering) {
+    CALL_RELAXED.store(ordering == ChainTopOrdering::Relaxed, AtomicOrdering::Relaxed);
+}
+
+fn call_ordering() -> ChainTopOrdering {
+    if CALL_RELAXED.load(AtomicOrdering::Relaxed) {
+        ChainTopOrdering::Relaxed
+    } else {
+        ChainTopOrdering::Strict
+    }
+}
+
 #[derive(Serialize)]
 struct CreateInput<'a> {
     entry_type: &'a str,
     entry: Bytes,
+    chain_top_ordering: ChainTopOrdering,
 }
 
 /// Write an app entry of type `entry_type` (e.g. `"note"`); returns the new action's hash.
 pub fn create<T: Serialize + ?Sized>(entry_type: &str, entry: &T) -> ExternResult<ActionHash> {
+    create_with_ordering(entry_type, entry, call_ordering())
+}
+
+/// `create` with the ordering of this write ([`ChainTopOrdering`]).
+pub fn create_with_ordering<T: Serialize + ?Sized>(
+    entry_type: &str,
+    entry: &T,
+    chain_top_ordering: ChainTopOrdering,
+) -> ExternResult<ActionHash> {
     host_call(
         raw::create,
         &CreateInput {
             entry_type,
             entry: Bytes::encode(entry)?,
+            chain_top_ordering,
         },
     )
 }
@@ -152,6 +183,7 @@ struct UpdateInput<'a> {
     original_action: ActionHash,
     entry_type: &'a str,
     entry: Bytes,
+    chain_top_ordering: ChainTopOrdering,
 }
 
 /// Write a new version of the entry created by `original_action`.
@@ -160,12 +192,23 @@ pub fn update<T: Serialize + ?Sized>(
     entry_type: &str,
     entry: &T,
 ) -> ExternResult<ActionHash> {
+    update_with_ordering(original_action, entry_type, entry, call_ordering())
+}
+
+/// `update` with the ordering of this write ([`ChainTopOrdering`]).
+pub fn update_with_ordering<T: Serialize + ?Sized>(
+    original_action: ActionHash,
+    entry_type: &str,
+    entry: &T,
+    chain_top_ordering: ChainTopOrdering,
+) -> ExternResult<ActionHash> {
     host_call(
         raw::update,
         &UpdateInput {
             original_action,
             entry_type,
             entry: Bytes::encode(entry)?,
+            chain_top_ordering,
         },
     )
 }
@@ -173,11 +216,24 @@ pub fn update<T: Serialize + ?Sized>(
 #[derive(Serialize)]
 struct DeleteInput {
     deletes_action: ActionHash,
+    chain_top_ordering: ChainTopOrdering,
 }
 
 /// Mark the action `deletes_action` (a Create or Update) deleted.
 pub fn delete(deletes_action: ActionHash) -> ExternResult<ActionHash> {
-    host_call(raw::delete, &DeleteInput { deletes_action })
+    delete_with_ordering(deletes_action, call_ordering())
+}
+
+/// `delete` with the ordering of this write ([`ChainTopOrdering`]).
+pub fn delete_with_ordering(
+    deletes_action: ActionHash,
+    chain_top_ordering: ChainTopOrdering,
+) -> ExternResult<ActionHash> {
+    let input = DeleteInput {
+        deletes_action,
+        chain_top_ordering,
+    };
+    host_call(raw::delete, &input)
 }
 
 /// The records of this cell's chain that match `filter`.

@@ -50,9 +50,11 @@ pub mod prelude {
     pub use crate::host::{
         agent_info, call, call_bytes, call_info, call_remote, call_remote_bytes,
         capability_claims, capability_grants, create, create_cap_claim, create_cap_grant,
-        delete, delete_cap_grant, dna_info, emit_signal, emit_signal_bytes, generate_cap_secret,
-        get, query, random_bytes, send_remote_signal, sign, sign_data, sys_time, update,
-        update_cap_grant, verify_signature, verify_signature_data, zome_info,
+        create_with_ordering, delete, delete_cap_grant, delete_with_ordering, dna_info,
+        emit_signal, emit_signal_bytes, generate_cap_secret, get, query, random_bytes,
+        send_remote_signal, set_chain_top_ordering, sign, sign_data, sys_time, update,
+        update_cap_grant, update_with_ordering, verify_signature, verify_signature_data,
+        zome_info,
     };
     pub use crate::types::*;
     pub use crate::value::Value;

@@ -176,6 +176,8 @@ pub struct ChainQueryFilter {
     pub include_entries: bool,
     #[serde(deserialize_with = "nil_as_false")]
     pub descending: bool,
+    /// Only actions that wrote one of these entries.
+    pub entry_hashes: Option<Vec<EntryHash>>,
 }
 
 /// A `bool | nil` flag: nil is `false` (a missing key is `false` through `#[serde(default)]`).
@@ -216,6 +218,45 @@ impl ChainQueryFilter {
     pub fn descending(mut self) -> Self {
         self.descending = true;
         self
+    }
+
+    /// Add an entry hash to match (several calls: any of them).
+    pub fn entry_hash(mut self, hash: EntryHash) -> Self {
+        self.entry_hashes.get_or_insert_with(Vec::new).push(hash);
+        self
+    }
+}
+
+/// Whether a write needs the chain head it was made on (Holochain's `ChainTopOrdering`).
+/// `Strict` (the default): if another call moved the head first, this call fails with
+/// `HeadMoved` and writes nothing. `Relaxed`: the write does not depend on the head, and
+/// is re-made on top of the new head at commit instead (new sequence number, new action
+/// hash: a hash returned during the call may change). A call is rebased only if every one
+/// of its writes is relaxed; capability grants and claims are always strict.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChainTopOrdering {
+    Strict,
+    Relaxed,
+}
+
+impl ChainTopOrdering {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChainTopOrdering::Strict => "Strict",
+            ChainTopOrdering::Relaxed => "Relaxed",
+        }
+    }
+}
+
+impl Default for ChainTopOrdering {
+    fn default() -> Self {
+        ChainTopOrdering::Strict
+    }
+}
+
+impl serde::Serialize for ChainTopOrdering {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 

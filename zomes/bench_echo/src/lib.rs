@@ -29,4 +29,10 @@ fn create_one(data: Bytes) -> ExternResult<ActionHash> {
     create("bench", &data)
 }
 
-zome_fns!(echo_1k, noop, create_one);
+/// `create_one` with relaxed chain top ordering: concurrent calls on one cell are rebased
+/// at commit instead of failing (the concurrent-writers benchmark's call).
+fn create_one_relaxed(data: Bytes) -> ExternResult<ActionHash> {
+    create_with_ordering("bench", &data, ChainTopOrdering::Relaxed)
+}
+
+zome_fns!(echo_1k, noop, create_one, create_one_relaxed);

@@ -34,11 +34,25 @@ struct CreateEntryInput {
     #[serde(default)]
     entry_type: Option<String>,
     value: Value,
+    /// relaxed chain top ordering for this write
+    #[serde(default)]
+    relaxed: bool,
 }
 
 fn create_entry(input: CreateEntryInput) -> ExternResult<ActionHash> {
     let entry_type = input.entry_type.as_deref().unwrap_or(PROBE_ENTRY_TYPE);
-    create(entry_type, &input.value)
+    let ordering = if input.relaxed {
+        ChainTopOrdering::Relaxed
+    } else {
+        ChainTopOrdering::Strict
+    };
+    create_with_ordering(entry_type, &input.value, ordering)
+}
+
+/// `count` creates in one call, all relaxed (the SDK's per-call ordering).
+fn create_relaxed_batch(count: u32) -> ExternResult<Vec<ActionHash>> {
+    set_chain_top_ordering(ChainTopOrdering::Relaxed);
+    (0..count).map(|i| create(PROBE_ENTRY_TYPE, &i)).collect()
 }
 
 fn get_record(hash: AnyDhtHash) -> ExternResult<Option<Record>> {
@@ -205,11 +219,17 @@ struct CreateAndCallInput {
     fn_name: String,
     #[serde(default)]
     payload: Value,
+    /// relaxed chain top ordering for the whole call
+    #[serde(default)]
+    relaxed: bool,
 }
 
 /// Write an entry, then call another zome of this cell: the two share one workspace, so
 /// either both commit or neither does.
 fn create_and_call(input: CreateAndCallInput) -> ExternResult<ZomeCallResponse> {
+    if input.relaxed {
+        set_chain_top_ordering(ChainTopOrdering::Relaxed);
+    }
     create(PROBE_ENTRY_TYPE, &input.value)?;
     call(
         CallTarget::Local,
@@ -295,6 +315,7 @@ zome_fns!(
     zome,
     caller,
     create_entry,
+    create_relaxed_batch,
     get_record,
     update_entry,
     delete_entry,

@@ -12,6 +12,7 @@ import {
   CallTarget,
   CapClaim,
   ChainQueryFilter,
+  ChainTopOrdering,
   Decoder,
   Encoder,
   HoloHash,
@@ -44,6 +45,7 @@ import {
   randomBytes,
   recvRemoteSignalCallback,
   sendRemoteSignal,
+  setChainTopOrdering,
   sign,
   sysTime,
   update,
@@ -114,25 +116,46 @@ export function caller(ptr: usize, len: usize): u64 {
 // ---------------------------------------------------------------------------------------
 // Source chain
 
-/** `{entry_type?: str, value: any}` -> action hash */
+/** `{entry_type?: str, value: any, relaxed?: bool}` -> action hash */
 export function create_entry(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
     let entryType: string | null = null;
     let value: Uint8Array | null = null;
+    let ordering = ChainTopOrdering.Strict;
     const n = input.readMapHeader();
     for (let i: u32 = 0; i < n && input.ok; i++) {
       const k = input.readString();
       if (k == "entry_type") entryType = input.readNullableString();
       else if (k == "value") value = input.readRaw();
-      else input.skip();
+      else if (k == "relaxed") {
+        if (input.readBool()) ordering = ChainTopOrdering.Relaxed;
+      } else input.skip();
     }
     if (value === null) missing(input, "value");
     if (!input.ok) return ok(); // zomeFn reports the input error
-    const r = create(entryType === null ? PROBE_ENTRY_TYPE : entryType, value!);
+    const r = create(entryType === null ? PROBE_ENTRY_TYPE : entryType, value!, ordering);
     if (r.isErr) return r.propagate();
     r.value.encode(out);
     return ok();
   }, "create_entry");
+}
+
+/** count -> [action hash]: `count` creates, all relaxed (the SDK's per-call ordering) */
+export function create_relaxed_batch(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const count = input.readU32();
+    if (!input.ok) return ok();
+    setChainTopOrdering(ChainTopOrdering.Relaxed);
+    out.writeArrayHeader(count);
+    for (let i: u32 = 0; i < count; i++) {
+      const v = new Encoder(8);
+      v.writeU32(i);
+      const r = create(PROBE_ENTRY_TYPE, v.finish());
+      if (r.isErr) return r.propagate();
+      r.value.encode(out);
+    }
+    return ok();
+  }, "create_relaxed_batch");
 }
 
 /** hash -> Record | nil */
@@ -449,7 +472,9 @@ export function create_and_call(ptr: usize, len: usize): u64 {
       else if (k == "zome_name") zomeName = input.readString();
       else if (k == "fn_name") fnName = input.readString();
       else if (k == "payload") payload = readPayload(input);
-      else input.skip();
+      else if (k == "relaxed") {
+        if (input.readBool()) setChainTopOrdering(ChainTopOrdering.Relaxed);
+      } else input.skip();
     }
     if (value === null) missing(input, "value");
     if (zomeName === null) missing(input, "zome_name");
