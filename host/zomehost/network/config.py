@@ -16,10 +16,13 @@ import nacl.signing
 from zomehost.errors import ConductorError
 from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_TTL_US, parse_address
 from zomehost.network.bootstrap import BootstrapClient
+from zomehost.network.directory import MAX_PER_DNA, MAX_TOTAL
 from zomehost.network.errors import AgentInfoError
+from zomehost.network.gossip import DEFAULT_FANOUT
 from zomehost.network.transport import DEFAULT_MAX_FRAME
 
 TRANSPORT_KEY_NAME = "transport.key"
+MAX_BOOTSTRAPS = 8
 
 
 @dataclass
@@ -27,7 +30,7 @@ class NetworkConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:0"
     advertise: str | None = None
-    bootstrap_url: str | None = None
+    bootstrap_urls: list[str] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)
     call_timeout_ms: int = 30_000
     agent_info_ttl_s: int = DEFAULT_TTL_S
@@ -35,12 +38,15 @@ class NetworkConfig:
     max_frame_bytes: int = DEFAULT_MAX_FRAME
     inbound_workers: int = 32
     network_id: str = ""
+    gossip_peers: int = DEFAULT_FANOUT
+    max_agent_infos_per_dna: int = MAX_PER_DNA
 
     KEYS = (
         "enabled",
         "listen",
         "advertise",
         "bootstrap_url",
+        "bootstrap_urls",
         "peers",
         "call_timeout_ms",
         "agent_info_ttl_s",
@@ -48,6 +54,8 @@ class NetworkConfig:
         "max_frame_bytes",
         "inbound_workers",
         "network_id",
+        "gossip_peers",
+        "max_agent_infos_per_dna",
     )
 
     @classmethod
@@ -77,12 +85,20 @@ class NetworkConfig:
                 parse_address(cfg.advertise)
             except AgentInfoError as exc:
                 raise ConductorError(f"network.advertise: {exc.message}") from None
+        urls = doc.get("bootstrap_urls") or []
+        if not isinstance(urls, list) or len(urls) > MAX_BOOTSTRAPS:
+            raise ConductorError(
+                f"network.bootstrap_urls must be a list of at most {MAX_BOOTSTRAPS}"
+            )
         if doc.get("bootstrap_url"):
-            cfg.bootstrap_url = str(doc["bootstrap_url"])
+            urls = [doc["bootstrap_url"], *urls]
+        for url in urls:
             try:
-                BootstrapClient(cfg.bootstrap_url)
+                BootstrapClient(str(url))
             except ValueError as exc:
                 raise ConductorError(f"network.{exc}") from None
+            if str(url) not in cfg.bootstrap_urls:
+                cfg.bootstrap_urls.append(str(url))
         peers = doc.get("peers") or []
         if not isinstance(peers, list):
             raise ConductorError("network.peers must be a list")
@@ -92,6 +108,8 @@ class NetworkConfig:
             ("agent_info_ttl_s", 10, MAX_TTL_US // 1_000_000),
             ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
             ("inbound_workers", 1, 1024),
+            ("gossip_peers", 0, 64),
+            ("max_agent_infos_per_dna", 10, MAX_TOTAL),
         ):
             if key in doc:
                 value = doc[key]
@@ -106,6 +124,11 @@ class NetworkConfig:
         if "network_id" in doc:
             cfg.network_id = str(doc["network_id"])
         return cfg
+
+    @property
+    def bootstrap_url(self) -> str | None:
+        """The first bootstrap service (the key of the same name, kept for old configs)."""
+        return self.bootstrap_urls[0] if self.bootstrap_urls else None
 
 
 def load_transport_key(home: Path) -> nacl.signing.SigningKey:
