@@ -26,10 +26,11 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from zomehost.core.codec import unpack
 from zomehost.core.hash import AgentPubKey, DnaHash
 from zomehost.errors import ZomehostError
 from zomehost.network import protocol
-from zomehost.network.agent_info import SignedAgentInfo
+from zomehost.network.agent_info import MAX_INFO_BYTES, SignedAgentInfo
 from zomehost.network.directory import Directory
 from zomehost.network.errors import PeerUnreachable, ProtocolError
 from zomehost.network.transport import Connection, Transport
@@ -154,14 +155,16 @@ class Gossip:
 
     # -- receiving --------------------------------------------------------------------------
     def received(self, conn: Connection | None, body: Any) -> list[SignedAgentInfo]:
-        """An ``agent_infos`` message: keep what verifies and is newer; note what it holds."""
+        """An ``agent_infos`` message: keep what verifies, is newer and belongs to a DNA run
+        here (a peer cannot make us store other networks' records); note what it holds."""
         if not isinstance(body, list):
             return []
         wires = body[:MAX_BATCH]
         if conn is not None:
             held = self._held.setdefault(conn, set())
-            held.update(w["signature"] for w in wires if _signature(w) is not None)
-        return self.directory.put_many_wire(wires)
+            held.update(s for w in wires if (s := _signature(w)) is not None)
+        ours = self.local_dnas()
+        return self.directory.put_many_wire(w for w in wires if _dna(w) in ours)
 
     def answer_query(self, body: Any) -> list[dict[str, bytes]]:
         """``agent_info_query`` ``{dna, agent}``: the record held, for a DNA run here."""
@@ -194,6 +197,19 @@ class Gossip:
             if isinstance(answer, list):
                 self.directory.put_many_wire(answer[:1])
         return self.directory.get(dna, agent)
+
+
+def _dna(wire: Any) -> bytes | None:
+    """The DNA a record names, read without verifying it (only to filter: verified later)."""
+    data = wire.get("info") if isinstance(wire, dict) else None
+    if not isinstance(data, bytes) or len(data) > MAX_INFO_BYTES:
+        return None
+    try:
+        doc = unpack(data, max_len=MAX_INFO_BYTES, what="agent info")
+    except ZomehostError:
+        return None
+    dna = doc.get("dna") if isinstance(doc, dict) else None
+    return dna if isinstance(dna, bytes) else None
 
 
 def _signature(wire: Any) -> bytes | None:

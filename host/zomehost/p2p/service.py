@@ -219,6 +219,7 @@ class PeerService:
         if self.store_path is not None:
             kept = peer_store.load(self.store_path, self.directory, skip_transport=self.identity)
             log.info("%d agent infos read back from %s", kept, self.store_path)
+        await self._publish_now()  # our DNAs known before any peer sends what it knows
         if self._static:  # connected before we say we are ready (bounded: they may be down)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
