@@ -6,6 +6,7 @@ of each is documented in docs/network.md.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +15,12 @@ from typing import Any
 import nacl.signing
 
 from zomehost.errors import ConductorError
-from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_TTL_US, parse_address
+from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_RELAYS, MAX_TTL_US, parse_address
 from zomehost.network.bootstrap import BootstrapClient
 from zomehost.network.directory import MAX_PER_DNA, MAX_TOTAL
 from zomehost.network.errors import AgentInfoError
 from zomehost.network.gossip import DEFAULT_FANOUT
+from zomehost.network.relay import RelayLimits
 from zomehost.network.transport import DEFAULT_MAX_FRAME
 
 TRANSPORT_KEY_NAME = "transport.key"
@@ -40,6 +42,10 @@ class NetworkConfig:
     network_id: str = ""
     gossip_peers: int = DEFAULT_FANOUT
     max_agent_infos_per_dna: int = MAX_PER_DNA
+    relays: list[str] = field(default_factory=list)
+    reachable: bool = True
+    relay_count: int = 2
+    relay_server: RelayServerConfig | None = None
 
     KEYS = (
         "enabled",
@@ -56,6 +62,10 @@ class NetworkConfig:
         "network_id",
         "gossip_peers",
         "max_agent_infos_per_dna",
+        "relays",
+        "reachable",
+        "relay_count",
+        "relay_server",
     )
 
     @classmethod
@@ -109,6 +119,7 @@ class NetworkConfig:
             ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
             ("inbound_workers", 1, 1024),
             ("gossip_peers", 0, 64),
+            ("relay_count", 1, MAX_RELAYS),
             ("max_agent_infos_per_dna", 10, MAX_TOTAL),
         ):
             if key in doc:
@@ -121,6 +132,23 @@ class NetworkConfig:
             if not isinstance(value, int | float) or not 0.1 <= value <= 3600:
                 raise ConductorError("network.refresh_interval_s must be in [0.1, 3600]")
             cfg.refresh_interval_s = float(value)
+        relays = doc.get("relays") or []
+        if not isinstance(relays, list) or len(relays) > 32:
+            raise ConductorError("network.relays: a list of at most 32 host:port addresses")
+        for address in relays:
+            try:
+                parse_address(str(address))
+            except AgentInfoError as exc:
+                raise ConductorError(f"network.relays: {exc.message}") from None
+        cfg.relays = [str(a) for a in relays]
+        if "reachable" in doc:
+            if not isinstance(doc["reachable"], bool):
+                raise ConductorError("network.reachable must be true or false")
+            cfg.reachable = doc["reachable"]
+        if not cfg.reachable and not cfg.relays:
+            raise ConductorError("network.reachable: false needs network.relays to be reached")
+        if doc.get("relay_server") is not None:
+            cfg.relay_server = RelayServerConfig.from_doc(doc["relay_server"])
         if "network_id" in doc:
             cfg.network_id = str(doc["network_id"])
         return cfg
@@ -129,6 +157,38 @@ class NetworkConfig:
     def bootstrap_url(self) -> str | None:
         """The first bootstrap service (the key of the same name, kept for old configs)."""
         return self.bootstrap_urls[0] if self.bootstrap_urls else None
+
+
+@dataclass
+class RelayServerConfig:
+    """``network.relay_server``: this conductor also relays for others (docs/network.md)."""
+
+    listen: str = "0.0.0.0:0"
+    limits: RelayLimits = field(default_factory=RelayLimits)
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> RelayServerConfig:
+        if not isinstance(doc, dict):
+            raise ConductorError("network.relay_server must be a map")
+        keys = {"listen", *(f.name for f in dataclasses.fields(RelayLimits))}
+        unknown = set(doc) - keys
+        if unknown:
+            raise ConductorError(
+                f"network.relay_server: unknown keys: {', '.join(sorted(unknown))}"
+            )
+        cfg = cls()
+        if doc.get("listen") is not None:
+            cfg.listen = str(doc["listen"])
+            listen_parts(cfg.listen)
+        for f in dataclasses.fields(RelayLimits):
+            if f.name in doc:
+                value = doc[f.name]
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**40:
+                    raise ConductorError(
+                        f"network.relay_server.{f.name} must be a positive integer"
+                    )
+                setattr(cfg.limits, f.name, value)
+        return cfg
 
 
 def load_transport_key(home: Path) -> nacl.signing.SigningKey:

@@ -70,6 +70,7 @@ from zomehost.network.config import NetworkConfig, listen_parts, load_transport_
 from zomehost.network.directory import Directory
 from zomehost.network.errors import AgentInfoError, PeerUnreachable, ProtocolError
 from zomehost.network.gossip import Gossip
+from zomehost.network.relay import RelayPool, RelayServer
 from zomehost.network.transport import Connection, Transport, short_id
 from zomehost.p2p.slots import Slots
 
@@ -86,6 +87,8 @@ PUBLISH_WAIT_S = 3.0
 """How long an app change waits for its agent infos to reach peers and bootstraps."""
 PEER_QUERY_TIMEOUT_S = 2.0
 STATIC_DIAL_S = 3.0
+DIRECT_FIRST_S = 1.0
+"""With relays listed, how long a direct dial may take before the relays are tried."""
 _LOOP_MARGIN_S = 2.0
 Round = Callable[[], Coroutine[Any, Any, None]]
 
@@ -152,6 +155,7 @@ class PeerService:
         self.config = config
         self.directory = Directory(max_per_dna=config.max_agent_infos_per_dna)
         self.store_path = store_path
+        self._key = key
         self._saved_version = -1
         self.transport = Transport(
             key,
@@ -187,6 +191,8 @@ class PeerService:
         self._last_full_put: dict[str, float] = {}
         self._publish_lock = asyncio.Lock()
         self._unlisten: Callable[[], None] | None = None
+        self.relay_pool: RelayPool | None = None
+        self.relay_server: RelayServer | None = None
         self._stopped = False
 
     @property
@@ -214,12 +220,27 @@ class PeerService:
         host, port = listen_parts(self.config.listen)
         self.listen_address = await self.transport.listen(host, port)
         self.address = self.config.advertise or self.listen_address
+        if self.config.relay_server is not None:
+            relay_host, relay_port = listen_parts(self.config.relay_server.listen)
+            self.relay_server = RelayServer(relay_host, relay_port, self.config.relay_server.limits)
+            await self.relay_server.start()
         for entry in self.config.peers:
             self._add_static_peer(entry)
         if self.store_path is not None:
             kept = peer_store.load(self.store_path, self.directory, skip_transport=self.identity)
             log.info("%d agent infos read back from %s", kept, self.store_path)
         await self._publish_now()  # our DNAs known before any peer sends what it knows
+        if not self.config.reachable:
+            self.relay_pool = RelayPool(
+                self.config.relays,
+                self.config.relay_count,
+                self._key,
+                record=lambda: next(iter(self._local.values()), None),
+                on_incoming=self._accept_relayed,
+                on_change=lambda: self._spawn(self._publish_now()),
+            )
+            await self.relay_pool.maintain()
+            await self._publish_now()  # now listing the relays
         if self._static:  # connected before we say we are ready (bounded: they may be down)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
@@ -241,6 +262,10 @@ class PeerService:
         for task in (self._refresher, *self._round_tasks.values()):
             if task is not None:
                 task.cancel()
+        if self.relay_pool is not None:
+            self.relay_pool.stop()
+        if self.relay_server is not None:
+            await self.relay_server.stop()
         self._save_peers()
         for task in list(self._tasks):
             task.cancel()
@@ -353,6 +378,8 @@ class PeerService:
             ("gossip", self.gossip.round)
         ]
         rounds += [(b.url, functools.partial(self._bootstrap_round, b)) for b in self.bootstraps]
+        if self.relay_pool is not None:
+            rounds.append(("relays", self.relay_pool.maintain))
         for name, run in rounds:
             task = self._round_tasks.get(name)
             if task is None or task.done():
@@ -418,12 +445,14 @@ class PeerService:
             for pending in self._unpublished.values():
                 pending.pop(key, None)
             self.directory.remove(record.info.dna_hash, record.info.agent)
+        relays = self.relay_pool.addresses if self.relay_pool is not None else ()
         new: list[SignedAgentInfo] = []
         for cell in cells:
             old = self._local.get(cell.key)
             if (
                 old is not None
                 and old.info.address == self.address
+                and old.info.relays == relays
                 and (now - old.info.signed_at < half_life)
             ):
                 continue
@@ -438,6 +467,7 @@ class PeerService:
                 self.identity,
                 ttl_s=self.config.agent_info_ttl_s,
                 now=now,
+                relays=relays,
             )
             self._local[cell.key] = record
             self.directory.put(record)
@@ -503,13 +533,40 @@ class PeerService:
         return await self._connect(record, budget)
 
     async def _connect(self, record: SignedAgentInfo, timeout: float) -> Connection:
-        """The connection to a record's conductor, proven to hold its transport identity."""
-        try:
-            return await asyncio.wait_for(
-                self.transport.connect(record.info.address, record.info.transport_id), timeout
+        """The connection to a record's conductor, proven to hold its transport identity:
+        its address first (briefly, when it lists relays), then each of its relays."""
+        info = record.info
+        deadline = self.loop.time() + timeout
+        routes: list[tuple[str, Callable[[], Awaitable[Connection]]]] = [
+            (info.address, lambda: self.transport.connect(info.address, info.transport_id))
+        ]
+        for relay in info.relays:
+            routes.append(
+                (
+                    f"relay {relay}",
+                    functools.partial(self.transport.connect_via_relay, relay, info.transport_id),
+                )
             )
-        except TimeoutError:
-            raise PeerUnreachable("timed out connecting") from None
+        failures: list[str] = []
+        for i, (route, attempt) in enumerate(routes):
+            left = deadline - self.loop.time()
+            if left <= 0:
+                break
+            budget = min(left, DIRECT_FIRST_S) if i == 0 and info.relays else left
+            try:
+                return await asyncio.wait_for(attempt(), budget)
+            except TimeoutError:
+                failures.append(f"{route}: timed out connecting")
+            except PeerUnreachable as exc:
+                failures.append(str(exc))
+        raise PeerUnreachable("; ".join(failures) or "timed out connecting")
+
+    async def _accept_relayed(self, relay: str, token: bytes) -> None:
+        """A relay announced a caller: connect to the relay for it (the caller dials us)."""
+        try:
+            await self.transport.accept_via_relay(relay, token)
+        except PeerUnreachable as exc:
+            log.info("relayed call from %s not accepted: %s", relay, exc)
 
     # -- the caller side (worker threads) -------------------------------------------------
     def remote_call(
@@ -801,6 +858,8 @@ async def start_peer_service(runtime: Runtime, home: Path) -> PeerService | None
             "address": service.address,
             "listen": service.listen_address,
             "transport_id": service.identity.hex(),
+            "relays": list(service.relay_pool.addresses) if service.relay_pool else [],
+            "relay_server": service.relay_server.address if service.relay_server else None,
         },
     )
     return service
