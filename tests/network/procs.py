@@ -54,11 +54,15 @@ class Proc:
     def start_service(self, timeout: float = 20) -> str:
         """Start a service command (bootstrap, relay); the address its log line announces."""
         self.start()
+        return self.announced("listening on", timeout)
+
+    def announced(self, what: str, timeout: float = 20) -> str:
+        """The last word of the first log line containing ``what`` (waiting for it)."""
         end = time.monotonic() + timeout
         while True:
             text = self.log.read_text() if self.log.exists() else ""
             for line in text.splitlines():
-                if "listening on " in line:
+                if what in line:
                     return line.rsplit(" ", 1)[1]
             assert time.monotonic() < end, text
             assert self.proc is not None and self.proc.poll() is None, text
