@@ -37,13 +37,15 @@ class Proc:
     proc: subprocess.Popen[bytes] | None = None
     endpoints: dict[str, Any] = field(default_factory=dict)
     app_port: int | None = None
+    wrap: list[str] = field(default_factory=list)
+    """A command the process runs under (e.g. ``ip netns exec NS``)."""
 
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
         env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [str(ZOMEHOST), "--home", str(self.home), *self.args],
+                [*self.wrap, str(ZOMEHOST), "--home", str(self.home), *self.args],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
