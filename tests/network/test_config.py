@@ -54,6 +54,8 @@ def test_several_bootstraps_relays_and_a_relay_server() -> None:
     assert not cfg.reachable and cfg.relays == ["127.0.0.1:3", "[::1]:4"]
     assert cfg.relay_server is not None and cfg.relay_server.limits.bytes_per_s == 1000
     assert cfg.relay_server.limits.max_clients == 3
+    auto = NetworkConfig.from_doc({"reachable": "auto", "relays": ["127.0.0.1:3"]})
+    assert auto.reachable == "auto"
 
 
 @pytest.mark.parametrize(
@@ -77,6 +79,7 @@ def test_several_bootstraps_relays_and_a_relay_server() -> None:
         {"relays": "127.0.0.1:1"},
         {"reachable": False},
         {"reachable": "no", "relays": ["127.0.0.1:1"]},
+        {"reachable": "auto"},
         {"relay_count": 0},
         {"relay_count": 5},
         {"gossip_peers": -1},

@@ -162,6 +162,40 @@ def test_a_dead_relay_falls_back_to_another(peer_factory: Any, probe_bundle: byt
     asyncio.run(main())
 
 
+def test_reachable_auto_lists_relays_only_when_no_relay_can_dial_it(
+    peer_factory: Any, probe_bundle: bytes
+) -> None:
+    """The relay probes the address in the registering conductor's record, only when it
+    names the IP the registration came from; a conductor set to ``auto`` learns from that."""
+
+    async def main() -> None:
+        relay = RelayServer()
+        await relay.start()
+        cases = {
+            "dialable": {},  # its real listener: the relay dials it
+            "firewalled": {"advertise": UNREACHABLE},  # its own IP, nothing listening
+            "natted": {"advertise": "10.9.9.9:7000"},  # not the IP it registers from
+        }
+        peers = {}
+        for name, extra in cases.items():
+            peer = peer_factory(name, {"reachable": "auto", "relays": [relay.address], **extra})
+            cell = peer.install(probe_bundle)
+            await peer.start()
+            peers[name] = (peer, cell)
+        try:
+            for name, (peer, cell) in peers.items():
+                assert peer.node.identity in relay.clients  # registered in every case
+                record = peer.node.directory.get(cell.dna_hash, cell.agent)
+                expected = () if name == "dialable" else (relay.address,)
+                assert record is not None and record.info.relays == expected, name
+        finally:
+            for peer, _ in peers.values():
+                await peer.stop()
+            await relay.stop()
+
+    asyncio.run(main())
+
+
 # -- the relay service on its own, over raw sockets --------------------------------------------
 def record_for(key: nacl.signing.SigningKey, transport: nacl.signing.SigningKey) -> SignedAgentInfo:
     dna = DnaHash.from_core(b"\5" * 32)

@@ -4,7 +4,8 @@
 with M ``zomehost run`` conductors each, every conductor running the probe app. Host 0 also
 runs the services: ``zomehost bootstrap --port 7700 --relay-port 7701``; the first
 conductor of host 1 (when public) relays too (``network.relay_server`` on port 7701), so
-NATed conductors register with two relays. Conductors are driven with the Python client
+conductors register with two relays. Every conductor has ``reachable: auto``: the relays
+tell it whether they can dial it, and only NATed ones list relays in their agent infos. Conductors are driven with the Python client
 from a thread inside their host's namespace (:class:`~swarm.netns.NsLoop`).
 """
 
@@ -103,8 +104,9 @@ class Swarm:
             "refresh_interval_s": 1.0,
             "call_timeout_ms": 10_000,
         }
-        if host.natted:
-            network.update({"reachable": False, "relays": self.relays})
+        # Every conductor is configured alike: it learns from the relays whether it is
+        # reachable (behind NAT it is not) and lists them in its agent infos only then.
+        network.update({"reachable": "auto", "relays": self.relays})
         if host.name == "h1" and k == 0 and not host.natted:
             network["relay_server"] = {"listen": f"{host.address}:{RELAY_PORT}"}
         home = make_home(self.root / name, self.module_cache, network)

@@ -76,6 +76,10 @@ def test_natted_and_public_conductors_call_and_signal_each_other(swarm: Swarm) -
     assert public and len(natted) >= 2
     a, x, y = public[0], natted[0], natted[-1]
     assert x.host is not y.host
+    # The NATed ones learned it from the relays: only they list relays.
+    listed = x.proc.endpoints["network"]["relays"]  # at start: those up by then
+    assert listed and set(listed) <= set(swarm.relays)
+    assert a.proc.endpoints["network"]["relays"] == []
     # Nobody outside can dial a NATed conductor's own address; it can dial out.
     assert not a.call(can_dial(x.proc.network_address))
     assert x.call(can_dial(a.proc.network_address))

@@ -10,7 +10,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nacl.signing
 
@@ -43,7 +43,8 @@ class NetworkConfig:
     gossip_peers: int = DEFAULT_FANOUT
     max_agent_infos_per_dna: int = MAX_PER_DNA
     relays: list[str] = field(default_factory=list)
-    reachable: bool = True
+    reachable: bool | Literal["auto"] = True
+    """``auto``: register with ``relays`` and list them only if none of them can dial us."""
     relay_count: int = 2
     relay_server: RelayServerConfig | None = None
 
@@ -142,11 +143,11 @@ class NetworkConfig:
                 raise ConductorError(f"network.relays: {exc.message}") from None
         cfg.relays = [str(a) for a in relays]
         if "reachable" in doc:
-            if not isinstance(doc["reachable"], bool):
-                raise ConductorError("network.reachable must be true or false")
+            if not isinstance(doc["reachable"], bool) and doc["reachable"] != "auto":
+                raise ConductorError("network.reachable must be true, false or auto")
             cfg.reachable = doc["reachable"]
-        if not cfg.reachable and not cfg.relays:
-            raise ConductorError("network.reachable: false needs network.relays to be reached")
+        if cfg.reachable is not True and not cfg.relays:
+            raise ConductorError("network.reachable: false or auto needs network.relays")
         if doc.get("relay_server") is not None:
             cfg.relay_server = RelayServerConfig.from_doc(doc["relay_server"])
         if "network_id" in doc:

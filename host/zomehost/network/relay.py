@@ -14,7 +14,7 @@ Wire (before any bytes are spliced): ASCII lines ending in ``\\n``, at most 4 Ki
     target, control:   → REGISTER
                        ← CHALLENGE <nonce: 64 hex>
                        → PROOF <agent info text> <signature: 128 hex>
-                       ← OK | ERR <reason>
+                       ← OK direct | OK relayed | ERR <reason>
                        then ← INCOMING <token: 32 hex> per caller; → PING, ← PONG
     caller:            → DIAL <transport id: 64 hex>
                        ← OK (the target accepted; spliced from here) | ERR <reason>
@@ -24,7 +24,11 @@ Wire (before any bytes are spliced): ASCII lines ending in ``\\n``, at most 4 Ki
 ``PROOF`` carries any valid signed agent info whose transport identity is the one that
 registers, and an Ed25519 signature by that transport key over
 ``b"zomehost-relay/1\\x00" ‖ nonce``: a valid signed agent info (and the key it names) is all
-a relay requires. Every resource is bounded (:class:`RelayLimits`): registered conductors,
+a relay requires. ``OK direct`` says the relay could open a TCP connection to the agent
+info's address, which names the very IP the registration came from; ``OK relayed`` says it
+could not (or the address is another, e.g. private behind NAT): that is how a conductor
+with ``reachable: auto`` learns whether it needs relays. The relay only ever probes the IP
+a registration comes from. Every resource is bounded (:class:`RelayLimits`): registered conductors,
 circuits per conductor and in all, calls waiting to be accepted, open sockets, and bytes per
 second per registered conductor (all its circuits, both directions, one token bucket).
 """
@@ -39,6 +43,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import nacl.exceptions
 import nacl.signing
@@ -52,6 +57,7 @@ LABEL = b"zomehost-relay/1\x00"
 MAX_LINE = 4096
 HEADER_TIMEOUT_S = 10.0
 ACCEPT_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 2.0
 PING_S = 10.0
 CONTROL_IDLE_S = 3 * PING_S
 """A control connection that says nothing for this long is closed."""
@@ -97,10 +103,11 @@ def accept_line(token: bytes) -> bytes:
     return b"ACCEPT " + token.hex().encode() + b"\n"
 
 
-def check_reply(line: bytes) -> None:
-    """A relay's answer to ``DIAL`` or ``ACCEPT``: ``OK``, else :class:`PeerUnreachable`."""
-    if line.strip() == b"OK":
-        return
+def check_reply(line: bytes) -> bytes:
+    """A relay's answer: ``OK [word]`` gives the word (or b""), else :class:`PeerUnreachable`."""
+    verb, _, word = line.strip().partition(b" ")
+    if verb == b"OK":
+        return word
     verb, _, reason = line.strip().partition(b" ")
     text = reason.decode("ascii", "replace")[:200] if verb == b"ERR" else "no answer"
     raise PeerUnreachable(f"the relay refused: {text}")
@@ -218,9 +225,10 @@ class RelayServer:
             return _refuse(writer, "this relay is full")
         if old is not None:  # the same conductor again (e.g. after a restart): the new one wins
             old.writer.transport.abort()
+        direct = await _probe(record.info.address, writer.get_extra_info("peername"))
         client = _Client(identity, writer, RateLimit(self.limits.bytes_per_s))
         self.clients[identity] = client
-        writer.write(b"OK\n")
+        writer.write(b"OK direct\n" if direct else b"OK relayed\n")
         log.info("relay: %s registered", identity.hex()[:12])
         try:
             while True:
@@ -323,6 +331,19 @@ class RelayServer:
                     await task
 
 
+async def _probe(address: str, peer: Any) -> bool:
+    """Can this relay dial ``address``? Only tried when it names the registrant's own IP."""
+    host, port = parse_address(address)
+    if not isinstance(peer, tuple) or peer[0] != host:
+        return False
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), PROBE_TIMEOUT_S)
+    except (OSError, TimeoutError):
+        return False
+    writer.transport.abort()
+    return True
+
+
 async def _read_line(reader: asyncio.StreamReader) -> bytes:
     """One line without its end; over ``MAX_LINE`` is refused, end of stream is an error."""
     try:
@@ -361,6 +382,8 @@ class RelayLink:
         self._writer: asyncio.StreamWriter | None = None
         self._reader: asyncio.StreamReader | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self.direct = False
+        """What the relay said at registration: it could dial our address itself."""
 
     async def register(self, timeout: float) -> None:
         """Connect and prove our identity; :class:`PeerUnreachable` when the relay refuses."""
@@ -384,7 +407,8 @@ class RelayLink:
             writer.write(
                 b"PROOF " + self.record.to_text().encode() + b" " + signature.hex().encode() + b"\n"
             )
-            check_reply(await asyncio.wait_for(_read_line(reader), timeout))
+            word = check_reply(await asyncio.wait_for(_read_line(reader), timeout))
+            self.direct = word == b"direct"
         except (OSError, TimeoutError, asyncio.IncompleteReadError) as exc:
             self.close()
             raise PeerUnreachable(f"relay {self.address}: registration failed: {exc}") from None
@@ -453,6 +477,11 @@ class RelayPool:
     def addresses(self) -> tuple[str, ...]:
         """The relays we are registered with, in the configured order."""
         return tuple(a for a in self.candidates if a in self.live)
+
+    @property
+    def dialable(self) -> bool:
+        """Some relay we are registered with could dial our address itself."""
+        return any(link.direct for link in self.live.values())
 
     async def maintain(self) -> None:
         """Register with more relays while fewer than ``count`` are live (one try each)."""

@@ -230,7 +230,7 @@ class PeerService:
             kept = peer_store.load(self.store_path, self.directory, skip_transport=self.identity)
             log.info("%d agent infos read back from %s", kept, self.store_path)
         await self._publish_now()  # our DNAs known before any peer sends what it knows
-        if not self.config.reachable:
+        if self.config.reachable is not True:
             self.relay_pool = RelayPool(
                 self.config.relays,
                 self.config.relay_count,
@@ -445,7 +445,7 @@ class PeerService:
             for pending in self._unpublished.values():
                 pending.pop(key, None)
             self.directory.remove(record.info.dna_hash, record.info.agent)
-        relays = self.relay_pool.addresses if self.relay_pool is not None else ()
+        relays = self.advertised_relays()
         new: list[SignedAgentInfo] = []
         for cell in cells:
             old = self._local.get(cell.key)
@@ -473,6 +473,14 @@ class PeerService:
             self.directory.put(record)
             new.append(record)
         return new
+
+    def advertised_relays(self) -> tuple[str, ...]:
+        """The relays our infos list: none when reachable, or (``auto``) when a relay
+        found that it can dial us itself."""
+        pool = self.relay_pool
+        if pool is None or (self.config.reachable == "auto" and pool.dialable):
+            return ()
+        return pool.addresses
 
     async def _resolve(
         self, dna: DnaHash, agent: AgentPubKey, deadline: float, *, refresh: bool = False
@@ -858,7 +866,7 @@ async def start_peer_service(runtime: Runtime, home: Path) -> PeerService | None
             "address": service.address,
             "listen": service.listen_address,
             "transport_id": service.identity.hex(),
-            "relays": list(service.relay_pool.addresses) if service.relay_pool else [],
+            "relays": list(service.advertised_relays()),
             "relay_server": service.relay_server.address if service.relay_server else None,
         },
     )
