@@ -5,8 +5,9 @@ with M ``zomehost run`` conductors each, every conductor running the probe app. 
 runs the services: ``zomehost bootstrap --port 7700 --relay-port 7701``; the first
 conductor of host 1 (when public) relays too (``network.relay_server`` on port 7701), so
 conductors register with two relays. Every conductor has ``reachable: auto``: the relays
-tell it whether they can dial it, and only NATed ones list relays in their agent infos. Conductors are driven with the Python client
-from a thread inside their host's namespace (:class:`~swarm.netns.NsLoop`).
+tell it whether they can dial it, and only NATed ones list relays in their agent infos.
+Conductors are driven with the Python client from a thread inside their host's namespace
+(:class:`~swarm.netns.NsLoop`).
 """
 
 from __future__ import annotations
