@@ -58,6 +58,7 @@ class Swarm:
     nodes: list[Node] = field(default_factory=list)
     loops: dict[str, NsLoop] = field(default_factory=dict)
     services: Proc | None = None
+    ready_at: float | None = None
 
     # -- building ---------------------------------------------------------------------------
     def build(self) -> None:
@@ -82,6 +83,7 @@ class Swarm:
             node.proc.start()
         for node in self.nodes:
             node.proc.wait_ready(timeout=60)
+        self.ready_at = time.monotonic()
         for node in self.nodes:
             node.call(self._open(node))
 
@@ -160,21 +162,28 @@ class Swarm:
         node.proc.wait_ready(timeout=60)
         node.call(self._open(node))
 
-    def all_pairs(self) -> tuple[int, int, dict[str, list[float]]]:
-        """Every conductor calls every other once: (ok, total, latencies in ms by kind)."""
+    def all_pairs(self) -> tuple[int, int, dict[str, list[float]], list[str]]:
+        """Every conductor calls every other once: (ok, total, latencies in ms by kind,
+        the pairs that failed or took over a second)."""
         ok = total = 0
-        latency: dict[str, list[float]] = {"direct": [], "to a NATed callee": []}
+        latency: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        slow: list[str] = []
         for caller in self.nodes:
             for callee in self.nodes:
                 if callee is caller:
                     continue
                 total += 1
                 t0 = time.monotonic()
-                if self.reaches(caller, callee):
+                reached = self.reaches(caller, callee)
+                ms = (time.monotonic() - t0) * 1000
+                if reached:
                     ok += 1
-                    kind = "to a NATed callee" if callee.host.natted else "direct"
-                    latency[kind].append((time.monotonic() - t0) * 1000)
-        return ok, total, latency
+                    latency[kind_of(caller, callee)].append(ms)
+                if not reached or ms > 1000:
+                    slow.append(
+                        f"{caller.name}→{callee.name} {'ok' if reached else 'FAILED'} {ms:.0f} ms"
+                    )
+        return ok, total, latency, slow
 
     def wait_until(self, what: str, check: Any, timeout: float = 90) -> float:
         """Seconds until ``check()`` holds (polled); AssertionError after ``timeout``."""
@@ -184,6 +193,18 @@ class Swarm:
                 raise AssertionError(f"{what}: not reached within {timeout} s")
             time.sleep(0.2)
         return time.monotonic() - t0
+
+
+KINDS = ("direct", "relayed", "mixed")
+
+
+def kind_of(caller: Node, callee: Node) -> str:
+    """How a call travels: both public or on one host → direct; NATed on two hosts →
+    relayed (neither can dial the other); public ↔ NATed → mixed (direct when the NATed
+    one dialled first, as conductors reuse one connection per pair, else relayed)."""
+    if caller.host is callee.host or not (caller.host.natted or callee.host.natted):
+        return "direct"
+    return "relayed" if caller.host.natted and callee.host.natted else "mixed"
 
 
 def summary(latency: list[float]) -> str:

@@ -87,8 +87,10 @@ PUBLISH_WAIT_S = 3.0
 """How long an app change waits for its agent infos to reach peers and bootstraps."""
 PEER_QUERY_TIMEOUT_S = 2.0
 STATIC_DIAL_S = 3.0
-DIRECT_FIRST_S = 1.0
-"""With relays listed, how long a direct dial may take before the relays are tried."""
+DIRECT_FIRST_S = 3.0
+"""With relays listed, how long a direct dial may go on (alongside the relays)."""
+RELAY_AFTER_S = 0.25
+"""With relays listed, how long a direct dial runs alone before the relays are tried."""
 _LOOP_MARGIN_S = 2.0
 Round = Callable[[], Coroutine[Any, Any, None]]
 
@@ -541,33 +543,56 @@ class PeerService:
         return await self._connect(record, budget)
 
     async def _connect(self, record: SignedAgentInfo, timeout: float) -> Connection:
-        """The connection to a record's conductor, proven to hold its transport identity:
-        its address first (briefly, when it lists relays), then each of its relays."""
+        """The connection to a record's conductor, proven to hold its transport identity.
+
+        Its address first; when the record lists relays and the direct dial has not
+        succeeded within ``RELAY_AFTER_S`` (a private address behind someone else's NAT
+        usually hangs), the relays are tried one after the other alongside it (for at
+        most ``DIRECT_FIRST_S``): the first connection made wins.
+        """
         info = record.info
         deadline = self.loop.time() + timeout
-        routes: list[tuple[str, Callable[[], Awaitable[Connection]]]] = [
-            (info.address, lambda: self.transport.connect(info.address, info.transport_id))
-        ]
-        for relay in info.relays:
-            routes.append(
-                (
-                    f"relay {relay}",
-                    functools.partial(self.transport.connect_via_relay, relay, info.transport_id),
-                )
-            )
+        direct_budget = min(timeout, DIRECT_FIRST_S) if info.relays else timeout
         failures: list[str] = []
-        for i, (route, attempt) in enumerate(routes):
+        direct = asyncio.ensure_future(
+            asyncio.wait_for(self.transport.connect(info.address, info.transport_id), direct_budget)
+        )
+        tasks = {direct}
+        try:
+            if info.relays:
+                await asyncio.wait(tasks, timeout=RELAY_AFTER_S)
+                if not (direct.done() and direct.exception() is None):
+                    tasks.add(asyncio.ensure_future(self._via_relays(info, deadline, failures)))
+            while tasks:
+                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    if task is direct:
+                        failures.insert(0, f"{info.address}: {str(exc) or 'timed out connecting'}")
+            raise PeerUnreachable("; ".join(failures))
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _via_relays(
+        self, info: AgentInfo, deadline: float, failures: list[str]
+    ) -> Connection:
+        """Each relay of a record in turn (failures noted); the first that connects."""
+        for relay in info.relays:
             left = deadline - self.loop.time()
             if left <= 0:
                 break
-            budget = min(left, DIRECT_FIRST_S) if i == 0 and info.relays else left
             try:
-                return await asyncio.wait_for(attempt(), budget)
+                return await asyncio.wait_for(
+                    self.transport.connect_via_relay(relay, info.transport_id), left
+                )
             except TimeoutError:
-                failures.append(f"{route}: timed out connecting")
+                failures.append(f"relay {relay}: timed out connecting")
             except PeerUnreachable as exc:
                 failures.append(str(exc))
-        raise PeerUnreachable("; ".join(failures) or "timed out connecting")
+        raise PeerUnreachable("no relay connected")
 
     async def _accept_relayed(self, relay: str, token: bytes) -> None:
         """A relay announced a caller: connect to the relay for it (the caller dials us)."""
