@@ -77,6 +77,8 @@ def test_several_bootstraps_relays_and_a_relay_server() -> None:
         {"bootstrap_urls": [f"http://127.0.0.1:{p}" for p in range(1, 10)]},
         {"relays": ["nohost"]},
         {"relays": "127.0.0.1:1"},
+        {"relays": [7000]},
+        {"bootstrap_urls": [8888]},
         {"reachable": False},
         {"reachable": "no", "relays": ["127.0.0.1:1"]},
         {"reachable": "auto"},

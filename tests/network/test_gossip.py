@@ -132,6 +132,9 @@ def test_a_damaged_peer_store_is_read_as_empty(tmp_path: Path) -> None:
         path.write_bytes(damage)
         assert peer_store.load(path, Directory()) == 0
     assert peer_store.load(tmp_path / "missing", Directory()) == 0
+    path.unlink()
+    path.symlink_to("/dev/zero")  # bounded: refused by size, not read forever
+    assert peer_store.load(path, Directory()) == 0
 
 
 def test_what_a_peer_can_make_us_store_is_bounded_per_dna(

@@ -104,6 +104,8 @@ class NetworkConfig:
         if doc.get("bootstrap_url"):
             urls = [doc["bootstrap_url"], *urls]
         for url in urls:
+            if not isinstance(url, str):
+                raise ConductorError(f"network.bootstrap_urls: {url!r:.60} is not a URL")
             try:
                 BootstrapClient(str(url))
             except ValueError as exc:
@@ -137,8 +139,10 @@ class NetworkConfig:
         if not isinstance(relays, list) or len(relays) > 32:
             raise ConductorError("network.relays: a list of at most 32 host:port addresses")
         for address in relays:
+            if not isinstance(address, str):
+                raise ConductorError(f"network.relays: {address!r:.60} is not host:port")
             try:
-                parse_address(str(address))
+                parse_address(address)
             except AgentInfoError as exc:
                 raise ConductorError(f"network.relays: {exc.message}") from None
         cfg.relays = [str(a) for a in relays]

@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from zomehost.core.codec import pack, unpack
-from zomehost.errors import ZomehostError
+from zomehost.core.files import read_bounded
+from zomehost.errors import NetworkError, ZomehostError
 from zomehost.network.agent_info import MAX_INFO_BYTES, SignedAgentInfo
 from zomehost.network.directory import MAX_TOTAL, Directory
 
@@ -35,15 +36,13 @@ def load(path: Path, directory: Directory, *, skip_transport: bytes | None = Non
     Records of ``skip_transport`` (this conductor's own, re-signed at start) are left out. A
     missing, oversized or damaged file is logged and read as empty: it is only a cache.
     """
-    try:
-        if path.stat().st_size > MAX_FILE_BYTES:
-            log.warning("%s is over %d bytes: ignored", path, MAX_FILE_BYTES)
-            return 0
-        doc = unpack(path.read_bytes(), max_len=MAX_FILE_BYTES, what="peer store")
-    except FileNotFoundError:
+    if not path.exists():
         return 0
-    except (OSError, ZomehostError) as exc:
-        log.warning("peer store %s not read: %s", path, exc)
+    try:
+        data = read_bounded(path, MAX_FILE_BYTES, NetworkError, "peer store")
+        doc = unpack(data, max_len=MAX_FILE_BYTES, what="peer store")
+    except ZomehostError as exc:
+        log.warning("peer store not read: %s", exc.message)
         return 0
     if not isinstance(doc, list):
         log.warning("peer store %s is not a list: ignored", path)
