@@ -8,6 +8,7 @@ Real daemons on one event loop over loopback TCP, with no bootstrap service at a
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,14 @@ def test_what_a_peer_can_make_us_store_is_bounded_per_dna(
             (answer,) = await conn.request(protocol.OP_AGENT_INFO_QUERY, q, 5)
             assert answer["info"] == a.node.directory.get(ca.dna_hash, ca.agent).info.encode()  # type: ignore[union-attr]
             assert a.node.directory.get(other, foreign.info.agent) is None
+            # Junk signatures are not remembered as "held by the peer" (memory bound).
+            junk = [{"info": os.urandom(90), "signature": os.urandom(64)} for _ in range(300)]
+            await conn.send_message(protocol.OP_AGENT_INFOS, junk)
+            await conn.request(protocol.OP_AGENT_INFO_QUERY, q, 5)  # the junk was handled
+            mine = a.node.transport.connection_for(rogue.identity)
+            assert mine is not None
+            held = a.node.gossip._held.get(mine, set())
+            assert len(held) <= 10 and not held & {j["signature"] for j in junk}
             with pytest.raises(PeerUnreachable, match="refused"):
                 await conn.request(protocol.OP_AGENT_INFO_QUERY, {"dna": 1}, 5)
         finally:

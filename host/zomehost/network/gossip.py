@@ -41,6 +41,8 @@ MAX_BATCH = 500
 """Records in one ``agent_infos`` message, sent or accepted."""
 DEFAULT_FANOUT = 3
 MAX_DIALS_PER_ROUND = 8
+MAX_HELD = 20_000
+"""Signatures remembered per connection as held by the peer (the directory's size)."""
 QUERY_PEERS = 8
 """Connected peers asked at once for an agent nobody told us about."""
 
@@ -159,12 +161,15 @@ class Gossip:
         here (a peer cannot make us store other networks' records); note what it holds."""
         if not isinstance(body, list):
             return []
-        wires = body[:MAX_BATCH]
-        if conn is not None:
-            held = self._held.setdefault(conn, set())
-            held.update(s for w in wires if (s := _signature(w)) is not None)
         ours = self.local_dnas()
-        return self.directory.put_many_wire(w for w in wires if _dna(w) in ours)
+        wires = [w for w in body[:MAX_BATCH] if _dna(w) in ours]
+        kept = self.directory.put_many_wire(wires)
+        if conn is not None:  # only records we hold (verified): a peer cannot grow this set
+            held = self._held.setdefault(conn, set())
+            if len(held) > MAX_HELD:
+                held.clear()  # forgetting only means sending some records again
+            held.update(r.signature for w in wires if (r := self.directory.known(w)) is not None)
+        return kept
 
     def answer_query(self, body: Any) -> list[dict[str, bytes]]:
         """``agent_info_query`` ``{dna, agent}``: the record held, for a DNA run here."""
@@ -210,11 +215,6 @@ def _dna(wire: Any) -> bytes | None:
         return None
     dna = doc.get("dna") if isinstance(doc, dict) else None
     return dna if isinstance(dna, bytes) else None
-
-
-def _signature(wire: Any) -> bytes | None:
-    signature = wire.get("signature") if isinstance(wire, dict) else None
-    return signature if isinstance(signature, bytes) else None
 
 
 __all__ = ["Gossip"]
