@@ -31,6 +31,11 @@ messenger: zomes
 test *ARGS: zomes lint
     python -m pytest -q -p no:cacheprovider --durations=10 {{ARGS}}
 
+# Conductors on simulated hosts (network namespaces, needs root): HOSTS x CONDUCTORS (up to 12x2),
+# half the hosts behind NAT; prints discovery, all-pairs success and latency, recovery times
+swarm HOSTS="6" CONDUCTORS="2": zomes
+    SWARM_HOSTS={{HOSTS}} SWARM_CONDUCTORS={{CONDUCTORS}} python -m pytest -q -s -p no:cacheprovider tests/swarm/test_swarm.py
+
 # Lint and type-check
 lint:
     @echo "==> ruff and mypy"

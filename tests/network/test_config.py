@@ -38,6 +38,26 @@ def test_a_full_config_is_accepted() -> None:
     assert cfg.advertise == "192.0.2.1:7000" and cfg.inbound_workers == 8
 
 
+def test_several_bootstraps_relays_and_a_relay_server() -> None:
+    cfg = NetworkConfig.from_doc(
+        {
+            "bootstrap_url": "http://127.0.0.1:1",
+            "bootstrap_urls": ["http://127.0.0.1:2", "http://127.0.0.1:1"],
+            "reachable": False,
+            "relays": ["127.0.0.1:3", "[::1]:4"],
+            "relay_count": 1,
+            "relay_server": {"listen": "127.0.0.1:0", "bytes_per_s": 1000, "max_clients": 3},
+        }
+    )
+    assert cfg.bootstrap_urls == ["http://127.0.0.1:1", "http://127.0.0.1:2"]
+    assert cfg.bootstrap_url == "http://127.0.0.1:1"
+    assert not cfg.reachable and cfg.relays == ["127.0.0.1:3", "[::1]:4"]
+    assert cfg.relay_server is not None and cfg.relay_server.limits.bytes_per_s == 1000
+    assert cfg.relay_server.limits.max_clients == 3
+    auto = NetworkConfig.from_doc({"reachable": "auto", "relays": ["127.0.0.1:3"]})
+    assert auto.reachable == "auto"
+
+
 @pytest.mark.parametrize(
     "doc",
     [
@@ -52,6 +72,25 @@ def test_a_full_config_is_accepted() -> None:
         {"agent_info_ttl_s": 10**9},
         {"refresh_interval_s": 0},
         {"inbound_workers": True},
+        {"bootstrap_urls": "http://127.0.0.1:1"},
+        {"bootstrap_urls": ["http://127.0.0.1:1", "udp://x"]},
+        {"bootstrap_urls": [f"http://127.0.0.1:{p}" for p in range(1, 10)]},
+        {"relays": ["nohost"]},
+        {"relays": "127.0.0.1:1"},
+        {"relays": [7000]},
+        {"bootstrap_urls": [8888]},
+        {"reachable": False},
+        {"reachable": "no", "relays": ["127.0.0.1:1"]},
+        {"reachable": "auto"},
+        {"relay_count": 0},
+        {"relay_count": 5},
+        {"gossip_peers": -1},
+        {"max_agent_infos_per_dna": 1},
+        {"relay_server": "0.0.0.0:1"},
+        {"relay_server": {"listen": "x"}},
+        {"relay_server": {"bytes_per_s": 0}},
+        {"relay_server": {"max_clients": True}},
+        {"relay_server": {"open_to_all": True}},
     ],
 )
 def test_bad_configs_are_refused_with_the_key_named(doc: dict[str, Any]) -> None:

@@ -9,31 +9,29 @@ through the test, which checks that no plaintext is on the wire.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from nacl.signing import SigningKey
 
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.core.clock import now_micros
-from zomehost.core.codec import pack, unpack
+from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 from zomehost.network import protocol
 from zomehost.network.transport import Transport
 
 from .conftest import PASSPHRASE, make_home
+from .procs import Proc, app_of, ok, remote, run, write_network
 from .relay import RelayThread
 
 pytestmark = pytest.mark.slow
@@ -41,85 +39,6 @@ pytestmark = pytest.mark.slow
 client = pytest.importorskip("zomehost.client")
 MARKER = "SECRET-PLAINTEXT-31337"
 ZOMEHOST = Path(sys.executable).parent / "zomehost"
-
-
-@dataclass
-class Proc:
-    """One ``zomehost`` subprocess on a home."""
-
-    name: str
-    home: Path
-    args: list[str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    endpoints: dict[str, Any] = field(default_factory=dict)
-    app_port: int | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(ZOMEHOST), "--home", str(self.home), *self.args],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.app_port = None
-
-    def wait_ready(
-        self, keys: tuple[str, ...] = ("admin_port", "network"), timeout: float = 30
-    ) -> None:
-        assert self.proc is not None
-        end = time.monotonic() + timeout
-        run_json = self.home / "run.json"
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
-            try:
-                doc = json.loads(run_json.read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                doc = {}
-            if doc.get("pid") == self.proc.pid and all(k in doc for k in keys):
-                self.endpoints = doc
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} not ready: {self.log.read_text()[-3000:]}")
-
-    @property
-    def admin_url(self) -> str:
-        return f"ws://127.0.0.1:{self.endpoints['admin_port']}"
-
-    @property
-    def network_address(self) -> str:
-        """Where the node really listens (its agent infos may advertise another address)."""
-        return str(self.endpoints["network"]["listen"])
-
-    @property
-    def transport_id(self) -> bytes:
-        return bytes.fromhex(self.endpoints["network"]["transport_id"])
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(5)
-
-
-def write_network(home: Path, network: dict[str, Any]) -> None:
-    cfg = home / "conductor-config.yaml"
-    doc = yaml.safe_load(cfg.read_text()) or {}
-    doc["network"] = network
-    cfg.write_text(yaml.safe_dump(doc))
 
 
 @dataclass
@@ -139,16 +58,7 @@ def cluster(
 ) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("mp")
     boot = Proc("bootstrap", root, ["bootstrap", "--port", "0"], root / "bootstrap.log")
-    boot.start()
-    end = time.monotonic() + 20
-    url = ""
-    while not url:
-        text = boot.log.read_text() if boot.log.exists() else ""
-        for line in text.splitlines():
-            if "listening on " in line:
-                url = line.rsplit(" ", 1)[1]
-        assert time.monotonic() < end, text
-        time.sleep(0.05)
+    url = boot.start_service()
 
     relay = RelayThread()
     cells = {}
@@ -176,35 +86,6 @@ def cluster(
         for p in (a, b, boot):
             p.stop()
         relay.close()
-
-
-async def app_of(proc: Proc) -> tuple[Any, CellId]:
-    """An authenticated app client on ``proc`` with signing credentials for its probe cell."""
-    admin = await client.AdminClient.connect(proc.admin_url)
-    try:
-        if proc.app_port is None:
-            proc.app_port = await admin.attach_app_interface()
-        token = await admin.issue_app_authentication_token("probe")
-        app = await client.AppClient.connect(f"ws://127.0.0.1:{proc.app_port}", token)
-        cell = app.cell_id("main")
-        await admin.authorize_signing_credentials(cell)
-    finally:
-        await admin.close()
-    return app, cell
-
-
-async def remote(app: Any, agent: AgentPubKey, fn: str, payload: Any = None, **kw: Any) -> Any:
-    arg = {"agent": agent.raw, "zome_name": "a", "fn_name": fn, "payload": payload, **kw}
-    return await app.call_zome("a", "call_remote_fn", arg, role_name="main")
-
-
-def ok(res: Any) -> Any:
-    assert isinstance(res, dict) and set(res) == {"Ok"}, res
-    return unpack(res["Ok"])
-
-
-def run(coro: Any) -> Any:
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 def test_remote_call_results_across_processes(cluster: Cluster) -> None:

@@ -580,6 +580,10 @@ from zomehost.cli.network import bootstrap as _bootstrap  # noqa: E402
 
 app.command("bootstrap")(_bootstrap)
 
+from zomehost.cli.relay import relay as _relay  # noqa: E402
+
+app.command("relay")(_relay)
+
 from zomehost.cli.scaffold import build as _build  # noqa: E402
 from zomehost.cli.scaffold import new_cmd as _new_cmd  # noqa: E402
 

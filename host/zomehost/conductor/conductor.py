@@ -53,6 +53,7 @@ from zomehost.ribosome.ribosome import Ribosome
 log = logging.getLogger("zomehost.conductor")
 zome_log = logging.getLogger("zomehost.zome")
 SignalListener = Callable[[Signal], None]
+AppsListener = Callable[[], None]
 RemoteCaller = Callable[
     [CallContext, AgentPubKey, str, str, bytes | None, bytes, int | None], ZomeCallResponse
 ]
@@ -124,6 +125,7 @@ class Conductor:
         self.apps_version = 0  # bumped after every stored change to an app (for callers' caches)
         self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
         self._signal_listeners: list[SignalListener] = []
+        self._apps_listeners: list[AppsListener] = []
         self.remote_caller: RemoteCaller | None = None
         self.remote_signaller: RemoteSignaller | None = None
         self._keystore_lock = threading.Lock()
@@ -302,7 +304,8 @@ class Conductor:
             for ws in workspaces:
                 ws.committed()
             log.info("installed app %s for agent %s", app_id, agent)
-            return app
+        self._apps_changed()
+        return app
 
     def set_app_status(self, app_id: str, status: AppStatus) -> InstalledApp:
         with self._apps_lock:
@@ -312,7 +315,8 @@ class Conductor:
             if status is AppStatus.DISABLED:
                 for cid in app.cell_ids:
                     self._cells.pop(cid.key, None)
-            return updated
+        self._apps_changed()
+        return updated
 
     def uninstall_app(self, app_id: str) -> None:
         """Forget the app; its chains stay in the store (data is never silently destroyed)."""
@@ -322,6 +326,21 @@ class Conductor:
                 self._cells.pop(cid.key, None)
             self.store.delete_state(f"app/{app_id}")
             self.apps_version += 1
+        self._apps_changed()
+
+    def add_apps_listener(self, listener: AppsListener) -> Callable[[], None]:
+        """Call ``listener`` after every stored app change (install, enable, disable,
+        uninstall), on the thread that made it and outside the apps lock: the peer service
+        publishes the new cells' agent infos at once instead of at its next refresh."""
+        self._apps_listeners.append(listener)
+        return lambda: self._apps_listeners.remove(listener)
+
+    def _apps_changed(self) -> None:
+        for listener in list(self._apps_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("apps listener failed")
 
     # -- admin-side capabilities ------------------------------------------------------
     def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:

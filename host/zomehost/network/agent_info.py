@@ -9,8 +9,12 @@ Wire form (``SignedAgentInfo.to_wire``)::
 
     {"info": bin, "signature": bin(64)}
     info = canonical msgpack of {agent: bin(39), dna: bin(39), address: str,
-                                 transport_id: bin(32), signed_at: int, expires_at: int}
+                                 transport_id: bin(32), signed_at: int, expires_at: int,
+                                 [relays: [str]]}
     signature = Ed25519(agent, b"zomehost-agent-info/1\\x00" ‖ info)
+
+``relays`` (present only when not empty, at most 4 ``host:port``) are relay services the
+conductor is registered with: callers that cannot reach ``address`` go through one of them.
 
 The verifier checks the signature over the bytes it *received* (never a re-encoding), then
 the times: expired, dated too far ahead, or valid for longer than ``MAX_TTL_US`` are refused.
@@ -40,6 +44,7 @@ MAX_TTL_US = 24 * 3600 * 1_000_000
 MAX_CLOCK_SKEW_US = 5 * 60 * 1_000_000
 """A record may be signed at most this far in the verifier's future."""
 DEFAULT_TTL_S = 20 * 60
+MAX_RELAYS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +55,20 @@ class AgentInfo:
     transport_id: bytes  # the conductor's Ed25519 transport identity (32 bytes)
     signed_at: int  # µs since the epoch
     expires_at: int  # µs since the epoch
+    relays: tuple[str, ...] = ()  # "host:port" of relay services it is registered with
 
     def encode(self) -> bytes:
-        return pack_canonical(
-            {
-                "agent": self.agent.raw,
-                "dna": self.dna_hash.raw,
-                "address": self.address,
-                "transport_id": self.transport_id,
-                "signed_at": self.signed_at,
-                "expires_at": self.expires_at,
-            }
-        )
+        doc: dict[str, Any] = {
+            "agent": self.agent.raw,
+            "dna": self.dna_hash.raw,
+            "address": self.address,
+            "transport_id": self.transport_id,
+            "signed_at": self.signed_at,
+            "expires_at": self.expires_at,
+        }
+        if self.relays:
+            doc["relays"] = list(self.relays)
+        return pack_canonical(doc)
 
     @classmethod
     def decode(cls, data: bytes) -> AgentInfo:
@@ -85,6 +92,7 @@ class AgentInfo:
                 tid,
                 signed_at,
                 expires_at,
+                _relays(doc["relays"]) if "relays" in doc else (),
             )
         except AgentInfoError:
             raise
@@ -109,12 +117,13 @@ class AgentInfo:
         *,
         ttl_s: float = DEFAULT_TTL_S,
         now: int | None = None,
+        relays: tuple[str, ...] = (),
     ) -> SignedAgentInfo:
         t = now_micros() if now is None else now
         agent = AgentPubKey(
             HashType.AGENT.value + bytes(key.verify_key) + dht_location(bytes(key.verify_key))
         )
-        info = cls(agent, dna_hash, address, transport_id, t, t + int(ttl_s * 1_000_000))
+        info = cls(agent, dna_hash, address, transport_id, t, t + int(ttl_s * 1_000_000), relays)
         return info.sign(key)
 
 
@@ -167,6 +176,16 @@ def verify_agent_info(wire: Any, *, now: int | None = None) -> SignedAgentInfo:
     if not info.signed_at < info.expires_at <= info.signed_at + MAX_TTL_US:
         raise AgentInfoError(f"agent info for {info.agent} has a bad validity window")
     return SignedAgentInfo(info, data, signature)
+
+
+def _relays(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not 0 < len(value) <= MAX_RELAYS:
+        raise AgentInfoError(f"agent info: relays are a list of 1 to {MAX_RELAYS} addresses")
+    for address in value:
+        if not isinstance(address, str) or not 0 < len(address) <= MAX_ADDRESS_LEN:
+            raise AgentInfoError("agent info: bad relay address")
+        parse_address(address)
+    return tuple(value)
 
 
 def parse_address(address: str) -> tuple[str, int]:

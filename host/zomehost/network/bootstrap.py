@@ -38,6 +38,7 @@ from zomehost.errors import ZomehostError
 from zomehost.network.agent_info import SignedAgentInfo, format_address, verify_agent_info
 from zomehost.network.directory import Directory
 from zomehost.network.errors import AgentInfoError, HttpError, PeerUnreachable
+from zomehost.network.relay import RelayServer, until_signalled
 
 log = logging.getLogger("zomehost.network.bootstrap")
 
@@ -350,23 +351,23 @@ class BootstrapClient:
         return decode_answer(answer)
 
 
-async def serve(host: str, port: int, *, ready: Any = None) -> None:
-    """Run a bootstrap service until SIGINT/SIGTERM (``zomehost bootstrap``)."""
-    import signal
-
+async def serve(host: str, port: int, *, relay_port: int | None = None, ready: Any = None) -> None:
+    """Run a bootstrap service (and a relay on ``relay_port``) until SIGINT/SIGTERM
+    (``zomehost bootstrap``)."""
     server = BootstrapServer(host, port)
     url = await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    relay = RelayServer(host, relay_port) if relay_port is not None else None
     print(f"zomehost: bootstrap service listening on {url}", flush=True)
+    if relay is not None:
+        print(f"zomehost: relay listening on {await relay.start()}", flush=True)
     if ready is not None:
         ready(url)
     try:
-        await stop.wait()
+        await until_signalled()
     finally:
         await server.stop()
+        if relay is not None:
+            await relay.stop()
         print("zomehost: bootstrap service stopped", flush=True)
 
 

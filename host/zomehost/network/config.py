@@ -6,20 +6,25 @@ of each is documented in docs/network.md.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import nacl.signing
 
 from zomehost.errors import ConductorError
-from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_TTL_US, parse_address
+from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_RELAYS, MAX_TTL_US, parse_address
 from zomehost.network.bootstrap import BootstrapClient
+from zomehost.network.directory import MAX_PER_DNA, MAX_TOTAL
 from zomehost.network.errors import AgentInfoError
+from zomehost.network.gossip import DEFAULT_FANOUT
+from zomehost.network.relay import RelayLimits
 from zomehost.network.transport import DEFAULT_MAX_FRAME
 
 TRANSPORT_KEY_NAME = "transport.key"
+MAX_BOOTSTRAPS = 8
 
 
 @dataclass
@@ -27,7 +32,7 @@ class NetworkConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:0"
     advertise: str | None = None
-    bootstrap_url: str | None = None
+    bootstrap_urls: list[str] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)
     call_timeout_ms: int = 30_000
     agent_info_ttl_s: int = DEFAULT_TTL_S
@@ -35,12 +40,20 @@ class NetworkConfig:
     max_frame_bytes: int = DEFAULT_MAX_FRAME
     inbound_workers: int = 32
     network_id: str = ""
+    gossip_peers: int = DEFAULT_FANOUT
+    max_agent_infos_per_dna: int = MAX_PER_DNA
+    relays: list[str] = field(default_factory=list)
+    reachable: bool | Literal["auto"] = True
+    """``auto``: register with ``relays`` and list them only if none of them can dial us."""
+    relay_count: int = 2
+    relay_server: RelayServerConfig | None = None
 
     KEYS = (
         "enabled",
         "listen",
         "advertise",
         "bootstrap_url",
+        "bootstrap_urls",
         "peers",
         "call_timeout_ms",
         "agent_info_ttl_s",
@@ -48,6 +61,12 @@ class NetworkConfig:
         "max_frame_bytes",
         "inbound_workers",
         "network_id",
+        "gossip_peers",
+        "max_agent_infos_per_dna",
+        "relays",
+        "reachable",
+        "relay_count",
+        "relay_server",
     )
 
     @classmethod
@@ -77,12 +96,22 @@ class NetworkConfig:
                 parse_address(cfg.advertise)
             except AgentInfoError as exc:
                 raise ConductorError(f"network.advertise: {exc.message}") from None
+        urls = doc.get("bootstrap_urls") or []
+        if not isinstance(urls, list) or len(urls) > MAX_BOOTSTRAPS:
+            raise ConductorError(
+                f"network.bootstrap_urls must be a list of at most {MAX_BOOTSTRAPS}"
+            )
         if doc.get("bootstrap_url"):
-            cfg.bootstrap_url = str(doc["bootstrap_url"])
+            urls = [doc["bootstrap_url"], *urls]
+        for url in urls:
+            if not isinstance(url, str):
+                raise ConductorError(f"network.bootstrap_urls: {url!r:.60} is not a URL")
             try:
-                BootstrapClient(cfg.bootstrap_url)
+                BootstrapClient(str(url))
             except ValueError as exc:
                 raise ConductorError(f"network.{exc}") from None
+            if str(url) not in cfg.bootstrap_urls:
+                cfg.bootstrap_urls.append(str(url))
         peers = doc.get("peers") or []
         if not isinstance(peers, list):
             raise ConductorError("network.peers must be a list")
@@ -92,6 +121,9 @@ class NetworkConfig:
             ("agent_info_ttl_s", 10, MAX_TTL_US // 1_000_000),
             ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
             ("inbound_workers", 1, 1024),
+            ("gossip_peers", 0, 64),
+            ("relay_count", 1, MAX_RELAYS),
+            ("max_agent_infos_per_dna", 10, MAX_TOTAL),
         ):
             if key in doc:
                 value = doc[key]
@@ -103,8 +135,64 @@ class NetworkConfig:
             if not isinstance(value, int | float) or not 0.1 <= value <= 3600:
                 raise ConductorError("network.refresh_interval_s must be in [0.1, 3600]")
             cfg.refresh_interval_s = float(value)
+        relays = doc.get("relays") or []
+        if not isinstance(relays, list) or len(relays) > 32:
+            raise ConductorError("network.relays: a list of at most 32 host:port addresses")
+        for address in relays:
+            if not isinstance(address, str):
+                raise ConductorError(f"network.relays: {address!r:.60} is not host:port")
+            try:
+                parse_address(address)
+            except AgentInfoError as exc:
+                raise ConductorError(f"network.relays: {exc.message}") from None
+        cfg.relays = [str(a) for a in relays]
+        if "reachable" in doc:
+            if not isinstance(doc["reachable"], bool) and doc["reachable"] != "auto":
+                raise ConductorError("network.reachable must be true, false or auto")
+            cfg.reachable = doc["reachable"]
+        if cfg.reachable is not True and not cfg.relays:
+            raise ConductorError("network.reachable: false or auto needs network.relays")
+        if doc.get("relay_server") is not None:
+            cfg.relay_server = RelayServerConfig.from_doc(doc["relay_server"])
         if "network_id" in doc:
             cfg.network_id = str(doc["network_id"])
+        return cfg
+
+    @property
+    def bootstrap_url(self) -> str | None:
+        """The first bootstrap service (the key of the same name, kept for old configs)."""
+        return self.bootstrap_urls[0] if self.bootstrap_urls else None
+
+
+@dataclass
+class RelayServerConfig:
+    """``network.relay_server``: this conductor also relays for others (docs/network.md)."""
+
+    listen: str = "0.0.0.0:0"
+    limits: RelayLimits = field(default_factory=RelayLimits)
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> RelayServerConfig:
+        if not isinstance(doc, dict):
+            raise ConductorError("network.relay_server must be a map")
+        keys = {"listen", *(f.name for f in dataclasses.fields(RelayLimits))}
+        unknown = set(doc) - keys
+        if unknown:
+            raise ConductorError(
+                f"network.relay_server: unknown keys: {', '.join(sorted(unknown))}"
+            )
+        cfg = cls()
+        if doc.get("listen") is not None:
+            cfg.listen = str(doc["listen"])
+            listen_parts(cfg.listen)
+        for f in dataclasses.fields(RelayLimits):
+            if f.name in doc:
+                value = doc[f.name]
+                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**40:
+                    raise ConductorError(
+                        f"network.relay_server.{f.name} must be a positive integer"
+                    )
+                setattr(cfg.limits, f.name, value)
         return cfg
 
 

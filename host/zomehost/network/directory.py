@@ -28,6 +28,8 @@ class Directory:
         self._by_dna: dict[bytes, dict[bytes, SignedAgentInfo]] = {}
         self._by_signature: dict[bytes, SignedAgentInfo] = {}
         self._count = 0
+        self.version = 0
+        """Bumped on every change: whoever keeps a copy (the peer store) knows when to save."""
         self.max_per_dna = max_per_dna
         self.max_total = max_total
 
@@ -54,6 +56,7 @@ class Directory:
             self._by_signature.pop(old.signature, None)
         per[info.agent.raw] = record
         self._by_signature[record.signature] = record
+        self.version += 1
         return True
 
     def known(self, wire: Any) -> SignedAgentInfo | None:
@@ -139,6 +142,7 @@ class Directory:
         if per is not None and record is not None:
             self._by_signature.pop(record.signature, None)
             self._count -= 1
+            self.version += 1
             if not per:
                 del self._by_dna[dna]
 

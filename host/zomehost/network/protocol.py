@@ -19,6 +19,8 @@ Operations (see docs/network.md):
 * ``msg signal`` body ``{params: bin, signature: bin(64)}``: signed params whose
   ``fn_name`` is ``recv_remote_signal`` and whose ``payload`` is the signal.
 * ``msg agent_infos`` body ``[SignedAgentInfo wire]``: what the sender knows (gossip).
+* ``req agent_info_query`` body ``{dna: bin(39), agent: bin(39)}``; answer:
+  ``[SignedAgentInfo wire]`` (the one record held, or none).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from zomehost.network.errors import ProtocolError
 OP_CALL = "call"
 OP_SIGNAL = "signal"
 OP_AGENT_INFOS = "agent_infos"
+OP_AGENT_INFO_QUERY = "agent_info_query"
 MAX_ID = 2**63 - 1
 MAX_REASON_LEN = 1000
 
@@ -107,6 +110,7 @@ def _op(doc: dict[Any, Any]) -> str:
 
 __all__ = [
     "OP_AGENT_INFOS",
+    "OP_AGENT_INFO_QUERY",
     "OP_CALL",
     "OP_SIGNAL",
     "ErrorResponse",

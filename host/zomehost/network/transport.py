@@ -47,6 +47,7 @@ from zomehost.network.errors import (
     TransportError,
 )
 from zomehost.network.protocol import ErrorResponse, OneWay, Request, Response
+from zomehost.network.relay import MAX_LINE, accept_line, check_reply, dial_line
 from zomehost.network.session import (
     ConnectionClosed,
     Event,
@@ -153,6 +154,36 @@ class _Socket(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    async def read_line(self, limit: int) -> bytes:
+        """One ``\n``-ended line before the handshake (a relay's answer); what follows it
+        is kept for the next :meth:`attach`."""
+        buf = bytearray()
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def sink(data: bytes) -> None:
+            if not data:
+                if not done.done():
+                    done.set_exception(ConnectionError("closed before the relay answered"))
+                return
+            buf.extend(data)
+            if (b"\n" in buf or len(buf) > limit) and not done.done():
+                done.set_result(None)
+
+        def lost(exc: Exception | None) -> None:
+            if not done.done():
+                done.set_exception(ConnectionError("lost before the relay answered"))
+
+        self.on_lost = lost
+        self.attach(sink)
+        await done
+        line, sep, rest = bytes(buf).partition(b"\n")
+        if not sep or len(line) > limit:
+            raise ProtocolError(f"the relay's answer is over {limit} bytes")
+        self.detach()
+        if rest:
+            self._early.append(rest)
+        return line
 
 
 class Connection:
@@ -571,11 +602,44 @@ class Transport:
         if not task.cancelled():
             task.exception()  # retrieved here, so a dial nobody awaits any more is not logged
 
-    async def _dial(self, address: str, expected_identity: bytes | None) -> Connection:
+    async def connect_via_relay(self, relay: str, expected_identity: bytes) -> Connection:
+        """A connection to ``expected_identity`` through the relay service at ``relay``: the
+        same Noise session end to end, the relay only copies its bytes."""
+        if self._stopped:
+            raise PeerUnreachable("the transport is stopped")
+        if expected_identity == self.identity:
+            raise PeerUnreachable("refusing to connect to this conductor itself")
+        existing = self.connection_for(expected_identity)
+        if existing is not None:
+            return existing
+        key = (f"relay {relay}", expected_identity)
+        pending = self._dialing.get(key)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_task(
+                self._dial(relay, expected_identity, preamble=dial_line(expected_identity))
+            )
+            self._dialing[key] = pending
+            pending.add_done_callback(lambda t: self._dial_done(key, t))
+        return await asyncio.shield(pending)
+
+    async def accept_via_relay(self, relay: str, token: bytes) -> Connection:
+        """Answer a call a relay announced (``INCOMING token``): connect to the relay,
+        ``ACCEPT`` it, then run the handshake as the responder."""
+        if self._stopped or len(self._all) + len(self._handshaking) >= self.max_connections:
+            raise PeerUnreachable("not accepting connections")
+        return await self._dial(relay, None, preamble=accept_line(token))
+
+    async def _dial(
+        self, address: str, expected_identity: bytes | None, *, preamble: bytes | None = None
+    ) -> Connection:
+        """Connect to ``address`` and run the handshake; with a ``preamble`` the address is a
+        relay's: the line is sent and its ``OK`` awaited first. A relay ``ACCEPT`` (no
+        expected identity) makes us the responder, everything else the initiator."""
         try:
             host, port = parse_address(address)
         except AgentInfoError as exc:
             raise PeerUnreachable(exc.message) from None
+        via = f"relay {address}" if preamble is not None else address
         try:
             _, sock = await asyncio.wait_for(
                 asyncio.get_running_loop().create_connection(_Socket, host, port),
@@ -585,16 +649,26 @@ class Transport:
             raise PeerUnreachable(f"connecting to {address} timed out") from None
         except OSError as exc:
             raise PeerUnreachable(f"cannot connect to {address}: {exc.strerror or exc}") from None
+        if preamble is not None:
+            try:
+                assert sock.transport is not None
+                sock.transport.write(preamble)
+                check_reply(await asyncio.wait_for(sock.read_line(MAX_LINE), self.connect_timeout))
+            except (TimeoutError, ConnectionError, TransportError) as exc:
+                sock.abort()
+                if isinstance(exc, PeerUnreachable):
+                    raise
+                raise PeerUnreachable(f"relay {address}: {exc or 'timed out'}") from None
         session = SecureSession(
             self._key,
-            initiator=True,
+            initiator=not (preamble is not None and expected_identity is None),
             expected_remote_identity=expected_identity,
             prologue=self.prologue,
             max_frame_size=self.max_frame_size,
         )
-        conn = await self._handshake(sock, session, address)
+        conn = await self._handshake(sock, session, via)
         if conn is None:
-            raise PeerUnreachable(f"handshake with {address} failed")
+            raise PeerUnreachable(f"handshake with {via} failed")
         return conn
 
     # -- accepting ------------------------------------------------------------------------

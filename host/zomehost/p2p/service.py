@@ -10,8 +10,12 @@ send through the same call pipeline as a client call.
 * a :class:`~zomehost.network.transport.Transport` listening on ``network.listen``, with the
   conductor's own transport identity (``transport.key`` in the home, 0600);
 * a :class:`~zomehost.network.directory.Directory` of verified agent infos, filled from the
-  local cells (signed by each agent), the static ``peers`` list, a bootstrap service, and
-  what connected peers send (every connection starts with an exchange);
+  local cells (signed by each agent), the static ``peers`` list, the bootstrap services,
+  gossip with connected peers (:mod:`~zomehost.network.gossip`, every round) and the peer
+  store in the home (what was known before a restart);
+* publishing at once: the conductor tells the service when apps change (install, enable,
+  disable, uninstall), and the thread that changed them waits (briefly) until the new
+  cells' agent infos have gone to the connected peers and the bootstrap services;
 * the conductor hooks ``remote_caller`` / ``remote_signaller``, which host functions call
   on worker threads. Over an open connection the calling thread signs, encrypts and sends
   the call itself and waits for the answer, which the loop hands it; otherwise (first call,
@@ -31,9 +35,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -58,12 +63,14 @@ from zomehost.errors import (
     LimitExceeded,
     NotFound,
 )
-from zomehost.network import protocol
+from zomehost.network import peer_store, protocol
 from zomehost.network.agent_info import AgentInfo, SignedAgentInfo, parse_address
 from zomehost.network.bootstrap import BootstrapClient
 from zomehost.network.config import NetworkConfig, listen_parts, load_transport_key
 from zomehost.network.directory import Directory
 from zomehost.network.errors import AgentInfoError, PeerUnreachable, ProtocolError
+from zomehost.network.gossip import Gossip
+from zomehost.network.relay import RelayPool, RelayServer
 from zomehost.network.transport import Connection, Transport, short_id
 from zomehost.p2p.slots import Slots
 
@@ -73,11 +80,19 @@ if TYPE_CHECKING:
 log = logging.getLogger("zomehost.p2p")
 T = TypeVar("T")
 
-MAX_GOSSIP = 500
 SIGNAL_TIMEOUT_S = 10.0
 BOOTSTRAP_LOOKUP_TIMEOUT_S = 3.0
 BOOTSTRAP_REPUBLISH_S = 60.0
+PUBLISH_WAIT_S = 3.0
+"""How long an app change waits for its agent infos to reach peers and bootstraps."""
+PEER_QUERY_TIMEOUT_S = 2.0
+STATIC_DIAL_S = 3.0
+DIRECT_FIRST_S = 3.0
+"""With relays listed, how long a direct dial may go on (alongside the relays)."""
+RELAY_AFTER_S = 0.25
+"""With relays listed, how long a direct dial runs alone before the relays are tried."""
 _LOOP_MARGIN_S = 2.0
+Round = Callable[[], Coroutine[Any, Any, None]]
 
 
 class Runtime(Protocol):
@@ -130,12 +145,20 @@ class OutgoingCall:
 
 class PeerService:
     def __init__(
-        self, runtime: Runtime, config: NetworkConfig, key: nacl.signing.SigningKey
+        self,
+        runtime: Runtime,
+        config: NetworkConfig,
+        key: nacl.signing.SigningKey,
+        *,
+        store_path: Path | None = None,
     ) -> None:
         self.runtime = runtime
         self.conductor = runtime.conductor
         self.config = config
-        self.directory = Directory()
+        self.directory = Directory(max_per_dna=config.max_agent_infos_per_dna)
+        self.store_path = store_path
+        self._key = key
+        self._saved_version = -1
         self.transport = Transport(
             key,
             on_request=self._on_request,
@@ -145,7 +168,14 @@ class PeerService:
             prologue=config.network_id.encode(),
             max_frame_size=config.max_frame_bytes,
         )
-        self.bootstrap = BootstrapClient(config.bootstrap_url) if config.bootstrap_url else None
+        self.bootstraps = [BootstrapClient(url) for url in config.bootstrap_urls]
+        self.gossip = Gossip(
+            self.directory,
+            self.transport,
+            local_dnas=self.local_dnas,
+            connect=self._connect,
+            fanout=config.gossip_peers,
+        )
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=config.inbound_workers, thread_name_prefix="zome-remote"
         )
@@ -156,9 +186,15 @@ class PeerService:
         self._static: dict[str, Connection | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
-        self._bootstrap_task: asyncio.Task[None] | None = None
-        self._unpublished: dict[bytes, SignedAgentInfo] = {}  # not yet on the bootstrap
-        self._last_full_put = 0.0
+        self._round_tasks: dict[str, asyncio.Task[None]] = {}  # bootstrap URL / "gossip"
+        self._unpublished: dict[str, dict[bytes, SignedAgentInfo]] = {
+            b.url: {} for b in self.bootstraps
+        }  # per bootstrap: not yet published there
+        self._last_full_put: dict[str, float] = {}
+        self._publish_lock = asyncio.Lock()
+        self._unlisten: Callable[[], None] | None = None
+        self.relay_pool: RelayPool | None = None
+        self.relay_server: RelayServer | None = None
         self._stopped = False
 
     @property
@@ -170,26 +206,69 @@ class PeerService:
     def identity(self) -> bytes:
         return self.transport.identity
 
+    def local_dnas(self) -> set[bytes]:
+        """The DNAs this conductor's running cells belong to (their infos are signed)."""
+        return {r.info.dna_hash.raw for r in self._local.values()}
+
+    def known_agent_infos(self, dna_hash: DnaHash | None = None) -> list[SignedAgentInfo]:
+        """The unexpired agent infos known here (of one DNA, or all), newest first: ours,
+        and what the bootstrap services, gossip and the peer store gave."""
+        if dna_hash is None:
+            return self.directory.all()
+        return self.directory.for_dna(dna_hash)
+
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         host, port = listen_parts(self.config.listen)
         self.listen_address = await self.transport.listen(host, port)
         self.address = self.config.advertise or self.listen_address
+        if self.config.relay_server is not None:
+            relay_host, relay_port = listen_parts(self.config.relay_server.listen)
+            self.relay_server = RelayServer(relay_host, relay_port, self.config.relay_server.limits)
+            await self.relay_server.start()
         for entry in self.config.peers:
             self._add_static_peer(entry)
+        if self.store_path is not None:
+            kept = peer_store.load(self.store_path, self.directory, skip_transport=self.identity)
+            log.info("%d agent infos read back from %s", kept, self.store_path)
+        await self._publish_now()  # our DNAs known before any peer sends what it knows
+        if self.config.reachable is not True:
+            self.relay_pool = RelayPool(
+                self.config.relays,
+                self.config.relay_count,
+                self._key,
+                record=lambda: next(iter(self._local.values()), None),
+                on_incoming=self._accept_relayed,
+                on_change=lambda: self._spawn(self._publish_now()),
+            )
+            await self.relay_pool.maintain()
+            await self._publish_now()  # now listing the relays
+        if self._static:  # connected before we say we are ready (bounded: they may be down)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*(self._dial_static(a) for a in self._static)), STATIC_DIAL_S
+                )
         await self._refresh()
         self._refresher = self.loop.create_task(self._refresh_loop())
         self.conductor.remote_caller = self.remote_call
         self.conductor.remote_signaller = self.remote_signal
+        self._unlisten = self.conductor.add_apps_listener(self._apps_changed)
         log.info("network node %s listening on %s", short_id(self.identity), self.address)
 
     async def stop(self) -> None:
         self._stopped = True
+        if self._unlisten is not None:
+            self._unlisten()
         self.conductor.remote_caller = None
         self.conductor.remote_signaller = None
-        for task in (self._refresher, self._bootstrap_task):
+        for task in (self._refresher, *self._round_tasks.values()):
             if task is not None:
                 task.cancel()
+        if self.relay_pool is not None:
+            self.relay_pool.stop()
+        if self.relay_server is not None:
+            await self.relay_server.stop()
+        self._save_peers()
         for task in list(self._tasks):
             task.cancel()
         await self.transport.stop()
@@ -232,13 +311,52 @@ class PeerService:
             log.warning("network.peers: ignoring entry without address or agent_info")
 
     def _on_connected(self, conn: Connection) -> None:
-        self._spawn(self._send_infos(conn, self.directory.all(limit=MAX_GOSSIP)))
+        self._spawn(self.gossip.push(conn))
 
-    async def _send_infos(self, conn: Connection, records: list[SignedAgentInfo]) -> None:
-        if not records:
+    def _save_peers(self) -> None:
+        """Write the directory to the peer store when it changed since the last save."""
+        if self.store_path is None or self.directory.version == self._saved_version:
             return
-        with contextlib.suppress(PeerUnreachable):
-            await conn.send_message(protocol.OP_AGENT_INFOS, [r.to_wire() for r in records])
+        others = [r for r in self.directory.all() if r.info.transport_id != self.identity]
+        try:
+            peer_store.save(self.store_path, others)
+        except OSError as exc:
+            log.warning("peer store %s not written: %s", self.store_path, exc)
+            return
+        self._saved_version = self.directory.version
+
+    def _apps_changed(self) -> None:
+        """The conductor's apps listener (any thread): publish the cells' infos now.
+
+        From a worker thread it waits until they are sent (at most ``PUBLISH_WAIT_S``), so
+        an admin call that installs or enables an app returns with the app reachable.
+        """
+        if self._stopped:
+            return
+        try:
+            on_loop = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            self._spawn(self._publish_now())
+            return
+        with contextlib.suppress(Exception):  # a slow peer or bootstrap: the rounds retry
+            self.runtime.run_on_loop(self._publish_now(), PUBLISH_WAIT_S)
+
+    async def _publish_now(self) -> None:
+        """Sign infos for new cells and send them to every peer and bootstrap at once."""
+        async with self._publish_lock:
+            new = await self._publish_local()
+        if not new:
+            return
+        for pending in self._unpublished.values():
+            for record in new:
+                pending[_cell_key(record.info)] = record
+        await asyncio.gather(
+            self.gossip.announce(new),
+            *(self._bootstrap_publish(b) for b in self.bootstraps),
+            return_exceptions=True,
+        )
 
     async def _refresh_loop(self) -> None:
         while True:
@@ -251,40 +369,51 @@ class PeerService:
                 log.exception("network refresh failed")
 
     async def _refresh(self) -> None:
-        """Publish our cells' infos, dial static peers, talk to the bootstrap (in the back)."""
-        new = await self._publish_local()
-        if new:
-            for conn in self.transport.connections:
-                self._spawn(self._send_infos(conn, new))
-            for record in new:
-                self._unpublished[_cell_key(record.info)] = record
+        """One round: publish our cells' infos, dial static peers, gossip, and talk to each
+        bootstrap (the rounds run in the back, one at a time each); save the peer store."""
+        await self._publish_now()
         for address, static in list(self._static.items()):
             if static is None or static.closed:
                 self._spawn(self._dial_static(address))
         self.directory.prune()
-        if self.bootstrap is not None and (
-            self._bootstrap_task is None or self._bootstrap_task.done()
-        ):
-            self._bootstrap_task = self.loop.create_task(self._bootstrap_round(self.bootstrap))
+        rounds: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = [
+            ("gossip", self.gossip.round)
+        ]
+        rounds += [(b.url, functools.partial(self._bootstrap_round, b)) for b in self.bootstraps]
+        if self.relay_pool is not None:
+            rounds.append(("relays", self.relay_pool.maintain))
+        for name, run in rounds:
+            task = self._round_tasks.get(name)
+            if task is None or task.done():
+                self._round_tasks[name] = self.loop.create_task(run())
+        self._save_peers()
+
+    async def _bootstrap_publish(self, bootstrap: BootstrapClient) -> bool:
+        """Publish what this bootstrap has not got yet; False when it cannot be reached."""
+        unpublished = self._unpublished[bootstrap.url]
+        pending = list(unpublished.values())
+        if not pending:
+            return True
+        try:
+            await bootstrap.put(pending, timeout=PUBLISH_WAIT_S)
+        except PeerUnreachable as exc:
+            log.info("bootstrap publish failed (will retry): %s", exc)
+            return False
+        for record in pending:
+            key = _cell_key(record.info)
+            if unpublished.get(key) is record:
+                del unpublished[key]
+        return True
 
     async def _bootstrap_round(self, bootstrap: BootstrapClient) -> None:
-        """Publish what the bootstrap has not got yet; fetch the peers of our DNAs."""
-        if self.loop.time() - self._last_full_put > BOOTSTRAP_REPUBLISH_S:
+        """Publish to one bootstrap what it lacks; fetch the peers of our DNAs from it."""
+        if self.loop.time() - self._last_full_put.get(bootstrap.url, -1e9) > BOOTSTRAP_REPUBLISH_S:
             # The service keeps records in memory only: refill it after a restart of its own.
-            self._unpublished.update(self._local)
-            self._last_full_put = self.loop.time()
-        pending = list(self._unpublished.values())
-        if pending:
-            try:
-                await bootstrap.put(pending)
-            except PeerUnreachable as exc:
-                log.info("bootstrap publish failed (will retry): %s", exc)
-                return
-            for record in pending:
-                key = _cell_key(record.info)
-                if self._unpublished.get(key) is record:
-                    del self._unpublished[key]
-        for dna in {r.info.dna_hash.raw for r in self._local.values()}:
+            self._unpublished[bootstrap.url].update(self._local)
+            self._last_full_put[bootstrap.url] = self.loop.time()
+        if not await self._bootstrap_publish(bootstrap):
+            return
+        for dna in self.local_dnas():
             try:
                 found = await bootstrap.lookup(DnaHash(dna), known=self.directory.known)
             except PeerUnreachable as exc:
@@ -315,14 +444,17 @@ class PeerService:
         live = {c.key for c in cells}
         for key in [k for k in self._local if k not in live]:
             record = self._local.pop(key)
-            self._unpublished.pop(key, None)
+            for pending in self._unpublished.values():
+                pending.pop(key, None)
             self.directory.remove(record.info.dna_hash, record.info.agent)
+        relays = self.advertised_relays()
         new: list[SignedAgentInfo] = []
         for cell in cells:
             old = self._local.get(cell.key)
             if (
                 old is not None
                 and old.info.address == self.address
+                and old.info.relays == relays
                 and (now - old.info.signed_at < half_life)
             ):
                 continue
@@ -337,28 +469,47 @@ class PeerService:
                 self.identity,
                 ttl_s=self.config.agent_info_ttl_s,
                 now=now,
+                relays=relays,
             )
             self._local[cell.key] = record
             self.directory.put(record)
             new.append(record)
         return new
 
+    def advertised_relays(self) -> tuple[str, ...]:
+        """The relays our infos list: none when reachable, or (``auto``) when a relay
+        found that it can dial us itself."""
+        pool = self.relay_pool
+        if pool is None or (self.config.reachable == "auto" and pool.dialable):
+            return ()
+        return pool.addresses
+
     async def _resolve(
         self, dna: DnaHash, agent: AgentPubKey, deadline: float, *, refresh: bool = False
     ) -> SignedAgentInfo | None:
+        """The agent's record: the directory's, else (or when ``refresh`` asks for a newer
+        one) what the bootstrap services and the connected peers hold, asked at once."""
         record = None if refresh else self.directory.get(dna, agent)
-        if record is not None or self.bootstrap is None:
+        if record is not None:
             return record
         budget = min(deadline - self.loop.time(), BOOTSTRAP_LOOKUP_TIMEOUT_S)
         if budget <= 0:
             return self.directory.get(dna, agent)
-        try:
-            for found in await self.bootstrap.lookup(
-                dna, timeout=budget, known=self.directory.known
-            ):
-                self.directory.put(found)
-        except PeerUnreachable as exc:
-            log.info("bootstrap lookup failed: %s", exc)
+
+        async def ask(bootstrap: BootstrapClient) -> None:
+            try:
+                for found in await bootstrap.lookup(
+                    dna, timeout=budget, known=self.directory.known
+                ):
+                    self.directory.put(found)
+            except PeerUnreachable as exc:
+                log.info("bootstrap lookup failed: %s", exc)
+
+        await asyncio.gather(
+            *(ask(b) for b in self.bootstraps),
+            self.gossip.query(dna, agent, min(budget, PEER_QUERY_TIMEOUT_S)),
+            return_exceptions=True,
+        )
         return self.directory.get(dna, agent)
 
     async def _connect_agent(
@@ -374,27 +525,81 @@ class PeerService:
                 f"agent {agent} is not running DNA {dna} on this conductor"
             )
         try:
-            return await self._connect(record, deadline)
+            return await self._connect_within(record, deadline)
         except PeerUnreachable as first:
             # The info may be stale (the peer moved): ask for a newer one, try once more.
             newer = await self._resolve(dna, agent, deadline, refresh=True)
             if newer is None or newer.info.signed_at <= record.info.signed_at:
                 return ZomeCallResponse.network_error(f"agent {agent} is unreachable: {first}")
             try:
-                return await self._connect(newer, deadline)
+                return await self._connect_within(newer, deadline)
             except PeerUnreachable as exc:
                 return ZomeCallResponse.network_error(f"agent {agent} is unreachable: {exc}")
 
-    async def _connect(self, record: SignedAgentInfo, deadline: float) -> Connection:
+    async def _connect_within(self, record: SignedAgentInfo, deadline: float) -> Connection:
         budget = deadline - self.loop.time()
         if budget <= 0:
             raise PeerUnreachable("timed out before a connection was made")
+        return await self._connect(record, budget)
+
+    async def _connect(self, record: SignedAgentInfo, timeout: float) -> Connection:
+        """The connection to a record's conductor, proven to hold its transport identity.
+
+        Its address first; when the record lists relays and the direct dial has not
+        succeeded within ``RELAY_AFTER_S`` (a private address behind someone else's NAT
+        usually hangs), the relays are tried one after the other alongside it (for at
+        most ``DIRECT_FIRST_S``): the first connection made wins.
+        """
+        info = record.info
+        deadline = self.loop.time() + timeout
+        direct_budget = min(timeout, DIRECT_FIRST_S) if info.relays else timeout
+        failures: list[str] = []
+        direct = asyncio.ensure_future(
+            asyncio.wait_for(self.transport.connect(info.address, info.transport_id), direct_budget)
+        )
+        tasks = {direct}
         try:
-            return await asyncio.wait_for(
-                self.transport.connect(record.info.address, record.info.transport_id), budget
-            )
-        except TimeoutError:
-            raise PeerUnreachable("timed out connecting") from None
+            if info.relays:
+                await asyncio.wait(tasks, timeout=RELAY_AFTER_S)
+                if not (direct.done() and direct.exception() is None):
+                    tasks.add(asyncio.ensure_future(self._via_relays(info, deadline, failures)))
+            while tasks:
+                done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    exc = task.exception()
+                    if exc is None:
+                        return task.result()
+                    if task is direct:
+                        failures.insert(0, f"{info.address}: {str(exc) or 'timed out connecting'}")
+            raise PeerUnreachable("; ".join(failures))
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _via_relays(
+        self, info: AgentInfo, deadline: float, failures: list[str]
+    ) -> Connection:
+        """Each relay of a record in turn (failures noted); the first that connects."""
+        for relay in info.relays:
+            left = deadline - self.loop.time()
+            if left <= 0:
+                break
+            try:
+                return await asyncio.wait_for(
+                    self.transport.connect_via_relay(relay, info.transport_id), left
+                )
+            except TimeoutError:
+                failures.append(f"relay {relay}: timed out connecting")
+            except PeerUnreachable as exc:
+                failures.append(str(exc))
+        raise PeerUnreachable("no relay connected")
+
+    async def _accept_relayed(self, relay: str, token: bytes) -> None:
+        """A relay announced a caller: connect to the relay for it (the caller dials us)."""
+        try:
+            await self.transport.accept_via_relay(relay, token)
+        except PeerUnreachable as exc:
+            log.info("relayed call from %s not accepted: %s", relay, exc)
 
     # -- the caller side (worker threads) -------------------------------------------------
     def remote_call(
@@ -554,6 +759,8 @@ class PeerService:
 
     async def _on_request(self, conn: Connection, request: protocol.Request) -> Any:
         """On the loop, when every slot is taken: wait for one (within the call's timeout)."""
+        if request.op == protocol.OP_AGENT_INFO_QUERY:
+            return self.gossip.answer_query(request.body)
         if request.op != protocol.OP_CALL:
             raise ProtocolError(f"unknown request {request.op!r:.40}")
         if not await self._slots.acquire(_call_timeout_ms(request.body, self.config) / 1000):
@@ -597,8 +804,9 @@ class PeerService:
 
     async def _on_message(self, conn: Connection, message: protocol.OneWay) -> None:
         if message.op == protocol.OP_AGENT_INFOS:
-            if isinstance(message.body, list):
-                self.directory.put_many_wire(message.body[:MAX_GOSSIP])
+            new = self.gossip.received(conn, message.body)
+            if conn is not None and any(r.info.transport_id == conn.remote_identity for r in new):
+                self._spawn(self.gossip.push(conn))  # it runs DNAs we had not heard of
         elif message.op == protocol.OP_SIGNAL:
             await self._on_signal(conn, message.body)
         else:
@@ -673,7 +881,9 @@ async def start_peer_service(runtime: Runtime, home: Path) -> PeerService | None
     config = NetworkConfig.from_doc(runtime.conductor.config.network)
     if not config.enabled:
         return None
-    service = PeerService(runtime, config, load_transport_key(home))
+    service = PeerService(
+        runtime, config, load_transport_key(home), store_path=home / peer_store.PEER_STORE_NAME
+    )
     await service.start()
     runtime.publish_endpoint(
         "network",
@@ -681,6 +891,8 @@ async def start_peer_service(runtime: Runtime, home: Path) -> PeerService | None
             "address": service.address,
             "listen": service.listen_address,
             "transport_id": service.identity.hex(),
+            "relays": list(service.advertised_relays()),
+            "relay_server": service.relay_server.address if service.relay_server else None,
         },
     )
     return service
