@@ -22,7 +22,7 @@ from zomehost.chain.store import Store
 from zomehost.conductor.app import AppStatus, InstalledApp
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
-from zomehost.core.bundle import AppBundle, DnaFile, DnaManifest
+from zomehost.core.bundle import DnaFile, DnaManifest
 from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
@@ -30,6 +30,7 @@ from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHas
 from zomehost.core.keystore import Keystore
 from zomehost.core.response import CallTarget, ZomeCallResponse
 from zomehost.core.signal import Signal
+from zomehost.core.web_bundle import UiFiles, decode_installable
 from zomehost.core.zome_call import ReplayGuard, ZomeCall, ZomeCallParams
 from zomehost.errors import (
     AppNotEnabled,
@@ -230,12 +231,13 @@ class Conductor:
     ) -> InstalledApp:
         """Check every zome, store the DNAs, run genesis for every cell; all or nothing.
 
+        ``bundle`` is a ``.happ`` or a ``.webhapp`` (its UI is kept with the app).
         ``linked_apps``: installed apps whose cells this app's zomes may call as their
         author; without a link, another app's cells answer only to grants.
         """
         if not app_id or len(app_id) > 128 or "/" in app_id:
             raise InvalidInput("an app id is 1-128 characters without '/'")
-        parsed = AppBundle.decode(bundle)
+        parsed, web = decode_installable(bundle)  # a .happ or a .webhapp
         dnas = {
             role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
             for role, dna in parsed.dnas.items()
@@ -300,6 +302,8 @@ class Conductor:
                 for ws in workspaces:
                     ws.write_into(txn)
                 txn.put(f"app/{app_id}".encode(), pack(app.to_state()), db=self.store.db["state"])
+                if web is not None:
+                    txn.put(f"ui/{app_id}".encode(), pack(web.ui_zip), db=self.store.db["state"])
             self.apps_version += 1
             for ws in workspaces:
                 ws.committed()
@@ -325,6 +329,7 @@ class Conductor:
             for cid in app.cell_ids:
                 self._cells.pop(cid.key, None)
             self.store.delete_state(f"app/{app_id}")
+            self.store.delete_state(f"ui/{app_id}")
             self.apps_version += 1
         self._apps_changed()
 
@@ -341,6 +346,11 @@ class Conductor:
                 listener()
             except Exception:
                 log.exception("apps listener failed")
+
+    def app_ui(self, app_id: str) -> UiFiles | None:
+        """The UI installed with the app (from its ``.webhapp``), or ``None``."""
+        blob = self.store.get_state(f"ui/{app_id}")
+        return UiFiles.from_zip(blob) if isinstance(blob, bytes) else None
 
     # -- admin-side capabilities ------------------------------------------------------
     def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:

@@ -1,0 +1,372 @@
+"""Web UIs served by the conductor: each installed ``.webhapp``'s UI on its own loopback port.
+
+For each app with a UI (docs/web-ui.md), ``zomehost run``:
+
+* serves the UI's files at ``http://127.0.0.1:PORT/`` from memory (the files the bundle named,
+  nothing else: a request path is looked up, never joined onto a directory);
+* attaches an app interface bound to that app whose allowed origin is exactly that UI's
+  origin, so no other page (and no other app's page) may open it;
+* injects into ``index.html`` what the Holochain Launcher gives a UI —
+  ``window.__HC_LAUNCHER_ENV__ = {APP_INTERFACE_PORT, APP_INTERFACE_TOKEN, INSTALLED_APP_ID}``,
+  which ``@holochain/client``'s ``AppWebsocket.connect()`` reads — with a fresh single-use
+  app authentication token for that app only, and ``launcher.js``, which defines
+  ``window.__HC_ZOME_CALL_SIGNER__``: the page's zome calls are signed by the conductor as the
+  app's agent (the Launcher's way), through ``POST /.zomehost/sign-zome-call``, which signs
+  only calls to this app's cells, as this app's agent, for requests from this origin that
+  carry the page's session secret.
+
+Every request must name the site in ``Host`` (``127.0.0.1:PORT``; ``localhost:PORT`` is
+redirected), which defeats DNS rebinding. Pages get a Content-Security-Policy that lets them
+load only their own files and connect only to their own app interface. The admin interface
+refuses web origins (docs/conductor-api.md), so a page never reaches it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import mimetypes
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote_to_bytes, urlsplit
+
+from zomehost.api.http_server import HttpRequest, HttpResponse, HttpSite
+from zomehost.core.api_wire import APP_MAX_MESSAGE
+from zomehost.core.web_bundle import UI_INDEX, UiFiles
+from zomehost.core.zome_call import ZomeCallParams, params_digest
+from zomehost.errors import ZomehostError
+
+if TYPE_CHECKING:
+    from zomehost.api.registry import Runtime
+    from zomehost.api.server import Interfaces
+
+log = logging.getLogger("zomehost.api.ui")
+
+LOOPBACK = "127.0.0.1"
+ASSETS = Path(__file__).parent / "ui_assets"
+LAUNCHER_PATH = "/.zomehost/launcher.js"
+SIGN_PATH = "/.zomehost/sign-zome-call"
+SESSION_HEADER = "x-zomehost-session"
+TOKEN_EXPIRY_S = 60  # a page load's app token: single use, this long to connect
+WATCH_INTERVAL_S = 0.5  # how often installs and uninstalls are noticed
+STATE_PREFIX = "ui_server/"
+_HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe to put inside ``<script>``: no ``</script>`` or ``<!--`` can appear."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def content_type(path: str) -> str:
+    guessed, _ = mimetypes.guess_type(path)
+    if guessed is None:
+        return "application/octet-stream"
+    if guessed.startswith("text/") or guessed in ("application/javascript", "application/json"):
+        return f"{guessed}; charset=utf-8"
+    return guessed
+
+
+def request_path(target: str) -> str | None:
+    """The decoded path of a request target (``/a/b.js?x`` → ``a/b.js``), or ``None``.
+
+    Only origin-form targets; percent-escapes must decode to UTF-8. The result is only ever
+    used as a key into the UI's files, so ``..`` cannot escape anything; it is refused anyway.
+    """
+    if not target.startswith("/"):
+        return None
+    path = urlsplit(target).path
+    try:
+        decoded = unquote_to_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\x00" in decoded or "\\" in decoded:
+        return None
+    parts = decoded.split("/")[1:]
+    if any(p in (".", "..") for p in parts):
+        return None
+    return "/".join(parts)
+
+
+class LoopbackSite:
+    """A site on ``127.0.0.1``: the Host rule and the session secret its pages carry."""
+
+    def __init__(self, name: str, max_body: int) -> None:
+        self.http = HttpSite(self.handle, max_body=max_body, name=name)
+        self.session = secrets.token_urlsafe(32)
+
+    @property
+    def port(self) -> int:
+        return self.http.port
+
+    @property
+    def origin(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return self.origin + "/"
+
+    async def listen(self, port: int) -> int:
+        try:
+            return await self.http.listen(LOOPBACK, port)
+        except OSError:
+            if not port:
+                raise
+            log.info("%s: port %d is taken, using another", self.http.name, port)
+            return await self.http.listen(LOOPBACK, 0)
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        host = request.header("host")
+        if host == f"localhost:{self.port}":
+            target = request.target if request.target.startswith("/") else "/"
+            return HttpResponse(308, b"", headers={"Location": self.origin + target})
+        if host != f"{LOOPBACK}:{self.port}":
+            return HttpResponse.text(421, f"this site answers only to {LOOPBACK}:{self.port}")
+        origin = request.header("origin")
+        if origin is not None and origin != self.origin:
+            return HttpResponse.text(403, "cross-origin requests are refused")
+        path = request_path(request.target)
+        if path is None:
+            return HttpResponse.text(400, "bad request path")
+        return await self.route(request, path)
+
+    async def route(self, request: HttpRequest, path: str) -> HttpResponse:
+        raise NotImplementedError
+
+    def has_session(self, request: HttpRequest) -> bool:
+        """The request carries this site's session secret (a custom header: a page of
+        another origin cannot send it without a CORS preflight, which is never granted)."""
+        given = request.header(SESSION_HEADER) or ""
+        return hmac.compare_digest(given.encode(), self.session.encode())
+
+    def page(self, html: bytes, boot: str, csp: str) -> HttpResponse:
+        """``html`` with ``boot`` (a script, nonce-tagged) injected first in ``<head>``."""
+        nonce = secrets.token_urlsafe(16)
+        tag = f'<script nonce="{nonce}">{boot}</script>'.encode()
+        found = _HEAD.search(html)
+        at = found.end() if found else 0
+        body = html[:at] + tag + html[at:]
+        return HttpResponse(
+            200,
+            body,
+            "text/html; charset=utf-8",
+            {"Content-Security-Policy": csp.replace("{nonce}", nonce)},
+        )
+
+
+def asset(name: str) -> bytes:
+    path = ASSETS / name
+    try:
+        return path.read_bytes()
+    except OSError:
+        raise FileNotFoundError(f"{path} is missing: run `just ui`") from None
+
+
+@dataclass(slots=True)
+class SitePorts:
+    """Where an app's UI and its app interface listen (kept so a restart reuses them)."""
+
+    ui: int
+    app: int
+
+
+class AppSite(LoopbackSite):
+    """One app's UI, its own app interface, and the signer its page uses."""
+
+    def __init__(self, server: UiServer, app_id: str, ui: UiFiles) -> None:
+        super().__init__(f"ui {app_id}", APP_MAX_MESSAGE)
+        self.server = server
+        self.app_id = app_id
+        self.ui = ui
+        self.app_port = 0
+
+    def csp(self) -> str:
+        ws = f"ws://localhost:{self.app_port} ws://{LOOPBACK}:{self.app_port}"
+        return (
+            "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; "
+            "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+            f"connect-src 'self' {ws}; frame-ancestors 'none'; base-uri 'none'; "
+            "form-action 'none'; object-src 'none'"
+        )
+
+    async def route(self, request: HttpRequest, path: str) -> HttpResponse:
+        if path == SIGN_PATH[1:]:
+            if request.method != "POST":
+                return HttpResponse.text(405, "POST only")
+            return await self.sign(request)
+        if request.method not in ("GET", "HEAD"):
+            return HttpResponse.text(405, "GET or HEAD only")
+        if path == LAUNCHER_PATH[1:]:
+            return HttpResponse(200, asset("launcher.js"), content_type("launcher.js"))
+        if path == "" or path.endswith("/"):
+            path += UI_INDEX
+        if path == UI_INDEX:
+            return await self.index()
+        content = self.ui.get(path)
+        if content is None:
+            return HttpResponse.text(404, "not found")
+        return HttpResponse(200, content, content_type(path))
+
+    async def index(self) -> HttpResponse:
+        """The page, with a fresh single-use token for this app only."""
+        token = os.urandom(64)
+        expires_at = (time.time_ns() // 1000) + TOKEN_EXPIRY_S * 1_000_000
+        self.server.ifaces.tokens.issue(token, self.app_id, expires_at, single_use=True)
+        app = await self.server.daemon.in_worker(self.server.conductor.get_app, self.app_id)
+        env = _script_json(
+            {
+                "APP_INTERFACE_PORT": self.app_port,
+                "INSTALLED_APP_ID": self.app_id,
+                "APP_INTERFACE_TOKEN": list(token),
+            }
+        )
+        zomehost = _script_json(
+            {"session": self.session, "signPath": SIGN_PATH, "agent": str(app.agent)}
+        )
+        boot = (
+            f"window.__HC_LAUNCHER_ENV__={env};"
+            "window.__HC_LAUNCHER_ENV__.APP_INTERFACE_TOKEN="
+            "new Uint8Array(window.__HC_LAUNCHER_ENV__.APP_INTERFACE_TOKEN);"
+            f"window.__ZOMEHOST__={zomehost};"
+        )
+        html = self.ui.get(UI_INDEX) or b""
+        launcher = f'<script src="{LAUNCHER_PATH}"></script>'.encode()
+        found = _HEAD.search(html)
+        at = found.end() if found else 0
+        return self.page(html[:at] + launcher + html[at:], boot, self.csp())
+
+    async def sign(self, request: HttpRequest) -> HttpResponse:
+        """Sign a zome call as the app's agent: only for this app's cells."""
+        if not self.has_session(request) or request.header("origin") != self.origin:
+            return HttpResponse.text(403, "only this UI's own page may sign calls")
+        try:
+            params = ZomeCallParams.decode(request.body)
+        except ZomehostError as exc:
+            return HttpResponse.text(400, exc.message)
+        conductor = self.server.conductor
+        try:
+            app = await self.server.daemon.in_worker(conductor.get_app, self.app_id)
+        except ZomehostError as exc:
+            return HttpResponse.text(404, exc.message)
+        if params.provenance != app.agent or params.cell_id not in app.cell_ids:
+            log.info("ui %s: refused to sign a call to %s", self.app_id, params.cell_id)
+            return HttpResponse.text(
+                403, f"this page signs only calls to app {self.app_id!r}'s cells, as its agent"
+            )
+        signature = await self.server.daemon.in_worker(
+            conductor.sign, app.agent, params_digest(request.body)
+        )
+        return HttpResponse(200, signature, "application/octet-stream")
+
+
+class UiServer:
+    """The daemon service serving every installed app's UI (and the dashboard)."""
+
+    def __init__(self, daemon: Runtime, ifaces: Interfaces) -> None:
+        self.daemon = daemon
+        self.ifaces = ifaces
+        self.conductor = daemon.conductor
+        self.sites: dict[str, AppSite] = {}
+        self._seen_version = -1
+        self._watcher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        await self.refresh()
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        for app_id in list(self.sites):
+            await self._close(app_id)
+
+    def urls(self) -> dict[str, str]:
+        return {app_id: site.url for app_id, site in sorted(self.sites.items())}
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_INTERVAL_S)
+            if self.conductor.apps_version != self._seen_version:
+                try:
+                    await self.refresh()
+                except Exception:
+                    log.exception("could not refresh the served UIs")
+
+    async def refresh(self) -> None:
+        """Serve the UI of every installed app that has one; stop serving uninstalled ones."""
+        async with self._lock:
+            self._seen_version = self.conductor.apps_version
+            uis = await self.daemon.in_worker(self._installed_uis)
+            for app_id in [a for a in self.sites if a not in uis]:
+                await self._close(app_id)
+            for app_id, ui in uis.items():
+                if app_id not in self.sites:
+                    try:
+                        await self._open(app_id, ui)
+                    except (OSError, ZomehostError) as exc:
+                        log.error("cannot serve the UI of %s: %s", app_id, exc)
+            self.daemon.publish_endpoint("ui", self.urls())
+
+    def _installed_uis(self) -> dict[str, UiFiles]:
+        out: dict[str, UiFiles] = {}
+        for app in self.conductor.list_apps():
+            try:
+                ui = self.conductor.app_ui(app.app_id)
+            except ZomehostError as exc:
+                log.error("the stored UI of %s is unusable: %s", app.app_id, exc)
+                continue
+            if ui is not None:
+                out[app.app_id] = ui
+        return out
+
+    async def _open(self, app_id: str, ui: UiFiles) -> None:
+        saved = await self.daemon.in_worker(self.conductor.store.get_state, STATE_PREFIX + app_id)
+        ports = SitePorts(**saved) if isinstance(saved, dict) else SitePorts(0, 0)
+        site = AppSite(self, app_id, ui)
+        await site.listen(ports.ui)
+        try:
+            try:
+                site.app_port = await self.ifaces.attach_app_interface(
+                    ports.app, site.origin, app_id, None, persist=False
+                )
+            except ZomehostError:
+                if not ports.app:
+                    raise
+                site.app_port = await self.ifaces.attach_app_interface(
+                    0, site.origin, app_id, None, persist=False
+                )
+        except BaseException:
+            await site.http.close()
+            raise
+        self.sites[app_id] = site
+        doc = {"ui": site.port, "app": site.app_port}
+        await self.daemon.in_worker(self.conductor.store.put_state, STATE_PREFIX + app_id, doc)
+        log.info("serving the UI of %s at %s (app interface %d)", app_id, site.url, site.app_port)
+
+    async def _close(self, app_id: str) -> None:
+        site = self.sites.pop(app_id)
+        await self.ifaces.detach_app_interface(site.app_port)
+        await site.http.close()
+        with contextlib.suppress(ZomehostError):
+            await self.daemon.in_worker(self.conductor.store.delete_state, STATE_PREFIX + app_id)
+
+
+async def start_ui_server(daemon: Runtime, ifaces: Interfaces) -> UiServer:
+    """Serve the installed apps' UIs (called by the daemon after the interfaces start)."""
+    server = UiServer(daemon, ifaces)
+    await server.start()
+    for app_id, url in server.urls().items():
+        print(f"zomehost: UI of {app_id} at {url}", flush=True)
+    return server
