@@ -116,8 +116,8 @@ class HttpSite:
             except h11.RemoteProtocolError as exc:
                 await self._refuse(conn, writer, exc.error_status_hint, "bad request")
                 return
-            except _TooLarge:
-                await self._refuse(conn, writer, 413, "request body too large")
+            except _TooLarge as exc:
+                await self._refuse(conn, writer, exc.status, "request too large")
                 return
             if request is None:
                 return
@@ -150,14 +150,18 @@ class HttpSite:
             if isinstance(event, h11.ConnectionClosed):
                 return None
             if isinstance(event, h11.Request):
+                # h11 bounds only an *incomplete* head; one read may bring a whole big one.
+                size = len(event.target) + sum(len(n) + len(v) + 4 for n, v in event.headers)
+                if size > MAX_HEAD:
+                    raise _TooLarge(431)
                 head = event
                 length = dict(event.headers).get(b"content-length")
                 if length is not None and int(length) > self.max_body:
-                    raise _TooLarge
+                    raise _TooLarge(413)
             elif isinstance(event, h11.Data):
                 body += event.data
                 if len(body) > self.max_body:
-                    raise _TooLarge
+                    raise _TooLarge(413)
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
                 headers: dict[str, str] = {}
@@ -207,4 +211,6 @@ class HttpSite:
 
 
 class _TooLarge(Exception):
-    pass
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status  # 413: the body, 431: the head
