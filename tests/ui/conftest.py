@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from api.conftest import ConductorProc, api_home
 from conftest import REPO, AppBuilder
@@ -78,12 +79,25 @@ class Served:
     urls: dict[str, str]
     agents: dict[str, str]
 
+    @property
+    def dashboard_port(self) -> int:
+        return int(self.conductor.endpoints["dashboard"].rsplit(":", 1)[1].strip("/"))
+
     def port(self, app_id: str) -> int:
         return int(self.urls[app_id].rsplit(":", 1)[1].strip("/"))
 
 
-def serve_apps(home_dir: Path, cache: Path, bundle: Path, app_ids: list[str]) -> Served:
+def serve_apps(
+    home_dir: Path,
+    cache: Path,
+    bundle: Path,
+    app_ids: list[str],
+    config: dict[str, Any] | None = None,
+) -> Served:
     home = api_home(home_dir, cache)
+    if config:
+        path = home / "conductor-config.yaml"
+        path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), **config}))
     agents = {}
     conductor = Conductor.open(Home(home), PASSPHRASE)
     try:

@@ -25,20 +25,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
-import json
 import logging
-import mimetypes
 import os
-import re
-import secrets
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_to_bytes, urlsplit
+from typing import TYPE_CHECKING
 
-from zomehost.api.http_server import HttpRequest, HttpResponse, HttpSite
+from zomehost.api.dashboard import DashboardSite
+from zomehost.api.http_server import HttpRequest, HttpResponse
+from zomehost.api.web_site import (
+    LOOPBACK,
+    LoopbackSite,
+    asset,
+    content_type,
+    in_head,
+    script_json,
+)
 from zomehost.core.api_wire import APP_MAX_MESSAGE
 from zomehost.core.web_bundle import UI_INDEX, UiFiles
 from zomehost.core.zome_call import ZomeCallParams, params_digest
@@ -47,128 +49,16 @@ from zomehost.errors import ZomehostError
 if TYPE_CHECKING:
     from zomehost.api.registry import Runtime
     from zomehost.api.server import Interfaces
+    from zomehost.conductor.home import DashboardConfig
 
 log = logging.getLogger("zomehost.api.ui")
 
-LOOPBACK = "127.0.0.1"
-ASSETS = Path(__file__).parent / "ui_assets"
 LAUNCHER_PATH = "/.zomehost/launcher.js"
 SIGN_PATH = "/.zomehost/sign-zome-call"
-SESSION_HEADER = "x-zomehost-session"
 TOKEN_EXPIRY_S = 60  # a page load's app token: single use, this long to connect
 WATCH_INTERVAL_S = 0.5  # how often installs and uninstalls are noticed
 STATE_PREFIX = "ui_server/"
-_HEAD = re.compile(rb"<head(\s[^>]*)?>", re.IGNORECASE)
-
-
-def _script_json(value: Any) -> str:
-    """JSON safe to put inside ``<script>``: no ``</script>`` or ``<!--`` can appear."""
-    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def content_type(path: str) -> str:
-    guessed, _ = mimetypes.guess_type(path)
-    if guessed is None:
-        return "application/octet-stream"
-    if guessed.startswith("text/") or guessed in ("application/javascript", "application/json"):
-        return f"{guessed}; charset=utf-8"
-    return guessed
-
-
-def request_path(target: str) -> str | None:
-    """The decoded path of a request target (``/a/b.js?x`` → ``a/b.js``), or ``None``.
-
-    Only origin-form targets; percent-escapes must decode to UTF-8. The result is only ever
-    used as a key into the UI's files, so ``..`` cannot escape anything; it is refused anyway.
-    """
-    if not target.startswith("/"):
-        return None
-    path = urlsplit(target).path
-    try:
-        decoded = unquote_to_bytes(path).decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if "\x00" in decoded or "\\" in decoded:
-        return None
-    parts = decoded.split("/")[1:]
-    if any(p in (".", "..") for p in parts):
-        return None
-    return "/".join(parts)
-
-
-class LoopbackSite:
-    """A site on ``127.0.0.1``: the Host rule and the session secret its pages carry."""
-
-    def __init__(self, name: str, max_body: int) -> None:
-        self.http = HttpSite(self.handle, max_body=max_body, name=name)
-        self.session = secrets.token_urlsafe(32)
-
-    @property
-    def port(self) -> int:
-        return self.http.port
-
-    @property
-    def origin(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
-
-    @property
-    def url(self) -> str:
-        return self.origin + "/"
-
-    async def listen(self, port: int) -> int:
-        try:
-            return await self.http.listen(LOOPBACK, port)
-        except OSError:
-            if not port:
-                raise
-            log.info("%s: port %d is taken, using another", self.http.name, port)
-            return await self.http.listen(LOOPBACK, 0)
-
-    async def handle(self, request: HttpRequest) -> HttpResponse:
-        host = request.header("host")
-        if host == f"localhost:{self.port}":
-            target = request.target if request.target.startswith("/") else "/"
-            return HttpResponse(308, b"", headers={"Location": self.origin + target})
-        if host != f"{LOOPBACK}:{self.port}":
-            return HttpResponse.text(421, f"this site answers only to {LOOPBACK}:{self.port}")
-        origin = request.header("origin")
-        if origin is not None and origin != self.origin:
-            return HttpResponse.text(403, "cross-origin requests are refused")
-        path = request_path(request.target)
-        if path is None:
-            return HttpResponse.text(400, "bad request path")
-        return await self.route(request, path)
-
-    async def route(self, request: HttpRequest, path: str) -> HttpResponse:
-        raise NotImplementedError
-
-    def has_session(self, request: HttpRequest) -> bool:
-        """The request carries this site's session secret (a custom header: a page of
-        another origin cannot send it without a CORS preflight, which is never granted)."""
-        given = request.header(SESSION_HEADER) or ""
-        return hmac.compare_digest(given.encode(), self.session.encode())
-
-    def page(self, html: bytes, boot: str, csp: str) -> HttpResponse:
-        """``html`` with ``boot`` (a script, nonce-tagged) injected first in ``<head>``."""
-        nonce = secrets.token_urlsafe(16)
-        tag = f'<script nonce="{nonce}">{boot}</script>'.encode()
-        found = _HEAD.search(html)
-        at = found.end() if found else 0
-        body = html[:at] + tag + html[at:]
-        return HttpResponse(
-            200,
-            body,
-            "text/html; charset=utf-8",
-            {"Content-Security-Policy": csp.replace("{nonce}", nonce)},
-        )
-
-
-def asset(name: str) -> bytes:
-    path = ASSETS / name
-    try:
-        return path.read_bytes()
-    except OSError:
-        raise FileNotFoundError(f"{path} is missing: run `just ui`") from None
+DASHBOARD_STATE = "ui_dashboard/port"  # app ids never hold "/": no clash
 
 
 @dataclass(slots=True)
@@ -222,14 +112,14 @@ class AppSite(LoopbackSite):
         expires_at = (time.time_ns() // 1000) + TOKEN_EXPIRY_S * 1_000_000
         self.server.ifaces.tokens.issue(token, self.app_id, expires_at, single_use=True)
         app = await self.server.daemon.in_worker(self.server.conductor.get_app, self.app_id)
-        env = _script_json(
+        env = script_json(
             {
                 "APP_INTERFACE_PORT": self.app_port,
                 "INSTALLED_APP_ID": self.app_id,
                 "APP_INTERFACE_TOKEN": list(token),
             }
         )
-        zomehost = _script_json(
+        zomehost = script_json(
             {"session": self.session, "signPath": SIGN_PATH, "agent": str(app.agent)}
         )
         boot = (
@@ -240,9 +130,7 @@ class AppSite(LoopbackSite):
         )
         html = self.ui.get(UI_INDEX) or b""
         launcher = f'<script src="{LAUNCHER_PATH}"></script>'.encode()
-        found = _HEAD.search(html)
-        at = found.end() if found else 0
-        return self.page(html[:at] + launcher + html[at:], boot, self.csp())
+        return self.page(in_head(html, launcher), boot, self.csp())
 
     async def sign(self, request: HttpRequest) -> HttpResponse:
         """Sign a zome call as the app's agent: only for this app's cells."""
@@ -276,13 +164,28 @@ class UiServer:
         self.ifaces = ifaces
         self.conductor = daemon.conductor
         self.sites: dict[str, AppSite] = {}
+        self.dashboard: DashboardSite | None = None
         self._seen_version = -1
         self._watcher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
+        policy = self.conductor.config.dashboard
+        if policy.enabled:
+            await self._open_dashboard(policy)
         await self.refresh()
         self._watcher = asyncio.create_task(self._watch())
+
+    async def _open_dashboard(self, policy: DashboardConfig) -> None:
+        store = self.conductor.store
+        saved = await self.daemon.in_worker(store.get_state, DASHBOARD_STATE)
+        site = DashboardSite(self, policy)
+        await site.listen(saved if isinstance(saved, int) else 0)
+        site.watch()
+        self.dashboard = site
+        await self.daemon.in_worker(store.put_state, DASHBOARD_STATE, site.port)
+        self.daemon.publish_endpoint("dashboard", site.url)
+        log.info("serving the dashboard at %s", site.url)
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -291,6 +194,8 @@ class UiServer:
                 await self._watcher
         for app_id in list(self.sites):
             await self._close(app_id)
+        if self.dashboard is not None:
+            await self.dashboard.close()
 
     def urls(self) -> dict[str, str]:
         return {app_id: site.url for app_id, site in sorted(self.sites.items())}
@@ -367,6 +272,8 @@ async def start_ui_server(daemon: Runtime, ifaces: Interfaces) -> UiServer:
     """Serve the installed apps' UIs (called by the daemon after the interfaces start)."""
     server = UiServer(daemon, ifaces)
     await server.start()
+    if server.dashboard is not None:
+        print(f"zomehost: dashboard at {server.dashboard.url}", flush=True)
     for app_id, url in server.urls().items():
         print(f"zomehost: UI of {app_id} at {url}", flush=True)
     return server

@@ -61,6 +61,9 @@ RemoteCaller = Callable[
 RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
 
 
+CallListener = Callable[[ZomeCall, str], None]
+
+
 class Cell:
     """A running cell: its DNA, its chain, its zome modules (loaded lazily)."""
 
@@ -127,6 +130,7 @@ class Conductor:
         self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
+        self._call_listeners: list[CallListener] = []
         self.remote_caller: RemoteCaller | None = None
         self.remote_signaller: RemoteSignaller | None = None
         self._keystore_lock = threading.Lock()
@@ -437,8 +441,30 @@ class Conductor:
                     log.exception("signal listener failed")
 
     # -- the call pipeline --------------------------------------------------------------
+    def add_call_listener(self, listener: CallListener) -> Callable[[], None]:
+        """``listener(call, outcome_kind)`` after every call from outside (the dashboard's
+        live view); called on the worker thread, so it must only hand the event on."""
+        self._call_listeners.append(listener)
+        return lambda: self._call_listeners.remove(listener)
+
     def call_zome(self, call: ZomeCall) -> Any:
         """Run a call from outside (client, CLI, remote peer); return the ``Ok`` value."""
+        if not self._call_listeners:
+            return self._call_zome(call)
+        outcome = "Ok"
+        try:
+            return self._call_zome(call)
+        except BaseException as exc:
+            outcome = exc.kind if isinstance(exc, ZomehostError) else "Internal"
+            raise
+        finally:
+            for listener in list(self._call_listeners):
+                try:
+                    listener(call, outcome)
+                except Exception:
+                    log.exception("call listener failed")
+
+    def _call_zome(self, call: ZomeCall) -> Any:
         cell = self.cell(call.cell_id)
         limits = cell.limits
         if call.depth > limits.max_call_depth:

@@ -117,7 +117,7 @@ class UiFiles:
         except (zipfile.BadZipFile, ValueError, OSError) as exc:
             raise BundleError(f"the ui is not a zip archive: {exc}") from None
         with archive:
-            entries = [i for i in archive.infolist() if not i.is_dir()]
+            entries = [i for i in archive.infolist() if not i.filename.endswith("/")]
             if len(entries) > MAX_UI_FILES:
                 raise BundleError(f"a ui has at most {MAX_UI_FILES} files")
             files: dict[str, bytes] = {}
