@@ -4,6 +4,7 @@ and `just messenger-ui` run). Screenshots are kept under tests/ui/artifacts/."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -186,13 +187,31 @@ def test_ghostwriter_story_in_two_browser_pages(
         # The page reaches its own app and nothing else: not Bob's, not the admin interface.
         own = alice.execute_script("return window.__HC_LAUNCHER_ENV__.APP_INTERFACE_PORT")
         bobs = bob.execute_script("return window.__HC_LAUNCHER_ENV__.APP_INTERFACE_PORT")
-        admin = int((tmp_path / "sandbox" / "alice" / "run.json").read_text().split(
-            '"admin_port": ')[1].split(",")[0])  # fmt: skip
+        admin = json.loads((tmp_path / "sandbox" / "alice" / "run.json").read_text())["admin_port"]
         assert try_socket(alice, f"ws://localhost:{own}") == "open"
         assert try_socket(alice, f"ws://localhost:{bobs}") == "refused"
         assert try_socket(alice, f"ws://127.0.0.1:{admin}") == "refused"
         for d in (alice, bob):
             d.get_log("browser")  # the refused sockets above log errors on purpose
+
+        # Alice's conductor dashboard: her app and cell, the chain verified, the live calls.
+        run = json.loads((tmp_path / "sandbox" / "alice" / "run.json").read_text())
+        dash = open_page(browser, run["dashboard"])
+        assert "ghostwriter" in dash.find_element(By.ID, "apps").text
+        assert alice_key in dash.find_element(By.ID, "apps").text
+        click(dash, "#apps .cell[data-role=blog]")
+        wait_for(lambda: texts(dash, "#records .record"), "Alice's chain in the dashboard")
+        assert any("post" in t and DRAFT_TITLE in t for t in texts(dash, "#records .record"))
+        click(dash, "#verify")
+        wait_for(lambda: "intact" in dash.find_element(By.ID, "verify-result").text, "verify")
+        assert any("revoked" in t for t in texts(dash, "#grants .grant"))
+        alice.refresh()  # Alice's page makes calls: they show up live
+        wait_for(
+            lambda: any("blog.list_posts → Ok" in t for t in texts(dash, "#feed .call")),
+            "Alice's calls in the live feed",
+        )
+        dash.save_screenshot(str(artifacts / "07-alice-dashboard.png"))
+        no_errors(dash)
 
 
 def test_messenger_exchange_in_two_browser_pages(

@@ -118,6 +118,8 @@ boot(async () => {
     const to = document.getElementById("grant-to").value.trim();
     const memo = document.getElementById("grant-memo").value.trim();
     await call("grant_publish_permission", { ghost_writer: hashFromText(to), memo });
+    document.getElementById("grant-to").value = "";
+    document.getElementById("grant-memo").value = "";
     status(`granted ${shortKey(to)} permission to publish as you`, "ok");
     await refreshGrants();
   });
@@ -125,6 +127,8 @@ boot(async () => {
     const title = document.getElementById("draft-title").value.trim();
     const body = document.getElementById("draft-body").value.trim();
     await call("save_draft", { title, body });
+    document.getElementById("draft-title").value = "";
+    document.getElementById("draft-body").value = "";
     status(`draft saved: ${title}`, "ok");
     await refreshDrafts();
   });
