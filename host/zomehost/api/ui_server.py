@@ -213,28 +213,31 @@ class UiServer:
         """Serve the UI of every installed app that has one; stop serving uninstalled ones."""
         async with self._lock:
             self._seen_version = self.conductor.apps_version
-            uis = await self.daemon.in_worker(self._installed_uis)
-            for app_id in [a for a in self.sites if a not in uis]:
+            served = set(self.sites)
+            with_ui, new = await self.daemon.in_worker(self._installed_uis, served)
+            for app_id in served - with_ui:
                 await self._close(app_id)
-            for app_id, ui in uis.items():
-                if app_id not in self.sites:
-                    try:
-                        await self._open(app_id, ui)
-                    except (OSError, ZomehostError) as exc:
-                        log.error("cannot serve the UI of %s: %s", app_id, exc)
+            for app_id, ui in new.items():
+                try:
+                    await self._open(app_id, ui)
+                except (OSError, ZomehostError) as exc:
+                    log.error("cannot serve the UI of %s: %s", app_id, exc)
             self.daemon.publish_endpoint("ui", self.urls())
 
-    def _installed_uis(self) -> dict[str, UiFiles]:
-        out: dict[str, UiFiles] = {}
-        for app in self.conductor.list_apps():
+    def _installed_uis(self, served: set[str]) -> tuple[set[str], dict[str, UiFiles]]:
+        """The apps that have a UI, and the UIs of those not served yet (unpacked)."""
+        installed = {app.app_id for app in self.conductor.list_apps()}
+        with_ui = self.conductor.apps_with_ui() & installed
+        new: dict[str, UiFiles] = {}
+        for app_id in sorted(with_ui - served):
             try:
-                ui = self.conductor.app_ui(app.app_id)
+                ui = self.conductor.app_ui(app_id)
             except ZomehostError as exc:
-                log.error("the stored UI of %s is unusable: %s", app.app_id, exc)
+                log.error("the stored UI of %s is unusable: %s", app_id, exc)
                 continue
             if ui is not None:
-                out[app.app_id] = ui
-        return out
+                new[app_id] = ui
+        return with_ui, new
 
     async def _open(self, app_id: str, ui: UiFiles) -> None:
         saved = await self.daemon.in_worker(self.conductor.store.get_state, STATE_PREFIX + app_id)

@@ -351,6 +351,10 @@ class Conductor:
             except Exception:
                 log.exception("apps listener failed")
 
+    def apps_with_ui(self) -> set[str]:
+        """The ids of the apps installed with a UI (keys only: no UI is read)."""
+        return {name.split("/", 1)[1] for name in self.store.state_names("ui/")}
+
     def app_ui(self, app_id: str) -> UiFiles | None:
         """The UI installed with the app (from its ``.webhapp``), or ``None``."""
         blob = self.store.get_state(f"ui/{app_id}")
