@@ -178,7 +178,7 @@ class DashboardSite(LoopbackSite):
     async def api(
         self, request: HttpRequest, name: str, query: dict[str, list[str]]
     ) -> HttpResponse:
-        run = self.server.daemon.in_worker
+        run = self.server.runtime.in_worker
         if name == "overview" and request.method == "GET":
             return _json(await run(self._overview))
         if name == "chain" and request.method == "GET":

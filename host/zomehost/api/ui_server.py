@@ -111,7 +111,7 @@ class AppSite(LoopbackSite):
         token = os.urandom(64)
         expires_at = (time.time_ns() // 1000) + TOKEN_EXPIRY_S * 1_000_000
         self.server.ifaces.tokens.issue(token, self.app_id, expires_at, single_use=True)
-        app = await self.server.daemon.in_worker(self.server.conductor.get_app, self.app_id)
+        app = await self.server.runtime.in_worker(self.server.conductor.get_app, self.app_id)
         env = script_json(
             {
                 "APP_INTERFACE_PORT": self.app_port,
@@ -142,7 +142,7 @@ class AppSite(LoopbackSite):
             return HttpResponse.text(400, exc.message)
         conductor = self.server.conductor
         try:
-            app = await self.server.daemon.in_worker(conductor.get_app, self.app_id)
+            app = await self.server.runtime.in_worker(conductor.get_app, self.app_id)
         except ZomehostError as exc:
             return HttpResponse.text(404, exc.message)
         if params.provenance != app.agent or params.cell_id not in app.cell_ids:
@@ -150,7 +150,7 @@ class AppSite(LoopbackSite):
             return HttpResponse.text(
                 403, f"this page signs only calls to app {self.app_id!r}'s cells, as its agent"
             )
-        signature = await self.server.daemon.in_worker(
+        signature = await self.server.runtime.in_worker(
             conductor.sign, app.agent, params_digest(request.body)
         )
         return HttpResponse(200, signature, "application/octet-stream")
@@ -159,10 +159,10 @@ class AppSite(LoopbackSite):
 class UiServer:
     """The daemon service serving every installed app's UI (and the dashboard)."""
 
-    def __init__(self, daemon: Runtime, ifaces: Interfaces) -> None:
-        self.daemon = daemon
+    def __init__(self, runtime: Runtime, ifaces: Interfaces) -> None:
+        self.runtime = runtime
         self.ifaces = ifaces
-        self.conductor = daemon.conductor
+        self.conductor = runtime.conductor
         self.sites: dict[str, AppSite] = {}
         self.dashboard: DashboardSite | None = None
         self._seen_version = -1
@@ -178,13 +178,13 @@ class UiServer:
 
     async def _open_dashboard(self, policy: DashboardConfig) -> None:
         store = self.conductor.store
-        saved = await self.daemon.in_worker(store.get_state, DASHBOARD_STATE)
+        saved = await self.runtime.in_worker(store.get_state, DASHBOARD_STATE)
         site = DashboardSite(self, policy)
         await site.listen(saved if isinstance(saved, int) else 0)
         site.watch()
         self.dashboard = site
-        await self.daemon.in_worker(store.put_state, DASHBOARD_STATE, site.port)
-        self.daemon.publish_endpoint("dashboard", site.url)
+        await self.runtime.in_worker(store.put_state, DASHBOARD_STATE, site.port)
+        self.runtime.publish_endpoint("dashboard", site.url)
         log.info("serving the dashboard at %s", site.url)
 
     async def stop(self) -> None:
@@ -214,7 +214,7 @@ class UiServer:
         async with self._lock:
             self._seen_version = self.conductor.apps_version
             served = set(self.sites)
-            with_ui, new = await self.daemon.in_worker(self._installed_uis, served)
+            with_ui, new = await self.runtime.in_worker(self._installed_uis, served)
             for app_id in served - with_ui:
                 await self._close(app_id)
             for app_id, ui in new.items():
@@ -222,7 +222,7 @@ class UiServer:
                     await self._open(app_id, ui)
                 except (OSError, ZomehostError) as exc:
                     log.error("cannot serve the UI of %s: %s", app_id, exc)
-            self.daemon.publish_endpoint("ui", self.urls())
+            self.runtime.publish_endpoint("ui", self.urls())
 
     def _installed_uis(self, served: set[str]) -> tuple[set[str], dict[str, UiFiles]]:
         """The apps that have a UI, and the UIs of those not served yet (unpacked)."""
@@ -240,7 +240,7 @@ class UiServer:
         return with_ui, new
 
     async def _open(self, app_id: str, ui: UiFiles) -> None:
-        saved = await self.daemon.in_worker(self.conductor.store.get_state, STATE_PREFIX + app_id)
+        saved = await self.runtime.in_worker(self.conductor.store.get_state, STATE_PREFIX + app_id)
         ports = SitePorts(**saved) if isinstance(saved, dict) else SitePorts(0, 0)
         site = AppSite(self, app_id, ui)
         await site.listen(ports.ui)
@@ -260,7 +260,7 @@ class UiServer:
             raise
         self.sites[app_id] = site
         doc = {"ui": site.port, "app": site.app_port}
-        await self.daemon.in_worker(self.conductor.store.put_state, STATE_PREFIX + app_id, doc)
+        await self.runtime.in_worker(self.conductor.store.put_state, STATE_PREFIX + app_id, doc)
         log.info("serving the UI of %s at %s (app interface %d)", app_id, site.url, site.app_port)
 
     async def _close(self, app_id: str) -> None:
@@ -268,12 +268,12 @@ class UiServer:
         await self.ifaces.detach_app_interface(site.app_port)
         await site.http.close()
         with contextlib.suppress(ZomehostError):
-            await self.daemon.in_worker(self.conductor.store.delete_state, STATE_PREFIX + app_id)
+            await self.runtime.in_worker(self.conductor.store.delete_state, STATE_PREFIX + app_id)
 
 
-async def start_ui_server(daemon: Runtime, ifaces: Interfaces) -> UiServer:
+async def start_ui_server(runtime: Runtime, ifaces: Interfaces) -> UiServer:
     """Serve the installed apps' UIs (called by the daemon after the interfaces start)."""
-    server = UiServer(daemon, ifaces)
+    server = UiServer(runtime, ifaces)
     await server.start()
     if server.dashboard is not None:
         print(f"zomehost: dashboard at {server.dashboard.url}", flush=True)
