@@ -15,7 +15,7 @@ zomes:
     bash scripts/build-rust-zomes
     if [ -x scripts/build-as-zomes ]; then bash scripts/build-as-zomes; fi
 
-# Build the web UIs (esbuild, offline from npm) and pack the examples' .webhapp bundles
+# Build the web UIs offline from npm packages (esbuild): the launcher shim and the examples' UIs
 ui: zomes
     bash scripts/build-ui
 
