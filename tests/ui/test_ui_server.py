@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect as ws_connect
@@ -19,7 +20,16 @@ from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCallParams, check_signature, new_nonce
 
-from .conftest import PROBE_UI, Served, http, load_page, parse_response, raw_http
+from .conftest import (
+    PROBE_UI,
+    Served,
+    http,
+    load_page,
+    parse_response,
+    raw_http,
+    serve_apps,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -236,13 +246,10 @@ def test_the_signer_signs_only_its_own_apps_calls_for_its_own_page(served: Serve
 
 
 def test_uninstalling_an_app_stops_serving_its_ui(
-    probe_webhapp: object, module_cache: object, tmp_path_factory: pytest.TempPathFactory
+    probe_webhapp: Path, module_cache: Path, tmp_path: Path
 ) -> None:
     """Installs and uninstalls through the admin interface are noticed while running."""
-    from .conftest import serve_apps
-
-    served = serve_apps(tmp_path_factory.mktemp("ui-live") / "home", module_cache,  # type: ignore[arg-type]
-                        probe_webhapp, ["gamma"])  # type: ignore[arg-type]  # fmt: skip
+    served = serve_apps(tmp_path / "home", module_cache, probe_webhapp, ["gamma"])
     try:
         port = served.port("gamma")
         assert http(port, "GET", "/app.js")[0] == 200
@@ -251,7 +258,7 @@ def test_uninstalling_an_app_stops_serving_its_ui(
             from zomehost.client import AdminClient
 
             admin = await AdminClient.connect(served.conductor.admin_url)
-            await admin.install_app(path=probe_webhapp, installed_app_id="delta")  # type: ignore[arg-type]
+            await admin.install_app(path=probe_webhapp, installed_app_id="delta")
             await admin.uninstall_app("gamma")
             await admin.close()
 
@@ -269,5 +276,24 @@ def test_uninstalling_an_app_stops_serving_its_ui(
         assert http(delta, "GET", "/app.js")[0] == 200
         with pytest.raises(OSError):
             http(port, "GET", "/app.js")
+    finally:
+        served.conductor.stop()
+
+
+def test_a_restart_serves_each_ui_at_the_same_origin(
+    probe_webhapp: Path, module_cache: Path, tmp_path: Path
+) -> None:
+    """The origin (and so the app interface's allowed origin, and the page's storage) stays."""
+    served = serve_apps(tmp_path / "home", module_cache, probe_webhapp, ["alpha"])
+    before = dict(served.urls)
+    page = load_page(served.port("alpha"))
+    served.conductor.stop()
+    served.conductor.start()
+    try:
+        wait_for(lambda: served.conductor.wait_ready() or "ui" in served.conductor.endpoints,
+                 "the UI served again")  # fmt: skip
+        assert served.conductor.endpoints["ui"] == before
+        again = load_page(served.port("alpha"))
+        assert again.app_port == page.app_port and again.token != page.token
     finally:
         served.conductor.stop()

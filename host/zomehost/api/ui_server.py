@@ -216,7 +216,7 @@ class UiServer:
             served = set(self.sites)
             with_ui, new = await self.runtime.in_worker(self._installed_uis, served)
             for app_id in served - with_ui:
-                await self._close(app_id)
+                await self._close(app_id, forget=True)
             for app_id, ui in new.items():
                 try:
                     await self._open(app_id, ui)
@@ -263,12 +263,16 @@ class UiServer:
         await self.runtime.in_worker(self.conductor.store.put_state, STATE_PREFIX + app_id, doc)
         log.info("serving the UI of %s at %s (app interface %d)", app_id, site.url, site.app_port)
 
-    async def _close(self, app_id: str) -> None:
+    async def _close(self, app_id: str, *, forget: bool = False) -> None:
+        """Stop serving; ``forget`` (the app is gone) also drops the ports kept for it."""
         site = self.sites.pop(app_id)
         await self.ifaces.detach_app_interface(site.app_port)
         await site.http.close()
-        with contextlib.suppress(ZomehostError):
-            await self.runtime.in_worker(self.conductor.store.delete_state, STATE_PREFIX + app_id)
+        if forget:
+            with contextlib.suppress(ZomehostError):
+                await self.runtime.in_worker(
+                    self.conductor.store.delete_state, STATE_PREFIX + app_id
+                )
 
 
 async def start_ui_server(runtime: Runtime, ifaces: Interfaces) -> UiServer:
