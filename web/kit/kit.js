@@ -59,8 +59,11 @@ export function showAgent(agent) {
   el.dataset.key = agent;
 }
 
-/** Run the page's start function and report a failure visibly. */
+/** Run the page's start function and report a failure visibly. The agent key the
+ * conductor injected is shown at once (the connection confirms it). */
 export function boot(start) {
+  const injected = window.__ZOMEHOST__?.agent;
+  if (injected) showAgent(injected);
   start().catch((err) => {
     console.error(err);
     status(`error: ${err?.message ?? err}`, "error");
