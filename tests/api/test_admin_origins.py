@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin
 
-from zomehost.api.server import AllowedOrigins, is_web_origin
+from zomehost.api.origins import AllowedOrigins, is_web_origin
 from zomehost.client import AdminClient
 
 from .conftest import ConductorProc

@@ -20,6 +20,7 @@ import itertools
 import json
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -35,7 +36,7 @@ from zomehost.core.query import ChainQueryFilter
 from zomehost.errors import InvalidInput, ZomehostError
 
 if TYPE_CHECKING:
-    from zomehost.api.ui_server import UiServer
+    from zomehost.api.registry import Runtime
     from zomehost.conductor.home import DashboardConfig
     from zomehost.core.signal import Signal
     from zomehost.core.zome_call import ZomeCall
@@ -101,11 +102,14 @@ def _preview(payload: bytes) -> Any:
 
 
 class DashboardSite(LoopbackSite):
-    def __init__(self, server: UiServer, policy: DashboardConfig) -> None:
+    def __init__(
+        self, runtime: Runtime, policy: DashboardConfig, ui_urls: Callable[[], dict[str, str]]
+    ) -> None:
         super().__init__("dashboard", 64 * 1024)
-        self.server = server
+        self.runtime = runtime
         self.policy = policy
-        self.conductor = server.conductor
+        self.conductor = runtime.conductor
+        self.ui_urls = ui_urls  # app id -> where its UI is served
         self.feed = Feed()
         self._unsubscribe: list[Any] = []
 
@@ -178,9 +182,9 @@ class DashboardSite(LoopbackSite):
     async def api(
         self, request: HttpRequest, name: str, query: dict[str, list[str]]
     ) -> HttpResponse:
-        run = self.server.runtime.in_worker
+        run = self.runtime.in_worker
         if name == "overview" and request.method == "GET":
-            return _json(await run(self._overview))
+            return _json(await run(self._overview, self.ui_urls()))  # urls read on the loop
         if name == "chain" and request.method == "GET":
             before = int(query.get("before", ["0"])[0] or 0)
             return _json(await run(self._chain, _cell(query), before))
@@ -204,7 +208,7 @@ class DashboardSite(LoopbackSite):
             return _json({"app_id": app_id, "status": status.value})
         return HttpResponse.text(404, "no such API request")
 
-    def _overview(self) -> dict[str, Any]:
+    def _overview(self, ui_urls: dict[str, str]) -> dict[str, Any]:
         apps = []
         for app in self.conductor.list_apps():
             cells = []
@@ -217,13 +221,13 @@ class DashboardSite(LoopbackSite):
                         "length": 0 if head is None else head.seq + 1,
                     }
                 )
-            site = self.server.sites.get(app.app_id)
+            ui = ui_urls.get(app.app_id)
             apps.append(
                 {
                     "app_id": app.app_id,
                     "status": app.status.value,
                     "agent": str(app.agent),
-                    "ui": site.url if site else None,
+                    "ui": ui,
                     "cells": cells,
                 }
             )

@@ -179,7 +179,7 @@ class UiServer:
     async def _open_dashboard(self, policy: DashboardConfig) -> None:
         store = self.conductor.store
         saved = await self.runtime.in_worker(store.get_state, DASHBOARD_STATE)
-        site = DashboardSite(self, policy)
+        site = DashboardSite(self.runtime, policy, self.urls)
         await site.listen(saved if isinstance(saved, int) else 0)
         site.watch()
         self.dashboard = site
