@@ -18,7 +18,7 @@ from zomehost.core.web_bundle import (
     UiFiles,
     WebAppBundle,
     WebAppManifest,
-    split_app_bundle,
+    decode_installable,
 )
 from zomehost.errors import AppNotFound, BundleError
 
@@ -122,11 +122,13 @@ def web(happ: bytes, ui_zip: bytes, **resources: bytes) -> bytes:
     return Bundle(m.to_doc(), {"probe.happ": happ, "ui.zip": ui_zip, **resources}).encode()
 
 
-def test_split_tells_happ_from_webhapp(happ: bytes) -> None:
-    assert split_app_bundle(happ) == (happ, None)
+def test_install_tells_happ_from_webhapp(happ: bytes) -> None:
+    app, w = decode_installable(happ)
+    assert w is None and app.manifest.roles[0].name == "main"
     data = web(happ, zip_of([("index.html", INDEX)]))
-    got, w = split_app_bundle(data)
-    assert got == happ and w is not None and w.ui.get("index.html") == INDEX
+    app, w = decode_installable(data)
+    assert w is not None and w.happ == happ and w.ui.get("index.html") == INDEX
+    assert app.manifest == w.app.manifest
     assert WebAppBundle.decode(w.encode()).ui.files == w.ui.files
 
 
@@ -142,7 +144,7 @@ def test_bad_web_apps_are_refused_whole(happ: bytes) -> None:
     }
     for what, data in cases.items():
         with pytest.raises(BundleError):
-            split_app_bundle(data)
+            decode_installable(data)
         with pytest.raises(BundleError):
             WebAppBundle.decode(data)
         assert what
@@ -188,3 +190,14 @@ def test_pack_web_app_dir(tmp_path: Path, happ: bytes) -> None:
     (ui / "index.html").unlink()
     with pytest.raises(BundleError, match=r"index\.html"):
         pack_web_app_dir(tmp_path, tmp_path / "x.webhapp")
+
+
+def test_the_happ_inside_inflates_within_what_the_webhapp_left(
+    happ: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One inflation budget for the .webhapp and the hApp (and its DNAs) inside it."""
+    data = web(happ, zip_of([("index.html", INDEX)]))
+    outer = Bundle.decode(data)
+    monkeypatch.setattr(web_bundle, "MAX_INFLATED_BYTES", outer.inflated_bytes + 100)
+    with pytest.raises(BundleError, match="inflates past"):
+        WebAppBundle.decode(data)

@@ -156,3 +156,18 @@ def test_a_bad_dashboard_config_stops_the_start(
     with pytest.raises(AssertionError, match=r"dashboard\.allow"):
         proc.start()
     assert proc.proc is not None and proc.proc.wait(30) != 0
+
+
+@pytest.mark.parametrize(
+    "section",
+    ["dashboard: [apps]", "dashboard: {enabled: 'yes'}", "dashboard: {allow: apps}",
+     "dashboard: {allow: [everything]}", "dashboard: {allow: [{a: 1}]}"],
+)  # fmt: skip
+def test_bad_dashboard_sections_are_typed_errors(tmp_path: Path, section: str) -> None:
+    from zomehost.conductor.home import ConductorConfig
+    from zomehost.errors import ConductorError
+
+    path = tmp_path / "conductor-config.yaml"
+    path.write_text(section + "\n")
+    with pytest.raises(ConductorError, match="dashboard"):
+        ConductorConfig.load(path)
