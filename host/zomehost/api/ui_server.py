@@ -68,6 +68,16 @@ class SitePorts:
     ui: int
     app: int
 
+    @classmethod
+    def from_state(cls, doc: object) -> SitePorts:
+        """What was kept, or any free ports (0) when nothing usable was."""
+        if not isinstance(doc, dict):
+            return cls(0, 0)
+        ui, app = doc.get("ui"), doc.get("app")
+        if isinstance(ui, int) and isinstance(app, int) and 0 < ui < 65536 and 0 < app < 65536:
+            return cls(ui, app)
+        return cls(0, 0)
+
 
 class AppSite(LoopbackSite):
     """One app's UI, its own app interface, and the signer its page uses."""
@@ -241,7 +251,7 @@ class UiServer:
 
     async def _open(self, app_id: str, ui: UiFiles) -> None:
         saved = await self.runtime.in_worker(self.conductor.store.get_state, STATE_PREFIX + app_id)
-        ports = SitePorts(**saved) if isinstance(saved, dict) else SitePorts(0, 0)
+        ports = SitePorts.from_state(saved)
         site = AppSite(self, app_id, ui)
         await site.listen(ports.ui)
         try:
