@@ -190,7 +190,7 @@ class UiServer:
         store = self.conductor.store
         saved = await self.runtime.in_worker(store.get_state, DASHBOARD_STATE)
         site = DashboardSite(self.runtime, policy, self.urls)
-        await site.listen(saved if isinstance(saved, int) else 0)
+        await site.listen(saved if isinstance(saved, int) and 0 < saved < 65536 else 0)
         site.watch()
         self.dashboard = site
         await self.runtime.in_worker(store.put_state, DASHBOARD_STATE, site.port)
