@@ -15,6 +15,10 @@ zomes:
     bash scripts/build-rust-zomes
     if [ -x scripts/build-as-zomes ]; then bash scripts/build-as-zomes; fi
 
+# Build the web UIs offline from npm packages (esbuild): the launcher shim and the examples' UIs
+ui: zomes
+    bash scripts/build-ui
+
 # The demo: the seeds' scenarios, step by step
 demo: zomes
     bash examples/demo.sh
@@ -27,8 +31,16 @@ ghostwriter: zomes
 messenger: zomes
     python examples/messenger/run.py
 
+# The ghost-writer story in two browser pages: Alice's and Bob's conductors serve the UI
+ghostwriter-ui: ui
+    python examples/ghostwriter/serve.py
+
+# The messenger in two browser pages, one per conductor
+messenger-ui: ui
+    python examples/messenger/serve.py
+
 # Lint, type-check, then the test suite (CI runs this)
-test *ARGS: zomes lint
+test *ARGS: ui lint
     python -m pytest -q -p no:cacheprovider --durations=10 {{ARGS}}
 
 # Conductors on simulated hosts (network namespaces, needs root): HOSTS x CONDUCTORS (up to 12x2),

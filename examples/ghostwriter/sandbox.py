@@ -35,7 +35,7 @@ import yaml
 
 from zomehost.client.admin import AdminClient
 from zomehost.client.app import AppClient, AppSignal
-from zomehost.conductor.packing import pack_app_dir
+from zomehost.conductor.packing import pack_app_dir, pack_web_app_dir
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash, HoloHash, any_hash
 from zomehost.network.bootstrap import BootstrapClient
 
@@ -292,6 +292,24 @@ class Sandbox:
         self.names[cell_id.agent.raw] = conductor.name.capitalize()
         return ui
 
+    async def install_web_app(
+        self, conductor: Conductor, bundle: Path, *, app_id: str, network_seed: str
+    ) -> str:
+        """Install and enable a ``.webhapp``; return the URL where the conductor serves its UI."""
+        info = await conductor.admin.install_app(
+            path=bundle, installed_app_id=app_id, network_seed=network_seed
+        )
+        await conductor.admin.enable_app(app_id)
+        self.names[bytes(info["agent_pub_key"])] = conductor.name.capitalize()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                urls = json.loads((conductor.home / "run.json").read_text()).get("ui") or {}
+                if app_id in urls:
+                    return str(urls[app_id])
+            await asyncio.sleep(0.05)
+        raise StepFailed(f"{conductor.name}'s conductor never served the UI of {app_id}")
+
     async def start_agents(
         self, names: list[str], happ: Path, *, app_id: str, network_seed: str, role: str, zome: str
     ) -> list[AppUi]:
@@ -385,3 +403,37 @@ def run(story: Any, description: str) -> int:
         return 0
 
     return asyncio.run(main())
+
+
+async def serve_web_app(
+    sb: Sandbox, example_dir: Path, names: list[str], *, network_seed: str
+) -> list[str]:
+    """A bootstrap service and one conductor per name, each serving the example's ``.webhapp``
+    (packed from its ``web-happ.yaml``); prints each agent's page and returns the URLs."""
+    await sb.start_bootstrap()
+    bundle = pack_web_app_dir(example_dir, sb.dir / f"{example_dir.name}.webhapp")
+
+    async def one(name: str) -> str:
+        conductor = await sb.start_conductor(name)
+        return await sb.install_web_app(
+            conductor, bundle, app_id=example_dir.name, network_seed=network_seed
+        )
+
+    urls = list(await asyncio.gather(*(one(n) for n in names)))
+    for name, url in zip(names, urls):
+        print(f"{name.capitalize()}'s page: {url}", flush=True)
+    return urls
+
+
+def serve_forever(example_dir: Path, names: list[str], network_seed: str, doc: str) -> int:
+    """``serve.py``: serve the example's UI from one conductor per agent until Ctrl-C."""
+
+    async def story(sb: Sandbox) -> None:
+        await serve_web_app(sb, example_dir, names, network_seed=network_seed)
+        print("Open each page in a browser; Ctrl-C stops the conductors.", flush=True)
+        await asyncio.Event().wait()
+
+    try:
+        return run(story, doc)
+    except KeyboardInterrupt:
+        return 0

@@ -28,9 +28,10 @@ from zomehost.core.api_wire import (
     internal,
     payload_map,
 )
-from zomehost.core.bundle import MAX_BUNDLE_BYTES, AppBundle
+from zomehost.core.bundle import MAX_BUNDLE_BYTES
 from zomehost.core.files import read_bounded
 from zomehost.core.hash import ActionHash, AgentPubKey, HashType
+from zomehost.core.web_bundle import decode_installable
 from zomehost.errors import BundleError
 
 log = logging.getLogger("zomehost.api.admin")
@@ -138,7 +139,7 @@ class AdminApi:
         if data is None:
             assert path is not None
             data = read_bounded(Path(path), MAX_BUNDLE_BYTES, BundleError, "the bundle at")
-        parsed = AppBundle.decode(data)
+        parsed, _ = decode_installable(data)  # a .happ or a .webhapp
         roles = [r.name for r in parsed.manifest.roles]
         unknown = set(role_seeds) - set(roles)
         if unknown:

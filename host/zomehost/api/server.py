@@ -80,7 +80,7 @@ class Interfaces:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         cfg = self.conductor.config
-        origins = AllowedOrigins.parse(",".join(cfg.allowed_origins) or "*")
+        origins = AllowedOrigins.parse(",".join(cfg.allowed_origins) or "*", web_wildcard=False)
         self.admin_server = await serve(
             self._admin_handler,
             cfg.bind_address,
@@ -184,6 +184,13 @@ class Interfaces:
             f", app {app_id}" if app_id else "",
         )
         return int(real)
+
+    async def detach_app_interface(self, port: int) -> None:
+        """Stop an interface this process attached without saving it (a served UI's)."""
+        iface = self.app_interfaces.pop(port, None)
+        if iface is not None:
+            iface.server.close(close_connections=True)
+            await iface.server.wait_closed()
 
     async def _app_handler(self, ws: ServerConnection, iface: AppInterface) -> None:
         try:

@@ -22,7 +22,7 @@ from zomehost.cli.render import dumps, parse_payload, record_view
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home, default_home, passphrase_from_env
-from zomehost.conductor.packing import pack_app_dir, pack_dna_dir
+from zomehost.conductor.packing import pack_app_dir, pack_dna_dir, pack_web_app_dir
 from zomehost.core.action import ActionType
 from zomehost.core.bundle import MAX_BUNDLE_BYTES
 from zomehost.core.capability import (
@@ -49,9 +49,11 @@ app_cmd = typer.Typer(
     help="Pack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
 )
 dna_cmd = typer.Typer(help="Pack DNAs.", no_args_is_help=True)
+web_app_cmd = typer.Typer(help="Pack web apps (.webhapp: a hApp and its UI).", no_args_is_help=True)
 agent_cmd = typer.Typer(help="Manage agent keys in the keystore.", no_args_is_help=True)
 app.add_typer(app_cmd, name="app")
 app.add_typer(dna_cmd, name="dna")
+app.add_typer(web_app_cmd, name="web-app")
 app.add_typer(agent_cmd, name="agent")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -203,10 +205,24 @@ def app_pack(
     print(out)
 
 
+@web_app_cmd.command("pack")
+def web_app_pack(
+    directory: Annotated[Path, typer.Argument(help="Directory with web-happ.yaml (or the file).")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Bundle file to write.")
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Pack a web app (web-happ.yaml: its hApp and its UI folder) into one .webhapp file."""
+    out = _guard(lambda: pack_web_app_dir(directory, output))
+    err.print(f"wrote {out}")
+    print(out)
+
+
 # -- apps ---------------------------------------------------------------------------------
 @app_cmd.command("install")
 def app_install(
-    bundle: Annotated[Path, typer.Argument(help="A .happ bundle file.")],
+    bundle: Annotated[Path, typer.Argument(help="A .happ or .webhapp bundle file.")],
     app_id: Annotated[str, typer.Option("--app-id", help="Id to install the app under.")],
     agent: Annotated[str | None, typer.Option("--agent", help="Existing agent key to use.")] = None,
     network_seed: Annotated[
@@ -232,6 +248,23 @@ def app_install(
         for role, dna in installed.roles.items():
             err.print(f"  role {role}: dna {dna}")
         print(installed.agent)
+
+
+@app_cmd.command("ui")
+def app_ui(
+    app_id: Annotated[str, typer.Argument(help="Installed app id, or `dashboard`.")],
+    open_it: Annotated[bool, typer.Option("--open", help="Open it in a browser.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Print the URL where the running conductor serves APP's UI (or the dashboard)."""
+    from zomehost.cli.remote import served_ui_url
+
+    url = _guard(lambda: served_ui_url(_home(home), app_id))
+    print(url)
+    if open_it:
+        import webbrowser
+
+        webbrowser.open(url)
 
 
 @app_cmd.command("list")

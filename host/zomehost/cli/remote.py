@@ -202,3 +202,22 @@ class CredentialCache:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f)
         os.replace(tmp, self.path)
+
+
+def served_ui_url(home: Home, app_id: str) -> str:
+    """Where the conductor running on ``home`` serves ``app_id``'s UI (from ``run.json``)."""
+    try:
+        doc = json.loads((home.path / "run.json").read_text())
+    except (OSError, ValueError):
+        raise ConductorError(
+            f"no running conductor found for {home.path} (no run.json): start `zomehost run`"
+        ) from None
+    urls = doc.get("ui") or {}
+    if app_id == "dashboard" and doc.get("dashboard"):
+        return str(doc["dashboard"])
+    if app_id not in urls:
+        raise NotFound(
+            f"the conductor serves no UI for {app_id!r} (apps with a UI: "
+            f"{', '.join(sorted(urls)) or 'none'}); install it from a .webhapp"
+        )
+    return str(urls[app_id])

@@ -22,7 +22,7 @@ from zomehost.chain.store import Store
 from zomehost.conductor.app import AppStatus, InstalledApp
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
-from zomehost.core.bundle import AppBundle, DnaFile, DnaManifest
+from zomehost.core.bundle import DnaFile, DnaManifest
 from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
@@ -30,6 +30,7 @@ from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHas
 from zomehost.core.keystore import Keystore
 from zomehost.core.response import CallTarget, ZomeCallResponse
 from zomehost.core.signal import Signal
+from zomehost.core.web_bundle import UiFiles, decode_installable
 from zomehost.core.zome_call import ReplayGuard, ZomeCall, ZomeCallParams
 from zomehost.errors import (
     AppNotEnabled,
@@ -58,6 +59,9 @@ RemoteCaller = Callable[
     [CallContext, AgentPubKey, str, str, bytes | None, bytes, int | None], ZomeCallResponse
 ]
 RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
+
+
+CallListener = Callable[[ZomeCall, str], None]
 
 
 class Cell:
@@ -126,6 +130,7 @@ class Conductor:
         self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
+        self._call_listeners: list[CallListener] = []
         self.remote_caller: RemoteCaller | None = None
         self.remote_signaller: RemoteSignaller | None = None
         self._keystore_lock = threading.Lock()
@@ -230,12 +235,13 @@ class Conductor:
     ) -> InstalledApp:
         """Check every zome, store the DNAs, run genesis for every cell; all or nothing.
 
+        ``bundle`` is a ``.happ`` or a ``.webhapp`` (its UI is kept with the app).
         ``linked_apps``: installed apps whose cells this app's zomes may call as their
         author; without a link, another app's cells answer only to grants.
         """
         if not app_id or len(app_id) > 128 or "/" in app_id:
             raise InvalidInput("an app id is 1-128 characters without '/'")
-        parsed = AppBundle.decode(bundle)
+        parsed, web = decode_installable(bundle)  # a .happ or a .webhapp
         dnas = {
             role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
             for role, dna in parsed.dnas.items()
@@ -300,6 +306,8 @@ class Conductor:
                 for ws in workspaces:
                     ws.write_into(txn)
                 txn.put(f"app/{app_id}".encode(), pack(app.to_state()), db=self.store.db["state"])
+                if web is not None:
+                    txn.put(f"ui/{app_id}".encode(), pack(web.ui_zip), db=self.store.db["state"])
             self.apps_version += 1
             for ws in workspaces:
                 ws.committed()
@@ -325,6 +333,7 @@ class Conductor:
             for cid in app.cell_ids:
                 self._cells.pop(cid.key, None)
             self.store.delete_state(f"app/{app_id}")
+            self.store.delete_state(f"ui/{app_id}")
             self.apps_version += 1
         self._apps_changed()
 
@@ -341,6 +350,15 @@ class Conductor:
                 listener()
             except Exception:
                 log.exception("apps listener failed")
+
+    def apps_with_ui(self) -> set[str]:
+        """The ids of the apps installed with a UI (keys only: no UI is read)."""
+        return {name.split("/", 1)[1] for name in self.store.state_names("ui/")}
+
+    def app_ui(self, app_id: str) -> UiFiles | None:
+        """The UI installed with the app (from its ``.webhapp``), or ``None``."""
+        blob = self.store.get_state(f"ui/{app_id}")
+        return UiFiles.from_zip(blob) if isinstance(blob, bytes) else None
 
     # -- admin-side capabilities ------------------------------------------------------
     def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:
@@ -427,8 +445,30 @@ class Conductor:
                     log.exception("signal listener failed")
 
     # -- the call pipeline --------------------------------------------------------------
+    def add_call_listener(self, listener: CallListener) -> Callable[[], None]:
+        """``listener(call, outcome_kind)`` after every call from outside (the dashboard's
+        live view); called on the worker thread, so it must only hand the event on."""
+        self._call_listeners.append(listener)
+        return lambda: self._call_listeners.remove(listener)
+
     def call_zome(self, call: ZomeCall) -> Any:
         """Run a call from outside (client, CLI, remote peer); return the ``Ok`` value."""
+        if not self._call_listeners:
+            return self._call_zome(call)
+        outcome = "Ok"
+        try:
+            return self._call_zome(call)
+        except BaseException as exc:
+            outcome = exc.kind if isinstance(exc, ZomehostError) else "Internal"
+            raise
+        finally:
+            for listener in list(self._call_listeners):
+                try:
+                    listener(call, outcome)
+                except Exception:
+                    log.exception("call listener failed")
+
+    def _call_zome(self, call: ZomeCall) -> Any:
         cell = self.cell(call.cell_id)
         limits = cell.limits
         if call.depth > limits.max_call_depth:

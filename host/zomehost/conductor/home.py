@@ -29,6 +29,31 @@ def default_home() -> Path:
     return Path(os.environ.get("ZOMEHOST_HOME", Path.home() / ".zomehost"))
 
 
+@dataclass(frozen=True)
+class DashboardConfig:
+    """``dashboard: {enabled: true, allow: []}``: served or not, and what it may do beyond
+    reading (``apps``: enable and disable apps)."""
+
+    enabled: bool = True
+    allow: frozenset[str] = frozenset()
+
+    ACTIONS = frozenset({"apps"})
+
+    @classmethod
+    def parse(cls, doc: Any) -> DashboardConfig:
+        if not isinstance(doc, dict):
+            raise ConductorError("dashboard: must be a mapping {enabled, allow}")
+        enabled = doc.get("enabled", True)
+        allow = doc.get("allow") or []
+        if not isinstance(enabled, bool):
+            raise ConductorError("dashboard.enabled must be true or false")
+        if not isinstance(allow, list) or not all(
+            isinstance(a, str) and a in cls.ACTIONS for a in allow
+        ):
+            raise ConductorError(f"dashboard.allow lists actions among {sorted(cls.ACTIONS)}")
+        return cls(enabled, frozenset(allow))
+
+
 @dataclass
 class ConductorConfig:
     admin_port: int = 0
@@ -47,6 +72,8 @@ class ConductorConfig:
     # (None: as far as the disk allows)
     map_size: int = DEFAULT_MAP_SIZE
     max_map_size: int | None = None
+    # the web dashboard (docs/web-ui.md)
+    dashboard: DashboardConfig = field(default_factory=lambda: DashboardConfig())
 
     @classmethod
     def load(cls, path: Path) -> ConductorConfig:
@@ -82,8 +109,10 @@ class ConductorConfig:
         except InvalidInput as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
         network = field("network", (dict,), {}, "a mapping") or {}
+        dashboard_doc = field("dashboard", (dict,), {}, "a mapping") or {}
         try:  # checked now, before anything starts, and named with its file
             NetworkConfig.from_doc(network)
+            dashboard = DashboardConfig.parse(dashboard_doc)
         except ConductorError as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
         sizes = {}
@@ -105,6 +134,7 @@ class ConductorConfig:
             boundary=boundary,
             map_size=map_size,
             max_map_size=max_map_size,
+            dashboard=dashboard,
         )
 
     def dump(self) -> str:

@@ -312,12 +312,16 @@ class AppBundle:
     dnas: dict[str, DnaFile]  # role name -> DNA, modifiers applied
 
     @classmethod
-    def decode(cls, data: bytes) -> AppBundle:
+    def decode(cls, data: bytes, *, max_inflated: int = MAX_INFLATED_BYTES) -> AppBundle:
         """Decode a hApp and its DNAs under one inflation budget; each DNA bundle is decoded
         once however many roles name it, and the distinct wasm is bounded."""
-        bundle = Bundle.decode(data)
+        bundle = Bundle.decode(data, max_inflated=max_inflated)
+        return cls.from_bundle(bundle, max_inflated - bundle.inflated_bytes)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, budget: int) -> AppBundle:
+        """The hApp of an already decoded bundle; its DNAs inflate at most ``budget`` bytes."""
         manifest = AppManifest.parse(bundle.manifest)
-        budget = MAX_INFLATED_BYTES - bundle.inflated_bytes
         decoded: dict[str, DnaFile] = {}
         dnas: dict[str, DnaFile] = {}
         for role in manifest.roles:

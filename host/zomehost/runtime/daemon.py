@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from zomehost.api.server import start_interfaces
+from zomehost.api.ui_server import start_ui_server
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.p2p.service import start_peer_service
@@ -80,7 +81,11 @@ class Daemon:
     # -- lifetime ---------------------------------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.services.append(await start_interfaces(self))
+        interfaces = await start_interfaces(self)
+        self.services.append(interfaces)
+        # -- web UIs (docs/web-ui.md): each app's UI and the dashboard, on loopback --
+        self.services.append(await start_ui_server(self, interfaces))
+        # -- end web UIs --
         peers = await start_peer_service(self, self.home.path)
         if peers is not None:
             self.services.append(peers)
