@@ -341,9 +341,10 @@ class _Store:
 class _Stores(threading.local):
     """A thread's stores, one per nesting depth, and the linear memory they hold."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: int) -> None:
         self.by_depth: list[_Store | None] = []
         self.held = 0
+        self.cache = cache  # what the thread may keep between calls (thread_cache_bytes)
 
     def drop(self, depth: int) -> None:
         """Forget the store at ``depth``: it (and its instances' memory) goes when the last
@@ -538,7 +539,7 @@ class Boundary:
                 raise RibosomeError(f"cannot define host function {name}: {c.error(err)}")
         self._pre: dict[bytes, _Prepared] = {}
         self._lock = threading.Lock()
-        self._stores = _Stores()
+        self._stores = _Stores(engine.memory.budgets.thread_cache_bytes)
 
     def pre(self, zm: ZomeModule) -> _Prepared:
         prepared = self._pre.get(zm.wasm_hash.raw)
@@ -599,7 +600,6 @@ class GuestCall:
     instance, or one that served earlier calls and was reset to its fresh state."""
 
     __slots__ = (
-        "_cache",
         "_exports",
         "_inst",
         "_turn",
@@ -635,7 +635,6 @@ class GuestCall:
             raise Timeout("the call's deadline passed before the zome started")
         store, inst = boundary.instance(prepared, limits, remaining)
         self.store = store  # keeps the store (and so the instance) alive
-        self._cache = boundary.engine.memory.budgets.thread_cache_bytes
         self._inst = inst
         store.turn += 1
         self._turn = store.turn
@@ -746,13 +745,15 @@ class GuestCall:
             active_calls.stack.pop()
             size = self.memory_len()
             grown = size - inst.counted
-            inst.counted = size
-            store.held += grown
-            owner = store.owner
-            owner.held += grown
-            if owner.held > self._cache:  # give the memory of this call back now
-                owner.release(store)
-            elif clean and inst.reset(ctx, size):
+            if grown:  # a fresh instance, or one that grew: the thread holds more
+                inst.counted = size
+                store.held += grown
+                owner = store.owner
+                owner.held += grown
+                if owner.held > owner.cache:  # give the memory of this call back now
+                    owner.release(store)
+                    clean = False
+            if clean and inst.reset(ctx, size):
                 store.idle.setdefault(inst.key, inst)
 
     def _trap_error(

@@ -53,7 +53,6 @@ class MemoryBudget:
         self.budgets = budgets or MemoryBudgets()
         self.limit = self.budgets.conductor_bytes
         self.used = 0  # bytes charged by the call trees now running
-        self.trees = 0  # call trees now running
 
 
 class CallTree:
@@ -85,10 +84,7 @@ def current() -> CallTree | None:
 
 def open_tree(budget: MemoryBudget, limit: int) -> CallTree:
     """Start a call tree on this thread (the caller closes it with :func:`close_tree`)."""
-    tree = CallTree(budget, limit)
-    _local.tree = tree
-    with _lock:
-        budget.trees += 1
+    tree = _local.tree = CallTree(budget, limit)
     return tree
 
 
@@ -96,10 +92,12 @@ def close_tree(tree: CallTree) -> None:
     """End the tree: its charge leaves the conductor's count; memory it leaves behind (a
     thread's cached instances) is no longer charged to anyone."""
     _local.tree = None
+    if not tree.used:  # nothing charged (a reused instance that did not grow): no lock
+        tree.open = False  # only this thread charges it, and a credit needs a charge
+        return
     with _lock:
         tree.open = False
         tree.budget.used -= tree.used
-        tree.budget.trees -= 1
 
 
 def refusal() -> str | None:
@@ -124,7 +122,7 @@ def _charge(tree: CallTree | None, n: int) -> bool:
         if budget.used + n > budget.limit:
             tree.refused = (
                 f"the conductor's memory budget of {budget.limit} bytes is spent "
-                f"({budget.used} bytes in use by {budget.trees} running calls, {n} more asked)"
+                f"({budget.used} bytes in use by the running calls, {n} more asked)"
             )
             return False
         tree.used += n
@@ -196,6 +194,10 @@ class _Creation:
         self.grow_cb = _GROW(self.grow)
         self.fin_cb = _FINALIZE(self.finalize)
         self.new_cb = _NEW(self.new)
+        # what every memory's wasmtime_linear_memory_t holds, but its env
+        self.template = _LinearMemory(None, self.get_cb, self.grow_cb, self.fin_cb)
+        self.template_addr = ctypes.addressof(self.template)
+        self.template_size = ctypes.sizeof(_LinearMemory)
         self.creator = _Creator(None, self.new_cb, _FINALIZE())
 
     def error(self, message: str) -> int:
@@ -237,11 +239,9 @@ class _Creation:
                 key = self.next_id
                 self.next_id += 1
                 self.memories[key] = memory
-            out = _LinearMemory.from_address(ret or 0)
-            out.env = key
-            out.get_memory = self.get_cb
-            out.grow_memory = self.grow_cb
-            out.fin = self.fin_cb
+            out = ret or 0
+            ctypes.memmove(out, self.template_addr, self.template_size)  # the callbacks
+            _ptr.from_address(out).value = key  # env
             return 0
         except BaseException as exc:
             return self.error(f"cannot create a memory: {type(exc).__name__}: {exc}")
