@@ -58,42 +58,65 @@ class MemoryBudget:
 class CallTree:
     """One outermost call and every instance nested in it, on one thread: one budget."""
 
-    __slots__ = ("budget", "limit", "open", "refused", "used")
+    __slots__ = ("budget", "charged", "limit", "open", "refused", "thread", "used")
 
-    def __init__(self, budget: MemoryBudget, limit: int) -> None:
+    def __init__(self, budget: MemoryBudget, limit: int, thread: _Thread) -> None:
         self.budget = budget
         self.limit = limit
+        self.thread = thread
         self.used = 0  # bytes of linear memory charged to it and not freed yet
+        self.charged = False  # whether anything ever was (a memory may point at it then)
         self.open = True
         self.refused: str | None = None  # why the last grow or memory was refused
 
 
+class _Thread:
+    """A thread's call trees (a plain object: one thread-local lookup per call)."""
+
+    __slots__ = ("spare", "tree")
+
+    def __init__(self) -> None:
+        self.tree: CallTree | None = None  # the call tree running on this thread
+        self.spare: CallTree | None = None  # an ended tree nothing was charged to
+
+
 class _Local(threading.local):
     def __init__(self) -> None:
-        self.tree: CallTree | None = None
+        self.thread = _Thread()
 
 
 _local = _Local()
 _lock = threading.Lock()  # guards every budget's and tree's ``used``
 
 
-def current() -> CallTree | None:
-    """The call tree running on this thread, if any."""
-    return _local.tree
+def _current() -> CallTree | None:
+    return _local.thread.tree
 
 
-def open_tree(budget: MemoryBudget, limit: int) -> CallTree:
-    """Start a call tree on this thread (the caller closes it with :func:`close_tree`)."""
-    tree = _local.tree = CallTree(budget, limit)
+def enter(budget: MemoryBudget, limit: int) -> CallTree | None:
+    """Open this thread's call tree for an outermost call (the caller ends it with
+    :func:`leave`); None when one is running: the call nests in it."""
+    thread = _local.thread
+    if thread.tree is not None:
+        return None
+    tree = thread.spare
+    if tree is None or tree.budget is not budget:
+        tree = CallTree(budget, limit, thread)
+    else:  # most calls charge nothing (a reused instance that does not grow)
+        thread.spare = None
+        tree.limit, tree.open, tree.refused = limit, True, None
+    thread.tree = tree
     return tree
 
 
-def close_tree(tree: CallTree) -> None:
+def leave(tree: CallTree) -> None:
     """End the tree: its charge leaves the conductor's count; memory it leaves behind (a
     thread's cached instances) is no longer charged to anyone."""
-    _local.tree = None
-    if not tree.used:  # nothing charged (a reused instance that did not grow): no lock
-        tree.open = False  # only this thread charges it, and a credit needs a charge
+    thread = tree.thread
+    thread.tree = None
+    if not tree.charged:  # only this thread charges it: no lock, and it can serve again
+        tree.open = False
+        thread.spare = tree
         return
     with _lock:
         tree.open = False
@@ -102,7 +125,7 @@ def close_tree(tree: CallTree) -> None:
 
 def refusal() -> str | None:
     """Why this thread's call tree was refused memory, if it was."""
-    tree = _local.tree
+    tree = _current()
     return tree.refused if tree is not None else None
 
 
@@ -126,6 +149,7 @@ def _charge(tree: CallTree | None, n: int) -> bool:
             )
             return False
         tree.used += n
+        tree.charged = True
         budget.used += n
     return True
 
@@ -220,7 +244,7 @@ class _Creation:
             capacity = reserved or min(maximum, 1 << 32)
             if minimum > capacity:
                 return self.error(f"a memory of {minimum} bytes exceeds its reservation")
-            tree = _local.tree
+            tree = _current()
             if not _charge(tree, minimum):
                 return self.error(refusal() or "memory budget spent")
             mapped = capacity + guard
@@ -263,7 +287,7 @@ class _Creation:
                 return 0
             if new_size > memory.capacity:
                 return self.error("a memory cannot grow past its reservation")
-            tree = _local.tree
+            tree = _current()
             # a memory charged to an earlier tree (an instance reused from a thread's
             # cache) is charged in full to the tree that grows it
             moved = memory.tree is not tree

@@ -38,11 +38,7 @@ class Ribosome:
         if len(active_calls.stack) >= MAX_NESTED_INSTANCES:
             raise _too_deep(f"{ctx.zome_name}.{export}")
         # The outermost call opens the call tree that every nested instance shares.
-        tree = (
-            None
-            if memory.current()
-            else memory.open_tree(self.engine.memory, ctx.limits.memory_bytes)
-        )
+        tree = memory.enter(self.engine.memory, ctx.limits.memory_bytes)
         try:
             guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
             try:
@@ -53,7 +49,7 @@ class Ribosome:
                 raise
         finally:
             if tree is not None:
-                memory.close_tree(tree)
+                memory.leave(tree)
         envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
         if isinstance(envelope, dict) and len(envelope) == 1:
             if "Ok" in envelope:
