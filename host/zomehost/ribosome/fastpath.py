@@ -64,6 +64,8 @@ from zomehost.errors import (
     ZomehostError,
 )
 from zomehost.ribosome.boundary import (
+    GUEST_ALLOCATOR,
+    GUEST_CODE,
     HostDispatch,
     Starting,
     active_calls,
@@ -717,8 +719,10 @@ class GuestCall:
             raise GuestError(f"the zome does not export {export!r}")
         active_calls.stack.append(self)
         clean = False
+        running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
             ptr = self.write_new(ctx, payload, "input")
+            running = GUEST_CODE
             buf = store.main
             buf[0] = ptr
             buf[2] = len(payload)
@@ -734,13 +738,14 @@ class GuestCall:
                     f"{export} returned {out_len} bytes, limit {self.limits.max_output_bytes}"
                 )
             out = self.read(ctx, out_ptr, out_len, f"{export} result")
+            running = GUEST_ALLOCATOR
             self._call_aux(ctx, inst.free, out_ptr, out_len, 2)
             clean = self.fault is None and self.interrupt is None
             return out
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             if self.interrupt is not None:
                 raise self.interrupt from None
-            raise self._trap_error(exc, export) from None
+            raise self._trap_error(exc, export, running) from None
         finally:
             active_calls.stack.pop()
             size = self.memory_len()
@@ -757,11 +762,11 @@ class GuestCall:
                 store.idle.setdefault(inst.key, inst)
 
     def _trap_error(
-        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
+        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str, running: str
     ) -> ZomehostError:
         if self.fault is not None:
             return self.fault
-        return trap_error(exc, export, self.limits, self.memory_len())
+        return trap_error(exc, export, self.limits, self.memory_len(), running)
 
     def close(self) -> None:
         """Let go of the store: the call is over (see boundary.GuestCall.close). A store
