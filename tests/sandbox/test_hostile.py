@@ -435,3 +435,15 @@ def test_deadline_in_guest_code_says_so(bed: TestBed, hostile: CellId, writer: C
     exc = contained(bed, hostile, writer, "spin", error=Timeout)
     assert exc.message.startswith("spin: the call ran past its deadline in guest code")
     assert "allocator" not in exc.message
+
+
+def test_deadline_in_the_allocator_writing_the_input_says_so(bed: TestBed, writer: CellId) -> None:
+    from zomehost.fuzz.testbed import wat
+
+    cell = bed.install({"hostile": wat("alloc_spin")})
+    before = bed.chain_len(cell)
+    with pytest.raises(Timeout) as info:
+        bed.call(cell, "hostile", "ok")
+    assert info.value.message.startswith("ok: the call ran past its deadline in the guest alloc")
+    assert bed.chain_len(cell) <= before + 1  # at most genesis' InitZomesComplete
+    assert bed.call(writer, "writer", "ok") is None

@@ -108,7 +108,6 @@ def probe(scenario: str, path: str, limits: dict[str, int], budgets: dict[str, i
         raise ValueError(f"unknown scenario {scenario!r}")
     out["base"], out["peak"], out["after"] = base, _status_mb("VmHWM"), _status_mb("VmRSS")
     out["used_after"] = bed.conductor.engine.memory.used
-    out["trees_after"] = bed.conductor.engine.memory.trees
     out["writer"] = bed.call(writer, "writer", "ok")  # the conductor still serves
     pool.shutdown()
     bed.close()

@@ -170,8 +170,10 @@ class GuestCall:
         if not isinstance(func, wasmtime.Func):
             raise GuestError(f"the zome does not export {export!r}")
         active_calls.stack.append(self)
+        running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
             ptr = self.write_new(self.store, payload, "input")
+            running = GUEST_CODE
             packed = int(func(self.store, ptr, len(payload)))
             out_ptr, out_len = (packed >> 32) & _U32, packed & _U32
             if out_len > self.limits.max_output_bytes:
@@ -179,10 +181,11 @@ class GuestCall:
                     f"{export} returned {out_len} bytes, limit {self.limits.max_output_bytes}"
                 )
             out = self.read(self.store, out_ptr, out_len, f"{export} result")
+            running = GUEST_ALLOCATOR
             self._free(self.store, out_ptr, out_len)
             return out
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            raise self._trap_error(_forget_frames(exc), export) from None
+            raise self._trap_error(_forget_frames(exc), export, running) from None
         finally:
             active_calls.stack.pop()
 
@@ -193,14 +196,12 @@ class GuestCall:
         del self.store, self.exports, self.memory, self._alloc, self._free
 
     def _trap_error(
-        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
+        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str, running: str
     ) -> ZomehostError:
         if self.fault is not None:
             return self.fault
-        memory = getattr(self, "memory", None)
-        return trap_error(
-            exc, export, self.limits, memory.data_len(self.store) if memory is not None else 0
-        )
+        size = self.memory.data_len(self.store)
+        return trap_error(exc, export, self.limits, size, running)
 
 
 GUEST_CODE = "in guest code"

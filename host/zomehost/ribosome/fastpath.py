@@ -64,6 +64,8 @@ from zomehost.errors import (
     ZomehostError,
 )
 from zomehost.ribosome.boundary import (
+    GUEST_ALLOCATOR,
+    GUEST_CODE,
     HostDispatch,
     Starting,
     active_calls,
@@ -341,9 +343,10 @@ class _Store:
 class _Stores(threading.local):
     """A thread's stores, one per nesting depth, and the linear memory they hold."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache: int) -> None:
         self.by_depth: list[_Store | None] = []
         self.held = 0
+        self.cache = cache  # what the thread may keep between calls (thread_cache_bytes)
 
     def drop(self, depth: int) -> None:
         """Forget the store at ``depth``: it (and its instances' memory) goes when the last
@@ -538,7 +541,7 @@ class Boundary:
                 raise RibosomeError(f"cannot define host function {name}: {c.error(err)}")
         self._pre: dict[bytes, _Prepared] = {}
         self._lock = threading.Lock()
-        self._stores = _Stores()
+        self._stores = _Stores(engine.memory.budgets.thread_cache_bytes)
 
     def pre(self, zm: ZomeModule) -> _Prepared:
         prepared = self._pre.get(zm.wasm_hash.raw)
@@ -599,7 +602,6 @@ class GuestCall:
     instance, or one that served earlier calls and was reset to its fresh state."""
 
     __slots__ = (
-        "_cache",
         "_exports",
         "_inst",
         "_turn",
@@ -635,7 +637,6 @@ class GuestCall:
             raise Timeout("the call's deadline passed before the zome started")
         store, inst = boundary.instance(prepared, limits, remaining)
         self.store = store  # keeps the store (and so the instance) alive
-        self._cache = boundary.engine.memory.budgets.thread_cache_bytes
         self._inst = inst
         store.turn += 1
         self._turn = store.turn
@@ -718,8 +719,10 @@ class GuestCall:
             raise GuestError(f"the zome does not export {export!r}")
         active_calls.stack.append(self)
         clean = False
+        running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
             ptr = self.write_new(ctx, payload, "input")
+            running = GUEST_CODE
             buf = store.main
             buf[0] = ptr
             buf[2] = len(payload)
@@ -735,32 +738,35 @@ class GuestCall:
                     f"{export} returned {out_len} bytes, limit {self.limits.max_output_bytes}"
                 )
             out = self.read(ctx, out_ptr, out_len, f"{export} result")
+            running = GUEST_ALLOCATOR
             self._call_aux(ctx, inst.free, out_ptr, out_len, 2)
             clean = self.fault is None and self.interrupt is None
             return out
         except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
             if self.interrupt is not None:
                 raise self.interrupt from None
-            raise self._trap_error(exc, export) from None
+            raise self._trap_error(exc, export, running) from None
         finally:
             active_calls.stack.pop()
             size = self.memory_len()
             grown = size - inst.counted
-            inst.counted = size
-            store.held += grown
-            owner = store.owner
-            owner.held += grown
-            if owner.held > self._cache:  # give the memory of this call back now
-                owner.release(store)
-            elif clean and inst.reset(ctx, size):
+            if grown:  # a fresh instance, or one that grew: the thread holds more
+                inst.counted = size
+                store.held += grown
+                owner = store.owner
+                owner.held += grown
+                if owner.held > owner.cache:  # give the memory of this call back now
+                    owner.release(store)
+                    clean = False
+            if clean and inst.reset(ctx, size):
                 store.idle.setdefault(inst.key, inst)
 
     def _trap_error(
-        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str
+        self, exc: wasmtime.WasmtimeError | wasmtime.Trap, export: str, running: str
     ) -> ZomehostError:
         if self.fault is not None:
             return self.fault
-        return trap_error(exc, export, self.limits, self.memory_len())
+        return trap_error(exc, export, self.limits, self.memory_len(), running)
 
     def close(self) -> None:
         """Let go of the store: the call is over (see boundary.GuestCall.close). A store

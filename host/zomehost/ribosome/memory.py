@@ -53,58 +53,79 @@ class MemoryBudget:
         self.budgets = budgets or MemoryBudgets()
         self.limit = self.budgets.conductor_bytes
         self.used = 0  # bytes charged by the call trees now running
-        self.trees = 0  # call trees now running
 
 
 class CallTree:
     """One outermost call and every instance nested in it, on one thread: one budget."""
 
-    __slots__ = ("budget", "limit", "open", "refused", "used")
+    __slots__ = ("budget", "charged", "limit", "open", "refused", "thread", "used")
 
-    def __init__(self, budget: MemoryBudget, limit: int) -> None:
+    def __init__(self, budget: MemoryBudget, limit: int, thread: _Thread) -> None:
         self.budget = budget
         self.limit = limit
+        self.thread = thread
         self.used = 0  # bytes of linear memory charged to it and not freed yet
+        self.charged = False  # whether anything ever was (a memory may point at it then)
         self.open = True
         self.refused: str | None = None  # why the last grow or memory was refused
 
 
+class _Thread:
+    """A thread's call trees (a plain object: one thread-local lookup per call)."""
+
+    __slots__ = ("spare", "tree")
+
+    def __init__(self) -> None:
+        self.tree: CallTree | None = None  # the call tree running on this thread
+        self.spare: CallTree | None = None  # an ended tree nothing was charged to
+
+
 class _Local(threading.local):
     def __init__(self) -> None:
-        self.tree: CallTree | None = None
+        self.thread = _Thread()
 
 
 _local = _Local()
 _lock = threading.Lock()  # guards every budget's and tree's ``used``
 
 
-def current() -> CallTree | None:
-    """The call tree running on this thread, if any."""
-    return _local.tree
+def _current() -> CallTree | None:
+    return _local.thread.tree
 
 
-def open_tree(budget: MemoryBudget, limit: int) -> CallTree:
-    """Start a call tree on this thread (the caller closes it with :func:`close_tree`)."""
-    tree = CallTree(budget, limit)
-    _local.tree = tree
-    with _lock:
-        budget.trees += 1
+def enter(budget: MemoryBudget, limit: int) -> CallTree | None:
+    """Open this thread's call tree for an outermost call (the caller ends it with
+    :func:`leave`); None when one is running: the call nests in it."""
+    thread = _local.thread
+    if thread.tree is not None:
+        return None
+    tree = thread.spare
+    if tree is None or tree.budget is not budget:
+        tree = CallTree(budget, limit, thread)
+    else:  # most calls charge nothing (a reused instance that does not grow)
+        thread.spare = None
+        tree.limit, tree.open, tree.refused = limit, True, None
+    thread.tree = tree
     return tree
 
 
-def close_tree(tree: CallTree) -> None:
+def leave(tree: CallTree) -> None:
     """End the tree: its charge leaves the conductor's count; memory it leaves behind (a
     thread's cached instances) is no longer charged to anyone."""
-    _local.tree = None
+    thread = tree.thread
+    thread.tree = None
+    if not tree.charged:  # only this thread charges it: no lock, and it can serve again
+        tree.open = False
+        thread.spare = tree
+        return
     with _lock:
         tree.open = False
         tree.budget.used -= tree.used
-        tree.budget.trees -= 1
 
 
 def refusal() -> str | None:
     """Why this thread's call tree was refused memory, if it was."""
-    tree = _local.tree
+    tree = _current()
     return tree.refused if tree is not None else None
 
 
@@ -124,10 +145,11 @@ def _charge(tree: CallTree | None, n: int) -> bool:
         if budget.used + n > budget.limit:
             tree.refused = (
                 f"the conductor's memory budget of {budget.limit} bytes is spent "
-                f"({budget.used} bytes in use by {budget.trees} running calls, {n} more asked)"
+                f"({budget.used} bytes in use by the running calls, {n} more asked)"
             )
             return False
         tree.used += n
+        tree.charged = True
         budget.used += n
     return True
 
@@ -196,6 +218,10 @@ class _Creation:
         self.grow_cb = _GROW(self.grow)
         self.fin_cb = _FINALIZE(self.finalize)
         self.new_cb = _NEW(self.new)
+        # what every memory's wasmtime_linear_memory_t holds, but its env
+        self.template = _LinearMemory(None, self.get_cb, self.grow_cb, self.fin_cb)
+        self.template_addr = ctypes.addressof(self.template)
+        self.template_size = ctypes.sizeof(_LinearMemory)
         self.creator = _Creator(None, self.new_cb, _FINALIZE())
 
     def error(self, message: str) -> int:
@@ -218,7 +244,7 @@ class _Creation:
             capacity = reserved or min(maximum, 1 << 32)
             if minimum > capacity:
                 return self.error(f"a memory of {minimum} bytes exceeds its reservation")
-            tree = _local.tree
+            tree = _current()
             if not _charge(tree, minimum):
                 return self.error(refusal() or "memory budget spent")
             mapped = capacity + guard
@@ -237,11 +263,9 @@ class _Creation:
                 key = self.next_id
                 self.next_id += 1
                 self.memories[key] = memory
-            out = _LinearMemory.from_address(ret or 0)
-            out.env = key
-            out.get_memory = self.get_cb
-            out.grow_memory = self.grow_cb
-            out.fin = self.fin_cb
+            out = ret or 0
+            ctypes.memmove(out, self.template_addr, self.template_size)  # the callbacks
+            _ptr.from_address(out).value = key  # env
             return 0
         except BaseException as exc:
             return self.error(f"cannot create a memory: {type(exc).__name__}: {exc}")
@@ -263,7 +287,7 @@ class _Creation:
                 return 0
             if new_size > memory.capacity:
                 return self.error("a memory cannot grow past its reservation")
-            tree = _local.tree
+            tree = _current()
             # a memory charged to an earlier tree (an instance reused from a thread's
             # cache) is charged in full to the tree that grows it
             moved = memory.tree is not tree

@@ -35,23 +35,21 @@ class Ribosome:
         def dispatch(name: str, payload: Any) -> Any:
             return HOST_FNS[name](ctx, payload)
 
-        _check_nesting(f"{ctx.zome_name}.{export}")
+        if len(active_calls.stack) >= MAX_NESTED_INSTANCES:
+            raise _too_deep(f"{ctx.zome_name}.{export}")
         # The outermost call opens the call tree that every nested instance shares.
-        tree = (
-            None
-            if memory.current()
-            else memory.open_tree(self.engine.memory, ctx.limits.memory_bytes)
-        )
+        tree = memory.enter(self.engine.memory, ctx.limits.memory_bytes)
         try:
             guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
             try:
                 raw = guest.invoke(export, payload)
-            finally:
-                # its memory goes now, even if an error's traceback keeps the call object
+            except BaseException:
+                # its memory goes now, even if the error's traceback keeps the call object
                 guest.close()
+                raise
         finally:
             if tree is not None:
-                memory.close_tree(tree)
+                memory.leave(tree)
         envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
         if isinstance(envelope, dict) and len(envelope) == 1:
             if "Ok" in envelope:
@@ -63,15 +61,13 @@ class Ribosome:
         raise GuestError(f"{ctx.zome_name}.{export} returned a malformed result envelope")
 
 
-def _check_nesting(what: str) -> None:
-    """Bound the instances started while others run on this thread (nested calls, init,
-    post_commit, local remote signals): every path counts, not just ``call``."""
-    depth = len(active_calls.stack)
-    if depth >= MAX_NESTED_INSTANCES:
-        raise LimitExceeded(
-            f"{what}: {depth} zome instances are already running nested on this thread "
-            f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
-        )
+def _too_deep(what: str) -> LimitExceeded:
+    """Instances started while others run on this thread (nested calls, init, post_commit,
+    local remote signals) are bounded: every path counts, not just ``call``."""
+    return LimitExceeded(
+        f"{what}: {len(active_calls.stack)} zome instances are already running nested on "
+        f"this thread (limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
+    )
 
 
 BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
