@@ -289,7 +289,8 @@ def test_bad_input_is_typed_and_isolated(
 
         # Unknown and unsupported admin requests.
         await expect_api_error(DESERIALIZATION, admin.request("no_such_request", {"x": 1}))
-        await expect_api_error(INTERNAL, admin.request("dump_state", {"cell_id": []}))
+        await expect_api_error(INTERNAL, admin.request("dump_conductor_state", None))
+        await expect_api_error(DESERIALIZATION, admin.request("dump_state", {"cell_id": []}))
         await expect_api_error(DESERIALIZATION, admin.request("enable_app", {"nope": 1}))
         await expect_api_error(INTERNAL, admin.enable_app("no-such-app"))
         await still_serving()
