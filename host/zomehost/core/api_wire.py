@@ -265,6 +265,13 @@ def clone_ref_from_wire(value: Any) -> str | DnaHash:
     raise deserialization()
 
 
+def clone_ref_to_wire(clone: str | DnaHash) -> dict[str, Any]:
+    """``CloneCellId`` by clone id (``role.N``) or by the clone's DNA hash."""
+    if isinstance(clone, DnaHash):
+        return {"type": "dna_hash", "value": clone.raw}
+    return {"type": "clone_id", "value": clone}
+
+
 def token_to_wire(token: bytes | list[int]) -> list[int]:
     return list(token)
 
