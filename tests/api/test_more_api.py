@@ -5,22 +5,28 @@ on: through the real JS client (tests/js/hc_client_more.mjs) and the Python clie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
-from collections.abc import Iterator
+import shutil
+import signal
+import subprocess
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import nacl.signing
 import pytest
 
+from conftest import AppBuilder
 from zomehost.client import AdminClient, AppClient, ConductorApiError
+from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.api_wire import INTERNAL, RIBOSOME
 from zomehost.core.bundle import Bundle
 from zomehost.core.hash import CellId, DnaHash
 from zomehost.network.agent_info import AgentInfo
 
-from .conftest import ConductorProc, api_home, run_node
+from .conftest import ZOMEHOST, ConductorProc, api_home, run_node
 
 pytestmark = pytest.mark.slow
 
@@ -243,3 +249,106 @@ async def _python_client_more(
             await dapp.enable_app()
             info2 = await dapp.fetch_app_info()
             assert info2 is not None and info2["status"] == {"type": "enabled"}
+
+
+# -- the CLI: update-coordinators and the dev loop ---------------------------------------------
+def zomehost_cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ZOMEHOST), "--home", str(home), *args],
+        env=ConductorProc.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def until(probe: Callable[[], Awaitable[bool]]) -> None:
+    """Wait for a condition the conductor reaches on its own (bounded, not measured)."""
+    for _ in range(400):
+        with contextlib.suppress(ConductorApiError):
+            if await probe():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition never reached")
+
+
+def test_cli_update_coordinators_and_dev(
+    fresh_conductor: ConductorProc, wasm_paths: dict[str, Path], tmp_path: Path
+) -> None:
+    app_dir = AppBuilder(wasm_paths, tmp_path / "src").write_dir(
+        {"main": [("notes", "notes")]}, name="devapp"
+    )
+    happ = pack_app_dir(app_dir, tmp_path / "devapp.happ")
+    probe = wasm_paths["probe"]
+    home = fresh_conductor.home
+
+    # offline: the home's own conductor (no daemon running yet)
+    r = zomehost_cli(home, "app", "install", str(happ), "--app-id", "offline")
+    assert r.returncode == 0, r.stderr
+    r = zomehost_cli(
+        home, "app", "update-coordinators", "offline", "main", "--zome", f"notes={probe}"
+    )
+    assert r.returncode == 0, r.stderr
+    r = zomehost_cli(home, "call", "offline", "main", "notes", "echo", '"off"')
+    assert r.returncode == 0 and json.loads(r.stdout) == "off", r.stderr
+    r = zomehost_cli(home, "app", "update-coordinators", "offline", "main", "--zome", "notes")
+    assert r.returncode == 1 and "NAME=PATH" in r.stderr
+
+    fresh_conductor.start()
+    asyncio.run(_live(fresh_conductor, happ, app_dir, probe))
+
+
+async def _live(proc: ConductorProc, happ: Path, app_dir: Path, probe: Path) -> None:
+    async with await AdminClient.connect(proc.admin_url) as admin:
+        info = await admin.install_app(path=happ, installed_app_id="devapp")
+        await admin.enable_app("devapp")
+        cell = CellId.from_wire(info["cell_info"]["main"][0]["value"]["cell_id"])
+        port = await admin.attach_app_interface(allowed_origins="*")
+        token = await admin.issue_app_authentication_token("devapp", single_use=False)
+        await admin.authorize_signing_credentials(cell)
+        async with await AppClient.connect(f"ws://127.0.0.1:{port}", token) as app:
+            await app.call_zome("notes", "create_note", {"title": "kept", "body": ""}, cell_id=cell)
+
+            # live, through the running conductor
+            r = zomehost_cli(
+                proc.home,
+                "app",
+                "update-coordinators",
+                "devapp",
+                "main",
+                "--zome",
+                f"notes={probe}",
+                "--conductor",
+                "auto",
+            )
+            assert r.returncode == 0, r.stderr
+            assert await app.call_zome("notes", "echo", "live", cell_id=cell) == "live"
+
+            # the dev loop: its first look sends the app dir's notes code back in ...
+            cmd = [str(ZOMEHOST), "--home", str(proc.home), "dev", str(app_dir)]
+            dev = subprocess.Popen(
+                [*cmd, "--app-id", "devapp", "--interval", "0.1"],
+                env=ConductorProc.env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+
+            async def notes_back() -> bool:
+                notes = await app.call_zome("notes", "list_notes", cell_id=cell)
+                return [n["title"] for n in notes] == ["kept"]
+
+            async def probe_in() -> bool:
+                return bool(await app.call_zome("notes", "echo", "dev", cell_id=cell) == "dev")
+
+            try:
+                await until(notes_back)
+                # ... and a save swaps the new wasm in
+                shutil.copyfile(probe, app_dir / "dna_main" / "notes.wasm")
+                await until(probe_in)
+            except AssertionError:
+                dev.kill()
+                raise AssertionError(dev.communicate(timeout=30)[0]) from None
+            dev.send_signal(signal.SIGINT)
+            out, _ = dev.communicate(timeout=30)
+            assert "swapped main: notes" in out, out
