@@ -223,7 +223,14 @@ async def _python_client_more(
             await admin.update_coordinators(cell, {"notes": wasm_paths["probe"].read_bytes()})
             assert await app.call_zome("notes", "echo", "x", role_name="notes") == "x"
             await expect(RIBOSOME, app.call_zome("notes", "list_notes", role_name="notes"))
-            await admin.update_coordinators(cell, {"notes": notes_wasm.read_bytes()})
+            packed = notes_wasm.parent / "notes-coordinators.bundle"
+            packed.write_bytes(
+                Bundle(
+                    {"zomes": [{"name": "notes", "path": "n.wasm"}]},
+                    {"n.wasm": notes_wasm.read_bytes()},
+                ).encode()
+            )
+            await admin.update_coordinators(cell, path=str(packed))
             notes = await app.call_zome("notes", "list_notes", role_name="notes")
             assert [n["title"] for n in notes] == ["t"]
 

@@ -315,11 +315,13 @@ class DnaFile:
 def coordinator_zomes(manifest: Any, resources: Any) -> dict[str, bytes]:
     """The zomes of a coordinator bundle (``update_coordinators``): name -> wasm.
 
-    The manifest is ``{zomes: [{name, path | bundled}, ...]}`` (a dna manifest's
-    ``coordinator`` section); each path names a resource holding the zome's wasm.
+    The manifest is ``{zomes: [{name, path | bundled}, ...]}``, or a DNA manifest (its
+    ``coordinator`` zomes); each path names a resource holding the zome's wasm.
     """
     if not isinstance(manifest, dict) or not isinstance(resources, dict):
         raise BundleError("a coordinator bundle is {manifest: {zomes}, resources}")
+    if isinstance(manifest.get("coordinator"), dict):  # a whole DNA bundle: its zomes
+        manifest = manifest["coordinator"]
     zomes: dict[str, bytes] = {}
     for z in _bounded(_list(manifest.get("zomes"), "zomes"), MAX_ZOMES_PER_DNA, "zomes"):
         if not isinstance(z, dict):
