@@ -5,6 +5,7 @@ on: through the real JS client (tests/js/hc_client_more.mjs) and the Python clie
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -23,6 +24,7 @@ from zomehost.client import AdminClient, AppClient, ConductorApiError
 from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.api_wire import INTERNAL, RIBOSOME
 from zomehost.core.bundle import Bundle
+from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import CellId, DnaHash
 from zomehost.network.agent_info import AgentInfo
 
@@ -61,6 +63,14 @@ def notes_wasm(notes_happ: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     out = tmp_path_factory.mktemp("wasm") / "notes.wasm"
     out.write_bytes(wasm)
     return out
+
+
+def forged(text: str) -> str:
+    """``text`` with one bit of its signature flipped."""
+    doc = unpack(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    sig = bytearray(doc["signature"])
+    sig[0] ^= 1
+    return base64.urlsafe_b64encode(pack({**doc, "signature": bytes(sig)})).decode()
 
 
 def signed_peer_info() -> str:
@@ -190,7 +200,11 @@ async def _python_client_more(
             ours = await published(admin, cell)
             assert ours["agent"] == str(cell.agent)
             await expect(INTERNAL, admin.add_agent_info(["{}"]))
-            await admin.add_agent_info([signed_peer_info()])
+            known = len(await admin.agent_info())
+            genuine = signed_peer_info()
+            await expect(INTERNAL, admin.add_agent_info([genuine, forged(signed_peer_info())]))
+            assert len(await admin.agent_info()) == known  # one bad record: none kept
+            await admin.add_agent_info([genuine])
             meta = await admin.peer_meta_info(PEER_URL)
             assert len(meta) == 1
             stats = await admin.dump_network_stats()
@@ -206,6 +220,13 @@ async def _python_client_more(
             clone = await app.create_clone_cell("notes", network_seed="py-room", name="room")
             assert clone["clone_id"] == "notes.0" and clone["enabled"] is True
             clone_cell = CellId.from_wire(clone["cell_id"])
+            # another app's connection reaches none of this app's clones
+            await admin.install_app(path=notes_happ, installed_app_id="py-other")
+            await admin.enable_app("py-other")
+            other_token = await admin.issue_app_authentication_token("py-other")
+            async with await AppClient.connect(f"ws://127.0.0.1:{port}", other_token) as other:
+                await expect(INTERNAL, other.disable_clone_cell("notes.0"))
+                await expect(INTERNAL, other.disable_clone_cell(clone_cell.dna_hash))
             await admin.authorize_signing_credentials(clone_cell)
             assert await app.call_zome("notes", "list_notes", cell_id=clone_cell) == []
             await app.disable_clone_cell("notes.0")
@@ -243,6 +264,7 @@ async def _python_client_more(
                 ),
             )
             assert "revoked" in error.message
+            await expect(INTERNAL, admin.authorize_signing_credentials(cell))  # grants too
             assert len(await app.call_zome("notes", "list_notes", role_name="notes")) == 1
 
         # deferred membrane proofs
