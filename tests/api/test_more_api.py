@@ -128,6 +128,22 @@ def test_holochain_client_more(
         assert step in done, step
 
 
+def test_agent_infos_without_a_network(conductor: ConductorProc) -> None:
+    """No peer service: added infos are verified and listed; the stats show no transport."""
+
+    async def run() -> None:
+        async with await AdminClient.connect(conductor.admin_url) as admin:
+            await expect(INTERNAL, admin.add_agent_info([forged(signed_peer_info())]))
+            await admin.add_agent_info([signed_peer_info()])
+            (text,) = await admin.agent_info()
+            assert json.loads(json.loads(text)["agentInfo"])["url"] == PEER_URL
+            assert len(await admin.peer_meta_info(PEER_URL)) == 1
+            stats = await admin.dump_network_stats()
+            assert stats["transport_stats"]["peer_urls"] == []
+
+    asyncio.run(run())
+
+
 async def published(admin: AdminClient, cell: CellId) -> dict[str, Any]:
     """The cell's own agent info, once the peer service signed it (it does so within its
     refresh interval of a cell starting; the wait is bounded, not measured)."""

@@ -314,14 +314,14 @@ class AdminApi:
 
     async def dump_state(self, value: Any) -> tuple[str, Any]:
         cell_id = self._cell_of_request(value)
-        peers = peer_views.peer_dump(self.runtime.peer_network, cell_id.dna_hash, cell_id.agent)
+        peers = peer_views.peer_dump(self.runtime.agent_directory, cell_id.dna_hash, cell_id.agent)
         text = await self.runtime.in_worker(self._dump, views.state_dump_json, cell_id, peers)
         return "state_dumped", text
 
     async def dump_full_state(self, value: Any) -> tuple[str, Any]:
         cell_id = self._cell_of_request(value)
         field(payload_map(value), "dht_ops_cursor", int, required=False)
-        peers = peer_views.peer_dump(self.runtime.peer_network, cell_id.dna_hash, cell_id.agent)
+        peers = peer_views.peer_dump(self.runtime.agent_directory, cell_id.dna_hash, cell_id.agent)
         dump = await self.runtime.in_worker(self._dump, views.full_state_dump, cell_id, peers)
         return "full_state_dumped", dump
 
@@ -345,11 +345,11 @@ class AdminApi:
     # -- network views ----------------------------------------------------------------------------
     async def agent_info(self, value: Any) -> tuple[str, Any]:
         dnas = peer_views.dna_filter(payload_map(value, optional=True).get("dna_hashes"))
-        return "agent_info", peer_views.agent_infos(self.runtime.peer_network, dnas)
+        return "agent_info", peer_views.agent_infos(self.runtime.agent_directory, dnas)
 
     async def add_agent_info(self, value: Any) -> tuple[str, Any]:
         infos = field(payload_map(value), "agent_infos", list)
-        added = peer_views.add_agent_infos(self.runtime.peer_network, infos)
+        added = peer_views.add_agent_infos(self.runtime.agent_directory, infos)
         log.info("added %d agent info(s)", added)
         return "agent_info_added", UNIT
 
@@ -357,7 +357,7 @@ class AdminApi:
         doc = payload_map(value)
         url = field(doc, "url", str)
         dnas = peer_views.dna_filter(doc.get("dna_hashes"))
-        return "peer_meta_info", peer_views.peer_meta_info(self.runtime.peer_network, url, dnas)
+        return "peer_meta_info", peer_views.peer_meta_info(self.runtime.agent_directory, url, dnas)
 
     async def dump_network_stats(self, value: Any) -> tuple[str, Any]:
         return "network_stats_dumped", peer_views.network_stats(self.runtime.peer_network)
@@ -369,7 +369,7 @@ class AdminApi:
         dnas = None if dna is None else {DnaHash(hash_from_wire(dna, HashType.DNA))}
         cells = await self.runtime.in_worker(self.conductor.running_cells)
         local = [(c.dna_hash, c.agent) for c in cells]
-        metrics = peer_views.network_metrics(self.runtime.peer_network, local, dnas)
+        metrics = peer_views.network_metrics(self.runtime.agent_directory, local, dnas)
         return "network_metrics_dumped", metrics
 
     # -- code updates, clones, agent keys -------------------------------------------------------

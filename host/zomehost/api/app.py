@@ -186,7 +186,7 @@ class AppApi:
         mine = await self._app_dnas(conn)
         asked = peers.dna_filter(payload_map(value, optional=True).get("dna_hashes"))
         dnas = mine if asked is None else mine & asked
-        return "agent_info", peers.agent_infos(self.runtime.peer_network, dnas)
+        return "agent_info", peers.agent_infos(self.runtime.agent_directory, dnas)
 
     async def peer_meta_info(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
         doc = payload_map(value)
@@ -194,7 +194,7 @@ class AppApi:
         mine = await self._app_dnas(conn)
         asked = peers.dna_filter(doc.get("dna_hashes"))
         dnas = mine if asked is None else mine & asked
-        return "peer_meta_info", peers.peer_meta_info(self.runtime.peer_network, url, dnas)
+        return "peer_meta_info", peers.peer_meta_info(self.runtime.agent_directory, url, dnas)
 
     async def dump_network_stats(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
         return "network_stats_dumped", peers.network_stats(self.runtime.peer_network)
@@ -207,7 +207,7 @@ class AppApi:
         dnas = mine if dna is None else mine & {DnaHash(hash_from_wire(dna, HashType.DNA))}
         cells = await self.runtime.in_worker(self.conductor.running_cells)
         local = [(c.dna_hash, c.agent) for c in cells]
-        metrics = peers.network_metrics(self.runtime.peer_network, local, dnas)
+        metrics = peers.network_metrics(self.runtime.agent_directory, local, dnas)
         return "network_metrics_dumped", metrics
 
     def _app_info(self, app_id: str) -> Any:

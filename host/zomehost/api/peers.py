@@ -18,6 +18,7 @@ from zomehost.core.api_wire import b64_hash, deserialization, hash_from_wire, in
 from zomehost.core.hash import AgentPubKey, DnaHash, HashType
 from zomehost.errors import ZomehostError
 from zomehost.network.agent_info import SignedAgentInfo
+from zomehost.network.directory import Directory
 
 BACKEND = "zomehost-noise"
 
@@ -52,13 +53,9 @@ def agent_info_text(record: SignedAgentInfo) -> str:
     )
 
 
-def agent_infos(net: PeerNetwork | None, dnas: set[DnaHash] | None) -> list[str]:
+def agent_infos(directory: Directory, dnas: set[DnaHash] | None) -> list[str]:
     """The unexpired agent infos known (ours and peers'), of ``dnas`` or of every DNA."""
-    if net is None:
-        return []
-    return [
-        agent_info_text(r) for r in net.directory.all() if dnas is None or r.info.dna_hash in dnas
-    ]
+    return [agent_info_text(r) for r in directory.all() if dnas is None or r.info.dna_hash in dnas]
 
 
 def parse_agent_infos(texts: list[Any]) -> list[SignedAgentInfo]:
@@ -84,21 +81,17 @@ def parse_agent_infos(texts: list[Any]) -> list[SignedAgentInfo]:
     return records
 
 
-def add_agent_infos(net: PeerNetwork | None, texts: list[Any]) -> int:
+def add_agent_infos(directory: Directory, texts: list[Any]) -> int:
     """Keep verified agent infos in the directory; how many were new."""
-    if net is None:
-        raise internal("this conductor has no network configured: agent infos have no use")
     records = parse_agent_infos(texts)
-    return sum(net.directory.put(r) for r in records)
+    return sum(directory.put(r) for r in records)
 
 
-def peer_meta_info(net: PeerNetwork | None, url: str, dnas: set[DnaHash] | None) -> dict[str, Any]:
+def peer_meta_info(directory: Directory, url: str, dnas: set[DnaHash] | None) -> dict[str, Any]:
     """Per DNA, what is known of the peer at ``url``: one entry per agent reached there,
     its value the agent, valid until its agent info expires."""
     out: dict[str, dict[str, Any]] = {}
-    if net is None:
-        return out
-    for r in net.directory.all():
+    for r in directory.all():
         info = r.info
         if info.address != url or (dnas is not None and info.dna_hash not in dnas):
             continue
@@ -141,7 +134,7 @@ def network_stats(net: PeerNetwork | None) -> dict[str, Any]:
 
 
 def network_metrics(
-    net: PeerNetwork | None, local: list[tuple[DnaHash, AgentPubKey]], dnas: set[DnaHash] | None
+    directory: Directory, local: list[tuple[DnaHash, AgentPubKey]], dnas: set[DnaHash] | None
 ) -> dict[str, Any]:
     """Holochain's ``NetworkMetrics`` per DNA of the running cells. zomehost has no gossip or
     DHT: fetch and gossip state are empty, every local agent's arc is the full ring."""
@@ -164,18 +157,17 @@ def network_metrics(
         )
         full = [0, 0xFFFFFFFF]
         entry["local_agents"].append({"agent": agent.raw, "storage_arc": full, "target_arc": full})
-    if net is not None:
-        for dna_b64, entry in out.items():
-            peers = entry["gossip_state_summary"]["peer_meta"]
-            for r in net.directory.all():
-                if b64_hash(r.info.dna_hash) == dna_b64:
-                    peers[r.info.address] = {}
+    for dna_b64, entry in out.items():
+        peers = entry["gossip_state_summary"]["peer_meta"]
+        for r in directory.all():
+            if b64_hash(r.info.dna_hash) == dna_b64:
+                peers[r.info.address] = {}
     return out
 
 
-def peer_dump(net: PeerNetwork | None, dna: DnaHash, agent: AgentPubKey) -> dict[str, Any]:
+def peer_dump(directory: Directory, dna: DnaHash, agent: AgentPubKey) -> dict[str, Any]:
     """Holochain's ``P2pAgentsDump`` for one cell."""
-    records = [] if net is None else [r for r in net.directory.all() if r.info.dna_hash == dna]
+    records = [r for r in directory.all() if r.info.dna_hash == dna]
     mine = next((r for r in records if r.info.agent == agent), None)
 
     def dump(r: SignedAgentInfo) -> dict[str, Any]:
