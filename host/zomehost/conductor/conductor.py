@@ -513,6 +513,12 @@ class Conductor:
             self._check_writable(app)
             failed: list[tuple[CellId, str]] = []
             cells = app.provisioned_cell_ids + [CellId(c.dna_hash, agent) for c in app.clones]
+            # Running cells stop writing first: no call commits after its chain's delete.
+            # (A cell loads only under this lock, from the app saved below.)
+            for cid in cells:
+                cached = self._cells.get(cid.key)
+                if cached is not None:
+                    cached.revoked = True
             if app.status is not AppStatus.AWAITING_MEMPROOFS:
                 for cid in cells:
                     try:
@@ -520,10 +526,6 @@ class Conductor:
                     except ZomehostError as exc:
                         failed.append((cid, exc.message))
             self._save_app(dataclasses.replace(app, agent_key_revoked=True))
-            for cid in cells:
-                cached = self._cells.get(cid.key)
-                if cached is not None:
-                    cached.revoked = True
             log.info("revoked agent key %s of app %s", agent, app_id)
             return failed
 
