@@ -527,7 +527,8 @@ class Conductor:
                         failed.append((cid, exc.message))
             self._save_app(dataclasses.replace(app, agent_key_revoked=True))
             log.info("revoked agent key %s of app %s", agent, app_id)
-            return failed
+        self._apps_changed()
+        return failed
 
     def _delete_agent_entry(self, cell_id: CellId) -> None:
         chain = SourceChain(self.store, cell_id)
@@ -580,7 +581,7 @@ class Conductor:
 
     def add_apps_listener(self, listener: AppsListener) -> Callable[[], None]:
         """Call ``listener`` after every stored app change (install, enable, disable,
-        uninstall), on the thread that made it and outside the apps lock: the peer service
+        uninstall, clone cells, membrane proofs, key revocation), on the thread that made it and outside the apps lock: the peer service
         publishes the new cells' agent infos at once instead of at its next refresh."""
         self._apps_listeners.append(listener)
         return lambda: self._apps_listeners.remove(listener)
