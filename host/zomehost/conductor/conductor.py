@@ -581,8 +581,9 @@ class Conductor:
 
     def add_apps_listener(self, listener: AppsListener) -> Callable[[], None]:
         """Call ``listener`` after every stored app change (install, enable, disable,
-        uninstall, clone cells, membrane proofs, key revocation), on the thread that made it and outside the apps lock: the peer service
-        publishes the new cells' agent infos at once instead of at its next refresh."""
+        uninstall, clone cells, membrane proofs, key revocation), on the thread that made it
+        and outside the apps lock: the peer service publishes the new cells' agent infos at
+        once instead of at its next refresh."""
         self._apps_listeners.append(listener)
         return lambda: self._apps_listeners.remove(listener)
 
