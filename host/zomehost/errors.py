@@ -188,3 +188,9 @@ class AppNotEnabled(ConductorError):
 
 class NetworkError(ZomehostError):
     kind = "NetworkError"
+
+
+class AgentKeyRevoked(ConductorError):
+    """The app's agent key was revoked (``revoke_agent_key``): its cells write nothing more."""
+
+    kind = "AgentKeyRevoked"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ from zomehost.conductor.packing import pack_app_dir
 
 ZOMEHOST = Path(sys.executable).parent / "zomehost"
 NOTES_DIR = REPO / "examples" / "notes"
+NODE_CLIENT = REPO / "node_modules" / "@holochain" / "client"
 
 
 class ConductorProc:
@@ -93,11 +95,50 @@ class ConductorProc:
         return int(self.proc.returncode)
 
 
-def api_home(path: Path, cache: Path) -> Path:
-    """A fresh home for ``zomehost run``: allowed origins '*', network off."""
+def run_node(
+    script: str, proc: ConductorProc, happ: Path, **extra_env: str
+) -> list[dict[str, Any]]:
+    """Run a tests/js script against ``proc``; every step must pass, the last be ``close``."""
+    node = shutil.which("node")
+    if node is None or not NODE_CLIENT.is_dir():
+        pytest.fail(
+            "node and @holochain/client are required: run `npm install` at the repo root "
+            "(scripts/bootstrap does)"
+        )
+    env = {
+        **os.environ,
+        "ADMIN_PORT": str(proc.admin_port),
+        "HAPP_PATH": str(happ),
+        **extra_env,
+    }
+    r = subprocess.run(
+        [node, str(REPO / "tests" / "js" / script)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    steps = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert r.returncode == 0, (
+        f"{script} failed at {steps[-1] if steps else '?'}\n{r.stderr[-3000:]}\n"
+        f"conductor log:\n{proc.output()}"
+    )
+    assert steps and steps[-1]["step"] == "close" and all(s["ok"] for s in steps)
+    return steps
+
+
+def api_home(path: Path, cache: Path, *, network: bool = False) -> Path:
+    """A fresh home for ``zomehost run``: allowed origins '*', network off (or on, listening
+    on a free loopback port with no bootstrap, publishing new cells' agent infos within
+    0.2 s)."""
     home = fast_home(path)
     doc = yaml.safe_load(home.config_path.read_text())
-    doc["network"] = {"enabled": False}
+    doc["network"] = (
+        {"enabled": True, "listen": "127.0.0.1:0", "refresh_interval_s": 0.2}
+        if network
+        else {"enabled": False}
+    )
     doc["allowed_origins"] = ["*"]
     home.config_path.write_text(yaml.safe_dump(doc))
     seed_cache(home, cache)

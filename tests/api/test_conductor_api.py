@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import stat
 import subprocess
@@ -20,7 +19,6 @@ from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Origin
 
-from conftest import REPO
 from zomehost.client import (
     AdminClient,
     AppClient,
@@ -45,40 +43,14 @@ from zomehost.core.api_wire import (
 from zomehost.core.hash import ActionHash, CellId
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 
-from .conftest import ZOMEHOST, ConductorProc
+from .conftest import ZOMEHOST, ConductorProc, run_node
 
 pytestmark = pytest.mark.slow
 
-NODE_CLIENT = REPO / "node_modules" / "@holochain" / "client"
 ORIGIN = "zomehost-test"
 
 
 # -- helpers -------------------------------------------------------------------------------
-def run_node(script: str, proc: ConductorProc, happ: Path) -> list[dict[str, Any]]:
-    node = shutil.which("node")
-    if node is None or not NODE_CLIENT.is_dir():
-        pytest.fail(
-            "node and @holochain/client are required: run `npm install` at the repo root "
-            "(scripts/bootstrap does)"
-        )
-    env = {**os.environ, "ADMIN_PORT": str(proc.admin_port), "HAPP_PATH": str(happ)}
-    r = subprocess.run(
-        [node, str(REPO / "tests" / "js" / script)],
-        env=env,
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    steps = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
-    assert r.returncode == 0, (
-        f"{script} failed at {steps[-1] if steps else '?'}\n{r.stderr[-3000:]}\n"
-        f"conductor log:\n{proc.output()}"
-    )
-    assert steps and steps[-1]["step"] == "close" and all(s["ok"] for s in steps)
-    return steps
-
-
 async def install_enabled(
     admin: AdminClient, app_id: str, *, path: Path | None = None, bundle: bytes | None = None
 ) -> tuple[dict[str, Any], CellId]:
@@ -289,7 +261,8 @@ def test_bad_input_is_typed_and_isolated(
 
         # Unknown and unsupported admin requests.
         await expect_api_error(DESERIALIZATION, admin.request("no_such_request", {"x": 1}))
-        await expect_api_error(INTERNAL, admin.request("dump_state", {"cell_id": []}))
+        await expect_api_error(INTERNAL, admin.request("dump_conductor_state", None))
+        await expect_api_error(DESERIALIZATION, admin.request("dump_state", {"cell_id": []}))
         await expect_api_error(DESERIALIZATION, admin.request("enable_app", {"nope": 1}))
         await expect_api_error(INTERNAL, admin.enable_app("no-such-app"))
         await still_serving()

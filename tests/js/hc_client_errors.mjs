@@ -14,12 +14,12 @@ import { decode, encode } from "@msgpack/msgpack";
 import {
   AdminWebsocket,
   AppWebsocket,
-  HolochainError,
   getNonceExpiration,
   getSigningCredentials,
   randomNonce,
   signZomeCall,
 } from "@holochain/client";
+import { check, emit, expectReject, fail, sameBytes, state } from "./common.mjs";
 
 const ADMIN_PORT = process.env.ADMIN_PORT;
 const HAPP_PATH = process.env.HAPP_PATH;
@@ -35,50 +35,6 @@ const WIRE_ERROR_KINDS = new Set([
   "zome_call_unauthorized",
   "countersigning_session_error",
 ]);
-
-let step = "setup";
-
-function emit(obj) {
-  process.stdout.write(JSON.stringify({ step, ok: true, ...obj }) + "\n");
-}
-
-function fail(err) {
-  const error =
-    err instanceof Error ? `${err.name}: ${err.message}` : `non-error thrown: ${String(err)}`;
-  process.stdout.write(JSON.stringify({ step, ok: false, error }) + "\n");
-  if (err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
-  process.exit(1);
-}
-
-process.on("unhandledRejection", fail);
-process.on("uncaughtException", fail);
-
-function check(cond, message) {
-  if (!cond) throw new Error(`check failed: ${message}`);
-}
-
-// Run `fn`, require it to reject; if `kinds` is given the rejection must be a HolochainError
-// whose name is one of them. Returns the error.
-async function expectReject(fn, kinds) {
-  let result;
-  try {
-    result = await fn();
-  } catch (e) {
-    if (kinds) {
-      check(
-        e instanceof HolochainError && kinds.includes(e.name),
-        `expected HolochainError ${kinds.join("|")}, got ${e?.name}: ${e?.message}`,
-      );
-    }
-    emit({ error_name: e?.name, error_message: String(e?.message ?? "").slice(0, 300) });
-    return e;
-  }
-  throw new Error(`expected a rejection, got ${JSON.stringify(result)?.slice(0, 200)}`);
-}
-
-function sameBytes(a, b) {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 const b64url = (bytes) => Buffer.from(bytes).toString("base64url");
 
@@ -151,14 +107,14 @@ const transform = {
 };
 
 async function main() {
-  step = "env";
+  state.step = "env";
   check(ADMIN_PORT, "ADMIN_PORT is set");
   check(HAPP_PATH, "HAPP_PATH is set");
   const happPath = path.resolve(HAPP_PATH);
   const adminUrl = new URL(`ws://127.0.0.1:${ADMIN_PORT}`);
   emit({});
 
-  step = "setup";
+  state.step = "setup";
   const admin = await AdminWebsocket.connect({ url: adminUrl, wsClientOptions: { origin: ORIGIN } });
   const agentKey = await admin.generateAgentPubKey();
   const installed = await admin.installApp({
@@ -183,11 +139,11 @@ async function main() {
   const call = (fn_name, payload = null) =>
     app.callZome({ role_name: "notes", zome_name: "notes", fn_name, payload });
 
-  step = "admin_unknown_request";
+  state.step = "admin_unknown_request";
   // Not a method of AdminWebsocket; _requester is how every method is built.
   await expectReject(() => admin._requester("no_such_request")({ x: 1 }), ["deserialization"]);
 
-  step = "admin_install_duplicate_app_id";
+  state.step = "admin_install_duplicate_app_id";
   await expectReject(
     () =>
       admin.installApp({
@@ -198,7 +154,7 @@ async function main() {
     [...WIRE_ERROR_KINDS],
   );
 
-  step = "admin_install_missing_bundle";
+  state.step = "admin_install_missing_bundle";
   await expectReject(
     () =>
       admin.installApp({
@@ -209,13 +165,13 @@ async function main() {
     [...WIRE_ERROR_KINDS],
   );
 
-  step = "admin_enable_unknown_app";
+  state.step = "admin_enable_unknown_app";
   await expectReject(
     () => admin.enableApp({ installed_app_id: "no-such-app" }),
     [...WIRE_ERROR_KINDS],
   );
 
-  step = "app_connect_bad_token";
+  state.step = "app_connect_bad_token";
   const bogus = Array.from(globalThis.crypto.getRandomValues(new Uint8Array(64)));
   // The conductor closes the socket right after a bad `authenticate` (no reply). Closing
   // within the client's 10 ms grace gives InvalidTokenError; a slower close shows up as
@@ -226,13 +182,13 @@ async function main() {
     TOKEN_REJECTED,
   );
 
-  step = "app_connect_reused_single_use_token";
+  state.step = "app_connect_reused_single_use_token";
   await expectReject(
     () => AppWebsocket.connect({ url: appUrl, token, wsClientOptions: { origin: ORIGIN } }),
     TOKEN_REJECTED,
   );
 
-  step = "app_connect_disallowed_origin";
+  state.step = "app_connect_disallowed_origin";
   const token2 = (await admin.issueAppAuthenticationToken({ installed_app_id: APP_ID })).token;
   await expectReject(
     () =>
@@ -244,46 +200,46 @@ async function main() {
     ["ConnectionError"],
   );
 
-  step = "admin_connect_without_origin";
+  state.step = "admin_connect_without_origin";
   // Node's ws sends no Origin header unless asked; the conductor refuses the upgrade.
   await expectReject(() => AdminWebsocket.connect({ url: adminUrl }), ["ConnectionError"]);
 
-  step = "call_zome_ok";
+  state.step = "call_zome_ok";
   mode = "normal";
   const hash = await call("create_note", { title: "err", body: "suite" });
   check(hash instanceof Uint8Array && hash.length === 39, "create_note returns a hash");
   emit({});
 
-  step = "call_zome_unknown_fn";
+  state.step = "call_zome_unknown_fn";
   await expectReject(() => call("no_such_fn"), ["ribosome_error"]);
 
-  step = "call_zome_bad_signature";
+  state.step = "call_zome_bad_signature";
   mode = "bad_signature";
   await expectReject(() => call("list_notes"), ["zome_call_authentication_failed"]);
 
-  step = "call_zome_replayed_nonce";
+  state.step = "call_zome_replayed_nonce";
   mode = "normal";
   await call("list_notes");
   mode = "replay";
   await expectReject(() => call("list_notes"), ["zome_call_unauthorized"]);
 
-  step = "call_zome_expired";
+  state.step = "call_zome_expired";
   mode = "expired";
   await expectReject(() => call("list_notes"), ["zome_call_unauthorized"]);
 
-  step = "call_zome_expiry_too_far";
+  state.step = "call_zome_expiry_too_far";
   mode = "far_future";
   await expectReject(() => call("list_notes"), ["zome_call_unauthorized"]);
 
-  step = "call_zome_wrong_cap_secret";
+  state.step = "call_zome_wrong_cap_secret";
   mode = "wrong_secret";
   await expectReject(() => call("list_notes"), ["zome_call_unauthorized"]);
 
-  step = "call_zome_no_cap_secret";
+  state.step = "call_zome_no_cap_secret";
   mode = "no_secret";
   await expectReject(() => call("list_notes"), ["zome_call_unauthorized"]);
 
-  step = "list_capability_grants";
+  state.step = "list_capability_grants";
   mode = "normal";
   const grants = await admin.listCapabilityGrants({
     installed_app_id: APP_ID,
@@ -307,15 +263,15 @@ async function main() {
   check(grantHash instanceof Uint8Array && grantHash.length === 39, "the signing grant is listed");
   emit({});
 
-  step = "revoke_zome_call_capability";
+  state.step = "revoke_zome_call_capability";
   await admin.revokeZomeCallCapability({ action_hash: grantHash, cell_id: cellId });
   emit({});
 
-  step = "call_zome_after_revoke";
+  state.step = "call_zome_after_revoke";
   mode = "normal";
   await expectReject(() => call("list_notes"), ["zome_call_unauthorized"]);
 
-  step = "list_capability_grants_include_revoked";
+  state.step = "list_capability_grants_include_revoked";
   const all = await admin.listCapabilityGrants({ installed_app_id: APP_ID, include_revoked: true });
   const revoked = all
     .flatMap(([, infos]) => infos)
@@ -323,20 +279,20 @@ async function main() {
   check(revoked && typeof revoked.revoked_at === "number", "revoked grant has revoked_at");
   emit({});
 
-  step = "disable_app";
+  state.step = "disable_app";
   await admin.disableApp({ installed_app_id: APP_ID });
   const apps = await admin.listApps({});
   const me = apps.find((a) => a.installed_app_id === APP_ID);
   check(me && me.status.type === "disabled", "disabled app lists as disabled");
   emit({ status: me.status });
 
-  step = "uninstall_app";
+  state.step = "uninstall_app";
   await admin.uninstallApp({ installed_app_id: APP_ID });
   const after = await admin.listApps({});
   check(!after.some((a) => a.installed_app_id === APP_ID), "uninstalled app is gone");
   emit({});
 
-  step = "close";
+  state.step = "close";
   try {
     await app.client.close();
   } catch {

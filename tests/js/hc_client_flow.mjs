@@ -10,11 +10,18 @@
 // Spec: docs/conductor-api.md.
 
 import path from "node:path";
+import { AdminWebsocket, AppWebsocket } from "@holochain/client";
 import {
-  AdminWebsocket,
-  AppWebsocket,
-  encodeHashToBase64,
-} from "@holochain/client";
+  ACTION_PREFIX,
+  AGENT_PREFIX,
+  DNA_PREFIX,
+  check,
+  emit,
+  fail,
+  isHash,
+  sameBytes,
+  state,
+} from "./common.mjs";
 
 const ADMIN_PORT = process.env.ADMIN_PORT;
 const HAPP_PATH = process.env.HAPP_PATH;
@@ -22,90 +29,27 @@ const APP_ID = process.env.APP_ID ?? "notes";
 const ORIGIN = process.env.ORIGIN ?? "zomehost-test";
 const SIGNAL_TIMEOUT_MS = Number(process.env.SIGNAL_TIMEOUT_MS ?? 5000);
 
-let step = "setup";
-const sockets = [];
-
-// JSON that shows byte arrays as HoloHash base64 (39 bytes) or hex.
-function jsonable(value) {
-  return JSON.parse(
-    JSON.stringify(value, function (k, v) {
-      // `this[k]` is the value before Buffer.prototype.toJSON ran (under Node the client
-      // decodes msgpack bin into Buffer views).
-      const raw = this[k];
-      if (raw instanceof Uint8Array) {
-        return raw.length === 39
-          ? encodeHashToBase64(raw)
-          : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString("hex");
-      }
-      if (typeof v === "bigint") return v.toString();
-      return v;
-    }),
-  );
-}
-
-function emit(obj) {
-  process.stdout.write(JSON.stringify(jsonable({ step, ok: true, ...obj })) + "\n");
-}
-
-async function fail(err) {
-  const error =
-    err instanceof Error ? `${err.name}: ${err.message}` : `non-error thrown: ${String(err)}`;
-  process.stdout.write(JSON.stringify({ step, ok: false, error }) + "\n");
-  if (err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
-  for (const s of sockets) {
-    try {
-      s.client.socket.terminate?.();
-    } catch {
-      /* ignore */
-    }
-  }
-  process.exit(1);
-}
-
-process.on("unhandledRejection", fail);
-process.on("uncaughtException", fail);
-
-function check(cond, message) {
-  if (!cond) throw new Error(`check failed: ${message}`);
-}
-
-function isHash(h, prefix) {
-  return (
-    h instanceof Uint8Array &&
-    h.length === 39 &&
-    (prefix === undefined || (h[0] === prefix[0] && h[1] === prefix[1] && h[2] === prefix[2]))
-  );
-}
-
-const AGENT_PREFIX = [0x84, 0x20, 0x24];
-const DNA_PREFIX = [0x84, 0x2d, 0x24];
-const ACTION_PREFIX = [0x84, 0x29, 0x24];
-
-function sameBytes(a, b) {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
 async function main() {
-  step = "env";
+  state.step = "env";
   check(ADMIN_PORT, "ADMIN_PORT is set");
   check(HAPP_PATH, "HAPP_PATH is set");
   const happPath = path.resolve(HAPP_PATH);
   emit({ admin_port: Number(ADMIN_PORT), happ_path: happPath, origin: ORIGIN });
 
-  step = "admin_connect";
+  state.step = "admin_connect";
   const admin = await AdminWebsocket.connect({
     url: new URL(`ws://127.0.0.1:${ADMIN_PORT}`),
     wsClientOptions: { origin: ORIGIN },
   });
-  sockets.push(admin);
+  state.sockets.push(admin);
   emit({});
 
-  step = "generate_agent_pub_key";
+  state.step = "generate_agent_pub_key";
   const agentKey = await admin.generateAgentPubKey();
   check(isHash(agentKey, AGENT_PREFIX), "agent key is a 39-byte AgentPubKey");
   emit({ agent_key: agentKey });
 
-  step = "install_app";
+  state.step = "install_app";
   const installed = await admin.installApp({
     source: { type: "path", value: happPath },
     installed_app_id: APP_ID,
@@ -127,18 +71,18 @@ async function main() {
   check(sameBytes(cellId[1], agentKey), "cell agent is the app agent");
   emit({ cell_id: cellId, status: installed.status });
 
-  step = "enable_app";
+  state.step = "enable_app";
   const enabled = await admin.enableApp({ installed_app_id: APP_ID });
   check(enabled?.status?.type === "enabled", `status is enabled (got ${JSON.stringify(enabled?.status)})`);
   emit({ status: enabled.status });
 
-  step = "list_apps";
+  state.step = "list_apps";
   const apps = await admin.listApps({});
   const listed = apps.find((a) => a.installed_app_id === APP_ID);
   check(listed && listed.status.type === "enabled", "list_apps shows the app as enabled");
   emit({ apps: apps.map((a) => a.installed_app_id) });
 
-  step = "list_cell_ids";
+  state.step = "list_cell_ids";
   const cellIds = await admin.listCellIds();
   check(
     cellIds.some((c) => sameBytes(c[0], cellId[0]) && sameBytes(c[1], cellId[1])),
@@ -146,7 +90,7 @@ async function main() {
   );
   emit({ count: cellIds.length });
 
-  step = "attach_app_interface";
+  state.step = "attach_app_interface";
   const { port: appPort } = await admin.attachAppInterface({
     port: 0,
     allowed_origins: ORIGIN,
@@ -154,7 +98,7 @@ async function main() {
   check(Number.isInteger(appPort) && appPort > 0, "a real port is returned");
   emit({ port: appPort });
 
-  step = "list_app_interfaces";
+  state.step = "list_app_interfaces";
   const ifaces = await admin.listAppInterfaces();
   check(
     ifaces.some((i) => i.port === appPort && i.allowed_origins === ORIGIN),
@@ -162,32 +106,32 @@ async function main() {
   );
   emit({ interfaces: ifaces });
 
-  step = "issue_app_authentication_token";
+  state.step = "issue_app_authentication_token";
   const issued = await admin.issueAppAuthenticationToken({ installed_app_id: APP_ID });
   check(issued.token && issued.token.length > 0, "a non-empty token");
   emit({ token_len: issued.token.length, expires_at: issued.expires_at ?? null });
 
-  step = "authorize_signing_credentials";
+  state.step = "authorize_signing_credentials";
   await admin.authorizeSigningCredentials(cellId);
   emit({});
 
-  step = "app_connect";
+  state.step = "app_connect";
   const app = await AppWebsocket.connect({
     url: new URL(`ws://127.0.0.1:${appPort}`),
     token: issued.token,
     wsClientOptions: { origin: ORIGIN },
   });
-  sockets.push(app);
+  state.sockets.push(app);
   check(app.installedAppId === APP_ID, "AppWebsocket bound to the app");
   check(sameBytes(app.myPubKey, agentKey), "myPubKey is the app agent");
   emit({ installed_app_id: app.installedAppId });
 
-  step = "app_info";
+  state.step = "app_info";
   const info = await app.appInfo();
   check(info.installed_app_id === APP_ID && info.status.type === "enabled", "app_info ok");
   emit({ roles: Object.keys(info.cell_info) });
 
-  step = "listen_signal";
+  state.step = "listen_signal";
   let signalTimer;
   const signalPromise = new Promise((resolve, reject) => {
     const unsubscribe = app.on("signal", (signal) => {
@@ -205,7 +149,7 @@ async function main() {
   signalPromise.catch(() => {}); // awaited below; avoid an early unhandled rejection
   emit({});
 
-  step = "call_zome_create_note";
+  state.step = "call_zome_create_note";
   const noteHash = await app.callZome({
     role_name: "notes",
     zome_name: "notes",
@@ -215,7 +159,7 @@ async function main() {
   check(isHash(noteHash, ACTION_PREFIX), "create_note returns an ActionHash");
   emit({ hash: noteHash });
 
-  step = "signal";
+  state.step = "signal";
   const signal = await signalPromise;
   check(signal.value.zome_name === "notes", "signal comes from zome 'notes'");
   check(
@@ -224,7 +168,7 @@ async function main() {
   );
   emit({ payload: signal.value.payload });
 
-  step = "call_zome_list_notes";
+  state.step = "call_zome_list_notes";
   const notes = await app.callZome({
     role_name: "notes",
     zome_name: "notes",
@@ -237,7 +181,7 @@ async function main() {
   check(mine.title === "hi" && mine.body === "there", "title and body round-trip");
   emit({ notes });
 
-  step = "close";
+  state.step = "close";
   await app.client.close();
   await admin.client.close();
   emit({});

@@ -11,8 +11,9 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from zomehost.api import peers as peer_views
 from zomehost.api import views
 from zomehost.api.registry import InterfaceRegistry, Runtime
 from zomehost.conductor.app import AppStatus
@@ -21,6 +22,7 @@ from zomehost.core.api_wire import (
     agent_from_wire,
     as_bytes,
     cell_id_from_wire,
+    clone_ref_from_wire,
     deserialization,
     field,
     grant_from_api,
@@ -28,14 +30,15 @@ from zomehost.core.api_wire import (
     internal,
     payload_map,
 )
-from zomehost.core.bundle import MAX_BUNDLE_BYTES
+from zomehost.core.bundle import MAX_BUNDLE_BYTES, Bundle, coordinator_zomes
 from zomehost.core.files import read_bounded
-from zomehost.core.hash import ActionHash, AgentPubKey, HashType
+from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, HashType
 from zomehost.core.web_bundle import decode_installable
 from zomehost.errors import BundleError
 
 log = logging.getLogger("zomehost.api.admin")
 
+T = TypeVar("T")
 Handler = Callable[[Any], Awaitable[tuple[str, Any]]]
 
 # Admin requests Holochain has and zomehost does not implement: `internal_error`, not
@@ -44,20 +47,8 @@ UNSUPPORTED = frozenset(
     {
         "add_admin_interfaces",
         "register_dna",
-        "get_dna_definition",
-        "update_coordinators",
-        "delete_clone_cell",
-        "dump_state",
         "dump_conductor_state",
-        "dump_full_state",
-        "dump_network_metrics",
-        "dump_network_stats",
-        "add_agent_info",
-        "agent_info",
-        "peer_meta_info",
         "get_compatible_cells",
-        "revoke_agent_key",
-        "storage_info",
         "issue_app_auth_token",
     }
 )
@@ -86,6 +77,18 @@ class AdminApi:
             "grant_zome_call_capability": self.grant_zome_call_capability,
             "revoke_zome_call_capability": self.revoke_zome_call_capability,
             "list_capability_grants": self.list_capability_grants,
+            "dump_state": self.dump_state,
+            "dump_full_state": self.dump_full_state,
+            "get_dna_definition": self.get_dna_definition,
+            "storage_info": self.storage_info,
+            "agent_info": self.agent_info,
+            "add_agent_info": self.add_agent_info,
+            "peer_meta_info": self.peer_meta_info,
+            "dump_network_stats": self.dump_network_stats,
+            "dump_network_metrics": self.dump_network_metrics,
+            "update_coordinators": self.update_coordinators,
+            "delete_clone_cell": self.delete_clone_cell,
+            "revoke_agent_key": self.revoke_agent_key,
         }
 
     async def handle(self, tag: str, value: Any) -> tuple[str, Any]:
@@ -117,12 +120,12 @@ class AdminApi:
         app_id = field(doc, "installed_app_id", str, required=False)
         seed = field(doc, "network_seed", str, required=False)
         roles_settings = field(doc, "roles_settings", dict, required=False) or {}
-        role_seeds = _role_seeds(roles_settings)
+        role_seeds, proofs = _role_settings(roles_settings)
         links = field(doc, "linked_apps", list, required=False) or []
         if not all(isinstance(a, str) for a in links):
             raise deserialization()
         info = await self.runtime.in_worker(
-            self._install, path, data, agent, app_id, seed, role_seeds, frozenset(links)
+            self._install, path, data, agent, app_id, seed, role_seeds, proofs, frozenset(links)
         )
         return "app_installed", info
 
@@ -134,6 +137,7 @@ class AdminApi:
         app_id: str | None,
         seed: str | None,
         role_seeds: dict[str, str],
+        proofs: dict[str, bytes],
         links: frozenset[str],
     ) -> Any:
         if data is None:
@@ -141,7 +145,7 @@ class AdminApi:
             data = read_bounded(Path(path), MAX_BUNDLE_BYTES, BundleError, "the bundle at")
         parsed, _ = decode_installable(data)  # a .happ or a .webhapp
         roles = [r.name for r in parsed.manifest.roles]
-        unknown = set(role_seeds) - set(roles)
+        unknown = (set(role_seeds) | set(proofs)) - set(roles)
         if unknown:
             raise internal(f"roles_settings names roles the app does not have: {sorted(unknown)}")
         if role_seeds:
@@ -151,31 +155,21 @@ class AdminApi:
             seed = seeds.pop()
         app_id = app_id or parsed.manifest.name
         c = self.conductor
-        app = c.install_app(data, app_id, agent, seed, links)
-        # Holochain's install does not enable: the app waits for enable_app.
-        views.set_disabled_reason(c, app_id, views.NEVER_STARTED)
-        app = c.set_app_status(app_id, AppStatus.DISABLED)
+        # Holochain defers genesis when the manifest allows it and no proof came with install.
+        defer = parsed.manifest.allow_deferred_memproofs and not proofs
+        app = c.install_app(
+            data, app_id, agent, seed, links, membrane_proofs=proofs, defer_memproofs=defer
+        )
+        if not defer:  # Holochain's install does not enable: the app waits for enable_app.
+            views.set_disabled_reason(c, app_id, views.NEVER_STARTED)
+            app = c.set_app_status(app_id, AppStatus.DISABLED)
         log.info("installed app %s (agent %s)", app_id, app.agent)
         return views.app_info(c, app)
 
     async def enable_app(self, value: Any) -> tuple[str, Any]:
         app_id = field(payload_map(value), "installed_app_id", str)
 
-        def enable() -> Any:
-            c = self.conductor
-            c.get_app(app_id)
-            app = c.set_app_status(app_id, AppStatus.ENABLED)
-            views.set_disabled_reason(c, app_id, None)
-            try:
-                for cid in app.cell_ids:
-                    c.cell(cid)  # load each cell's DNA now: a broken cell fails here
-            except Exception as exc:
-                c.set_app_status(app_id, AppStatus.DISABLED)
-                views.set_disabled_reason(c, app_id, f"error:{exc}")
-                raise internal(f"app {app_id!r} could not start: {exc}") from None
-            return views.app_info(c, app)
-
-        info = await self.runtime.in_worker(enable)
+        info = await self.runtime.in_worker(views.enable_app, self.conductor, app_id)
         log.info("enabled app %s", app_id)
         return "app_enabled", info
 
@@ -309,15 +303,112 @@ class AdminApi:
             app = self.conductor.get_app(app_id)
             return [
                 [cid.to_wire(), views.grant_infos(self.conductor, cid, include_revoked)]
-                for cid in app.cell_ids
+                for cid in views.all_cell_ids(app)
             ]
 
         return "capability_grants_info", await self.runtime.in_worker(grants)
 
+    # -- state views ----------------------------------------------------------------------------
+    def _cell_of_request(self, value: Any) -> CellId:
+        return cell_id_from_wire(payload_map(value).get("cell_id"))
 
-def _role_seeds(roles_settings: dict[str, Any]) -> dict[str, str]:
-    """Per-role network seeds from ``roles_settings`` (other modifiers are refused)."""
+    async def dump_state(self, value: Any) -> tuple[str, Any]:
+        cell_id = self._cell_of_request(value)
+        peers = peer_views.peer_dump(self.runtime.agent_directory, cell_id.dna_hash, cell_id.agent)
+        text = await self.runtime.in_worker(self._dump, views.state_dump_json, cell_id, peers)
+        return "state_dumped", text
+
+    async def dump_full_state(self, value: Any) -> tuple[str, Any]:
+        cell_id = self._cell_of_request(value)
+        field(payload_map(value), "dht_ops_cursor", int, required=False)
+        peers = peer_views.peer_dump(self.runtime.agent_directory, cell_id.dna_hash, cell_id.agent)
+        dump = await self.runtime.in_worker(self._dump, views.full_state_dump, cell_id, peers)
+        return "full_state_dumped", dump
+
+    def _dump(self, view: Callable[..., T], cell_id: CellId, peers: dict[str, Any]) -> T:
+        if not any(cell_id in views.all_cell_ids(a) for a in self.conductor.list_apps()):
+            raise internal(f"no cell {cell_id} is installed")
+        return view(self.conductor, cell_id, peers)
+
+    async def get_dna_definition(self, value: Any) -> tuple[str, Any]:
+        # 0.21 sends a CellId; older clients sent the DnaHash alone
+        if isinstance(value, list | tuple):
+            dna_hash = cell_id_from_wire(value).dna_hash
+        else:
+            dna_hash = DnaHash(hash_from_wire(value, HashType.DNA))
+        definition = await self.runtime.in_worker(views.dna_definition, self.conductor, dna_hash)
+        return "dna_definition_returned", definition
+
+    async def storage_info(self, value: Any) -> tuple[str, Any]:
+        return "storage_info", await self.runtime.in_worker(views.storage_info, self.conductor)
+
+    # -- network views ----------------------------------------------------------------------------
+    async def agent_info(self, value: Any) -> tuple[str, Any]:
+        dnas = peer_views.dna_filter(payload_map(value, optional=True).get("dna_hashes"))
+        return "agent_info", peer_views.agent_infos(self.runtime.agent_directory, dnas)
+
+    async def add_agent_info(self, value: Any) -> tuple[str, Any]:
+        infos = field(payload_map(value), "agent_infos", list)
+        added = peer_views.add_agent_infos(self.runtime.agent_directory, infos)
+        log.info("added %d agent info(s)", added)
+        return "agent_info_added", UNIT
+
+    async def peer_meta_info(self, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        url = field(doc, "url", str)
+        dnas = peer_views.dna_filter(doc.get("dna_hashes"))
+        return "peer_meta_info", peer_views.peer_meta_info(self.runtime.agent_directory, url, dnas)
+
+    async def dump_network_stats(self, value: Any) -> tuple[str, Any]:
+        return "network_stats_dumped", peer_views.network_stats(self.runtime.peer_network)
+
+    async def dump_network_metrics(self, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value, optional=True)
+        field(doc, "include_dht_summary", bool, required=False)
+        dna = doc.get("dna_hash")
+        dnas = None if dna is None else {DnaHash(hash_from_wire(dna, HashType.DNA))}
+        cells = await self.runtime.in_worker(self.conductor.running_cells)
+        local = [(c.dna_hash, c.agent) for c in cells]
+        metrics = peer_views.network_metrics(self.runtime.agent_directory, local, dnas)
+        return "network_metrics_dumped", metrics
+
+    # -- code updates, clones, agent keys -------------------------------------------------------
+    async def update_coordinators(self, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        cell_id = cell_id_from_wire(doc.get("cell_id"))
+        source = payload_map(doc.get("source"))
+
+        def update() -> None:
+            zomes = _coordinators_from_source(source)
+            if not any(cell_id in views.all_cell_ids(a) for a in self.conductor.list_apps()):
+                raise internal(f"no cell {cell_id} is installed")
+            self.conductor.update_coordinators(cell_id.dna_hash, zomes)
+
+        await self.runtime.in_worker(update)
+        log.info("updated the coordinators of %s", cell_id)
+        return "coordinators_updated", UNIT
+
+    async def delete_clone_cell(self, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        app_id = field(doc, "app_id", str)
+        ref = clone_ref_from_wire(doc.get("clone_cell_id"))
+        await self.runtime.in_worker(self.conductor.delete_clone_cell, app_id, ref)
+        return "clone_cell_deleted", UNIT
+
+    async def revoke_agent_key(self, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        agent = agent_from_wire(doc.get("agent_key"))
+        app_id = field(doc, "app_id", str)
+        failed = await self.runtime.in_worker(self.conductor.revoke_agent_key, app_id, agent)
+        log.info("revoked the agent key of app %s", app_id)
+        return "agent_key_revoked", [[cid.to_wire(), reason] for cid, reason in failed]
+
+
+def _role_settings(roles_settings: dict[str, Any]) -> tuple[dict[str, str], dict[str, bytes]]:
+    """Per-role network seeds and membrane proofs from ``roles_settings`` (properties and
+    existing cells are refused)."""
     seeds: dict[str, str] = {}
+    proofs: dict[str, bytes] = {}
     for role, setting in roles_settings.items():
         s = payload_map(setting)
         if s.get("type") == "use_existing":
@@ -331,4 +422,24 @@ def _role_seeds(roles_settings: dict[str, Any]) -> dict[str, str]:
         seed = field(modifiers, "network_seed", str, required=False)
         if seed is not None:
             seeds[str(role)] = seed
-    return seeds
+        if body.get("membrane_proof") is not None:
+            proofs[str(role)] = as_bytes(body["membrane_proof"])
+    return seeds, proofs
+
+
+def _coordinators_from_source(source: dict[str, Any]) -> dict[str, bytes]:
+    """``CoordinatorSource``: a packed coordinator bundle on disk, or the bundle inline."""
+    stype = source.get("type")
+    if stype == "path":
+        path = Path(field(source, "value", str))
+        bundle = Bundle.decode(
+            read_bounded(path, MAX_BUNDLE_BYTES, BundleError, "the coordinator bundle at")
+        )
+        return coordinator_zomes(bundle.manifest, bundle.resources)
+    if stype == "bundle":
+        doc = payload_map(source.get("value"))
+        resources = {
+            k: as_bytes(v) for k, v in payload_map(doc.get("resources"), optional=True).items()
+        }
+        return coordinator_zomes(doc.get("manifest"), resources)
+    raise deserialization()

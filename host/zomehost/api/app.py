@@ -12,9 +12,10 @@ the peer protocol), then the capability rule and the call (``Conductor.call_zome
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from zomehost.api import views
+from zomehost.api import peers, views
 from zomehost.api.admission import CallAdmission
 from zomehost.api.connection import AppAccess, AppConnection
 from zomehost.api.registry import Runtime
@@ -22,31 +23,34 @@ from zomehost.conductor.app import AppStatus
 from zomehost.core.api_wire import (
     AUTH_FAILED,
     UNAUTHORIZED,
+    UNIT,
     ApiError,
     as_bytes,
+    clone_ref_from_wire,
     deserialization,
+    field,
+    hash_from_wire,
     internal,
     payload_map,
 )
 from zomehost.core.codec import pack
+from zomehost.core.hash import DnaHash, HashType
 from zomehost.core.zome_call import ZomeCall, ZomeCallParams, check_signature
 from zomehost.errors import AppNotFound, AuthenticationFailed, BadNonce, Unauthorized, ZomehostError
 
 log = logging.getLogger("zomehost.api.app")
+Handler = Callable[[AppConnection, Any], Awaitable[tuple[str, Any]]]
 
+# App requests Holochain has and zomehost does not implement: `internal_error`, not
+# `deserialization`. Countersigning needs a DHT (the session's counterparties find each
+# other's signatures through it; docs/conductor-api.md §6.2).
 UNSUPPORTED = frozenset(
     {
-        "create_clone_cell",
-        "disable_clone_cell",
-        "enable_clone_cell",
-        "provide_memproofs",
-        "enable_app",
-        "dump_network_stats",
-        "dump_network_metrics",
+        "get_countersigning_session_state",
+        "abandon_countersigning_session",
+        "publish_countersigning_session",
         "get_agent_activity",
         "list_wasm_host_functions",
-        "agent_info",
-        "peer_meta_info",
         "get_agent_key_lineage",
     }
 )
@@ -65,26 +69,146 @@ class AppApi:
         self.runtime = runtime
         self.conductor = runtime.conductor
         self.admission = admission
+        self.handlers: dict[str, Handler] = {
+            "app_info": self.app_info,
+            "call_zome": self.call_zome,
+            "create_clone_cell": self.create_clone_cell,
+            "enable_clone_cell": self.enable_clone_cell,
+            "disable_clone_cell": self.disable_clone_cell,
+            "provide_memproofs": self.provide_memproofs,
+            "enable_app": self.enable_app,
+            "agent_info": self.agent_info,
+            "peer_meta_info": self.peer_meta_info,
+            "dump_network_stats": self.dump_network_stats,
+            "dump_network_metrics": self.dump_network_metrics,
+        }
 
     async def handle(self, conn: AppConnection, tag: str, value: Any) -> tuple[str, Any]:
-        if tag == "app_info":
-            return "app_info", await self.runtime.in_worker(self._app_info, conn.app_id)
-        if tag == "call_zome":
-            doc = payload_map(value)
-            data = doc.get("bytes")
-            if not isinstance(data, bytes):
-                raise deserialization()
-            signature = as_bytes(doc.get("signature"), 64)
-            try:
-                params = ZomeCallParams.decode(data)
-            except ZomehostError as exc:
-                raise internal(f"the zome call bytes do not decode: {exc.message}") from None
-            async with self.admission.slot(conn.call_slots, params.cell_id.key):
-                result = await self.runtime.in_worker(self._call, conn, params, data, signature)
-            return "zome_called", result
-        if tag in UNSUPPORTED:
-            raise internal(f"{tag} is not supported by zomehost")
-        raise deserialization()
+        handler = self.handlers.get(tag)
+        if handler is None:
+            if tag in UNSUPPORTED:
+                raise internal(f"{tag} is not supported by zomehost")
+            raise deserialization()
+        return await handler(conn, value)
+
+    async def app_info(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        return "app_info", await self.runtime.in_worker(self._app_info, conn.app_id)
+
+    async def call_zome(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        data = doc.get("bytes")
+        if not isinstance(data, bytes):
+            raise deserialization()
+        signature = as_bytes(doc.get("signature"), 64)
+        try:
+            params = ZomeCallParams.decode(data)
+        except ZomehostError as exc:
+            raise internal(f"the zome call bytes do not decode: {exc.message}") from None
+        async with self.admission.slot(conn.call_slots, params.cell_id.key):
+            result = await self.runtime.in_worker(self._call, conn, params, data, signature)
+        return "zome_called", result
+
+    # -- clone cells (of the connection's app) --------------------------------------------------
+    async def create_clone_cell(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        role = field(doc, "role_name", str)
+        modifiers = payload_map(doc.get("modifiers"), optional=True)
+        seed = field(modifiers, "network_seed", str, required=False)
+        properties = modifiers.get("properties")
+        name = field(doc, "name", str, required=False)
+        proof = doc.get("membrane_proof")
+        proof = None if proof is None else as_bytes(proof)
+
+        def create() -> Any:
+            c = self.conductor
+            clone = c.create_clone_cell(conn.app_id, role, seed, properties, name, proof)
+            return views.cloned_cell(c.get_app(conn.app_id), clone)
+
+        cell = await self.runtime.in_worker(create)
+        log.info("created clone cell %s of app %s", cell["clone_id"], conn.app_id)
+        return "clone_cell_created", cell
+
+    async def enable_clone_cell(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        ref = clone_ref_from_wire(payload_map(value).get("clone_cell_id"))
+
+        def enable() -> Any:
+            c = self.conductor
+            clone = c.set_clone_enabled(conn.app_id, ref, True)
+            return views.cloned_cell(c.get_app(conn.app_id), clone)
+
+        return "clone_cell_enabled", await self.runtime.in_worker(enable)
+
+    async def disable_clone_cell(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        ref = clone_ref_from_wire(payload_map(value).get("clone_cell_id"))
+        await self.runtime.in_worker(self.conductor.set_clone_enabled, conn.app_id, ref, False)
+        return "clone_cell_disabled", UNIT
+
+    # -- deferred membrane proofs ---------------------------------------------------------------
+    async def provide_memproofs(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        proofs = {str(role): as_bytes(p) for role, p in payload_map(value).items()}
+
+        def provide() -> None:
+            self.conductor.provide_memproofs(conn.app_id, proofs)
+            views.set_disabled_reason(self.conductor, conn.app_id, views.AFTER_MEMPROOFS)
+
+        await self.runtime.in_worker(provide)
+        log.info("membrane proofs provided for app %s", conn.app_id)
+        return "ok", UNIT
+
+    async def enable_app(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        """Only an app that got its proofs and was never started (Holochain's rule)."""
+
+        def enable() -> None:
+            c = self.conductor
+            app = c.get_app(conn.app_id)
+            if app.status is AppStatus.ENABLED:
+                return
+            reason = views.app_status(c, app).get("value")
+            if reason != {"type": views.AFTER_MEMPROOFS}:
+                raise internal(
+                    f"app {conn.app_id!r} can be enabled from the app interface only after "
+                    "its membrane proofs were provided"
+                )
+            views.enable_app(c, conn.app_id)
+
+        await self.runtime.in_worker(enable)
+        return "ok", UNIT
+
+    # -- network views, limited to the app's DNAs -----------------------------------------------
+    async def _app_dnas(self, conn: AppConnection) -> set[DnaHash]:
+        def dnas() -> set[DnaHash]:
+            app = self.conductor.get_app(conn.app_id)
+            return {c.dna_hash for c in views.all_cell_ids(app)}
+
+        return await self.runtime.in_worker(dnas)
+
+    async def agent_info(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        mine = await self._app_dnas(conn)
+        asked = peers.dna_filter(payload_map(value, optional=True).get("dna_hashes"))
+        dnas = mine if asked is None else mine & asked
+        return "agent_info", peers.agent_infos(self.runtime.agent_directory, dnas)
+
+    async def peer_meta_info(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value)
+        url = field(doc, "url", str)
+        mine = await self._app_dnas(conn)
+        asked = peers.dna_filter(doc.get("dna_hashes"))
+        dnas = mine if asked is None else mine & asked
+        return "peer_meta_info", peers.peer_meta_info(self.runtime.agent_directory, url, dnas)
+
+    async def dump_network_stats(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        return "network_stats_dumped", peers.network_stats(self.runtime.peer_network)
+
+    async def dump_network_metrics(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
+        doc = payload_map(value, optional=True)
+        field(doc, "include_dht_summary", bool, required=False)
+        mine = await self._app_dnas(conn)
+        dna = doc.get("dna_hash")
+        dnas = mine if dna is None else mine & {DnaHash(hash_from_wire(dna, HashType.DNA))}
+        cells = await self.runtime.in_worker(self.conductor.running_cells)
+        local = [(c.dna_hash, c.agent) for c in cells]
+        metrics = peers.network_metrics(self.runtime.agent_directory, local, dnas)
+        return "network_metrics_dumped", metrics
 
     def _app_info(self, app_id: str) -> Any:
         try:

@@ -15,8 +15,23 @@ from websockets.asyncio.server import Server
 from zomehost.api.origins import AllowedOrigins
 from zomehost.api.tokens import TokenStore
 from zomehost.conductor.conductor import Conductor
+from zomehost.network.directory import Directory
+from zomehost.network.transport import Transport
 
 T = TypeVar("T")
+
+
+class PeerNetwork(Protocol):
+    """The peer service as the network views read it (``zomehost.p2p.PeerService``)."""
+
+    @property
+    def directory(self) -> Directory: ...
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def transport(self) -> Transport: ...
 
 
 class Runtime(Protocol):
@@ -26,6 +41,17 @@ class Runtime(Protocol):
 
     @property
     def admin_port(self) -> int | None: ...
+
+    @property
+    def peer_network(self) -> PeerNetwork | None:
+        """The running peer service; None when the conductor has no network configured."""
+        ...
+
+    @property
+    def agent_directory(self) -> Directory:
+        """The signed agent infos known: the peer service's, or (no network) the conductor's
+        own, which ``add_agent_info`` fills and nobody dials."""
+        ...
 
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T: ...
 

@@ -309,6 +309,32 @@ class SourceChain:
             raise IntegrityError("the chain does not belong to this cell")
         return len(records)
 
+    def erase(self, txn: lmdb.Transaction) -> int:
+        """Delete every record, index entry and grant of this chain (a deleted clone cell);
+        returns how many records went."""
+        db = self.store.db
+        count = 0
+        for table in ("records", "grants"):
+            cur = txn.cursor(db=db[table])
+            if not cur.set_range(self.key):
+                continue
+            while cur.key()[: len(self.key)] == self.key:
+                if table == "records":
+                    txn.delete(bytes(unpack(bytes(cur.value()))["hash"]), db=db["by_hash"])
+                    count += 1
+                if not cur.delete():
+                    break
+        cur = txn.cursor(db=db["by_hash"])
+        prefix = b"e" + self.key
+        if cur.set_range(prefix):
+            while cur.key()[: len(prefix)] == prefix and cur.delete():
+                pass
+        txn.delete(self.key, db=db["heads"])
+        self._head_cache = None
+        self._grants_cache = None
+        self._recent = None
+        return count
+
     def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]:
         """The cell's grants (live ones unless ``include_revoked``).
 

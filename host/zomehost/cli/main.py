@@ -325,6 +325,55 @@ def app_uninstall(app_id: str, home: HomeOpt = None) -> None:
         err.print(f"app {app_id} uninstalled")
 
 
+def _zome_files(specs: list[str]) -> dict[str, bytes]:
+    """``NAME=WASM`` options as zome name -> wasm bytes."""
+    zomes: dict[str, bytes] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name or not path:
+            raise InvalidInput(f"--zome takes NAME=PATH/TO.wasm, got {spec!r}")
+        zomes[name] = Path(path).read_bytes()
+    return zomes
+
+
+@app_cmd.command("update-coordinators")
+def app_update_coordinators(
+    app_id: Annotated[str, typer.Argument(help="Installed app id.")],
+    role: Annotated[str, typer.Argument(help="Role whose DNA gets the new code.")],
+    zome: Annotated[
+        list[str],
+        typer.Option("--zome", metavar="NAME=WASM", help="A zome to replace or add (repeatable)."),
+    ],
+    conductor: Annotated[
+        str | None,
+        typer.Option(
+            "--conductor",
+            help="ws://host:port of a running conductor's admin interface (the swap is live), "
+            "or 'auto' for the one running on --home.",
+        ),
+    ] = None,
+    home: HomeOpt = None,
+) -> None:
+    """Replace zomes of a role's DNA in place: every cell of that DNA runs the new code from
+    its next call; chains and the DNA hash stay as installed (docs/conductor-api.md)."""
+    zomes = _guard(lambda: _zome_files(zome))
+    if conductor is not None:
+        from zomehost.cli.remote import update_coordinators_through_conductor
+
+        _guard(
+            lambda: update_coordinators_through_conductor(
+                conductor, _home(home), app_id, role, zomes
+            )
+        )
+    else:
+        with _conductor(home) as c:
+            app = c.get_app(app_id)
+            if role not in app.roles:
+                raise NotFound(f"app {app_id!r} has no role {role!r}")
+            c.update_coordinators(app.roles[role], zomes)
+    err.print(f"updated zome(s) {', '.join(sorted(zomes))} of {app_id}/{role}")
+
+
 # -- calls --------------------------------------------------------------------------------
 def _provenance(c: Conductor, who: str | None, default: AgentPubKey) -> AgentPubKey:
     if who is None:
@@ -622,6 +671,10 @@ from zomehost.cli.scaffold import new_cmd as _new_cmd  # noqa: E402
 
 app.add_typer(_new_cmd, name="new")
 app.command("build")(_build)
+
+from zomehost.cli.dev import dev as _dev  # noqa: E402
+
+app.command("dev")(_dev)
 
 
 def main() -> None:

@@ -104,6 +104,24 @@ async def _call(
             return await app.call_zome(zome, fn, value, cell_id=cell_id, credentials=creds)
 
 
+def update_coordinators_through_conductor(
+    url: str | None, home: Home, app_id: str, role: str, zomes: dict[str, bytes]
+) -> CellId:
+    """Swap zomes of a role's DNA in a running conductor (``update_coordinators``)."""
+    return asyncio.run(_update(conductor_url(url, home), app_id, role, zomes))
+
+
+async def _update(url: str, app_id: str, role: str, zomes: dict[str, bytes]) -> CellId:
+    async with await AdminClient.connect(url, origin=ORIGIN) as admin:
+        apps = await admin.list_apps()
+        info = next((a for a in apps if a["installed_app_id"] == app_id), None)
+        if info is None:
+            raise NotFound(f"no app {app_id!r} on the conductor at {url}")
+        cell_id = _cell_of(info, role)
+        await admin.update_coordinators(cell_id, zomes)
+        return cell_id
+
+
 def _cell_of(info: dict[str, Any], role: str) -> CellId:
     cells = info["cell_info"].get(role)
     if not cells:

@@ -11,7 +11,7 @@ from zomehost.client.signing import (
     SigningCredentials,
     set_signing_credentials,
 )
-from zomehost.core.api_wire import ADMIN_MAX_MESSAGE, grant_to_api
+from zomehost.core.api_wire import ADMIN_MAX_MESSAGE, clone_ref_to_wire, grant_to_api
 from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, ZomeCallCapGrant
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash
 
@@ -159,3 +159,89 @@ class AdminClient(WsClient):
         await self.grant_zome_call_capability(cell_id, grant)
         set_signing_credentials(cell_id, creds)
         return creds
+
+    # -- state views (issue 19) -------------------------------------------------------------
+    async def dump_state(self, cell_id: CellId) -> str:
+        """JSON text of ``[dump, summary]``: the cell's records, grants and claims."""
+        text: str = await self.request("dump_state", {"cell_id": cell_id.to_wire()})
+        return text
+
+    async def dump_full_state(self, cell_id: CellId) -> dict[str, Any]:
+        dump: dict[str, Any] = await self.request("dump_full_state", {"cell_id": cell_id.to_wire()})
+        return dump
+
+    async def get_dna_definition(self, cell_id: CellId) -> dict[str, Any]:
+        definition: dict[str, Any] = await self.request("get_dna_definition", cell_id.to_wire())
+        return definition
+
+    async def storage_info(self) -> dict[str, Any]:
+        info: dict[str, Any] = await self.request("storage_info")
+        return info
+
+    # -- network views ----------------------------------------------------------------------
+    async def agent_info(self, dna_hashes: list[DnaHash] | None = None) -> list[str]:
+        """The signed agent infos the conductor knows (JSON text each)."""
+        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
+        infos: list[str] = await self.request("agent_info", {"dna_hashes": wire})
+        return infos
+
+    async def add_agent_info(self, agent_infos: list[str]) -> None:
+        await self.request("add_agent_info", {"agent_infos": agent_infos})
+
+    async def peer_meta_info(
+        self, url: str, dna_hashes: list[DnaHash] | None = None
+    ) -> dict[str, Any]:
+        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
+        meta: dict[str, Any] = await self.request(
+            "peer_meta_info", {"url": url, "dna_hashes": wire}
+        )
+        return meta
+
+    async def dump_network_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = await self.request("dump_network_stats")
+        return stats
+
+    async def dump_network_metrics(
+        self, dna_hash: DnaHash | None = None, *, include_dht_summary: bool = False
+    ) -> dict[str, Any]:
+        metrics: dict[str, Any] = await self.request(
+            "dump_network_metrics",
+            {
+                "dna_hash": None if dna_hash is None else dna_hash.raw,
+                "include_dht_summary": include_dht_summary,
+            },
+        )
+        return metrics
+
+    # -- code updates, clones, agent keys ---------------------------------------------------
+    async def update_coordinators(
+        self, cell_id: CellId, zomes: dict[str, bytes] | None = None, *, path: str | None = None
+    ) -> None:
+        """Swap zomes (name -> wasm) of the cell's DNA in place, or from a packed bundle file."""
+        if (zomes is None) == (path is None):
+            raise ValueError("give exactly one of zomes and path=")
+        if path is not None:
+            source: dict[str, Any] = {"type": "path", "value": str(path)}
+        else:
+            assert zomes is not None
+            source = {
+                "type": "bundle",
+                "value": {
+                    "manifest": {"zomes": [{"name": n, "path": f"{n}.wasm"} for n in zomes]},
+                    "resources": {f"{n}.wasm": w for n, w in zomes.items()},
+                },
+            }
+        await self.request("update_coordinators", {"cell_id": cell_id.to_wire(), "source": source})
+
+    async def delete_clone_cell(self, app_id: str, clone: str | DnaHash) -> None:
+        """Erase a disabled clone cell and its chain (by clone id or DNA hash)."""
+        await self.request(
+            "delete_clone_cell", {"app_id": app_id, "clone_cell_id": clone_ref_to_wire(clone)}
+        )
+
+    async def revoke_agent_key(self, agent_key: AgentPubKey, app_id: str) -> list[Any]:
+        """Revoke the app's agent key; returns ``[cell_id, error]`` for cells where it failed."""
+        failed: list[Any] = await self.request(
+            "revoke_agent_key", {"agent_key": agent_key.raw, "app_id": app_id}
+        )
+        return failed

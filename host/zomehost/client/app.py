@@ -20,9 +20,9 @@ from zomehost.client.base import (
     open_socket,
 )
 from zomehost.client.signing import SigningCredentials, get_signing_credentials
-from zomehost.core.api_wire import APP_MAX_MESSAGE, encode_authenticate
+from zomehost.core.api_wire import APP_MAX_MESSAGE, clone_ref_to_wire, encode_authenticate
 from zomehost.core.codec import pack, unpack
-from zomehost.core.hash import AgentPubKey, CellId
+from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 from zomehost.core.zome_call import DEFAULT_EXPIRY_US, ZomeCallParams, new_nonce, sign_call
 from zomehost.errors import InvalidInput, NotFound
 
@@ -152,6 +152,76 @@ class AppClient(WsClient):
         """Send already-signed call bytes as they are (for tests and custom signers)."""
         result = await self.request("call_zome", {"bytes": data, "signature": signature})
         return unpack(result)
+
+    # -- clone cells (issue 19) -------------------------------------------------------------
+    async def create_clone_cell(
+        self,
+        role_name: str,
+        *,
+        network_seed: str | None = None,
+        properties: Any = None,
+        name: str | None = None,
+        membrane_proof: bytes | None = None,
+    ) -> dict[str, Any]:
+        """A new cell of ``role_name``'s DNA with other modifiers; returns its ``ClonedCell``."""
+        cell: dict[str, Any] = await self.request(
+            "create_clone_cell",
+            {
+                "role_name": role_name,
+                "modifiers": {"network_seed": network_seed, "properties": properties},
+                "name": name,
+                "membrane_proof": membrane_proof,
+            },
+        )
+        return cell
+
+    async def enable_clone_cell(self, clone: str | DnaHash) -> dict[str, Any]:
+        cell: dict[str, Any] = await self.request(
+            "enable_clone_cell", {"clone_cell_id": clone_ref_to_wire(clone)}
+        )
+        return cell
+
+    async def disable_clone_cell(self, clone: str | DnaHash) -> None:
+        await self.request("disable_clone_cell", {"clone_cell_id": clone_ref_to_wire(clone)})
+
+    # -- deferred membrane proofs ---------------------------------------------------------------
+    async def provide_memproofs(self, memproofs: dict[str, bytes]) -> None:
+        await self.request("provide_memproofs", memproofs)
+
+    async def enable_app(self) -> None:
+        """Start the app after its membrane proofs were provided."""
+        await self.request("enable_app")
+
+    # -- network views (the app's DNAs only) ------------------------------------------------
+    async def agent_info(self, dna_hashes: list[DnaHash] | None = None) -> list[str]:
+        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
+        infos: list[str] = await self.request("agent_info", {"dna_hashes": wire})
+        return infos
+
+    async def peer_meta_info(
+        self, url: str, dna_hashes: list[DnaHash] | None = None
+    ) -> dict[str, Any]:
+        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
+        meta: dict[str, Any] = await self.request(
+            "peer_meta_info", {"url": url, "dna_hashes": wire}
+        )
+        return meta
+
+    async def dump_network_stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = await self.request("dump_network_stats")
+        return stats
+
+    async def dump_network_metrics(
+        self, dna_hash: DnaHash | None = None, *, include_dht_summary: bool = False
+    ) -> dict[str, Any]:
+        metrics: dict[str, Any] = await self.request(
+            "dump_network_metrics",
+            {
+                "dna_hash": None if dna_hash is None else dna_hash.raw,
+                "include_dht_summary": include_dht_summary,
+            },
+        )
+        return metrics
 
     # -- signals ------------------------------------------------------------------------------
     def on_signal(self, callback: Callable[[AppSignal], None]) -> Callable[[], None]:

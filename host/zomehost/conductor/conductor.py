@@ -14,25 +14,34 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
-from zomehost.conductor.app import AppStatus, InstalledApp
+from zomehost.conductor.app import (
+    CLONE_ID_DELIMITER,
+    MAX_CLONES_PER_ROLE,
+    AppStatus,
+    CloneCell,
+    InstalledApp,
+)
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
-from zomehost.core.bundle import DnaFile, DnaManifest
+from zomehost.core.bundle import DnaFile, DnaManifest, ZomeManifest
 from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHash
 from zomehost.core.keystore import Keystore
+from zomehost.core.query import ChainQueryFilter
 from zomehost.core.response import CallTarget, ZomeCallResponse
 from zomehost.core.signal import Signal
 from zomehost.core.web_bundle import UiFiles, decode_installable
 from zomehost.core.zome_call import ReplayGuard, ZomeCall, ZomeCallParams
 from zomehost.errors import (
+    AgentKeyRevoked,
     AppNotEnabled,
     AppNotFound,
     ChainLocked,
@@ -64,24 +73,28 @@ RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
 CallListener = Callable[[ZomeCall, str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class _Code:
+    """A cell's zome code: swapped as one value by ``update_coordinators``."""
+
+    dna: DnaFile
+    info: DnaInfo
+    zomes: dict[str, tuple[int, ZomeModule]]
+
+
 class Cell:
     """A running cell: its DNA, its chain, its zome modules (loaded lazily)."""
 
-    def __init__(self, conductor: Conductor, app: InstalledApp, role: str, dna: DnaFile) -> None:
+    def __init__(
+        self, conductor: Conductor, app: InstalledApp, cell_id: CellId, name: str, dna: DnaFile
+    ) -> None:
         self.conductor = conductor
         self.app_id = app.app_id
-        self.role = role
-        self.id = app.cell_id(role)
-        self.dna = dna
+        self.role = name  # the role name, or a clone's clone id
+        self.id = cell_id
         self.chain = SourceChain(conductor.store, self.id)
-        self._zomes: dict[str, tuple[int, ZomeModule]] = {}
-        self.info = DnaInfo(
-            dna.hash,
-            dna.manifest.name,
-            dna.manifest.properties,
-            dna.manifest.network_seed,
-            tuple(z.name for z in dna.manifest.zomes),
-        )
+        self._code = self._code_of(dna)
+        self.revoked = app.agent_key_revoked
         self.lock = threading.RLock()  # held by bridge calls and commits
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
@@ -89,18 +102,39 @@ class Cell:
         # The conductor's limits, narrowed by the DNA's own (dna.yaml `limits:`).
         self.limits = conductor.config.limits.narrowed(dna.manifest.limits)
 
+    def _code_of(self, dna: DnaFile) -> _Code:
+        m = dna.manifest
+        # the hash the cell was installed with: a coordinator update keeps it
+        info = DnaInfo(
+            self.id.dna_hash, m.name, m.properties, m.network_seed, tuple(z.name for z in m.zomes)
+        )
+        return _Code(dna, info, {})
+
+    @property
+    def dna(self) -> DnaFile:
+        return self._code.dna
+
+    @property
+    def info(self) -> DnaInfo:
+        return self._code.info
+
+    def swap_code(self, dna: DnaFile) -> None:
+        """Run ``dna``'s zomes from the next call on; a call already running keeps its own."""
+        self._code = self._code_of(dna)
+
     def zome(self, name: str) -> tuple[int, ZomeModule]:
         """(index, compiled module) of zome ``name``, looked up once per cell: finding it
         hashes the zome's wasm, which cost more than the rest of a call (docs/performance.md).
         """
-        hit = self._zomes.get(name)
+        code = self._code
+        hit = code.zomes.get(name)
         if hit is None:
-            for i, z in enumerate(self.dna.manifest.zomes):
+            for i, z in enumerate(code.dna.manifest.zomes):
                 if z.name == name:
-                    hit = (i, self.conductor.load_module(self.dna.wasm_hashes[i], z.name))
-                    self._zomes[name] = hit
+                    hit = (i, self.conductor.load_module(code.dna.wasm_hashes[i], z.name))
+                    code.zomes[name] = hit
                     return hit
-            raise ZomeFunctionNotFound(f"no zome {name!r} in dna {self.info.name!r}")
+            raise ZomeFunctionNotFound(f"no zome {name!r} in dna {code.info.name!r}")
         return hit
 
 
@@ -232,16 +266,23 @@ class Conductor:
         agent: AgentPubKey | None = None,
         network_seed: str | None = None,
         linked_apps: frozenset[str] = frozenset(),
+        *,
+        membrane_proofs: dict[str, bytes] | None = None,
+        defer_memproofs: bool = False,
     ) -> InstalledApp:
         """Check every zome, store the DNAs, run genesis for every cell; all or nothing.
 
         ``bundle`` is a ``.happ`` or a ``.webhapp`` (its UI is kept with the app).
         ``linked_apps``: installed apps whose cells this app's zomes may call as their
         author; without a link, another app's cells answer only to grants.
+        ``defer_memproofs``: the app waits for :meth:`provide_memproofs` before genesis
+        (its manifest must allow it: ``allow_deferred_memproofs``).
         """
         if not app_id or len(app_id) > 128 or "/" in app_id:
             raise InvalidInput("an app id is 1-128 characters without '/'")
         parsed, web = decode_installable(bundle)  # a .happ or a .webhapp
+        if defer_memproofs and not parsed.manifest.allow_deferred_memproofs:
+            raise InvalidInput("this app's manifest does not allow deferred membrane proofs")
         dnas = {
             role: dna.with_modifiers(network_seed, None) if network_seed is not None else dna
             for role, dna in parsed.dnas.items()
@@ -268,52 +309,253 @@ class Conductor:
             app = InstalledApp(
                 app_id,
                 agent,
-                AppStatus.ENABLED,
+                AppStatus.AWAITING_MEMPROOFS if defer_memproofs else AppStatus.ENABLED,
                 {r: d.hash for r, d in dnas.items()},
                 parsed.manifest.to_doc(),
                 now_micros(),
                 linked_apps,
             )
-            workspaces = []
-            for role, dna in dnas.items():
-                cell_id = app.cell_id(role)
-                chain = SourceChain(self.store, cell_id)
-                if chain.head() is not None:
-                    raise ConductorError(f"cell {cell_id} already exists (same agent and dna)")
-                ws = Workspace(chain, self.signer(agent))
-                now = now_micros()
-                ws.append(ActionType.DNA, now, dna_hash=dna.hash)
-                ws.append(ActionType.AGENT_VALIDATION_PKG, now, membrane_proof=None)
-                ws.create(Entry(SystemEntryType.AGENT.value, pack(agent.raw)), now)
-                workspaces.append(ws)
+            workspaces = (
+                []
+                if defer_memproofs
+                else [
+                    self._genesis(app.cell_id(role), dna.hash, (membrane_proofs or {}).get(role))
+                    for role, dna in dnas.items()
+                ]
+            )
             # DNAs, wasm, every cell's genesis and the app itself: one transaction.
-            with self.store.write() as txn:
-                for dna in dnas.values():
-                    txn.put(
-                        f"dna/{dna.hash.raw.hex()}".encode(),
-                        pack(
-                            {
-                                "manifest": dna.manifest.to_doc(),
-                                "wasm_hashes": [h.raw for h in dna.wasm_hashes],
-                            }
-                        ),
-                        db=self.store.db["state"],
-                    )
-                    for wasm, h in zip(dna.wasm, dna.wasm_hashes):
-                        txn.put(
-                            f"wasm/{h.raw.hex()}".encode(), pack(wasm), db=self.store.db["state"]
-                        )
-                for ws in workspaces:
-                    ws.write_into(txn)
-                txn.put(f"app/{app_id}".encode(), pack(app.to_state()), db=self.store.db["state"])
-                if web is not None:
-                    txn.put(f"ui/{app_id}".encode(), pack(web.ui_zip), db=self.store.db["state"])
-            self.apps_version += 1
-            for ws in workspaces:
-                ws.committed()
+            ui_zip = web.ui_zip if web is not None else None
+            self._store_app(app, workspaces, list(dnas.values()), ui_zip)
             log.info("installed app %s for agent %s", app_id, agent)
         self._apps_changed()
         return app
+
+    def _genesis(
+        self, cell_id: CellId, dna_hash: DnaHash, membrane_proof: bytes | None
+    ) -> Workspace:
+        """A new cell's first three records, not yet written."""
+        chain = SourceChain(self.store, cell_id)
+        if chain.head() is not None:
+            raise ConductorError(f"cell {cell_id} already exists (same agent and dna)")
+        ws = Workspace(chain, self.signer(cell_id.agent))
+        now = now_micros()
+        ws.append(ActionType.DNA, now, dna_hash=dna_hash)
+        ws.append(ActionType.AGENT_VALIDATION_PKG, now, membrane_proof=membrane_proof)
+        ws.create(Entry(SystemEntryType.AGENT.value, pack(cell_id.agent.raw)), now)
+        return ws
+
+    def _store_app(
+        self,
+        app: InstalledApp,
+        workspaces: list[Workspace],
+        dnas: list[DnaFile],
+        ui_zip: bytes | None = None,
+    ) -> None:
+        """Store DNAs, genesis records, the app (and its UI) in one transaction."""
+        state = self.store.db["state"]
+        with self.store.write() as txn:
+            for dna in dnas:
+                self._put_dna(txn, dna.hash, dna)
+            for ws in workspaces:
+                ws.write_into(txn)
+            txn.put(f"app/{app.app_id}".encode(), pack(app.to_state()), db=state)
+            if ui_zip is not None:
+                txn.put(f"ui/{app.app_id}".encode(), pack(ui_zip), db=state)
+        self.apps_version += 1
+        for ws in workspaces:
+            ws.committed()
+
+    def _put_dna(self, txn: Any, dna_hash: DnaHash, dna: DnaFile) -> None:
+        state = self.store.db["state"]
+        doc = {"manifest": dna.manifest.to_doc(), "wasm_hashes": [h.raw for h in dna.wasm_hashes]}
+        txn.put(f"dna/{dna_hash.raw.hex()}".encode(), pack(doc), db=state)
+        for wasm, h in zip(dna.wasm, dna.wasm_hashes):
+            txn.put(f"wasm/{h.raw.hex()}".encode(), pack(wasm), db=state)
+
+    def provide_memproofs(self, app_id: str, proofs: dict[str, bytes]) -> InstalledApp:
+        """Genesis of an app installed with deferred proofs; it is then disabled until enabled."""
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            if app.status is not AppStatus.AWAITING_MEMPROOFS:
+                raise InvalidInput(f"app {app_id!r} is not awaiting membrane proofs")
+            unknown = set(proofs) - set(app.roles)
+            if unknown:
+                raise InvalidInput(f"membrane proofs name roles the app lacks: {sorted(unknown)}")
+            workspaces = [
+                self._genesis(app.cell_id(role), dna_hash, proofs.get(role))
+                for role, dna_hash in app.roles.items()
+            ]
+            updated = dataclasses.replace(app, status=AppStatus.DISABLED)
+            self._store_app(updated, workspaces, [])
+        self._apps_changed()
+        return updated
+
+    # -- clone cells ------------------------------------------------------------------
+    def create_clone_cell(
+        self,
+        app_id: str,
+        role: str,
+        network_seed: str | None,
+        properties: Any,
+        name: str | None,
+        membrane_proof: bytes | None = None,
+    ) -> CloneCell:
+        """A new cell of ``role``'s DNA with other modifiers, for the app's agent, with genesis."""
+        if network_seed is None and properties is None:
+            raise InvalidInput("a clone needs a network seed or properties (else it is the role)")
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            if role not in app.roles:
+                raise NotFound(f"app {app_id!r} has no role {role!r} to clone")
+            self._check_writable(app)
+            if sum(c.role == role for c in app.clones) >= MAX_CLONES_PER_ROLE:
+                raise LimitExceeded(f"role {role!r} has {MAX_CLONES_PER_ROLE} clones already")
+            original = app.roles[role]
+            dna = self.dna_file(original).with_modifiers(network_seed, properties)
+            if dna.hash == original or app.clone(dna.hash) is not None:
+                raise ConductorError(
+                    f"a cell of role {role!r} with these modifiers exists already in {app_id!r}"
+                )
+            clone = CloneCell(
+                f"{role}{CLONE_ID_DELIMITER}{app.clones_created}",
+                role,
+                dna.hash,
+                original,
+                name or dna.manifest.name,
+                dna.manifest.network_seed,
+                dna.manifest.properties,
+            )
+            updated = dataclasses.replace(
+                app, clones=(*app.clones, clone), clones_created=app.clones_created + 1
+            )
+            genesis = self._genesis(CellId(dna.hash, app.agent), dna.hash, membrane_proof)
+            self._store_app(updated, [genesis], [dna])
+            log.info("created clone cell %s of app %s", clone.clone_id, app_id)
+        self._apps_changed()  # the peer service publishes the clone's agent info at once
+        return clone
+
+    def set_clone_enabled(self, app_id: str, ref: str | DnaHash, enabled: bool) -> CloneCell:
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            clone = _clone_of(app, ref)
+            changed = dataclasses.replace(clone, enabled=enabled)
+            clones = tuple(changed if c is clone else c for c in app.clones)
+            self._save_app(dataclasses.replace(app, clones=clones))
+            if not enabled:
+                self._cells.pop(CellId(clone.dna_hash, app.agent).key, None)
+        self._apps_changed()
+        return changed
+
+    def delete_clone_cell(self, app_id: str, ref: str | DnaHash) -> None:
+        """Forget a disabled clone and erase its chain: the one place chain data is destroyed."""
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            clone = _clone_of(app, ref)
+            if clone.enabled:
+                raise ConductorError(f"clone {clone.clone_id} is enabled: disable it first")
+            updated = dataclasses.replace(
+                app, clones=tuple(c for c in app.clones if c is not clone)
+            )
+            chain = SourceChain(self.store, CellId(clone.dna_hash, app.agent))
+            with self.store.write() as txn:
+                chain.erase(txn)
+                txn.put(
+                    f"app/{app_id}".encode(), pack(updated.to_state()), db=self.store.db["state"]
+                )
+            self.apps_version += 1
+            log.info("deleted clone cell %s of app %s", clone.clone_id, app_id)
+        self._apps_changed()
+
+    # -- coordinator updates ----------------------------------------------------------
+    def update_coordinators(self, dna_hash: DnaHash, zomes: dict[str, bytes]) -> DnaFile:
+        """Replace (or add) zomes of an installed DNA; its hash and every chain stay as they are.
+
+        All zomes count as coordinators. The new wasm is compiled before anything changes;
+        then the DNA is stored and every running cell of it switches code between calls.
+        """
+        if not zomes:
+            raise InvalidInput("update_coordinators needs at least one zome")
+        for zname, wasm in zomes.items():
+            self.engine.load(
+                WasmHash.of_content(wasm), functools.partial(bytes, wasm), zname, self.on_compile
+            )
+        with self._apps_lock:
+            old = self.dna_file(dna_hash)
+            manifest_zomes = list(old.manifest.zomes)
+            wasm_list = list(old.wasm)
+            for zname, wasm in zomes.items():
+                index = next((i for i, z in enumerate(manifest_zomes) if z.name == zname), None)
+                if index is None:
+                    manifest_zomes.append(ZomeManifest(zname, f"{zname}.wasm"))
+                    wasm_list.append(wasm)
+                else:
+                    wasm_list[index] = wasm
+            new = DnaFile(
+                dataclasses.replace(old.manifest, zomes=tuple(manifest_zomes)), tuple(wasm_list)
+            )
+            with self.store.write() as txn:
+                self._put_dna(txn, dna_hash, new)
+            for cell in list(self._cells.values()):
+                if cell.id.dna_hash == dna_hash:
+                    cell.swap_code(new)
+            self.apps_version += 1
+            log.info("updated zomes %s of dna %s", sorted(zomes), dna_hash)
+            return new
+
+    # -- agent keys ---------------------------------------------------------------------
+    def revoke_agent_key(self, app_id: str, agent: AgentPubKey) -> list[tuple[CellId, str]]:
+        """Delete the agent key's entry on each of the app's chains; the cells then refuse
+        every write. Returns the cells where that failed (Holochain's shape)."""
+        with self._apps_lock:
+            app = self.get_app(app_id)
+            if app.agent != agent:
+                raise InvalidInput(f"agent {agent} is not the agent of app {app_id!r}")
+            self._check_writable(app)
+            failed: list[tuple[CellId, str]] = []
+            cells = app.provisioned_cell_ids + [CellId(c.dna_hash, agent) for c in app.clones]
+            # Running cells stop writing first: no call commits after its chain's delete.
+            # (A cell loads only under this lock, from the app saved below.)
+            for cid in cells:
+                cached = self._cells.get(cid.key)
+                if cached is not None:
+                    cached.revoked = True
+            if app.status is not AppStatus.AWAITING_MEMPROOFS:
+                for cid in cells:
+                    try:
+                        self._delete_agent_entry(cid)
+                    except ZomehostError as exc:
+                        failed.append((cid, exc.message))
+            self._save_app(dataclasses.replace(app, agent_key_revoked=True))
+            log.info("revoked agent key %s of app %s", agent, app_id)
+        self._apps_changed()
+        return failed
+
+    def _delete_agent_entry(self, cell_id: CellId) -> None:
+        chain = SourceChain(self.store, cell_id)
+        key_record = next(
+            (
+                r
+                for r in chain.records(ChainQueryFilter())
+                if r.action.type is ActionType.CREATE
+                and r.action.entry_type == SystemEntryType.AGENT.value
+            ),
+            None,
+        )
+        if key_record is None:
+            raise NotFound(f"cell {cell_id} has no agent key entry")
+        running = self._cells.get(cell_id.key)
+        ws = Workspace(running.chain if running else chain, self.signer(cell_id.agent))
+        ws.delete(key_record.action_hash, now_micros())
+        if running is None:
+            ws.commit()
+            return
+        with running.lock:
+            ws.commit()
+
+    @staticmethod
+    def _check_writable(app: InstalledApp) -> None:
+        if app.agent_key_revoked:
+            raise AgentKeyRevoked(f"the agent key of app {app.app_id!r} is revoked")
 
     def set_app_status(self, app_id: str, status: AppStatus) -> InstalledApp:
         with self._apps_lock:
@@ -339,8 +581,9 @@ class Conductor:
 
     def add_apps_listener(self, listener: AppsListener) -> Callable[[], None]:
         """Call ``listener`` after every stored app change (install, enable, disable,
-        uninstall), on the thread that made it and outside the apps lock: the peer service
-        publishes the new cells' agent infos at once instead of at its next refresh."""
+        uninstall, clone cells, membrane proofs, key revocation), on the thread that made it
+        and outside the apps lock: the peer service publishes the new cells' agent infos at
+        once instead of at its next refresh."""
         self._apps_listeners.append(listener)
         return lambda: self._apps_listeners.remove(listener)
 
@@ -394,20 +637,25 @@ class Conductor:
             return cell
         with self._apps_lock:
             for app in self.list_apps():
-                for role, dna_hash in app.roles.items():
-                    if dna_hash == cell_id.dna_hash and app.agent == cell_id.agent:
-                        if app.status is not AppStatus.ENABLED:
-                            raise AppNotEnabled(f"app {app.app_id!r} is disabled")
-                        cell = Cell(self, app, role, self.dna_file(dna_hash))
-                        self._cells[cell_id.key] = cell
-                        return cell
+                name = app.cell_name(cell_id)
+                if name is None:
+                    continue
+                if app.status is not AppStatus.ENABLED:
+                    raise AppNotEnabled(f"app {app.app_id!r} is {app.status.value}")
+                cell = Cell(self, app, cell_id, name, self.dna_file(cell_id.dna_hash))
+                self._cells[cell_id.key] = cell
+                return cell
         raise NotFound(f"no running cell {cell_id}")
 
     def cell_for(self, app_id: str, role: str) -> Cell:
         app = self.get_app(app_id)
-        if role not in app.roles:
-            raise NotFound(f"app {app_id!r} has no role {role!r} (roles: {', '.join(app.roles)})")
-        return self.cell(app.cell_id(role))
+        try:
+            return self.cell(app.cell_id(role))
+        except KeyError:
+            raise NotFound(
+                f"app {app_id!r} has no role or enabled clone {role!r} "
+                f"(roles: {', '.join(app.roles)})"
+            ) from None
 
     def find_cells(self, agent: AgentPubKey, dna_hash: DnaHash | None = None) -> list[CellId]:
         return [
@@ -590,6 +838,10 @@ class Conductor:
     def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
         if not ws.pending:
             return []
+        if cell.revoked:
+            raise AgentKeyRevoked(
+                f"the agent key of cell {cell.id} was revoked: the cell writes nothing more"
+            )
         if not cell.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             raise ChainLocked(
                 f"chain of cell {cell.id} stayed locked by a bridge call past the deadline"
@@ -760,9 +1012,12 @@ class Conductor:
                 raise InvalidInput("this call has no app to find a role in")
             app = self.get_app(ctx.app_id)
             role = target["Role"]
-            if role not in app.roles:
-                raise NotFound(f"app {ctx.app_id!r} has no role {role!r}")
-            return app.cell_id(role)
+            try:
+                return app.cell_id(role)
+            except (KeyError, TypeError):
+                raise NotFound(
+                    f"app {ctx.app_id!r} has no role or enabled clone {role!r}"
+                ) from None
         if isinstance(target, dict) and "Cell" in target:
             return CellId.from_wire(target["Cell"])
         raise InvalidInput(f"unknown call target {target!r:.80}")
@@ -825,6 +1080,13 @@ class Conductor:
             raise
         except ZomehostError as exc:
             return ZomeCallResponse.from_error(exc, _target(call))
+
+
+def _clone_of(app: InstalledApp, ref: str | DnaHash) -> CloneCell:
+    clone = app.clone(ref)
+    if clone is None:
+        raise NotFound(f"app {app.app_id!r} has no clone cell {ref}")
+    return clone
 
 
 def _target(call: ZomeCall) -> CallTarget:

@@ -251,6 +251,27 @@ def cell_id_from_wire(value: Any) -> CellId:
     return CellId(DnaHash(hash_from_wire(value[0], HashType.DNA)), agent_from_wire(value[1]))
 
 
+def clone_ref_from_wire(value: Any) -> str | DnaHash:
+    """``CloneCellId``: ``{"type": "clone_id", "value": "role.N"}`` or ``{"type": "dna_hash",
+    "value": DnaHash}`` (Holochain 0.4 sent a ``CellId`` as ``cell_id``; accepted too)."""
+    doc = payload_map(value)
+    kind, inner = doc.get("type"), doc.get("value")
+    if kind == "clone_id" and isinstance(inner, str):
+        return inner
+    if kind == "dna_hash":
+        return DnaHash(hash_from_wire(inner, HashType.DNA))
+    if kind == "cell_id":
+        return cell_id_from_wire(inner).dna_hash
+    raise deserialization()
+
+
+def clone_ref_to_wire(clone: str | DnaHash) -> dict[str, Any]:
+    """``CloneCellId`` by clone id (``role.N``) or by the clone's DNA hash."""
+    if isinstance(clone, DnaHash):
+        return {"type": "dna_hash", "value": clone.raw}
+    return {"type": "clone_id", "value": clone}
+
+
 def token_to_wire(token: bytes | list[int]) -> list[int]:
     return list(token)
 

@@ -155,6 +155,8 @@ class AppManifest:
     name: str
     description: str
     roles: tuple[RoleManifest, ...]
+    allow_deferred_memproofs: bool = False
+    """Installs may wait for membrane proofs (``provide_memproofs``) before genesis."""
 
     @classmethod
     def parse(cls, doc: Any) -> AppManifest:
@@ -186,7 +188,10 @@ class AppManifest:
             raise BundleError(f"app {name!r} has no roles")
         if len({r.name for r in roles}) != len(roles):
             raise BundleError(f"app {name!r} has duplicate role names")
-        return cls(name, str(doc.get("description") or ""), tuple(roles))
+        deferred = doc.get("allow_deferred_memproofs", False)
+        if not isinstance(deferred, bool):
+            raise BundleError("allow_deferred_memproofs must be true or false")
+        return cls(name, str(doc.get("description") or ""), tuple(roles), deferred)
 
     def to_doc(self) -> dict[str, Any]:
         return {
@@ -203,6 +208,7 @@ class AppManifest:
                 }
                 for r in self.roles
             ],
+            "allow_deferred_memproofs": self.allow_deferred_memproofs,
         }
 
 
@@ -304,6 +310,35 @@ class DnaFile:
                 raise BundleError(f"zome {z.name!r}: wasm is larger than {MAX_WASM_BYTES} bytes")
             wasm.append(blob)
         return cls(manifest, tuple(wasm))
+
+
+def coordinator_zomes(manifest: Any, resources: Any) -> dict[str, bytes]:
+    """The zomes of a coordinator bundle (``update_coordinators``): name -> wasm.
+
+    The manifest is ``{zomes: [{name, path | bundled}, ...]}``, or a DNA manifest (its
+    ``coordinator`` zomes); each path names a resource holding the zome's wasm.
+    """
+    if not isinstance(manifest, dict) or not isinstance(resources, dict):
+        raise BundleError("a coordinator bundle is {manifest: {zomes}, resources}")
+    if isinstance(manifest.get("coordinator"), dict):  # a whole DNA bundle: its zomes
+        manifest = manifest["coordinator"]
+    zomes: dict[str, bytes] = {}
+    for z in _bounded(_list(manifest.get("zomes"), "zomes"), MAX_ZOMES_PER_DNA, "zomes"):
+        if not isinstance(z, dict):
+            raise BundleError("each zome is a mapping {name, path}")
+        zname = _name(z.get("name"), "zome name")
+        path = resource_name(z.get("path") or z.get("bundled"), f"zome {zname!r}: path")
+        blob = resources.get(path)
+        if not isinstance(blob, bytes):
+            raise BundleError(f"zome {zname!r}: resource {path!r} missing from bundle")
+        if len(blob) > MAX_WASM_BYTES:
+            raise BundleError(f"zome {zname!r}: wasm is larger than {MAX_WASM_BYTES} bytes")
+        if zname in zomes:
+            raise BundleError(f"zome {zname!r} is named twice")
+        zomes[zname] = blob
+    if not zomes:
+        raise BundleError("a coordinator bundle names at least one zome")
+    return zomes
 
 
 @dataclass(frozen=True, slots=True)

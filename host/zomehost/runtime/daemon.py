@@ -27,7 +27,8 @@ from zomehost.api.server import start_interfaces
 from zomehost.api.ui_server import start_ui_server
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
-from zomehost.p2p.service import start_peer_service
+from zomehost.network.directory import Directory
+from zomehost.p2p.service import PeerService, start_peer_service
 from zomehost.runtime.workers import WorkerPool
 
 log = logging.getLogger("zomehost.daemon")
@@ -56,6 +57,8 @@ class Daemon:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
         self.endpoints: dict[str, Any] = {}
+        self.peer_network: PeerService | None = None  # read by the API's network views
+        self.agent_directory = Directory()  # the peer service's once it runs
 
     # -- the runtime interface the services use -------------------------------------------
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
@@ -89,6 +92,8 @@ class Daemon:
         peers = await start_peer_service(self, self.home.path)
         if peers is not None:
             self.services.append(peers)
+            self.peer_network = peers
+            self.agent_directory = peers.directory
 
     def request_stop(self) -> None:
         self._stopping.set()
