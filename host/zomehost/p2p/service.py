@@ -87,6 +87,7 @@ PUBLISH_WAIT_S = 3.0
 """How long an app change waits for its agent infos to reach peers and bootstraps."""
 PEER_QUERY_TIMEOUT_S = 2.0
 STATIC_DIAL_S = 3.0
+PEER_STORE_EVERY_S = 10.0
 DIRECT_FIRST_S = 3.0
 """With relays listed, how long a direct dial may go on (alongside the relays)."""
 RELAY_AFTER_S = 0.25
@@ -159,6 +160,7 @@ class PeerService:
         self.store_path = store_path
         self._key = key
         self._saved_version = -1
+        self._saved_at = -PEER_STORE_EVERY_S
         self.transport = Transport(
             key,
             on_request=self._on_request,
@@ -186,7 +188,7 @@ class PeerService:
         self._static: dict[str, Connection | None] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._refresher: asyncio.Task[None] | None = None
-        self._round_tasks: dict[str, asyncio.Task[None]] = {}  # bootstrap URL / "gossip"
+        self._round_tasks: dict[str, asyncio.Task[None]] = {}  # a bootstrap URL, "gossip"…
         self._unpublished: dict[str, dict[bytes, SignedAgentInfo]] = {
             b.url: {} for b in self.bootstraps
         }  # per bootstrap: not yet published there
@@ -268,7 +270,7 @@ class PeerService:
             self.relay_pool.stop()
         if self.relay_server is not None:
             await self.relay_server.stop()
-        self._save_peers()
+        self._save_peers(now=True)
         for task in list(self._tasks):
             task.cancel()
         await self.transport.stop()
@@ -313,10 +315,14 @@ class PeerService:
     def _on_connected(self, conn: Connection) -> None:
         self._spawn(self.gossip.push(conn))
 
-    def _save_peers(self) -> None:
-        """Write the directory to the peer store when it changed since the last save."""
+    def _save_peers(self, *, now: bool = False) -> None:
+        """Write the directory to the peer store when it changed since the last save (at
+        most every ``PEER_STORE_EVERY_S``, unless ``now``)."""
         if self.store_path is None or self.directory.version == self._saved_version:
             return
+        if not now and time.monotonic() - self._saved_at < PEER_STORE_EVERY_S:
+            return
+        self._saved_at = time.monotonic()
         others = [r for r in self.directory.all() if r.info.transport_id != self.identity]
         try:
             peer_store.save(self.store_path, others)
