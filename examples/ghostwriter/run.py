@@ -22,6 +22,7 @@ sys.path.insert(0, str(HERE))
 from sandbox import Sandbox, Story, outcome, pack, run, short  # noqa: E402
 
 MEMO = "write octopus camouflage articles for Alice"
+CARD = {"name": "Dr. Alice Octavia", "bio": "the world's foremost authority on octopi"}
 DRAFT = {
     "title": "Masters of disguise: how octopi vanish",
     "body": "An octopus can match the colour and texture of a rock in 200 milliseconds...",
@@ -48,6 +49,15 @@ async def story(sb: Sandbox) -> None:
     s.expect(alice.cell_id.dna_hash == bob.cell_id.dna_hash, "Alice and Bob run the same DNA")
     await sb.wait_until_discoverable(alice.cell_id.dna_hash, [alice.agent, bob.agent])
     s.say("both agents are published to the bootstrap service")
+
+    s.step("Alice fills in her author card: a bridge call from her blog cell to her profile cell")
+    card = await alice.call("set_author_profile", CARD)
+    s.say(
+        f'set_author_profile → blog zome → call(Role("profile"), profile/set_profile): '
+        f"card {short(card)} on Alice's profile chain (another DNA, same agent; both chains "
+        "locked for the call)"
+    )
+    s.expect(await alice.call("author_profile") == CARD, "the blog reads the card back")
 
     s.step("Bob has been working on a draft (save_draft, on his own chain)")
     draft = await bob.call("save_draft", DRAFT)
@@ -110,6 +120,12 @@ async def story(sb: Sandbox) -> None:
         f"published by {sb.who(published['published_by'])}"
     )
     s.expect(published["published_by"] == bob.agent.raw, "Alice's UI knows Bob made the call")
+    s.say(f"the signal's byline, read from Alice's profile cell by a bridge call: "
+          f"{published['byline']!r}")  # fmt: skip
+    s.expect(
+        published["byline"] == CARD["name"],
+        "Bob's remote call ran Alice's blog, which bridge-called her profile for the byline",
+    )
     s.expect(await bob.call("list_posts") == [], "Bob's own chain has no posts")
 
     s.step("Alice revokes Bob's permission (revoke_publish_permission → delete_cap_grant)")

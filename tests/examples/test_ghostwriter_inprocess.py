@@ -189,3 +189,51 @@ def test_init_grant_opens_a_never_called_cell(node_factory: NodeFactory, tmp_pat
     )
     grant_bob(net)
     assert len(net["bob"].call("get_publish_post_permissions")) == 1
+
+
+# -- the author's card: a second DNA, reached by bridge calls ----------------------------
+
+CARD = {"name": "Dr. Alice Octavia", "bio": "the world's foremost authority on octopi"}
+
+
+def test_the_authors_card_lives_on_the_profile_cell_through_bridge_calls(blog: Network) -> None:
+    alice, bob = blog["alice"], blog["bob"]
+    profile_cell = alice.app.cell_id("profile")
+    assert profile_cell.agent == alice.key and profile_cell.dna_hash != alice.cell_id.dna_hash
+    assert alice.call("author_profile") is None
+    alice.call("publish_post", {"title": "Before the card", "body": "..."})
+    assert alice.signals_of("post_published")[0]["byline"] is None
+
+    card = alice.call("set_author_profile", CARD)
+    [written] = [r for r in alice.app.records("profile") if r.action.entry_type == "profile"]
+    assert written.action_hash.raw == card and written.action.author == alice.key
+    assert not [r for r in alice.records() if r.action.entry_type == "profile"]  # not the blog's
+    assert alice.call("author_profile") == CARD
+    assert bob.call("author_profile") is None  # Bob's own profile cell
+
+    # Bob's remote call runs Alice's publish_post, which bridge-calls her profile cell.
+    grant_bob(blog)
+    draft = bob.call("save_draft", DRAFT)
+    [perm] = bob.call("get_publish_post_permissions")
+    result = bob.call("publish_as", {"draft": draft, "claim": perm["claim_hash"]})
+    published = alice.signals_of("post_published")[-1]
+    assert published["hash"] == result["Ok"] and published["byline"] == CARD["name"]
+
+
+def test_only_the_agent_reaches_its_profile(blog: Network) -> None:
+    alice, bob = blog["alice"], blog["bob"]
+    with pytest.raises(Unauthorized):
+        alice.call("set_author_profile", CARD, as_=bob)
+    with pytest.raises(Unauthorized):  # nor the profile cell directly
+        alice.app.call("profile", "set_profile", CARD, role="profile", provenance=bob.key)
+    assert alice.call("author_profile") is None
+
+
+def test_a_failed_bridge_call_writes_on_neither_chain(blog: Network) -> None:
+    alice = blog["alice"]
+    assert alice.call("author_profile") is None  # the profile cell's first call: its init
+    blog_len, profile_len = len(alice.records()), len(alice.app.records("profile"))
+    with pytest.raises(ZomehostError, match="a profile needs a name"):
+        alice.call("set_author_profile", {"name": " ", "bio": "nameless"})
+    assert len(alice.records()) == blog_len
+    assert len(alice.app.records("profile")) == profile_len

@@ -3,7 +3,12 @@ travel between agents and are written nowhere."""
 
 from __future__ import annotations
 
+import nacl.public
+import pytest
+
 from zomehost.conductor.app import AppStatus
+from zomehost.core.agent_crypto import x25519_public
+from zomehost.errors import ZomehostError
 
 from .conftest import Network
 from .drivers import chain_shape
@@ -27,6 +32,31 @@ def test_message_reaches_bobs_ui_and_alice_gets_a_receipt(messenger: Network) ->
     assert result["Ok"]["received_at"] == signal["received_at"]
     assert signal["sent_at"] <= signal["received_at"]
     assert alice.signals_of("message") == []
+
+
+def test_the_inbox_takes_only_text_sealed_for_it_by_the_caller(messenger: Network) -> None:
+    """Messages travel as crypto_box ciphertext between the two agent keys (docs/abi.md): the
+    inbox opens what the caller sealed for it, and refuses plaintext or a box it cannot open
+    as coming from the caller."""
+    alice, bob = messenger["alice"], messenger["bob"]
+    keystore = messenger.node.conductor.keystore
+    sealed = keystore.crypto(alice.key).box_encrypt(bob.key, b"sealed by Alice")
+    assert b"sealed by Alice" not in sealed
+    bob.call("receive_message", {"sealed": sealed, "sent_at": 1}, as_=alice)
+    [signal] = bob.signals_of("message")
+    assert signal["text"] == "sealed by Alice" and signal["from"] == alice.key.raw
+
+    with pytest.raises(ZomehostError, match="not sealed for me by its sender"):
+        bob.call("receive_message", {"sealed": sealed, "sent_at": 2}, as_=bob)  # not Bob's box
+    # a stranger's box for Bob, sent through Alice's call: it does not open as Alice's
+    stranger = nacl.public.Box(nacl.public.PrivateKey.generate(), nacl.public.PublicKey(
+        x25519_public(bob.key)))  # fmt: skip
+    forged = bytes(stranger.encrypt(b"I am Alice, honest"))
+    with pytest.raises(ZomehostError, match="not sealed for me by its sender"):
+        bob.call("receive_message", {"sealed": forged, "sent_at": 3}, as_=alice)
+    with pytest.raises(ZomehostError):
+        bob.call("receive_message", {"text": "plaintext", "sent_at": 4}, as_=alice)
+    assert len(bob.signals_of("message")) == 1
 
 
 def test_ping(messenger: Network) -> None:

@@ -15,6 +15,9 @@ from zomehost.ribosome.engine import HOST_FUNCTIONS
 from .conftest import host_raw
 
 SIGN = HOST_FUNCTIONS.index("sign")
+BOX_ENCRYPT = HOST_FUNCTIONS.index("box_encrypt")
+BOX_DECRYPT = HOST_FUNCTIONS.index("box_decrypt")
+SECRETBOX_DECRYPT = HOST_FUNCTIONS.index("secretbox_decrypt")
 
 
 def test_a_zome_signs_as_its_own_agent(bed: TestBed, hostile: CellId) -> None:
@@ -56,3 +59,23 @@ def test_a_shared_key_signs_only_for_linked_apps(bed: TestBed) -> None:
     )
     sig = bed.call(linked.cell_id("main"), "hostile", "host_raw", request)
     nacl.signing.VerifyKey(victim.agent.ed25519).verify(b"forged", sig)
+
+
+def test_a_shared_key_decrypts_only_for_linked_apps(bed: TestBed) -> None:
+    """What was boxed for an agent, or sealed by its cell, is not for an unlinked app that
+    was installed with the same key: box_decrypt and secretbox_decrypt refuse it."""
+    victim = bed.install({"hostile": wat("hostile")}, app_id="box-victim")
+    friend = bed.install({"hostile": wat("hostile")}, app_id="box-friend")
+    boxed = bed.call(friend, "hostile", "host_raw", host_raw(BOX_ENCRYPT, 1, data=pack(
+        {"recipient": victim.agent.raw, "data": b"for the victim only"})))  # fmt: skip
+    rogue_dna = dna({"hostile": wat("hostile")}, seed="box-rogue")
+    rogue = bed.conductor.install_app(app_bundle({"main": rogue_dna}), "box-rogue", victim.agent)
+    for index, value in (
+        (BOX_DECRYPT, {"sender": friend.agent.raw, "data": boxed}),
+        (SECRETBOX_DECRYPT, {"data": boxed}),
+        (BOX_ENCRYPT, {"recipient": friend.agent.raw, "data": b"posing as the victim"}),
+    ):
+        with pytest.raises(GuestError, match="Unauthorized") as err:
+            bed.call(rogue.cell_id("main"), "hostile", "host_raw", host_raw(index, 1, data=pack(
+                value)))  # fmt: skip
+        assert "box-victim" in err.value.message

@@ -44,7 +44,7 @@ def abi_host_functions() -> set[str]:
     """The names in the first column of docs/abi.md's "Host functions" table."""
     text = ABI_DOC.read_text()
     section = text.split("## Host functions", 1)[1].split("\n## ", 1)[0]
-    names = set(re.findall(r"^\|\s*`([a-z_]+)`\s*\|", section, flags=re.M))
+    names = set(re.findall(r"^\|\s*`([a-z0-9_]+)`\s*\|", section, flags=re.M))
     assert len(names) >= 20, f"could not parse the host function table: {sorted(names)}"
     return names
 

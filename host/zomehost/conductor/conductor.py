@@ -29,6 +29,7 @@ from zomehost.conductor.app import (
 )
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
+from zomehost.core.agent_crypto import AgentCrypto
 from zomehost.core.bundle import DnaFile, DnaManifest, ZomeManifest
 from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
@@ -1101,9 +1102,19 @@ class _Services:
         self.cell = cell
 
     def sign(self, agent: AgentPubKey, data: bytes) -> bytes:
-        """Sign as the cell's agent (``host_fns.sign`` allows no other key), unless that key
-        is shared with an app this one is not linked to: a signature by the shared key would
-        let this app forge calls that the other app takes from its author."""
+        """Sign as the cell's agent (``host_fns.sign`` allows no other key)."""
+        self._own_key(agent)
+        return self.conductor.sign(agent, data)
+
+    def crypto(self, agent: AgentPubKey) -> AgentCrypto:
+        """Encrypt and decrypt as the cell's agent, under the same rule as :meth:`sign`."""
+        self._own_key(agent)
+        return self.conductor.keystore.crypto(agent)
+
+    def _own_key(self, agent: AgentPubKey) -> None:
+        """Refuse a key shared with an app this one is not linked to: a signature by the
+        shared key would let this app forge calls that the other app takes from its
+        author, and a decryption would read what was sent to the other app."""
         c = self.conductor
         strangers = [
             a.app_id
@@ -1115,9 +1126,8 @@ class _Services:
         if strangers:
             raise Unauthorized(
                 f"agent key {agent} is shared with app(s) {', '.join(sorted(strangers))}, "
-                f"which app {self.cell.app_id!r} is not linked to: it may not sign with it"
+                f"which app {self.cell.app_id!r} is not linked to: it may not use it"
             )
-        return c.sign(agent, data)
 
     def call(
         self,

@@ -16,6 +16,7 @@ import nacl.secret
 import nacl.signing
 import nacl.utils
 
+from zomehost.core.agent_crypto import AgentCrypto
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey
 from zomehost.errors import BadPassphrase, DeserializeError, KeystoreError, NotFound
@@ -148,6 +149,10 @@ class Keystore:
         if sk is None:
             raise NotFound(f"no key for agent {agent} in this keystore")
         return bytes(sk.sign(data).signature)
+
+    def crypto(self, agent: AgentPubKey) -> AgentCrypto:
+        """Encryption with ``agent``'s key (core/agent_crypto.py); the seed stays here."""
+        return AgentCrypto(self.signing_key(agent))
 
     def signing_key(self, agent: AgentPubKey) -> nacl.signing.SigningKey:
         sk = self.keys.get(agent)

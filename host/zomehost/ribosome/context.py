@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from zomehost.core.action import ChainHead, Entry, Record
+from zomehost.core.agent_crypto import AgentCrypto
 from zomehost.core.capability import Authorization, StoredGrant
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, HoloHash
 from zomehost.core.limits import Limits
@@ -60,6 +61,8 @@ class ChainWorkspace(Protocol):
 
 class HostServices(Protocol):
     def sign(self, agent: AgentPubKey, data: bytes) -> bytes: ...
+
+    def crypto(self, agent: AgentPubKey) -> AgentCrypto: ...
 
     def call(
         self,

@@ -47,6 +47,13 @@ HOST_FUNCTIONS = (
     "create_cap_claim",
     "capability_grants",
     "capability_claims",
+    "hash_entry",
+    "hash_action",
+    "hash_blake2b",
+    "box_encrypt",
+    "box_decrypt",
+    "secretbox_encrypt",
+    "secretbox_decrypt",
 )
 REQUIRED_EXPORTS = ("memory", "__zh_alloc", "__zh_free")
 CALLBACKS = ("init", "post_commit", "recv_remote_signal")

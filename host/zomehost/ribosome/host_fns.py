@@ -6,12 +6,20 @@ as :class:`ZomehostError` become the guest-visible ``{"Err": {kind, message}}``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
-from zomehost.core.action import SYSTEM_ENTRY_TYPES, Entry, SystemEntryType, verify_signature
+from zomehost.core.action import (
+    SYSTEM_ENTRY_TYPES,
+    Action,
+    Entry,
+    SystemEntryType,
+    hash_action_bytes,
+    verify_signature,
+)
 from zomehost.core.capability import SECRET_LEN, CapClaim, StoredGrant, ZomeCallCapGrant
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, unpack
@@ -23,6 +31,7 @@ from zomehost.ribosome.context import CallContext
 
 log = logging.getLogger("zomehost.zome")
 MAX_RANDOM_BYTES = 65536
+MAX_BLAKE2B_BYTES = hashlib.blake2b.MAX_DIGEST_SIZE  # 64
 MAX_TRACES_PER_CALL = 1000  # trace lines one call may log; the rest are dropped
 TRACE_LEVELS = {  # the ABI's trace levels as logging levels
     "trace": 5,
@@ -206,6 +215,55 @@ def verify_signature_fn(ctx: CallContext, value: Any) -> Any:
     return verify_signature(key, sig, _bytes(v.get("data"), "verify_signature: data"))
 
 
+def hash_entry(ctx: CallContext, value: Any) -> Any:
+    """The entry hash ``create`` would give this entry (docs/formats.md)."""
+    v = _map(value, "hash_entry")
+    entry_type = v.get("entry_type")
+    if not isinstance(entry_type, str):
+        raise InvalidInput("hash_entry: entry_type must be a string")
+    return Entry(entry_type, _bytes(v.get("entry"), "hash_entry: entry")).hash.raw
+
+
+def hash_action(ctx: CallContext, value: Any) -> Any:
+    """The hash of an action as a record carries it (``Record.action``)."""
+    return hash_action_bytes(Action.from_wire(value).encode()).raw
+
+
+def hash_blake2b(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "hash_blake2b")
+    size = v.get("size", 32)
+    if type(size) is not int or not 1 <= size <= MAX_BLAKE2B_BYTES:
+        raise InvalidInput(f"hash_blake2b: size must be from 1 to {MAX_BLAKE2B_BYTES}")
+    return hashlib.blake2b(_bytes(v.get("data"), "hash_blake2b: data"), digest_size=size).digest()
+
+
+def box_encrypt(ctx: CallContext, value: Any) -> Any:
+    """crypto_box from this cell's agent to ``recipient`` (core/agent_crypto.py)."""
+    v = _map(value, "box_encrypt")
+    recipient = _agent(v.get("recipient"), "box_encrypt: recipient")
+    data = _bytes(v.get("data"), "box_encrypt: data")
+    return ctx.services.crypto(ctx.cell.agent).box_encrypt(recipient, data)
+
+
+def box_decrypt(ctx: CallContext, value: Any) -> Any:
+    """The plaintext ``sender`` boxed for this cell's agent, or nil if it was not."""
+    v = _map(value, "box_decrypt")
+    sender = _agent(v.get("sender"), "box_decrypt: sender")
+    data = _bytes(v.get("data"), "box_decrypt: data")
+    return ctx.services.crypto(ctx.cell.agent).box_decrypt(sender, data)
+
+
+def secretbox_encrypt(ctx: CallContext, value: Any) -> Any:
+    """secretbox with this cell's own key (the agent's, per DNA): only this cell opens it."""
+    data = _bytes(_map(value, "secretbox_encrypt").get("data"), "secretbox_encrypt: data")
+    return ctx.services.crypto(ctx.cell.agent).secretbox_encrypt(ctx.cell.dna_hash.raw, data)
+
+
+def secretbox_decrypt(ctx: CallContext, value: Any) -> Any:
+    data = _bytes(_map(value, "secretbox_decrypt").get("data"), "secretbox_decrypt: data")
+    return ctx.services.crypto(ctx.cell.agent).secretbox_decrypt(ctx.cell.dna_hash.raw, data)
+
+
 def trace(ctx: CallContext, value: Any) -> Any:
     v = _map(value, "trace")
     level = v.get("level", "info")
@@ -381,6 +439,13 @@ HOST_FNS: dict[str, Callable[[CallContext, Any], Any]] = {
     "sys_time": sys_time,
     "sign": sign,
     "verify_signature": verify_signature_fn,
+    "hash_entry": hash_entry,
+    "hash_action": hash_action,
+    "hash_blake2b": hash_blake2b,
+    "box_encrypt": box_encrypt,
+    "box_decrypt": box_decrypt,
+    "secretbox_encrypt": secretbox_encrypt,
+    "secretbox_decrypt": secretbox_decrypt,
     "trace": trace,
     "emit_signal": emit_signal,
     "call": call,

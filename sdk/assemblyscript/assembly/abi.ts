@@ -75,6 +75,13 @@ export enum HostFn {
   create_cap_claim = 22,
   capability_grants = 23,
   capability_claims = 24,
+  hash_entry = 25,
+  hash_action = 26,
+  hash_blake2b = 27,
+  box_encrypt = 28,
+  box_decrypt = 29,
+  secretbox_encrypt = 30,
+  secretbox_decrypt = 31,
 }
 
 /** The import name of a host function. */
@@ -105,6 +112,13 @@ export function hostFnName(f: HostFn): string {
     case HostFn.create_cap_claim: return "create_cap_claim";
     case HostFn.capability_grants: return "capability_grants";
     case HostFn.capability_claims: return "capability_claims";
+    case HostFn.hash_entry: return "hash_entry";
+    case HostFn.hash_action: return "hash_action";
+    case HostFn.hash_blake2b: return "hash_blake2b";
+    case HostFn.box_encrypt: return "box_encrypt";
+    case HostFn.box_decrypt: return "box_decrypt";
+    case HostFn.secretbox_encrypt: return "secretbox_encrypt";
+    case HostFn.secretbox_decrypt: return "secretbox_decrypt";
   }
   return "unknown";
 }
@@ -136,6 +150,13 @@ function invokeRaw(f: HostFn, ptr: usize, len: usize): u64 {
     case HostFn.create_cap_claim: return raw.create_cap_claim(ptr, len);
     case HostFn.capability_grants: return raw.capability_grants(ptr, len);
     case HostFn.capability_claims: return raw.capability_claims(ptr, len);
+    case HostFn.hash_entry: return raw.hash_entry(ptr, len);
+    case HostFn.hash_action: return raw.hash_action(ptr, len);
+    case HostFn.hash_blake2b: return raw.hash_blake2b(ptr, len);
+    case HostFn.box_encrypt: return raw.box_encrypt(ptr, len);
+    case HostFn.box_decrypt: return raw.box_decrypt(ptr, len);
+    case HostFn.secretbox_encrypt: return raw.secretbox_encrypt(ptr, len);
+    case HostFn.secretbox_decrypt: return raw.secretbox_decrypt(ptr, len);
   }
   abort("unknown host function");
   return 0;

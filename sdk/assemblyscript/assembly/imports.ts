@@ -83,3 +83,24 @@ export declare function capability_grants(ptr: usize, len: usize): u64;
 
 @external("zomehost", "capability_claims")
 export declare function capability_claims(ptr: usize, len: usize): u64;
+
+@external("zomehost", "hash_entry")
+export declare function hash_entry(ptr: usize, len: usize): u64;
+
+@external("zomehost", "hash_action")
+export declare function hash_action(ptr: usize, len: usize): u64;
+
+@external("zomehost", "hash_blake2b")
+export declare function hash_blake2b(ptr: usize, len: usize): u64;
+
+@external("zomehost", "box_encrypt")
+export declare function box_encrypt(ptr: usize, len: usize): u64;
+
+@external("zomehost", "box_decrypt")
+export declare function box_decrypt(ptr: usize, len: usize): u64;
+
+@external("zomehost", "secretbox_encrypt")
+export declare function secretbox_encrypt(ptr: usize, len: usize): u64;
+
+@external("zomehost", "secretbox_decrypt")
+export declare function secretbox_decrypt(ptr: usize, len: usize): u64;

@@ -9,6 +9,7 @@ export * from "./value";
 export * from "./result";
 export * from "./types";
 export * from "./hostfns";
+export * from "./crypto";
 export * from "./callbacks";
 export {
   __zh_alloc,

@@ -36,7 +36,7 @@ export const DEFAULT_FLAGS = [
 export function hostFunctionNames() {
   const src = readFileSync(join(sdkRoot, "assembly", "imports.ts"), "utf8");
   const names = new Set();
-  for (const m of src.matchAll(/@external\("zomehost",\s*"([a-z_]+)"\)/g)) names.add(m[1]);
+  for (const m of src.matchAll(/@external\("zomehost",\s*"([a-z0-9_]+)"\)/g)) names.add(m[1]);
   return names;
 }
 

@@ -20,6 +20,7 @@
 //! See `sdk/rust/README.md` for the guide.
 
 pub mod bytes;
+pub mod crypto;
 pub mod export;
 #[cfg(target_arch = "wasm32")]
 pub mod heap;
@@ -38,6 +39,10 @@ static HEAP: heap::ZomeHeap = heap::ZomeHeap::new();
 pub use crate::bytes::{
     ActionHash, AgentPubKey, AnyDhtHash, Bytes, CapSecret, DnaHash, EntryHash, Signature,
 };
+pub use crate::crypto::{
+    box_decrypt, box_encrypt, hash_action, hash_blake2b, hash_entry, secretbox_decrypt,
+    secretbox_encrypt,
+};
 pub use crate::host::*;
 pub use crate::types::*;
 pub use crate::value::{DeError, Value};
@@ -46,6 +51,10 @@ pub use crate::value::{DeError, Value};
 pub mod prelude {
     pub use crate::bytes::{
         ActionHash, AgentPubKey, AnyDhtHash, Bytes, CapSecret, DnaHash, EntryHash, Signature,
+    };
+    pub use crate::crypto::{
+        box_decrypt, box_encrypt, hash_action, hash_blake2b, hash_entry, secretbox_decrypt,
+        secretbox_encrypt,
     };
     pub use crate::host::{
         agent_info, call, call_bytes, call_info, call_remote, call_remote_bytes,

@@ -299,6 +299,65 @@ struct PostCommitSignal {
     post_commit: usize,
 }
 
+// ---------------------------------------------------------------------------------------------
+// Hashing and encryption
+
+#[derive(Deserialize)]
+struct HashEntryFnInput {
+    entry_type: String,
+    value: Value,
+}
+
+fn entry_hash_of(input: HashEntryFnInput) -> ExternResult<EntryHash> {
+    hash_entry(&input.entry_type, &input.value)
+}
+
+/// The hash of the action of the record at `hash`, recomputed from its decoded action.
+fn action_hash_of(hash: ActionHash) -> ExternResult<Option<ActionHash>> {
+    match get(hash)? {
+        Some(record) => hash_action(&record.action).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[derive(Deserialize)]
+struct Blake2bFnInput {
+    data: Bytes,
+    size: u8,
+}
+
+fn blake2b(input: Blake2bFnInput) -> ExternResult<Bytes> {
+    hash_blake2b(&input.data, input.size)
+}
+
+#[derive(Deserialize)]
+struct SealForInput {
+    recipient: AgentPubKey,
+    data: Bytes,
+}
+
+fn seal_for(input: SealForInput) -> ExternResult<Bytes> {
+    box_encrypt(&input.recipient, &input.data)
+}
+
+#[derive(Deserialize)]
+struct OpenFromInput {
+    sender: AgentPubKey,
+    data: Bytes,
+}
+
+fn open_from(input: OpenFromInput) -> ExternResult<Option<Bytes>> {
+    box_decrypt(&input.sender, &input.data)
+}
+
+fn seal_own(data: Bytes) -> ExternResult<Bytes> {
+    secretbox_encrypt(&data)
+}
+
+fn open_own(data: Bytes) -> ExternResult<Option<Bytes>> {
+    secretbox_decrypt(&data)
+}
+
 fn post_commit(records: Vec<Record>) -> ExternResult<()> {
     emit_signal(&PostCommitSignal {
         post_commit: records.len(),
@@ -342,6 +401,13 @@ zome_fns!(
     make_claim,
     list_grants,
     list_claims,
+    entry_hash_of,
+    action_hash_of,
+    blake2b,
+    seal_for,
+    open_from,
+    seal_own,
+    open_own,
     init,
     post_commit,
     recv_remote_signal,

@@ -54,6 +54,13 @@ import {
   zomeFn,
   zomeInfo,
   decodeHashArray,
+  hashEntry,
+  hashAction,
+  hashBlake2b,
+  boxEncrypt,
+  boxDecrypt,
+  secretboxEncrypt,
+  secretboxDecrypt,
 } from "@zomehost/sdk";
 import { create as rawCreate } from "@zomehost/sdk/assembly/imports";
 
@@ -596,6 +603,148 @@ export function list_claims(ptr: usize, len: usize): u64 {
     for (let i = 0; i < claims.length; i++) claims[i].encode(out);
     return ok();
   }, "list_claims");
+}
+
+// ---------------------------------------------------------------------------------------
+// Hashing and encryption
+
+function writeNullableBin(out: Encoder, b: Uint8Array | null): void {
+  if (b === null) out.writeNil();
+  else out.writeBin(b);
+}
+
+/** `{entry_type: str, value: any}` -> entry hash */
+export function entry_hash_of(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let entryType: string | null = null;
+    let value: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "entry_type") entryType = input.readString();
+      else if (k == "value") value = input.readRaw();
+      else input.skip();
+    }
+    if (entryType === null) missing(input, "entry_type");
+    if (value === null) missing(input, "value");
+    if (!input.ok) return ok();
+    const r = hashEntry(entryType!, value!);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  }, "entry_hash_of");
+}
+
+/** action hash -> the hash recomputed from the record's decoded action | nil */
+export function action_hash_of(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const hash = HoloHash.decode(input);
+    if (!input.ok) return ok();
+    const r = get(hash);
+    if (r.isErr) return r.propagate();
+    const record = r.value;
+    if (record === null) {
+      out.writeNil();
+      return ok();
+    }
+    const h = hashAction(record.action);
+    if (h.isErr) return h.propagate();
+    h.value.encode(out);
+    return ok();
+  }, "action_hash_of");
+}
+
+/** `{data: bin, size: int}` -> bin(size) */
+export function blake2b(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let data: Uint8Array | null = null;
+    let size: u32 = 0;
+    let sized = false;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "data") data = input.readBin();
+      else if (k == "size") {
+        size = input.readU8();
+        sized = true;
+      } else input.skip();
+    }
+    if (data === null) missing(input, "data");
+    if (!sized) missing(input, "size");
+    if (!input.ok) return ok();
+    const r = hashBlake2b(data!, size);
+    if (r.isErr) return r.propagate();
+    out.writeBin(r.value);
+    return ok();
+  }, "blake2b");
+}
+
+/** `{recipient: agent, data: bin}` -> bin (nonce ‖ box) */
+export function seal_for(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let recipient: AgentPubKey | null = null;
+    let data: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "recipient") recipient = HoloHash.decode(input);
+      else if (k == "data") data = input.readBin();
+      else input.skip();
+    }
+    if (recipient === null) missing(input, "recipient");
+    if (data === null) missing(input, "data");
+    if (!input.ok) return ok();
+    const r = boxEncrypt(recipient!, data!);
+    if (r.isErr) return r.propagate();
+    out.writeBin(r.value);
+    return ok();
+  }, "seal_for");
+}
+
+/** `{sender: agent, data: bin}` -> bin | nil */
+export function open_from(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let sender: AgentPubKey | null = null;
+    let data: Uint8Array | null = null;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "sender") sender = HoloHash.decode(input);
+      else if (k == "data") data = input.readBin();
+      else input.skip();
+    }
+    if (sender === null) missing(input, "sender");
+    if (data === null) missing(input, "data");
+    if (!input.ok) return ok();
+    const r = boxDecrypt(sender!, data!);
+    if (r.isErr) return r.propagate();
+    writeNullableBin(out, r.value);
+    return ok();
+  }, "open_from");
+}
+
+/** bin -> bin (nonce ‖ secretbox) */
+export function seal_own(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const data = input.readBin();
+    if (!input.ok) return ok();
+    const r = secretboxEncrypt(data);
+    if (r.isErr) return r.propagate();
+    out.writeBin(r.value);
+    return ok();
+  }, "seal_own");
+}
+
+/** bin -> bin | nil */
+export function open_own(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const data = input.readBin();
+    if (!input.ok) return ok();
+    const r = secretboxDecrypt(data);
+    if (r.isErr) return r.propagate();
+    writeNullableBin(out, r.value);
+    return ok();
+  }, "open_own");
 }
 
 // ---------------------------------------------------------------------------------------

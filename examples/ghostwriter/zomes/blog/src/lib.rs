@@ -18,11 +18,19 @@
 //! | `list_posts` | anyone with access | nil | `[{hash, title, body, author, published_at}]` |
 //! | `list_my_grants` | the grantor | nil | `[{grant_hash, memo, ghost_writers, revoked}]` |
 //! | `revoke_publish_permission` | the grantor | grant action hash | action hash of the delete |
+//! | `set_author_profile` | the author | `{name, bio}` | action hash of the card on the **profile** cell |
+//! | `author_profile` | the author | nil | `{name, bio}` or nil, from the **profile** cell |
+//!
+//! The author's card lives in a second DNA of the app (role `profile`, zome `profile`): the
+//! last two functions, and `publish_post` for its signal's `byline`, reach it by **bridge
+//! calls** (`call(CallTarget::Role("profile"), …)`): a call between two cells of the same
+//! agent, which holds both cells' chain locks while it runs (docs/capabilities.md).
 //!
 //! Signals to the local UI:
 //! * `{"type": "permission_received", "grantor", "memo", "claim_hash"}` (ghost writer's side),
-//! * `{"type": "post_published", "hash", "title", "published_by"}` (the author's side; the
-//!   `published_by` is who made the call: the author or a ghost writer).
+//! * `{"type": "post_published", "hash", "title", "published_by", "byline"}` (the author's
+//!   side; `published_by` is who made the call: the author or a ghost writer; `byline` the
+//!   author's profile name, or nil before they set one).
 
 use serde::{Deserialize, Serialize};
 use zomehost_sdk::prelude::*;
@@ -72,6 +80,7 @@ struct PostPublishedSignal<'a> {
     hash: &'a ActionHash,
     title: &'a str,
     published_by: &'a AgentPubKey,
+    byline: Option<String>,
 }
 
 /// Write a post on this cell's chain. Called by the author's own UI, or remotely by a ghost
@@ -84,6 +93,7 @@ fn publish_post(post: Post) -> ExternResult<ActionHash> {
         hash: &hash,
         title: &post.title,
         published_by: &caller,
+        byline: author_profile()?.map(|p| p.name),
     })?;
     Ok(hash)
 }
@@ -385,6 +395,42 @@ fn publish_as(input: PublishAsInput) -> ExternResult<PublishAsResult> {
     })
 }
 
+// ---------------------------------------------------------------------------------------------
+// The author's card, in the profile DNA: bridge calls
+
+/// The role and zome of the profile DNA in this app (happ.yaml).
+const PROFILE_ROLE: &str = "profile";
+const PROFILE_ZOME: &str = "profile";
+
+/// An author's card, as the profile zome stores it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    pub bio: String,
+}
+
+/// Call `fn_name` of this agent's profile cell (a bridge call) and decode its result.
+fn bridge<I: Serialize, O: serde::de::DeserializeOwned>(fn_name: &str, input: &I) -> ExternResult<O> {
+    let target = CallTarget::Role(PROFILE_ROLE.into());
+    match call(target, PROFILE_ZOME, fn_name, None, input)? {
+        ZomeCallResponse::Ok(bytes) => bytes.decode(),
+        failed => Err(WasmError::new(
+            "CallError",
+            format!("profile/{}: {}", fn_name, describe_failure(&failed)),
+        )),
+    }
+}
+
+/// Write the author's card on their profile cell (the profile chain, not the blog's).
+fn set_author_profile(profile: Profile) -> ExternResult<ActionHash> {
+    bridge("set_profile", &profile)
+}
+
+/// The author's card from their profile cell, or nil before they set one.
+fn author_profile() -> ExternResult<Option<Profile>> {
+    bridge("get_profile", &())
+}
+
 fn describe_failure(response: &ZomeCallResponse) -> String {
     match response {
         ZomeCallResponse::Ok(_) => "ok".into(),
@@ -407,4 +453,6 @@ zome_fns!(
     save_draft,
     list_drafts,
     publish_as,
+    set_author_profile,
+    author_profile,
 );

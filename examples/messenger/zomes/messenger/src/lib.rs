@@ -7,10 +7,16 @@
 //! is offline) — as the result of `send_message`. The only writes of this zome are the ones
 //! `init` makes once per agent: one unrestricted grant that lets anyone reach the inbox.
 //!
+//! The text travels encrypted end to end at the zome level too, on top of the conductors'
+//! Noise sessions: `send_message` seals it for the recipient with `box_encrypt` (X25519 +
+//! XSalsa20-Poly1305 between the two agent keys, held by each conductor's keystore: the
+//! zome never sees a secret key), and `receive_message` opens it with `box_decrypt`, which
+//! also proves the caller sealed it. A relay or a peer conductor sees only ciphertext.
+//!
 //! | function | caller | input | output |
 //! |---|---|---|---|
 //! | `send_message` | the sender's UI | `{to, text}` | `{"Ok": {received_at}}` or the failure: `{"NetworkError": msg}`, `{"Unauthorized": {…}}`, `{"AuthenticationFailed": msg}`, `{"CallError": msg}` |
-//! | `receive_message` | anyone (unrestricted) | `{text, sent_at}` | `{received_at}` |
+//! | `receive_message` | anyone (unrestricted) | `{sealed, sent_at}` (`sealed`: the text boxed for the recipient by the caller) | `{received_at}` |
 //! | `ping_agent` | the sender's UI | agent | `{"Ok": {reply, timestamp, round_trip_us}}` or the failure as above |
 //! | `ping` | anyone (unrestricted) | nil | `{reply: "pong", timestamp}` |
 //! | `nudge` | the sender's UI | `{to: [agent], text}` | nil (fire and forget: a remote signal) |
@@ -113,9 +119,10 @@ struct SendInput {
     text: String,
 }
 
+/// A message on the wire: the UTF-8 text sealed by the sender for the recipient.
 #[derive(Serialize, Deserialize)]
 struct Message {
-    text: String,
+    sealed: Bytes,
     sent_at: Timestamp,
 }
 
@@ -128,7 +135,7 @@ struct Receipt {
 fn send_message(input: SendInput) -> ExternResult<Delivery<Receipt>> {
     let zome = this_zome()?;
     let message = Message {
-        text: input.text,
+        sealed: box_encrypt(&input.to, input.text.as_bytes())?,
         sent_at: sys_time()?,
     };
     let response = call_remote(input.to, &zome, RECEIVE_MESSAGE, None, &message, None)?;
@@ -145,14 +152,20 @@ struct MessageSignal<'a> {
     received_at: Timestamp,
 }
 
-/// The inbox (anyone may call it). The message goes to the UI as a signal and nowhere else.
+/// The inbox (anyone may call it). The message goes to the UI as a signal and nowhere else;
+/// one the caller did not seal for this agent is refused.
 fn receive_message(message: Message) -> ExternResult<Receipt> {
     let from = call_info()?.provenance;
+    let opened = box_decrypt(&from, &message.sealed)?.ok_or_else(|| {
+        WasmError::new("InvalidInput", "the message was not sealed for me by its sender")
+    })?;
+    let text = String::from_utf8(opened.0)
+        .map_err(|_| WasmError::new("InvalidInput", "the message text is not UTF-8"))?;
     let received_at = sys_time()?;
     emit_signal(&MessageSignal {
         kind: "message",
         from: &from,
-        text: &message.text,
+        text: &text,
         sent_at: message.sent_at,
         received_at,
     })?;
