@@ -298,6 +298,48 @@ class GuestSide(Protocol):
     def memory_len(self) -> int: ...
 
 
+def reentrant_error(name: str) -> Trap:
+    """A host function the guest allocator called while the host served the same call."""
+    return Trap(
+        f"host function {name} was called from the guest allocator while the host was "
+        "writing another host function's result: re-entrant host calls are refused"
+    )
+
+
+def host_input_error(call: GuestSide, name: str, length: int) -> LimitExceeded | None:
+    """The error for a host function input of ``length`` bytes, or None when it may run."""
+    if length > call.limits.max_host_payload_bytes:
+        return LimitExceeded(
+            f"host function {name}: input of {length} bytes, "
+            f"limit {call.limits.max_host_payload_bytes}"
+        )
+    return None
+
+
+def host_result(call: GuestSide, name: str, raw: bytes) -> bytes:
+    """Decode a host function's input, run it, and encode its ``{"Ok"|"Err"}`` envelope.
+
+    Raises the typed error that fails the call (bad input, a breached limit, a deadline)."""
+    value = unpack(raw, what=f"host function {name} input")
+    try:
+        envelope: Any = {"Ok": call.dispatch(name, value)}
+    except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
+        raise
+    except ZomehostError as exc:
+        envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+    if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
+        raise past_deadline(
+            f"host function {name}", f"while waiting in host function {name}", call.limits
+        )
+    out = pack(envelope)
+    if len(out) > call.limits.max_host_payload_bytes:
+        raise LimitExceeded(
+            f"host function {name}: result of {len(out)} bytes, "
+            f"limit {call.limits.max_host_payload_bytes}"
+        )
+    return out
+
+
 def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: int) -> int | None:
     """Run host function ``name`` for the guest; return the packed ``(ptr << 32) | len``
     result as a signed i64, or ``None`` with ``call.fault`` set (the caller then traps).
@@ -306,36 +348,15 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
     """
     serving = active_calls.serving
     if id(call) in serving:  # the guest allocator called the host while it served the guest
-        call.fault = Trap(
-            f"host function {name} was called from the guest allocator while the host was "
-            "writing another host function's result: re-entrant host calls are refused"
-        )
+        call.fault = reentrant_error(name)
         return None
     serving.add(id(call))
     try:
-        if length > call.limits.max_host_payload_bytes:
-            raise LimitExceeded(
-                f"host function {name}: input of {length} bytes, "
-                f"limit {call.limits.max_host_payload_bytes}"
-            )
+        too_big = host_input_error(call, name, length)
+        if too_big is not None:
+            raise too_big
         raw = call.read(store, ptr, length, f"host function {name} input")
-        try:
-            value = unpack(raw, what=f"host function {name} input")
-            envelope: Any = {"Ok": call.dispatch(name, value)}
-        except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
-            raise
-        except ZomehostError as exc:
-            envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
-        if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
-            raise past_deadline(
-                f"host function {name}", f"while waiting in host function {name}", call.limits
-            )
-        out = pack(envelope)
-        if len(out) > call.limits.max_host_payload_bytes:
-            raise LimitExceeded(
-                f"host function {name}: result of {len(out)} bytes, "
-                f"limit {call.limits.max_host_payload_bytes}"
-            )
+        out = host_result(call, name, raw)
         out_ptr = call.write_new(store, out, f"host function {name} result")
         return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
     except ZomehostError as exc:

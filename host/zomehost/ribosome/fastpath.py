@@ -161,7 +161,7 @@ class _C:
             c_char_p,
             c_size_t,
             _ptr,
-            _CALLBACK,
+            _ptr,  # the callback: a _CALLBACK, or the native trampoline's address
             _ptr,
             _ptr,
         )
@@ -407,7 +407,15 @@ class _Instance:
         "vsize",
     )
 
-    def __init__(self, c: _C, store: _Store, prepared: _Prepared, limits: Limits) -> None:
+    def __init__(
+        self,
+        c: _C,
+        store: _Store,
+        prepared: _Prepared,
+        limits: Limits,
+        reset_max: int = RESET_MAX_BYTES,
+        snapshot: bool = True,
+    ) -> None:
         self.c = c
         names = prepared.reset_globals or ()
         n = 3 + len(names)
@@ -446,7 +454,7 @@ class _Instance:
         self.vsize = 0
         self.globals: list[int] = []
         self.vals = self.ptr + c.instance_size + n * c.extern_size
-        if prepared.reset_globals is None or self.size > RESET_MAX_BYTES:
+        if prepared.reset_globals is None or self.size > reset_max:
             return
         for i, name in enumerate(names):
             g = self._extern(ctx, 3 + i, name.encode(), _EXTERN_GLOBAL)
@@ -454,7 +462,8 @@ class _Instance:
                 return  # cannot happen (reset.py exported them): no reuse then
             self.globals.append(g)
             c.global_get(ctx, g, self.vals + i * c.val_size)
-        self.snapshot = ctypes.string_at(self.base, self.size) if self.size else b""
+        if snapshot:  # the native boundary keeps its own (native/_boundary.c)
+            self.snapshot = ctypes.string_at(self.base, self.size) if self.size else b""
 
     def _extern(self, ctx: int, slot: int, name: bytes, kind: int) -> int | None:
         """Look up an export into extern ``slot`` of the buffer."""
@@ -524,24 +533,21 @@ class Boundary:
         linker_ptr = ctypes.cast(self.linker.ptr(), _ptr).value
         type_ptr = ctypes.cast(self._abi_type.ptr(), _ptr).value
         module = HOST_MODULE.encode()
-        for name in HOST_FUNCTIONS:
+        for index, name in enumerate(HOST_FUNCTIONS):
             raw = name.encode()
+            callback, env = self._host_callback(index, name)
             err = c.define_unchecked(
-                linker_ptr,
-                module,
-                len(module),
-                raw,
-                len(raw),
-                type_ptr,
-                _callback(name),
-                None,
-                None,
+                linker_ptr, module, len(module), raw, len(raw), type_ptr, callback, env, None
             )
             if err:
                 raise RibosomeError(f"cannot define host function {name}: {c.error(err)}")
         self._pre: dict[bytes, _Prepared] = {}
         self._lock = threading.Lock()
         self._stores = _Stores(engine.memory.budgets.thread_cache_bytes)
+
+    def _host_callback(self, index: int, name: str) -> tuple[Any, int | None]:
+        """The raw callback for host function ``name`` and its env argument."""
+        return _callback(name), None
 
     def pre(self, zm: ZomeModule) -> _Prepared:
         prepared = self._pre.get(zm.wasm_hash.raw)

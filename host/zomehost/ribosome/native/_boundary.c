@@ -1,0 +1,688 @@
+/* The native wasm boundary: one zome call (enter, copy in, host-function dispatch, copy out)
+ * and the instance reset, in C over wasmtime's C API. Python runs only host-function bodies.
+ *
+ * Built by zomehost.ribosome.native.build (gcc, Python's headers). wasmtime's functions are
+ * not linked: their addresses come from the wasmtime-py wheel's own library (setup()), so
+ * this file needs no wasmtime headers; the few types it uses are declared below from
+ * wasmtime's crates/c-api/include (wasmtime 50).
+ *
+ * Resets are proportional to what a call wrote: each reusable instance's linear memory is
+ * registered with a userfaultfd in asynchronous write-protect mode (Linux >= 6.7), and
+ * PAGEMAP_SCAN lists the pages written since the last reset; only those are copied back
+ * from the module's fresh image (pages that were zero in it are zeroed, or given back to
+ * the kernel when the run is long). Without userfaultfd the whole image is copied back.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* -- wasmtime's C API (crates/c-api/include/wasmtime), declared by hand ------ ------------ */
+typedef union {
+    int32_t i32;
+    int64_t i64;
+    uint8_t bytes[16];
+} wt_val_raw; /* wasmtime_val_raw_t: 16 bytes */
+
+typedef void *(*wt_call_unchecked)(void *ctx, const void *func, wt_val_raw *args, size_t n,
+                                   void **trap);
+typedef uint8_t *(*wt_memory_data)(void *ctx, const void *memory);
+typedef size_t (*wt_memory_data_size)(void *ctx, const void *memory);
+typedef void *(*wt_trap_new)(const char *msg, size_t len);
+typedef void (*wt_set_epoch_deadline)(void *ctx, uint64_t ticks);
+typedef void *(*wt_set_fuel)(void *ctx, uint64_t fuel);
+typedef void *(*wt_global_set)(void *ctx, const void *global, const void *val);
+
+static wt_call_unchecked api_call;
+static wt_memory_data api_memory_data;
+static wt_memory_data_size api_memory_data_size;
+static wt_trap_new api_trap_new;
+static wt_set_epoch_deadline api_set_epoch_deadline;
+static wt_set_fuel api_set_fuel;
+static wt_global_set api_global_set;
+static int api_ready;
+
+#define VAL_SIZE 32 /* sizeof(wasmtime_val_t) */
+#define PAGE 4096
+#define ZERO_DONTNEED_PAGES 16 /* a zero run this long goes back to the kernel */
+
+/* -- dirty-page tracking: userfaultfd (async write-protect) + PAGEMAP_SCAN ---------------- */
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+struct zh_page_region {
+    uint64_t start, end, categories;
+};
+struct zh_pm_scan_arg {
+    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
+    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
+};
+#define ZH_PAGE_IS_WRITTEN (1 << 1)
+#define ZH_PAGEMAP_SCAN _IOWR('f', 16, struct zh_pm_scan_arg)
+
+static int uffd = -1, pagemap = -1;
+static const char *tracking_off; /* why tracking is off, or NULL while it works */
+static int tracking_wanted = 1;  /* set_tracking(False): new instances copy the whole image */
+
+static void tracking_init(void) {
+    if (uffd >= 0 || tracking_off != NULL) return;
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+    if (fd < 0) {
+        tracking_off = "userfaultfd is not available to this process";
+        return;
+    }
+    struct uffdio_api api = {.api = UFFD_API,
+                             .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
+    if (ioctl(fd, UFFDIO_API, &api) != 0) {
+        close(fd);
+        tracking_off = "the kernel has no asynchronous userfaultfd write-protect (Linux >= 6.7)";
+        return;
+    }
+    int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (pm < 0) {
+        close(fd);
+        tracking_off = "/proc/self/pagemap cannot be opened";
+        return;
+    }
+    uffd = fd;
+    pagemap = pm;
+}
+
+static int protect(uint64_t start, uint64_t len) {
+    struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
+                                     .mode = UFFDIO_WRITEPROTECT_MODE_WP};
+    return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+}
+
+/* -- Image: a module's fresh memory and globals, shared by all its instances ------------- */
+typedef struct {
+    PyObject_HEAD size_t size; /* bytes of linear memory right after instantiation */
+    size_t pages;
+    uint8_t **page;   /* per 4 KiB page: its bytes, or NULL when it was all zero */
+    uint8_t *data;    /* the non-zero pages, back to back */
+    size_t nglobals;
+    uint8_t *globals; /* nglobals x wasmtime_val_t */
+} Image;
+
+static void Image_dealloc(Image *self) {
+    PyMem_Free(self->page);
+    PyMem_Free(self->data);
+    PyMem_Free(self->globals);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+    static const uint8_t zero[PAGE];
+    return memcmp(p, zero, n) == 0;
+}
+
+/* Image(base: int, size: int, globals: bytes) — copies the memory's non-zero pages. */
+static PyObject *Image_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    unsigned long long base;
+    Py_ssize_t size;
+    Py_buffer globals;
+    if (!PyArg_ParseTuple(args, "Kny*", &base, &size, &globals)) return NULL;
+    if (size < 0 || size % PAGE || globals.len % VAL_SIZE) {
+        PyBuffer_Release(&globals);
+        PyErr_SetString(PyExc_ValueError, "bad image geometry");
+        return NULL;
+    }
+    Image *self = (Image *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        PyBuffer_Release(&globals);
+        return NULL;
+    }
+    const uint8_t *mem = (const uint8_t *)(uintptr_t)base;
+    self->size = (size_t)size;
+    self->pages = (size_t)size / PAGE;
+    self->page = PyMem_Calloc(self->pages ? self->pages : 1, sizeof(uint8_t *));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < self->pages; i++) nonzero += !all_zero(mem + i * PAGE, PAGE);
+    self->data = PyMem_Malloc(nonzero ? nonzero * PAGE : 1);
+    self->nglobals = (size_t)globals.len / VAL_SIZE;
+    self->globals = PyMem_Malloc(globals.len ? (size_t)globals.len : 1);
+    if (self->page == NULL || self->data == NULL || self->globals == NULL) {
+        PyBuffer_Release(&globals);
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    memcpy(self->globals, globals.buf, (size_t)globals.len);
+    PyBuffer_Release(&globals);
+    uint8_t *out = self->data;
+    for (size_t i = 0; i < self->pages; i++) {
+        if (all_zero(mem + i * PAGE, PAGE)) continue;
+        memcpy(out, mem + i * PAGE, PAGE);
+        self->page[i] = out;
+        out += PAGE;
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *Image_held(Image *self, PyObject *unused) {
+    size_t n = 0;
+    for (size_t i = 0; i < self->pages; i++) n += self->page[i] != NULL;
+    return PyLong_FromSize_t(n * PAGE);
+}
+
+static PyMethodDef Image_methods[] = {
+    {"held", (PyCFunction)Image_held, METH_NOARGS, "Bytes of the image kept in host memory."},
+    {NULL}};
+
+static PyTypeObject ImageType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zomehost.ribosome.native._boundary.Image",
+    .tp_basicsize = sizeof(Image),
+    .tp_dealloc = (destructor)Image_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A module's memory and globals right after instantiation.",
+    .tp_methods = Image_methods,
+    .tp_new = Image_new,
+};
+
+/* Put pages [first, last) of memory at base back to the image. */
+static void restore_pages(const Image *img, uint8_t *base, size_t first, size_t last) {
+    size_t i = first;
+    while (i < last) {
+        if (img->page[i] != NULL) {
+            memcpy(base + i * PAGE, img->page[i], PAGE);
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < last && img->page[j] == NULL) j++;
+        if (j - i >= ZERO_DONTNEED_PAGES)
+            madvise(base + i * PAGE, (j - i) * PAGE, MADV_DONTNEED); /* zero-fill on touch */
+        else
+            memset(base + i * PAGE, 0, (j - i) * PAGE);
+        i = j;
+    }
+}
+
+/* -- Instance: the externs of one live instance and how to reset it -------------------- */
+typedef struct {
+    PyObject_HEAD void *ctx; /* its store's context */
+    const void *memory, *alloc, *free;
+    uint8_t *base;
+    PyObject *owner;     /* keeps the buffer the extern addresses point into alive */
+    Image *image;        /* NULL: not reusable */
+    PyObject *globals;   /* tuple of int: addresses of the mutable globals, in image order */
+    const void **gaddr;
+    int tracked;         /* its memory is registered with the userfaultfd */
+    size_t last_dirty;   /* bytes the last reset put back */
+} Instance;
+
+static void Instance_dealloc(Instance *self) {
+    Py_XDECREF(self->owner);
+    Py_XDECREF(self->image);
+    Py_XDECREF(self->globals);
+    PyMem_Free(self->gaddr);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Instance(ctx, memory, alloc, free, owner, image or None, globals: tuple[int, ...]) */
+static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    unsigned long long ctx, memory, alloc, fr;
+    PyObject *owner, *image, *globals;
+    if (!PyArg_ParseTuple(args, "KKKKOOO!", &ctx, &memory, &alloc, &fr, &owner, &image,
+                          &PyTuple_Type, &globals))
+        return NULL;
+    if (!api_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
+        return NULL;
+    }
+    if (image != Py_None && !PyObject_TypeCheck(image, &ImageType)) {
+        PyErr_SetString(PyExc_TypeError, "image must be an Image or None");
+        return NULL;
+    }
+    Instance *self = (Instance *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->ctx = (void *)(uintptr_t)ctx;
+    self->memory = (const void *)(uintptr_t)memory;
+    self->alloc = (const void *)(uintptr_t)alloc;
+    self->free = (const void *)(uintptr_t)fr;
+    self->base = api_memory_data(self->ctx, self->memory);
+    Py_INCREF(owner);
+    self->owner = owner;
+    Py_INCREF(globals);
+    self->globals = globals;
+    Py_ssize_t n = PyTuple_GET_SIZE(globals);
+    self->gaddr = PyMem_Calloc(n ? (size_t)n : 1, sizeof(void *));
+    if (self->gaddr == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        self->gaddr[i] = (const void *)(uintptr_t)PyLong_AsUnsignedLongLong(
+            PyTuple_GET_ITEM(globals, i));
+        if (PyErr_Occurred()) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    if (image != Py_None) {
+        Image *img = (Image *)image;
+        if ((size_t)n != img->nglobals ||
+            api_memory_data_size(self->ctx, self->memory) != img->size) {
+            PyErr_SetString(PyExc_ValueError, "the instance does not match its image");
+            Py_DECREF(self);
+            return NULL;
+        }
+        Py_INCREF(image);
+        self->image = img;
+        tracking_init();
+        if (tracking_wanted && uffd >= 0 && img->size) {
+            struct uffdio_register reg = {
+                .range = {.start = (uint64_t)(uintptr_t)self->base, .len = img->size},
+                .mode = UFFDIO_REGISTER_MODE_WP};
+            if (ioctl(uffd, UFFDIO_REGISTER, &reg) == 0 &&
+                protect((uint64_t)(uintptr_t)self->base, img->size) == 0)
+                self->tracked = 1;
+        }
+    }
+    return (PyObject *)self;
+}
+
+/* Put the instance back to its image. Returns False when that is impossible (no image, or
+ * its memory grew: memory cannot shrink). */
+static PyObject *Instance_reset(Instance *self, PyObject *unused) {
+    Image *img = self->image;
+    if (img == NULL || api_memory_data_size(self->ctx, self->memory) != img->size)
+        Py_RETURN_FALSE;
+    uint8_t *base = self->base;
+    size_t dirty = 0;
+    if (self->tracked) {
+        struct zh_page_region vec[32];
+        uint64_t start = (uint64_t)(uintptr_t)base, end = start + img->size;
+        uint64_t lo = end, hi = start;
+        while (start < end) {
+            struct zh_pm_scan_arg arg = {.size = sizeof(arg),
+                                         .start = start,
+                                         .end = end,
+                                         .vec = (uint64_t)(uintptr_t)vec,
+                                         .vec_len = 32,
+                                         .category_mask = ZH_PAGE_IS_WRITTEN,
+                                         .return_mask = ZH_PAGE_IS_WRITTEN};
+            long got = ioctl(pagemap, ZH_PAGEMAP_SCAN, &arg);
+            if (got < 0) {
+                self->tracked = 0; /* cannot happen once registered: copy it all */
+                break;
+            }
+            for (long k = 0; k < got; k++) {
+                size_t first = (size_t)(vec[k].start - (uint64_t)(uintptr_t)base) / PAGE;
+                size_t last = (size_t)(vec[k].end - (uint64_t)(uintptr_t)base) / PAGE;
+                restore_pages(img, base, first, last);
+                dirty += (last - first) * PAGE;
+                if (vec[k].start < lo) lo = vec[k].start;
+                if (vec[k].end > hi) hi = vec[k].end;
+            }
+            if (got < 32 || arg.walk_end >= end) break;
+            start = arg.walk_end;
+        }
+        if (self->tracked && hi > lo && protect(lo, hi - lo) != 0) self->tracked = 0;
+    }
+    if (!self->tracked) {
+        restore_pages(img, base, 0, img->pages);
+        dirty = img->size;
+    }
+    self->last_dirty = dirty;
+    for (size_t i = 0; i < img->nglobals; i++) {
+        void *err = api_global_set(self->ctx, self->gaddr[i], img->globals + i * VAL_SIZE);
+        if (err != NULL) return PyLong_FromVoidPtr(err); /* cannot happen: same type, mutable */
+    }
+    Py_RETURN_TRUE;
+}
+
+
+static PyObject *Instance_last_dirty(Instance *self, PyObject *unused) {
+    return PyLong_FromSize_t(self->last_dirty);
+}
+
+static PyObject *Instance_tracked(Instance *self, PyObject *unused) {
+    return PyBool_FromLong(self->tracked);
+}
+
+static PyMethodDef Instance_methods[] = {
+    {"reset", (PyCFunction)Instance_reset, METH_NOARGS,
+     "Put the instance back to its image; False when impossible."},
+    {"last_dirty", (PyCFunction)Instance_last_dirty, METH_NOARGS,
+     "Bytes the last reset put back."},
+    {"tracked", (PyCFunction)Instance_tracked, METH_NOARGS,
+     "Whether its resets copy only written pages."},
+    {NULL}};
+
+static PyTypeObject InstanceType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zomehost.ribosome.native._boundary.Instance",
+    .tp_basicsize = sizeof(Instance),
+    .tp_dealloc = (destructor)Instance_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The externs of one live instance, and its reset.",
+    .tp_methods = Instance_methods,
+    .tp_new = Instance_new,
+};
+
+/* -- the call ------------------------------------------------------------------------------ */
+enum {
+    FAIL_ERROR = 1,        /* a wasmtime_error_t* (a): its wrapper frees it */
+    FAIL_TRAP = 2,         /* a wasm_trap_t* (a) */
+    FAIL_NO_INPUT = 3,     /* the allocator returned 0 for (a) input bytes */
+    FAIL_INPUT_PTR = 4,    /* the allocator's block (a, b) is outside memory */
+    FAIL_OUTPUT_LIMIT = 5, /* the export returned (a) bytes, more than allowed */
+    FAIL_OUTPUT_PTR = 6,   /* the export's result (a, b) is outside memory */
+    FAIL_FUEL = 7,         /* setting fuel failed: a wasmtime_error_t* (a) */
+    FAIL_HOST = 8,         /* a host function failed: the call object holds the reason */
+};
+/* What a host function can go wrong with before or after its body, reported to fault(). */
+enum {
+    HOST_OUTSIDE = 1,       /* no zome call on this thread */
+    HOST_REENTRANT = 2,     /* called while the host served this call */
+    HOST_INPUT_LIMIT = 3,   /* input of (a) bytes past max_host_payload */
+    HOST_INPUT_PTR = 4,     /* input (a, b) outside memory */
+    HOST_NO_RESULT = 5,     /* the guest allocator returned 0 for (a) bytes */
+    HOST_RESULT_PTR = 6,    /* the allocator's block (a, b) is outside memory */
+    HOST_ALLOC_TRAP = 7,    /* the allocator trapped: a wasm_trap_t* (a) */
+    HOST_ALLOC_ERROR = 8,   /* the allocator failed: a wasmtime_error_t* (a) */
+    HOST_PYTHON = 9,        /* the Python side raised (should not happen): exception set */
+};
+
+typedef struct Active {
+    Instance *inst;
+    PyObject *call; /* the Python GuestCall */
+    PyThreadState *ts;
+    uint64_t max_host;
+    int serving;
+    struct Active *prev;
+} Active;
+
+static __thread Active *current;
+static PyObject *host_body; /* (call, index, input: bytes) -> bytes | str */
+static PyObject *host_fault; /* (call, index, what, a, b) -> str */
+
+static size_t mem_size(Instance *inst) { return api_memory_data_size(inst->ctx, inst->memory); }
+
+/* With the GIL: ask Python for the typed fault; return the trap to give the guest. */
+static void *fault_trap(Active *a, Py_ssize_t index, int what, uint64_t x, uint64_t y) {
+    PyObject *msg = NULL;
+    if (what == HOST_PYTHON) {
+        PyErr_WriteUnraisable(host_body);
+    } else {
+        msg = PyObject_CallFunction(host_fault, "OniKK", a ? a->call : Py_None, index, what,
+                                    (unsigned long long)x, (unsigned long long)y);
+        if (msg == NULL) PyErr_WriteUnraisable(host_fault);
+    }
+    Py_ssize_t len = 0;
+    const char *text = msg && PyUnicode_Check(msg) ? PyUnicode_AsUTF8AndSize(msg, &len) : NULL;
+    if (text == NULL) {
+        PyErr_Clear();
+        text = "host function failed";
+        len = (Py_ssize_t)strlen(text);
+    }
+    void *trap = api_trap_new(text, (size_t)len);
+    Py_XDECREF(msg);
+    return trap;
+}
+
+/* The one callback every host import goes through (env: the host function's index + 1). */
+static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs) {
+    Py_ssize_t index = (Py_ssize_t)(uintptr_t)env - 1;
+    Active *a = current;
+    if (a == NULL || a->ts == NULL) {
+        /* no zome call runs on this thread (a start function): refuse without Python */
+        const char *text = "a host function was called outside a zome call";
+        return api_trap_new(text, strlen(text));
+    }
+    uint32_t ptr = (uint32_t)args[0].i32, len = (uint32_t)args[1].i32;
+    Instance *inst = a->inst;
+    PyEval_RestoreThread(a->ts);
+    a->ts = NULL;
+    void *trap = NULL;
+    if (a->serving) {
+        trap = fault_trap(a, index, HOST_REENTRANT, 0, 0);
+        goto out;
+    }
+    if (len > a->max_host) {
+        trap = fault_trap(a, index, HOST_INPUT_LIMIT, len, 0);
+        goto out;
+    }
+    size_t size = mem_size(inst);
+    if ((uint64_t)ptr + len > size) {
+        trap = fault_trap(a, index, HOST_INPUT_PTR, ptr, len);
+        goto out;
+    }
+    a->serving = 1;
+    PyObject *input = PyBytes_FromStringAndSize((const char *)inst->base + ptr, len);
+    PyObject *result = input ? PyObject_CallFunction(host_body, "OnO", a->call, index, input)
+                             : NULL;
+    Py_XDECREF(input);
+    if (result == NULL) {
+        trap = fault_trap(a, index, HOST_PYTHON, 0, 0);
+        goto served;
+    }
+    if (!PyBytes_Check(result)) { /* the fault's message: the body recorded the error */
+        Py_ssize_t n = 0;
+        const char *text = PyUnicode_Check(result) ? PyUnicode_AsUTF8AndSize(result, &n) : NULL;
+        if (text == NULL) {
+            PyErr_Clear();
+            text = "host function failed";
+            n = (Py_ssize_t)strlen(text);
+        }
+        trap = api_trap_new(text, (size_t)n);
+        Py_DECREF(result);
+        goto served;
+    }
+    /* the result envelope into a block the guest allocates */
+    Py_ssize_t n = PyBytes_GET_SIZE(result);
+    wt_val_raw vals[2];
+    vals[0].i64 = 0;
+    vals[0].i32 = (int32_t)n;
+    void *alloc_trap = NULL;
+    a->ts = PyEval_SaveThread();
+    void *err = api_call(inst->ctx, inst->alloc, vals, 1, &alloc_trap);
+    PyEval_RestoreThread(a->ts);
+    a->ts = NULL;
+    if (err != NULL || alloc_trap != NULL) {
+        trap = err ? fault_trap(a, index, HOST_ALLOC_ERROR, (uintptr_t)err, 0)
+                   : fault_trap(a, index, HOST_ALLOC_TRAP, (uintptr_t)alloc_trap, 0);
+    } else {
+        uint32_t out = (uint32_t)vals[0].i32;
+        size = mem_size(inst);
+        if (out == 0 && n)
+            trap = fault_trap(a, index, HOST_NO_RESULT, (uint64_t)n, 0);
+        else if ((uint64_t)out + (uint64_t)n > size)
+            trap = fault_trap(a, index, HOST_RESULT_PTR, out, (uint64_t)n);
+        else {
+            memcpy(inst->base + out, PyBytes_AS_STRING(result), (size_t)n);
+            args[0].i64 = (int64_t)(((uint64_t)out << 32) | (uint64_t)(uint32_t)n);
+        }
+    }
+    Py_DECREF(result);
+served:
+    a->serving = 0;
+out:
+    a->ts = PyEval_SaveThread();
+    return trap;
+}
+
+static PyObject *fail(int what, uint64_t x, uint64_t y) {
+    return Py_BuildValue("(iKK)", what, (unsigned long long)x, (unsigned long long)y);
+}
+
+/* Call a guest function with the GIL released. */
+static void *guest(Active *a, const void *func, wt_val_raw *vals, size_t n, void **trap) {
+    a->ts = PyEval_SaveThread();
+    void *err = api_call(a->inst->ctx, func, vals, n, trap);
+    PyEval_RestoreThread(a->ts);
+    a->ts = NULL;
+    return err;
+}
+
+/* invoke(inst, func, payload, deadline_ticks, fuel, max_output, max_host, call)
+ *   -> bytes (the export's result) | (what, a, b): a failure, see FAIL_*.
+ * fuel < 0: the engine does not consume fuel. */
+static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
+    if (argc != 8 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "invoke(inst, func, payload: bytes, ticks, fuel, max_output, "
+                        "max_host, call)");
+        return NULL;
+    }
+    Instance *inst = (Instance *)argv[0];
+    const void *func = PyLong_AsVoidPtr(argv[1]);
+    unsigned long long ticks = PyLong_AsUnsignedLongLong(argv[3]);
+    long long fuel = PyLong_AsLongLong(argv[4]);
+    unsigned long long max_output = PyLong_AsUnsignedLongLong(argv[5]);
+    unsigned long long max_host = PyLong_AsUnsignedLongLong(argv[6]);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *payload = argv[2];
+    Py_ssize_t n = PyBytes_GET_SIZE(payload);
+    api_set_epoch_deadline(inst->ctx, ticks);
+    if (fuel >= 0) {
+        void *err = api_set_fuel(inst->ctx, (uint64_t)fuel);
+        if (err != NULL) return fail(FAIL_FUEL, (uintptr_t)err, 0);
+    }
+    Active a = {.inst = inst, .call = argv[7], .max_host = max_host, .prev = current};
+    current = &a;
+    PyObject *ret = NULL;
+    wt_val_raw vals[2];
+    void *trap = NULL, *err;
+    memset(vals, 0, sizeof vals);
+    vals[0].i32 = (int32_t)n;
+    err = guest(&a, inst->alloc, vals, 1, &trap);
+    if (err || trap) {
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
+        goto done;
+    }
+    uint32_t ptr = (uint32_t)vals[0].i32;
+    if (ptr == 0 && n) {
+        ret = fail(FAIL_NO_INPUT, (uint64_t)n, 0);
+        goto done;
+    }
+    if ((uint64_t)ptr + (uint64_t)n > mem_size(inst)) {
+        ret = fail(FAIL_INPUT_PTR, ptr, (uint64_t)n);
+        goto done;
+    }
+    memcpy(inst->base + ptr, PyBytes_AS_STRING(payload), (size_t)n);
+    memset(vals, 0, sizeof vals);
+    vals[0].i32 = (int32_t)ptr;
+    vals[1].i32 = (int32_t)n;
+    err = guest(&a, func, vals, 2, &trap);
+    if (err || trap) {
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
+        goto done;
+    }
+    uint64_t packed = (uint64_t)vals[0].i64;
+    uint32_t out_ptr = (uint32_t)(packed >> 32), out_len = (uint32_t)packed;
+    if (out_len > max_output) {
+        ret = fail(FAIL_OUTPUT_LIMIT, out_len, 0);
+        goto done;
+    }
+    if ((uint64_t)out_ptr + out_len > mem_size(inst)) {
+        ret = fail(FAIL_OUTPUT_PTR, out_ptr, out_len);
+        goto done;
+    }
+    PyObject *out = PyBytes_FromStringAndSize((const char *)inst->base + out_ptr, out_len);
+    if (out == NULL) goto done;
+    memset(vals, 0, sizeof vals);
+    vals[0].i32 = (int32_t)out_ptr;
+    vals[1].i32 = (int32_t)out_len;
+    err = guest(&a, inst->free, vals, 2, &trap);
+    if (err || trap) {
+        Py_DECREF(out);
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
+        goto done;
+    }
+    ret = out;
+done:
+    current = a.prev;
+    return ret;
+}
+
+/* setup(addresses: dict[str, int], host_body, host_fault) */
+static PyObject *setup(PyObject *mod, PyObject *args) {
+    PyObject *addrs, *body, *fault;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyDict_Type, &addrs, &body, &fault)) return NULL;
+    struct {
+        const char *name;
+        void **slot;
+    } want[] = {
+        {"wasmtime_func_call_unchecked", (void **)&api_call},
+        {"wasmtime_memory_data", (void **)&api_memory_data},
+        {"wasmtime_memory_data_size", (void **)&api_memory_data_size},
+        {"wasmtime_trap_new", (void **)&api_trap_new},
+        {"wasmtime_context_set_epoch_deadline", (void **)&api_set_epoch_deadline},
+        {"wasmtime_context_set_fuel", (void **)&api_set_fuel},
+        {"wasmtime_global_set", (void **)&api_global_set},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        PyObject *v = PyDict_GetItemString(addrs, want[i].name);
+        void *p = v ? PyLong_AsVoidPtr(v) : NULL;
+        if (p == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_KeyError, "no address for %s", want[i].name);
+            return NULL;
+        }
+        *want[i].slot = p;
+    }
+    Py_INCREF(body);
+    Py_XSETREF(host_body, body);
+    Py_INCREF(fault);
+    Py_XSETREF(host_fault, fault);
+    api_ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *trampoline_address(PyObject *mod, PyObject *unused) {
+    return PyLong_FromVoidPtr((void *)trampoline);
+}
+
+static PyObject *tracking(PyObject *mod, PyObject *unused) {
+    tracking_init();
+    if (tracking_off == NULL) Py_RETURN_NONE;
+    return PyUnicode_FromString(tracking_off);
+}
+
+static PyObject *set_tracking(PyObject *mod, PyObject *on) {
+    tracking_wanted = PyObject_IsTrue(on);
+    if (tracking_wanted < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"set_tracking", set_tracking, METH_O,
+     "Whether instances made from now on track written pages (when the kernel can)."},
+    {"setup", setup, METH_VARARGS, "Give the module wasmtime's functions and the host hooks."},
+    {"invoke", (PyCFunction)(void (*)(void))invoke, METH_FASTCALL, "Run one zome call."},
+    {"trampoline_address", trampoline_address, METH_NOARGS,
+     "The C callback every host import is defined with (env: index + 1)."},
+    {"tracking", tracking, METH_NOARGS,
+     "None when resets copy only written pages, else why they copy everything."},
+    {NULL}};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_boundary",
+                                       "The native wasm boundary (see _boundary.c).", -1,
+                                       methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__boundary(void) {
+    if (PyType_Ready(&ImageType) < 0 || PyType_Ready(&InstanceType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ImageType);
+    Py_INCREF(&InstanceType);
+    if (PyModule_AddObject(m, "Image", (PyObject *)&ImageType) < 0 ||
+        PyModule_AddObject(m, "Instance", (PyObject *)&InstanceType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

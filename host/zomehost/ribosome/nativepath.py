@@ -1,0 +1,343 @@
+"""The native wasm boundary: the whole zome call in C (native/_boundary.c), Python runs only
+the host functions' bodies.
+
+Same interface and results as :mod:`zomehost.ribosome.fastpath` (whose stores, pre-linked
+modules and export lookups it reuses) and :mod:`zomehost.ribosome.boundary`; what differs:
+
+* **The call** — epoch deadline and fuel, the guest allocator, copy in, the export, copy out,
+  the guest's free — is one C function (``_boundary.invoke``) that releases the GIL while
+  guest code runs. **Host imports** are one C trampoline: it bounds-checks the guest's
+  pointer, hands the input bytes to :func:`_body` (decode, dispatch, encode: the shared
+  :func:`boundary.host_result`), and writes the envelope into a block the guest allocates.
+  Every failure comes back as a code that :func:`_fault` / :meth:`GuestCall._failure` turn
+  into the same typed error as on the other paths.
+* **The reset is proportional to what the call wrote**: a module's fresh state (memory and
+  mutable globals right after instantiation) is kept once per module as a sparse
+  ``_boundary.Image``; each reusable instance's memory is registered with a userfaultfd in
+  asynchronous write-protect mode, and after a call only the pages written since the last
+  reset are put back (``PAGEMAP_SCAN``). Without userfaultfd the whole image is copied back.
+  The rules of reset.py hold unchanged: an instance whose call trapped, faulted or was
+  interrupted, or whose memory grew, is never used again.
+* **One store per instance**, and each thread keeps up to :data:`IDLE_INSTANCES` reset
+  instances (least recently used first out): no store-wide instance count or memory budget,
+  so calls rotating over many apps keep reusing their instances. An instance that cannot be
+  reused is dropped with its store at once, so its memory goes back right away.
+
+``boundary.select_boundary`` picks this path (``native``, the default) when the extension is
+built and loads, and says once in the log when it falls back to the ctypes one.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from zomehost.core.limits import Limits
+from zomehost.errors import (
+    GuestError,
+    InvalidGuestPointer,
+    LimitExceeded,
+    OutOfMemory,
+    RibosomeError,
+    Timeout,
+    ZomehostError,
+)
+from zomehost.ribosome import fastpath
+from zomehost.ribosome.boundary import (
+    HostDispatch,
+    active_calls,
+    host_input_error,
+    host_result,
+    reentrant_error,
+    trap_error,
+)
+from zomehost.ribosome.engine import HOST_FUNCTIONS, WasmEngine, ZomeModule
+from zomehost.ribosome.native import load
+
+# Reset instances a thread keeps for later calls, across all modules (one store each).
+IDLE_INSTANCES = 256
+
+# failure codes of _boundary.invoke (FAIL_* in _boundary.c)
+_FAIL_ERROR, _FAIL_TRAP, _FAIL_NO_INPUT, _FAIL_INPUT_PTR = 1, 2, 3, 4
+_FAIL_OUTPUT_LIMIT, _FAIL_OUTPUT_PTR, _FAIL_FUEL = 5, 6, 7
+# what a host function's fault is about (HOST_* in _boundary.c)
+_HOST_REENTRANT, _HOST_INPUT_LIMIT, _HOST_INPUT_PTR, _HOST_NO_RESULT = 2, 3, 4, 5
+_HOST_RESULT_PTR, _HOST_ALLOC_TRAP, _HOST_ALLOC_ERROR = 6, 7, 8
+
+_WASMTIME_FUNCTIONS = (
+    "wasmtime_func_call_unchecked",
+    "wasmtime_memory_data",
+    "wasmtime_memory_data_size",
+    "wasmtime_trap_new",
+    "wasmtime_context_set_epoch_deadline",
+    "wasmtime_context_set_fuel",
+    "wasmtime_global_set",
+)
+
+_ext: Any = None
+_unavailable: str | None = None
+_probe_lock = threading.Lock()
+
+
+def unavailable() -> str | None:
+    """Why the native path cannot run here, or ``None`` when it can."""
+    global _ext, _unavailable
+    with _probe_lock:
+        if _ext is not None or _unavailable is not None:
+            return _unavailable
+        why = fastpath.unavailable()  # the same pinned wasmtime and C symbols
+        module, why_not = load() if why is None else (None, why)
+        if module is None:
+            _unavailable = why_not
+            return _unavailable
+        from wasmtime import _ffi
+
+        addrs = {}
+        for name in _WASMTIME_FUNCTIONS:
+            addrs[name] = ctypes.cast(getattr(_ffi.dll, name), ctypes.c_void_p).value
+        module.setup(addrs, _body, _fault)
+        _ext = module
+        return None
+
+
+def tracking() -> str | None:
+    """None when resets copy only the pages a call wrote, else why they copy everything."""
+    if unavailable() is not None:
+        return unavailable()
+    why: str | None = _ext.tracking()
+    return why
+
+
+# -- what the C side asks of Python ---------------------------------------------------
+def _body(call: GuestCall, index: int, raw: bytes) -> bytes | str:
+    """Host function ``index``'s body: the envelope to write back, or (with ``call.fault``
+    set) the message of the trap the guest gets. Never raises."""
+    name = HOST_FUNCTIONS[index]
+    try:
+        return host_result(call, name, raw)
+    except ZomehostError as exc:
+        call.fault = exc
+    except Exception as exc:
+        call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+    except BaseException as exc:  # KeyboardInterrupt...: re-raised by invoke, as elsewhere
+        call.fault = RibosomeError(f"host function {name} failed: {type(exc).__name__}: {exc}")
+        call.interrupt = exc
+    return call.fault.message
+
+
+def _fault(call: GuestCall, index: int, what: int, a: int, b: int) -> str:
+    """Record the typed error for a host call the C side refused; return its message."""
+    name = HOST_FUNCTIONS[index]
+    size = call.memory_len()
+    fault: ZomehostError
+    if what == _HOST_REENTRANT:
+        fault = reentrant_error(name)
+    elif what == _HOST_INPUT_LIMIT:
+        fault = host_input_error(call, name, a) or LimitExceeded(f"host function {name} input")
+    elif what == _HOST_INPUT_PTR:
+        fault = _pointer_error(f"host function {name} input", a, b, size)
+    elif what == _HOST_NO_RESULT:
+        fault = OutOfMemory(
+            f"host function {name} result: the guest could not allocate {a} bytes"
+        )
+    elif what == _HOST_RESULT_PTR:
+        fault = _pointer_error(f"host function {name} result (guest allocator)", a, b, size)
+    else:  # the guest allocator trapped or failed while taking the result
+        c = call.c
+        exc = c.trap(a) if what == _HOST_ALLOC_TRAP else c.error(a)
+        where = f"host function {name}: the guest allocator"
+        fault = call.fault or trap_error(exc, where, call.limits, size)
+    call.fault = call.fault or fault
+    return call.fault.message
+
+
+def _pointer_error(what: str, ptr: int, length: int, size: int) -> InvalidGuestPointer:
+    return InvalidGuestPointer(
+        f"{what}: guest pointer {ptr:#x}+{length} is outside guest memory ({size} bytes)"
+    )
+
+
+# -- instances ------------------------------------------------------------------------------
+class _Instance(fastpath._Instance):
+    """A fastpath instance (its externs and globals) with its C counterpart."""
+
+    __slots__ = ("native",)
+
+    def __init__(
+        self,
+        boundary: Boundary,
+        store: fastpath._Store,
+        prepared: fastpath._Prepared,
+        limits: Limits,
+    ) -> None:
+        super().__init__(boundary.c, store, prepared, limits, reset_max=1 << 62, snapshot=False)
+        image = None
+        if prepared.reset_globals is not None and len(self.globals) == len(
+            prepared.reset_globals
+        ):
+            image = boundary.image(prepared, self)
+        self.native = _ext.Instance(
+            store.ctx, self.memory, self.alloc, self.free, self.buf, image, tuple(self.globals)
+        )
+
+
+class _Idle(threading.local):
+    def __init__(self) -> None:
+        # (store, instance) pairs of reset instances, by module, least recently used first
+        self.slots: OrderedDict[bytes, tuple[fastpath._Store, _Instance]] = OrderedDict()
+
+
+class Boundary(fastpath.Boundary):
+    """The native boundary: fastpath's linker (host imports defined with the C trampoline),
+    pre-linked modules, and per-thread idle instances, one store each."""
+
+    kind = "native"
+
+    def __init__(self, engine: WasmEngine, reuse: bool | None = None) -> None:
+        why = unavailable()
+        if why is not None:
+            raise RibosomeError(f"the native wasm boundary is unavailable: {why}")
+        super().__init__(engine, reuse)
+        self._images: dict[bytes, Any] = {}  # module key -> its fresh state (an Image)
+        self._idle = _Idle()
+
+    def _host_callback(self, index: int, name: str) -> tuple[Any, int | None]:
+        return _ext.trampoline_address(), index + 1
+
+    def image(self, prepared: fastpath._Prepared, inst: fastpath._Instance) -> Any:
+        """The module's fresh state, from its first instance (all instances of a module
+        start identical: instantiation is deterministic, and a start function cannot call
+        the host)."""
+        image = self._images.get(prepared.key)
+        if image is None:
+            n = len(inst.globals)
+            values = ctypes.string_at(inst.vals, n * self.c.val_size) if n else b""
+            image = self._images.setdefault(
+                prepared.key, _ext.Image(inst.base, inst.size, values)
+            )
+        return image
+
+    def instance(
+        self, prepared: fastpath._Prepared, limits: Limits, remaining: float
+    ) -> tuple[fastpath._Store, fastpath._Instance]:
+        """An idle instance of the module reset to its fresh state, else a fresh one in a
+        store of its own (``invoke`` sets the call's deadline and fuel)."""
+        slot = self._idle.slots.pop(prepared.key, None)
+        if slot is not None:
+            store, inst = slot
+            if inst.size <= limits.memory_bytes:  # bigger than the cap: it could not start
+                store.limit_memory(limits.memory_bytes)
+                return store, inst
+        store = fastpath._Store(self.c, self.engine_ptr)
+        self._arm(store, limits, remaining)  # a start function runs under the deadline
+        return store, _Instance(self, store, prepared, limits)
+
+    def keep(self, key: bytes, store: fastpath._Store, inst: _Instance) -> None:
+        """Keep a reset instance for this thread's next call of its module."""
+        slots = self._idle.slots
+        if key in slots:
+            return  # one idle instance per module is enough; this one goes with its store
+        slots[key] = (store, inst)
+        if len(slots) > IDLE_INSTANCES:
+            slots.popitem(last=False)
+
+    def take(self, key: bytes, inst: _Instance) -> None:
+        """Take ``inst`` out of this thread's idle instances if it is there."""
+        slot = self._idle.slots.get(key)
+        if slot is not None and slot[1] is inst:
+            del self._idle.slots[key]
+
+    def guest_call(
+        self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
+    ) -> GuestCall:
+        return GuestCall(self, zm, limits, deadline, dispatch)
+
+
+class GuestCall(fastpath.GuestCall):
+    """One call on the native boundary: fastpath's call setup and memory access (used by
+    nested-call accounting and errors), with the call itself in C."""
+
+    __slots__ = ("_boundary",)
+
+    def __init__(
+        self,
+        boundary: Boundary,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+    ) -> None:
+        super().__init__(boundary, zm, limits, deadline, dispatch)
+        self._boundary = boundary
+
+    def invoke(self, export: str, payload: bytes) -> bytes:
+        """Call a zome export with input bytes; return the result envelope's bytes.
+
+        Afterwards the instance is reset and kept for the thread's next call of its module
+        when the call ended normally; otherwise it is dropped with its store."""
+        store = self.store
+        if store.turn != self._turn:
+            raise RibosomeError("a guest call was used after the next call on its thread began")
+        inst = self._inst
+        assert isinstance(inst, _Instance)
+        boundary = self._boundary
+        boundary.take(inst.key, inst)  # invoked again: it is not idle while it runs
+        func = inst.func(self.ctx, export) if export in self._exports else None
+        if func is None:
+            raise GuestError(f"the zome does not export {export!r}")
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout(f"the call's deadline passed before {export} started")
+        limits = self.limits
+        fuel = -1
+        if boundary.engine.fuel:
+            fuel = limits.fuel if limits.fuel is not None else 2**62
+        stack = active_calls.stack
+        stack.append(self)
+        try:
+            out = _ext.invoke(
+                inst.native,
+                func,
+                payload,
+                boundary.engine.deadline_ticks(remaining),
+                fuel,
+                limits.max_output_bytes,
+                limits.max_host_payload_bytes,
+                self,
+            )
+        finally:
+            stack.pop()
+        if type(out) is bytes and self.fault is None and self.interrupt is None:
+            if inst.native.reset() is True:
+                boundary.keep(inst.key, store, inst)
+            return out
+        if self.interrupt is not None:
+            raise self.interrupt
+        raise self._failure(out, export)
+
+    def _failure(self, out: Any, export: str) -> ZomehostError:
+        """The typed error for what ``_boundary.invoke`` reported."""
+        if self.fault is not None:
+            return self.fault
+        if type(out) is bytes:  # cannot happen: a clean result with a fault recorded
+            return RibosomeError(f"{export}: the call failed")
+        what, a, b = out
+        c = self.c
+        size = self.memory_len()
+        if what in (_FAIL_ERROR, _FAIL_TRAP):
+            exc = c.error(a) if what == _FAIL_ERROR else c.trap(a)
+            return trap_error(exc, export, self.limits, size)
+        if what == _FAIL_FUEL:
+            return RibosomeError(f"cannot set fuel: {c.error(a)}")
+        if what == _FAIL_NO_INPUT:
+            return OutOfMemory(f"input: the guest could not allocate {a} bytes")
+        if what == _FAIL_INPUT_PTR:
+            return _pointer_error("input (guest allocator)", a, b, size)
+        if what == _FAIL_OUTPUT_LIMIT:
+            return LimitExceeded(
+                f"{export} returned {a} bytes, limit {self.limits.max_output_bytes}"
+            )
+        return _pointer_error(f"{export} result", a, b, size)
