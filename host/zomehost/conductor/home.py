@@ -66,7 +66,7 @@ class ConductorConfig:
     admission: Admission = field(default_factory=Admission)
     durable: bool = True
     network: dict[str, Any] = field(default_factory=dict)
-    # the wasm boundary: "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "fast")
+    # the wasm boundary: "native", "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "native")
     boundary: str | None = None
     # the chain store (LMDB) map: its first size, grown before it fills, up to the maximum
     # (None: as far as the disk allows)

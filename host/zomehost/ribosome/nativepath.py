@@ -85,11 +85,13 @@ _probe_lock = threading.Lock()
 def unavailable() -> str | None:
     """Why the native path cannot run here, or ``None`` when it can."""
     global _ext, _unavailable
+    why = fastpath.unavailable()  # the same pinned wasmtime and C symbols
+    if why is not None:
+        return why
     with _probe_lock:
         if _ext is not None or _unavailable is not None:
             return _unavailable
-        why = fastpath.unavailable()  # the same pinned wasmtime and C symbols
-        module, why_not = load() if why is None else (None, why)
+        module, why_not = load()
         if module is None:
             _unavailable = why_not
             return _unavailable
@@ -101,6 +103,13 @@ def unavailable() -> str | None:
         module.setup(addrs, _body, _fault)
         _ext = module
         return None
+
+
+def set_tracking(on: bool) -> None:
+    """Whether instances made from now on reset only their written pages (the default,
+    when the kernel allows) or copy their whole image back (tests use both)."""
+    if unavailable() is None:
+        _ext.set_tracking(on)
 
 
 def tracking() -> str | None:
@@ -225,12 +234,14 @@ class Boundary(fastpath.Boundary):
     ) -> tuple[fastpath._Store, fastpath._Instance]:
         """An idle instance of the module reset to its fresh state, else a fresh one in a
         store of its own (``invoke`` sets the call's deadline and fuel)."""
-        slot = self._idle.slots.pop(prepared.key, None)
-        if slot is not None:
+        slots = self._idle.slots
+        slot = slots.get(prepared.key)
+        # an instance bigger than this call's cap could not start fresh: nor is it reused
+        if slot is not None and slot[1].size <= limits.memory_bytes:
+            del slots[prepared.key]
             store, inst = slot
-            if inst.size <= limits.memory_bytes:  # bigger than the cap: it could not start
-                store.limit_memory(limits.memory_bytes)
-                return store, inst
+            store.limit_memory(limits.memory_bytes)
+            return store, inst
         store = fastpath._Store(self.c, self.engine_ptr)
         self._arm(store, limits, remaining)  # a start function runs under the deadline
         return store, _Instance(self, store, prepared, limits)
