@@ -1,6 +1,6 @@
-"""Instance reuse (reset.py; fastpath._Instance, and nativepath with its page-tracking and
-whole-image resets) tries hard to be indistinguishable from a fresh instance per call.
-These tests try to break it, on each reusing boundary (``KIND``).
+"""Instance reuse (reset.py; fastpath._Instance, and nativepath with its memory tiers)
+tries hard to be indistinguishable from a fresh instance per call. These tests try to
+break it, on each reusing boundary (``KINDS``).
 
 * A WAT zome that is eligible for reuse attacks the reset: it scribbles over its whole
   memory, changes non-exported mutable globals (i32, i64, f64), grows its memory, traps
@@ -105,19 +105,13 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WasmEngine]:
     e.close()
 
 
-# the reusing boundaries: ctypes; native with resets of written pages (userfaultfd) or of
-# the whole image
-KINDS = ("fast", "native", "native-copy")
+# the reusing boundaries: ctypes, and native
+KINDS = ("fast", "native")
 
 
 @pytest.fixture(params=KINDS)
-def kind(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.param == "native":
-        assert nativepath.tracking() is None, f"resets copy everything: {nativepath.tracking()}"
-    if request.param == "native-copy":
-        nativepath.set_tracking(False)
-    yield request.param
-    nativepath.set_tracking(True)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 def _boundary(engine: WasmEngine, kind: str, reuse: bool | None = None) -> fastpath.Boundary:
@@ -142,7 +136,7 @@ def _call(b: fastpath.Boundary, zm: ZomeModule, export: str, payload: bytes) -> 
 
 def _idle(b: fastpath.Boundary, zm: ZomeModule) -> fastpath._Instance | None:
     if isinstance(b, nativepath.Boundary):
-        slot = b._idle.slots.get(zm.wasm_hash.raw)
+        slot = b._idle.slots.get((zm.wasm_hash.raw, 0))  # the module's own memory size
         return None if slot is None else slot[1]
     store = b._stores.by_depth[0]
     return None if store is None else store.idle.get(zm.wasm_hash.raw)
@@ -173,6 +167,28 @@ def test_after_an_attack_the_next_call_sees_a_fresh_instance(
         assert _call(reused, zm, "dump", payload) == expected
     if attack in ("grow", "scribble_then_trap"):
         assert _idle(reused, zm) is not None  # the dump's own instance, not the attacked one
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_after_an_attack_with_a_big_input_the_next_big_call_sees_a_fresh_instance(
+    engine: WasmEngine, attack: str
+) -> None:
+    """Calls with big inputs start with memory grown to their tier (1 MiB for 50 KB): the
+    native boundary reuses such instances, and zeroes what a call wrote past the image."""
+    zm = _load(engine, ATTACKER_WAT)
+    fresh = _boundary(engine, "native", reuse=False)
+    reused = _boundary(engine, "native", reuse=True)
+    payload = pack(b"b" * 50_000)
+    expected = _call(fresh, zm, "dump", payload)
+    assert expected[0] == "ok" and len(expected[1]) == 1 << 20  # its tier, grown by the host
+    assert expected == _call(_boundary(engine, "fast"), zm, "dump", payload)  # same on fast
+    assert _call(reused, zm, "dump", payload) == expected
+    assert reused._idle.slots.get((zm.wasm_hash.raw, 1 << 20)) is not None
+    for _ in range(3):
+        outcome = _call(reused, zm, attack, payload)
+        assert outcome == _call(fresh, zm, attack, payload)
+        assert _call(reused, zm, "dump", payload) == expected
+        assert _call(reused, zm, "dump", pack(b"small")) == _call(fresh, zm, "dump", pack(b"small"))
 
 
 def test_an_instance_that_grew_or_trapped_is_never_used_again(

@@ -50,6 +50,24 @@ def guest_abi_type() -> wasmtime.FuncType:
     )
 
 
+KIB, MIB = 1024, 1024 * 1024
+WASM_PAGE = 65536
+# The memory a call's instance starts with, by the size of the call's input: (largest input,
+# memory bytes; 0 keeps the module's own initial memory), then TOP_TIER. The host grows a
+# fresh instance's memory to its tier before the input goes in, on every boundary, so a
+# call with a big input does not grow the memory itself and the native boundary can reset
+# and reuse its instance. A call's tier depends only on its own input and memory cap.
+MEMORY_TIERS = ((4 * KIB, 0), (64 * KIB, 1 * MIB), (512 * KIB, 8 * MIB), (2 * MIB, 32 * MIB))
+TOP_TIER = 64 * MIB
+
+
+def memory_tier(payload_len: int, cap: int) -> int:
+    """The memory (bytes) a call with ``payload_len`` input bytes starts with under ``cap``;
+    0: the module's own initial memory."""
+    size = next((size for most, size in MEMORY_TIERS if payload_len <= most), TOP_TIER)
+    return size if size <= cap else 0
+
+
 # What the ribosome plugs into a guest call: (host function name, decoded input) -> output.
 HostDispatch = Callable[[str, Any], Any]
 
@@ -172,6 +190,10 @@ class GuestCall:
         active_calls.stack.append(self)
         running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
+            size = self.memory.data_len(self.store)
+            tier = memory_tier(len(payload), self.limits.memory_bytes)
+            if tier > size:
+                self.memory.grow(self.store, (tier - size) // WASM_PAGE)
             ptr = self.write_new(self.store, payload, "input")
             running = GUEST_CODE
             packed = int(func(self.store, ptr, len(payload)))

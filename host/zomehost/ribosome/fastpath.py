@@ -66,11 +66,13 @@ from zomehost.errors import (
 from zomehost.ribosome.boundary import (
     GUEST_ALLOCATOR,
     GUEST_CODE,
+    WASM_PAGE,
     HostDispatch,
     Starting,
     active_calls,
     guest_abi_type,
     instantiate_error,
+    memory_tier,
     serve_host_call,
     stray_host_call,
     trap_error,
@@ -149,6 +151,7 @@ class _C:
         self.call = fn("wasmtime_func_call_unchecked", _ptr, _ptr, _ptr, _ptr, c_size_t, _ptr)
         self.memory_data = fn("wasmtime_memory_data", _ptr, _ptr, _ptr)
         self.memory_data_size = fn("wasmtime_memory_data_size", c_size_t, _ptr, _ptr)
+        self.memory_grow = fn("wasmtime_memory_grow", _ptr, _ptr, _ptr, c_uint64, _ptr)
         self.global_get = fn("wasmtime_global_get", None, _ptr, _ptr, _ptr)
         self.global_set = fn("wasmtime_global_set", _ptr, _ptr, _ptr, _ptr)
         self.caller_context = fn("wasmtime_caller_context", _ptr, _ptr)
@@ -727,6 +730,12 @@ class GuestCall:
         clean = False
         running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
+            size = self.memory_len()
+            tier = memory_tier(len(payload), self.limits.memory_bytes)
+            if tier > size:  # its tier: such an instance is not reused (it is not fresh size)
+                err = c.memory_grow(ctx, inst.memory, (tier - size) // WASM_PAGE, store.aux_addr)
+                if err:
+                    raise c.error(err)
             ptr = self.write_new(ctx, payload, "input")
             running = GUEST_CODE
             buf = store.main

@@ -11,13 +11,16 @@ modules and export lookups it reuses) and :mod:`zomehost.ribosome.boundary`; wha
   :func:`boundary.host_result`), and writes the envelope into a block the guest allocates.
   Every failure comes back as a code that :func:`_fault` / :meth:`GuestCall._failure` turn
   into the same typed error as on the other paths.
-* **The reset is proportional to what the call wrote**: a module's fresh state (memory and
-  mutable globals right after instantiation) is kept once per module as a sparse
-  ``_boundary.Image``; each reusable instance's memory is registered with a userfaultfd in
-  asynchronous write-protect mode, and after a call only the pages written since the last
-  reset are put back (``PAGEMAP_SCAN``). Without userfaultfd the whole image is copied back.
-  The rules of reset.py hold unchanged: an instance whose call trapped, faulted or was
-  interrupted, or whose memory grew, is never used again.
+* **Memory tiers, and resets that do not depend on the tier's size**: a call with a big
+  input starts with its memory grown by the host to its tier (``boundary.memory_tier``, as
+  on every boundary), so it does not outgrow it and its instance can be reused; idle
+  instances are kept per module and tier. A module's fresh state (memory and mutable
+  globals right after instantiation) is kept once per module as a sparse
+  ``_boundary.Image``; a reset copies the image back (192 KiB for a Rust zome: ~7 µs) and
+  zeroes only the *resident* pages past it (``mincore``: a page a call wrote stays resident,
+  since those pages are locked or the machine has no swap). The rules of reset.py hold
+  unchanged: an instance whose call trapped, faulted or was interrupted, or whose memory
+  grew, is never used again.
 * **One store per instance**, and each thread keeps up to :data:`IDLE_INSTANCES` reset
   instances (least recently used first out): no store-wide instance count or memory budget,
   so calls rotating over many apps keep reusing their instances. An instance that cannot be
@@ -50,7 +53,9 @@ from zomehost.ribosome.boundary import (
     HostDispatch,
     active_calls,
     host_input_error,
+    MEMORY_TIERS,
     host_result,
+    memory_tier,
     reentrant_error,
     trap_error,
 )
@@ -59,7 +64,6 @@ from zomehost.ribosome.native import load
 
 # Reset instances a thread keeps for later calls, across all modules (one store each).
 IDLE_INSTANCES = 256
-
 # failure codes of _boundary.invoke (FAIL_* in _boundary.c)
 _FAIL_ERROR, _FAIL_TRAP, _FAIL_NO_INPUT, _FAIL_INPUT_PTR = 1, 2, 3, 4
 _FAIL_OUTPUT_LIMIT, _FAIL_OUTPUT_PTR, _FAIL_FUEL = 5, 6, 7
@@ -75,6 +79,7 @@ _WASMTIME_FUNCTIONS = (
     "wasmtime_context_set_epoch_deadline",
     "wasmtime_context_set_fuel",
     "wasmtime_global_set",
+    "wasmtime_memory_grow",
 )
 
 _ext: Any = None
@@ -97,27 +102,16 @@ def unavailable() -> str | None:
             return _unavailable
         from wasmtime import _ffi
 
-        addrs = {}
-        for name in _WASMTIME_FUNCTIONS:
-            addrs[name] = ctypes.cast(getattr(_ffi.dll, name), ctypes.c_void_p).value
-        module.setup(addrs, _body, _fault)
+        try:
+            addrs = {}
+            for name in _WASMTIME_FUNCTIONS:
+                addrs[name] = ctypes.cast(getattr(_ffi.dll, name), ctypes.c_void_p).value
+            module.setup(addrs, _body, _fault)
+        except (AttributeError, KeyError) as exc:
+            _unavailable = f"wasmtime's C API is missing a symbol: {exc}"
+            return _unavailable
         _ext = module
         return None
-
-
-def set_tracking(on: bool) -> None:
-    """Whether instances made from now on reset only their written pages (the default,
-    when the kernel allows) or copy their whole image back (tests use both)."""
-    if unavailable() is None:
-        _ext.set_tracking(on)
-
-
-def tracking() -> str | None:
-    """None when resets copy only the pages a call wrote, else why they copy everything."""
-    if unavailable() is not None:
-        return unavailable()
-    why: str | None = _ext.tracking()
-    return why
 
 
 # -- what the C side asks of Python ---------------------------------------------------
@@ -171,9 +165,10 @@ def _pointer_error(what: str, ptr: int, length: int, size: int) -> InvalidGuestP
 
 # -- instances ------------------------------------------------------------------------------
 class _Instance(fastpath._Instance):
-    """A fastpath instance (its externs and globals) with its C counterpart."""
+    """A fastpath instance (its externs and globals) with its C counterpart, its memory
+    grown by the host to its tier's size when that is bigger than the module's own."""
 
-    __slots__ = ("native",)
+    __slots__ = ("native", "tier")
 
     def __init__(
         self,
@@ -181,6 +176,7 @@ class _Instance(fastpath._Instance):
         store: fastpath._Store,
         prepared: fastpath._Prepared,
         limits: Limits,
+        tier: int,
     ) -> None:
         super().__init__(boundary.c, store, prepared, limits, reset_max=1 << 62, snapshot=False)
         image = None
@@ -188,15 +184,29 @@ class _Instance(fastpath._Instance):
             prepared.reset_globals
         ):
             image = boundary.image(prepared, self)
-        self.native = _ext.Instance(
-            store.ctx, self.memory, self.alloc, self.free, self.buf, image, tuple(self.globals)
-        )
+        size = max(tier, self.size)
+        self.tier = tier
+        try:
+            self.native = _ext.Instance(
+                store.ctx,
+                self.memory,
+                self.alloc,
+                self.free,
+                self.buf,
+                image,
+                tuple(self.globals),
+                size,
+            )
+        except RuntimeError as exc:  # the host could not grow it: a wasmtime error
+            raise RibosomeError(f"cannot grow the instance's memory: {self.c.error(exc.args[0])}")
+        self.size = size
 
 
 class _Idle(threading.local):
     def __init__(self) -> None:
         # (store, instance) pairs of reset instances, by module, least recently used first
-        self.slots: OrderedDict[bytes, tuple[fastpath._Store, _Instance]] = OrderedDict()
+        self.slots: OrderedDict[tuple[bytes, int], tuple[fastpath._Store, _Instance]]
+        self.slots = OrderedDict()
 
 
 class Boundary(fastpath.Boundary):
@@ -230,33 +240,36 @@ class Boundary(fastpath.Boundary):
         return image
 
     def instance(
-        self, prepared: fastpath._Prepared, limits: Limits, remaining: float
+        self, prepared: fastpath._Prepared, limits: Limits, remaining: float, tier: int = 0
     ) -> tuple[fastpath._Store, fastpath._Instance]:
-        """An idle instance of the module reset to its fresh state, else a fresh one in a
-        store of its own (``invoke`` sets the call's deadline and fuel)."""
+        """An idle instance of the module and tier reset to its fresh state, else a fresh
+        one in a store of its own (``invoke`` sets the call's deadline and fuel)."""
         slots = self._idle.slots
-        slot = slots.get(prepared.key)
+        key = (prepared.key, tier)
+        slot = slots.get(key)
         # an instance bigger than this call's cap could not start fresh: nor is it reused
         if slot is not None and slot[1].size <= limits.memory_bytes:
-            del slots[prepared.key]
+            del slots[key]
             store, inst = slot
             store.limit_memory(limits.memory_bytes)
             return store, inst
         store = fastpath._Store(self.c, self.engine_ptr)
         self._arm(store, limits, remaining)  # a start function runs under the deadline
-        return store, _Instance(self, store, prepared, limits)
+        return store, _Instance(self, store, prepared, limits, tier)
 
-    def keep(self, key: bytes, store: fastpath._Store, inst: _Instance) -> None:
-        """Keep a reset instance for this thread's next call of its module."""
+    def keep(self, store: fastpath._Store, inst: _Instance) -> None:
+        """Keep a reset instance for this thread's next call of its module and tier."""
         slots = self._idle.slots
+        key = (inst.key, inst.tier)
         if key in slots:
-            return  # one idle instance per module is enough; this one goes with its store
+            return  # one idle instance per module and tier; this one goes with its store
         slots[key] = (store, inst)
         if len(slots) > IDLE_INSTANCES:
             slots.popitem(last=False)
 
-    def take(self, key: bytes, inst: _Instance) -> None:
+    def take(self, inst: _Instance) -> None:
         """Take ``inst`` out of this thread's idle instances if it is there."""
+        key = (inst.key, inst.tier)
         slot = self._idle.slots.get(key)
         if slot is not None and slot[1] is inst:
             del self._idle.slots[key]
@@ -271,7 +284,7 @@ class GuestCall(fastpath.GuestCall):
     """One call on the native boundary: fastpath's call setup and memory access (used by
     nested-call accounting and errors), with the call itself in C."""
 
-    __slots__ = ("_boundary",)
+    __slots__ = ("_boundary", "_prepared", "_spoiled")
 
     def __init__(
         self,
@@ -283,6 +296,24 @@ class GuestCall(fastpath.GuestCall):
     ) -> None:
         super().__init__(boundary, zm, limits, deadline, dispatch)
         self._boundary = boundary
+        self._prepared = boundary.pre(zm)
+        self._spoiled = False  # its instance served a call that failed: never reused
+
+    def _retier(self, tier: int) -> _Instance:
+        """Trade the call's instance for one of ``tier`` (it has not run this call's code:
+        reset, it goes back to the idle ones)."""
+        old = self._inst
+        assert isinstance(old, _Instance)
+        boundary = self._boundary
+        if not self._spoiled and old.native.reset() is True:
+            boundary.keep(self.store, old)
+        remaining = max(self.deadline - time.monotonic(), 1e-3)
+        store, inst = boundary.instance(self._prepared, self.limits, remaining, tier)
+        assert isinstance(inst, _Instance)
+        self.store, self._inst, self.ctx = store, inst, store.ctx
+        store.turn += 1
+        self._turn = store.turn
+        return inst
 
     def invoke(self, export: str, payload: bytes) -> bytes:
         """Call a zome export with input bytes; return the result envelope's bytes.
@@ -295,7 +326,12 @@ class GuestCall(fastpath.GuestCall):
         inst = self._inst
         assert isinstance(inst, _Instance)
         boundary = self._boundary
-        boundary.take(inst.key, inst)  # invoked again: it is not idle while it runs
+        boundary.take(inst)  # invoked again: it is not idle while it runs
+        if inst.tier or len(payload) > MEMORY_TIERS[0][0]:
+            tier = memory_tier(len(payload), self.limits.memory_bytes)
+            if tier != inst.tier:
+                inst = self._retier(tier)
+                store = self.store
         func = inst.func(self.ctx, export) if export in self._exports else None
         if func is None:
             raise GuestError(f"the zome does not export {export!r}")
@@ -323,8 +359,9 @@ class GuestCall(fastpath.GuestCall):
             stack.pop()
         if type(out) is bytes and self.fault is None and self.interrupt is None:
             if inst.native.reset() is True:
-                boundary.keep(inst.key, store, inst)
+                boundary.keep(store, inst)
             return out
+        self._spoiled = True
         if self.interrupt is not None:
             raise self.interrupt
         raise self._failure(out, export)

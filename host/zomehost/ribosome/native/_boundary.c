@@ -1,25 +1,22 @@
 /* The native wasm boundary: one zome call (enter, copy in, host-function dispatch, copy out)
  * and the instance reset, in C over wasmtime's C API. Python runs only host-function bodies.
  *
- * Built by zomehost.ribosome.native.build (gcc, Python's headers). wasmtime's functions are
- * not linked: their addresses come from the wasmtime-py wheel's own library (setup()), so
- * this file needs no wasmtime headers; the few types it uses are declared below from
- * wasmtime's crates/c-api/include (wasmtime 50).
+ * Built by zomehost.ribosome.native.build (the C compiler and Python's headers). wasmtime's
+ * functions are not linked: their addresses come from the wasmtime-py wheel's own library
+ * (setup()), so this file needs no wasmtime headers; the few types it uses are declared
+ * below from wasmtime's crates/c-api/include (wasmtime 50).
  *
- * Resets are proportional to what a call wrote: each reusable instance's linear memory is
- * registered with a userfaultfd in asynchronous write-protect mode (Linux >= 6.7), and
- * PAGEMAP_SCAN lists the pages written since the last reset; only those are copied back
- * from the module's fresh image (pages that were zero in it are zeroed, or given back to
- * the kernel when the run is long). Without userfaultfd the whole image is copied back.
+ * A reset puts back a module's fresh state: its image (memory right after instantiation,
+ * kept once per module with its all-zero pages left out) is copied back, the pages past the
+ * image that a call may have written (the resident ones, see zero_resident) are zeroed, and
+ * the mutable globals are restored.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/userfaultfd.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -39,6 +36,7 @@ typedef void *(*wt_trap_new)(const char *msg, size_t len);
 typedef void (*wt_set_epoch_deadline)(void *ctx, uint64_t ticks);
 typedef void *(*wt_set_fuel)(void *ctx, uint64_t fuel);
 typedef void *(*wt_global_set)(void *ctx, const void *global, const void *val);
+typedef void *(*wt_memory_grow)(void *ctx, const void *memory, uint64_t delta, uint64_t *prev);
 
 static wt_call_unchecked api_call;
 static wt_memory_data api_memory_data;
@@ -47,64 +45,40 @@ static wt_trap_new api_trap_new;
 static wt_set_epoch_deadline api_set_epoch_deadline;
 static wt_set_fuel api_set_fuel;
 static wt_global_set api_global_set;
+static wt_memory_grow api_memory_grow;
 static int api_ready;
 
 #define VAL_SIZE 32 /* sizeof(wasmtime_val_t) */
 #define PAGE 4096
-#define ZERO_DONTNEED_PAGES 16 /* a zero run this long goes back to the kernel */
+#define RESIDENT_CHUNK 4096   /* pages per mincore() call */
 
-/* -- dirty-page tracking: userfaultfd (async write-protect) + PAGEMAP_SCAN ---------------- */
-#ifndef UFFD_FEATURE_WP_UNPOPULATED
-#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+/* -- pages past the image: which ones a call may have written -------------------------- */
+/* A page of anonymous memory that was written is resident until the instance is gone,
+ * unless it is swapped out: so mincore() lists a superset of the written pages, as long as
+ * they cannot be swapped. That holds when the machine has no swap, or when the pages are
+ * locked (mlock2 MLOCK_ONFAULT: each page locks when first touched). */
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
 #endif
-#ifndef UFFD_FEATURE_WP_ASYNC
-#define UFFD_FEATURE_WP_ASYNC (1 << 15)
-#endif
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
-struct zh_page_region {
-    uint64_t start, end, categories;
-};
-struct zh_pm_scan_arg {
-    uint64_t size, flags, start, end, walk_end, vec, vec_len, max_pages;
-    uint64_t category_inverted, category_mask, category_anyof_mask, return_mask;
-};
-#define ZH_PAGE_IS_WRITTEN (1 << 1)
-#define ZH_PAGEMAP_SCAN _IOWR('f', 16, struct zh_pm_scan_arg)
+static int swap_state = -1; /* -1: not checked, 0: no swap configured, 1: swap (or unknown) */
 
-static int uffd = -1, pagemap = -1;
-static const char *tracking_off; /* why tracking is off, or NULL while it works */
-static int tracking_wanted = 1;  /* set_tracking(False): new instances copy the whole image */
-
-static void tracking_init(void) {
-    if (uffd >= 0 || tracking_off != NULL) return;
-    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
-    if (fd < 0) {
-        tracking_off = "userfaultfd is not available to this process";
-        return;
+static int machine_has_swap(void) {
+    if (swap_state < 0) {
+        FILE *f = fopen("/proc/swaps", "r");
+        int lines = 0, c, last = '\n';
+        if (f == NULL) {
+            swap_state = 1;
+        } else {
+            while ((c = fgetc(f)) != EOF) {
+                if (c == '\n') lines++;
+                last = c;
+            }
+            if (last != '\n') lines++;
+            fclose(f);
+            swap_state = lines > 1; /* a header line, then one line per swap area */
+        }
     }
-    struct uffdio_api api = {.api = UFFD_API,
-                             .features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED};
-    if (ioctl(fd, UFFDIO_API, &api) != 0) {
-        close(fd);
-        tracking_off = "the kernel has no asynchronous userfaultfd write-protect (Linux >= 6.7)";
-        return;
-    }
-    int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-    if (pm < 0) {
-        close(fd);
-        tracking_off = "/proc/self/pagemap cannot be opened";
-        return;
-    }
-    uffd = fd;
-    pagemap = pm;
-}
-
-static int protect(uint64_t start, uint64_t len) {
-    struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
-                                     .mode = UFFDIO_WRITEPROTECT_MODE_WP};
-    return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp);
+    return swap_state;
 }
 
 /* -- Image: a module's fresh memory and globals, shared by all its instances ------------- */
@@ -191,21 +165,24 @@ static PyTypeObject ImageType = {
     .tp_new = Image_new,
 };
 
+/* The image's page i, or NULL when it is zero (pages past the image are). */
+static const uint8_t *image_page(const Image *img, size_t i) {
+    return i < img->pages ? img->page[i] : NULL;
+}
+
 /* Put pages [first, last) of memory at base back to the image. */
 static void restore_pages(const Image *img, uint8_t *base, size_t first, size_t last) {
     size_t i = first;
     while (i < last) {
-        if (img->page[i] != NULL) {
-            memcpy(base + i * PAGE, img->page[i], PAGE);
+        const uint8_t *src = image_page(img, i);
+        if (src != NULL) {
+            memcpy(base + i * PAGE, src, PAGE);
             i++;
             continue;
         }
         size_t j = i;
-        while (j < last && img->page[j] == NULL) j++;
-        if (j - i >= ZERO_DONTNEED_PAGES)
-            madvise(base + i * PAGE, (j - i) * PAGE, MADV_DONTNEED); /* zero-fill on touch */
-        else
-            memset(base + i * PAGE, 0, (j - i) * PAGE);
+        while (j < last && image_page(img, j) == NULL) j++;
+        memset(base + i * PAGE, 0, (j - i) * PAGE);
         i = j;
     }
 }
@@ -219,7 +196,8 @@ typedef struct {
     Image *image;        /* NULL: not reusable */
     PyObject *globals;   /* tuple of int: addresses of the mutable globals, in image order */
     const void **gaddr;
-    int tracked;         /* its memory is registered with the userfaultfd */
+    size_t size;         /* bytes of memory it is reset to: the image, grown by the host */
+    int beyond;          /* resets may use mincore() past the image (see above) */
     size_t last_dirty;   /* bytes the last reset put back */
 } Instance;
 
@@ -231,12 +209,15 @@ static void Instance_dealloc(Instance *self) {
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Instance(ctx, memory, alloc, free, owner, image or None, globals: tuple[int, ...]) */
+/* Instance(ctx, memory, alloc, free, owner, image or None, globals: tuple[int, ...], size):
+ * with an image, the host grows the memory to ``size`` bytes first (its fresh state for
+ * calls of that tier). Such an instance can be reset only when the pages past its image
+ * cannot be swapped out (``reusable()``). */
 static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-    unsigned long long ctx, memory, alloc, fr;
+    unsigned long long ctx, memory, alloc, fr, size;
     PyObject *owner, *image, *globals;
-    if (!PyArg_ParseTuple(args, "KKKKOOO!", &ctx, &memory, &alloc, &fr, &owner, &image,
-                          &PyTuple_Type, &globals))
+    if (!PyArg_ParseTuple(args, "KKKKOOO!K", &ctx, &memory, &alloc, &fr, &owner, &image,
+                          &PyTuple_Type, &globals, &size))
         return NULL;
     if (!api_ready) {
         PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
@@ -271,71 +252,81 @@ static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
             return NULL;
         }
     }
+    size_t now = api_memory_data_size(self->ctx, self->memory);
+    if (size < now || size % 65536) {
+        PyErr_SetString(PyExc_ValueError, "an instance's size is whole pages, its own or more");
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (size > now) {
+        uint64_t prev = 0;
+        void *err = api_memory_grow(self->ctx, self->memory, (size - now) / 65536, &prev);
+        if (err != NULL) { /* RuntimeError(the wasmtime_error_t*): its wrapper frees it */
+            PyObject *addr = PyLong_FromVoidPtr(err);
+            if (addr != NULL) PyErr_SetObject(PyExc_RuntimeError, addr);
+            Py_XDECREF(addr);
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->base = api_memory_data(self->ctx, self->memory);
+    }
+    self->size = (size_t)size;
     if (image != Py_None) {
         Image *img = (Image *)image;
-        if ((size_t)n != img->nglobals ||
-            api_memory_data_size(self->ctx, self->memory) != img->size) {
+        if ((size_t)n != img->nglobals || now != img->size) {
             PyErr_SetString(PyExc_ValueError, "the instance does not match its image");
             Py_DECREF(self);
             return NULL;
         }
         Py_INCREF(image);
         self->image = img;
-        tracking_init();
-        if (tracking_wanted && uffd >= 0 && img->size) {
-            struct uffdio_register reg = {
-                .range = {.start = (uint64_t)(uintptr_t)self->base, .len = img->size},
-                .mode = UFFDIO_REGISTER_MODE_WP};
-            if (ioctl(uffd, UFFDIO_REGISTER, &reg) == 0 &&
-                protect((uint64_t)(uintptr_t)self->base, img->size) == 0)
-                self->tracked = 1;
+        if (size > img->size) {
+            uint8_t *past = self->base + img->size;
+            size_t len = (size_t)size - img->size;
+            self->beyond = syscall(SYS_mlock2, past, len, MLOCK_ONFAULT) == 0 || !machine_has_swap();
         }
     }
     return (PyObject *)self;
 }
 
-/* Put the instance back to its image. Returns False when that is impossible (no image, or
- * its memory grew: memory cannot shrink). */
+/* Zero the resident pages of [base + from, base + to): a superset of the written ones. */
+static size_t zero_resident(uint8_t *base, size_t from, size_t to) {
+    unsigned char vec[RESIDENT_CHUNK];
+    size_t zeroed = 0;
+    for (size_t at = from; at < to; at += (size_t)RESIDENT_CHUNK * PAGE) {
+        size_t len = to - at < (size_t)RESIDENT_CHUNK * PAGE ? to - at : (size_t)RESIDENT_CHUNK * PAGE;
+        size_t pages = len / PAGE;
+        if (mincore(base + at, len, vec) != 0) { /* cannot happen: zero it all */
+            memset(base + at, 0, len);
+            zeroed += len;
+            continue;
+        }
+        for (size_t i = 0; i < pages;) {
+            if (!(vec[i] & 1)) {
+                i++;
+                continue;
+            }
+            size_t j = i;
+            while (j < pages && (vec[j] & 1)) j++;
+            memset(base + at + i * PAGE, 0, (j - i) * PAGE);
+            zeroed += (j - i) * PAGE;
+            i = j;
+        }
+    }
+    return zeroed;
+}
+
+/* Put the instance back to its fresh state: the image's pages copied back, the resident
+ * pages past it zeroed, the globals restored. False when impossible: no image, a memory
+ * that grew (memory cannot shrink), or pages past the image that could have been swapped. */
 static PyObject *Instance_reset(Instance *self, PyObject *unused) {
     Image *img = self->image;
-    if (img == NULL || api_memory_data_size(self->ctx, self->memory) != img->size)
+    if (img == NULL || api_memory_data_size(self->ctx, self->memory) != self->size ||
+        (self->size > img->size && !self->beyond))
         Py_RETURN_FALSE;
-    uint8_t *base = self->base;
-    size_t dirty = 0;
-    if (self->tracked) {
-        struct zh_page_region vec[32];
-        uint64_t start = (uint64_t)(uintptr_t)base, end = start + img->size;
-        uint64_t lo = end, hi = start;
-        while (start < end) {
-            struct zh_pm_scan_arg arg = {.size = sizeof(arg),
-                                         .start = start,
-                                         .end = end,
-                                         .vec = (uint64_t)(uintptr_t)vec,
-                                         .vec_len = 32,
-                                         .category_mask = ZH_PAGE_IS_WRITTEN,
-                                         .return_mask = ZH_PAGE_IS_WRITTEN};
-            long got = ioctl(pagemap, ZH_PAGEMAP_SCAN, &arg);
-            if (got < 0) {
-                self->tracked = 0; /* cannot happen once registered: copy it all */
-                break;
-            }
-            for (long k = 0; k < got; k++) {
-                size_t first = (size_t)(vec[k].start - (uint64_t)(uintptr_t)base) / PAGE;
-                size_t last = (size_t)(vec[k].end - (uint64_t)(uintptr_t)base) / PAGE;
-                restore_pages(img, base, first, last);
-                dirty += (last - first) * PAGE;
-                if (vec[k].start < lo) lo = vec[k].start;
-                if (vec[k].end > hi) hi = vec[k].end;
-            }
-            if (got < 32 || arg.walk_end >= end) break;
-            start = arg.walk_end;
-        }
-        if (self->tracked && hi > lo && protect(lo, hi - lo) != 0) self->tracked = 0;
-    }
-    if (!self->tracked) {
-        restore_pages(img, base, 0, img->pages);
-        dirty = img->size;
-    }
+    restore_pages(img, self->base, 0, img->pages);
+    size_t dirty = img->size;
+    if (self->size > img->size) dirty += zero_resident(self->base, img->size, self->size);
     self->last_dirty = dirty;
     for (size_t i = 0; i < img->nglobals; i++) {
         void *err = api_global_set(self->ctx, self->gaddr[i], img->globals + i * VAL_SIZE);
@@ -344,13 +335,13 @@ static PyObject *Instance_reset(Instance *self, PyObject *unused) {
     Py_RETURN_TRUE;
 }
 
-
 static PyObject *Instance_last_dirty(Instance *self, PyObject *unused) {
     return PyLong_FromSize_t(self->last_dirty);
 }
 
-static PyObject *Instance_tracked(Instance *self, PyObject *unused) {
-    return PyBool_FromLong(self->tracked);
+static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
+    Image *img = self->image;
+    return PyBool_FromLong(img != NULL && (self->size == img->size || self->beyond));
 }
 
 static PyMethodDef Instance_methods[] = {
@@ -358,8 +349,8 @@ static PyMethodDef Instance_methods[] = {
      "Put the instance back to its image; False when impossible."},
     {"last_dirty", (PyCFunction)Instance_last_dirty, METH_NOARGS,
      "Bytes the last reset put back."},
-    {"tracked", (PyCFunction)Instance_tracked, METH_NOARGS,
-     "Whether its resets copy only written pages."},
+    {"reusable", (PyCFunction)Instance_reusable, METH_NOARGS,
+     "Whether a reset can put it back to its fresh state."},
     {NULL}};
 
 static PyTypeObject InstanceType = {
@@ -623,6 +614,7 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
         {"wasmtime_context_set_epoch_deadline", (void **)&api_set_epoch_deadline},
         {"wasmtime_context_set_fuel", (void **)&api_set_fuel},
         {"wasmtime_global_set", (void **)&api_global_set},
+        {"wasmtime_memory_grow", (void **)&api_memory_grow},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         PyObject *v = PyDict_GetItemString(addrs, want[i].name);
@@ -646,27 +638,13 @@ static PyObject *trampoline_address(PyObject *mod, PyObject *unused) {
     return PyLong_FromVoidPtr((void *)trampoline);
 }
 
-static PyObject *tracking(PyObject *mod, PyObject *unused) {
-    tracking_init();
-    if (tracking_off == NULL) Py_RETURN_NONE;
-    return PyUnicode_FromString(tracking_off);
-}
-
-static PyObject *set_tracking(PyObject *mod, PyObject *on) {
-    tracking_wanted = PyObject_IsTrue(on);
-    if (tracking_wanted < 0) return NULL;
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef methods[] = {
-    {"set_tracking", set_tracking, METH_O,
-     "Whether instances made from now on track written pages (when the kernel can)."},
+
     {"setup", setup, METH_VARARGS, "Give the module wasmtime's functions and the host hooks."},
     {"invoke", (PyCFunction)(void (*)(void))invoke, METH_FASTCALL, "Run one zome call."},
     {"trampoline_address", trampoline_address, METH_NOARGS,
      "The C callback every host import is defined with (env: index + 1)."},
-    {"tracking", tracking, METH_NOARGS,
-     "None when resets copy only written pages, else why they copy everything."},
+
     {NULL}};
 
 static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_boundary",
