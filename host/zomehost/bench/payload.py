@@ -120,6 +120,10 @@ def zomehost_calls(bc: BenchConductor) -> Callable[[int, bytes], Callable[[], An
     return make
 
 
+def floor_call(floor: Floor, export: str, payload: bytes) -> Callable[[], Any]:
+    return lambda: floor.call(export, payload)
+
+
 def extism_calls() -> tuple[Callable[[int, bytes], Callable[[], Any]] | None, str | None]:
     """A maker of Extism plugin calls, or (None, why not)."""
     try:
@@ -158,7 +162,7 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
             data = os.urandom(size)
             payload = pack(data)
             ways[(size, "zomehost")] = make_zh(size, data)
-            ways[(size, "floor")] = lambda e=export_for(size), p=payload: floor.call(e, p)
+            ways[(size, "floor")] = floor_call(floor, export_for(size), payload)
             if make_ext is not None:
                 ways[(size, "extism")] = make_ext(size, data)
             for (s, way), fn in ways.items():
@@ -220,7 +224,9 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
     return out
 
 
-def _ratio(samples: dict[tuple[int, str], list[float]], a: tuple[int, str], b: tuple[int, str]) -> float:
+def _ratio(
+    samples: dict[tuple[int, str], list[float]], a: tuple[int, str], b: tuple[int, str]
+) -> float:
     """Median over rounds of a's time over b's (each round's pair ran back to back)."""
     return statistics.median(x / y for x, y in zip(samples[a], samples[b], strict=True))
 

@@ -50,10 +50,10 @@ from zomehost.errors import (
 )
 from zomehost.ribosome import fastpath
 from zomehost.ribosome.boundary import (
+    MEMORY_TIERS,
     HostDispatch,
     active_calls,
     host_input_error,
-    MEMORY_TIERS,
     host_result,
     memory_tier,
     reentrant_error,
@@ -143,9 +143,7 @@ def _fault(call: GuestCall, index: int, what: int, a: int, b: int) -> str:
     elif what == _HOST_INPUT_PTR:
         fault = _pointer_error(f"host function {name} input", a, b, size)
     elif what == _HOST_NO_RESULT:
-        fault = OutOfMemory(
-            f"host function {name} result: the guest could not allocate {a} bytes"
-        )
+        fault = OutOfMemory(f"host function {name} result: the guest could not allocate {a} bytes")
     elif what == _HOST_RESULT_PTR:
         fault = _pointer_error(f"host function {name} result (guest allocator)", a, b, size)
     else:  # the guest allocator trapped or failed while taking the result
@@ -180,9 +178,7 @@ class _Instance(fastpath._Instance):
     ) -> None:
         super().__init__(boundary.c, store, prepared, limits, reset_max=1 << 62, snapshot=False)
         image = None
-        if prepared.reset_globals is not None and len(self.globals) == len(
-            prepared.reset_globals
-        ):
+        if prepared.reset_globals is not None and len(self.globals) == len(prepared.reset_globals):
             image = boundary.image(prepared, self)
         size = max(tier, self.size)
         self.tier = tier
@@ -198,7 +194,8 @@ class _Instance(fastpath._Instance):
                 size,
             )
         except RuntimeError as exc:  # the host could not grow it: a wasmtime error
-            raise RibosomeError(f"cannot grow the instance's memory: {self.c.error(exc.args[0])}")
+            why = self.c.error(exc.args[0])
+            raise RibosomeError(f"cannot grow the instance's memory: {why}") from None
         self.size = size
 
 
@@ -234,9 +231,7 @@ class Boundary(fastpath.Boundary):
         if image is None:
             n = len(inst.globals)
             values = ctypes.string_at(inst.vals, n * self.c.val_size) if n else b""
-            image = self._images.setdefault(
-                prepared.key, _ext.Image(inst.base, inst.size, values)
-            )
+            image = self._images.setdefault(prepared.key, _ext.Image(inst.base, inst.size, values))
         return image
 
     def instance(

@@ -57,6 +57,7 @@ def up_to_date() -> bool:
 
 def build(verbose: bool = True) -> str | None:
     """Build unless up to date; ``None`` on success, else why it failed."""
+
     def say(msg: str) -> None:
         if verbose:
             print(f"native boundary: {msg}", flush=True)
