@@ -64,6 +64,7 @@ from zomehost.ribosome.native import load
 
 # Reset instances a thread keeps for later calls, across all modules (one store each).
 IDLE_INSTANCES = 256
+SMALL_INPUT = MEMORY_TIERS[0][0]  # inputs up to this size use the module's own memory
 # failure codes of _boundary.invoke (FAIL_* in _boundary.c)
 _FAIL_ERROR, _FAIL_TRAP, _FAIL_NO_INPUT, _FAIL_INPUT_PTR = 1, 2, 3, 4
 _FAIL_OUTPUT_LIMIT, _FAIL_OUTPUT_PTR, _FAIL_FUEL = 5, 6, 7
@@ -217,6 +218,7 @@ class Boundary(fastpath.Boundary):
         if why is not None:
             raise RibosomeError(f"the native wasm boundary is unavailable: {why}")
         super().__init__(engine, reuse)
+        self.fuel = engine.fuel
         self._images: dict[bytes, Any] = {}  # module key -> its fresh state (an Image)
         self._idle = _Idle()
 
@@ -276,10 +278,10 @@ class Boundary(fastpath.Boundary):
 
 
 class GuestCall(fastpath.GuestCall):
-    """One call on the native boundary: fastpath's call setup and memory access (used by
-    nested-call accounting and errors), with the call itself in C."""
+    """One call on the native boundary: the call itself is ``_boundary.invoke``; fastpath's
+    memory access serves nested-call accounting and error messages."""
 
-    __slots__ = ("_boundary", "_prepared", "_spoiled")
+    __slots__ = ("_boundary", "_invoked", "_prepared", "_spoiled")
 
     def __init__(
         self,
@@ -289,14 +291,32 @@ class GuestCall(fastpath.GuestCall):
         deadline: float,
         dispatch: HostDispatch,
     ) -> None:
-        super().__init__(boundary, zm, limits, deadline, dispatch)
+        prepared = boundary._pre.get(zm.wasm_hash.raw) or boundary.pre(zm)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout("the call's deadline passed before the zome started")
+        store, inst = boundary.instance(prepared, limits, remaining)
+        self.c = boundary.c
+        self.limits = limits
+        self.deadline = deadline
+        self.dispatch = dispatch
+        self.fault: ZomehostError | None = None
+        self.interrupt: BaseException | None = None
         self._boundary = boundary
-        self._prepared = boundary.pre(zm)
+        self._prepared = prepared
+        self._exports = prepared.exports
         self._spoiled = False  # its instance served a call that failed: never reused
+        self._invoked = False
+        self._take(store, inst)
+
+    def _take(self, store: fastpath._Store, inst: fastpath._Instance) -> None:
+        self.store, self._inst, self.ctx = store, inst, store.ctx
+        store.turn += 1
+        self._turn = store.turn
 
     def _retier(self, tier: int) -> _Instance:
-        """Trade the call's instance for one of ``tier`` (it has not run this call's code:
-        reset, it goes back to the idle ones)."""
+        """Trade the call's instance for one of ``tier`` (reset: an instance that has not
+        served a failed call goes back to the idle ones)."""
         old = self._inst
         assert isinstance(old, _Instance)
         boundary = self._boundary
@@ -305,9 +325,7 @@ class GuestCall(fastpath.GuestCall):
         remaining = max(self.deadline - time.monotonic(), 1e-3)
         store, inst = boundary.instance(self._prepared, self.limits, remaining, tier)
         assert isinstance(inst, _Instance)
-        self.store, self._inst, self.ctx = store, inst, store.ctx
-        store.turn += 1
-        self._turn = store.turn
+        self._take(store, inst)
         return inst
 
     def invoke(self, export: str, payload: bytes) -> bytes:
@@ -318,24 +336,27 @@ class GuestCall(fastpath.GuestCall):
         store = self.store
         if store.turn != self._turn:
             raise RibosomeError("a guest call was used after the next call on its thread began")
-        inst = self._inst
-        assert isinstance(inst, _Instance)
+        inst: Any = self._inst
         boundary = self._boundary
-        boundary.take(inst)  # invoked again: it is not idle while it runs
-        if inst.tier or len(payload) > MEMORY_TIERS[0][0]:
-            tier = memory_tier(len(payload), self.limits.memory_bytes)
+        if self._invoked:
+            boundary.take(inst)  # invoked again: it is not idle while it runs
+        self._invoked = True
+        limits = self.limits
+        if inst.tier or len(payload) > SMALL_INPUT:
+            tier = memory_tier(len(payload), limits.memory_bytes)
             if tier != inst.tier:
                 inst = self._retier(tier)
                 store = self.store
-        func = inst.func(self.ctx, export) if export in self._exports else None
+        func = inst.funcs.get(export)
         if func is None:
-            raise GuestError(f"the zome does not export {export!r}")
+            func = inst.func(self.ctx, export) if export in self._exports else None
+            if func is None:
+                raise GuestError(f"the zome does not export {export!r}")
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise Timeout(f"the call's deadline passed before {export} started")
-        limits = self.limits
         fuel = -1
-        if boundary.engine.fuel:
+        if boundary.fuel:
             fuel = limits.fuel if limits.fuel is not None else 2**62
         stack = active_calls.stack
         stack.append(self)
@@ -352,7 +373,7 @@ class GuestCall(fastpath.GuestCall):
             )
         finally:
             stack.pop()
-        if type(out) is bytes and self.fault is None and self.interrupt is None:
+        if out.__class__ is bytes and self.fault is None and self.interrupt is None:
             if inst.native.reset() is True:
                 boundary.keep(store, inst)
             return out
