@@ -3,9 +3,13 @@
 * **App-count curve** (``apps_curve``, ``apps_100_over_1``): one conductor in this process
   with up to 200 installed apps, each with its own module (bench_echo with a custom section
   naming the app: same code, its own hash, compile and instances). For each count N, calls
-  of ``echo_1k`` (1 KiB) go round-robin over the first N apps on one thread; rounds of all
-  counts are interleaved, and ``apps_100_over_1`` is the median over rounds of the per-call
-  time at 100 apps over the time at one app.
+  of ``echo_1k`` (1 KiB) go round-robin over the first N apps on one thread, at the
+  ribosome (``Ribosome.run`` with each app's own call context, as ``inproc_call_us``) and
+  through ``Conductor.call_zome`` (``conductor_per_call_us``: authorization, workspace and
+  each cell's chain as well); rounds of all counts are interleaved, per-call CPU time of
+  the calling thread is measured, and ``apps_100_over_1`` is the median over rounds of the
+  ribosome's per-call time at 100 apps over its time at one app (the conductor's ratio is
+  beside it).
 * **1,000 apps** (``cold_start_1000_apps_s``, ``idle_app_mib``): a home with 1,000
   installed apps (each its own DNA, by network seed, and its own agent; they share
   bench_echo's module, whose compiled form is cached on disk). A fresh process opens the
@@ -26,11 +30,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from zomehost.bench.coldstart import _variant
-from zomehost.bench.harness import PASSPHRASE, BenchConductor, app_bundle, make_home, wasm_path
+from zomehost.bench.harness import (
+    PASSPHRASE,
+    BenchConductor,
+    app_bundle,
+    make_home,
+    quiet_gc,
+    wasm_path,
+)
+from zomehost.chain.source_chain import Workspace
+from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack
 from zomehost.core.zome_call import ZomeCall
 
@@ -40,46 +55,65 @@ PAYLOAD = os.urandom(1024)
 
 
 def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
+    """Per-call CPU time with calls rotating over N apps, at the ribosome (each app's own
+    module and call context, as ``inproc_call_us``) and through ``Conductor.call_zome``."""
     bc = BenchConductor.create(durable=False)
     try:
         wasm = wasm_path("bench_echo").read_bytes()
         c = bc.conductor
-        call_list = []
+        ways: dict[str, list[Callable[[], Any]]] = {"ribosome": [], "conductor": []}
+        payload = pack(PAYLOAD)
         for i in range(max(COUNTS)):
             path = bc.root / f"bench_echo-{i}.wasm"
             path.write_bytes(_variant(wasm, i))
             app = c.install_app(app_bundle(bc.root, f"app{i}", [("echo", str(path))]), f"app{i}")
-            call = ZomeCall(app.cell_id("main"), "echo", "echo_1k", pack(PAYLOAD), app.agent)
+            call = ZomeCall(app.cell_id("main"), "echo", "echo_1k", payload, app.agent)
             c.call_zome(call)  # init, caches
-            call_list.append(call)
-        run = c.call_zome
-        samples: dict[int, list[float]] = {n: [] for n in COUNTS}
-        for _ in range(rounds):
-            for n in COUNTS:
-                k = max(calls, n)
-                for j in range(n):  # one pass first: every app's instance is idle again
-                    run(call_list[j])
-                t0 = time.perf_counter()
-                for j in range(k):
-                    run(call_list[j % n])
-                samples[n].append((time.perf_counter() - t0) / k * 1e6)
+            ways["conductor"].append(partial(c.call_zome, call))
+            cell = c.cell(app.cell_id("main"))
+            ws = Workspace(cell.chain, c.signer(cell.id.agent))
+            ctx, zm = c._context(
+                cell, "echo", "echo_1k", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
+            )
+            ways["ribosome"].append(partial(c.ribosome.run, ctx, zm, "echo_1k", payload))
+        samples: dict[tuple[str, int], list[float]] = {(w, n): [] for w in ways for n in COUNTS}
+        with quiet_gc():
+            for _ in range(rounds):
+                for n in COUNTS:
+                    for way, fns in ways.items():
+                        k = max(calls, n)
+                        for j in range(n):  # one pass first: every app's instance is idle
+                            fns[j]()
+                        t0 = time.thread_time()
+                        for j in range(k):
+                            fns[j % n]()
+                        samples[(way, n)].append((time.thread_time() - t0) / k * 1e6)
         boundary = c.ribosome.boundary.kind
     finally:
         bc.close()
-    ratio = statistics.median(a / b for a, b in zip(samples[100], samples[1], strict=True))
+
+    def ratio(way: str) -> float:
+        pairs = zip(samples[(way, 100)], samples[(way, 1)], strict=True)
+        return statistics.median(a / b for a, b in pairs)
+
+    def curve(way: str) -> dict[str, float]:
+        return {str(n): statistics.median(samples[(way, n)]) for n in COUNTS}
+
     return {
         "apps_curve": {
             "value": None,
             "unit": "µs",
             "boundary": boundary,
-            "per_call_us": {str(n): statistics.median(v) for n, v in samples.items()},
+            "per_call_us": curve("ribosome"),
+            "conductor_per_call_us": curve("conductor"),
         },
         "apps_100_over_1": {
-            "median": ratio,
-            "value": ratio,
+            "median": ratio("ribosome"),
+            "value": ratio("ribosome"),
             "unit": "x",
-            "one_app_us": statistics.median(samples[1]),
-            "apps_100_us": statistics.median(samples[100]),
+            "one_app_us": statistics.median(samples[("ribosome", 1)]),
+            "apps_100_us": statistics.median(samples[("ribosome", 100)]),
+            "conductor_100_over_1": ratio("conductor"),
             "boundary": boundary,
         },
     }

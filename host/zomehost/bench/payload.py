@@ -12,7 +12,9 @@ each payload size from 1 KiB to 1 MiB:
 
 Up to 64 KiB the call is ``echo_1k`` (n bytes in, the host function ``random_bytes(n)``, n
 bytes out: the payload crosses three times); past 64 KiB (``random_bytes``'s own limit) it
-is ``noop`` (n bytes in and out, no host function). The ratios are taken per round (so both
+is ``noop`` (n bytes in and out, no host function). Each figure is CPU time of the calling
+thread per call (the machine is shared: wall time would count other processes). The ratios
+are taken per round (so both
 sides of a ratio saw the same machine) and their median is reported:
 ``inproc_1k_over_floor``, ``inproc_64k_over_floor``, ``inproc_1m_over_floor``,
 ``extism_over_inproc`` (Extism's time over zomehost's at 1 KiB).
@@ -151,7 +153,8 @@ def extism_calls() -> tuple[Callable[[int, bytes], Callable[[], Any]] | None, st
 
 
 def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
-    """Per-call wall time of each way at each size, rounds interleaved (see module doc)."""
+    """Per-call CPU time (of the calling thread, which runs the guest too) of each way at
+    each size, rounds interleaved (see the module doc)."""
     bc = BenchConductor.create()
     try:
         make_zh = zomehost_calls(bc)
@@ -180,10 +183,10 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
             for _ in range(rounds):
                 for key, fn in ways.items():
                     n = reps[key]
-                    t0 = time.perf_counter()
+                    t0 = time.thread_time()
                     for _ in range(n):
                         fn()
-                    samples[key].append((time.perf_counter() - t0) / n * 1e6)
+                    samples[key].append((time.thread_time() - t0) / n * 1e6)
     finally:
         bc.close()
     boundary = bc.conductor.ribosome.boundary.kind
