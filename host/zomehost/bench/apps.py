@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from zomehost.bench.coldstart import _variant
+from zomehost.bench.floor import Floor
 from zomehost.bench.harness import (
     PASSPHRASE,
     BenchConductor,
@@ -61,7 +62,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
     try:
         wasm = wasm_path("bench_echo").read_bytes()
         c = bc.conductor
-        ways: dict[str, list[Callable[[], Any]]] = {"ribosome": [], "conductor": []}
+        ways: dict[str, list[Callable[[], Any]]] = {"ribosome": [], "conductor": [], "floor": []}
         payload = pack(PAYLOAD)
         for i in range(max(COUNTS)):
             path = bc.root / f"bench_echo-{i}.wasm"
@@ -76,6 +77,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
                 cell, "echo", "echo_1k", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
             )
             ways["ribosome"].append(partial(c.ribosome.run, ctx, zm, "echo_1k", payload))
+            ways["floor"].append(partial(Floor(c.engine, zm.module).call, "echo_1k", payload))
         samples: dict[tuple[str, int], list[float]] = {(w, n): [] for w in ways for n in COUNTS}
         with quiet_gc():
             for _ in range(rounds):
@@ -106,6 +108,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
             "boundary": boundary,
             "per_call_us": curve("ribosome"),
             "conductor_per_call_us": curve("conductor"),
+            "floor_per_call_us": curve("floor"),
         },
         "apps_100_over_1": {
             "median": ratio("ribosome"),
@@ -114,6 +117,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
             "one_app_us": statistics.median(samples[("ribosome", 1)]),
             "apps_100_us": statistics.median(samples[("ribosome", 100)]),
             "conductor_100_over_1": ratio("conductor"),
+            "floor_100_over_1": ratio("floor"),
             "boundary": boundary,
         },
     }

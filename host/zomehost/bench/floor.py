@@ -1,6 +1,6 @@
 """The C-level floor: the least any Python host can do for one zome call.
 
-The same bench_echo.wasm, compiled by zomehost's engine, driven straight through wasmtime's
+The same bench_echo module, compiled by zomehost's engine, driven straight through wasmtime's
 C API with ctypes (declared with plain argument types, as in ``ribosome/fastpath.py``): one
 instance made once and reused with no reset and no limits, a ``memoryview`` over guest
 memory, a raw callback for the one host function (``random_bytes``: msgpack int in, the
@@ -29,10 +29,10 @@ _CALLBACK = ctypes.CFUNCTYPE(c_size_t, c_void_p, c_void_p, ctypes.POINTER(c_int6
 class Floor:
     """bench_echo on one instance, called through the C API (see the module doc)."""
 
-    def __init__(self, engine: WasmEngine, wasm: bytes) -> None:
+    def __init__(self, engine: WasmEngine, module: wasmtime.Module) -> None:
         c = fastpath._lib()
         self.c = c
-        self.module = wasmtime.Module(engine.engine, wasm)
+        self.module = module
         self.store = wasmtime.Store(engine.engine)
         self.store.set_epoch_deadline(1 << 40)
         self.ctx: int = ctypes.cast(self.store._context(), c_void_p).value or 0
@@ -44,10 +44,10 @@ class Floor:
         linker_ptr = ctypes.cast(linker.ptr(), c_void_p).value
         type_ptr = ctypes.cast(ty.ptr(), c_void_p).value
         for imp in self.module.imports:
-            module, name = imp.module.encode(), str(imp.name).encode()
+            namespace, name = imp.module.encode(), str(imp.name).encode()
             cb = self._callbacks[0 if name == b"random_bytes" else 1]
             err = c.define_unchecked(
-                linker_ptr, module, len(module), name, len(name), type_ptr, cb, None, None
+                linker_ptr, namespace, len(namespace), name, len(name), type_ptr, cb, None, None
             )
             assert not err, "cannot define a host function"
         self._keep = (linker, ty)

@@ -158,7 +158,8 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
     bc = BenchConductor.create()
     try:
         make_zh = zomehost_calls(bc)
-        floor = Floor(bc.conductor.engine, wasm_path("bench_echo").read_bytes())
+        engine = bc.conductor.engine
+        floor = Floor(engine, wasmtime.Module(engine.engine, wasm_path("bench_echo").read_bytes()))
         make_ext, why = extism_calls()
         ways: dict[tuple[int, str], Callable[[], Any]] = {}
         for size in SIZES:
