@@ -62,10 +62,20 @@ TOP_TIER = 64 * MIB
 
 
 def memory_tier(payload_len: int, cap: int) -> int:
-    """The memory (bytes) a call with ``payload_len`` input bytes starts with under ``cap``;
-    0: the module's own initial memory."""
+    """The tier of a call with ``payload_len`` input bytes under ``cap``: the memory (bytes)
+    it starts with; 0: the module's own initial memory."""
     size = next((size for most, size in MEMORY_TIERS if payload_len <= most), TOP_TIER)
     return size if size <= cap else 0
+
+
+def grown_size(tier: int, size: int) -> int:
+    """The memory an instance of ``size`` bytes starts a call of ``tier`` with: the tier
+    when the call tree's budget (memory.py) has room for the growth, else its own size (the
+    guest then grows its memory itself, within the budgets, as on every boundary)."""
+    if tier <= size:
+        return size
+    room = memory.room()
+    return size if room is not None and tier - size > room else tier
 
 
 # What the ribosome plugs into a guest call: (host function name, decoded input) -> output.
@@ -191,9 +201,9 @@ class GuestCall:
         running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
             size = self.memory.data_len(self.store)
-            tier = memory_tier(len(payload), self.limits.memory_bytes)
-            if tier > size:
-                self.memory.grow(self.store, (tier - size) // WASM_PAGE)
+            grown = grown_size(memory_tier(len(payload), self.limits.memory_bytes), size)
+            if grown > size:
+                self.memory.grow(self.store, (grown - size) // WASM_PAGE)
             ptr = self.write_new(self.store, payload, "input")
             running = GUEST_CODE
             packed = int(func(self.store, ptr, len(payload)))

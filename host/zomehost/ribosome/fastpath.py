@@ -70,6 +70,7 @@ from zomehost.ribosome.boundary import (
     HostDispatch,
     Starting,
     active_calls,
+    grown_size,
     guest_abi_type,
     instantiate_error,
     memory_tier,
@@ -731,9 +732,9 @@ class GuestCall:
         running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
             size = self.memory_len()
-            tier = memory_tier(len(payload), self.limits.memory_bytes)
-            if tier > size:  # its tier: such an instance is not reused (it is not fresh size)
-                err = c.memory_grow(ctx, inst.memory, (tier - size) // WASM_PAGE, store.aux_addr)
+            grown = grown_size(memory_tier(len(payload), self.limits.memory_bytes), size)
+            if grown > size:  # its tier: such an instance is not reused (it is not fresh size)
+                err = c.memory_grow(ctx, inst.memory, (grown - size) // WASM_PAGE, store.aux_addr)
                 if err:
                     raise c.error(err)
             ptr = self.write_new(ctx, payload, "input")

@@ -48,22 +48,28 @@ from zomehost.errors import (
     Timeout,
     ZomehostError,
 )
-from zomehost.ribosome import fastpath
+from zomehost.ribosome import fastpath, memory
 from zomehost.ribosome.boundary import (
     MEMORY_TIERS,
     HostDispatch,
     active_calls,
+    grown_size,
     host_input_error,
     host_result,
     memory_tier,
     reentrant_error,
+    stray_host_call,
     trap_error,
 )
 from zomehost.ribosome.engine import HOST_FUNCTIONS, WasmEngine, ZomeModule
 from zomehost.ribosome.native import load
 
-# Reset instances a thread keeps for later calls, across all modules (one store each).
+# Reset instances a thread keeps for later calls, across all modules (one store each), at
+# most; the bytes they keep resident are bounded by the engine's thread_cache_bytes.
 IDLE_INSTANCES = 256
+# A reset instance reused by a later call tree is charged to it (memory.adopt) when its
+# memory is bigger than this (memory.py: smaller ones cost no budget until they grow).
+UNCHARGED_BYTES = 256 * 1024
 SMALL_INPUT = MEMORY_TIERS[0][0]  # inputs up to this size use the module's own memory
 # failure codes of _boundary.invoke (FAIL_* in _boundary.c)
 _FAIL_ERROR, _FAIL_TRAP, _FAIL_NO_INPUT, _FAIL_INPUT_PTR = 1, 2, 3, 4
@@ -107,7 +113,7 @@ def unavailable() -> str | None:
             addrs = {}
             for name in _WASMTIME_FUNCTIONS:
                 addrs[name] = ctypes.cast(getattr(_ffi.dll, name), ctypes.c_void_p).value
-            module.setup(addrs, _body, _fault)
+            module.setup(addrs, _body, _fault, _stray)
         except (AttributeError, KeyError) as exc:
             _unavailable = f"wasmtime's C API is missing a symbol: {exc}"
             return _unavailable
@@ -156,6 +162,13 @@ def _fault(call: GuestCall, index: int, what: int, a: int, b: int) -> str:
     return call.fault.message
 
 
+def _stray(index: int) -> str:
+    """The trap's message for a host call with no zome call of this boundary to serve (a
+    start function: the :class:`boundary.Starting` on the stack records the fault)."""
+    stack = active_calls.stack
+    return stray_host_call(stack[-1] if stack else None, HOST_FUNCTIONS[index]).message
+
+
 def _pointer_error(what: str, ptr: int, length: int, size: int) -> InvalidGuestPointer:
     return InvalidGuestPointer(
         f"{what}: guest pointer {ptr:#x}+{length} is outside guest memory ({size} bytes)"
@@ -165,9 +178,10 @@ def _pointer_error(what: str, ptr: int, length: int, size: int) -> InvalidGuestP
 # -- instances ------------------------------------------------------------------------------
 class _Instance(fastpath._Instance):
     """A fastpath instance (its externs and globals) with its C counterpart, its memory
-    grown by the host to its tier's size when that is bigger than the module's own."""
+    grown by the host to its tier's size when that is bigger than the module's own and the
+    call tree's budget has room (``tier`` is 0 when it was not grown)."""
 
-    __slots__ = ("native", "tier")
+    __slots__ = ("held", "native", "tier")
 
     def __init__(
         self,
@@ -181,8 +195,9 @@ class _Instance(fastpath._Instance):
         image = None
         if prepared.reset_globals is not None and len(self.globals) == len(prepared.reset_globals):
             image = boundary.image(prepared, self)
-        size = max(tier, self.size)
-        self.tier = tier
+        size = grown_size(tier, self.size)
+        self.tier = tier if size > self.size else 0
+        self.held = 0  # bytes its last reset wrote: what it keeps resident while idle
         try:
             self.native = _ext.Instance(
                 store.ctx,
@@ -200,11 +215,20 @@ class _Instance(fastpath._Instance):
         self.size = size
 
 
-class _Idle(threading.local):
+class _Idle(fastpath._Stores):
+    """A thread's reset instances (one store each), least recently used first, and the
+    bytes they keep resident (``held``, bounded by the engine's ``thread_cache_bytes``)."""
+
     def __init__(self) -> None:
-        # (store, instance) pairs of reset instances, by module, least recently used first
+        super().__init__()
         self.slots: OrderedDict[tuple[bytes, int], tuple[fastpath._Store, _Instance]]
         self.slots = OrderedDict()
+
+    def pop(self, key: tuple[bytes, int]) -> tuple[fastpath._Store, _Instance] | None:
+        slot = self.slots.pop(key, None)
+        if slot is not None:
+            self.held -= slot[1].held
+        return slot
 
 
 class Boundary(fastpath.Boundary):
@@ -219,6 +243,7 @@ class Boundary(fastpath.Boundary):
             raise RibosomeError(f"the native wasm boundary is unavailable: {why}")
         super().__init__(engine, reuse)
         self.fuel = engine.fuel
+        self.cache_bytes = engine.memory.budgets.thread_cache_bytes
         self._images: dict[bytes, Any] = {}  # module key -> its fresh state (an Image)
         self._idle = _Idle()
 
@@ -241,35 +266,40 @@ class Boundary(fastpath.Boundary):
     ) -> tuple[fastpath._Store, fastpath._Instance]:
         """An idle instance of the module and tier reset to its fresh state, else a fresh
         one in a store of its own (``invoke`` sets the call's deadline and fuel)."""
-        slots = self._idle.slots
+        idle = self._idle
         key = (prepared.key, tier)
-        slot = slots.get(key)
+        slot = idle.slots.get(key)
         # an instance bigger than this call's cap could not start fresh: nor is it reused
         if slot is not None and slot[1].size <= limits.memory_bytes:
-            del slots[key]
             store, inst = slot
-            store.limit_memory(limits.memory_bytes)
-            return store, inst
-        store = fastpath._Store(self.c, self.engine_ptr)
+            idle.pop(key)
+            # beyond the uncharged allowance, the call tree pays for all of it
+            if inst.size <= UNCHARGED_BYTES or memory.adopt(inst.base):
+                store.limit_memory(limits.memory_bytes)
+                return store, inst
+        store = fastpath._Store(self.c, self.engine_ptr, idle)
         self._arm(store, limits, remaining)  # a start function runs under the deadline
         return store, _Instance(self, store, prepared, limits, tier)
 
     def keep(self, store: fastpath._Store, inst: _Instance) -> None:
-        """Keep a reset instance for this thread's next call of its module and tier."""
-        slots = self._idle.slots
+        """Keep a reset instance for this thread's next call of its module and tier, within
+        the thread's cache: least recently used ones go first."""
+        idle = self._idle
         key = (inst.key, inst.tier)
-        if key in slots:
+        inst.held = inst.native.last_dirty()
+        if key in idle.slots or inst.held > self.cache_bytes:
             return  # one idle instance per module and tier; this one goes with its store
-        slots[key] = (store, inst)
-        if len(slots) > IDLE_INSTANCES:
-            slots.popitem(last=False)
+        idle.slots[key] = (store, inst)
+        idle.held += inst.held
+        while idle.held > self.cache_bytes or len(idle.slots) > IDLE_INSTANCES:
+            idle.pop(next(iter(idle.slots)))
 
     def take(self, inst: _Instance) -> None:
         """Take ``inst`` out of this thread's idle instances if it is there."""
         key = (inst.key, inst.tier)
         slot = self._idle.slots.get(key)
         if slot is not None and slot[1] is inst:
-            del self._idle.slots[key]
+            self._idle.pop(key)
 
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch

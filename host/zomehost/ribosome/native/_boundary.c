@@ -7,9 +7,9 @@
  * below from wasmtime's crates/c-api/include (wasmtime 50).
  *
  * A reset puts back a module's fresh state: its image (memory right after instantiation,
- * kept once per module with its all-zero pages left out) is copied back, the pages past the
- * image that a call may have written (the resident ones, see zero_resident) are zeroed, and
- * the mutable globals are restored.
+ * kept once per module with its all-zero pages left out) is copied back over the pages a
+ * call may have written (its non-zero pages, and the resident ones of the rest: see
+ * restore), and the mutable globals are restored.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -170,23 +170,6 @@ static const uint8_t *image_page(const Image *img, size_t i) {
     return i < img->pages ? img->page[i] : NULL;
 }
 
-/* Put pages [first, last) of memory at base back to the image. */
-static void restore_pages(const Image *img, uint8_t *base, size_t first, size_t last) {
-    size_t i = first;
-    while (i < last) {
-        const uint8_t *src = image_page(img, i);
-        if (src != NULL) {
-            memcpy(base + i * PAGE, src, PAGE);
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < last && image_page(img, j) == NULL) j++;
-        memset(base + i * PAGE, 0, (j - i) * PAGE);
-        i = j;
-    }
-}
-
 /* -- Instance: the externs of one live instance and how to reset it -------------------- */
 typedef struct {
     PyObject_HEAD void *ctx; /* its store's context */
@@ -197,7 +180,7 @@ typedef struct {
     PyObject *globals;   /* tuple of int: addresses of the mutable globals, in image order */
     const void **gaddr;
     size_t size;         /* bytes of memory it is reset to: the image, grown by the host */
-    int beyond;          /* resets may use mincore() past the image (see above) */
+    int resident_ok;     /* a page written since it was made stays resident (see above) */
     size_t last_dirty;   /* bytes the last reset put back */
 } Instance;
 
@@ -280,54 +263,53 @@ static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
         }
         Py_INCREF(image);
         self->image = img;
-        if (size > img->size) {
-            uint8_t *past = self->base + img->size;
-            size_t len = (size_t)size - img->size;
-            self->beyond = syscall(SYS_mlock2, past, len, MLOCK_ONFAULT) == 0 || !machine_has_swap();
-        }
+        self->resident_ok = !machine_has_swap() ||
+                            syscall(SYS_mlock2, self->base, self->size, MLOCK_ONFAULT) == 0;
     }
     return (PyObject *)self;
 }
 
-/* Zero the resident pages of [base + from, base + to): a superset of the written ones. */
-static size_t zero_resident(uint8_t *base, size_t from, size_t to) {
+/* Put memory [0, size) back to the image: its non-zero pages copied back, and of the
+ * others the resident ones zeroed (a page written since the instance was made is resident,
+ * see above; one never touched is not, and stays untouched) — all of them when residency
+ * cannot be trusted. Returns the bytes written. */
+static size_t restore(const Image *img, uint8_t *base, size_t size, int resident_ok) {
     unsigned char vec[RESIDENT_CHUNK];
-    size_t zeroed = 0;
-    for (size_t at = from; at < to; at += (size_t)RESIDENT_CHUNK * PAGE) {
-        size_t len = to - at < (size_t)RESIDENT_CHUNK * PAGE ? to - at : (size_t)RESIDENT_CHUNK * PAGE;
-        size_t pages = len / PAGE;
-        if (mincore(base + at, len, vec) != 0) { /* cannot happen: zero it all */
-            memset(base + at, 0, len);
-            zeroed += len;
-            continue;
-        }
-        for (size_t i = 0; i < pages;) {
-            if (!(vec[i] & 1)) {
+    size_t written = 0, pages = size / PAGE;
+    for (size_t at = 0; at < pages; at += RESIDENT_CHUNK) {
+        size_t n = pages - at < RESIDENT_CHUNK ? pages - at : RESIDENT_CHUNK;
+        uint8_t *chunk = base + at * PAGE;
+        int known = resident_ok && mincore(chunk, n * PAGE, vec) == 0;
+        size_t i = 0;
+        while (i < n) {
+            const uint8_t *src = image_page(img, at + i);
+            if (src != NULL) {
+                memcpy(chunk + i * PAGE, src, PAGE);
+                written += PAGE;
                 i++;
-                continue;
+            } else if (known && !(vec[i] & 1)) {
+                i++;
+            } else {
+                size_t j = i;
+                while (j < n && image_page(img, at + j) == NULL && (!known || (vec[j] & 1))) j++;
+                memset(chunk + i * PAGE, 0, (j - i) * PAGE);
+                written += (j - i) * PAGE;
+                i = j;
             }
-            size_t j = i;
-            while (j < pages && (vec[j] & 1)) j++;
-            memset(base + at + i * PAGE, 0, (j - i) * PAGE);
-            zeroed += (j - i) * PAGE;
-            i = j;
         }
     }
-    return zeroed;
+    return written;
 }
 
-/* Put the instance back to its fresh state: the image's pages copied back, the resident
- * pages past it zeroed, the globals restored. False when impossible: no image, a memory
- * that grew (memory cannot shrink), or pages past the image that could have been swapped. */
+/* Put the instance back to its fresh state (memory and mutable globals). False when that
+ * is impossible: no image, a memory that grew (memory cannot shrink), or a memory grown by
+ * the host past its image whose pages' residency cannot be trusted. */
 static PyObject *Instance_reset(Instance *self, PyObject *unused) {
     Image *img = self->image;
     if (img == NULL || api_memory_data_size(self->ctx, self->memory) != self->size ||
-        (self->size > img->size && !self->beyond))
+        (self->size > img->size && !self->resident_ok))
         Py_RETURN_FALSE;
-    restore_pages(img, self->base, 0, img->pages);
-    size_t dirty = img->size;
-    if (self->size > img->size) dirty += zero_resident(self->base, img->size, self->size);
-    self->last_dirty = dirty;
+    self->last_dirty = restore(img, self->base, self->size, self->resident_ok);
     for (size_t i = 0; i < img->nglobals; i++) {
         void *err = api_global_set(self->ctx, self->gaddr[i], img->globals + i * VAL_SIZE);
         if (err != NULL) return PyLong_FromVoidPtr(err); /* cannot happen: same type, mutable */
@@ -341,7 +323,7 @@ static PyObject *Instance_last_dirty(Instance *self, PyObject *unused) {
 
 static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
     Image *img = self->image;
-    return PyBool_FromLong(img != NULL && (self->size == img->size || self->beyond));
+    return PyBool_FromLong(img != NULL && (self->size == img->size || self->resident_ok));
 }
 
 static PyMethodDef Instance_methods[] = {
@@ -399,6 +381,7 @@ typedef struct Active {
 static __thread Active *current;
 static PyObject *host_body; /* (call, index, input: bytes) -> bytes | str */
 static PyObject *host_fault; /* (call, index, what, a, b) -> str */
+static PyObject *host_stray; /* (index) -> str: a host call with no zome call to serve */
 
 static size_t mem_size(Instance *inst) { return api_memory_data_size(inst->ctx, inst->memory); }
 
@@ -429,9 +412,21 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
     Py_ssize_t index = (Py_ssize_t)(uintptr_t)env - 1;
     Active *a = current;
     if (a == NULL || a->ts == NULL) {
-        /* no zome call runs on this thread (a start function): refuse without Python */
-        const char *text = "a host function was called outside a zome call";
-        return api_trap_new(text, strlen(text));
+        /* no call of this boundary is waiting in the guest (a start function runs): the
+         * thread may not hold the GIL (ctypes released it to instantiate) */
+        PyGILState_STATE gil = PyGILState_Ensure();
+        PyObject *msg = PyObject_CallFunction(host_stray, "n", index);
+        Py_ssize_t len = 0;
+        const char *text = msg && PyUnicode_Check(msg) ? PyUnicode_AsUTF8AndSize(msg, &len) : NULL;
+        if (text == NULL) {
+            PyErr_Clear();
+            text = "a host function was called outside a zome call";
+            len = (Py_ssize_t)strlen(text);
+        }
+        void *trap = api_trap_new(text, (size_t)len);
+        Py_XDECREF(msg);
+        PyGILState_Release(gil);
+        return trap;
     }
     uint32_t ptr = (uint32_t)args[0].i32, len = (uint32_t)args[1].i32;
     Instance *inst = a->inst;
@@ -599,10 +594,11 @@ done:
     return ret;
 }
 
-/* setup(addresses: dict[str, int], host_body, host_fault) */
+/* setup(addresses: dict[str, int], host_body, host_fault, host_stray) */
 static PyObject *setup(PyObject *mod, PyObject *args) {
-    PyObject *addrs, *body, *fault;
-    if (!PyArg_ParseTuple(args, "O!OO", &PyDict_Type, &addrs, &body, &fault)) return NULL;
+    PyObject *addrs, *body, *fault, *stray;
+    if (!PyArg_ParseTuple(args, "O!OOO", &PyDict_Type, &addrs, &body, &fault, &stray))
+        return NULL;
     struct {
         const char *name;
         void **slot;
@@ -630,6 +626,8 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
     Py_XSETREF(host_body, body);
     Py_INCREF(fault);
     Py_XSETREF(host_fault, fault);
+    Py_INCREF(stray);
+    Py_XSETREF(host_stray, stray);
     api_ready = 1;
     Py_RETURN_NONE;
 }
