@@ -50,6 +50,7 @@ from zomehost.errors import (
 )
 from zomehost.ribosome import fastpath, memory
 from zomehost.ribosome.boundary import (
+    GUEST_ALLOCATOR,
     MEMORY_TIERS,
     HostDispatch,
     active_calls,
@@ -157,7 +158,7 @@ def _fault(call: GuestCall, index: int, what: int, a: int, b: int) -> str:
         c = call.c
         exc = c.trap(a) if what == _HOST_ALLOC_TRAP else c.error(a)
         where = f"host function {name}: the guest allocator"
-        fault = call.fault or trap_error(exc, where, call.limits, size)
+        fault = call.fault or trap_error(exc, where, call.limits, size, GUEST_ALLOCATOR)
     call.fault = call.fault or fault
     return call.fault.message
 
