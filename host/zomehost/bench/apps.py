@@ -6,7 +6,9 @@
   of ``echo_1k`` (1 KiB) go round-robin over the first N apps on one thread, at the
   ribosome (``Ribosome.run`` with each app's own call context, as ``inproc_call_us``) and
   through ``Conductor.call_zome`` (``conductor_per_call_us``: authorization, workspace and
-  each cell's chain as well); rounds of all counts are interleaved, per-call CPU time of
+  each cell's chain as well), on the C-level floor (one floor instance per app's module)
+  and on the ctypes boundary (``ctypes_per_call_us``: the default before the native one);
+  rounds of all counts are interleaved, per-call CPU time of
   the calling thread is measured, and ``apps_100_over_1`` is the median over rounds of the
   ribosome's per-call time at 100 apps over its time at one app (the conductor's ratio is
   beside it).
@@ -49,6 +51,7 @@ from zomehost.chain.source_chain import Workspace
 from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack
 from zomehost.core.zome_call import ZomeCall
+from zomehost.ribosome.ribosome import Ribosome
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64, 100, 128, 200)
 MANY = 1000
@@ -62,7 +65,13 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
     try:
         wasm = wasm_path("bench_echo").read_bytes()
         c = bc.conductor
-        ways: dict[str, list[Callable[[], Any]]] = {"ribosome": [], "conductor": [], "floor": []}
+        ways: dict[str, list[Callable[[], Any]]] = {
+            "ribosome": [],
+            "conductor": [],
+            "floor": [],
+            "ctypes": [],
+        }
+        ctypes_ribosome = Ribosome(c.engine, "fast")
         payload = pack(PAYLOAD)
         for i in range(max(COUNTS)):
             path = bc.root / f"bench_echo-{i}.wasm"
@@ -77,6 +86,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
                 cell, "echo", "echo_1k", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
             )
             ways["ribosome"].append(partial(c.ribosome.run, ctx, zm, "echo_1k", payload))
+            ways["ctypes"].append(partial(ctypes_ribosome.run, ctx, zm, "echo_1k", payload))
             ways["floor"].append(partial(Floor(c.engine, zm.module).call, "echo_1k", payload))
         samples: dict[tuple[str, int], list[float]] = {(w, n): [] for w in ways for n in COUNTS}
         with quiet_gc():
@@ -109,6 +119,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
             "per_call_us": curve("ribosome"),
             "conductor_per_call_us": curve("conductor"),
             "floor_per_call_us": curve("floor"),
+            "ctypes_per_call_us": curve("ctypes"),
         },
         "apps_100_over_1": {
             "median": ratio("ribosome"),
@@ -118,6 +129,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
             "apps_100_us": statistics.median(samples[("ribosome", 100)]),
             "conductor_100_over_1": ratio("conductor"),
             "floor_100_over_1": ratio("floor"),
+            "ctypes_100_over_1": ratio("ctypes"),
             "boundary": boundary,
         },
     }
@@ -135,6 +147,7 @@ from zomehost.conductor.home import Home
 from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 from zomehost.core.zome_call import ZomeCall
+from zomehost.ribosome.ribosome import Ribosome
 home_path, passphrase, plan = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
 gc.collect()
 rss0 = rss_mib()

@@ -8,7 +8,9 @@ each payload size from 1 KiB to 1 MiB:
   limits, deadline, the host-function table and the envelope — as ``inproc_call_us``;
 * **floor** (:mod:`zomehost.bench.floor`): the same module and work through wasmtime's C API
   with ctypes, one instance reused with no reset, no limits;
-* **Extism**: the Extism Python SDK with an equivalent plugin (:data:`EXTISM_WAT`).
+* **Extism**: the Extism Python SDK with an equivalent plugin (:data:`EXTISM_WAT`);
+* **ctypes** (``ctypes_us`` in the curve): zomehost on its ctypes boundary
+  (``ZOMEHOST_BOUNDARY=fast``, the default before the native one), for before and after.
 
 Up to 64 KiB the call is ``echo_1k`` (n bytes in, the host function ``random_bytes(n)``, n
 bytes out: the payload crosses three times); past 64 KiB (``random_bytes``'s own limit) it
@@ -36,6 +38,7 @@ from zomehost.bench.harness import BenchConductor, quiet_gc, wasm_path
 from zomehost.chain.source_chain import Workspace
 from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack
+from zomehost.ribosome.ribosome import Ribosome
 
 KIB = 1024
 SIZES = (1 * KIB, 4 * KIB, 16 * KIB, 32 * KIB, 64 * KIB, 256 * KIB, 1024 * KIB)
@@ -101,8 +104,11 @@ def export_for(size: int) -> str:
     return "echo_1k" if size <= HOST_FN_MAX else "noop"
 
 
-def zomehost_calls(bc: BenchConductor) -> Callable[[int, bytes], Callable[[], Any]]:
-    """A maker of ``Ribosome.run`` calls of bench_echo at a size (installs the app)."""
+def zomehost_calls(
+    bc: BenchConductor, boundary: str | None = None
+) -> Callable[[int, bytes], Callable[[], Any]]:
+    """A maker of ``Ribosome.run`` calls of bench_echo at a size (installs the app), on the
+    conductor's boundary or on a ribosome with ``boundary``."""
     app = bc.install("echo", [("echo", "bench_echo")])
     bc.call_fn("echo", "echo", "noop", b"")()  # runs init, warms every cache
     c = bc.conductor
@@ -112,11 +118,12 @@ def zomehost_calls(bc: BenchConductor) -> Callable[[int, bytes], Callable[[], An
         cell, "echo", "noop", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
     )
 
+    ribosome = c.ribosome if boundary is None else Ribosome(c.engine, boundary)
+
     def make(size: int, data: bytes) -> Callable[[], Any]:
         export = export_for(size)
         call_ctx = replace(ctx, function_name=export)
         payload = pack(data)
-        ribosome = c.ribosome
         return lambda: ribosome.run(call_ctx, zm, export, payload)
 
     return make
@@ -158,6 +165,8 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
     bc = BenchConductor.create()
     try:
         make_zh = zomehost_calls(bc)
+        ctypes_bc = BenchConductor.create()
+        make_ctypes = zomehost_calls(ctypes_bc, "fast")
         engine = bc.conductor.engine
         floor = Floor(engine, wasmtime.Module(engine.engine, wasm_path("bench_echo").read_bytes()))
         make_ext, why = extism_calls()
@@ -166,6 +175,7 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
             data = os.urandom(size)
             payload = pack(data)
             ways[(size, "zomehost")] = make_zh(size, data)
+            ways[(size, "ctypes")] = make_ctypes(size, data)
             ways[(size, "floor")] = floor_call(floor, export_for(size), payload)
             if make_ext is not None:
                 ways[(size, "extism")] = make_ext(size, data)
@@ -190,11 +200,12 @@ def measure(rounds: int = 9, budget_s: float = 0.15) -> dict[str, Any]:
                     samples[key].append((time.thread_time() - t0) / n * 1e6)
     finally:
         bc.close()
+        ctypes_bc.close()
     boundary = bc.conductor.ribosome.boundary.kind
     curve: dict[str, Any] = {}
     for size in SIZES:
         row: dict[str, Any] = {"export": export_for(size)}
-        for way in ("zomehost", "floor", "extism"):
+        for way in ("zomehost", "ctypes", "floor", "extism"):
             if (size, way) in samples:
                 row[f"{way}_us"] = statistics.median(samples[(size, way)])
         row["over_floor"] = _ratio(samples, (size, "zomehost"), (size, "floor"))

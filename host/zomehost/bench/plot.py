@@ -12,7 +12,14 @@ def curves(results: dict[str, Any], out_dir: Path) -> str | None:
     """Draw the curves the run measured; the image's name, or why there is none."""
     payload = (results.get("payload_curve") or {}).get("sizes")
     apps = (results.get("apps_curve") or {}).get("per_call_us")
-    conductor = (results.get("apps_curve") or {}).get("conductor_per_call_us") or {}
+    others = {
+        "Conductor.call_zome": "conductor_per_call_us",
+        "C-level floor": "floor_per_call_us",
+        "ctypes boundary (before)": "ctypes_per_call_us",
+    }
+    extra = {
+        label: (results.get("apps_curve") or {}).get(key) or {} for label, key in others.items()
+    }
     if not payload and not apps:
         return "not drawn: neither curve was measured"
     try:
@@ -27,7 +34,8 @@ def curves(results: dict[str, Any], out_dir: Path) -> str | None:
         sizes = sorted(payload, key=int)
         x = [int(s) / 1024 for s in sizes]
         for way, label in (
-            ("zomehost_us", "zomehost"),
+            ("zomehost_us", "zomehost (native boundary)"),
+            ("ctypes_us", "zomehost, ctypes boundary (before)"),
             ("floor_us", "C-level floor"),
             ("extism_us", "Extism"),
         ):
@@ -44,9 +52,10 @@ def curves(results: dict[str, Any], out_dir: Path) -> str | None:
     if apps:
         counts = sorted(apps, key=int)
         x = [int(n) for n in counts]
-        right.plot(x, [apps[n] for n in counts], marker="o", label="Ribosome.run")
-        if conductor:
-            right.plot(x, [conductor[n] for n in counts], marker="o", label="Conductor.call_zome")
+        right.plot(x, [apps[n] for n in counts], marker="o", label="Ribosome.run (native)")
+        for label, curve in extra.items():
+            if curve:
+                right.plot(x, [curve[n] for n in counts], marker="o", label=label)
         right.legend()
         right.set_xlabel("apps called round-robin on one thread")
         right.set_ylabel("µs per call (CPU, median)")

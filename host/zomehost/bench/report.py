@@ -209,11 +209,13 @@ def markdown(doc: dict[str, Any]) -> str:
     if sizes:
         lines += [
             "",
-            "| payload | call | zomehost µs | floor µs | Extism µs | zomehost / floor |",
-            "|---|---|---|---|---|---|",
+            "| payload | call | zomehost µs | ctypes boundary µs | floor µs | Extism µs "
+            "| zomehost / floor |",
+            "|---|---|---|---|---|---|---|",
         ]
         for size, row in sorted(sizes.items(), key=lambda kv: int(kv[0])):
-            cells = [_fmt(row.get(k), "µs") for k in ("zomehost_us", "floor_us", "extism_us")]
+            keys = ("zomehost_us", "ctypes_us", "floor_us", "extism_us")
+            cells = [_fmt(row.get(k), "µs") for k in keys]
             lines.append(
                 f"| {int(size) // 1024} KiB | `{row['export']}` | {' | '.join(cells)} "
                 f"| {_fmt(row.get('over_floor'), 'x')} |"
@@ -229,13 +231,18 @@ def markdown(doc: dict[str, Any]) -> str:
             + " | ".join(_fmt(per_call[n], "µs") for n in counts)
             + " |",
         ]
-        conductor = results["apps_curve"].get("conductor_per_call_us") or {}
-        if conductor:
-            lines.append(
-                "| µs per call, Conductor.call_zome | "
-                + " | ".join(_fmt(conductor.get(n), "µs") for n in counts)
-                + " |"
-            )
+        for label, key in (
+            ("Conductor.call_zome", "conductor_per_call_us"),
+            ("C-level floor", "floor_per_call_us"),
+            ("ctypes boundary", "ctypes_per_call_us"),
+        ):
+            curve = results["apps_curve"].get(key) or {}
+            if curve:
+                lines.append(
+                    f"| µs per call, {label} | "
+                    + " | ".join(_fmt(curve.get(n), "µs") for n in counts)
+                    + " |"
+                )
     if doc.get("plot") and not str(doc["plot"]).startswith("not drawn"):
         lines += ["", f"![payload and app-count curves]({doc['plot']})"]
     parts = (results.get("call_breakdown_cpu_us") or {}).get("parts")
