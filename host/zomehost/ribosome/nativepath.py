@@ -346,12 +346,13 @@ class GuestCall(fastpath.GuestCall):
         self._turn = store.turn
 
     def _retier(self, tier: int) -> _Instance:
-        """Trade the call's instance for one of ``tier`` (reset: an instance that has not
-        served a failed call goes back to the idle ones)."""
+        """Trade the call's instance for one of ``tier``; the old one goes back to the idle
+        ones (reset if it served an earlier invoke, never if that invoke failed)."""
         old = self._inst
         assert isinstance(old, _Instance)
         boundary = self._boundary
-        if not self._spoiled and old.native.reset() is True:
+        # one that has not run this call's code is as it was taken: fresh or reset
+        if not self._spoiled and (not self._invoked or old.native.reset() is True):
             boundary.keep(self.store, old)
         remaining = max(self.deadline - time.monotonic(), 1e-3)
         store, inst = boundary.instance(self._prepared, self.limits, remaining, tier)
@@ -371,13 +372,13 @@ class GuestCall(fastpath.GuestCall):
         boundary = self._boundary
         if self._invoked:
             boundary.take(inst)  # invoked again: it is not idle while it runs
-        self._invoked = True
         limits = self.limits
         if inst.tier or len(payload) > SMALL_INPUT:
             tier = memory_tier(len(payload), limits.memory_bytes)
             if tier != inst.tier:
                 inst = self._retier(tier)
                 store = self.store
+        self._invoked = True
         func = inst.funcs.get(export)
         if func is None:
             func = inst.func(self.ctx, export) if export in self._exports else None

@@ -123,12 +123,25 @@ static PyObject *Image_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     self->size = (size_t)size;
     self->pages = (size_t)size / PAGE;
     self->page = PyMem_Calloc(self->pages ? self->pages : 1, sizeof(uint8_t *));
+    /* A page instantiation never touched is not resident, and zero: left unread, so this
+     * instance's resets do not take it for a page a call wrote (restore). */
+    unsigned char *resident = PyMem_Malloc(self->pages ? self->pages : 1);
+    if (resident != NULL && self->pages && mincore((void *)mem, (size_t)size, resident) != 0)
+        memset(resident, 1, self->pages);
     size_t nonzero = 0;
-    for (size_t i = 0; i < self->pages; i++) nonzero += !all_zero(mem + i * PAGE, PAGE);
+    for (size_t i = 0; i < self->pages; i++) {
+        if (resident != NULL && !(resident[i] & 1)) continue;
+        if (all_zero(mem + i * PAGE, PAGE)) {
+            if (resident != NULL) resident[i] = 0;
+        } else {
+            nonzero++;
+        }
+    }
     self->data = PyMem_Malloc(nonzero ? nonzero * PAGE : 1);
     self->nglobals = (size_t)globals.len / VAL_SIZE;
     self->globals = PyMem_Malloc(globals.len ? (size_t)globals.len : 1);
     if (self->page == NULL || self->data == NULL || self->globals == NULL) {
+        PyMem_Free(resident);
         PyBuffer_Release(&globals);
         Py_DECREF(self);
         return PyErr_NoMemory();
@@ -137,11 +150,12 @@ static PyObject *Image_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     PyBuffer_Release(&globals);
     uint8_t *out = self->data;
     for (size_t i = 0; i < self->pages; i++) {
-        if (all_zero(mem + i * PAGE, PAGE)) continue;
+        if (resident != NULL ? !(resident[i] & 1) : all_zero(mem + i * PAGE, PAGE)) continue;
         memcpy(out, mem + i * PAGE, PAGE);
         self->page[i] = out;
         out += PAGE;
     }
+    PyMem_Free(resident);
     return (PyObject *)self;
 }
 
