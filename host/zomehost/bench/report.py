@@ -70,8 +70,27 @@ WHY: dict[str, str] = {
         "instance's memory image (the breakdown table)"
     ),
     "extism_over_inproc": (
-        "Extism runs one plugin instance with no reset between calls; zomehost resets "
-        "its instance after each call and runs more Python per call (see inproc_call_us)"
+        "the C-level floor itself (a minimal ctypes host, one instance, no reset) is only "
+        "~3x faster than Extism here, and the host function's own work (os.urandom of 1 "
+        "KiB, ~4 µs on this VM) is in all three; zomehost adds a reset (the pages a call "
+        "wrote), limits and deadlines, the host-function table and ~10 µs of Python "
+        "bookkeeping per call (docs/performance.md, the native call piece by piece)"
+    ),
+    "inproc_1k_over_floor": (
+        "Python around the C call: the call's bookkeeping, the host-function table, "
+        "decoding and encoding (docs/performance.md, the native call piece by piece)"
+    ),
+    "inproc_64k_over_floor": "see inproc_1k_over_floor and the payload curve",
+    "inproc_1m_over_floor": "see inproc_1k_over_floor and the payload curve",
+    "apps_100_over_1": (
+        "each app has its own compiled module and memory: rotating over 100 of them misses "
+        "the CPU caches, as the floor shows (floor_100_over_1 beside it, the same rotation "
+        "on a minimal host); zomehost touches more per call (its reset, the call context)"
+    ),
+    "idle_app_mib": "",
+    "cold_start_1000_apps_s": (
+        "each app's first call opens its cell (its chain head, grants, DNA manifest) and "
+        "runs on the conductor's one thread; the keystore's Argon2id unseal is ~0.3 s of it"
     ),
     "client_call_p50_ms": (
         "a call crosses two Python processes and a WebSocket on two shared cores: the "
