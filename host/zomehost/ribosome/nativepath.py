@@ -11,22 +11,25 @@ modules and export lookups it reuses) and :mod:`zomehost.ribosome.boundary`; wha
   :func:`boundary.host_result`), and writes the envelope into a block the guest allocates.
   Every failure comes back as a code that :func:`_fault` / :meth:`GuestCall._failure` turn
   into the same typed error as on the other paths.
-* **Memory tiers, and resets that do not depend on the tier's size**: a call with a big
-  input starts with its memory grown by the host to its tier (``boundary.memory_tier``, as
-  on every boundary), so it does not outgrow it and its instance can be reused; idle
-  instances are kept per module and tier. A module's fresh state (memory and mutable
-  globals right after instantiation) is kept once per module as a sparse
-  ``_boundary.Image``; a reset copies the image back (192 KiB for a Rust zome: ~7 µs) and
-  zeroes only the *resident* pages past it (``mincore``: a page a call wrote stays resident,
-  since those pages are locked or the machine has no swap). The rules of reset.py hold
-  unchanged: an instance whose call trapped, faulted or was interrupted, or whose memory
-  grew, is never used again.
+* **Resets that write what a call may have written**: a module's fresh state (memory and
+  mutable globals right after instantiation) is kept once per module as a sparse
+  ``_boundary.Image``; a reset copies the image's non-zero pages back and zeroes, of the
+  other pages, only the *resident* ones (``mincore``: a page a call wrote stays resident,
+  since the machine has no swap or the memory is locked on fault; otherwise every page is
+  zeroed). The rules of reset.py hold unchanged: an instance whose call trapped, faulted or
+  was interrupted, or whose memory grew, is never used again.
+* **Memory tiers**: a call with a big input starts with its memory grown by the host to its
+  tier (``boundary.memory_tier`` and ``grown_size``, as on every boundary), so it does not
+  outgrow it and its instance can be reset and reused; idle instances are kept per module
+  and tier, and one past 256 KiB is charged to the call tree that reuses it
+  (``memory.adopt``).
 * **One store per instance**, and each thread keeps up to :data:`IDLE_INSTANCES` reset
-  instances (least recently used first out): no store-wide instance count or memory budget,
-  so calls rotating over many apps keep reusing their instances. An instance that cannot be
-  reused is dropped with its store at once, so its memory goes back right away.
+  instances, least recently used first out, within the engine's ``thread_cache_bytes`` of
+  what they keep resident: no store-wide instance count, so calls rotating over many apps
+  keep reusing their instances. An instance that cannot be reused is dropped with its store
+  at once.
 
-``boundary.select_boundary`` picks this path (``native``, the default) when the extension is
+``ribosome.select_boundary`` picks this path (``native``, the default) when the extension is
 built and loads, and says once in the log when it falls back to the ctypes one.
 """
 
