@@ -52,11 +52,13 @@ static int api_ready;
 #define PAGE 4096
 #define RESIDENT_CHUNK 4096   /* pages per mincore() call */
 
-/* -- pages past the image: which ones a call may have written -------------------------- */
+/* -- which pages a call may have written --------------------------------------------------- */
 /* A page of anonymous memory that was written is resident until the instance is gone,
  * unless it is swapped out: so mincore() lists a superset of the written pages, as long as
- * they cannot be swapped. That holds when the machine has no swap, or when the pages are
- * locked (mlock2 MLOCK_ONFAULT: each page locks when first touched). */
+ * they cannot be swapped. That holds when the pages are locked (mlock2 MLOCK_ONFAULT: each
+ * page locks when first touched; allowed up to RLIMIT_MEMLOCK without CAP_IPC_LOCK), or,
+ * failing that, when the machine has no swap (checked once per process: swap turned on
+ * later is not seen). */
 #ifndef MLOCK_ONFAULT
 #define MLOCK_ONFAULT 0x01
 #endif
@@ -277,8 +279,9 @@ static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) 
         }
         Py_INCREF(image);
         self->image = img;
-        self->resident_ok = !machine_has_swap() ||
-                            syscall(SYS_mlock2, self->base, self->size, MLOCK_ONFAULT) == 0;
+        /* locked first: that holds even if swap is turned on later */
+        self->resident_ok = syscall(SYS_mlock2, self->base, self->size, MLOCK_ONFAULT) == 0 ||
+                            !machine_has_swap();
     }
     return (PyObject *)self;
 }
