@@ -69,52 +69,6 @@ WHY: dict[str, str] = {
         "call object and idle bookkeeping, the envelope (docs/performance.md, the native "
         "call piece by piece)"
     ),
-    "extism_over_inproc": (">=", 3.0, "x", "Extism's time / zomehost's, 1 KiB, side by side"),
-    "apps_100_over_1": ("<=", 1.5, "x", "100 apps round-robin on one thread / one app"),
-    "client_call_p50_ms": ("<=", 0.3, "ms", "signed call over the app WebSocket, Python, p50"),
-    "client_call_p99_ms": ("<=", 1.0, "ms", "same, p99"),
-    "write_calls_per_s": (">=", 2500.0, "calls/s", "create_one calls, one writer, synced"),
-    "write_latency_ratio_100k_vs_100": ("<=", 1.2, "x", "write latency, chain 100 000 / 100"),
-    "remote_call_p50_ms": ("<=", 0.8, "ms", "call_remote round trip, two processes, p50"),
-    "cold_start_10_apps_s": ("<=", 0.5, "s", "10 apps to first answers, warm module cache"),
-    "cold_start_1000_apps_s": ("<=", 2.0, "s", "1,000 apps: open to every app answered"),
-    "idle_app_mib": ("<=", 0.25, "MiB", "resident memory per idle app (1,000 apps)"),
-    "concurrent_read_calls_per_s": (">=", 3000.0, "calls/s", "100 concurrent clients"),
-}
-
-# Figures shown without a target (comparisons and breakdowns), in table order.
-EXTRA: dict[str, tuple[str, str]] = {
-    "extism_us": ("µs", "Extism Python SDK, equivalent plugin (instance reused)"),
-    "wasmtime_public_api_us": ("µs", "same zome, public wasmtime-py API, fresh instance"),
-    "wasmtime_public_api_reused_instance_us": ("µs", "same, one instance reused"),
-    "inproc_call_ctypes_boundary_us": ("µs", "zomehost with ZOMEHOST_BOUNDARY=fast (ctypes)"),
-    "inproc_call_public_boundary_us": ("µs", "zomehost with ZOMEHOST_BOUNDARY=public"),
-    "conductor_call_us": ("µs", "Conductor.call_zome in-process (auth, workspace, commit)"),
-    "inproc_call_no_reuse_us": ("µs", "inproc_call_us with instance reuse off (fresh per call)"),
-    "fresh_instance_us": ("µs", "floor: a fresh instance (store, instantiate, exports)"),
-    "noop_call_us": ("µs", "floor: zome call without a host function (bench_echo.noop)"),
-    "client_call_js_p50_ms": ("ms", "signed call from @holochain/client, p50"),
-    "client_call_js_p99_ms": ("ms", "same, p99"),
-    "remote_call_p99_ms": ("ms", "call_remote round trip, p99"),
-    "write_calls_per_s_4_writers": ("calls/s", "4 threads on 4 cells (group commit), create_one"),
-    "write_calls_per_s_probe": ("calls/s", "one writer, probe.create_entry (+ post_commit)"),
-    "lmdb_synced_commits_per_s": ("calls/s", "floor: bare LMDB synced commits, this disk"),
-    "cold_start_10_apps_cold_cache_s": ("s", "10 apps, module cache deleted (compiles)"),
-    "call_tree_memory_budget_mb": ("MiB", "memory one call tree may hold (memory_bytes)"),
-    "call_tree_peak_rss_mb": ("MB", "resident memory a 15-level hostile call tree added, peak"),
-    "call_tree_after_rss_mb": ("MB", "same, left after the call (a worker's cache)"),
-    "four_call_trees_peak_rss_mb": ("MB", "four such trees at once on four threads, peak"),
-    "four_call_trees_after_rss_mb": ("MB", "same, left after the calls"),
-}
-
-WHY: dict[str, str] = {
-    "inproc_call_us": (
-        "the instance is reused (reset to its fresh state after each call; "
-        "inproc_call_no_reuse_us is the same call with a fresh instance), so what is left is "
-        "Python on the hot path: each crossing is a ctypes call (about 1 µs), the host "
-        "function's decode/dispatch/encode, the envelope, and the reset's copy of the "
-        "instance's memory image (the breakdown table)"
-    ),
     "extism_over_inproc": (
         "the C-level floor itself (a minimal ctypes host, one instance, no reset) is only "
         "~3x faster than Extism here, and the host function's own work (os.urandom of 1 "

@@ -54,6 +54,7 @@ from zomehost.errors import (
 from zomehost.ribosome import fastpath, memory
 from zomehost.ribosome.boundary import (
     GUEST_ALLOCATOR,
+    GUEST_CODE,
     MEMORY_TIERS,
     HostDispatch,
     active_calls,
@@ -223,8 +224,8 @@ class _Idle(fastpath._Stores):
     """A thread's reset instances (one store each), least recently used first, and the
     bytes they keep resident (``held``, bounded by the engine's ``thread_cache_bytes``)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, cache: int) -> None:
+        super().__init__(cache)
         self.slots: OrderedDict[tuple[bytes, int], tuple[fastpath._Store, _Instance]]
         self.slots = OrderedDict()
 
@@ -247,9 +248,8 @@ class Boundary(fastpath.Boundary):
             raise RibosomeError(f"the native wasm boundary is unavailable: {why}")
         super().__init__(engine, reuse)
         self.fuel = engine.fuel
-        self.cache_bytes = engine.memory.budgets.thread_cache_bytes
         self._images: dict[bytes, Any] = {}  # module key -> its fresh state (an Image)
-        self._idle = _Idle()
+        self._idle = _Idle(engine.memory.budgets.thread_cache_bytes)
 
     def _host_callback(self, index: int, name: str) -> tuple[Any, int | None]:
         return _ext.trampoline_address(), index + 1
@@ -291,11 +291,11 @@ class Boundary(fastpath.Boundary):
         idle = self._idle
         key = (inst.key, inst.tier)
         inst.held = inst.native.last_dirty()
-        if key in idle.slots or inst.held > self.cache_bytes:
+        if key in idle.slots or inst.held > idle.cache:
             return  # one idle instance per module and tier; this one goes with its store
         idle.slots[key] = (store, inst)
         idle.held += inst.held
-        while idle.held > self.cache_bytes or len(idle.slots) > IDLE_INSTANCES:
+        while idle.held > idle.cache or len(idle.slots) > IDLE_INSTANCES:
             idle.pop(next(iter(idle.slots)))
 
     def take(self, inst: _Instance) -> None:
@@ -428,7 +428,8 @@ class GuestCall(fastpath.GuestCall):
         size = self.memory_len()
         if what in (_FAIL_ERROR, _FAIL_TRAP):
             exc = c.error(a) if what == _FAIL_ERROR else c.trap(a)
-            return trap_error(exc, export, self.limits, size)
+            running = GUEST_CODE if b == 1 else GUEST_ALLOCATOR  # the input's block or free
+            return trap_error(exc, export, self.limits, size, running)
         if what == _FAIL_FUEL:
             return RibosomeError(f"cannot set fuel: {c.error(a)}")
         if what == _FAIL_NO_INPUT:

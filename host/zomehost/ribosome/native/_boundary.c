@@ -364,8 +364,8 @@ static PyTypeObject InstanceType = {
 
 /* -- the call ------------------------------------------------------------------------------ */
 enum {
-    FAIL_ERROR = 1,        /* a wasmtime_error_t* (a): its wrapper frees it */
-    FAIL_TRAP = 2,         /* a wasm_trap_t* (a) */
+    FAIL_ERROR = 1,        /* a wasmtime_error_t* (a), in the allocator (b 0) or export (1) */
+    FAIL_TRAP = 2,         /* a wasm_trap_t* (a), likewise */
     FAIL_NO_INPUT = 3,     /* the allocator returned 0 for (a) input bytes */
     FAIL_INPUT_PTR = 4,    /* the allocator's block (a, b) is outside memory */
     FAIL_OUTPUT_LIMIT = 5, /* the export returned (a) bytes, more than allowed */
@@ -562,7 +562,7 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
     memset(vals, 0, sizeof vals);
     vals[0].i32 = (int32_t)n;
     err = guest(&a, inst->alloc, vals, 1, &trap);
-    if (err || trap) {
+    if (err || trap) { /* b: 0, the guest allocator was running */
         ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
         goto done;
     }
@@ -580,8 +580,8 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
     vals[0].i32 = (int32_t)ptr;
     vals[1].i32 = (int32_t)n;
     err = guest(&a, func, vals, 2, &trap);
-    if (err || trap) {
-        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
+    if (err || trap) { /* b: 1, the export's own code was running */
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 1);
         goto done;
     }
     uint64_t packed = (uint64_t)vals[0].i64;
