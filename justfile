@@ -39,8 +39,13 @@ ghostwriter-ui: ui
 messenger-ui: ui
     python examples/messenger/serve.py
 
+# Build the native wasm boundary (C, ribosome/native/); on failure zomehost says so and
+# runs on the ctypes boundary
+native:
+    -python -m zomehost.ribosome.native.build
+
 # Lint, type-check, then the test suite (CI runs this)
-test *ARGS: ui lint
+test *ARGS: native ui lint
     python -m pytest -q -p no:cacheprovider --durations=10 {{ARGS}}
 
 # Conductors on simulated hosts (network namespaces, needs root): HOSTS x CONDUCTORS (up to 12x2),
@@ -56,6 +61,6 @@ lint:
     mypy
 
 # Benchmarks: writes bench/results.json and bench/results.md
-bench *ARGS: zomes
+bench *ARGS: native zomes
     python -m pip install -q --disable-pip-version-check -e '.[bench]'
     python -m zomehost.bench {{ARGS}}

@@ -26,7 +26,7 @@ from .conftest import budget, count, values
 CELLS: dict[str, Any] = {}
 
 
-@pytest.fixture(scope="module", params=["fast", "public"])
+@pytest.fixture(scope="module", params=["native", "fast", "public"])
 def bed(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestBed]:

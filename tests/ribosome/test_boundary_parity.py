@@ -1,7 +1,8 @@
-"""The fast boundary (fastpath.py) and the public-API boundary (boundary.py) agree.
+"""The native boundary (nativepath.py, the call in C), the fast boundary (fastpath.py,
+ctypes) and the public-API boundary (boundary.py) agree.
 
-Every case runs through both, on the same conductor and the same chain state (the
-conductor's ribosome is swapped between the two), and compares what comes out: the value,
+Every case runs through all three, on the same conductor and the same chain state (the
+conductor's ribosome is swapped between them), and compares what comes out: the value,
 or the typed error's class and message. Three corpora:
 
 * the Rust probe zome: echo, chain writes and reads, a bad pointer, a spin, a panic;
@@ -29,7 +30,7 @@ from zomehost.core.hash import CellId, WasmHash
 from zomehost.core.limits import Limits
 from zomehost.errors import ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
-from zomehost.ribosome import fastpath
+from zomehost.ribosome import fastpath, nativepath
 from zomehost.ribosome.boundary import Boundary
 from zomehost.ribosome.engine import WasmEngine
 from zomehost.ribosome.ribosome import Ribosome, select_boundary
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.skipif(
     fastpath.unavailable() is not None, reason=f"fast boundary: {fastpath.unavailable()}"
 )
 
-KINDS = ("fast", "public")
+KINDS = ("native", "fast", "public")
 Outcome = tuple[str, Any]
 
 
@@ -51,26 +52,35 @@ def outcome(fn: Callable[[], Any]) -> Outcome:
         return (type(exc).__name__, exc.message)
 
 
+def test_the_native_boundary_is_built_and_loads() -> None:
+    """The extension builds during set-up (scripts/bootstrap, `just native`): a machine
+    where it did not would silently run the parity cases on two paths only."""
+    assert nativepath.unavailable() is None
+
+
+def same(results: dict[str, Outcome]) -> Outcome:
+    """Assert every boundary gave the same outcome; return it."""
+    first = results[KINDS[0]]
+    for kind, got in results.items():
+        assert got == first, f"{kind} boundary gave {got!r:.400}, {KINDS[0]} gave {first!r:.400}"
+    return first
+
+
 class Both:
-    """One conductor, two ribosomes: run a call through each, on the same state."""
+    """One conductor, a ribosome per boundary: run a call through each, on the same state."""
 
     def __init__(self, conductor: Any) -> None:
         self.conductor = conductor
         self.ribosomes = {k: Ribosome(conductor.engine, k) for k in KINDS}
-        assert {k: r.boundary.kind for k, r in self.ribosomes.items()} == {
-            "fast": "fast",
-            "public": "public",
-        }
+        assert {k: r.boundary.kind for k, r in self.ribosomes.items()} == {k: k for k in KINDS}
 
     def run(self, kind: str, fn: Callable[[], Any]) -> Outcome:
         self.conductor.ribosome = self.ribosomes[kind]
         return outcome(fn)
 
     def same(self, fn: Callable[[], Any]) -> Outcome:
-        """Run through both; assert identical outcomes; return it."""
-        fast, public = self.run("fast", fn), self.run("public", fn)
-        assert fast == public, f"fast boundary gave {fast!r:.400}, public gave {public!r:.400}"
-        return fast
+        """Run through every boundary; assert identical outcomes; return it."""
+        return same({k: self.run(k, fn) for k in KINDS})
 
 
 # -- the probe (Rust SDK) -----------------------------------------------------------------
@@ -99,7 +109,7 @@ def test_probe_writes_commit_the_same_way(probe: tuple[Both, Any]) -> None:
         got = both.run(kind, lambda: app.call("a", "create_entry", {"value": {"n": 1}}))
         assert got[0] == "ok" and isinstance(got[1], bytes) and len(got[1]) == 39
         seqs.append(app.head_seq())
-    assert seqs[1] == seqs[0] + 1
+    assert seqs == list(range(seqs[0], seqs[0] + len(KINDS)))
     got = both.same(lambda: app.call("a", "get_record", app.records()[-1].action_hash.raw))
     assert got[0] == "ok" and got[1] is not None
     both.same(lambda: app.call("a", "query_chain", {"include_entries": True}))
@@ -185,7 +195,7 @@ def test_hostile_zome_outcomes_match(
         results[kind] = both.run(kind, lambda: bed.call(cell, "hostile", fn, arg))
         if fn == "write_then" and arg != 8:
             assert bed.chain_len(cell) == before, f"{kind}: a breach committed its write"
-    assert results["fast"] == results["public"]
+    same(results)
 
 
 @pytest.mark.parametrize("raw", HOST_RAW_CASES, ids=lambda r: r[:2].hex())
@@ -196,7 +206,7 @@ def test_hostile_host_calls_match(hostile_bed: tuple[TestBed, CellId], raw: byte
         k: _strip_times(both.run(k, lambda: bed.call(cell, "hostile", "host_raw", raw)))
         for k in KINDS
     }
-    assert results["fast"] == results["public"]
+    same(results)
 
 
 def test_hostile_timeouts_match(hostile_bed: tuple[TestBed, CellId]) -> None:
@@ -294,11 +304,11 @@ def test_boundary_level_results_match(
         deadline = time.monotonic() + 5
         call = b.guest_call(zm, limits, deadline, _dispatch)
         results[kind] = outcome(partial(call.invoke, export, payload))
-    assert results["fast"] == results["public"]
+    got = same(results)
     if export == "result_in_new_pages":
-        assert results["fast"] == ("ok", b"\x5a" * 64)
+        assert got == ("ok", b"\x5a" * 64)
     if export == "via_host" and payload.startswith(b"\xc5"):
-        assert unpack(results["fast"][1]) == {"Ok": unpack(payload)[::-1]}
+        assert unpack(got[1]) == {"Ok": unpack(payload)[::-1]}
 
 
 def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngine, Any]) -> None:
@@ -310,25 +320,43 @@ def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngi
             call.invoke("via_host", pack("interrupt"))
 
 
-def test_many_calls_and_stores_stay_consistent(edge: tuple[WasmEngine, Any]) -> None:
+@pytest.mark.parametrize("kind", ["native", "fast"])
+def test_many_calls_and_stores_stay_consistent(edge: tuple[WasmEngine, Any], kind: str) -> None:
     """More calls than one store holds: stores rotate, every result is still right."""
     engine, zm = edge
-    fast = select_boundary(engine, "fast")
+    b = select_boundary(engine, kind)
     limits = Limits()
     for i in range(3 * fastpath.STORE_REUSE + 1):
         data = pack(bytes([i % 256]) * (i * 97))
-        out = fast.guest_call(zm, limits, time.monotonic() + 5, _dispatch).invoke("via_host", data)
+        out = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch).invoke("via_host", data)
         assert unpack(out) == {"Ok": unpack(data)[::-1]}
 
 
 def test_a_stale_guest_call_is_refused(edge: tuple[WasmEngine, Any]) -> None:
+    """fast: two calls on a thread share a store's scratch memory."""
     engine, zm = edge
-    fast = select_boundary(engine, "fast")
+    b = select_boundary(engine, "fast")
     limits = Limits()
-    first = fast.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
-    second = fast.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+    first = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+    second = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
     assert outcome(lambda: first.invoke("echo", pack(1)))[0] == "RibosomeError"
     assert second.invoke("echo", pack(1)) == pack(1)
+
+
+@pytest.mark.parametrize("kind", ["native", "fast"])
+def test_a_call_cannot_run_on_an_instance_another_call_took(
+    edge: tuple[WasmEngine, Any], kind: str
+) -> None:
+    """After its call, an instance is reset and idle; the next call takes it. The first
+    call's object must not run on it again (it would run inside the second's state)."""
+    engine, zm = edge
+    b = select_boundary(engine, kind)
+    limits = Limits()
+    first = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+    assert first.invoke("echo", pack(1)) == pack(1)
+    second = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+    assert outcome(lambda: first.invoke("echo", pack(2)))[0] == "RibosomeError"
+    assert second.invoke("echo", pack(3)) == pack(3)
 
 
 def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) -> None:
@@ -337,12 +365,19 @@ def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) 
     assert isinstance(select_boundary(engine), Boundary)
     monkeypatch.setenv("ZOMEHOST_BOUNDARY", "fast")
     assert select_boundary(engine).kind == "fast"
+    monkeypatch.setenv("ZOMEHOST_BOUNDARY", "native")
+    assert select_boundary(engine).kind == "native"
     monkeypatch.setenv("ZOMEHOST_BOUNDARY", "bogus")
     with pytest.raises(ZomehostError):
         select_boundary(engine)
+    monkeypatch.delenv("ZOMEHOST_BOUNDARY")
+    assert select_boundary(engine).kind == "native"  # the default
+    # the extension missing: the ctypes path, logged once, not fatal
+    monkeypatch.setattr(nativepath, "_ext", None)
+    monkeypatch.setattr(nativepath, "_unavailable", "pretend the extension is not built")
+    assert select_boundary(engine).kind == "fast"
     monkeypatch.setattr(fastpath, "_c", None)
     monkeypatch.setattr(fastpath, "_unavailable", "pretend the C API is missing")
-    monkeypatch.delenv("ZOMEHOST_BOUNDARY")
     assert select_boundary(engine).kind == "public"  # logged, not fatal
 
 

@@ -1,5 +1,6 @@
-"""Instance reuse (reset.py, fastpath._Instance) tries hard to be indistinguishable from a
-fresh instance per call. These tests try to break it.
+"""Instance reuse (reset.py; fastpath._Instance, and nativepath with its memory tiers)
+tries hard to be indistinguishable from a fresh instance per call. These tests try to
+break it, on each reusing boundary (``KINDS``).
 
 * A WAT zome that is eligible for reuse attacks the reset: it scribbles over its whole
   memory, changes non-exported mutable globals (i32, i64, f64), grows its memory, traps
@@ -26,7 +27,7 @@ from zomehost.core.codec import pack
 from zomehost.core.hash import WasmHash
 from zomehost.core.limits import Limits
 from zomehost.errors import WasmError, ZomehostError
-from zomehost.ribosome import fastpath
+from zomehost.ribosome import fastpath, nativepath
 from zomehost.ribosome.engine import WasmEngine, ZomeModule
 from zomehost.ribosome.reset import instrument
 from zomehost.ribosome.ribosome import Ribosome
@@ -104,6 +105,21 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WasmEngine]:
     e.close()
 
 
+# the reusing boundaries: ctypes, and native
+KINDS = ("fast", "native")
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def _boundary(engine: WasmEngine, kind: str, reuse: bool | None = None) -> fastpath.Boundary:
+    if kind == "fast":
+        return fastpath.Boundary(engine, reuse=reuse)
+    return nativepath.Boundary(engine, reuse=reuse)
+
+
 def _dispatch(name: str, value: Any) -> Any:
     return b"\x01" * 16
 
@@ -119,6 +135,9 @@ def _call(b: fastpath.Boundary, zm: ZomeModule, export: str, payload: bytes) -> 
 
 
 def _idle(b: fastpath.Boundary, zm: ZomeModule) -> fastpath._Instance | None:
+    if isinstance(b, nativepath.Boundary):
+        slot = b._idle.slots.get((zm.wasm_hash.raw, 0))  # the module's own memory size
+        return None if slot is None else slot[1]
     store = b._stores.by_depth[0]
     return None if store is None else store.idle.get(zm.wasm_hash.raw)
 
@@ -131,11 +150,11 @@ def test_the_attacker_is_eligible_and_its_hidden_globals_are_exported(engine: Wa
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_after_an_attack_the_next_call_sees_a_fresh_instance(
-    engine: WasmEngine, attack: str
+    engine: WasmEngine, attack: str, kind: str
 ) -> None:
     zm = _load(engine, ATTACKER_WAT)
-    fresh = fastpath.Boundary(engine, reuse=False)
-    reused = fastpath.Boundary(engine, reuse=True)
+    fresh = _boundary(engine, kind, reuse=False)
+    reused = _boundary(engine, kind, reuse=True)
     payload = pack(b"input")
     expected = _call(fresh, zm, "dump", payload)
     assert expected[0] == "ok" and expected[1][40:48] == b"pristine"
@@ -150,9 +169,33 @@ def test_after_an_attack_the_next_call_sees_a_fresh_instance(
         assert _idle(reused, zm) is not None  # the dump's own instance, not the attacked one
 
 
-def test_an_instance_that_grew_or_trapped_is_never_used_again(engine: WasmEngine) -> None:
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_after_an_attack_with_a_big_input_the_next_big_call_sees_a_fresh_instance(
+    engine: WasmEngine, attack: str
+) -> None:
+    """Calls with big inputs start with memory grown to their tier (1 MiB for 50 KB): the
+    native boundary reuses such instances, and zeroes what a call wrote past the image."""
     zm = _load(engine, ATTACKER_WAT)
-    b = fastpath.Boundary(engine, reuse=True)
+    fresh = _boundary(engine, "native", reuse=False)
+    reused = _boundary(engine, "native", reuse=True)
+    payload = pack(b"b" * 50_000)
+    expected = _call(fresh, zm, "dump", payload)
+    assert expected[0] == "ok" and len(expected[1]) == 1 << 20  # its tier, grown by the host
+    assert expected == _call(_boundary(engine, "fast"), zm, "dump", payload)  # same on fast
+    assert _call(reused, zm, "dump", payload) == expected
+    assert reused._idle.slots.get((zm.wasm_hash.raw, 1 << 20)) is not None
+    for _ in range(3):
+        outcome = _call(reused, zm, attack, payload)
+        assert outcome == _call(fresh, zm, attack, payload)
+        assert _call(reused, zm, "dump", payload) == expected
+        assert _call(reused, zm, "dump", pack(b"small")) == _call(fresh, zm, "dump", pack(b"small"))
+
+
+def test_an_instance_that_grew_or_trapped_is_never_used_again(
+    engine: WasmEngine, kind: str
+) -> None:
+    zm = _load(engine, ATTACKER_WAT)
+    b = _boundary(engine, kind, reuse=True)
     assert _call(b, zm, "dump", pack(None))[0] == "ok"
     first = _idle(b, zm)
     for attack in ("grow", "scribble_then_trap", "scribble_then_bad_output"):
@@ -180,14 +223,14 @@ def test_a_reused_guest_call_and_a_stale_one(engine: WasmEngine) -> None:
     assert newer.invoke("dump", pack(1)) == a
 
 
-def test_reuse_respects_a_smaller_memory_cap(engine: WasmEngine) -> None:
+def test_reuse_respects_a_smaller_memory_cap(engine: WasmEngine, kind: str) -> None:
     """An idle instance is not handed to a call whose cap it exceeds: that call fails as a
     fresh instance would."""
     zm = _load(engine, ATTACKER_WAT)
-    b = fastpath.Boundary(engine, reuse=True)
+    b = _boundary(engine, kind, reuse=True)
     assert _call(b, zm, "dump", pack(None))[0] == "ok"
     small = Limits(memory_bytes=32 * 1024)
-    fresh = fastpath.Boundary(engine, reuse=False)
+    fresh = _boundary(engine, kind, reuse=False)
     outcomes = []
     for boundary in (b, fresh):
         try:
@@ -235,7 +278,7 @@ INELIGIBLE = {
 
 @pytest.mark.parametrize("what", list(INELIGIBLE))
 def test_modules_whose_reset_would_be_incomplete_are_not_reused(
-    engine: WasmEngine, what: str
+    engine: WasmEngine, what: str, kind: str
 ) -> None:
     wat = f"(module {_BASE} {INELIGIBLE[what]})"
     wasm = bytes(wasmtime.wat2wasm(wat))
@@ -243,12 +286,12 @@ def test_modules_whose_reset_would_be_incomplete_are_not_reused(
     assert why is not None and what.split()[0] in why
     zm = _load(engine, wat)
     assert zm.reset_globals is None
-    b = fastpath.Boundary(engine, reuse=True)
+    b = _boundary(engine, kind, reuse=True)
     _call(b, zm, "f", pack(None))
     assert _idle(b, zm) is None
 
 
-def test_a_table_write_is_seen_fresh_by_the_next_call(engine: WasmEngine) -> None:
+def test_a_table_write_is_seen_fresh_by_the_next_call(engine: WasmEngine, kind: str) -> None:
     """The hostile case the analysis refuses: a call that rewires a table. Every call still
     sees the table as instantiated (fresh instances)."""
     wat = f"""(module {_BASE}
@@ -261,7 +304,7 @@ def test_a_table_write_is_seen_fresh_by_the_next_call(engine: WasmEngine) -> Non
         (i64.extend_i32_u (call_indirect (type $v) (i32.const 0)))
         (table.set $t (i32.const 0) (ref.func $b))))"""
     zm = _load(engine, wat)
-    b = fastpath.Boundary(engine, reuse=True)
+    b = _boundary(engine, kind, reuse=True)
     # (ptr 0, len 1) from the original entry, (ptr 0, len 2) if the write had survived
     assert [_call(b, zm, "f", b"") for _ in range(3)] == [("ok", b"\x00")] * 3
     assert zm.reset_globals is None
@@ -274,14 +317,14 @@ def test_a_reserved_export_name_is_refused_at_install(engine: WasmEngine) -> Non
         engine.check(wasm, "sneaky")
 
 
-def test_the_switch(monkeypatch: pytest.MonkeyPatch, engine: WasmEngine) -> None:
+def test_the_switch(monkeypatch: pytest.MonkeyPatch, engine: WasmEngine, kind: str) -> None:
     monkeypatch.setenv(fastpath.REUSE_ENV, "off")
-    assert fastpath.Boundary(engine).reuse is False
+    assert _boundary(engine, kind).reuse is False
     monkeypatch.setenv(fastpath.REUSE_ENV, "on")
-    assert fastpath.Boundary(engine).reuse is True
+    assert _boundary(engine, kind).reuse is True
     monkeypatch.setenv(fastpath.REUSE_ENV, "maybe")
     with pytest.raises(ZomehostError):
-        fastpath.Boundary(engine)
+        _boundary(engine, kind)
 
 
 # -- the probe zome: reused and fresh instances agree ----------------------------------------------
@@ -295,12 +338,14 @@ def _outcome(fn: Callable[[], Any]) -> Outcome:
         return (type(exc).__name__, exc.message)
 
 
-def test_probe_outcomes_are_the_same_with_and_without_reuse(node: Any, probe_bundle: bytes) -> None:
+def test_probe_outcomes_are_the_same_with_and_without_reuse(
+    node: Any, probe_bundle: bytes, kind: str
+) -> None:
     conductor = node.conductor
     ribosomes = {}
     for reuse in (True, False):
         r = Ribosome(conductor.engine, "fast")
-        r.boundary = fastpath.Boundary(conductor.engine, reuse=reuse)
+        r.boundary = _boundary(conductor.engine, kind, reuse=reuse)
         ribosomes[reuse] = r
     app = node.install(probe_bundle, "reuse")
     app.call("a", "echo", "warm-up")
@@ -345,7 +390,11 @@ def test_probe_outcomes_are_the_same_with_and_without_reuse(node: Any, probe_bun
         before = app.head_seq()
         got = run(reuse, lambda: app.call("a", "create_entry", {"value": {"n": 1}}))
         assert got[0] == "ok" and app.head_seq() == before + 1
-    # reuse did happen: the probe's instance waits, reset, in this thread's store
-    store = ribosomes[True].boundary._stores.by_depth[0]
-    assert store is not None and store.idle, "the probe was never reused"
+    # reuse did happen: the probe's instance waits, reset, for this thread's next call
+    b = ribosomes[True].boundary
+    if isinstance(b, nativepath.Boundary):
+        assert b._idle.slots, "the probe was never reused"
+    else:
+        store = b._stores.by_depth[0]
+        assert store is not None and store.idle, "the probe was never reused"
     assert conductor.cell(cell_id) is not None

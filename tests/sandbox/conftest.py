@@ -1,6 +1,7 @@
 """Fixtures for the sandbox tests: a conductor with hostile and well-behaved cells, on each
-way into a guest (testbed.BOUNDARY_PATHS: the fast C-API path with instance reuse on, the
-default, and off, and the public wasmtime-py path, the fallback)."""
+way into a guest (testbed.BOUNDARY_PATHS: the native path, the default, and the ctypes
+C-API path, each with instance reuse on and off, and the public wasmtime-py path, the last
+fallback)."""
 
 from __future__ import annotations
 

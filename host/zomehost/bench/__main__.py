@@ -25,12 +25,30 @@ from zomehost.bench import report
 from zomehost.bench.harness import REPO, environment
 
 SECTIONS = (
-    "inproc", "breakdown", "writes", "growth", "coldstart", "client", "remote", "memory",
-    "fairness", "chains",
-)  # fmt: skip
+    "inproc",
+    "payload",
+    "apps",
+    "breakdown",
+    "writes",
+    "growth",
+    "coldstart",
+    "client",
+    "remote",
+    "memory",
+    "fairness",
+    "chains",
+)
 # what each section measures, for "not measured" notes when a section fails
 FIGURES = {
     "inproc": ["inproc_call_us", "extism_us", "wasmtime_public_api_us"],
+    "payload": [
+        "inproc_1k_over_floor",
+        "inproc_64k_over_floor",
+        "inproc_1m_over_floor",
+        "extism_over_inproc",
+        "payload_curve",
+    ],
+    "apps": ["apps_100_over_1", "apps_curve", "cold_start_1000_apps_s", "idle_app_mib"],
     "breakdown": ["call_breakdown_cpu_us"],
     "writes": ["write_calls_per_s"],
     "growth": ["write_latency_ratio_100k_vs_100"],
@@ -53,6 +71,14 @@ def _section(name: str, quick: bool, out: Path) -> Callable[[], dict[str, Any]]:
         from zomehost.bench import inproc
 
         return lambda: inproc.measure(rounds=5 if quick else 20, per_round=200 if quick else 500)
+    if name == "payload":
+        from zomehost.bench import payload
+
+        return lambda: payload.measure(rounds=3 if quick else 9)
+    if name == "apps":
+        from zomehost.bench import apps
+
+        return lambda: apps.measure(quick=quick)
     if name == "breakdown":
         from zomehost.bench import breakdown
 
@@ -115,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
             old = json.loads(previous.read_text())
             results.update(old.get("results", {}))
             timings.update(old.get("sections", {}))
-            results.pop("extism_over_inproc", None)
         except (OSError, ValueError):
             pass
     for name in chosen:
@@ -148,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
     }
     doc["verdicts"] = report.verdicts(results)
+    from zomehost.bench import plot
+
+    doc["plot"] = plot.curves(results, args.out)
     js, md = report.write(doc, args.out)
     print(md.read_text())
     print(f"wrote {js} and {md}", file=sys.stderr)

@@ -139,7 +139,7 @@ def environment() -> dict[str, Any]:
         "lmdb": _version("lmdb"),
         "msgpack": _version("msgpack"),
         "node": node_version,
-        "boundary": os.environ.get("ZOMEHOST_BOUNDARY", "fast"),
+        "boundary": os.environ.get("ZOMEHOST_BOUNDARY", "native"),
     }
 
 

@@ -4,12 +4,13 @@ The work per call is the same everywhere (see zomes/bench_echo): 1 KiB of input 
 the guest, the guest makes ONE host function call (``random_bytes(1024)``: a small request
 out, 1 KiB back into guest memory), and the guest returns its 1 KiB input.
 
-* ``inproc_call_us``: zomehost's ribosome (``Ribosome.run``, the default fast boundary):
-  an instance (reused and reset after each call: ribosome/reset.py), limits, the host
-  function through the real host-function table, the result envelope decoded. No
-  conductor around it (no authorization, no workspace).
+* ``inproc_call_us``: zomehost's ribosome (``Ribosome.run``, the default native boundary:
+  the call in C, ribosome/nativepath.py): an instance (reused and reset after each call:
+  ribosome/reset.py), limits, the host function through the real host-function table, the
+  result envelope decoded. No conductor around it (no authorization, no workspace).
 * ``inproc_call_no_reuse_us``: the same with instance reuse off
   (``ZOMEHOST_INSTANCE_REUSE=off``): a fresh instance per call.
+* ``inproc_call_ctypes_boundary_us``: the same with ``ZOMEHOST_BOUNDARY=fast`` (ctypes).
 * ``inproc_call_public_boundary_us``: the same with ``ZOMEHOST_BOUNDARY=public``.
 * ``conductor_call_us``: ``Conductor.call_zome`` in-process (authorization against the live
   grants, init check, workspace, the ribosome, commit check): everything but the network.
@@ -40,7 +41,7 @@ from zomehost.bench.harness import BenchConductor, quiet_gc, summary, wasm_path
 from zomehost.chain.source_chain import Workspace
 from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack, unpack
-from zomehost.ribosome import fastpath
+from zomehost.ribosome import nativepath
 from zomehost.ribosome.ribosome import Ribosome
 
 PAYLOAD = os.urandom(1024)
@@ -117,9 +118,9 @@ def zomehost_calls(boundary: str) -> tuple[BenchConductor, Callable[[], Any], Ca
 
 
 def no_reuse_ribosome(bc: BenchConductor) -> Ribosome:
-    """A ribosome on the same engine whose fast boundary never reuses an instance."""
-    ribosome = Ribosome(bc.conductor.engine, "fast")
-    ribosome.boundary = fastpath.Boundary(bc.conductor.engine, reuse=False)
+    """A ribosome on the same engine whose native boundary never reuses an instance."""
+    ribosome = Ribosome(bc.conductor.engine, "native")
+    ribosome.boundary = nativepath.Boundary(bc.conductor.engine, reuse=False)
     return ribosome
 
 
@@ -248,16 +249,18 @@ def extism_call() -> tuple[Callable[[], Any] | None, str | None]:
 # -- the measurement ------------------------------------------------------------------------
 def measure(rounds: int = 15, per_round: int = 400) -> dict[str, Any]:
     """Per-call latency (µs) of each variant, rounds interleaved; median and p99."""
-    fast_bc, fast_ribosome, fast_conductor = zomehost_calls("fast")
+    main_bc, main_ribosome, main_conductor = zomehost_calls("native")
+    ctypes_bc, ctypes_ribosome, _ = zomehost_calls("fast")
     public_bc, public_ribosome, _ = zomehost_calls("public")
     harness = PublicApiHarness()
     assert harness.fresh_instance_call() == PAYLOAD
     assert harness.reused_instance_call() == PAYLOAD
     variants: dict[str, Callable[[], Any]] = {
-        "inproc_call_us": fast_ribosome,
-        **floor_calls(fast_bc),
+        "inproc_call_us": main_ribosome,
+        **floor_calls(main_bc),
+        "inproc_call_ctypes_boundary_us": ctypes_ribosome,
         "inproc_call_public_boundary_us": public_ribosome,
-        "conductor_call_us": fast_conductor,
+        "conductor_call_us": main_conductor,
         "wasmtime_public_api_us": harness.fresh_instance_call,
         "wasmtime_public_api_reused_instance_us": harness.reused_instance_call,
     }
@@ -286,7 +289,8 @@ def measure(rounds: int = 15, per_round: int = 400) -> dict[str, Any]:
                         got.append(clock() - t0)
                     cpu[name].append((time.thread_time() - c0) / n)
     finally:
-        fast_bc.close()
+        main_bc.close()
+        ctypes_bc.close()
         public_bc.close()
     out: dict[str, Any] = {}
     for name, values in samples.items():

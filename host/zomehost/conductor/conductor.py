@@ -163,6 +163,9 @@ class Conductor:
         self._apps_lock = threading.RLock()
         self.apps_version = 0  # bumped after every stored change to an app (for callers' caches)
         self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
+        # (apps_version, cell id key -> the first app listing it): a cell's first call finds
+        # its app without reading every app (1,000 apps: quadratic otherwise)
+        self._cell_apps: tuple[int, dict[bytes, str]] | None = None
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
         self._call_listeners: list[CallListener] = []
@@ -637,7 +640,9 @@ class Conductor:
         if cell is not None:
             return cell
         with self._apps_lock:
-            for app in self.list_apps():
+            owner = self._cell_index().get(cell_id.key)
+            apps = [self.get_app(owner)] if owner is not None else []
+            for app in apps:
                 name = app.cell_name(cell_id)
                 if name is None:
                     continue
@@ -647,6 +652,19 @@ class Conductor:
                 self._cells[cell_id.key] = cell
                 return cell
         raise NotFound(f"no running cell {cell_id}")
+
+    def _cell_index(self) -> dict[bytes, str]:
+        """Which app each running cell belongs to (the first app listing it, as a scan of
+        every app would find it), re-read only after an app changed."""
+        version = self.apps_version  # read first: a change after it shows next time
+        cached = self._cell_apps
+        if cached is None or cached[0] != version:
+            index: dict[bytes, str] = {}
+            for app in self.list_apps():
+                for cid in app.cell_ids:
+                    index.setdefault(cid.key, app.app_id)
+            cached = self._cell_apps = (version, index)
+        return cached[1]
 
     def cell_for(self, app_id: str, role: str) -> Cell:
         app = self.get_app(app_id)

@@ -66,7 +66,7 @@ class ConductorConfig:
     admission: Admission = field(default_factory=Admission)
     durable: bool = True
     network: dict[str, Any] = field(default_factory=dict)
-    # the wasm boundary: "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "fast")
+    # the wasm boundary: "native", "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "native")
     boundary: str | None = None
     # the chain store (LMDB) map: its first size, grown before it fills, up to the maximum
     # (None: as far as the disk allows)
@@ -99,9 +99,11 @@ class ConductorConfig:
         origins = [origins] if isinstance(origins, str) else origins
         if not all(isinstance(o, str) for o in origins):
             raise ConductorError(f"{path}: allowed_origins must be a list of strings")
-        boundary = field("boundary", (str,), None, "'fast' or 'public'")
-        if boundary not in (None, "fast", "public"):
-            raise ConductorError(f"{path}: boundary must be 'fast' or 'public', not {boundary!r}")
+        boundary = field("boundary", (str,), None, "'native', 'fast' or 'public'")
+        if boundary not in (None, "native", "fast", "public"):
+            raise ConductorError(
+                f"{path}: boundary must be 'native', 'fast' or 'public', not {boundary!r}"
+            )
         try:
             limits = Limits.from_config(doc.get("limits"))
             memory_budget = MemoryBudgets.from_config(doc.get("memory_budget"))

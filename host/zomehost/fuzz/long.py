@@ -88,7 +88,7 @@ def byte_targets() -> dict[str, Callable[[bytes], None]]:
 
     def abi(data: bytes) -> None:
         bits, rest = flags(data)
-        t.guest_abi(rest, "public" if bits & 1 else "fast")
+        t.guest_abi(rest, ("native", "fast", "public")[bits % 3])
 
     def upgrade(data: bytes) -> None:
         bits, rest = flags(data)

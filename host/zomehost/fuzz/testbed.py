@@ -38,7 +38,9 @@ HOSTILE_DIR = REPO / "zomes" / "hostile"
 PASSPHRASE = "sandbox-test-passphrase"
 # The ways into a guest, by name: (boundary, instance reuse). Hostile suites run on each.
 BOUNDARY_PATHS: dict[str, tuple[str, bool | None]] = {
-    "fast": ("fast", True),  # the C-API path, reset instances reused
+    "native": ("native", True),  # the call in C (the default), reset instances reused
+    "native-fresh": ("native", False),  # the same, a fresh instance per call
+    "fast": ("fast", True),  # the C-API path through ctypes, reset instances reused
     "fast-fresh": ("fast", False),  # the C-API path, a fresh instance per call
     "public": ("public", None),  # wasmtime-py's public API (the fallback)
 }

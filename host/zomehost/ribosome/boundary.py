@@ -50,6 +50,34 @@ def guest_abi_type() -> wasmtime.FuncType:
     )
 
 
+KIB, MIB = 1024, 1024 * 1024
+WASM_PAGE = 65536
+# The memory a call's instance starts with, by the size of the call's input: (largest input,
+# memory bytes; 0 keeps the module's own initial memory), then TOP_TIER. The host grows a
+# fresh instance's memory to its tier before the input goes in, on every boundary, so a
+# call with a big input does not grow the memory itself and the native boundary can reset
+# and reuse its instance. A call's tier depends only on its own input and memory cap.
+MEMORY_TIERS = ((4 * KIB, 0), (64 * KIB, 1 * MIB), (512 * KIB, 8 * MIB), (2 * MIB, 32 * MIB))
+TOP_TIER = 64 * MIB
+
+
+def memory_tier(payload_len: int, cap: int) -> int:
+    """The tier of a call with ``payload_len`` input bytes under ``cap``: the memory (bytes)
+    it starts with; 0: the module's own initial memory."""
+    size = next((size for most, size in MEMORY_TIERS if payload_len <= most), TOP_TIER)
+    return size if size <= cap else 0
+
+
+def grown_size(tier: int, size: int) -> int:
+    """The memory an instance of ``size`` bytes starts a call of ``tier`` with: the tier
+    when the call tree's budget (memory.py) has room for the growth, else its own size (the
+    guest then grows its memory itself, within the budgets, as on every boundary)."""
+    if tier <= size:
+        return size
+    room = memory.room()
+    return size if room is not None and tier - size > room else tier
+
+
 # What the ribosome plugs into a guest call: (host function name, decoded input) -> output.
 HostDispatch = Callable[[str, Any], Any]
 
@@ -172,6 +200,10 @@ class GuestCall:
         active_calls.stack.append(self)
         running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
+            size = self.memory.data_len(self.store)
+            grown = grown_size(memory_tier(len(payload), self.limits.memory_bytes), size)
+            if grown > size:
+                self.memory.grow(self.store, (grown - size) // WASM_PAGE)
             ptr = self.write_new(self.store, payload, "input")
             running = GUEST_CODE
             packed = int(func(self.store, ptr, len(payload)))
@@ -298,6 +330,48 @@ class GuestSide(Protocol):
     def memory_len(self) -> int: ...
 
 
+def reentrant_error(name: str) -> Trap:
+    """A host function the guest allocator called while the host served the same call."""
+    return Trap(
+        f"host function {name} was called from the guest allocator while the host was "
+        "writing another host function's result: re-entrant host calls are refused"
+    )
+
+
+def host_input_error(call: GuestSide, name: str, length: int) -> LimitExceeded | None:
+    """The error for a host function input of ``length`` bytes, or None when it may run."""
+    if length > call.limits.max_host_payload_bytes:
+        return LimitExceeded(
+            f"host function {name}: input of {length} bytes, "
+            f"limit {call.limits.max_host_payload_bytes}"
+        )
+    return None
+
+
+def host_result(call: GuestSide, name: str, raw: bytes) -> bytes:
+    """Decode a host function's input, run it, and encode its ``{"Ok"|"Err"}`` envelope.
+
+    Raises the typed error that fails the call (bad input, a breached limit, a deadline)."""
+    value = unpack(raw, what=f"host function {name} input")
+    try:
+        envelope: Any = {"Ok": call.dispatch(name, value)}
+    except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
+        raise
+    except ZomehostError as exc:
+        envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+    if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
+        raise past_deadline(
+            f"host function {name}", f"while waiting in host function {name}", call.limits
+        )
+    out = pack(envelope)
+    if len(out) > call.limits.max_host_payload_bytes:
+        raise LimitExceeded(
+            f"host function {name}: result of {len(out)} bytes, "
+            f"limit {call.limits.max_host_payload_bytes}"
+        )
+    return out
+
+
 def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: int) -> int | None:
     """Run host function ``name`` for the guest; return the packed ``(ptr << 32) | len``
     result as a signed i64, or ``None`` with ``call.fault`` set (the caller then traps).
@@ -306,36 +380,15 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
     """
     serving = active_calls.serving
     if id(call) in serving:  # the guest allocator called the host while it served the guest
-        call.fault = Trap(
-            f"host function {name} was called from the guest allocator while the host was "
-            "writing another host function's result: re-entrant host calls are refused"
-        )
+        call.fault = reentrant_error(name)
         return None
     serving.add(id(call))
     try:
-        if length > call.limits.max_host_payload_bytes:
-            raise LimitExceeded(
-                f"host function {name}: input of {length} bytes, "
-                f"limit {call.limits.max_host_payload_bytes}"
-            )
+        too_big = host_input_error(call, name, length)
+        if too_big is not None:
+            raise too_big
         raw = call.read(store, ptr, length, f"host function {name} input")
-        try:
-            value = unpack(raw, what=f"host function {name} input")
-            envelope: Any = {"Ok": call.dispatch(name, value)}
-        except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
-            raise
-        except ZomehostError as exc:
-            envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
-        if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
-            raise past_deadline(
-                f"host function {name}", f"while waiting in host function {name}", call.limits
-            )
-        out = pack(envelope)
-        if len(out) > call.limits.max_host_payload_bytes:
-            raise LimitExceeded(
-                f"host function {name}: result of {len(out)} bytes, "
-                f"limit {call.limits.max_host_payload_bytes}"
-            )
+        out = host_result(call, name, raw)
         out_ptr = call.write_new(store, out, f"host function {name} result")
         return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
     except ZomehostError as exc:

@@ -66,11 +66,14 @@ from zomehost.errors import (
 from zomehost.ribosome.boundary import (
     GUEST_ALLOCATOR,
     GUEST_CODE,
+    WASM_PAGE,
     HostDispatch,
     Starting,
     active_calls,
+    grown_size,
     guest_abi_type,
     instantiate_error,
+    memory_tier,
     serve_host_call,
     stray_host_call,
     trap_error,
@@ -149,6 +152,7 @@ class _C:
         self.call = fn("wasmtime_func_call_unchecked", _ptr, _ptr, _ptr, _ptr, c_size_t, _ptr)
         self.memory_data = fn("wasmtime_memory_data", _ptr, _ptr, _ptr)
         self.memory_data_size = fn("wasmtime_memory_data_size", c_size_t, _ptr, _ptr)
+        self.memory_grow = fn("wasmtime_memory_grow", _ptr, _ptr, _ptr, c_uint64, _ptr)
         self.global_get = fn("wasmtime_global_get", None, _ptr, _ptr, _ptr)
         self.global_set = fn("wasmtime_global_set", _ptr, _ptr, _ptr, _ptr)
         self.caller_context = fn("wasmtime_caller_context", _ptr, _ptr)
@@ -161,7 +165,7 @@ class _C:
             c_char_p,
             c_size_t,
             _ptr,
-            _CALLBACK,
+            _ptr,  # the callback: a _CALLBACK, or the native trampoline's address
             _ptr,
             _ptr,
         )
@@ -407,7 +411,15 @@ class _Instance:
         "vsize",
     )
 
-    def __init__(self, c: _C, store: _Store, prepared: _Prepared, limits: Limits) -> None:
+    def __init__(
+        self,
+        c: _C,
+        store: _Store,
+        prepared: _Prepared,
+        limits: Limits,
+        reset_max: int = RESET_MAX_BYTES,
+        snapshot: bool = True,
+    ) -> None:
         self.c = c
         names = prepared.reset_globals or ()
         n = 3 + len(names)
@@ -446,7 +458,7 @@ class _Instance:
         self.vsize = 0
         self.globals: list[int] = []
         self.vals = self.ptr + c.instance_size + n * c.extern_size
-        if prepared.reset_globals is None or self.size > RESET_MAX_BYTES:
+        if prepared.reset_globals is None or self.size > reset_max:
             return
         for i, name in enumerate(names):
             g = self._extern(ctx, 3 + i, name.encode(), _EXTERN_GLOBAL)
@@ -454,7 +466,8 @@ class _Instance:
                 return  # cannot happen (reset.py exported them): no reuse then
             self.globals.append(g)
             c.global_get(ctx, g, self.vals + i * c.val_size)
-        self.snapshot = ctypes.string_at(self.base, self.size) if self.size else b""
+        if snapshot:  # the native boundary keeps its own (native/_boundary.c)
+            self.snapshot = ctypes.string_at(self.base, self.size) if self.size else b""
 
     def _extern(self, ctx: int, slot: int, name: bytes, kind: int) -> int | None:
         """Look up an export into extern ``slot`` of the buffer."""
@@ -524,24 +537,21 @@ class Boundary:
         linker_ptr = ctypes.cast(self.linker.ptr(), _ptr).value
         type_ptr = ctypes.cast(self._abi_type.ptr(), _ptr).value
         module = HOST_MODULE.encode()
-        for name in HOST_FUNCTIONS:
+        for index, name in enumerate(HOST_FUNCTIONS):
             raw = name.encode()
+            callback, env = self._host_callback(index, name)
             err = c.define_unchecked(
-                linker_ptr,
-                module,
-                len(module),
-                raw,
-                len(raw),
-                type_ptr,
-                _callback(name),
-                None,
-                None,
+                linker_ptr, module, len(module), raw, len(raw), type_ptr, callback, env, None
             )
             if err:
                 raise RibosomeError(f"cannot define host function {name}: {c.error(err)}")
         self._pre: dict[bytes, _Prepared] = {}
         self._lock = threading.Lock()
         self._stores = _Stores(engine.memory.budgets.thread_cache_bytes)
+
+    def _host_callback(self, index: int, name: str) -> tuple[Any, int | None]:
+        """The raw callback for host function ``name`` and its env argument."""
+        return _callback(name), None
 
     def pre(self, zm: ZomeModule) -> _Prepared:
         prepared = self._pre.get(zm.wasm_hash.raw)
@@ -721,6 +731,12 @@ class GuestCall:
         clean = False
         running = GUEST_ALLOCATOR  # what the guest runs, named if the deadline hits there
         try:
+            size = self.memory_len()
+            grown = grown_size(memory_tier(len(payload), self.limits.memory_bytes), size)
+            if grown > size:  # its tier: such an instance is not reused (it is not fresh size)
+                err = c.memory_grow(ctx, inst.memory, (grown - size) // WASM_PAGE, store.aux_addr)
+                if err:
+                    raise c.error(err)
             ptr = self.write_new(ctx, payload, "input")
             running = GUEST_CODE
             buf = store.main

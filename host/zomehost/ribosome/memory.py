@@ -123,6 +123,34 @@ def leave(tree: CallTree) -> None:
         tree.budget.used -= tree.used
 
 
+def room() -> int | None:
+    """Bytes this thread's call tree may still be charged (None: no tree, no budget)."""
+    tree = _current()
+    if tree is None or not tree.open:
+        return None
+    with _lock:
+        return max(0, min(tree.limit - tree.used, tree.budget.limit - tree.budget.used))
+
+
+def adopt(base: int) -> bool:
+    """Charge this thread's call tree for all of the memory at ``base``: an instance reset
+    and reused from a thread's cache, bigger than the uncharged allowance (its earlier tree
+    is credited). False, and why on the tree, when the budgets cannot take it."""
+    creation = _creation
+    tree = _current()
+    if creation is None or tree is None:
+        return True
+    with _lock:
+        memory = creation.by_base.get(base)
+    if memory is None or memory.tree is tree:
+        return True
+    if not _charge(tree, memory.size):
+        return False
+    _credit(memory.tree, memory.charged)
+    memory.tree, memory.charged = tree, memory.size
+    return True
+
+
 def refusal() -> str | None:
     """Why this thread's call tree was refused memory, if it was."""
     tree = _current()
@@ -213,6 +241,7 @@ class _Creation:
         self.set_creator.restype = None
         self.set_creator.argtypes = (_ptr, _ptr)
         self.memories: dict[int, _Memory] = {}
+        self.by_base: dict[int, _Memory] = {}
         self.next_id = 1
         self.get_cb = _GET(self.get)
         self.grow_cb = _GROW(self.grow)
@@ -263,6 +292,7 @@ class _Creation:
                 key = self.next_id
                 self.next_id += 1
                 self.memories[key] = memory
+                self.by_base[base] = memory
             out = ret or 0
             ctypes.memmove(out, self.template_addr, self.template_size)  # the callbacks
             _ptr.from_address(out).value = key  # env
@@ -311,6 +341,7 @@ class _Creation:
         try:
             with _lock:
                 memory = self.memories.pop(env or 0)
+                self.by_base.pop(memory.base, None)
             _credit(memory.tree, memory.charged)
             self.munmap(memory.base, memory.mapped)
         except BaseException:  # never into wasmtime; a leaked mapping is the worst case

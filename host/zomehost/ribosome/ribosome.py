@@ -8,7 +8,7 @@ from typing import Any
 
 from zomehost.core.codec import unpack
 from zomehost.errors import ConductorError, GuestError, LimitExceeded
-from zomehost.ribosome import fastpath, memory
+from zomehost.ribosome import fastpath, memory, nativepath
 from zomehost.ribosome.boundary import Boundary, WasmBoundary, active_calls
 from zomehost.ribosome.context import CallContext
 from zomehost.ribosome.engine import MAX_NESTED_INSTANCES, WasmEngine, ZomeModule
@@ -22,7 +22,8 @@ class Ribosome:
         self, engine: WasmEngine, boundary: str | None = None, reuse: bool | None = None
     ) -> None:
         self.engine = engine
-        self.boundary = select_boundary(engine, boundary, reuse)  # fast (default) or public
+        # native (default), fast or public
+        self.boundary = select_boundary(engine, boundary, reuse)
 
     def run(self, ctx: CallContext, zm: ZomeModule, export: str, payload: bytes) -> Any:
         """Run ``export`` in a fresh instance; return its ``Ok`` value or raise."""
@@ -71,30 +72,45 @@ def _too_deep(what: str) -> LimitExceeded:
 
 
 BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"
-BOUNDARY_KINDS = ("fast", "public")
+BOUNDARY_KINDS = ("native", "fast", "public")
+_said: set[str] = set()  # fallbacks already logged (once per process each)
+
+
+def _fallback(kind: str, reason: str, to: str) -> None:
+    if kind not in _said:
+        _said.add(kind)
+        log.warning("%s wasm boundary unavailable (%s): using the %s one", kind, reason, to)
 
 
 def select_boundary(
     engine: WasmEngine, kind: str | None = None, reuse: bool | None = None
 ) -> WasmBoundary:
-    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``fast``;
-    ``reuse``: the fast path's instance reuse (None: ``$ZOMEHOST_INSTANCE_REUSE``).
+    """The boundary for ``engine``: ``kind`` (or ``$ZOMEHOST_BOUNDARY``), default ``native``;
+    ``reuse``: instance reuse on the native and fast paths (None: ``$ZOMEHOST_INSTANCE_REUSE``).
 
-    ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API, zero-copy memory);
-    ``public`` is :mod:`zomehost.ribosome.boundary` (wasmtime-py's public API). Both have
-    the same interface and give the same results (tests/ribosome/test_boundary_parity.py);
-    when the fast path cannot run here (another wasmtime version, missing C symbols) this
-    falls back to the public one and says why in the log.
+    ``native`` is :mod:`zomehost.ribosome.nativepath` (the call in a C extension),
+    ``fast`` is :mod:`zomehost.ribosome.fastpath` (wasmtime's C API through ctypes),
+    ``public`` is :mod:`zomehost.ribosome.boundary` (wasmtime-py's public API). All have
+    the same interface and give the same results (tests/ribosome/test_boundary_parity.py).
+    When the chosen one cannot run here (the extension is not built, another wasmtime
+    version, missing C symbols) this falls back to the next one and says why in the log,
+    once per process.
     """
-    wanted = (kind or os.environ.get(BOUNDARY_ENV) or "fast").strip().lower()
+    wanted = (kind or os.environ.get(BOUNDARY_ENV) or "native").strip().lower()
     if wanted not in BOUNDARY_KINDS:
         raise ConductorError(
             f"unknown wasm boundary {wanted!r} (${BOUNDARY_ENV}): use one of "
             f"{', '.join(BOUNDARY_KINDS)}"
         )
+    if wanted == "native":
+        reason = nativepath.unavailable()
+        if reason is None:
+            return nativepath.Boundary(engine, reuse)
+        wanted = "fast" if fastpath.unavailable() is None else "public"
+        _fallback("native", reason, "ctypes" if wanted == "fast" else "public-API")
     if wanted == "fast":
         reason = fastpath.unavailable()
         if reason is None:
             return fastpath.Boundary(engine, reuse)
-        log.warning("fast wasm boundary unavailable (%s): using the public wasmtime API", reason)
+        _fallback("fast", reason, "public-API")
     return Boundary(engine)

@@ -1,0 +1,681 @@
+/* The native wasm boundary: one zome call (enter, copy in, host-function dispatch, copy out)
+ * and the instance reset, in C over wasmtime's C API. Python runs only host-function bodies.
+ *
+ * Built by zomehost.ribosome.native.build (the C compiler and Python's headers). wasmtime's
+ * functions are not linked: their addresses come from the wasmtime-py wheel's own library
+ * (setup()), so this file needs no wasmtime headers; the few types it uses are declared
+ * below from wasmtime's crates/c-api/include (wasmtime 50).
+ *
+ * A reset puts back a module's fresh state: its image (memory right after instantiation,
+ * kept once per module with its all-zero pages left out) is copied back over the pages a
+ * call may have written (its non-zero pages, and the resident ones of the rest: see
+ * restore), and the mutable globals are restored.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* -- wasmtime's C API (crates/c-api/include/wasmtime), declared by hand ------ ------------ */
+typedef union {
+    int32_t i32;
+    int64_t i64;
+    uint8_t bytes[16];
+} wt_val_raw; /* wasmtime_val_raw_t: 16 bytes */
+
+typedef void *(*wt_call_unchecked)(void *ctx, const void *func, wt_val_raw *args, size_t n,
+                                   void **trap);
+typedef uint8_t *(*wt_memory_data)(void *ctx, const void *memory);
+typedef size_t (*wt_memory_data_size)(void *ctx, const void *memory);
+typedef void *(*wt_trap_new)(const char *msg, size_t len);
+typedef void (*wt_set_epoch_deadline)(void *ctx, uint64_t ticks);
+typedef void *(*wt_set_fuel)(void *ctx, uint64_t fuel);
+typedef void *(*wt_global_set)(void *ctx, const void *global, const void *val);
+typedef void *(*wt_memory_grow)(void *ctx, const void *memory, uint64_t delta, uint64_t *prev);
+
+static wt_call_unchecked api_call;
+static wt_memory_data api_memory_data;
+static wt_memory_data_size api_memory_data_size;
+static wt_trap_new api_trap_new;
+static wt_set_epoch_deadline api_set_epoch_deadline;
+static wt_set_fuel api_set_fuel;
+static wt_global_set api_global_set;
+static wt_memory_grow api_memory_grow;
+static int api_ready;
+
+#define VAL_SIZE 32 /* sizeof(wasmtime_val_t) */
+#define PAGE 4096
+#define RESIDENT_CHUNK 4096   /* pages per mincore() call */
+
+/* -- which pages a call may have written --------------------------------------------------- */
+/* A page of anonymous memory that was written is resident until the instance is gone,
+ * unless it is swapped out: so mincore() lists a superset of the written pages, as long as
+ * they cannot be swapped. That holds when the pages are locked (mlock2 MLOCK_ONFAULT: each
+ * page locks when first touched; allowed up to RLIMIT_MEMLOCK without CAP_IPC_LOCK), or,
+ * failing that, when the machine has no swap (checked once per process: swap turned on
+ * later is not seen). */
+#ifndef MLOCK_ONFAULT
+#define MLOCK_ONFAULT 0x01
+#endif
+static int swap_state = -1; /* -1: not checked, 0: no swap configured, 1: swap (or unknown) */
+
+static int machine_has_swap(void) {
+    if (swap_state < 0) {
+        FILE *f = fopen("/proc/swaps", "r");
+        int lines = 0, c, last = '\n';
+        if (f == NULL) {
+            swap_state = 1;
+        } else {
+            while ((c = fgetc(f)) != EOF) {
+                if (c == '\n') lines++;
+                last = c;
+            }
+            if (last != '\n') lines++;
+            fclose(f);
+            swap_state = lines > 1; /* a header line, then one line per swap area */
+        }
+    }
+    return swap_state;
+}
+
+/* -- Image: a module's fresh memory and globals, shared by all its instances ------------- */
+typedef struct {
+    PyObject_HEAD size_t size; /* bytes of linear memory right after instantiation */
+    size_t pages;
+    uint8_t **page;   /* per 4 KiB page: its bytes, or NULL when it was all zero */
+    uint8_t *data;    /* the non-zero pages, back to back */
+    size_t nglobals;
+    uint8_t *globals; /* nglobals x wasmtime_val_t */
+} Image;
+
+static void Image_dealloc(Image *self) {
+    PyMem_Free(self->page);
+    PyMem_Free(self->data);
+    PyMem_Free(self->globals);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+    static const uint8_t zero[PAGE];
+    return memcmp(p, zero, n) == 0;
+}
+
+/* Image(base: int, size: int, globals: bytes) — copies the memory's non-zero pages. */
+static PyObject *Image_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    unsigned long long base;
+    Py_ssize_t size;
+    Py_buffer globals;
+    if (!PyArg_ParseTuple(args, "Kny*", &base, &size, &globals)) return NULL;
+    if (size < 0 || size % PAGE || globals.len % VAL_SIZE) {
+        PyBuffer_Release(&globals);
+        PyErr_SetString(PyExc_ValueError, "bad image geometry");
+        return NULL;
+    }
+    Image *self = (Image *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        PyBuffer_Release(&globals);
+        return NULL;
+    }
+    const uint8_t *mem = (const uint8_t *)(uintptr_t)base;
+    self->size = (size_t)size;
+    self->pages = (size_t)size / PAGE;
+    self->page = PyMem_Calloc(self->pages ? self->pages : 1, sizeof(uint8_t *));
+    /* A page instantiation never touched is not resident, and zero: left unread, so this
+     * instance's resets do not take it for a page a call wrote (restore). */
+    unsigned char *resident = PyMem_Malloc(self->pages ? self->pages : 1);
+    if (resident != NULL && self->pages && mincore((void *)mem, (size_t)size, resident) != 0)
+        memset(resident, 1, self->pages);
+    size_t nonzero = 0;
+    for (size_t i = 0; i < self->pages; i++) {
+        if (resident != NULL && !(resident[i] & 1)) continue;
+        if (all_zero(mem + i * PAGE, PAGE)) {
+            if (resident != NULL) resident[i] = 0;
+        } else {
+            nonzero++;
+        }
+    }
+    self->data = PyMem_Malloc(nonzero ? nonzero * PAGE : 1);
+    self->nglobals = (size_t)globals.len / VAL_SIZE;
+    self->globals = PyMem_Malloc(globals.len ? (size_t)globals.len : 1);
+    if (self->page == NULL || self->data == NULL || self->globals == NULL) {
+        PyMem_Free(resident);
+        PyBuffer_Release(&globals);
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    memcpy(self->globals, globals.buf, (size_t)globals.len);
+    PyBuffer_Release(&globals);
+    uint8_t *out = self->data;
+    for (size_t i = 0; i < self->pages; i++) {
+        if (resident != NULL ? !(resident[i] & 1) : all_zero(mem + i * PAGE, PAGE)) continue;
+        memcpy(out, mem + i * PAGE, PAGE);
+        self->page[i] = out;
+        out += PAGE;
+    }
+    PyMem_Free(resident);
+    return (PyObject *)self;
+}
+
+static PyObject *Image_held(Image *self, PyObject *unused) {
+    size_t n = 0;
+    for (size_t i = 0; i < self->pages; i++) n += self->page[i] != NULL;
+    return PyLong_FromSize_t(n * PAGE);
+}
+
+static PyMethodDef Image_methods[] = {
+    {"held", (PyCFunction)Image_held, METH_NOARGS, "Bytes of the image kept in host memory."},
+    {NULL}};
+
+static PyTypeObject ImageType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zomehost.ribosome.native._boundary.Image",
+    .tp_basicsize = sizeof(Image),
+    .tp_dealloc = (destructor)Image_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A module's memory and globals right after instantiation.",
+    .tp_methods = Image_methods,
+    .tp_new = Image_new,
+};
+
+/* The image's page i, or NULL when it is zero (pages past the image are). */
+static const uint8_t *image_page(const Image *img, size_t i) {
+    return i < img->pages ? img->page[i] : NULL;
+}
+
+/* -- Instance: the externs of one live instance and how to reset it -------------------- */
+typedef struct {
+    PyObject_HEAD void *ctx; /* its store's context */
+    const void *memory, *alloc, *free;
+    uint8_t *base;
+    PyObject *owner;     /* keeps the buffer the extern addresses point into alive */
+    Image *image;        /* NULL: not reusable */
+    PyObject *globals;   /* tuple of int: addresses of the mutable globals, in image order */
+    const void **gaddr;
+    size_t size;         /* bytes of memory it is reset to: the image, grown by the host */
+    int resident_ok;     /* a page written since it was made stays resident (see above) */
+    size_t last_dirty;   /* bytes the last reset put back */
+} Instance;
+
+static void Instance_dealloc(Instance *self) {
+    Py_XDECREF(self->owner);
+    Py_XDECREF(self->image);
+    Py_XDECREF(self->globals);
+    PyMem_Free(self->gaddr);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Instance(ctx, memory, alloc, free, owner, image or None, globals: tuple[int, ...], size):
+ * with an image, the host grows the memory to ``size`` bytes first (its fresh state for
+ * calls of that tier). Such an instance can be reset only when the pages past its image
+ * cannot be swapped out (``reusable()``). */
+static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    unsigned long long ctx, memory, alloc, fr, size;
+    PyObject *owner, *image, *globals;
+    if (!PyArg_ParseTuple(args, "KKKKOOO!K", &ctx, &memory, &alloc, &fr, &owner, &image,
+                          &PyTuple_Type, &globals, &size))
+        return NULL;
+    if (!api_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
+        return NULL;
+    }
+    if (image != Py_None && !PyObject_TypeCheck(image, &ImageType)) {
+        PyErr_SetString(PyExc_TypeError, "image must be an Image or None");
+        return NULL;
+    }
+    Instance *self = (Instance *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->ctx = (void *)(uintptr_t)ctx;
+    self->memory = (const void *)(uintptr_t)memory;
+    self->alloc = (const void *)(uintptr_t)alloc;
+    self->free = (const void *)(uintptr_t)fr;
+    self->base = api_memory_data(self->ctx, self->memory);
+    Py_INCREF(owner);
+    self->owner = owner;
+    Py_INCREF(globals);
+    self->globals = globals;
+    Py_ssize_t n = PyTuple_GET_SIZE(globals);
+    self->gaddr = PyMem_Calloc(n ? (size_t)n : 1, sizeof(void *));
+    if (self->gaddr == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        self->gaddr[i] = (const void *)(uintptr_t)PyLong_AsUnsignedLongLong(
+            PyTuple_GET_ITEM(globals, i));
+        if (PyErr_Occurred()) {
+            Py_DECREF(self);
+            return NULL;
+        }
+    }
+    size_t now = api_memory_data_size(self->ctx, self->memory);
+    if (size < now || size % 65536) {
+        PyErr_SetString(PyExc_ValueError, "an instance's size is whole pages, its own or more");
+        Py_DECREF(self);
+        return NULL;
+    }
+    if (size > now) {
+        uint64_t prev = 0;
+        void *err = api_memory_grow(self->ctx, self->memory, (size - now) / 65536, &prev);
+        if (err != NULL) { /* RuntimeError(the wasmtime_error_t*): its wrapper frees it */
+            PyObject *addr = PyLong_FromVoidPtr(err);
+            if (addr != NULL) PyErr_SetObject(PyExc_RuntimeError, addr);
+            Py_XDECREF(addr);
+            Py_DECREF(self);
+            return NULL;
+        }
+        self->base = api_memory_data(self->ctx, self->memory);
+    }
+    self->size = (size_t)size;
+    if (image != Py_None) {
+        Image *img = (Image *)image;
+        if ((size_t)n != img->nglobals || now != img->size) {
+            PyErr_SetString(PyExc_ValueError, "the instance does not match its image");
+            Py_DECREF(self);
+            return NULL;
+        }
+        Py_INCREF(image);
+        self->image = img;
+        /* locked first: that holds even if swap is turned on later */
+        self->resident_ok = syscall(SYS_mlock2, self->base, self->size, MLOCK_ONFAULT) == 0 ||
+                            !machine_has_swap();
+    }
+    return (PyObject *)self;
+}
+
+/* Put memory [0, size) back to the image: its non-zero pages copied back, and of the
+ * others the resident ones zeroed (a page written since the instance was made is resident,
+ * see above; one never touched is not, and stays untouched) — all of them when residency
+ * cannot be trusted. Returns the bytes written. */
+static size_t restore(const Image *img, uint8_t *base, size_t size, int resident_ok) {
+    unsigned char vec[RESIDENT_CHUNK];
+    size_t written = 0, pages = size / PAGE;
+    for (size_t at = 0; at < pages; at += RESIDENT_CHUNK) {
+        size_t n = pages - at < RESIDENT_CHUNK ? pages - at : RESIDENT_CHUNK;
+        uint8_t *chunk = base + at * PAGE;
+        int known = resident_ok && mincore(chunk, n * PAGE, vec) == 0;
+        size_t i = 0;
+        while (i < n) {
+            const uint8_t *src = image_page(img, at + i);
+            if (src != NULL) {
+                memcpy(chunk + i * PAGE, src, PAGE);
+                written += PAGE;
+                i++;
+            } else if (known && !(vec[i] & 1)) {
+                i++;
+            } else {
+                size_t j = i;
+                while (j < n && image_page(img, at + j) == NULL && (!known || (vec[j] & 1))) j++;
+                memset(chunk + i * PAGE, 0, (j - i) * PAGE);
+                written += (j - i) * PAGE;
+                i = j;
+            }
+        }
+    }
+    return written;
+}
+
+/* Put the instance back to its fresh state (memory and mutable globals). False when that
+ * is impossible: no image, a memory that grew (memory cannot shrink), or a memory grown by
+ * the host past its image whose pages' residency cannot be trusted. */
+static PyObject *Instance_reset(Instance *self, PyObject *unused) {
+    Image *img = self->image;
+    if (img == NULL || api_memory_data_size(self->ctx, self->memory) != self->size ||
+        (self->size > img->size && !self->resident_ok))
+        Py_RETURN_FALSE;
+    self->last_dirty = restore(img, self->base, self->size, self->resident_ok);
+    for (size_t i = 0; i < img->nglobals; i++) {
+        void *err = api_global_set(self->ctx, self->gaddr[i], img->globals + i * VAL_SIZE);
+        if (err != NULL) return PyLong_FromVoidPtr(err); /* cannot happen: same type, mutable */
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Instance_last_dirty(Instance *self, PyObject *unused) {
+    return PyLong_FromSize_t(self->last_dirty);
+}
+
+static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
+    Image *img = self->image;
+    return PyBool_FromLong(img != NULL && (self->size == img->size || self->resident_ok));
+}
+
+static PyMethodDef Instance_methods[] = {
+    {"reset", (PyCFunction)Instance_reset, METH_NOARGS,
+     "Put the instance back to its image; False when impossible."},
+    {"last_dirty", (PyCFunction)Instance_last_dirty, METH_NOARGS,
+     "Bytes the last reset put back."},
+    {"reusable", (PyCFunction)Instance_reusable, METH_NOARGS,
+     "Whether a reset can put it back to its fresh state."},
+    {NULL}};
+
+static PyTypeObject InstanceType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zomehost.ribosome.native._boundary.Instance",
+    .tp_basicsize = sizeof(Instance),
+    .tp_dealloc = (destructor)Instance_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "The externs of one live instance, and its reset.",
+    .tp_methods = Instance_methods,
+    .tp_new = Instance_new,
+};
+
+/* -- the call ------------------------------------------------------------------------------ */
+enum {
+    FAIL_ERROR = 1,        /* a wasmtime_error_t* (a), in the allocator (b 0) or export (1) */
+    FAIL_TRAP = 2,         /* a wasm_trap_t* (a), likewise */
+    FAIL_NO_INPUT = 3,     /* the allocator returned 0 for (a) input bytes */
+    FAIL_INPUT_PTR = 4,    /* the allocator's block (a, b) is outside memory */
+    FAIL_OUTPUT_LIMIT = 5, /* the export returned (a) bytes, more than allowed */
+    FAIL_OUTPUT_PTR = 6,   /* the export's result (a, b) is outside memory */
+    FAIL_FUEL = 7,         /* setting fuel failed: a wasmtime_error_t* (a) */
+    FAIL_HOST = 8,         /* a host function failed: the call object holds the reason */
+};
+/* What a host function can go wrong with before or after its body, reported to fault(). */
+enum {
+    HOST_OUTSIDE = 1,       /* no zome call on this thread */
+    HOST_REENTRANT = 2,     /* called while the host served this call */
+    HOST_INPUT_LIMIT = 3,   /* input of (a) bytes past max_host_payload */
+    HOST_INPUT_PTR = 4,     /* input (a, b) outside memory */
+    HOST_NO_RESULT = 5,     /* the guest allocator returned 0 for (a) bytes */
+    HOST_RESULT_PTR = 6,    /* the allocator's block (a, b) is outside memory */
+    HOST_ALLOC_TRAP = 7,    /* the allocator trapped: a wasm_trap_t* (a) */
+    HOST_ALLOC_ERROR = 8,   /* the allocator failed: a wasmtime_error_t* (a) */
+    HOST_PYTHON = 9,        /* the Python side raised (should not happen): exception set */
+};
+
+typedef struct Active {
+    Instance *inst;
+    PyObject *call; /* the Python GuestCall */
+    PyThreadState *ts;
+    uint64_t max_host;
+    int serving;
+    struct Active *prev;
+} Active;
+
+static __thread Active *current;
+static PyObject *host_body; /* (call, index, input: bytes) -> bytes | str */
+static PyObject *host_fault; /* (call, index, what, a, b) -> str */
+static PyObject *host_stray; /* (index) -> str: a host call with no zome call to serve */
+
+static size_t mem_size(Instance *inst) { return api_memory_data_size(inst->ctx, inst->memory); }
+
+/* With the GIL: ask Python for the typed fault; return the trap to give the guest. */
+static void *fault_trap(Active *a, Py_ssize_t index, int what, uint64_t x, uint64_t y) {
+    PyObject *msg = NULL;
+    if (what == HOST_PYTHON) {
+        PyErr_WriteUnraisable(host_body);
+    } else {
+        msg = PyObject_CallFunction(host_fault, "OniKK", a ? a->call : Py_None, index, what,
+                                    (unsigned long long)x, (unsigned long long)y);
+        if (msg == NULL) PyErr_WriteUnraisable(host_fault);
+    }
+    Py_ssize_t len = 0;
+    const char *text = msg && PyUnicode_Check(msg) ? PyUnicode_AsUTF8AndSize(msg, &len) : NULL;
+    if (text == NULL) {
+        PyErr_Clear();
+        text = "host function failed";
+        len = (Py_ssize_t)strlen(text);
+    }
+    void *trap = api_trap_new(text, (size_t)len);
+    Py_XDECREF(msg);
+    return trap;
+}
+
+/* The one callback every host import goes through (env: the host function's index + 1). */
+static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs) {
+    Py_ssize_t index = (Py_ssize_t)(uintptr_t)env - 1;
+    Active *a = current;
+    if (a == NULL || a->ts == NULL) {
+        /* no call of this boundary is waiting in the guest (a start function runs): the
+         * thread may not hold the GIL (ctypes released it to instantiate) */
+        PyGILState_STATE gil = PyGILState_Ensure();
+        PyObject *msg = PyObject_CallFunction(host_stray, "n", index);
+        Py_ssize_t len = 0;
+        const char *text = msg && PyUnicode_Check(msg) ? PyUnicode_AsUTF8AndSize(msg, &len) : NULL;
+        if (text == NULL) {
+            PyErr_Clear();
+            text = "a host function was called outside a zome call";
+            len = (Py_ssize_t)strlen(text);
+        }
+        void *trap = api_trap_new(text, (size_t)len);
+        Py_XDECREF(msg);
+        PyGILState_Release(gil);
+        return trap;
+    }
+    uint32_t ptr = (uint32_t)args[0].i32, len = (uint32_t)args[1].i32;
+    Instance *inst = a->inst;
+    PyEval_RestoreThread(a->ts);
+    a->ts = NULL;
+    void *trap = NULL;
+    if (a->serving) {
+        trap = fault_trap(a, index, HOST_REENTRANT, 0, 0);
+        goto out;
+    }
+    if (len > a->max_host) {
+        trap = fault_trap(a, index, HOST_INPUT_LIMIT, len, 0);
+        goto out;
+    }
+    size_t size = mem_size(inst);
+    if ((uint64_t)ptr + len > size) {
+        trap = fault_trap(a, index, HOST_INPUT_PTR, ptr, len);
+        goto out;
+    }
+    a->serving = 1;
+    PyObject *input = PyBytes_FromStringAndSize((const char *)inst->base + ptr, len);
+    PyObject *result = input ? PyObject_CallFunction(host_body, "OnO", a->call, index, input)
+                             : NULL;
+    Py_XDECREF(input);
+    if (result == NULL) {
+        trap = fault_trap(a, index, HOST_PYTHON, 0, 0);
+        goto served;
+    }
+    if (!PyBytes_Check(result)) { /* the fault's message: the body recorded the error */
+        Py_ssize_t n = 0;
+        const char *text = PyUnicode_Check(result) ? PyUnicode_AsUTF8AndSize(result, &n) : NULL;
+        if (text == NULL) {
+            PyErr_Clear();
+            text = "host function failed";
+            n = (Py_ssize_t)strlen(text);
+        }
+        trap = api_trap_new(text, (size_t)n);
+        Py_DECREF(result);
+        goto served;
+    }
+    /* the result envelope into a block the guest allocates */
+    Py_ssize_t n = PyBytes_GET_SIZE(result);
+    wt_val_raw vals[2];
+    vals[0].i64 = 0;
+    vals[0].i32 = (int32_t)n;
+    void *alloc_trap = NULL;
+    a->ts = PyEval_SaveThread();
+    void *err = api_call(inst->ctx, inst->alloc, vals, 1, &alloc_trap);
+    PyEval_RestoreThread(a->ts);
+    a->ts = NULL;
+    if (err != NULL || alloc_trap != NULL) {
+        trap = err ? fault_trap(a, index, HOST_ALLOC_ERROR, (uintptr_t)err, 0)
+                   : fault_trap(a, index, HOST_ALLOC_TRAP, (uintptr_t)alloc_trap, 0);
+    } else {
+        uint32_t out = (uint32_t)vals[0].i32;
+        size = mem_size(inst);
+        if (out == 0 && n)
+            trap = fault_trap(a, index, HOST_NO_RESULT, (uint64_t)n, 0);
+        else if ((uint64_t)out + (uint64_t)n > size)
+            trap = fault_trap(a, index, HOST_RESULT_PTR, out, (uint64_t)n);
+        else {
+            memcpy(inst->base + out, PyBytes_AS_STRING(result), (size_t)n);
+            args[0].i64 = (int64_t)(((uint64_t)out << 32) | (uint64_t)(uint32_t)n);
+        }
+    }
+    Py_DECREF(result);
+served:
+    a->serving = 0;
+out:
+    a->ts = PyEval_SaveThread();
+    return trap;
+}
+
+static PyObject *fail(int what, uint64_t x, uint64_t y) {
+    return Py_BuildValue("(iKK)", what, (unsigned long long)x, (unsigned long long)y);
+}
+
+/* Call a guest function with the GIL released. */
+static void *guest(Active *a, const void *func, wt_val_raw *vals, size_t n, void **trap) {
+    a->ts = PyEval_SaveThread();
+    void *err = api_call(a->inst->ctx, func, vals, n, trap);
+    PyEval_RestoreThread(a->ts);
+    a->ts = NULL;
+    return err;
+}
+
+/* invoke(inst, func, payload, deadline_ticks, fuel, max_output, max_host, call)
+ *   -> bytes (the export's result) | (what, a, b): a failure, see FAIL_*.
+ * fuel < 0: the engine does not consume fuel. */
+static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
+    if (argc != 8 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "invoke(inst, func, payload: bytes, ticks, fuel, max_output, "
+                        "max_host, call)");
+        return NULL;
+    }
+    Instance *inst = (Instance *)argv[0];
+    const void *func = PyLong_AsVoidPtr(argv[1]);
+    unsigned long long ticks = PyLong_AsUnsignedLongLong(argv[3]);
+    long long fuel = PyLong_AsLongLong(argv[4]);
+    unsigned long long max_output = PyLong_AsUnsignedLongLong(argv[5]);
+    unsigned long long max_host = PyLong_AsUnsignedLongLong(argv[6]);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *payload = argv[2];
+    Py_ssize_t n = PyBytes_GET_SIZE(payload);
+    api_set_epoch_deadline(inst->ctx, ticks);
+    if (fuel >= 0) {
+        void *err = api_set_fuel(inst->ctx, (uint64_t)fuel);
+        if (err != NULL) return fail(FAIL_FUEL, (uintptr_t)err, 0);
+    }
+    Active a = {.inst = inst, .call = argv[7], .max_host = max_host, .prev = current};
+    current = &a;
+    PyObject *ret = NULL;
+    wt_val_raw vals[2];
+    void *trap = NULL, *err;
+    memset(vals, 0, sizeof vals);
+    vals[0].i32 = (int32_t)n;
+    err = guest(&a, inst->alloc, vals, 1, &trap);
+    if (err || trap) { /* b: 0, the guest allocator was running */
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
+        goto done;
+    }
+    uint32_t ptr = (uint32_t)vals[0].i32;
+    if (ptr == 0 && n) {
+        ret = fail(FAIL_NO_INPUT, (uint64_t)n, 0);
+        goto done;
+    }
+    if ((uint64_t)ptr + (uint64_t)n > mem_size(inst)) {
+        ret = fail(FAIL_INPUT_PTR, ptr, (uint64_t)n);
+        goto done;
+    }
+    memcpy(inst->base + ptr, PyBytes_AS_STRING(payload), (size_t)n);
+    memset(vals, 0, sizeof vals);
+    vals[0].i32 = (int32_t)ptr;
+    vals[1].i32 = (int32_t)n;
+    err = guest(&a, func, vals, 2, &trap);
+    if (err || trap) { /* b: 1, the export's own code was running */
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 1);
+        goto done;
+    }
+    uint64_t packed = (uint64_t)vals[0].i64;
+    uint32_t out_ptr = (uint32_t)(packed >> 32), out_len = (uint32_t)packed;
+    if (out_len > max_output) {
+        ret = fail(FAIL_OUTPUT_LIMIT, out_len, 0);
+        goto done;
+    }
+    if ((uint64_t)out_ptr + out_len > mem_size(inst)) {
+        ret = fail(FAIL_OUTPUT_PTR, out_ptr, out_len);
+        goto done;
+    }
+    PyObject *out = PyBytes_FromStringAndSize((const char *)inst->base + out_ptr, out_len);
+    if (out == NULL) goto done;
+    memset(vals, 0, sizeof vals);
+    vals[0].i32 = (int32_t)out_ptr;
+    vals[1].i32 = (int32_t)out_len;
+    err = guest(&a, inst->free, vals, 2, &trap);
+    if (err || trap) {
+        Py_DECREF(out);
+        ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
+        goto done;
+    }
+    ret = out;
+done:
+    current = a.prev;
+    return ret;
+}
+
+/* setup(addresses: dict[str, int], host_body, host_fault, host_stray) */
+static PyObject *setup(PyObject *mod, PyObject *args) {
+    PyObject *addrs, *body, *fault, *stray;
+    if (!PyArg_ParseTuple(args, "O!OOO", &PyDict_Type, &addrs, &body, &fault, &stray))
+        return NULL;
+    struct {
+        const char *name;
+        void **slot;
+    } want[] = {
+        {"wasmtime_func_call_unchecked", (void **)&api_call},
+        {"wasmtime_memory_data", (void **)&api_memory_data},
+        {"wasmtime_memory_data_size", (void **)&api_memory_data_size},
+        {"wasmtime_trap_new", (void **)&api_trap_new},
+        {"wasmtime_context_set_epoch_deadline", (void **)&api_set_epoch_deadline},
+        {"wasmtime_context_set_fuel", (void **)&api_set_fuel},
+        {"wasmtime_global_set", (void **)&api_global_set},
+        {"wasmtime_memory_grow", (void **)&api_memory_grow},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        PyObject *v = PyDict_GetItemString(addrs, want[i].name);
+        void *p = v ? PyLong_AsVoidPtr(v) : NULL;
+        if (p == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_KeyError, "no address for %s", want[i].name);
+            return NULL;
+        }
+        *want[i].slot = p;
+    }
+    Py_INCREF(body);
+    Py_XSETREF(host_body, body);
+    Py_INCREF(fault);
+    Py_XSETREF(host_fault, fault);
+    Py_INCREF(stray);
+    Py_XSETREF(host_stray, stray);
+    api_ready = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *trampoline_address(PyObject *mod, PyObject *unused) {
+    return PyLong_FromVoidPtr((void *)trampoline);
+}
+
+static PyMethodDef methods[] = {
+
+    {"setup", setup, METH_VARARGS, "Give the module wasmtime's functions and the host hooks."},
+    {"invoke", (PyCFunction)(void (*)(void))invoke, METH_FASTCALL, "Run one zome call."},
+    {"trampoline_address", trampoline_address, METH_NOARGS,
+     "The C callback every host import is defined with (env: index + 1)."},
+
+    {NULL}};
+
+static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_boundary",
+                                       "The native wasm boundary (see _boundary.c).", -1,
+                                       methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__boundary(void) {
+    if (PyType_Ready(&ImageType) < 0 || PyType_Ready(&InstanceType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) return NULL;
+    Py_INCREF(&ImageType);
+    Py_INCREF(&InstanceType);
+    if (PyModule_AddObject(m, "Image", (PyObject *)&ImageType) < 0 ||
+        PyModule_AddObject(m, "Instance", (PyObject *)&InstanceType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
