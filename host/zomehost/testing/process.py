@@ -209,10 +209,14 @@ class ConductorProcess(ZomehostProcess):
     ) -> Self:
         """Start the conductor and wait until ``run.json`` names every key of ``ready``
         (``"network"`` too: wait until the peer transport listens)."""
-        self.endpoints = {}
-        self.spawn(["--home", str(self.home), "run", "--admin-port", "0", *extra])
+        self.launch(*extra)
         self.wait_ready(ready, timeout)
         return self
+
+    def launch(self, *extra: str) -> None:
+        """Start the conductor without waiting (start several, then ``wait_ready`` each)."""
+        self.endpoints = {}
+        self.spawn(["--home", str(self.home), "run", "--admin-port", "0", *extra])
 
     def wait_ready(
         self, ready: Sequence[str] = ("admin_port",), timeout: float = START_TIMEOUT_S

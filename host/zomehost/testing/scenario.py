@@ -267,7 +267,7 @@ class Scenario:
             home = make_home(self.root / name, network=network, module_cache=self.module_cache)
             made.append(Peer(self, name, ConductorProcess(home, name=name)))
         for peer in made:
-            peer.process.spawn(["--home", str(peer.home), "run", "--admin-port", "0"])
+            peer.process.launch()
         for peer in made:
             self.peers.append(peer)
             peer.process.wait_ready(self.ready)
