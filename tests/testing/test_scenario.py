@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 OPEN = {"tag": "open", "access": "Unrestricted", "functions": "All"}
 
 
-def remote(caller: object, callee_agent: bytes, fn: str, payload: object = None) -> dict:
+def remote(caller: object, callee_agent: object, fn: str, payload: object = None) -> dict:
     arg = {"agent": callee_agent, "zome_name": "a", "fn_name": fn, "payload": payload}
     return caller.call("a", "call_remote_fn", arg)  # type: ignore[attr-defined, no-any-return]
 
@@ -35,15 +35,15 @@ def test_two_agents_call_signal_kill_and_restart(
     with Scenario(tmp_path, module_cache=module_cache) as s:
         alice, bob = s.add_players(probe_bundle, ["alice", "bob"])
         assert alice.peer.process.pid != bob.peer.process.pid
-        assert alice.call("a", "whoami")["agent_initial_pubkey"] == alice.agent.raw
+        assert alice.call("a", "whoami")["agent_initial_pubkey"] == alice.agent
         for player in (alice, bob):
             player.call("a", "make_grant", OPEN)  # calls and remote signals from anyone
 
         # a call from alice's conductor into bob's, over the peer transport
-        assert remote(alice, bob.agent.raw, "echo", "hi bob") == {"Ok": b"\xa6hi bob"}
+        assert remote(alice, bob.agent, "echo", "hi bob") == {"Ok": b"\xa6hi bob"}
 
         # a remote signal lands in alice's UI
-        bob.call("a", "remote_signal", {"agents": [alice.agent.raw], "value": "ping"})
+        bob.call("a", "remote_signal", {"agents": [alice.agent], "value": "ping"})
         assert alice.signal(lambda p: p == "ping") == "ping"
         with pytest.raises(Timeout):
             alice.signal(lambda p: p == "ping", timeout=0.3)  # handed out once only
@@ -56,14 +56,14 @@ def test_two_agents_call_signal_kill_and_restart(
         pid = bob.peer.process.pid
         bob.peer.kill()
         assert not alive(pid)
-        assert set(remote(alice, bob.agent.raw, "echo", "anyone?")) == {"NetworkError"}
+        assert set(remote(alice, bob.agent, "echo", "anyone?")) == {"NetworkError"}
 
         bob.peer.restart()
         assert bob.peer.process.pid != pid
         assert len(bob.call("a", "query_chain", None)) == head  # the chain survived
         s.wait_discoverable([bob])
         for _ in range(50):
-            res = remote(alice, bob.agent.raw, "echo", "back")
+            res = remote(alice, bob.agent, "echo", "back")
             if "Ok" in res:
                 break
         assert res == {"Ok": b"\xa4back"}

@@ -130,7 +130,8 @@ class Peer:
         if self.app_port is None:
             self.app_port = await self.admin.attach_app_interface()
         token = await self.admin.issue_app_authentication_token(app_id)
-        return await AppClient.connect(f"ws://127.0.0.1:{self.app_port}", token)
+        url = f"ws://127.0.0.1:{self.app_port}"
+        return await AppClient.connect(url, token, typed_hashes=True)
 
     async def _install(
         self, name: str, bundle: bytes, app_id: str, network_seed: str | None
