@@ -668,9 +668,13 @@ app.command("relay")(_relay)
 
 from zomehost.cli.scaffold import build as _build  # noqa: E402
 from zomehost.cli.scaffold import new_cmd as _new_cmd  # noqa: E402
+from zomehost.cli.scaffold import test as _test  # noqa: E402
 
 app.add_typer(_new_cmd, name="new")
 app.command("build")(_build)
+app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    _test
+)
 
 from zomehost.cli.dev import dev as _dev  # noqa: E402
 
