@@ -48,9 +48,15 @@ def test_two_agents_call_signal_kill_and_restart(
         with pytest.raises(Timeout):
             alice.signal(lambda p: p == "ping", timeout=0.3)  # handed out once only
 
-        # a failing call raises the client's typed error
+        # a failing call raises the client's typed error; a panic's own words are in it
         with pytest.raises(ZomeCallFailed):
             alice.call("a", "create_then_fail", 1)
+        with pytest.raises(ZomeCallFailed) as panic:
+            alice.call("a", "create_then_panic", 1)
+        assert panic.value.message.startswith(
+            "a.create_then_panic: panicked at 'deliberate panic after create', "
+            "zomes/probe/src/lib.rs:"
+        ), panic.value.message
 
         head = len(bob.call("a", "query_chain", None))
         pid = bob.peer.process.pid
