@@ -87,3 +87,16 @@ def test_grant_prints_its_secret_in_the_same_form_and_functions_readably(
         "--cap-secret", "base64:" + secret,
     )  # fmt: skip
     assert json.loads(ok(out)) == "yo"
+
+
+def test_version_has_one_source(zomehost_inproc: Run, tmp_path: Path) -> None:
+    import tomllib
+
+    import zomehost
+    from conftest import REPO
+
+    assert ok(zomehost_inproc(tmp_path, "--version")).strip() == f"zomehost {zomehost.__version__}"
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "zomehost.__version__"}
+    assert (REPO / "LICENSE").read_text().lstrip().startswith("Apache License")

@@ -70,12 +70,26 @@ HomeOpt = Annotated[
 _global_home: list[Path | None] = [None]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import zomehost
+
+        print(f"zomehost {zomehost.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     home: HomeOpt = None,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More log output.")
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     _global_home[0] = home
     import logging
