@@ -49,7 +49,7 @@ app = typer.Typer(
     help="zomehost: a WebAssembly-sandboxed zome host (Holochain's call and capability model).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
 )
 app_cmd = typer.Typer(
     help="Pack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
