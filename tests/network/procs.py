@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,12 @@ class Proc:
     """One ``zomehost`` subprocess on a home (``zomehost.testing`` runs it): a conductor
     (``run``) found through its run.json, or a service (bootstrap, relay) through its log."""
 
-    def __init__(self, name: str, home: Path, args: list[str], log: Path) -> None:
+    def __init__(
+        self, name: str, home: Path, args: list[str], log: Path, wrap: Sequence[str] = ()
+    ) -> None:
+        """``wrap``: a command the process runs under (e.g. ``ip netns exec NS``)."""
         self.name, self.home, self.args, self.log = name, home, args, log
-        self.process = ConductorProcess(home, log, name=name, passphrase=PASSPHRASE)
+        self.process = ConductorProcess(home, log, name=name, passphrase=PASSPHRASE, wrap=wrap)
         self.app_port: int | None = None
 
     def start(self) -> None:

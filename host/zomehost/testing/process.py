@@ -117,12 +117,16 @@ def set_network(home: Path, network: dict[str, Any]) -> None:
 
 # -- processes ----------------------------------------------------------------------------
 class ZomehostProcess:
-    """One ``zomehost`` child process; stdout and stderr go to ``log``."""
+    """One ``zomehost`` child process; stdout and stderr go to ``log``. ``wrap``: a command
+    it runs under (e.g. ``ip netns exec NS`` to put it in a network namespace)."""
 
-    def __init__(self, name: str, log: Path, *, env: dict[str, str]) -> None:
+    def __init__(
+        self, name: str, log: Path, *, env: dict[str, str], wrap: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.log = log
         self.env = env
+        self.wrap = list(wrap)
         self.proc: subprocess.Popen[bytes] | None = None
 
     def spawn(self, args: Sequence[str]) -> None:
@@ -131,7 +135,7 @@ class ZomehostProcess:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [*zomehost_command(), *args],
+                [*self.wrap, *zomehost_command(), *args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -198,9 +202,11 @@ class ConductorProcess(ZomehostProcess):
         name: str = "conductor",
         passphrase: str = TEST_PASSPHRASE,
         keep_env: Iterable[str] = (),
+        wrap: Sequence[str] = (),
     ) -> None:
         home = Path(home)
-        super().__init__(name, log or home / "conductor.log", env=child_env(passphrase, keep_env))
+        env = child_env(passphrase, keep_env)
+        super().__init__(name, log or home / "conductor.log", env=env, wrap=wrap)
         self.home = home
         self.endpoints: dict[str, Any] = {}
 
