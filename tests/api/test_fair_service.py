@@ -18,7 +18,7 @@ import yaml
 
 from zomehost.client import AdminClient, AppClient, ZomeCallFailed
 
-from .conftest import api_home, conductor_proc
+from .conftest import ConductorProc, api_home
 
 ORIGIN = "zomehost-test"
 SPIN_S = 2.0
@@ -45,7 +45,7 @@ async def _client(admin: AdminClient, port: int, app_id: str) -> AppClient:
 def test_a_flood_on_one_cell_leaves_workers_for_everyone_else(
     tmp_path: Path, module_cache: Path, probe_bundle: bytes
 ) -> None:
-    daemon = conductor_proc(_home(tmp_path, module_cache), tmp_path / "run.log").start()
+    daemon = ConductorProc(_home(tmp_path, module_cache), tmp_path / "run.log").start()
 
     async def scenario() -> tuple[float, float, list[Any]]:
         admin = await AdminClient.connect(daemon.admin_url, origin=ORIGIN)

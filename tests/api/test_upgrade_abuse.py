@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 
-from zomehost.testing import ConductorProcess
+from .conftest import ConductorProc
 
 UPGRADE = (
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -26,7 +26,7 @@ def answer(port: int, request: bytes) -> bytes:
         return out
 
 
-def test_two_origin_headers_are_a_400(conductor: ConductorProcess) -> None:
+def test_two_origin_headers_are_a_400(conductor: ConductorProc) -> None:
     got = answer(
         conductor.admin_port,
         UPGRADE + b"Origin: http://a.example\r\nOrigin: http://b.example\r\n\r\n",
@@ -35,7 +35,7 @@ def test_two_origin_headers_are_a_400(conductor: ConductorProcess) -> None:
     assert "process_request failed" not in conductor.output()
 
 
-def test_bytes_after_the_request_leave_the_interface_serving(conductor: ConductorProcess) -> None:
+def test_bytes_after_the_request_leave_the_interface_serving(conductor: ConductorProc) -> None:
     for junk in (b"ket\r\nConnection: Upgrade\r\n\r\n", b"\x00" * 64, b"\x81\x05hello"):
         answer(conductor.admin_port, UPGRADE + b"Origin: http://a.example\r\n\r\n" + junk)
     got = answer(conductor.admin_port, UPGRADE + b"\r\n")  # no Origin: refused, not crashed
