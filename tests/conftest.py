@@ -21,22 +21,20 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import nacl.pwhash
 import pytest
 import yaml
 
 from zomehost.conductor.app import InstalledApp
 from zomehost.conductor.conductor import Conductor
-from zomehost.conductor.home import ConductorConfig, Home
+from zomehost.conductor.home import Home
 from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.action import Record
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId, WasmHash
-from zomehost.core.keystore import Keystore
 from zomehost.core.query import ChainQueryFilter
 from zomehost.core.zome_call import ZomeCall
 from zomehost.ribosome.engine import WasmEngine
-from zomehost.ribosome.module_cache import key_path as module_cache_key
+from zomehost.testing.process import make_home, seed_module_cache
 
 REPO = Path(__file__).resolve().parents[1]
 WASM_DIR = REPO / "target" / "wasm32-unknown-unknown" / "release"
@@ -193,26 +191,12 @@ def bad_init_bundle(_session_builder: AppBuilder) -> bytes:
 # -- conductors -------------------------------------------------------------------------
 def fast_home(path: Path, *, limits: dict[str, Any] | None = None) -> Home:
     """A conductor home whose keystore uses Argon2id's minimum cost (fast to open)."""
-    home = Home(path)
-    home.path.mkdir(parents=True, exist_ok=True)
-    doc = {"admin_port": 0, "durable": True, "limits": limits or {}, "network": {}}
-    home.config_path.write_text(yaml.safe_dump(doc))
-    ConductorConfig.load(home.config_path)  # the host must accept what we wrote
-    ks = Keystore.create(
-        PASSPHRASE,
-        ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-    )
-    home.save_keystore(ks)
-    return home
+    return Home(make_home(path, passphrase=PASSPHRASE, limits=limits, network={}))
 
 
 def seed_cache(home: Home, cache: Path) -> None:
     """Copy the session's compiled modules into a home, with the key that signs them."""
-    home.cache_path.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(module_cache_key(cache), module_cache_key(home.cache_path))
-    for f in cache.glob("*.cwasm"):
-        shutil.copyfile(f, home.cache_path / f.name)
+    seed_module_cache(home.path, cache)
 
 
 class AppHandle:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,77 +20,23 @@ import yaml
 
 from conftest import PASSPHRASE, REPO, AppBuilder, fast_home, seed_cache
 from zomehost.conductor.packing import pack_app_dir
+from zomehost.testing.process import ConductorProcess, child_env
 
 ZOMEHOST = Path(sys.executable).parent / "zomehost"
 NOTES_DIR = REPO / "examples" / "notes"
 NODE_CLIENT = REPO / "node_modules" / "@holochain" / "client"
 
 
-class ConductorProc:
-    """``zomehost run --admin-port 0`` on a home, as a subprocess."""
+class ConductorProc(ConductorProcess):
+    """``zomehost run --admin-port 0`` on a home (``zomehost.testing``), with these tests'
+    passphrase."""
 
     def __init__(self, home: Path, log: Path) -> None:
-        self.home = home
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.endpoints: dict[str, Any] = {}
+        super().__init__(home, log, passphrase=PASSPHRASE)
 
     @staticmethod
     def env() -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
-        return env
-
-    def start(self, *extra: str) -> ConductorProc:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(ZOMEHOST), "--home", str(self.home), "run", "--admin-port", "0", *extra],
-                env=self.env(),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        self.wait_ready()
-        return self
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        assert self.proc is not None
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"conductor exited early:\n{self.output()}")
-            try:
-                doc = json.loads((self.home / "run.json").read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                doc = {}
-            if doc.get("pid") == self.proc.pid and "admin_port" in doc:
-                self.endpoints = doc
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"conductor not ready:\n{self.output()}")
-
-    @property
-    def admin_port(self) -> int:
-        return int(self.endpoints["admin_port"])
-
-    @property
-    def admin_url(self) -> str:
-        return f"ws://127.0.0.1:{self.admin_port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-5000:]
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-                raise AssertionError(f"conductor ignored signal {sig}:\n{self.output()}") from None
-        return int(self.proc.returncode)
+        return child_env(PASSPHRASE)
 
 
 def run_node(

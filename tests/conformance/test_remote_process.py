@@ -10,10 +10,6 @@ transferable capability for ``a.echo`` and ``a.caller``; conductor A runs in thi
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,16 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from conftest import PASSPHRASE, fast_home, seed_cache
 from zomehost.conductor.conductor import Conductor
-from zomehost.conductor.home import Home
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCall
 from zomehost.p2p.service import start_peer_service
 from zomehost.runtime.daemon import Daemon
+from zomehost.testing import ConductorProcess
+from zomehost.testing.process import set_network
 
 from .conftest import LANGS
 from .transcript import Transcript
@@ -41,19 +37,13 @@ ZOMEHOST = Path(sys.executable).parent / "zomehost"
 FUNCTIONS = {"Listed": [["a", "echo"], ["a", "caller"]]}
 
 
-def set_network(home: Home, network: dict[str, Any]) -> None:
-    doc = yaml.safe_load(home.config_path.read_text()) or {}
-    doc["network"] = network
-    home.config_path.write_text(yaml.safe_dump(doc))
-
-
 class Remote:
     """Conductor B: the probe app installed and granted, then served by ``zomehost run``."""
 
     def __init__(self, root: Path, bundle: bytes, cache: Path) -> None:
         self.home = fast_home(root / "home-b")
         seed_cache(self.home, cache)
-        set_network(self.home, {"listen": "127.0.0.1:0", "refresh_interval_s": 0.5})
+        set_network(self.home.path, {"listen": "127.0.0.1:0", "refresh_interval_s": 0.5})
         c = Conductor.open(self.home, PASSPHRASE)
         try:
             self.cell: CellId = c.install_app(bundle, "probe", None, None).cell_id("main")
@@ -70,43 +60,18 @@ class Remote:
             self.grant = bytes(call("make_grant", grant))
         finally:
             c.close()
-        self.log = root / "b.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.address = ""
+        self.process = ConductorProcess(self.home.path, root / "b.log", passphrase=PASSPHRASE)
 
-    def start(self, timeout: float = 60) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(ZOMEHOST), "--home", str(self.home.path), "run", "--admin-port", "0"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"zomehost run exited: {self.log.read_text()[-3000:]}")
-            try:
-                doc = json.loads((self.home.path / "run.json").read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                doc = {}
-            if doc.get("pid") == self.proc.pid and "network" in doc:
-                self.address = str(doc["network"]["listen"])
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"zomehost run not ready: {self.log.read_text()[-3000:]}")
+    @property
+    def address(self) -> str:
+        return self.process.network_address
+
+    def start(self) -> None:
+        self.process.start(ready=("admin_port", "network"))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.process.running:
+            self.process.stop()
 
 
 async def scenario(a: Daemon, cell_a: CellId, b: Remote, t: Transcript) -> None:
@@ -177,7 +142,8 @@ def test_remote_call_to_another_process(
     home_a = fast_home(tmp_path / "home-a")
     seed_cache(home_a, conformance_cache)
     set_network(
-        home_a, {"listen": "127.0.0.1:0", "refresh_interval_s": 0.5, "peers": [remote_b.address]}
+        home_a.path,
+        {"listen": "127.0.0.1:0", "refresh_interval_s": 0.5, "peers": [remote_b.address]},
     )
     a = Daemon(home_a, PASSPHRASE)
     cell_a = a.conductor.install_app(probe_bundles[lang], "probe", None, None).cell_id("main")

@@ -38,6 +38,8 @@ HASH_TEXT = re.compile(r"(?<![A-Za-z0-9_-])u[A-Za-z0-9_-]{52}(?![A-Za-z0-9_-])")
 BACKTRACE = re.compile(r" in func\[\d+\](?: <- func\[\d+\])*")
 MEMORY_SIZE = re.compile(r"guest memory \(\d+ bytes\)")
 DESERIALIZE_DETAIL = re.compile(r"DeserializeError: input of (\w+) could not be decoded: .*")
+# a guest's own words for why it traps: a Rust panic and an AssemblyScript abort say the same
+RUST_PANIC = re.compile(r"panicked at '(.*)', \S+:\d+:\d+")
 
 
 class Normalizer:
@@ -77,6 +79,7 @@ class Normalizer:
 
         s = HASH_TEXT.sub(hash_text, s)
         s = BACKTRACE.sub("", s)
+        s = RUST_PANIC.sub(r"aborted: \1", s)
         s = MEMORY_SIZE.sub("guest memory (<size>)", s)
         return DESERIALIZE_DETAIL.sub(
             r"DeserializeError: input of \1 could not be decoded: <detail>", s

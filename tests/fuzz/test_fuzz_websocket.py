@@ -6,10 +6,6 @@ must show no unexpected failure."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,17 +18,11 @@ from hypothesis import strategies as st
 from zomehost.core import api_wire as wire
 from zomehost.core.codec import pack
 from zomehost.fuzz.testbed import PASSPHRASE, app_bundle, dna, make_home, wat
+from zomehost.testing.process import ConductorProcess
 
 from .conftest import budget, count, values
 from .strategies import mutated
 
-REPO = Path(__file__).resolve().parents[2]
-_SCRIPT = Path(sys.executable).with_name("zomehost")
-ZOMEHOST = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [sys.executable, "-c", "from zomehost.cli.main import main; main()"]
-)
 SAFE_TAGS = [
     "list_apps",
     "list_dnas",
@@ -53,35 +43,11 @@ SAFE_TAGS = [
 
 class Conductor:
     def __init__(self, home: Path) -> None:
-        env = {**os.environ, "ZOMEHOST_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(REPO / "host")}
-        self.proc = subprocess.Popen(
-            [*ZOMEHOST, "--home", str(home), "run", "--admin-port", "0"],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=env,
-        )
-        assert self.proc.stdout is not None
-        self.log: list[str] = []
-        self.port = 0
-        for line in self.proc.stdout:
-            self.log.append(line)
-            if "admin interface listening on ws://" in line:
-                self.port = int(line.rsplit(":", 1)[1])
-                break
-        if not self.port:
-            self.stop()
-            raise AssertionError("the conductor did not start: " + "".join(self.log))
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        self.process = ConductorProcess(home, passphrase=PASSPHRASE).start()
+        self.port = self.process.admin_port
         self.rid = 1 << 40
         self.app_port = 0
         self.admin: Any = None
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.log.append(line)
 
     def connect(self, port: int | None = None) -> Any:
         from websockets.sync.client import connect
@@ -105,8 +71,7 @@ class Conductor:
                 return wire.decode_response(env.data)
 
     def stop(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
+        self.process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +90,7 @@ def conductor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Conductor]:
     yield c
     ws.close()
     c.stop()
-    log = "".join(c.log)
+    log = c.process.output(1 << 20)
     assert "Traceback" not in log and "unexpectedly" not in log, log[-5000:]
 
 

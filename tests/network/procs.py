@@ -4,53 +4,38 @@ those tests make through them."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import signal
 import subprocess
-import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from zomehost.core.codec import unpack
 from zomehost.core.hash import AgentPubKey, CellId
+from zomehost.testing.process import ConductorProcess, set_network
 
 from .conftest import PASSPHRASE
 
 client = pytest.importorskip("zomehost.client")
-ZOMEHOST = Path(sys.executable).parent / "zomehost"
 
 
-@dataclass
 class Proc:
-    """One ``zomehost`` subprocess on a home."""
+    """One ``zomehost`` subprocess on a home (``zomehost.testing`` runs it): a conductor
+    (``run``) found through its run.json, or a service (bootstrap, relay) through its log."""
 
-    name: str
-    home: Path
-    args: list[str]
-    log: Path
-    proc: subprocess.Popen[bytes] | None = None
-    endpoints: dict[str, Any] = field(default_factory=dict)
-    app_port: int | None = None
-    wrap: list[str] = field(default_factory=list)
-    """A command the process runs under (e.g. ``ip netns exec NS``)."""
+    def __init__(
+        self, name: str, home: Path, args: list[str], log: Path, wrap: Sequence[str] = ()
+    ) -> None:
+        """``wrap``: a command the process runs under (e.g. ``ip netns exec NS``)."""
+        self.name, self.home, self.args, self.log = name, home, args, log
+        self.process = ConductorProcess(home, log, name=name, passphrase=PASSPHRASE, wrap=wrap)
+        self.app_port: int | None = None
 
     def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [*self.wrap, str(ZOMEHOST), "--home", str(self.home), *self.args],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        self.process.endpoints = {}
+        self.process.spawn(["--home", str(self.home), *self.args])
         self.app_port = None
 
     def start_service(self, timeout: float = 20) -> str:
@@ -67,61 +52,44 @@ class Proc:
                 if what in line:
                     return line.rsplit(" ", 1)[1]
             assert time.monotonic() < end, text
-            assert self.proc is not None and self.proc.poll() is None, text
+            assert self.process.running, text
             time.sleep(0.05)
 
     def wait_ready(
         self, keys: tuple[str, ...] = ("admin_port", "network"), timeout: float = 30
     ) -> None:
-        assert self.proc is not None
-        end = time.monotonic() + timeout
-        run_json = self.home / "run.json"
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited: {self.log.read_text()[-3000:]}")
-            try:
-                doc = json.loads(run_json.read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                doc = {}
-            if doc.get("pid") == self.proc.pid and all(k in doc for k in keys):
-                self.endpoints = doc
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{self.name} not ready: {self.log.read_text()[-3000:]}")
+        self.process.wait_ready(keys, timeout)
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.process.proc
+
+    @property
+    def endpoints(self) -> dict[str, Any]:
+        return self.process.endpoints
 
     @property
     def admin_url(self) -> str:
-        return f"ws://127.0.0.1:{self.endpoints['admin_port']}"
+        return self.process.admin_url
 
     @property
     def network_address(self) -> str:
         """Where the node really listens (its agent infos may advertise another address)."""
-        return str(self.endpoints["network"]["listen"])
+        return self.process.network_address
 
     @property
     def transport_id(self) -> bytes:
-        return bytes.fromhex(self.endpoints["network"]["transport_id"])
+        return self.process.transport_id
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.process.running:
+            self.process.stop(timeout=15)
 
     def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait(5)
+        self.process.kill()
 
 
-def write_network(home: Path, network: dict[str, Any]) -> None:
-    cfg = home / "conductor-config.yaml"
-    doc = yaml.safe_load(cfg.read_text()) or {}
-    doc["network"] = network
-    cfg.write_text(yaml.safe_dump(doc))
+write_network = set_network
 
 
 async def app_of(proc: Proc, app_id: str = "probe") -> tuple[Any, CellId]:

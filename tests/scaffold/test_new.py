@@ -174,8 +174,9 @@ def test_rust_guide_from_new_to_a_call(zh: Run, workdir: Path) -> None:
     env = run_guide(REPO / "docs" / "guide-rust.md", workdir)
     app = workdir / "demo"
     cargo = tomllib.loads((app / "zomes" / "demo" / "Cargo.toml").read_text())
-    sdk = Path(cargo["dependencies"]["zomehost_sdk"]["path"])
-    assert sdk.is_absolute() and (sdk / "Cargo.toml").is_file()
+    sdk = cargo["dependencies"]["zomehost_sdk"]["path"]
+    assert sdk == "../../.zomehost/sdk/rust"  # relative: the app can move
+    assert (app / "zomes" / "demo" / sdk / "Cargo.toml").is_file()
     config = tomllib.loads((app / ".cargo" / "config.toml").read_text())
     assert config["net"]["offline"] is True
     assert config["build"]["target"] == "wasm32-unknown-unknown"
@@ -211,7 +212,9 @@ def test_new_app_writes_manifests_that_parse(zh: Run, workdir: Path) -> None:
     assert (app / "zomes" / "greeter" / "assembly" / "index.ts").is_file()
     package = json.loads((app / "package.json").read_text())
     sdk = package["devDependencies"]["@zomehost/sdk"]
-    assert sdk.startswith("file:/") and Path(sdk[5:], "package.json").is_file()
+    assert sdk == "file:.zomehost/sdk/assemblyscript"  # relative: the app can move
+    assert (app / sdk[5:] / "package.json").is_file()
+    assert (app / ".zomehost" / "sdk").resolve() == REPO / "sdk"
     assert package["devDependencies"]["assemblyscript"] == "0.28.9"
     readme = (app / "README.md").read_text()
     assert "zomehost call my-app my-app greeter hello '\"world\"'" in readme
@@ -305,7 +308,7 @@ def test_the_sdk_is_found_from_the_installed_package() -> None:
     from zomehost.scaffold import find_sdks
 
     sdks = find_sdks()
-    assert sdks.root == REPO / "sdk"
+    assert sdks.root == REPO / "sdk"  # the package's sdk/ links to the checkout's
     assert (sdks.rust / "src" / "lib.rs").is_file()
     assert sdks.asc_wrapper.is_file()
 

@@ -712,8 +712,8 @@ def test_abort_traces_then_traps(stub: StubHost) -> None:
         stub.call("create_then_panic", "v")
     assert [name for name, _ in stub.calls] == ["create", "trace"]
     trace = stub.calls[1][1]
-    assert trace["level"] == "error"
-    assert trace["msg"].startswith("zome aborted: deliberate panic after create")
+    assert trace["level"] == "error" and trace["abort"] is True  # the host puts it in the error
+    assert trace["msg"].startswith("aborted: deliberate panic after create")
 
 
 def test_bad_pointer_reaches_the_host_check(stub: StubHost) -> None:

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,70 +27,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from zomehost.bench.harness import PASSPHRASE, REPO, app_bundle, make_home, summary
+from zomehost.testing.process import ConductorProcess, set_network
 
 ORIGIN = "zomehost-bench"
 PAYLOAD = bytes((i * 31) & 0xFF for i in range(1024))
 CLIENT_PROCS = 2
 
 
-class ConductorProcess:
-    """``zomehost run --admin-port 0`` on a fresh bench home (peer network off)."""
-
-    def __init__(self, root: Path, *, network: dict[str, Any] | None = None) -> None:
-        self.root = root
-        home = make_home(root / "home")
-        doc = yaml.safe_load(home.config_path.read_text())
-        doc["network"] = network if network is not None else {"enabled": False}
-        doc["allowed_origins"] = ["*"]
-        home.config_path.write_text(yaml.safe_dump(doc))
-        self.home = home.path
-        self.log = root / "conductor.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.endpoints: dict[str, Any] = {}
-
-    def start(self, timeout: float = 60) -> ConductorProcess:
-        exe = Path(sys.executable).parent / "zomehost"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        if "ZOMEHOST_BOUNDARY" in os.environ:
-            env["ZOMEHOST_BOUNDARY"] = os.environ["ZOMEHOST_BOUNDARY"]
-        env["ZOMEHOST_PASSPHRASE"] = PASSPHRASE
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(exe), "--home", str(self.home), "run", "--admin-port", "0"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"conductor exited: {self.log.read_text()[-3000:]}")
-            try:
-                doc = json.loads((self.home / "run.json").read_text())
-            except (FileNotFoundError, json.JSONDecodeError):
-                doc = {}
-            if doc.get("pid") == self.proc.pid and "admin_port" in doc:
-                self.endpoints = doc
-                return self
-            time.sleep(0.05)
-        raise RuntimeError(f"conductor not ready: {self.log.read_text()[-3000:]}")
-
-    @property
-    def admin_url(self) -> str:
-        return f"ws://127.0.0.1:{self.endpoints['admin_port']}"
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+def conductor_process(root: Path, *, network: dict[str, Any] | None = None) -> ConductorProcess:
+    """``zomehost run`` (not started) on a fresh bench home; the peer network off unless
+    ``network`` is given. ``ZOMEHOST_BOUNDARY`` passes through to it."""
+    home = make_home(root / "home").path
+    set_network(home, network if network is not None else {"enabled": False})
+    return ConductorProcess(
+        home, root / "conductor.log", passphrase=PASSPHRASE, keep_env=("ZOMEHOST_BOUNDARY",)
+    )
 
 
 async def setup_app(conductor: ConductorProcess, bundle: bytes, app_id: str) -> dict[str, Any]:
@@ -273,7 +224,7 @@ def _js_latencies(conductor: ConductorProcess, happ: Path, calls: int) -> tuple[
 
 def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="zomehost-bench-client-"))
-    conductor = ConductorProcess(root)
+    conductor = conductor_process(root)
     out: dict[str, Any] = {}
     try:
         conductor.start()
@@ -341,7 +292,8 @@ def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict
             "errors": errors,
         }
     finally:
-        conductor.stop()
+        if conductor.running:
+            conductor.stop()
         shutil.rmtree(root, ignore_errors=True)
     return out
 

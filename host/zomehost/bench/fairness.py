@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from zomehost.bench.client import ORIGIN, PAYLOAD, ConductorProcess, setup_app
+from zomehost.bench.client import ORIGIN, PAYLOAD, conductor_process, setup_app
 from zomehost.bench.harness import app_bundle, summary
 
 SPIN_MS = 2000
@@ -87,7 +87,7 @@ async def _run(flooded: dict[str, Any], quiet: dict[str, Any], calls: int) -> di
 
 def measure(calls: int = 300) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="zomehost-bench-fair-"))
-    conductor = ConductorProcess(root)
+    conductor = conductor_process(root)
     config = conductor.home / "conductor-config.yaml"
     doc = yaml.safe_load(config.read_text())
     doc["limits"] = {"timeout_ms": SPIN_MS}
@@ -99,7 +99,8 @@ def measure(calls: int = 300) -> dict[str, Any]:
         quiet = asyncio.run(setup_app(conductor, bundle, "bystander"))
         got = asyncio.run(_run(flooded, quiet, calls))
     finally:
-        conductor.stop()
+        if conductor.running:
+            conductor.stop()
         shutil.rmtree(root, ignore_errors=True)
     alone, under = (
         summary([x * 1e3 for x in got["alone"]]),

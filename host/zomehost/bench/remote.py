@@ -12,64 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from zomehost.bench.client import ORIGIN, ConductorProcess, setup_app
+from zomehost.bench.client import ORIGIN, conductor_process, setup_app
 from zomehost.bench.harness import app_bundle, summary
-
-
-class _Bootstrap:
-    def __init__(self, root: Path) -> None:
-        self.log = root / "bootstrap.log"
-        exe = Path(sys.executable).parent / "zomehost"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [str(exe), "--home", str(root / "boot-home"), "bootstrap", "--port", "0"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        end = time.monotonic() + 30
-        self.url = ""
-        while not self.url:
-            if self.proc.poll() is not None or time.monotonic() > end:
-                raise RuntimeError(f"bootstrap did not start: {self.log.read_text()[-2000:]}")
-            for line in self.log.read_text(errors="replace").splitlines():
-                if "listening on " in line:
-                    self.url = line.rsplit(" ", 1)[1].strip()
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-
-def _wait_network(c: ConductorProcess, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            doc = json.loads((c.home / "run.json").read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            doc = {}
-        if "network" in doc and "admin_port" in doc:
-            c.endpoints = doc
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"no network endpoint: {c.log.read_text()[-2000:]}")
+from zomehost.testing.process import BootstrapProcess, ConductorProcess
 
 
 async def _measure(a: dict[str, Any], b: dict[str, Any], pairs: int) -> dict[str, Any]:
@@ -145,23 +96,23 @@ async def _measure(a: dict[str, Any], b: dict[str, Any], pairs: int) -> dict[str
 
 def measure(pairs: int = 1000) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="zomehost-bench-remote-"))
-    boot = _Bootstrap(root)
+    boot = BootstrapProcess(root).start()
     procs: list[ConductorProcess] = []
     try:
         network = {"bootstrap_url": boot.url, "refresh_interval_s": 0.5, "call_timeout_ms": 15000}
         for name in ("a", "b"):
             sub = root / name
             sub.mkdir()
-            procs.append(ConductorProcess(sub, network=network))
+            procs.append(conductor_process(sub, network=network))
         for p in procs:
-            p.start()
-            _wait_network(p)
+            p.start(ready=("admin_port", "network"))
         bundle = app_bundle(root, "probe", [("a", "probe")])
         setups = [asyncio.run(setup_app(p, bundle, "probe")) for p in procs]
         return asyncio.run(_measure(setups[0], setups[1], pairs))
     finally:
         for p in procs:
-            p.stop()
+            if p.running:
+                p.stop()
         boot.stop()
         shutil.rmtree(root, ignore_errors=True)
 

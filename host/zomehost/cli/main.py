@@ -6,7 +6,6 @@ before the command or after it. Errors print one line and exit 1.
 
 from __future__ import annotations
 
-import base64
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,14 @@ from rich.console import Console
 
 from zomehost.chain.store import FORMAT as STORE_FORMAT
 from zomehost.chain.store import Store
-from zomehost.cli.render import dumps, parse_payload, record_view
+from zomehost.cli.render import (
+    BYTES_PREFIX,
+    bytes_from_text,
+    bytes_text,
+    dumps,
+    parse_payload,
+    record_view,
+)
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home, default_home, passphrase_from_env
@@ -43,7 +49,7 @@ app = typer.Typer(
     help="zomehost: a WebAssembly-sandboxed zome host (Holochain's call and capability model).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion
 )
 app_cmd = typer.Typer(
     help="Pack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
@@ -64,12 +70,26 @@ HomeOpt = Annotated[
 _global_home: list[Path | None] = [None]
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import zomehost
+
+        print(f"zomehost {zomehost.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     home: HomeOpt = None,
     verbose: Annotated[
         int, typer.Option("--verbose", "-v", count=True, help="More log output.")
     ] = 0,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     _global_home[0] = home
     import logging
@@ -387,16 +407,18 @@ def _provenance(c: Conductor, who: str | None, default: AgentPubKey) -> AgentPub
 
 
 def _secret(text: str | None) -> bytes | None:
+    """A secret as `zomehost grant` prints it, or as a call's result shows it (base64:…)."""
     if text is None:
         return None
     try:
-        secret = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        secret = bytes_from_text(text.strip().removeprefix(BYTES_PREFIX))
     except ValueError:
-        raise InvalidInput(
-            "--cap-secret must be the base64url secret `zomehost grant` printed"
-        ) from None
+        secret = b""
     if len(secret) != SECRET_LEN:
-        raise InvalidInput(f"--cap-secret must decode to {SECRET_LEN} bytes")
+        raise InvalidInput(
+            f"--cap-secret takes a {SECRET_LEN}-byte secret in base64url, as `zomehost grant` "
+            "prints it or as a call's result shows it (base64:…)"
+        )
     return secret
 
 
@@ -413,7 +435,12 @@ def call(
         str | None, typer.Option("--as", help="Call as another local agent (key or app id).")
     ] = None,
     cap_secret: Annotated[
-        str | None, typer.Option("--cap-secret", help="Capability secret to present.")
+        str | None,
+        typer.Option(
+            "--cap-secret",
+            help="Capability secret to present: as `zomehost grant` prints it (base64url), "
+            "or the base64:… text a call's result shows.",
+        ),
     ] = None,
     conductor: Annotated[
         str | None,
@@ -541,6 +568,13 @@ def _parse_functions(text: str) -> GrantedFunctions:
     return GrantedFunctions(frozenset(pairs))
 
 
+def _functions_text(funcs: GrantedFunctions) -> str:
+    """``all functions`` or ``notes:list_notes, notes:get_note`` (as --functions takes them)."""
+    if funcs.listed is None:
+        return "all functions"
+    return ", ".join(f"{z}:{f}" for z, f in sorted(funcs.listed))
+
+
 @app.command()
 def grant(
     app_id: str,
@@ -580,9 +614,11 @@ def grant(
     with _conductor(home) as c:
         cell = c.cell_for(app_id, role)
         action = c.grant_capability(cell.id, ZomeCallCapGrant(tag, access, funcs))
-        err.print(f"granted {access.kind.value} access to {funcs.to_wire()} (grant {action})")
+        err.print(
+            f"granted {access.kind.value} access to {_functions_text(funcs)} (grant {action})"
+        )
         if secret is not None:
-            print(base64.urlsafe_b64encode(secret).rstrip(b"=").decode())
+            print(bytes_text(secret))
         else:
             print(action)
 
@@ -668,9 +704,13 @@ app.command("relay")(_relay)
 
 from zomehost.cli.scaffold import build as _build  # noqa: E402
 from zomehost.cli.scaffold import new_cmd as _new_cmd  # noqa: E402
+from zomehost.cli.scaffold import test as _test  # noqa: E402
 
 app.add_typer(_new_cmd, name="new")
 app.command("build")(_build)
+app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    _test
+)
 
 from zomehost.cli.dev import dev as _dev  # noqa: E402
 

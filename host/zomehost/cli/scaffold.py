@@ -3,6 +3,7 @@
     zomehost new app NAME [--lang rust|assemblyscript] [--zome ZOME]
     zomehost new zome NAME [--lang rust|assemblyscript] [--dna DIR] [--app DIR]
     zomehost build [DIR] [--force]
+    zomehost test [DIR] [-- PYTEST ARGS]
 
 The work is done by :mod:`zomehost.scaffold`; this module prints.
 """
@@ -10,9 +11,10 @@ The work is done by :mod:`zomehost.scaffold`; this module prints.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -53,7 +55,7 @@ def _lang(text: str) -> Lang:
         ) from None
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
@@ -127,18 +129,9 @@ def new_zome(
     print(out.root / "zomes" / name)
 
 
-def build(
-    directory: Annotated[
-        Path, typer.Argument(help="The app directory (with happ.yaml) or a DNA directory.")
-    ] = Path("."),
-    force: Annotated[
-        bool, typer.Option("--force", help="Recompile AssemblyScript zomes that are up to date.")
-    ] = False,
-) -> None:
-    """Build every zome of an app: Rust with cargo (offline, wasm32), AssemblyScript with the
-    SDK's asc wrapper; each wasm is written where the DNA's dna.yaml points."""
-    from zomehost.scaffold.build import build_app
-    from zomehost.scaffold.errors import BuildError
+def _build(directory: Path, force: bool) -> Path:
+    """Build every zome of the app (printing progress); the app's root."""
+    from zomehost.scaffold.build import build_app, plan
 
     tty = sys.stderr.isatty()
 
@@ -154,14 +147,41 @@ def build(
 
     try:
         built = build_app(directory, force=force, echo=echo, stream=stream, color=tty)
-    except BuildError as exc:
-        _fail(exc.message)
-        return
+        root = plan(directory).root
     except ZomehostError as exc:
         _fail(exc.message)
-        return
     n = len(built)
     err.print(f"built {n} zome{'s' if n != 1 else ''} of {_rel(directory.resolve())}")
     for b in built:
         for target in b.zome.outputs:
             print(target)
+    return root
+
+
+AppDirArg = Annotated[
+    Path, typer.Argument(help="The app directory (with happ.yaml) or a DNA directory.")
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Recompile AssemblyScript zomes that are up to date.")
+]
+
+
+def build(directory: AppDirArg = Path("."), force: ForceOpt = False) -> None:
+    """Build every zome of an app: Rust with cargo (offline, wasm32), AssemblyScript with the
+    SDK's asc wrapper; each wasm is written where the DNA's dna.yaml points."""
+    _build(directory, force)
+
+
+def test(ctx: typer.Context, directory: AppDirArg = Path("."), force: ForceOpt = False) -> None:
+    """Build the app, then run its tests (pytest over tests/ with zomehost's fixtures:
+    several agents, each on its own conductor process). Arguments after `--` go to pytest,
+    e.g. `zomehost test myapp -- -k hello -x`."""
+    from zomehost.scaffold.testrun import pytest_command
+
+    root = _build(directory, force)
+    try:
+        cmd = pytest_command(root, ctx.args)
+    except ZomehostError as exc:
+        _fail(exc.message)
+    err.print(f"==> pytest {_rel(root / 'tests')}", markup=False)
+    raise typer.Exit(subprocess.run(cmd, cwd=root, stdin=subprocess.DEVNULL).returncode)

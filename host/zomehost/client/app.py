@@ -20,6 +20,7 @@ from zomehost.client.base import (
     open_socket,
 )
 from zomehost.client.signing import SigningCredentials, get_signing_credentials
+from zomehost.client.values import to_wire, typed
 from zomehost.core.api_wire import APP_MAX_MESSAGE, clone_ref_to_wire, encode_authenticate
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
@@ -49,6 +50,7 @@ class AppClient(WsClient):
         self._callbacks: list[Callable[[AppSignal], None]] = []
         self._signals: asyncio.Queue[AppSignal] = asyncio.Queue(SIGNAL_BUFFER)
         self.dropped_signals = 0
+        self.typed_hashes = False  # results and signals: 39-byte hashes as typed objects
         super().__init__(*args, **kw)
 
     @classmethod
@@ -59,10 +61,13 @@ class AppClient(WsClient):
         *,
         origin: str | None = DEFAULT_ORIGIN,
         timeout: float = DEFAULT_TIMEOUT,
+        typed_hashes: bool = False,
     ) -> AppClient:
         """Open the socket, authenticate with ``token`` and fetch the app's info.
 
-        A rejected token closes the socket: :class:`InvalidToken`.
+        A rejected token closes the socket: :class:`InvalidToken`. ``typed_hashes``: call
+        results and signals hold hashes as ``AgentPubKey``, ``ActionHash``, … instead of
+        39-byte ``bytes`` (payloads accept both either way).
         """
         ws = await open_socket(url, origin, APP_MAX_MESSAGE)
         try:
@@ -70,6 +75,7 @@ class AppClient(WsClient):
         except ConnectionClosed:
             raise InvalidToken(f"{url}: the conductor closed the connection") from None
         client = cls(ws, url, timeout)
+        client.typed_hashes = typed_hashes
         try:
             info = await client.request("app_info")
         except ClientClosed as exc:
@@ -124,7 +130,9 @@ class AppClient(WsClient):
         credentials: SigningCredentials | None = None,
         expires_in_us: int = DEFAULT_EXPIRY_US,
     ) -> Any:
-        """Sign and send a zome call; returns the function's decoded result."""
+        """Sign and send a zome call; returns the function's decoded result.
+
+        ``payload`` may hold hash objects and cell ids where the zome expects hashes."""
         if cell_id is None:
             if role_name is None:
                 raise InvalidInput("give role_name or cell_id")
@@ -141,7 +149,7 @@ class AppClient(WsClient):
             zome_name=zome_name,
             fn_name=fn_name,
             cap_secret=creds.cap_secret,
-            payload=pack(payload),
+            payload=pack(payload, default=to_wire),
             nonce=new_nonce(),
             expires_at=time.time_ns() // 1000 + expires_in_us,
         )
@@ -150,8 +158,8 @@ class AppClient(WsClient):
 
     async def call_zome_signed(self, data: bytes, signature: bytes) -> Any:
         """Send already-signed call bytes as they are (for tests and custom signers)."""
-        result = await self.request("call_zome", {"bytes": data, "signature": signature})
-        return unpack(result)
+        result = unpack(await self.request("call_zome", {"bytes": data, "signature": signature}))
+        return typed(result) if self.typed_hashes else result
 
     # -- clone cells (issue 19) -------------------------------------------------------------
     async def create_clone_cell(
@@ -238,7 +246,10 @@ class AppClient(WsClient):
         if not isinstance(doc, dict) or doc.get("type") != "app":
             return
         v = doc.get("value") or {}
-        signal = AppSignal(CellId.from_wire(v["cell_id"]), v["zome_name"], unpack(v["signal"]))
+        payload = unpack(v["signal"])
+        if self.typed_hashes:
+            payload = typed(payload)
+        signal = AppSignal(CellId.from_wire(v["cell_id"]), v["zome_name"], payload)
         if self._signals.full():
             self._signals.get_nowait()
             self.dropped_signals += 1

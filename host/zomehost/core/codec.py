@@ -7,7 +7,7 @@ Two encodings of equal values are equal bytes, so hashes and signatures are stab
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgpack
@@ -61,9 +61,11 @@ def _too_deep(data: bytes, value: Any) -> bool:
     return False
 
 
-def pack(value: Any) -> bytes:
-    """Encode ``value`` as is (for wire and ABI payloads where order is not hashed)."""
-    return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
+def pack(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """Encode ``value`` as is (for wire and ABI payloads where order is not hashed).
+
+    ``default`` turns a value of a type msgpack does not know into one it does."""
+    return msgpack.packb(value, use_bin_type=True, default=default)  # type: ignore[no-any-return]
 
 
 def unpack(data: bytes, *, max_len: int | None = None, what: str = "payload") -> Any:

@@ -111,6 +111,8 @@ class CallContext:
     usage: dict[str, int] = field(default_factory=dict)  # per-call budgets spent (host_fns)
     role_name: str | None = None
     app_id: str | None = None
+    # why the guest is about to trap, in its own words (a Rust panic, an AssemblyScript abort)
+    abort_message: str | None = None
 
     @property
     def provenance(self) -> AgentPubKey:

@@ -42,6 +42,9 @@ TRACE_LEVELS = {  # the ABI's trace levels as logging levels
 }
 
 
+MAX_ABORT_MESSAGE = 1024  # characters of a panic's text that go into the call's error
+
+
 def _map(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise InvalidInput(f"{what}: input must be a map")
@@ -266,6 +269,8 @@ def secretbox_decrypt(ctx: CallContext, value: Any) -> Any:
 
 def trace(ctx: CallContext, value: Any) -> Any:
     v = _map(value, "trace")
+    if v.get("abort") is True:  # the SDK says why the instance is about to trap
+        ctx.abort_message = str(v.get("msg", ""))[:MAX_ABORT_MESSAGE]
     level = v.get("level", "info")
     n = ctx.usage["traces"] = ctx.usage.get("traces", 0) + 1
     if n > MAX_TRACES_PER_CALL:

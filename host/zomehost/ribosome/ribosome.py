@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from zomehost.core.codec import unpack
-from zomehost.errors import ConductorError, GuestError, LimitExceeded
+from zomehost.errors import ConductorError, GuestError, LimitExceeded, Trap
 from zomehost.ribosome import fastpath, memory, nativepath
 from zomehost.ribosome.boundary import Boundary, WasmBoundary, active_calls
 from zomehost.ribosome.context import CallContext
@@ -44,6 +44,9 @@ class Ribosome:
             guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
             try:
                 raw = guest.invoke(export, payload)
+            except Trap as exc:
+                guest.close()
+                raise Trap(_trap_text(ctx, export, exc.message)) from None
             except BaseException:
                 # its memory goes now, even if the error's traceback keeps the call object
                 guest.close()
@@ -69,6 +72,26 @@ def _too_deep(what: str) -> LimitExceeded:
         f"{what}: {len(active_calls.stack)} zome instances are already running nested on "
         f"this thread (limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
     )
+
+
+def _trap_text(ctx: CallContext, export: str, message: str) -> str:
+    """``zome.fn`` and, when the guest said why it aborts (a panic), its words first."""
+    name = f"{ctx.zome_name}.{export}"
+    text = name + message.removeprefix(export) if message.startswith(export) else message
+    if ctx.abort_message:
+        return f"{name}: {ctx.abort_message} ({text.removeprefix(name).lstrip(': ')})"
+    return text
+
+
+def _check_nesting(what: str) -> None:
+    """Bound the instances started while others run on this thread (nested calls, init,
+    post_commit, local remote signals): every path counts, not just ``call``."""
+    depth = len(active_calls.stack)
+    if depth >= MAX_NESTED_INSTANCES:
+        raise LimitExceeded(
+            f"{what}: {depth} zome instances are already running nested on this thread "
+            f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
+        )
 
 
 BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"

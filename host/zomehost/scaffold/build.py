@@ -7,8 +7,10 @@ The zomes of an app are the entries of its DNAs' ``dna.yaml``. A zome's sources 
 exist).
 
 * Rust: ``/usr/bin/cargo build --release`` of those crates, with Debian's offline wasm32
-  toolchain (the PATH and environment of ``scripts/build-rust-zomes``), into
-  ``<app>/target``; then ``wasm-opt -Oz`` when binaryen is installed (``NO_WASM_OPT=1``
+  toolchain (the PATH and environment of ``scripts/build-rust-zomes``), into the cargo
+  target directory all apps share (``~/.cache/zomehost/cargo-target``: dependencies are
+  compiled once; one build at a time holds it, so outputs are not mixed up); then
+  ``wasm-opt -Oz`` when binaryen is installed (``NO_WASM_OPT=1``
   skips it; ``CARGO_PROFILE_RELEASE_LTO=off`` and other cargo variables pass through).
 * AssemblyScript: the SDK's ``zomehost-asc`` (asc with the ABI's flags, then a check of
   imports and exports) into ``zomes/<zome>/build/<zome>.wasm``, skipped when that file is
@@ -20,13 +22,14 @@ exist).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import shutil
 import subprocess
 import time
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +245,8 @@ def build_rust(
         )
     crates = [z.crate for z in zomes]
     echo(f"==> Rust: cargo build --release ({', '.join(crates)}), offline, {RUST_TARGET}")
+    target_dir = tools.cargo_target_dir()
+    target_dir.mkdir(parents=True, exist_ok=True)
     cmd = [
         str(tools.CARGO),
         "build",
@@ -249,15 +254,35 @@ def build_rust(
         "--target",
         RUST_TARGET,
         "--target-dir",
-        str(root / "target"),
+        str(target_dir),
     ]
     for c in crates:
         cmd += ["-p", c]
     env = cargo_env()
     env["CARGO_TERM_COLOR"] = "always" if color else "never"
-    t0 = time.monotonic()
-    status, output = _run(cmd, root, env, stream)
-    seconds = time.monotonic() - t0
+    with _exclusive(target_dir / ".zomehost-build.lock"):
+        t0 = time.monotonic()
+        status, output = _run(cmd, root, env, stream)
+        seconds = time.monotonic() - t0
+        built = _rust_outputs(zomes, target_dir, status, output, seconds)
+    return built
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """One zomehost build at a time in the shared target directory (until its wasm is kept)."""
+    with lock_path.open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _rust_outputs(
+    zomes: list[ZomeSource], target_dir: Path, status: int, output: str, seconds: float
+) -> list[Built]:
+    """Each zome's wasm, copied out of the shared target directory (or the build's error)."""
     if status != 0:
         # "error: could not compile `demo` due to ...": name the zomes that failed
         failed = set(re.findall(r"could not compile `([^`]+)`", output))
@@ -268,12 +293,15 @@ def build_rust(
             output,
         )
     built = []
-    release = root / "target" / RUST_TARGET / "release"
+    release = target_dir / RUST_TARGET / "release"
     for z in zomes:
         wasm = release / f"{z.crate.replace('-', '_')}.wasm"
         if not wasm.is_file():
             raise BuildError(f"zome {z.name}: cargo succeeded but wrote no {wasm}", output)
-        built.append(Built(z, wasm, seconds))
+        kept = z.source / "build" / f"{z.name}.cargo.wasm"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wasm, kept)
+        built.append(Built(z, kept, seconds))
     return built
 
 
@@ -421,6 +449,7 @@ def build_app(
     """
     stream = stream or echo
     p = plan(app_dir)
+    tools.link_sdks(p.root, tools.find_sdks())
     built: list[Built] = []
     failures: list[BuildError] = []
     rust = [z for z in p.zomes if z.lang is Lang.RUST]

@@ -10,6 +10,7 @@ An app directory looks like this (both languages can be mixed in one DNA)::
         assembly/index.ts                   (AssemblyScript)
       Cargo.toml, .cargo/config.toml        (when there are Rust zomes: the cargo workspace)
       package.json                          (when there are AssemblyScript zomes)
+      tests/test_<zome>.py    multi-agent tests (``zomehost test`` runs them), pytest.ini
       README.md, .gitignore
 """
 
@@ -33,7 +34,7 @@ from zomehost.core import yamldoc
 from zomehost.core.bundle import NAME_MAX, DnaManifest
 from zomehost.errors import ZomehostError
 from zomehost.scaffold.errors import ScaffoldError
-from zomehost.scaffold.sdk import Sdks, find_sdks
+from zomehost.scaffold.sdk import SDK_LINK, Sdks, find_sdks, link_sdks
 
 
 class Lang(StrEnum):
@@ -137,8 +138,12 @@ def _write(path: Path, text: str, out: Scaffolded) -> None:
     out.files.append(path)
 
 
-def _values(sdks: Sdks, **kw: str) -> dict[str, str]:
-    return {"sdk_rust": sdks.rust.as_posix(), "sdk_as": sdks.assemblyscript.as_posix(), **kw}
+SDK_RUST = (SDK_LINK / "rust").as_posix()  # relative to the app's root
+SDK_AS = (SDK_LINK / "assemblyscript").as_posix()
+
+
+def _values(**kw: str) -> dict[str, str]:
+    return {"sdk_rust": SDK_RUST, "sdk_as": SDK_AS, **kw}
 
 
 # -- the pieces ---------------------------------------------------------------------------
@@ -151,16 +156,16 @@ def wasm_path(app_root: Path, zome: str) -> Path:
     return _zome_dir(app_root, zome) / "build" / f"{zome}.wasm"
 
 
-def _write_zome_sources(app_root: Path, zome: str, lang: Lang, sdks: Sdks, out: Scaffolded) -> None:
+def _write_zome_sources(app_root: Path, zome: str, lang: Lang, out: Scaffolded) -> None:
     zdir = _zome_dir(app_root, zome)
     if zdir.exists():
         raise ScaffoldError(f"{zdir} already exists: choose another zome name")
-    values = _values(sdks, zome_name=zome)
+    values = _values(zome_name=zome)
     for parts, text in _walk(templates() / lang.value / "zome"):
         _write(zdir.joinpath(*parts), render(text, values), out)
 
 
-def _ensure_rust_workspace(app_root: Path, zome: str, sdks: Sdks, out: Scaffolded) -> None:
+def _ensure_rust_workspace(app_root: Path, zome: str, out: Scaffolded) -> None:
     cargo_toml = app_root / "Cargo.toml"
     member = f"zomes/{zome}"
     if not cargo_toml.exists():
@@ -210,10 +215,10 @@ def _npm_name(app_name: str) -> str:
     return re.sub(r"[^a-z0-9_-]", "-", app_name.lower()) + "-zomes"
 
 
-def _ensure_as_workspace(app_root: Path, app_name: str, sdks: Sdks, out: Scaffolded) -> None:
+def _ensure_as_workspace(app_root: Path, app_name: str, out: Scaffolded) -> None:
     package_json = app_root / "package.json"
     if not package_json.exists():
-        values = _values(sdks, npm_name=_npm_name(app_name), app_name=app_name)
+        values = _values(npm_name=_npm_name(app_name), app_name=app_name)
         _write(
             package_json,
             render(_template("assemblyscript", "workspace", "package.json"), values),
@@ -226,7 +231,7 @@ def _ensure_as_workspace(app_root: Path, app_name: str, sdks: Sdks, out: Scaffol
         raise ScaffoldError(f"{package_json}: not valid JSON: {exc}") from None
     deps = {**doc.get("dependencies", {}), **doc.get("devDependencies", {})}
     wanted = {
-        "@zomehost/sdk": f"file:{sdks.assemblyscript.as_posix()}",
+        "@zomehost/sdk": f"file:{SDK_AS}",
         "assemblyscript": "0.28.9",
     }
     missing = {k: v for k, v in wanted.items() if k not in deps}
@@ -237,12 +242,12 @@ def _ensure_as_workspace(app_root: Path, app_name: str, sdks: Sdks, out: Scaffol
 
 
 def _ensure_workspace(
-    app_root: Path, app_name: str, zome: str, lang: Lang, sdks: Sdks, out: Scaffolded
+    app_root: Path, app_name: str, zome: str, lang: Lang, out: Scaffolded
 ) -> None:
     if lang is Lang.RUST:
-        _ensure_rust_workspace(app_root, zome, sdks, out)
+        _ensure_rust_workspace(app_root, zome, out)
     else:
-        _ensure_as_workspace(app_root, app_name, sdks, out)
+        _ensure_as_workspace(app_root, app_name, out)
 
 
 def add_zome_to_dna(dna_yaml: Path, zome: str, wasm: Path) -> None:
@@ -355,7 +360,6 @@ def new_app(
     out = Scaffolded(root)
     is_rust = lang is Lang.RUST
     values = _values(
-        sdks,
         app_name=name,
         role_name=name,
         dna_name=name,
@@ -369,7 +373,7 @@ def new_app(
             if is_rust
             else "| `package.json` | the AssemblyScript compiler and SDK, for `npm install` |\n"
         ),
-        lang_notes=render(_template(lang.value, "README-notes.md"), _values(sdks)),
+        lang_notes=render(_template(lang.value, "README-notes.md"), _values()),
     )
     root.mkdir(parents=True, exist_ok=True)
     try:
@@ -378,16 +382,21 @@ def new_app(
         _write(dna_yaml, render(_template("app", "dna", "dna.yaml"), values), out)
         _write(root / "README.md", render(_template("app", "README.md"), values), out)
         _write(root / ".gitignore", _template("app", "gitignore"), out)
-        _write_zome_sources(root, zome, lang, sdks, out)
-        _ensure_workspace(root, name, zome, lang, sdks, out)
+        _write(root / "pytest.ini", _template("app", "pytest.ini"), out)
+        test_file = root / "tests" / f"test_{zome}.py"
+        _write(test_file, render(_template("app", "tests", "test_app.py.template"), values), out)
+        out.files.append(link_sdks(root, sdks))
+        _write_zome_sources(root, zome, lang, out)
+        _ensure_workspace(root, name, zome, lang, out)
         add_zome_to_dna(dna_yaml, zome, wasm_path(root, zome))
     except BaseException:
         _remove_created(out)
         raise
     out.changed = []
     out.next_steps = [
-        f"zomehost build {name}",
+        f"zomehost test {name}  # build, then run its multi-agent tests",
         f"zomehost app pack {name}",
+        "zomehost init  # once: a conductor home (~/.zomehost) and its keystore",
         f"zomehost app install {name}.happ --app-id {name}",
         f"zomehost call {name} {name} {zome} hello '\"world\"'",
     ]
@@ -479,8 +488,9 @@ def new_zome(
         if p.is_file()
     }
     try:
-        _write_zome_sources(root, name, lang, sdks, out)
-        _ensure_workspace(root, app_name, name, lang, sdks, out)
+        link_sdks(root, sdks)
+        _write_zome_sources(root, name, lang, out)
+        _ensure_workspace(root, app_name, name, lang, out)
         add_zome_to_dna(dna_yaml, name, wasm_path(root, name))
     except BaseException:
         _remove_created(out)

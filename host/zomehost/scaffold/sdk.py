@@ -1,9 +1,15 @@
 """Where the zome SDKs and the toolchains that build zomes are.
 
-The SDKs live in the zomehost source tree (``sdk/rust``, ``sdk/assemblyscript``). With an
-editable install (``pip install -e .``, as ``scripts/bootstrap`` does) the package is
-``<checkout>/host/zomehost``, so the checkout is ``Path(zomehost.__file__).parents[2]``.
-``ZOMEHOST_SDK_DIR`` (a directory holding ``rust/`` and ``assemblyscript/``) overrides it.
+The SDKs (the Rust crate and the AssemblyScript package) ship inside the Python package, in
+``zomehost/sdk/`` (in a checkout, a link to its ``sdk/``), so an installed zomehost is
+enough. ``ZOMEHOST_SDK_DIR`` (a directory holding ``rust/`` and ``assemblyscript/``)
+overrides them, for working on the SDKs themselves.
+
+An app reaches them through ``<app>/.zomehost/sdk``, a link that ``zomehost new`` and
+``zomehost build`` point at the running zomehost's SDKs: the app's manifests name only that
+relative path, so the app builds wherever it is moved, with whichever zomehost is installed.
+Rust builds share one cargo target directory (:func:`cargo_target_dir`), so a new app does
+not compile serde & co. again.
 """
 
 from __future__ import annotations
@@ -50,15 +56,15 @@ class Sdks:
         return self.assemblyscript / "bin" / "zomehost-asc.mjs"
 
 
-def package_checkout() -> Path:
-    """The source checkout of the running zomehost package (for an editable install)."""
-    return Path(zomehost.__file__).resolve().parents[2]
+def packaged_sdks() -> Path:
+    """The SDK directory inside the running zomehost package."""
+    return (Path(zomehost.__file__).parent / "sdk").resolve()
 
 
 def find_sdks() -> Sdks:
-    """The SDKs next to the installed zomehost package (or under ``$ZOMEHOST_SDK_DIR``)."""
+    """The SDKs of the installed zomehost package (or under ``$ZOMEHOST_SDK_DIR``)."""
     override = os.environ.get(SDK_ENV)
-    root = Path(override).expanduser().resolve() if override else package_checkout() / "sdk"
+    root = Path(override).expanduser().resolve() if override else packaged_sdks()
     sdks = Sdks(root, root / "rust", root / "assemblyscript")
     missing = [
         str(p)
@@ -66,14 +72,46 @@ def find_sdks() -> Sdks:
         if not p.is_file()
     ]
     if missing:
-        where = f"${SDK_ENV}={override}" if override else f"the zomehost checkout ({root.parent})"
+        where = f"${SDK_ENV}={override}" if override else f"the zomehost package ({root})"
         raise ScaffoldError(
             f"the zomehost SDKs were not found in {where}: missing {', '.join(missing)}. "
-            "Scaffolding and building zomes need a zomehost source checkout installed with "
-            f"`pip install -e <checkout>` (scripts/bootstrap does), or {SDK_ENV} set to the "
-            "checkout's sdk/ directory."
+            + (
+                f"Unset {SDK_ENV}, or point it at a directory holding rust/ and assemblyscript/."
+                if override
+                else "Reinstall zomehost (`pip install --force-reinstall zomehost`)."
+            )
         )
     return sdks
+
+
+SDK_LINK = Path(".zomehost") / "sdk"  # in an app: the link to the SDKs
+
+
+def link_sdks(app_root: Path, sdks: Sdks) -> Path:
+    """Point ``<app>/.zomehost/sdk`` at ``sdks`` (again, when zomehost moved or changed)."""
+    link = app_root / SDK_LINK
+    target = sdks.root.resolve()
+    if link.is_symlink() and Path(os.readlink(link)) == target:
+        return link
+    if link.exists() and not link.is_symlink():
+        raise ScaffoldError(f"{link} should be a link to zomehost's SDKs: remove it")
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target, target_is_directory=True)
+    os.replace(tmp, link)
+    return link
+
+
+def cache_dir() -> Path:
+    """zomehost's per-user cache: ``$XDG_CACHE_HOME/zomehost`` (default ``~/.cache``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "zomehost"
+
+
+def cargo_target_dir() -> Path:
+    """The cargo target directory every app's Rust zomes build into (shared dependencies)."""
+    return cache_dir() / "cargo-target"
 
 
 def check_rust_toolchain() -> None:

@@ -14,7 +14,8 @@ let aborting = false;
 
 /**
  * The abort handler zomes are compiled with (`--use abort=~lib/@zomehost/sdk/assembly/abi/zhAbort`):
- * logs the message through the `trace` host function at level "error", then traps.
+ * sends the message and its place through the `trace` host function (level "error",
+ * `abort: true`: the host logs it and puts it in the call's error), then traps.
  * A failed assert, an out-of-bounds array access, Result.value on an Err... all end here.
  */
 export function zhAbort(
@@ -26,16 +27,18 @@ export function zhAbort(
   // An abort while aborting (e.g. out of memory while encoding the message) just traps.
   if (!aborting) {
     aborting = true;
-    let text = "zome aborted: " + (message === null ? "(no message)" : message);
+    let text = "aborted: " + (message === null ? "(no message)" : message);
     if (fileName !== null) {
       text += " at " + fileName + ":" + lineNumber.toString() + ":" + columnNumber.toString();
     }
     const e = new Encoder(<usize>text.length + 32);
-    e.writeMapHeader(2);
+    e.writeMapHeader(3);
     e.writeString("level");
     e.writeString("error");
     e.writeString("msg");
     e.writeString(text);
+    e.writeString("abort");
+    e.writeBool(true);
     const ret = raw.trace(e.ptr, e.len);
     // the reply block is ours; free it (the instance is about to trap anyway)
     const rptr = <usize>(ret >> 32);

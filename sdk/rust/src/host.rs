@@ -312,12 +312,29 @@ pub fn verify_signature_data<T: Serialize + ?Sized>(
 struct TraceInput<'a> {
     level: Level,
     msg: &'a str,
+    /// true: `msg` says why the instance is about to trap (a panic): the host puts it in
+    /// the call's error
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    abort: bool,
 }
 
 /// Log `msg` at `level` through the host. See also the `trace!`, `debug!`, `info!`, `warn!`
 /// and `error!` macros.
 pub fn trace(level: Level, msg: &str) -> ExternResult<()> {
-    host_call(raw::trace, &TraceInput { level, msg })
+    host_call(raw::trace, &TraceInput { level, msg, abort: false })
+}
+
+/// Tell the host why the instance is about to trap (the panic hook does): logged at level
+/// error, and the text of the error every caller gets.
+pub fn trace_abort(msg: &str) -> ExternResult<()> {
+    host_call(
+        raw::trace,
+        &TraceInput {
+            level: Level::Error,
+            msg,
+            abort: true,
+        },
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -150,14 +150,14 @@ pub fn decode_value<T: serde::de::DeserializeOwned>(value: Value) -> ExternResul
     T::deserialize(value).map_err(|e| WasmError::new("DeserializeError", e.to_string()))
 }
 
-/// Send panics to the host's log (`trace` at level `error`) before the instance traps.
-/// Every exported function calls this first; calling it again does nothing.
+/// Send a panic's message and place to the host before the instance traps (`trace` with
+/// `abort: true`): it is logged, and it is the error the caller gets. Every exported
+/// function calls this first; calling it again does nothing.
 pub fn install_panic_hook() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            let msg = format!("zome {}", info);
-            let _ = host::trace(Level::Error, &msg);
+            let _ = host::trace_abort(&info.to_string());
         }));
     });
 }

@@ -16,15 +16,29 @@
 // "DeserializeError: input of <name> could not be decoded: ...".
 
 import {
+  AgentPubKey,
+  CapAccess,
   ChainQueryFilter,
   Decoder,
   Encoder,
+  GrantedFunctions,
+  HoloHash,
+  InitCallbackResult,
   Outcome,
+  ZomeCallCapGrant,
+  ZomeCallResponseKind,
+  ZomeFnName,
+  callInfo,
+  callRemote,
   create,
+  createCapGrant,
+  emitSignal,
   fail,
+  initCallback,
   ok,
   query,
   zomeFn,
+  zomeInfo,
 } from "@zomehost/sdk";
 
 // Every zome exports the allocator the host uses to pass data in and out.
@@ -85,4 +99,73 @@ export function list_notes(ptr: usize, len: usize): u64 {
     }
     return ok();
   }, "list_notes");
+}
+
+/** The function other agents call to send a note (granted to everyone by `init`). */
+const RECEIVE_NOTE = "receive_note";
+
+/** Runs once per agent: anyone may send this agent a note. */
+export function init(ptr: usize, len: usize): u64 {
+  return initCallback(ptr, len, (): InitCallbackResult => {
+    const zome = zomeInfo();
+    if (zome.isErr) return InitCallbackResult.Fail(zome.err.message);
+    const grant = new ZomeCallCapGrant(
+      "anyone may send me notes",
+      CapAccess.unrestricted(),
+      GrantedFunctions.listedFunctions([new ZomeFnName(zome.value.name, RECEIVE_NOTE)]),
+    );
+    const r = createCapGrant(grant);
+    if (r.isErr) return InitCallbackResult.Fail(r.err.message);
+    return InitCallbackResult.Pass();
+  });
+}
+
+/**
+ * Sends {to, text}'s text to another agent (a remote call into their `receive_note`):
+ * nothing is written on either chain. false when their conductor cannot be reached.
+ */
+export function send_note(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let to: AgentPubKey | null = null;
+    let text = "";
+    const n = input.readMapHeader();
+    for (let k: u32 = 0; k < n && input.ok; k++) {
+      const key = input.readString();
+      if (key == "to") to = HoloHash.decode(input);
+      else if (key == "text") text = input.readString();
+      else input.skip();
+    }
+    if (!input.ok) return ok();
+    if (to === null) return fail("send_note needs {to, text}");
+    const zome = zomeInfo();
+    if (zome.isErr) return zome.propagate();
+    const payload = new Encoder().writeString(text).finish();
+    const r = callRemote(to, zome.value.name, RECEIVE_NOTE, null, payload);
+    if (r.isErr) return r.propagate();
+    const response = r.value;
+    if (response.isOk) out.writeBool(true);
+    else if (response.kind == ZomeCallResponseKind.NetworkError) out.writeBool(false);
+    else return fail("receive_note failed: " + response.variant + ": " + response.message);
+    return ok();
+  }, "send_note");
+}
+
+/** Called by other agents: hands the note to this agent's UI as a signal {type, from, text}. */
+export function receive_note(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const text = input.readString();
+    if (!input.ok) return ok();
+    const call = callInfo();
+    if (call.isErr) return call.propagate();
+    const signal = new Encoder();
+    signal.writeMapHeader(3);
+    signal.writeString("type").writeString("note");
+    signal.writeString("from");
+    call.value.provenance.encode(signal);
+    signal.writeString("text").writeString(text);
+    const r = emitSignal(signal.finish());
+    if (r.isErr) return r.propagate();
+    out.writeNil();
+    return ok();
+  }, "receive_note");
 }

@@ -5,6 +5,10 @@
 //! | `hello` | a name (string) | `"Hello, <name>"` |
 //! | `create_note` | the note's text (string) | the action hash of the new note |
 //! | `list_notes` | nothing | `[{hash, text}]`: every note on your chain, oldest first |
+//! | `send_note` | `{to: agent, text}` | `true` when the agent's conductor took it, `false` when it is offline |
+//! | `receive_note` | the text (anyone may call it) | nothing; the UI gets the signal `{type: "note", from, text}` |
+//!
+//! `init` runs once per agent, before its first call: it grants `receive_note` to everyone.
 //!
 //! Build with `zomehost build` at the app's root. The SDK's API is described in
 //! {{sdk_rust}}/README.md.
@@ -60,5 +64,55 @@ fn list_notes() -> ExternResult<Vec<NoteView>> {
     Ok(notes)
 }
 
+/// The function other agents call to send a note (granted to everyone by `init`).
+const RECEIVE_NOTE: &str = "receive_note";
+
+/// Runs once per agent: anyone may send this agent a note.
+fn init() -> ExternResult<InitCallbackResult> {
+    let zome = zome_info()?.name;
+    create_cap_grant(ZomeCallCapGrant {
+        tag: "anyone may send me notes".into(),
+        access: CapAccess::Unrestricted,
+        functions: GrantedFunctions::listed(&[(zome.as_str(), RECEIVE_NOTE)]),
+    })?;
+    Ok(InitCallbackResult::Pass)
+}
+
+#[derive(Deserialize)]
+struct SendNote {
+    to: AgentPubKey,
+    text: String,
+}
+
+/// Sends `text` to another agent (a remote call into their `receive_note`): nothing is
+/// written on either chain. `false` when their conductor cannot be reached.
+fn send_note(input: SendNote) -> ExternResult<bool> {
+    let zome = zome_info()?.name;
+    match call_remote(input.to, &zome, RECEIVE_NOTE, None, &input.text, None)? {
+        ZomeCallResponse::Ok(_) => Ok(true),
+        ZomeCallResponse::NetworkError(_) => Ok(false),
+        refused => Err(WasmError::guest(format!("receive_note failed: {:?}", refused))),
+    }
+}
+
+/// What the recipient's UI gets for a note.
+#[derive(Serialize)]
+struct NoteSignal {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: AgentPubKey,
+    text: String,
+}
+
+/// Called by other agents: hands the note to this agent's UI as a signal.
+fn receive_note(text: String) -> ExternResult<()> {
+    let from = call_info()?.provenance;
+    emit_signal(&NoteSignal {
+        kind: "note",
+        from,
+        text,
+    })
+}
+
 // Export the functions as zome functions, under their own names.
-zome_fns!(hello, create_note, list_notes);
+zome_fns!(init, hello, create_note, list_notes, send_note, receive_note);

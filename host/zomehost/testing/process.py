@@ -1,0 +1,295 @@
+"""Real ``zomehost`` processes for tests: a conductor (``zomehost run``) and a bootstrap
+service (``zomehost bootstrap``), each a child process with its own log file.
+
+A conductor is found through the ``run.json`` it publishes in its home (the admin port, and
+the peer network's address once it listens); the bootstrap service through the line it
+prints. Nothing is mocked: these are the same console scripts a user runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import nacl.pwhash
+import yaml
+
+from zomehost.conductor.home import PASSPHRASE_ENV, ConductorConfig, Home
+from zomehost.core.keystore import Keystore
+from zomehost.errors import ZomehostError
+from zomehost.ribosome.module_cache import key_path as module_cache_key
+
+# Test homes only: a passphrase everyone knows, and Argon2id at its minimum cost (the
+# keystore opens in milliseconds). Never use these for a home that holds real keys.
+TEST_PASSPHRASE = "zomehost test passphrase (not secret)"
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 20.0
+
+
+class ProcessFailed(ZomehostError):
+    """A zomehost child process did not start, exited early or ignored a stop signal."""
+
+    kind = "ProcessFailed"
+
+
+def zomehost_command() -> list[str]:
+    """How to run the ``zomehost`` CLI of this Python: its console script, else ``-c``."""
+    script = Path(sys.executable).with_name("zomehost")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from zomehost.cli.main import app; app()"]
+
+
+def child_env(passphrase: str | None, keep: Iterable[str] = ()) -> dict[str, str]:
+    """This process's environment without its ``ZOMEHOST_*`` settings (but ``keep``), and
+    with ``passphrase`` as ``ZOMEHOST_PASSPHRASE``: a child sees only what the test chose."""
+    kept = set(keep)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_") or k in kept}
+    if passphrase is not None:
+        env[PASSPHRASE_ENV] = passphrase
+    return env
+
+
+# -- homes --------------------------------------------------------------------------------
+def make_home(
+    path: Path,
+    *,
+    passphrase: str = TEST_PASSPHRASE,
+    network: dict[str, Any] | None = None,
+    allowed_origins: Sequence[str] = ("*",),
+    limits: dict[str, Any] | None = None,
+    module_cache: Path | None = None,
+) -> Path:
+    """A fresh conductor home at ``path`` with a cheap keystore (tests only).
+
+    ``network``: the config's ``network`` mapping (``None``: the peer network off);
+    ``module_cache``: a module cache directory whose compiled modules (and key) are copied
+    in, so the conductor does not compile them again.
+    """
+    home = Home(path)
+    home.path.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "admin_port": 0,
+        "allowed_origins": list(allowed_origins),
+        "durable": True,
+        "limits": limits or {},
+        "network": network if network is not None else {"enabled": False},
+    }
+    home.config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    ConductorConfig.load(home.config_path)  # the conductor must accept what we wrote
+    keystore = Keystore.create(
+        passphrase,
+        ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+        mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+    )
+    home.save_keystore(keystore)
+    if module_cache is not None:
+        seed_module_cache(home.path, module_cache)
+    return home.path
+
+
+def seed_module_cache(home: Path, cache: Path) -> None:
+    """Copy a module cache's compiled modules into ``home``, with the key that signs them."""
+    target = Home(home).cache_path
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(module_cache_key(cache), module_cache_key(target))
+    for f in cache.glob("*.cwasm"):
+        shutil.copyfile(f, target / f.name)
+
+
+def set_network(home: Path, network: dict[str, Any]) -> None:
+    """Replace the ``network`` mapping of a home's conductor config."""
+    config = Home(home).config_path
+    doc = yaml.safe_load(config.read_text()) or {}
+    doc["network"] = network
+    config.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+# -- processes ----------------------------------------------------------------------------
+class ZomehostProcess:
+    """One ``zomehost`` child process; stdout and stderr go to ``log``. ``wrap``: a command
+    it runs under (e.g. ``ip netns exec NS`` to put it in a network namespace)."""
+
+    def __init__(
+        self, name: str, log: Path, *, env: dict[str, str], wrap: Sequence[str] = ()
+    ) -> None:
+        self.name = name
+        self.log = log
+        self.env = env
+        self.wrap = list(wrap)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def spawn(self, args: Sequence[str]) -> None:
+        if self.running:
+            raise ProcessFailed(f"{self.name} is already running (pid {self.pid})")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*self.wrap, *zomehost_command(), *args],
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise ProcessFailed(f"{self.name} was never started")
+        return self.proc.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
+    def output(self, chars: int = 5000) -> str:
+        """The end of the process's log (for failure messages)."""
+        with contextlib.suppress(OSError):
+            return self.log.read_text(errors="replace")[-chars:]
+        return ""
+
+    def _exited_early(self) -> ProcessFailed:
+        return ProcessFailed(
+            f"{self.name} exited with status {self.returncode} while starting:\n{self.output()}"
+        )
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:
+        """Send ``sig`` and wait for the exit; a process that ignores it is killed and
+        :class:`ProcessFailed` raised. Returns the exit status (also when already exited)."""
+        if self.proc is None:
+            raise ProcessFailed(f"{self.name} was never started")
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+                raise ProcessFailed(
+                    f"{self.name} ignored signal {sig} for {timeout} s:\n{self.output()}"
+                ) from None
+        return int(self.proc.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up (a crash, a pulled plug)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+class ConductorProcess(ZomehostProcess):
+    """``zomehost run --admin-port 0`` on a home."""
+
+    def __init__(
+        self,
+        home: Path,
+        log: Path | None = None,
+        *,
+        name: str = "conductor",
+        passphrase: str = TEST_PASSPHRASE,
+        keep_env: Iterable[str] = (),
+        wrap: Sequence[str] = (),
+    ) -> None:
+        home = Path(home)
+        env = child_env(passphrase, keep_env)
+        super().__init__(name, log or home / "conductor.log", env=env, wrap=wrap)
+        self.home = home
+        self.endpoints: dict[str, Any] = {}
+
+    def start(
+        self, *extra: str, ready: Sequence[str] = ("admin_port",), timeout: float = START_TIMEOUT_S
+    ) -> Self:
+        """Start the conductor and wait until ``run.json`` names every key of ``ready``
+        (``"network"`` too: wait until the peer transport listens)."""
+        self.launch(*extra)
+        self.wait_ready(ready, timeout)
+        return self
+
+    def launch(self, *extra: str) -> None:
+        """Start the conductor without waiting (start several, then ``wait_ready`` each)."""
+        self.endpoints = {}
+        self.spawn(["--home", str(self.home), "run", "--admin-port", "0", *extra])
+
+    def wait_ready(
+        self, ready: Sequence[str] = ("admin_port",), timeout: float = START_TIMEOUT_S
+    ) -> None:
+        run_json = self.home / "run.json"
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.running:
+                raise self._exited_early()
+            try:
+                doc = json.loads(run_json.read_text())
+            except (FileNotFoundError, json.JSONDecodeError):
+                doc = {}
+            if doc.get("pid") == self.pid and all(k in doc for k in ready):
+                self.endpoints = doc
+                return
+            time.sleep(0.05)
+        raise ProcessFailed(f"{self.name} was not ready within {timeout} s:\n{self.output()}")
+
+    def restart(self, *extra: str, ready: Sequence[str] = ("admin_port",)) -> Self:
+        """Stop (if running) and start again on the same home: new ports, same chains."""
+        if self.running:
+            self.stop()
+        return self.start(*extra, ready=ready)
+
+    @property
+    def admin_port(self) -> int:
+        return int(self.endpoints["admin_port"])
+
+    @property
+    def admin_url(self) -> str:
+        return f"ws://127.0.0.1:{self.admin_port}"
+
+    @property
+    def network_address(self) -> str:
+        """Where the peer transport really listens (its agent infos may advertise another)."""
+        return str(self.endpoints["network"]["listen"])
+
+    @property
+    def transport_id(self) -> bytes:
+        return bytes.fromhex(self.endpoints["network"]["transport_id"])
+
+
+class BootstrapProcess(ZomehostProcess):
+    """``zomehost bootstrap --port 0``: where agents publish and look up each other."""
+
+    LISTENING = re.compile(r"listening on (https?://\S+)")
+
+    def __init__(self, root: Path, *, name: str = "bootstrap") -> None:
+        super().__init__(name, Path(root) / "bootstrap.log", env=child_env(None))
+        self.root = Path(root)
+        self.url = ""
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
+        self.url = ""
+        start = self.log.stat().st_size if self.log.exists() else 0
+        self.spawn(["--home", str(self.root / "bootstrap-home"), "bootstrap", "--port", "0"])
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not self.running:
+                raise self._exited_early()
+            with self.log.open("rb") as f:
+                f.seek(start)
+                found = self.LISTENING.search(f.read().decode(errors="replace"))
+            if found:
+                self.url = found.group(1)
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise ProcessFailed(f"{self.name} was not ready within {timeout} s:\n{self.output()}")
