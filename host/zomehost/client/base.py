@@ -15,10 +15,13 @@ from websockets.typing import Origin
 
 from zomehost.core.api_wire import (
     AUTH_FAILED,
+    CHAIN_HEAD_MOVED,
     DESERIALIZATION,
+    DISK_FULL,
     DNA_READ,
     INTERNAL,
     RIBOSOME,
+    STORE_FULL,
     UNAUTHORIZED,
     ApiError,
     decode_envelope,
@@ -69,6 +72,18 @@ class ZomeCallUnauthorized(ConductorApiError):
     """``zome_call_unauthorized``: no live grant covers the call, or its nonce was refused."""
 
 
+class ChainHeadMoved(ConductorApiError):
+    """``chain_head_moved``: another call wrote first; nothing was written, a retry is safe."""
+
+
+class StoreFull(ConductorApiError):
+    """``store_full``: the chain store reached its largest map size; reads go on."""
+
+
+class DiskFull(ConductorApiError):
+    """``disk_full``: the disk under the store is full or failing; reads go on."""
+
+
 ERROR_CLASSES: dict[str, type[ConductorApiError]] = {
     INTERNAL: InternalError,
     DESERIALIZATION: DeserializationError,
@@ -76,6 +91,9 @@ ERROR_CLASSES: dict[str, type[ConductorApiError]] = {
     RIBOSOME: ZomeCallFailed,
     AUTH_FAILED: ZomeCallAuthenticationFailed,
     UNAUTHORIZED: ZomeCallUnauthorized,
+    CHAIN_HEAD_MOVED: ChainHeadMoved,
+    STORE_FULL: StoreFull,
+    DISK_FULL: DiskFull,
 }
 
 
