@@ -102,7 +102,7 @@ def test_breach_contained(
 
 def test_stack_overflow_names_the_frames(bed: TestBed, hostile: CellId, writer: CellId) -> None:
     exc = contained(bed, hostile, writer, "recurse", error=Trap)
-    assert exc.message.startswith("recurse: stack overflow in recurse")
+    assert exc.message.startswith("hostile.recurse: stack overflow in recurse")
 
 
 # -- a write, then a breach: the write must never reach the chain -------------------------

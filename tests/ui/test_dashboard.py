@@ -150,12 +150,13 @@ def test_a_bad_dashboard_config_stops_the_start(
     probe_webhapp: Path, module_cache: Path, tmp_path: Path
 ) -> None:
     from api.conftest import ConductorProc, api_home
+    from zomehost.testing.process import ProcessFailed
 
     home = api_home(tmp_path / "home", module_cache)
     config = home / "conductor-config.yaml"
     config.write_text(config.read_text() + "dashboard: {allow: [everything]}\n")
     proc = ConductorProc(home, tmp_path / "log")
-    with pytest.raises(AssertionError, match=r"dashboard\.allow"):
+    with pytest.raises(ProcessFailed, match=r"dashboard\.allow"):
         proc.start()
     assert proc.proc is not None and proc.proc.wait(30) != 0
 
