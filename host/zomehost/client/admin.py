@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from zomehost.client.base import DEFAULT_ORIGIN, DEFAULT_TIMEOUT, WsClient, open_socket
+from zomehost.client.network_views import NetworkViews
 from zomehost.client.signing import (
     SIGNING_KEY_TAG,
     SigningCredentials,
@@ -16,7 +17,7 @@ from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, Zo
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash
 
 
-class AdminClient(WsClient):
+class AdminClient(NetworkViews, WsClient):
     """``async with await AdminClient.connect("ws://127.0.0.1:PORT") as admin: ...``
 
     Every method sends one request and returns the response value as decoded msgpack
@@ -178,40 +179,9 @@ class AdminClient(WsClient):
         info: dict[str, Any] = await self.request("storage_info")
         return info
 
-    # -- network views ----------------------------------------------------------------------
-    async def agent_info(self, dna_hashes: list[DnaHash] | None = None) -> list[str]:
-        """The signed agent infos the conductor knows (JSON text each)."""
-        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
-        infos: list[str] = await self.request("agent_info", {"dna_hashes": wire})
-        return infos
-
+    # -- network views (agent_info, peer_meta_info, stats: NetworkViews) ----------------
     async def add_agent_info(self, agent_infos: list[str]) -> None:
         await self.request("add_agent_info", {"agent_infos": agent_infos})
-
-    async def peer_meta_info(
-        self, url: str, dna_hashes: list[DnaHash] | None = None
-    ) -> dict[str, Any]:
-        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
-        meta: dict[str, Any] = await self.request(
-            "peer_meta_info", {"url": url, "dna_hashes": wire}
-        )
-        return meta
-
-    async def dump_network_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = await self.request("dump_network_stats")
-        return stats
-
-    async def dump_network_metrics(
-        self, dna_hash: DnaHash | None = None, *, include_dht_summary: bool = False
-    ) -> dict[str, Any]:
-        metrics: dict[str, Any] = await self.request(
-            "dump_network_metrics",
-            {
-                "dna_hash": None if dna_hash is None else dna_hash.raw,
-                "include_dht_summary": include_dht_summary,
-            },
-        )
-        return metrics
 
     # -- code updates, clones, agent keys ---------------------------------------------------
     async def update_coordinators(

@@ -19,6 +19,7 @@ from zomehost.client.base import (
     WsClient,
     open_socket,
 )
+from zomehost.client.network_views import NetworkViews
 from zomehost.client.signing import SigningCredentials, get_signing_credentials
 from zomehost.client.values import to_wire, typed
 from zomehost.core.api_wire import APP_MAX_MESSAGE, clone_ref_to_wire, encode_authenticate
@@ -42,7 +43,7 @@ class NoSigningCredentials(NotFound):
     kind = "NoSigningCredentialsForCell"
 
 
-class AppClient(WsClient):
+class AppClient(NetworkViews, WsClient):
     """``async with await AppClient.connect(url, token) as app: await app.call_zome(...)``"""
 
     def __init__(self, *args: Any, **kw: Any) -> None:
@@ -199,37 +200,6 @@ class AppClient(WsClient):
     async def enable_app(self) -> None:
         """Start the app after its membrane proofs were provided."""
         await self.request("enable_app")
-
-    # -- network views (the app's DNAs only) ------------------------------------------------
-    async def agent_info(self, dna_hashes: list[DnaHash] | None = None) -> list[str]:
-        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
-        infos: list[str] = await self.request("agent_info", {"dna_hashes": wire})
-        return infos
-
-    async def peer_meta_info(
-        self, url: str, dna_hashes: list[DnaHash] | None = None
-    ) -> dict[str, Any]:
-        wire = None if dna_hashes is None else [h.raw for h in dna_hashes]
-        meta: dict[str, Any] = await self.request(
-            "peer_meta_info", {"url": url, "dna_hashes": wire}
-        )
-        return meta
-
-    async def dump_network_stats(self) -> dict[str, Any]:
-        stats: dict[str, Any] = await self.request("dump_network_stats")
-        return stats
-
-    async def dump_network_metrics(
-        self, dna_hash: DnaHash | None = None, *, include_dht_summary: bool = False
-    ) -> dict[str, Any]:
-        metrics: dict[str, Any] = await self.request(
-            "dump_network_metrics",
-            {
-                "dna_hash": None if dna_hash is None else dna_hash.raw,
-                "include_dht_summary": include_dht_summary,
-            },
-        )
-        return metrics
 
     # -- signals ------------------------------------------------------------------------------
     def on_signal(self, callback: Callable[[AppSignal], None]) -> Callable[[], None]:
