@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -73,6 +74,45 @@ def quiet_gc() -> Iterator[None]:
     finally:
         if was:
             gc.enable()
+
+
+def run_on_threads(
+    calls: list[Callable[[], Any]],
+    seconds: float,
+    tolerate: tuple[type[BaseException], ...] = (),
+) -> tuple[int, int, float]:
+    """Each call function back to back on its own thread for ``seconds``: (completed,
+    failed with one of ``tolerate``, elapsed seconds). Any other error ends its thread's
+    loop and is raised here."""
+    ok, failed = [0] * len(calls), [0] * len(calls)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def worker(k: int) -> None:
+        call = calls[k]
+        while not stop.is_set():
+            try:
+                call()
+                ok[k] += 1
+            except tolerate:
+                failed[k] += 1
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(calls))]
+    with quiet_gc():
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - t0
+    if errors:
+        raise errors[0]
+    return sum(ok), sum(failed), elapsed
 
 
 def time_calls(fn: Callable[[], Any], n: int) -> list[float]:

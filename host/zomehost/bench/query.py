@@ -17,14 +17,13 @@
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from zomehost.bench import writes
-from zomehost.bench.harness import BenchConductor, quiet_gc, summary
+from zomehost.bench.harness import BenchConductor, quiet_gc, run_on_threads, summary
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.core.action import ActionType, Entry
 from zomehost.core.clock import now_micros
@@ -187,32 +186,6 @@ def measure_queries(
         bc.close()
 
 
-def _writers(calls: list[Callable[[], Any]], seconds: float) -> tuple[int, int, float]:
-    """Each call function back to back on its own thread: (acknowledged, failed, seconds)."""
-    ok, failed = [0] * len(calls), [0] * len(calls)
-    stop = threading.Event()
-
-    def worker(k: int) -> None:
-        while not stop.is_set():
-            try:
-                calls[k]()
-                ok[k] += 1
-            except ZomehostError:
-                failed[k] += 1
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(calls))]
-    with quiet_gc():
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        time.sleep(seconds)
-        stop.set()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-    return sum(ok), sum(failed), elapsed
-
-
 def measure_writers(seconds: float = 6.0, writers: int = WRITERS) -> dict[str, Any]:
     bc = BenchConductor.create(durable=True)
     try:
@@ -232,8 +205,8 @@ def measure_writers(seconds: float = 6.0, writers: int = WRITERS) -> dict[str, A
         relaxed, strict = call("create_one_relaxed"), call("create_one")
         for _ in range(20):
             relaxed()
-        ok_r, failed_r, el_r = _writers([relaxed] * writers, seconds)
-        ok_s, failed_s, el_s = _writers([strict] * writers, seconds / 2)
+        ok_r, failed_r, el_r = run_on_threads([relaxed] * writers, seconds, (ZomehostError,))
+        ok_s, failed_s, el_s = run_on_threads([strict] * writers, seconds / 2, (ZomehostError,))
         n = bc.conductor.cell(app.cell_id("main")).chain.verify()
         floor = writes.lmdb_floor()["lmdb_synced_commits_per_s"]["value"]
         rate = ok_r / el_r

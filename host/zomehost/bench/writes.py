@@ -22,12 +22,11 @@ The write call is ``bench_echo.create_one``: one fresh instance, one ``create`` 
 from __future__ import annotations
 
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-from zomehost.bench.harness import BenchConductor, quiet_gc, summary, time_calls
+from zomehost.bench.harness import BenchConductor, quiet_gc, run_on_threads, summary, time_calls
 from zomehost.chain.source_chain import INDEX_BATCH, Workspace
 from zomehost.core.action import Entry
 from zomehost.core.clock import now_micros
@@ -124,26 +123,7 @@ def _one_writer(call: Callable[[], Any], seconds: float) -> dict[str, Any]:
 
 def _writers(calls: list[Callable[[], Any]], seconds: float) -> dict[str, Any]:
     """Each call function back to back on its own thread for ``seconds``."""
-    counts = [0] * len(calls)
-    stop = threading.Event()
-
-    def worker(k: int) -> None:
-        call = calls[k]
-        while not stop.is_set():
-            call()
-            counts[k] += 1
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(len(calls))]
-    with quiet_gc():
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        time.sleep(seconds)
-        stop.set()
-        for t in threads:
-            t.join()
-        elapsed = time.perf_counter() - t0
-    n = sum(counts)
+    n, _, elapsed = run_on_threads(calls, seconds)
     return {
         "value": n / elapsed,
         "unit": "calls/s",
