@@ -440,6 +440,8 @@ class Workspace:
             **fields,
         )
         record = sign_action(action, self.sign, entry)
+        if not self.pending:  # this call will commit: a group may wait for it
+            self.chain.store.expect_commit(self)
         self.pending.append(record)
         if not relaxed:
             self.strict_writes += 1
@@ -507,7 +509,7 @@ class Workspace:
         if not self.pending:
             return []
         try:
-            self.chain.store.write_group(self.write_into)  # shares a sync with others
+            self.chain.store.write_group(self.write_into, self)  # shares a sync with others
         except HeadMoved:
             raise
         except BaseException:
@@ -549,6 +551,13 @@ class Workspace:
             self.indexed = (indexed, end)
         self.head_value = _head_value(end - 1, last.action_hash, self.indexed[1])
         txn.put(key, self.head_value, db=store.db["heads"])
+        # the next commit in this group finds the head without decoding its record (the
+        # cache is keyed by the head's bytes: if this transaction aborts, it never matches)
+        la = last.action
+        chain._head_cache = (
+            self.head_value,
+            ChainHead(last.action_hash, la.action_seq, la.timestamp),
+        )
 
     def _rebase(self, onto: ChainHead) -> None:
         """Re-make the pending writes on top of ``onto``: new sequence numbers, links and
