@@ -549,16 +549,20 @@ class Conductor:
         if key_record is None:
             raise NotFound(f"cell {cell_id} has no agent key entry")
         running = self._cells.get(cell_id.key)
-        ws = Workspace(running.chain if running else chain, self.signer(cell_id.agent))
-        ws.delete(key_record.action_hash, now_micros())
-        if running is None:
+
+        def delete() -> None:
+            ws = Workspace(running.chain if running else chain, self.signer(cell_id.agent))
+            ws.delete(key_record.action_hash, now_micros())
             ws.commit()
-            return
-        # exclusive: the commits in flight land first, later ones see ``revoked``
+
+        if running is None:
+            return delete()
+        # exclusive, and the delete made on the head found under it: the commits in
+        # flight land first, later ones see ``revoked`` and write nothing
         if not running.lock.acquire(timeout=running.limits.timeout_ms / 1000 + 1):
             raise ChainLocked(f"chain of cell {cell_id} stayed locked by a bridge call")
         try:
-            ws.commit()
+            delete()
         finally:
             running.lock.release()
 
