@@ -101,7 +101,7 @@ class SourceChain:
         self.key = cell.key
         # (stored head bytes, decoded head): a head is re-decoded only when it moved
         self._head_cache: tuple[bytes, ChainHead] | None = None
-        self._grants_cache: tuple[tuple[bytes, bool], tuple[StoredGrant, ...]] | None = None
+        self._grants_cache: tuple[tuple[int, bool], tuple[StoredGrant, ...]] | None = None
         self._recent: _Recent | None = None  # hashes of the records not in the index yet
         self._recent_lock = threading.Lock()
 
@@ -314,6 +314,7 @@ class SourceChain:
         returns how many records went."""
         db = self.store.db
         count = 0
+        self.store.grants_changed()
         for table in ("records", "grants"):
             cur = txn.cursor(db=db[table])
             if not cur.set_range(self.key):
@@ -338,15 +339,18 @@ class SourceChain:
     def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]:
         """The cell's grants (live ones unless ``include_revoked``).
 
-        The grant index changes only in a commit, and every commit moves the head: the
-        decoded list is kept with the head it was read at and reused while the head stays.
+        The decoded list is kept with the store's ``grants_version`` read before it and
+        reused while that stays: a commit that changes the grants table moves it as it
+        writes and again once committed (so a list read from a snapshot older than the
+        commit is never taken for newer). Writes that touch no grant, nearly all of them,
+        keep the list: concurrent writers move the head on every call.
         """
+        version = self.store.grants_version
+        key = (version, include_revoked)
+        cached = self._grants_cache
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
         with self.store.read() as txn:
-            head = txn.get(self.key, db=self.store.db["heads"])
-            key = (bytes(head) if head is not None else b"", include_revoked)
-            cached = self._grants_cache
-            if cached is not None and cached[0] == key:
-                return list(cached[1])
             out = self._read_grants(txn, include_revoked)
         self._grants_cache = (key, tuple(out))
         return out
@@ -395,6 +399,7 @@ class Workspace:
         self.base = chain.head()
         self.pending: list[Record] = []
         self.strict_writes = 0  # pending writes that need the head they were made on
+        self.wrote_grants = False  # write_into changed the grants table
         # set by write_into: the head value written, the index's extent before and after
         self.head_value = b""
         self.indexed = (0, 0)
@@ -510,12 +515,14 @@ class Workspace:
             return []
         try:
             self.chain.store.write_group(self.write_into, self)  # shares a sync with others
-        except HeadMoved:
-            raise
-        except BaseException:
-            # the hash map may have grown from records of a transaction that did not commit
-            with self.chain._recent_lock:
-                self.chain._recent = None
+        except BaseException as exc:
+            if self.wrote_grants:  # not committed: grants read meanwhile are stale all the same
+                self.chain.store.grants_changed()
+                self.wrote_grants = False
+            if not isinstance(exc, HeadMoved):
+                # the hash map may have grown from records of a transaction that did not commit
+                with self.chain._recent_lock:
+                    self.chain._recent = None
             raise
         return self.committed()
 
@@ -535,7 +542,7 @@ class Workspace:
                 )
             self._rebase(current)
         for r in self.pending:
-            _put_record(txn, store, key, r)
+            self.wrote_grants |= _put_record(txn, store, key, r)
         first, last = self.pending[0].action.action_seq, self.pending[-1]
         end = last.action.action_seq + 1
         indexed = 0 if raw_head is None else _indexed(bytes(raw_head))
@@ -584,6 +591,9 @@ class Workspace:
 
     def committed(self) -> list[Record]:
         """Mark the pending records committed, once their transaction has committed."""
+        if self.wrote_grants:  # grants read from a snapshot before the commit are stale
+            self.chain.store.grants_changed()
+            self.wrote_grants = False
         committed, self.pending = self.pending, []
         last = committed[-1]
         self.base = ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
@@ -646,7 +656,8 @@ class _Recent:
         return out
 
 
-def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:
+def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> bool:
+    """Put one record and its index entries; True if it changed the grants table."""
     a = r.action
     doc: dict[str, Any] = {
         "action": r.action_bytes,
@@ -657,7 +668,7 @@ def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> N
     if not txn.put(seq_key(key, a.action_seq), pack(doc), db=store.db["records"], overwrite=False):
         raise ChainError(f"record {a.action_seq} already exists: refusing to fork the chain")
     index.index_action(txn, store.db["by_type"], key, a)
-    _index_grants(txn, store, key, r)
+    return _index_grants(txn, store, key, r)
 
 
 def _index_hashes(
@@ -677,25 +688,34 @@ def _index_hashes(
         txn.put(k, v, db=by_hash)
 
 
-def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:
-    """Keep the live-grant index: created, replaced by update, revoked by delete."""
+def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> bool:
+    """Keep the live-grant index: created, replaced by update, revoked by delete. True if
+    it changed (the store is told before the change)."""
     a, grants = r.action, store.db["grants"]
+    changed = False
     if a.type is ActionType.DELETE and a.deletes_address is not None:
-        _revoke(txn, grants, key + a.deletes_address.raw)
+        changed |= _revoke(txn, store, key + a.deletes_address.raw)
     if a.type is ActionType.UPDATE and a.original_action_address is not None:
-        _revoke(txn, grants, key + a.original_action_address.raw)
+        changed |= _revoke(txn, store, key + a.original_action_address.raw)
     if a.entry_type == SystemEntryType.CAP_GRANT.value and r.entry is not None:
         grant = ZomeCallCapGrant.from_wire(unpack(r.entry.content))
+        store.grants_changed()
         txn.put(
             key + r.action_hash.raw,
             pack({"grant": grant.to_wire(), "revoked": False, "seq": a.action_seq}),
             db=grants,
         )
+        changed = True
+    return changed
 
 
-def _revoke(txn: lmdb.Transaction, grants: Any, gkey: bytes) -> None:
+def _revoke(txn: lmdb.Transaction, store: Store, gkey: bytes) -> bool:
+    grants = store.db["grants"]
     raw = txn.get(gkey, db=grants)
-    if raw is not None:
-        doc = unpack(bytes(raw))
-        doc["revoked"] = True
-        txn.put(gkey, pack(doc), db=grants)
+    if raw is None:
+        return False
+    doc = unpack(bytes(raw))
+    doc["revoked"] = True
+    store.grants_changed()
+    txn.put(gkey, pack(doc), db=grants)
+    return True

@@ -118,6 +118,9 @@ class Store:
         # before its commit drops out with its workspace)
         self._expected: weakref.WeakSet[object] = weakref.WeakSet()
         self._commit_s = 0.0  # a recent group commit's duration (moving average)
+        # changes to the grants table (chain/source_chain.py caches the decoded grants)
+        self.grants_version = 0
+        self._grants_version_lock = threading.Lock()
         self._last_group = 0  # jobs in the last group committed
         try:
             self.db = {name: self.env.open_db(name.encode()) for name in _TABLES}
@@ -239,6 +242,12 @@ class Store:
                 "nothing of this commit was written"
             )
         return ChainError(f"the store refused the commit: {exc}")
+
+    def grants_changed(self) -> None:
+        """A transaction is changing the grants table (called as it writes, and again
+        once it is committed or aborted): cached grants read before are stale."""
+        with self._grants_version_lock:
+            self.grants_version += 1
 
     def expect_commit(self, caller: object) -> None:
         """``caller`` will commit through :meth:`write_group` soon (it has written): a
