@@ -37,6 +37,7 @@ from zomehost.core.action import (
     SystemEntryType,
     decode_action,
     sign_action,
+    signed,
     verify_links,
     verify_record,
 )
@@ -429,7 +430,8 @@ class Workspace:
         **fields: Any,
     ) -> Record:
         """Sign and keep one write. ``relaxed``: it does not depend on the chain head (a
-        capability entry never is: grants and claims are always strict)."""
+        capability entry never is: grants and claims are always strict); it is signed
+        only once its place is final, at commit (or when this call reads it back)."""
         if entry is not None and entry.entry_type in _CAP_ENTRY_TYPES:
             relaxed = False
         head = self.head()
@@ -444,7 +446,7 @@ class Workspace:
             entry_type=entry.entry_type if entry is not None else None,
             **fields,
         )
-        record = sign_action(action, self.sign, entry)
+        record = sign_action(action, None if relaxed else self.sign, entry)
         if not self.pending:  # this call will commit: a group may wait for it
             self.chain.store.expect_commit(self)
         self.pending.append(record)
@@ -488,12 +490,19 @@ class Workspace:
         )
 
     def get(self, hash_: HoloHash) -> Record | None:
-        for r in reversed(self.pending):
+        for i in range(len(self.pending) - 1, -1, -1):
+            r = self.pending[i]
             if r.action_hash == hash_ or (
                 hash_.hash_type is HashType.ENTRY and r.action.entry_hash == hash_
             ):
-                return r
+                return self._signed(i)
         return self.chain.get(hash_)
+
+    def _signed(self, i: int) -> Record:
+        """Pending record ``i``, signed (a relaxed write the call reads back is signed as
+        it is: it may be rebased and signed again at commit)."""
+        r = self.pending[i] = signed(self.pending[i], self.sign)
+        return r
 
     def query(self, flt: ChainQueryFilter) -> list[Record]:
         flt = flt.resolved(_seq_lookup(self.get))  # this call's own writes can bound the range too
@@ -501,8 +510,11 @@ class Workspace:
         lo, hi = flt.sequence_range or (0, 1 << 62)
         extra = [
             r if flt.include_entries else _without_entry(r)
-            for r in self.pending
-            if lo <= r.action.action_seq < hi and flt.matches(r)
+            for r in [
+                self._signed(i)
+                for i, r in enumerate(self.pending)
+                if lo <= r.action.action_seq < hi and flt.matches(r)
+            ]
         ]
         out = committed + extra
         if flt.descending:
@@ -541,6 +553,7 @@ class Workspace:
                     "(another call wrote first): its writes were not committed"
                 )
             self._rebase(current)
+        self.pending = [signed(r, self.sign) for r in self.pending]
         for r in self.pending:
             self.wrote_grants |= _put_record(txn, store, key, r)
         first, last = self.pending[0].action.action_seq, self.pending[-1]
@@ -583,7 +596,7 @@ class Workspace:
                 moved = replace(moved, original_action_address=renamed[a.original_action_address])
             if a.deletes_address in renamed:
                 moved = replace(moved, deletes_address=renamed[a.deletes_address])
-            record = sign_action(moved, self.sign, r.entry)
+            record = sign_action(moved, self.sign, r.entry)  # signed once, here
             renamed[r.action_hash] = record.action_hash
             out.append(record)
             prev = ChainHead(record.action_hash, moved.action_seq, moved.timestamp)
