@@ -1,12 +1,12 @@
 """One cell's source chain: reads from the store, and the scratch workspace of a call.
 
-A :class:`Workspace` starts from a snapshot of the chain head. The call's writes are signed
-actions kept in memory; reads see them on top of the stored chain. ``commit`` appends all
-of them in one write transaction if the head is still where the workspace started. If it
-moved, a call whose every write chose relaxed ordering (Holochain's
-``ChainTopOrdering::Relaxed``: the write does not depend on the head) is rebased onto the
-new head and re-signed in that transaction; any other call raises :class:`HeadMoved`, so a
-chain is never silently forked.
+A :class:`Workspace` starts from a snapshot of the chain head. The call's writes are
+actions kept in memory (signed; a relaxed one when its place is final, at commit); reads
+see them on top of the stored chain. ``commit`` appends all of them in one write
+transaction if the head is still where the workspace started. If it moved, a call whose
+every write chose relaxed ordering (Holochain's ``ChainTopOrdering::Relaxed``: the write
+does not depend on the head) is rebased onto the new head and signed in that transaction;
+any other call raises :class:`HeadMoved`, so a chain is never silently forked.
 
 Hash lookups: a commit writes only its records and the head, keys that grow in order (the
 B-tree pages they touch are the same few hot ones whatever the chain's length). The hashes
