@@ -4,6 +4,8 @@ conductor itself (in process, real LMDB and wasmtime): the rules each request re
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,46 @@ def test_revoked_agent_key_refuses_every_write(alice: AppHandle, node: Node) -> 
         restarted.call(alice.cell_id(), "a", "create_entry", ENTRY, alice.agent)
     assert restarted.conductor.cell(alice.cell_id()).chain.head().seq == head  # type: ignore[union-attr]
     restarted.close()
+
+
+def test_no_write_lands_after_the_revocation_of_a_chain_being_written(
+    alice: AppHandle, node: Node
+) -> None:
+    """Writers streaming relaxed writes while the key is revoked: every commit in flight
+    lands before the agent key's delete, none after it (the revocation takes the chain
+    lock exclusively; a commit checks the revocation under the lock)."""
+    stop = threading.Event()
+    refused: list[int] = []
+    errors: list[BaseException] = []
+    written = [0]
+
+    def writer(k: int) -> None:
+        i = 0
+        while not stop.is_set():
+            try:
+                alice.call("a", "create_entry", {"value": f"{k}-{i}", "relaxed": True})
+                written[0] += 1
+            except AgentKeyRevoked:
+                refused.append(k)
+                return
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+                return
+            i += 1
+
+    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(4)]
+    for t in threads:
+        t.start()
+    while written[0] < 20:
+        time.sleep(0.005)
+    assert node.conductor.revoke_agent_key("alice", alice.agent) == []
+    for t in threads:
+        t.join(timeout=30)
+    stop.set()
+    assert errors == [] and sorted(refused) == [0, 1, 2, 3]
+    last = alice.records()[-1]
+    assert last.action.type is ActionType.DELETE, "a write landed after the key's delete"
+    assert node.conductor.cell(alice.cell_id()).chain.verify() == len(alice.records())
 
 
 def test_revoke_needs_the_apps_own_agent(alice: AppHandle, bob: AppHandle, node: Node) -> None:

@@ -18,7 +18,7 @@ import pytest
 from conftest import AppBuilder, AppHandle, Node
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
-from zomehost.core.action import ActionType, Entry, SystemEntryType
+from zomehost.core.action import ActionType, Entry, SystemEntryType, verify_record
 from zomehost.core.api_wire import CHAIN_HEAD_MOVED, DISK_FULL, STORE_FULL, error_kind
 from zomehost.core.capability import (
     AccessKind,
@@ -29,6 +29,7 @@ from zomehost.core.capability import (
 )
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+from zomehost.core.query import ChainQueryFilter
 from zomehost.errors import DiskFull, HeadMoved, StoreFull, ZomehostError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -195,3 +196,35 @@ def test_rebased_writes_keep_their_references(chain: SourceChain) -> None:
 def test_full_store_errors_have_their_own_wire_kinds() -> None:
     assert error_kind(StoreFull("x")) == STORE_FULL
     assert error_kind(DiskFull("x")) == DISK_FULL
+
+
+def test_a_relaxed_write_is_signed_once_where_it_lands(chain: SourceChain) -> None:
+    """A relaxed write is signed at commit, once its place is final: a rebase does not
+    sign it twice; a write the call reads back is signed when read (and again if moved)."""
+    signed: list[bytes] = []
+
+    def counting(data: bytes) -> bytes:
+        signed.append(data)
+        return _sign(data)
+
+    late, first = Workspace(chain, counting), Workspace(chain, _sign)
+    late.create(Entry("post", pack("late")), 5, relaxed=True)
+    assert signed == []
+    first.create(Entry("post", pack("first")), 9)
+    first.commit()
+    (rebased,) = late.commit()
+    assert signed == [rebased.action_bytes]
+    verify_record(rebased)
+
+    signed.clear()
+    reader = Workspace(chain, counting)
+    made = reader.create(Entry("post", pack("read back")), 10, relaxed=True)
+    got = reader.get(made.action_hash)
+    (queried,) = reader.query(
+        ChainQueryFilter(entry_type=frozenset({"post"}), include_entries=True)
+    )[-1:]
+    assert got is not None and got.signature and queried == got
+    verify_record(got)
+    (committed,) = reader.commit()
+    assert committed == got and signed == [got.action_bytes]  # not moved: not signed again
+    assert chain.verify() == 4

@@ -1,10 +1,12 @@
-"""Four clients writing to one cell of a real conductor process, every write relaxed: no
-call fails (head moves are rebased, not refused), and after kill -9s mid-stream every
-acknowledged write is on the chain and the chain verifies."""
+"""Four clients, each its own process with its own app WebSocket, writing to one cell of a
+real conductor process, every write relaxed: no call fails (head moves are rebased, not
+refused), and after kill -9s of the conductor mid-stream every write a client had its
+answer for is on the chain, and the chain verifies."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import sys
@@ -25,6 +27,42 @@ CALLS = 40  # per client, in the run that is not killed
 KILLS = 3
 _SCRIPT = Path(sys.executable).with_name("zomehost")
 REPO = Path(__file__).resolve().parents[2]
+_ENV = {**os.environ, "ZOMEHOST_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(REPO / "host")}
+
+# One client process: relaxed writes in a row; "ACK value" once the answer is in (the
+# write is acknowledged), "FAIL value error" for a call the conductor answered with an
+# error; it ends quietly when the conductor is gone.
+_CLIENT = r"""
+import asyncio, json, sys
+from zomehost.client import AppClient, ConductorApiError, SigningCredentials
+from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+
+a = json.loads(sys.argv[1])
+cell = CellId(DnaHash(bytes.fromhex(a["dna"])), AgentPubKey(bytes.fromhex(a["agent"])))
+creds = SigningCredentials.from_doc(a["creds"])
+
+async def main():
+    async with await AppClient.connect(a["url"], bytes.fromhex(a["token"])) as app:
+        print("READY", flush=True)
+        n = 0
+        while a["calls"] is None or n < a["calls"]:
+            value = f"{a['run']}-{a['k']}-{n}"
+            n += 1
+            payload = {"value": value, "relaxed": True}
+            try:
+                await app.call_zome("a", "create_entry", payload, cell_id=cell, credentials=creds)
+            except ConductorApiError as exc:
+                print("FAIL", value, repr(exc), flush=True)
+                continue
+            except Exception:
+                return  # the conductor is gone
+            print("ACK", value, flush=True)
+
+try:
+    asyncio.run(main())
+except Exception:
+    pass  # the conductor went before this client connected
+"""
 
 
 async def _run_conductor(home: Path) -> tuple[asyncio.subprocess.Process, int]:
@@ -38,7 +76,7 @@ async def _run_conductor(home: Path) -> tuple[asyncio.subprocess.Process, int]:
         "0",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "ZOMEHOST_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(REPO / "host")},
+        env=_ENV,
     )
     assert proc.stdout is not None
     while True:
@@ -48,61 +86,83 @@ async def _run_conductor(home: Path) -> tuple[asyncio.subprocess.Process, int]:
             return proc, int(line.rsplit(":", 1)[1])
 
 
+async def _client(args: dict[str, Any], ready: asyncio.Event, acked: set[str]) -> list[str]:
+    """One client process; the writes it had answers for go into ``acked`` as they come.
+    Returns its failed calls."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _CLIENT,
+        json.dumps(args),
+        stdout=asyncio.subprocess.PIPE,
+        env=_ENV,
+    )
+    assert proc.stdout is not None
+    failed = []
+    async for raw in proc.stdout:
+        kind, _, rest = raw.decode().rstrip("\n").partition(" ")
+        if kind == "READY":
+            ready.set()
+        elif kind == "ACK":
+            acked.add(rest)
+        elif kind == "FAIL":
+            failed.append(rest)
+    await proc.wait()
+    return failed
+
+
 async def _cycle(
     home: Path,
     run: int,
     state: dict[str, Any],
     acked: set[str],
-    failures: list[str],
     kill_after: float | None,
-) -> int:
-    """One conductor process, 4 clients; killed after ``kill_after`` s, or after CALLS each."""
-    from zomehost.client import AdminClient, AppClient
+) -> list[str]:
+    """One conductor process and 4 client processes; the conductor is killed ``kill_after``
+    s after every client connected, or the clients stop after CALLS each. Returns the
+    calls that failed."""
+    from zomehost.client import AdminClient
 
     proc, port = await _run_conductor(home)
     assert proc.stdout is not None
     drain = asyncio.ensure_future(proc.stdout.read())
-    killed = False
     try:
         async with await AdminClient.connect(f"ws://127.0.0.1:{port}") as admin:
             if "cell" not in state:
                 info = await admin.install_app(bundle=state["bundle"], installed_app_id="w")
                 await admin.enable_app("w")
                 state["cell"] = CellId.from_wire(info["cell_info"]["main"][0]["value"]["cell_id"])
-                await admin.authorize_signing_credentials(state["cell"])
+                creds = await admin.authorize_signing_credentials(state["cell"])
+                state["creds"] = creds.to_doc()
             app_port = await admin.attach_app_interface(allowed_origins="*")
             tokens = [await admin.issue_app_authentication_token("w") for _ in range(CLIENTS)]
-
-        async def client(k: int) -> int:
-            done = 0
-            async with await AppClient.connect(f"ws://127.0.0.1:{app_port}", tokens[k]) as app:
-                while kill_after is not None or done < CALLS:
-                    value = f"{run}-{k}-{done}"
-                    try:
-                        await app.call_zome(
-                            "a", "create_entry", {"value": value, "relaxed": True}, role_name="main"
-                        )
-                    except Exception as exc:
-                        if killed:
-                            return done  # the conductor is gone: not a failed call
-                        failures.append(f"{value}: {exc!r}")
-                        continue
-                    acked.add(value)  # the client has the response: acknowledged
-                    done += 1
-            return done
-
-        async def killer() -> None:
-            nonlocal killed
-            assert kill_after is not None
-            await asyncio.sleep(kill_after)
-            killed = True
-            proc.kill()
-
-        jobs = [client(k) for k in range(CLIENTS)]
+        cell: CellId = state["cell"]
+        ready = [asyncio.Event() for _ in range(CLIENTS)]
+        clients = [
+            asyncio.ensure_future(
+                _client(
+                    {
+                        "url": f"ws://127.0.0.1:{app_port}",
+                        "token": tokens[k].hex(),
+                        "dna": cell.dna_hash.raw.hex(),
+                        "agent": cell.agent.raw.hex(),
+                        "creds": state["creds"],
+                        "run": run,
+                        "k": k,
+                        "calls": None if kill_after is not None else CALLS,
+                    },
+                    ready[k],
+                    acked,
+                )
+            )
+            for k in range(CLIENTS)
+        ]
         if kill_after is not None:
-            results = await asyncio.gather(killer(), *jobs, return_exceptions=True)
-            return sum(r for r in results[1:] if isinstance(r, int))
-        return sum(await asyncio.gather(*jobs))
+            await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
+            await asyncio.sleep(kill_after)
+            proc.kill()  # SIGKILL: no shutdown, whatever was in flight
+        failed = await asyncio.wait_for(asyncio.gather(*clients), 120)
+        return [f for per_client in failed for f in per_client]
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -120,13 +180,13 @@ def test_four_relaxed_clients_never_fail_and_survive_kill_9(
     home.config_path.write_text(yaml.safe_dump(cfg))
     state: dict[str, Any] = {"bundle": probe_bundle}
     acked: set[str] = set()
-    failures: list[str] = []
-    assert asyncio.run(_cycle(home.path, 0, state, acked, failures, None)) == CLIENTS * CALLS
-    assert failures == []
+    assert asyncio.run(_cycle(home.path, 0, state, acked, None)) == []
+    assert len(acked) == CLIENTS * CALLS
     rng = random.Random(17)
     for run in range(1, KILLS + 1):
-        asyncio.run(_cycle(home.path, run, state, acked, failures, rng.uniform(0.3, 1.0)))
-        assert failures == []
+        before = len(acked)
+        assert asyncio.run(_cycle(home.path, run, state, acked, rng.uniform(0.3, 1.0))) == []
+        assert len(acked) > before  # the clients were writing when the conductor died
     conductor = Conductor.open(home, PASSPHRASE)
     try:
         chain = conductor.cell(state["cell"]).chain

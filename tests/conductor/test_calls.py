@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -440,6 +441,54 @@ def test_a_bridge_call_locks_both_chains_while_it_runs(duo: Any, during_trace: A
     duo.call("a", "create_entry", {"value": "w1"}, role="r1")
     duo.call("a", "create_entry", {"value": "w2"}, role="r2")
     assert probe_values(duo, "r1") == ["w1"] and probe_values(duo, "r2") == ["w2"]
+
+
+def test_relaxed_writers_never_slip_into_a_bridge_calls_chains(duo: Any, during_trace: Any) -> None:
+    """Relaxed commits share the chain lock with each other, not with a bridge call: while
+    a bridge call r1 -> r2 runs, writers streaming relaxed writes into both chains commit
+    nothing (the heads stay put), then go on once it returns, none of them failing."""
+    conductor = duo.node.conductor
+    chains = [conductor.cell(duo.cell_id(role)).chain for role in ("r1", "r2")]
+    stop = threading.Event()
+    written = [0, 0]
+    errors: list[BaseException] = []
+
+    def writer(k: int) -> None:
+        role = ("r1", "r2")[k % 2]
+        i = 0
+        while not stop.is_set():
+            try:
+                duo.call("a", "create_entry", {"value": f"{k}-{i}", "relaxed": True}, role=role)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+                return
+            written[k % 2] += 1
+            i += 1
+
+    heads: list[list[Any]] = []
+
+    def sample_heads_while_bridged() -> None:  # in the callee, both chains locked
+        for _ in range(5):
+            heads.append([c.head() for c in chains])
+            time.sleep(0.08)
+
+    threads = [threading.Thread(target=writer, args=(k,), daemon=True) for k in range(4)]
+    for t in threads:
+        t.start()
+    while min(written) < 5:  # both chains are being written
+        time.sleep(0.01)
+    during_trace("BRIDGE-HOLDS-BOTH", sample_heads_while_bridged)
+    call_other(duo, {"Role": "r2"}, "a", "log", "BRIDGE-HOLDS-BOTH", role="r1")
+    after_bridge = list(written)
+    while min(w - a for w, a in zip(written, after_bridge, strict=True)) < 5:
+        time.sleep(0.01)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert len(heads) == 5 and all(h == heads[0] for h in heads), "a commit slipped in"
+    for chain in chains:
+        assert chain.verify() > 5
 
 
 # -- more call paths -------------------------------------------------------------------------

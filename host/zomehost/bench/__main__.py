@@ -62,6 +62,7 @@ FIGURES = {
         "query_growth_100k_over_1k",
         "relaxed_writers_failed_calls",
         "relaxed_writers_calls_per_s",
+        "relaxed_writers_clients_calls_per_s",
     ],
 }
 

@@ -150,16 +150,52 @@ CONCURRENT_CHILD = r"""
 import asyncio, json, sys, time
 from zomehost.bench.client import concurrent_worker
 setup, clients = json.loads(sys.argv[1]), int(sys.argv[2])
-seconds, start_at = float(sys.argv[3]), float(sys.argv[4])
-print(json.dumps(asyncio.run(concurrent_worker(setup, clients, seconds, start_at))))
+seconds, start_at, fn = float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
+print(json.dumps(asyncio.run(concurrent_worker(setup, clients, seconds, start_at, fn))))
 """
 
 
+def concurrent_clients(
+    setup: dict[str, Any], per_process: list[int], seconds: float, fn: str = "noop"
+) -> list[dict[str, Any]]:
+    """Client processes (``per_process[i]`` connections in process ``i``) calling
+    ``echo.<fn>`` together for ``seconds``: each process's :func:`concurrent_worker` result."""
+    start_at = time.time() + 3.0 + sum(per_process) * 0.02
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CONCURRENT_CHILD,
+                json.dumps(setup),
+                str(n),
+                str(seconds),
+                str(start_at),
+                fn,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in per_process
+    ]
+    results = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=seconds + 120)
+        if p.returncode != 0:
+            raise RuntimeError(f"concurrent client failed: {stderr[-2000:]}")
+        results.append(json.loads(stdout.strip().splitlines()[-1]))
+    return results
+
+
 async def concurrent_worker(
-    setup: dict[str, Any], clients: int, seconds: float, start_at: float
+    setup: dict[str, Any], clients: int, seconds: float, start_at: float, fn: str = "noop"
 ) -> dict[str, Any]:
-    """``clients`` connections calling ``echo.noop`` until ``seconds`` after ``start_at``."""
-    from zomehost.client import AppClient, SigningCredentials
+    """``clients`` connections calling ``echo.<fn>`` back to back until ``seconds`` after
+    ``start_at``: completed calls, calls the conductor answered with an error (counted, the
+    client goes on), and the first errors. ``noop`` gets 64 bytes; any other function a
+    payload of its own per call (``create_one_relaxed``: a new entry each time)."""
+    from zomehost.client import AppClient, ConductorApiError, SigningCredentials
     from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 
     cell_id = CellId(
@@ -169,18 +205,23 @@ async def concurrent_worker(
     url = f"ws://127.0.0.1:{setup['port']}"
     token = bytes.fromhex(setup["token"])
     apps = [await AppClient.connect(url, token, origin=ORIGIN) for _ in range(clients)]
-    counts = [0] * clients
+    counts, failed = [0] * clients, [0] * clients
     errors: list[str] = []
     data = PAYLOAD[:64]
+    tag = os.getpid()
     await asyncio.sleep(max(0.0, start_at - time.time()))
     end = time.time() + seconds
 
     async def loop(k: int) -> None:
         app = apps[k]
         while time.time() < end:
+            payload = data if fn == "noop" else b"entry %d-%d-%d" % (tag, k, counts[k])
             try:
-                await app.call_zome("echo", "noop", data, cell_id=cell_id, credentials=creds)
+                await app.call_zome("echo", fn, payload, cell_id=cell_id, credentials=creds)
                 counts[k] += 1
+            except ConductorApiError as exc:
+                failed[k] += 1
+                errors.append(f"{type(exc).__name__}: {exc}")
             except Exception as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
@@ -190,7 +231,7 @@ async def concurrent_worker(
     elapsed = time.time() - t0
     for app in apps:
         await app.close()
-    return {"calls": sum(counts), "elapsed": elapsed, "errors": errors[:5]}
+    return {"calls": sum(counts), "failed": sum(failed), "elapsed": elapsed, "errors": errors[:5]}
 
 
 def _js_latencies(conductor: ConductorProcess, happ: Path, calls: int) -> tuple[list[float], str]:
@@ -254,32 +295,9 @@ def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict
             out["client_call_js_p50_ms"] = {"value": None, "note": note}
             out["client_call_js_p99_ms"] = {"value": None, "note": note}
         # 100 concurrent clients, split over CLIENT_PROCS processes
-        start_at = time.time() + 3.0 + clients * 0.02
         per = [clients // CLIENT_PROCS + (1 if i < clients % CLIENT_PROCS else 0)
                for i in range(CLIENT_PROCS)]  # fmt: skip
-        procs = [
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    CONCURRENT_CHILD,
-                    json.dumps(setup),
-                    str(n),
-                    str(seconds),
-                    str(start_at),
-                ],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for n in per
-        ]
-        results = []
-        for p in procs:
-            stdout, stderr = p.communicate(timeout=seconds + 120)
-            if p.returncode != 0:
-                raise RuntimeError(f"concurrent client failed: {stderr[-2000:]}")
-            results.append(json.loads(stdout.strip().splitlines()[-1]))
+        results = concurrent_clients(setup, per, seconds)
         total = sum(r["calls"] for r in results)
         elapsed = max(r["elapsed"] for r in results)
         errors = [e for r in results for e in r["errors"]]

@@ -9,9 +9,8 @@
   10 records, whatever the length, except ``update_or_delete`` (20).
 * ``query_100k_ms``: the slowest filter returning 10 records at 100k; ``query_growth_100k_
   over_1k``: the largest ratio of a filter's latency at 100k over 1k.
-* ``relaxed_writers_*``: 4 threads calling ``bench_echo.create_one_relaxed`` on ONE cell
-  back to back (each call returns once its commit is synced), and the same with the strict
-  ``create_one`` for comparison: calls/s acknowledged, and failed calls.
+* ``relaxed_writers_*``, ``strict_writers_*``, ``relaxed_writers_clients_*``: concurrent
+  writers on one cell (bench/writers.py), measured in this section.
 """
 
 from __future__ import annotations
@@ -22,19 +21,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from zomehost.bench import writes
-from zomehost.bench.harness import BenchConductor, quiet_gc, run_on_threads, summary
+from zomehost.bench import writers
+from zomehost.bench.harness import BenchConductor, quiet_gc, summary
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.core.action import ActionType, Entry
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, CellId, EntryHash
 from zomehost.core.query import ChainQueryFilter
-from zomehost.errors import ZomehostError
 
 SPECIAL = 10  # records of each rare kind along a chain
 _DUP = Entry("post", pack("the repeated entry"))
-WRITERS = 4
 
 
 def _filters(length: int) -> dict[str, ChainQueryFilter]:
@@ -186,54 +183,6 @@ def measure_queries(
         bc.close()
 
 
-def measure_writers(seconds: float = 6.0, writers: int = WRITERS) -> dict[str, Any]:
-    bc = BenchConductor.create(durable=True)
-    try:
-        bc.install("one", [("echo", "bench_echo")])
-        counter = iter(range(1 << 62))
-        app = bc.apps["one"]
-
-        def call(fn: str) -> Callable[[], Any]:
-            from zomehost.core.zome_call import ZomeCall
-
-            cell = app.cell_id("main")
-            run = bc.conductor.call_zome
-            return lambda: run(
-                ZomeCall(cell, "echo", fn, pack(b"entry #%d" % next(counter)), app.agent)
-            )
-
-        relaxed, strict = call("create_one_relaxed"), call("create_one")
-        for _ in range(20):
-            relaxed()
-        ok_r, failed_r, el_r = run_on_threads([relaxed] * writers, seconds, (ZomehostError,))
-        ok_s, failed_s, el_s = run_on_threads([strict] * writers, seconds / 2, (ZomehostError,))
-        n = bc.conductor.cell(app.cell_id("main")).chain.verify()
-        floor = writes.lmdb_floor()["lmdb_synced_commits_per_s"]["value"]
-        rate = ok_r / el_r
-        return {
-            "relaxed_writers_calls_per_s": {
-                "median": rate,
-                "value": rate,
-                "unit": "calls/s",
-                "n": ok_r,
-                "writers": writers,
-                "cells": 1,
-                "mode": f"{writers} threads, one cell, bench_echo.create_one_relaxed, synced",
-                "chain_verified_records": n,
-                "lmdb_synced_commits_per_s": floor,  # this disk's bare rate, same run
-            },
-            "relaxed_writers_failed_calls": failed_r,
-            "strict_writers_calls_per_s": {
-                "value": ok_s / el_s,
-                "unit": "calls/s",
-                "failed_calls": failed_s,
-                "failed_share": failed_s / max(1, ok_s + failed_s),
-            },
-        }
-    finally:
-        bc.close()
-
-
 def plot(results: dict[str, Any], path: Path) -> None:
     """Query latency against chain length, one line per filter (log-log), into ``path``."""
     import matplotlib
@@ -270,7 +219,7 @@ def measure(quick: bool = False, plot_to: Path | None = None) -> dict[str, Any]:
         million=not quick,
         rounds=5 if quick else 30,
     )
-    out.update(measure_writers(seconds=2.0 if quick else 6.0))
+    out.update(writers.measure(seconds=2.0 if quick else 6.0))
     if plot_to is not None:
         plot(out, plot_to)
     return out

@@ -59,6 +59,10 @@ EXTRA: dict[str, tuple[str, str]] = {
     "four_call_trees_peak_rss_mb": ("MB", "four such trees at once on four threads, peak"),
     "four_call_trees_after_rss_mb": ("MB", "same, left after the calls"),
     "strict_writers_calls_per_s": ("calls/s", "4 strict writers on one cell (failed: HeadMoved)"),
+    "relaxed_writers_clients_calls_per_s": (
+        "calls/s",
+        "4 relaxed writers on one cell as client processes over the app WebSocket",
+    ),
 }
 
 WHY: dict[str, str] = {
@@ -113,9 +117,10 @@ WHY: dict[str, str] = {
     "relaxed_writers_calls_per_s": (
         "every call returns only once its commit is synced, so the rate follows the disk "
         "(relaxed_writers_calls_per_s.lmdb_synced_commits_per_s: the bare synced commit rate "
-        "in the same run) and the GIL, as for write_calls_per_s_4_writers; commits to one "
-        "cell also hold the cell's lock through their sync (it keeps bridge calls exclusive), "
-        "so they share fewer syncs than commits to four cells"
+        "in the same run) and the GIL, as for write_calls_per_s_4_writers; four writers "
+        "that each wait for their answer put at most ~4 writes in one sync (a group), so "
+        "2 500/s needs a sync of ~1 ms with the CPU of a call under ~400 µs "
+        "(docs/performance.md, concurrent writers on one cell)"
     ),
     "remote_call_p50_ms": (
         "the round trip includes an Ed25519 signature on A and its check on B, B's whole "
@@ -202,7 +207,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 ("floor_us", "floor"),
                 ("extism_us", "Extism"),
             )
-            if item.get(key) is not None
+            if isinstance(item, dict) and item.get(key) is not None
         ]
         shown += f" ({', '.join(beside)})" if beside else ""
         ver = verdict[name]

@@ -1,12 +1,12 @@
 """One cell's source chain: reads from the store, and the scratch workspace of a call.
 
-A :class:`Workspace` starts from a snapshot of the chain head. The call's writes are signed
-actions kept in memory; reads see them on top of the stored chain. ``commit`` appends all
-of them in one write transaction if the head is still where the workspace started. If it
-moved, a call whose every write chose relaxed ordering (Holochain's
-``ChainTopOrdering::Relaxed``: the write does not depend on the head) is rebased onto the
-new head and re-signed in that transaction; any other call raises :class:`HeadMoved`, so a
-chain is never silently forked.
+A :class:`Workspace` starts from a snapshot of the chain head. The call's writes are
+actions kept in memory (signed; a relaxed one when its place is final, at commit); reads
+see them on top of the stored chain. ``commit`` appends all of them in one write
+transaction if the head is still where the workspace started. If it moved, a call whose
+every write chose relaxed ordering (Holochain's ``ChainTopOrdering::Relaxed``: the write
+does not depend on the head) is rebased onto the new head and signed in that transaction;
+any other call raises :class:`HeadMoved`, so a chain is never silently forked.
 
 Hash lookups: a commit writes only its records and the head, keys that grow in order (the
 B-tree pages they touch are the same few hot ones whatever the chain's length). The hashes
@@ -37,6 +37,7 @@ from zomehost.core.action import (
     SystemEntryType,
     decode_action,
     sign_action,
+    signed,
     verify_links,
     verify_record,
 )
@@ -101,7 +102,7 @@ class SourceChain:
         self.key = cell.key
         # (stored head bytes, decoded head): a head is re-decoded only when it moved
         self._head_cache: tuple[bytes, ChainHead] | None = None
-        self._grants_cache: tuple[tuple[bytes, bool], tuple[StoredGrant, ...]] | None = None
+        self._grants_cache: tuple[tuple[int, bool], tuple[StoredGrant, ...]] | None = None
         self._recent: _Recent | None = None  # hashes of the records not in the index yet
         self._recent_lock = threading.Lock()
 
@@ -314,6 +315,7 @@ class SourceChain:
         returns how many records went."""
         db = self.store.db
         count = 0
+        self.store.grants_changed()
         for table in ("records", "grants"):
             cur = txn.cursor(db=db[table])
             if not cur.set_range(self.key):
@@ -338,15 +340,18 @@ class SourceChain:
     def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]:
         """The cell's grants (live ones unless ``include_revoked``).
 
-        The grant index changes only in a commit, and every commit moves the head: the
-        decoded list is kept with the head it was read at and reused while the head stays.
+        The decoded list is kept with the store's ``grants_version`` read before it and
+        reused while that stays: a commit that changes the grants table moves it as it
+        writes and again once committed (so a list read from a snapshot older than the
+        commit is never taken for newer). Writes that touch no grant, nearly all of them,
+        keep the list: concurrent writers move the head on every call.
         """
+        version = self.store.grants_version
+        key = (version, include_revoked)
+        cached = self._grants_cache
+        if cached is not None and cached[0] == key:
+            return list(cached[1])
         with self.store.read() as txn:
-            head = txn.get(self.key, db=self.store.db["heads"])
-            key = (bytes(head) if head is not None else b"", include_revoked)
-            cached = self._grants_cache
-            if cached is not None and cached[0] == key:
-                return list(cached[1])
             out = self._read_grants(txn, include_revoked)
         self._grants_cache = (key, tuple(out))
         return out
@@ -395,6 +400,7 @@ class Workspace:
         self.base = chain.head()
         self.pending: list[Record] = []
         self.strict_writes = 0  # pending writes that need the head they were made on
+        self.wrote_grants = False  # write_into changed the grants table
         # set by write_into: the head value written, the index's extent before and after
         self.head_value = b""
         self.indexed = (0, 0)
@@ -424,7 +430,8 @@ class Workspace:
         **fields: Any,
     ) -> Record:
         """Sign and keep one write. ``relaxed``: it does not depend on the chain head (a
-        capability entry never is: grants and claims are always strict)."""
+        capability entry never is: grants and claims are always strict); it is signed
+        only once its place is final, at commit (or when this call reads it back)."""
         if entry is not None and entry.entry_type in _CAP_ENTRY_TYPES:
             relaxed = False
         head = self.head()
@@ -439,7 +446,9 @@ class Workspace:
             entry_type=entry.entry_type if entry is not None else None,
             **fields,
         )
-        record = sign_action(action, self.sign, entry)
+        record = sign_action(action, None if relaxed else self.sign, entry)
+        if not self.pending:  # this call will commit: a group may wait for it
+            self.chain.store.expect_commit(self)
         self.pending.append(record)
         if not relaxed:
             self.strict_writes += 1
@@ -481,12 +490,19 @@ class Workspace:
         )
 
     def get(self, hash_: HoloHash) -> Record | None:
-        for r in reversed(self.pending):
+        for i in range(len(self.pending) - 1, -1, -1):
+            r = self.pending[i]
             if r.action_hash == hash_ or (
                 hash_.hash_type is HashType.ENTRY and r.action.entry_hash == hash_
             ):
-                return r
+                return self._signed(i)
         return self.chain.get(hash_)
+
+    def _signed(self, i: int) -> Record:
+        """Pending record ``i``, signed (a relaxed write the call reads back is signed as
+        it is: it may be rebased and signed again at commit)."""
+        r = self.pending[i] = signed(self.pending[i], self.sign)
+        return r
 
     def query(self, flt: ChainQueryFilter) -> list[Record]:
         flt = flt.resolved(_seq_lookup(self.get))  # this call's own writes can bound the range too
@@ -494,8 +510,11 @@ class Workspace:
         lo, hi = flt.sequence_range or (0, 1 << 62)
         extra = [
             r if flt.include_entries else _without_entry(r)
-            for r in self.pending
-            if lo <= r.action.action_seq < hi and flt.matches(r)
+            for r in [
+                self._signed(i)
+                for i, r in enumerate(self.pending)
+                if lo <= r.action.action_seq < hi and flt.matches(r)
+            ]
         ]
         out = committed + extra
         if flt.descending:
@@ -507,13 +526,15 @@ class Workspace:
         if not self.pending:
             return []
         try:
-            self.chain.store.write_group(self.write_into)  # shares a sync with others
-        except HeadMoved:
-            raise
-        except BaseException:
-            # the hash map may have grown from records of a transaction that did not commit
-            with self.chain._recent_lock:
-                self.chain._recent = None
+            self.chain.store.write_group(self.write_into, self)  # shares a sync with others
+        except BaseException as exc:
+            if self.wrote_grants:  # not committed: grants read meanwhile are stale all the same
+                self.chain.store.grants_changed()
+                self.wrote_grants = False
+            if not isinstance(exc, HeadMoved):
+                # the hash map may have grown from records of a transaction that did not commit
+                with self.chain._recent_lock:
+                    self.chain._recent = None
             raise
         return self.committed()
 
@@ -532,8 +553,9 @@ class Workspace:
                     "(another call wrote first): its writes were not committed"
                 )
             self._rebase(current)
+        self.pending = [signed(r, self.sign) for r in self.pending]
         for r in self.pending:
-            _put_record(txn, store, key, r)
+            self.wrote_grants |= _put_record(txn, store, key, r)
         first, last = self.pending[0].action.action_seq, self.pending[-1]
         end = last.action.action_seq + 1
         indexed = 0 if raw_head is None else _indexed(bytes(raw_head))
@@ -549,6 +571,13 @@ class Workspace:
             self.indexed = (indexed, end)
         self.head_value = _head_value(end - 1, last.action_hash, self.indexed[1])
         txn.put(key, self.head_value, db=store.db["heads"])
+        # the next commit in this group finds the head without decoding its record (the
+        # cache is keyed by the head's bytes: if this transaction aborts, it never matches)
+        la = last.action
+        chain._head_cache = (
+            self.head_value,
+            ChainHead(last.action_hash, la.action_seq, la.timestamp),
+        )
 
     def _rebase(self, onto: ChainHead) -> None:
         """Re-make the pending writes on top of ``onto``: new sequence numbers, links and
@@ -567,7 +596,7 @@ class Workspace:
                 moved = replace(moved, original_action_address=renamed[a.original_action_address])
             if a.deletes_address in renamed:
                 moved = replace(moved, deletes_address=renamed[a.deletes_address])
-            record = sign_action(moved, self.sign, r.entry)
+            record = sign_action(moved, self.sign, r.entry)  # signed once, here
             renamed[r.action_hash] = record.action_hash
             out.append(record)
             prev = ChainHead(record.action_hash, moved.action_seq, moved.timestamp)
@@ -575,6 +604,9 @@ class Workspace:
 
     def committed(self) -> list[Record]:
         """Mark the pending records committed, once their transaction has committed."""
+        if self.wrote_grants:  # grants read from a snapshot before the commit are stale
+            self.chain.store.grants_changed()
+            self.wrote_grants = False
         committed, self.pending = self.pending, []
         last = committed[-1]
         self.base = ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
@@ -637,7 +669,8 @@ class _Recent:
         return out
 
 
-def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:
+def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> bool:
+    """Put one record and its index entries; True if it changed the grants table."""
     a = r.action
     doc: dict[str, Any] = {
         "action": r.action_bytes,
@@ -648,7 +681,7 @@ def _put_record(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> N
     if not txn.put(seq_key(key, a.action_seq), pack(doc), db=store.db["records"], overwrite=False):
         raise ChainError(f"record {a.action_seq} already exists: refusing to fork the chain")
     index.index_action(txn, store.db["by_type"], key, a)
-    _index_grants(txn, store, key, r)
+    return _index_grants(txn, store, key, r)
 
 
 def _index_hashes(
@@ -668,25 +701,34 @@ def _index_hashes(
         txn.put(k, v, db=by_hash)
 
 
-def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> None:
-    """Keep the live-grant index: created, replaced by update, revoked by delete."""
+def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) -> bool:
+    """Keep the live-grant index: created, replaced by update, revoked by delete. True if
+    it changed (the store is told before the change)."""
     a, grants = r.action, store.db["grants"]
+    changed = False
     if a.type is ActionType.DELETE and a.deletes_address is not None:
-        _revoke(txn, grants, key + a.deletes_address.raw)
+        changed |= _revoke(txn, store, key + a.deletes_address.raw)
     if a.type is ActionType.UPDATE and a.original_action_address is not None:
-        _revoke(txn, grants, key + a.original_action_address.raw)
+        changed |= _revoke(txn, store, key + a.original_action_address.raw)
     if a.entry_type == SystemEntryType.CAP_GRANT.value and r.entry is not None:
         grant = ZomeCallCapGrant.from_wire(unpack(r.entry.content))
+        store.grants_changed()
         txn.put(
             key + r.action_hash.raw,
             pack({"grant": grant.to_wire(), "revoked": False, "seq": a.action_seq}),
             db=grants,
         )
+        changed = True
+    return changed
 
 
-def _revoke(txn: lmdb.Transaction, grants: Any, gkey: bytes) -> None:
+def _revoke(txn: lmdb.Transaction, store: Store, gkey: bytes) -> bool:
+    grants = store.db["grants"]
     raw = txn.get(gkey, db=grants)
-    if raw is not None:
-        doc = unpack(bytes(raw))
-        doc["revoked"] = True
-        txn.put(gkey, pack(doc), db=grants)
+    if raw is None:
+        return False
+    doc = unpack(bytes(raw))
+    doc["revoked"] = True
+    store.grants_changed()
+    txn.put(gkey, pack(doc), db=grants)
+    return True

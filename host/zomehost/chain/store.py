@@ -17,7 +17,13 @@ open while guest code runs: the workspace collects writes and hands them over at
 Group commit: calls that commit at the same time share one transaction and one sync
 (:meth:`Store.write_group`). Each call's writes run in their own nested transaction, so a
 call whose writes fail (its head moved) leaves no trace and does not fail the others; each
-caller returns only once the shared transaction is durable.
+caller returns only once the shared transaction is durable. A group's leader waits a
+little (at most half a recent commit's time, :data:`MAX_LINGER`) for the callers it can
+expect: the calls that have written and not committed yet (they announce themselves,
+:meth:`Store.expect_commit`), and as many as the last group had, since callers that each
+wait for their commit before writing again (clients making calls in a row) come back
+together. Without it such callers alternate between two half-full groups, each paying a
+whole sync.
 
 The map grows before it fills: a commit that finds less than a quarter of the map free
 doubles it first (up to ``max_map_size``), at a moment when no transaction is open in this
@@ -32,6 +38,8 @@ import logging
 import os
 import struct
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +66,10 @@ FORMAT_KEY = b"store/format"
 # Grow when less than this share of the map is free (a commit is far smaller than that).
 _GROW_WHEN_FREE_BELOW = 0.25
 _DISK_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG)
+# The longest a group's leader waits for announced commits (seconds), and the share of a
+# recent commit's duration it may wait: the latency a lingering commit can add is bounded.
+MAX_LINGER = 0.002
+_LINGER_SHARE = 0.5
 
 
 def seq_key(cell_key: bytes, seq: int) -> bytes:
@@ -99,9 +111,17 @@ class Store:
         except lmdb.Error as exc:
             raise ChainError(f"cannot open the store at {path}: {exc}") from None
         self._write_lock = threading.Lock()
-        self._group_lock = threading.Lock()
+        self._group_lock = threading.Condition(threading.Lock())
         self._group: list[_GroupJob] = []
         self._leading = False  # a thread is committing a group (or about to)
+        # the callers that wrote and have not committed yet (weak: a call that failed
+        # before its commit drops out with its workspace)
+        self._expected: weakref.WeakSet[object] = weakref.WeakSet()
+        self._commit_s = 0.0  # a recent group commit's duration (moving average)
+        # changes to the grants table (chain/source_chain.py caches the decoded grants)
+        self.grants_version = 0
+        self._grants_version_lock = threading.Lock()
+        self._last_group = 0  # jobs in the last group committed
         try:
             self.db = {name: self.env.open_db(name.encode()) for name in _TABLES}
             self._check_format(progress)
@@ -223,30 +243,48 @@ class Store:
             )
         return ChainError(f"the store refused the commit: {exc}")
 
-    def write_group(self, job: Callable[[lmdb.Transaction], T]) -> T:
+    def grants_changed(self) -> None:
+        """A transaction is changing the grants table (called as it writes, and again
+        once it is committed or aborted): cached grants read before are stale."""
+        with self._grants_version_lock:
+            self.grants_version += 1
+
+    def expect_commit(self, caller: object) -> None:
+        """``caller`` will commit through :meth:`write_group` soon (it has written): a
+        group's leader may wait a moment for it. It counts until its job is committed or
+        it is garbage."""
+        with self._group_lock:
+            self._expected.add(caller)
+
+    def write_group(self, job: Callable[[lmdb.Transaction], T], caller: object = None) -> T:
         """Run ``job`` in a write transaction shared with concurrent callers; return its
         result once the transaction is committed (synced). If ``job`` raises, its writes are
         discarded and the exception is raised here; the other callers are unaffected.
 
         Leader/follower: the first caller commits everything queued so far (its own job
         included) in one transaction, then hands the lead to the next waiting caller, so
-        no caller commits more than one group beyond its own.
+        no caller commits more than one group beyond its own. ``caller`` is what
+        :meth:`expect_commit` was told, if anything.
         """
-        me = _GroupJob(job)
+        me = _GroupJob(job, caller)
         with self._group_lock:
             self._group.append(me)
             lead = not self._leading
             self._leading = True
             if not lead:  # only a waiter needs an event
                 me.event = threading.Event()
+                self._group_lock.notify_all()  # a lingering leader counts its group
         if me.event is not None:
             me.event.wait()
             if not me.lead:  # a leader committed it
                 return me.outcome()  # type: ignore[no-any-return]
         try:
             with self._group_lock:
+                self._linger()
                 batch, self._group = self._group, []
+            t0 = time.perf_counter()
             self._commit_group(batch)
+            self._commit_s += (time.perf_counter() - t0 - self._commit_s) / 8
         finally:
             with self._group_lock:
                 if self._group:  # hand the lead to the oldest waiter
@@ -257,6 +295,21 @@ class Store:
                 else:
                     self._leading = False
         return me.outcome()  # type: ignore[no-any-return]
+
+    def _linger(self) -> None:
+        """Wait (the group lock held) for the callers this group can expect, at most half
+        a recent commit's duration: a group that waits for a caller about to join saves
+        that caller a whole commit of its own."""
+        last, self._last_group = self._last_group, 0
+
+        def short() -> bool:
+            return len(self._group) < max(last, len(self._expected))
+
+        if short():
+            end = time.perf_counter() + min(MAX_LINGER, self._commit_s * _LINGER_SHARE)
+            while short() and (left := end - time.perf_counter()) > 0:
+                self._group_lock.wait(left)
+        self._last_group = len(self._group)
 
     def _commit_group(self, batch: list[_GroupJob]) -> None:
         try:
@@ -287,6 +340,10 @@ class Store:
             self._fail(batch, exc)
             raise
         finally:
+            with self._group_lock:
+                for j in batch:
+                    if j.caller is not None:
+                        self._expected.discard(j.caller)
             for j in batch:
                 j.done = True
                 if j.event is not None:
@@ -354,10 +411,11 @@ def _errno_of(exc: lmdb.Error) -> int | None:
 class _GroupJob:
     """One caller's part of a group commit."""
 
-    __slots__ = ("done", "error", "event", "job", "lead", "result")
+    __slots__ = ("caller", "done", "error", "event", "job", "lead", "result")
 
-    def __init__(self, job: Callable[[lmdb.Transaction], Any]) -> None:
+    def __init__(self, job: Callable[[lmdb.Transaction], Any], caller: object) -> None:
         self.job = job
+        self.caller = caller
         self.event: threading.Event | None = None
         self.lead = False  # handed the lead: commit the next group
         self.done = False

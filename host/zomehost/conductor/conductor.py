@@ -27,6 +27,7 @@ from zomehost.conductor.app import (
     CloneCell,
     InstalledApp,
 )
+from zomehost.conductor.chain_lock import ChainLock
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.agent_crypto import AgentCrypto
@@ -96,7 +97,7 @@ class Cell:
         self.chain = SourceChain(conductor.store, self.id)
         self._code = self._code_of(dna)
         self.revoked = app.agent_key_revoked
-        self.lock = threading.RLock()  # held by bridge calls and commits
+        self.lock = ChainLock()  # shared by commits, exclusive for bridge calls
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
         self.initialized = False
@@ -548,13 +549,22 @@ class Conductor:
         if key_record is None:
             raise NotFound(f"cell {cell_id} has no agent key entry")
         running = self._cells.get(cell_id.key)
-        ws = Workspace(running.chain if running else chain, self.signer(cell_id.agent))
-        ws.delete(key_record.action_hash, now_micros())
+
+        def delete() -> None:
+            ws = Workspace(running.chain if running else chain, self.signer(cell_id.agent))
+            ws.delete(key_record.action_hash, now_micros())
+            ws.commit()
+
         if running is None:
-            ws.commit()
-            return
-        with running.lock:
-            ws.commit()
+            return delete()
+        # exclusive, and the delete made on the head found under it: the commits in
+        # flight land first, later ones see ``revoked`` and write nothing
+        if not running.lock.acquire(timeout=running.limits.timeout_ms / 1000 + 1):
+            raise ChainLocked(f"chain of cell {cell_id} stayed locked by a bridge call")
+        try:
+            delete()
+        finally:
+            running.lock.release()
 
     @staticmethod
     def _check_writable(app: InstalledApp) -> None:
@@ -855,17 +865,19 @@ class Conductor:
         return value, committed
 
     def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
+        """Commit a call's writes, the chain lock held shared: concurrent commits to one
+        chain share a transaction and its sync (conductor/chain_lock.py)."""
         if not ws.pending:
             return []
-        if cell.revoked:
-            raise AgentKeyRevoked(
-                f"the agent key of cell {cell.id} was revoked: the cell writes nothing more"
-            )
-        if not cell.lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if not cell.lock.acquire(timeout=max(0.0, deadline - time.monotonic()), shared=True):
             raise ChainLocked(
                 f"chain of cell {cell.id} stayed locked by a bridge call past the deadline"
             )
         try:
+            if cell.revoked:  # checked under the lock: a revocation waits for this commit
+                raise AgentKeyRevoked(
+                    f"the agent key of cell {cell.id} was revoked: the cell writes nothing more"
+                )
             return ws.commit()
         finally:
             cell.lock.release()

@@ -8,7 +8,7 @@ verification re-hashes what is on disk and never re-encodes. See docs/formats.md
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -233,18 +233,31 @@ class Record:
 Signer = Callable[[bytes], bytes]
 
 
-def sign_action(action: Action, sign: Signer, entry: Entry | None = None) -> Record:
-    """Encode, hash and sign ``action`` with the author's key."""
+# The signature of a record not signed yet: a relaxed write is signed once its place on the
+# chain is final (at commit), not once at the call and again when a rebase moves it.
+UNSIGNED = b""
+
+
+def sign_action(action: Action, sign: Signer | None, entry: Entry | None = None) -> Record:
+    """Encode, hash and sign ``action`` with the author's key (``sign`` None: the record is
+    left :data:`UNSIGNED`, see :func:`signed`)."""
     if entry is not None and action.entry_hash != entry.hash:
         raise InvalidInput("entry does not match the action's entry hash")
     action_bytes = action.encode()
     return Record(
         action=action,
         action_hash=hash_action_bytes(action_bytes),
-        signature=sign(action_bytes),
+        signature=UNSIGNED if sign is None else sign(action_bytes),
         entry=entry,
         action_bytes=action_bytes,
     )
+
+
+def signed(record: Record, sign: Signer) -> Record:
+    """``record`` with its signature (made now if it was left unsigned)."""
+    if record.signature != UNSIGNED:
+        return record
+    return replace(record, signature=sign(record.action_bytes))
 
 
 def verify_signature(agent: AgentPubKey, signature: bytes, data: bytes) -> bool:
