@@ -17,6 +17,7 @@ from rich.console import Console
 
 from zomehost.chain.store import FORMAT as STORE_FORMAT
 from zomehost.chain.store import Store
+from zomehost.cli.help import Group as PlainHelpGroup
 from zomehost.cli.render import (
     BYTES_PREFIX,
     bytes_from_text,
@@ -46,6 +47,7 @@ from zomehost.core.zome_call import ZomeCall
 from zomehost.errors import BundleError, InvalidInput, NotFound, ZomehostError
 
 app = typer.Typer(
+    cls=PlainHelpGroup,
     help="zomehost: a WebAssembly-sandboxed zome host (Holochain's call and capability model).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
