@@ -14,8 +14,6 @@ from typing import Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-
-
 _LABELS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER"}
 
 
