@@ -35,12 +35,12 @@ class _Argument(TyperArgument):
         name = self.display_name_raw + ("..." if many else "")
         return name if self.required else f"[{name}]"
 
-    def display_type_rich(self, ctx: typer.Context) -> str | None:
+    def display_type_rich(self, ctx: Any) -> str | None:
         return None
 
 
 class _Option(TyperOption):
-    def display_type_rich(self, ctx: typer.Context) -> str | None:
+    def display_type_rich(self, ctx: Any) -> str | None:
         if self.is_flag or self.count:
             return None
         label = self.metavar or _type_label(self)
