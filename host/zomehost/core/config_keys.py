@@ -14,6 +14,7 @@ from zomehost.errors import UnknownConfigKey, ZomehostError
 
 BOUNDS = "zomehost.bounds"
 SECTION = "zomehost.section"
+INLINE = "zomehost.inline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,10 @@ def bounds(
     return {BOUNDS: Bounds(low, high, items)}
 
 
-def nested(cls: type) -> dict[str, type]:
-    """A field's metadata: a nested section whose keys are those of ``cls``."""
-    return {SECTION: cls}
+def nested(cls: type, *, inline: bool = False) -> dict[str, Any]:
+    """A field's metadata: a nested section whose keys are those of ``cls`` (``inline``:
+    side by side with the keys of the section holding it, not under the field's name)."""
+    return {SECTION: cls, INLINE: inline}
 
 
 def bounds_of(f: Field[Any]) -> Bounds | None:
@@ -73,6 +75,10 @@ def bounds_of(f: Field[Any]) -> Bounds | None:
 def section_of(f: Field[Any]) -> type | None:
     found = f.metadata.get(SECTION)
     return found if isinstance(found, type) else None
+
+
+def is_inline(f: Field[Any]) -> bool:
+    return bool(f.metadata.get(INLINE))
 
 
 def check_keys(doc: dict[Any, Any], known: Iterable[str], prefix: str = "") -> None:

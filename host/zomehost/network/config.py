@@ -35,7 +35,9 @@ class RelayServerConfig:
     its keys are ``listen`` and those of :class:`RelayLimits`, side by side."""
 
     listen: str = "0.0.0.0:0"
-    limits: RelayLimits = field(default_factory=RelayLimits, metadata=nested(RelayLimits))
+    limits: RelayLimits = field(
+        default_factory=RelayLimits, metadata=nested(RelayLimits, inline=True)
+    )
 
     @classmethod
     def from_doc(cls, doc: Any) -> RelayServerConfig:
