@@ -23,13 +23,21 @@ from zomehost.cli.render import (
     bytes_from_text,
     bytes_text,
     dumps,
+    os_error_text,
     parse_payload,
     record_view,
+    shown,
 )
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home, default_home, passphrase_from_env
-from zomehost.conductor.packing import pack_app_dir, pack_dna_dir, pack_web_app_dir
+from zomehost.conductor.packing import (
+    pack_app_dir,
+    pack_dna_dir,
+    pack_web_app_dir,
+    unpack_app,
+    unpack_dna,
+)
 from zomehost.core.action import ActionType
 from zomehost.core.bundle import MAX_BUNDLE_BYTES
 from zomehost.core.capability import (
@@ -54,9 +62,9 @@ app = typer.Typer(
     add_completion=True,  # --install-completion, --show-completion
 )
 app_cmd = typer.Typer(
-    help="Pack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
+    help="Pack, unpack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
 )
-dna_cmd = typer.Typer(help="Pack DNAs.", no_args_is_help=True)
+dna_cmd = typer.Typer(help="Pack and unpack DNAs.", no_args_is_help=True)
 web_app_cmd = typer.Typer(help="Pack web apps (.webhapp: a hApp and its UI).", no_args_is_help=True)
 agent_cmd = typer.Typer(help="Manage agent keys in the keystore.", no_args_is_help=True)
 app.add_typer(app_cmd, name="app")
@@ -134,7 +142,7 @@ def _guard(fn: Callable[[], T]) -> T:
     except ZomehostError as exc:
         _fail(_describe(exc))
     except OSError as exc:
-        _fail(str(exc))
+        _fail(os_error_text(exc))
     raise AssertionError("unreachable")
 
 
@@ -224,6 +232,45 @@ def app_pack(
     """Pack an app directory (happ.yaml + its DNAs) into one .happ bundle file."""
     out = _guard(lambda: pack_app_dir(directory, output))
     err.print(f"wrote {out}")
+    print(out)
+
+
+UnpackDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-o", "--output", metavar="DIR", help="Directory to write (default: the bundle's name)."
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Overwrite the manifest and files already there.")
+]
+
+
+@dna_cmd.command("unpack")
+def dna_unpack(
+    bundle: Annotated[Path, typer.Argument(help="A .dna bundle file.")],
+    output: UnpackDirOpt = None,
+    force: ForceOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Unpack a .dna bundle into a directory: dna.yaml and one ZOME.wasm per zome (packing
+    it again gives the same bundle)."""
+    out = _guard(lambda: unpack_dna(bundle, output or Path(bundle.stem), force=force))
+    err.print(f"unpacked {bundle} into {out}")
+    print(out)
+
+
+@app_cmd.command("unpack")
+def app_unpack(
+    bundle: Annotated[Path, typer.Argument(help="A .happ bundle file.")],
+    output: UnpackDirOpt = None,
+    force: ForceOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Unpack a .happ bundle into a directory: happ.yaml and one ROLE.dna per role (packing
+    it again gives the same bundle; `zomehost dna unpack` opens a .dna)."""
+    out = _guard(lambda: unpack_app(bundle, output or Path(bundle.stem), force=force))
+    err.print(f"unpacked {bundle} into {out}")
     print(out)
 
 
@@ -353,7 +400,7 @@ def _zome_files(specs: list[str]) -> dict[str, bytes]:
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
-            raise InvalidInput(f"--zome takes NAME=PATH/TO.wasm, got {spec!r}")
+            raise InvalidInput(f"--zome takes NAME=PATH/TO.wasm, got {shown(spec)}")
         zomes[name] = Path(path).read_bytes()
     return zomes
 
@@ -391,7 +438,7 @@ def app_update_coordinators(
         with _conductor(home) as c:
             app = c.get_app(app_id)
             if role not in app.roles:
-                raise NotFound(f"app {app_id!r} has no role {role!r}")
+                raise NotFound(f"app {shown(app_id)} has no role {shown(role)}")
             c.update_coordinators(app.roles[role], zomes)
     err.print(f"updated zome(s) {', '.join(sorted(zomes))} of {app_id}/{role}")
 
@@ -565,7 +612,9 @@ def _parse_functions(text: str) -> GrantedFunctions:
     for item in text.split(","):
         zome, sep, fn = item.strip().partition(":")
         if not sep or not zome or not fn:
-            raise InvalidInput(f"--functions takes zome:fn pairs separated by commas, got {item!r}")
+            raise InvalidInput(
+                f"--functions takes zome:fn pairs separated by commas, got {shown(item)}"
+            )
         pairs.add((zome, fn))
     return GrantedFunctions(frozenset(pairs))
 
@@ -642,7 +691,7 @@ def grants(
             who = ",".join(str(a) for a in sorted(access.assignees, key=lambda a: a.raw))
             state = "revoked" if g.revoked else "live"
             print(
-                f"{g.action_hash}\t{state}\t{access.kind.value}\t{dumps(g.grant.functions.to_wire())}"
+                f"{g.action_hash}\t{state}\t{access.kind.value}\t{_functions_text(g.grant.functions)}"
                 f"\ttag={g.grant.tag}" + (f"\tassignees={who}" if who else "")
             )
 
@@ -690,7 +739,7 @@ def run(
     if log_level is not None:
         level = logging.getLevelName(log_level.upper())
         if not isinstance(level, int):
-            _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+            _fail(f"--log-level must be debug, info, warning or error, not {shown(log_level)}")
         logging.getLogger().setLevel(level)
     h = _home(home)
     _guard(lambda: daemon.run(h.path, _passphrase(), admin_port))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from zomehost.core.json_form import shown
 from zomehost.errors import ZomehostError
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def _lang(text: str) -> Lang:
         return aliases[text.strip().lower()]
     except KeyError:
         raise typer.BadParameter(
-            f"{text!r}: choose rust or assemblyscript", param_hint="--lang"
+            f"{shown(text)}: choose rust or assemblyscript", param_hint="--lang"
         ) from None
 
 

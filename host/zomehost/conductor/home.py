@@ -15,6 +15,7 @@ from zomehost.chain.store import DEFAULT_MAP_SIZE, MIN_MAP_SIZE
 from zomehost.core import yamldoc
 from zomehost.core.config_keys import bounds, bounds_of, check_keys, nested
 from zomehost.core.files import read_bounded
+from zomehost.core.json_form import shown
 from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Admission, Limits, MemoryBudgets
@@ -112,7 +113,7 @@ class ConductorConfig:
             if value is None and default is None:
                 return None
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise ConductorError(f"{path}: {key} must be {what}, not {value!r:.60}")
+                raise ConductorError(f"{path}: {key} must be {what}, not {shown(value, 60)}")
             return value
 
         for f in fields(cls):
@@ -130,7 +131,7 @@ class ConductorConfig:
         boundary = value_of("boundary", (str,), None, "'native', 'fast' or 'public'")
         if boundary not in (None, "native", "fast", "public"):
             raise ConductorError(
-                f"{path}: boundary must be 'native', 'fast' or 'public', not {boundary!r}"
+                f"{path}: boundary must be 'native', 'fast' or 'public', not {shown(boundary)}"
             )
         try:
             limits = Limits.from_config(doc.get("limits"))

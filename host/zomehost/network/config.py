@@ -15,6 +15,7 @@ from typing import Any, Literal
 import nacl.signing
 
 from zomehost.core.config_keys import bounds, bounds_of, check_keys, nested
+from zomehost.core.json_form import shown
 from zomehost.errors import ConductorError
 from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_RELAYS, MAX_TTL_US, parse_address
 from zomehost.network.bootstrap import BootstrapClient
@@ -103,7 +104,7 @@ class NetworkConfig:
             ("network_id", str, "a string"),
         ):
             if doc.get(key) is not None and not isinstance(doc[key], kind):
-                raise ConductorError(f"network.{key} must be {what}, not {doc[key]!r:.60}")
+                raise ConductorError(f"network.{key} must be {what}, not {shown(doc[key], 60)}")
         cfg = cls()
         if "enabled" in doc:
             cfg.enabled = bool(doc["enabled"])
@@ -122,7 +123,7 @@ class NetworkConfig:
             urls = [doc["bootstrap_url"], *urls]
         for url in urls:
             if not isinstance(url, str):
-                raise ConductorError(f"network.bootstrap_urls: {url!r:.60} is not a URL")
+                raise ConductorError(f"network.bootstrap_urls: {shown(url, 60)} is not a URL")
             try:
                 BootstrapClient(str(url))
             except ValueError as exc:
@@ -142,7 +143,7 @@ class NetworkConfig:
         relays = doc.get("relays") or []
         for address in relays:
             if not isinstance(address, str):
-                raise ConductorError(f"network.relays: {address!r:.60} is not host:port")
+                raise ConductorError(f"network.relays: {shown(address, 60)} is not host:port")
             try:
                 parse_address(address)
             except AgentInfoError as exc:
@@ -208,7 +209,7 @@ def listen_parts(listen: str) -> tuple[str, int]:
     """``host:port`` to listen on; port 0 picks a free port."""
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConductorError(f"network.listen: expected host:port, got {listen!r:.80}")
+        raise ConductorError(f"network.listen: expected host:port, got {shown(listen, 80)}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
