@@ -37,7 +37,9 @@ def parse_payload(text: str | None) -> Any:
     try:
         return from_jsonable(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the payload is not valid JSON: {exc}") from None
+        raise InvalidInput(
+            f"the payload is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 def dumps(value: Any, *, pretty: bool = False) -> str:
