@@ -2,6 +2,7 @@
 
     zomehost new app NAME [--lang rust|assemblyscript] [--zome ZOME]
     zomehost new zome NAME [--lang rust|assemblyscript] [--dna DIR] [--app DIR]
+    zomehost new entry-type NAME [--field NAME:TYPE]... [--zome ZOME] [--app DIR]
     zomehost build [DIR] [--force]
     zomehost test [DIR] [-- PYTEST ARGS]
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from zomehost.scaffold.new import Lang
 
 new_cmd = typer.Typer(
-    help="Scaffold a new app (happ.yaml, a DNA, a zome) or add a zome to an app.",
+    help="Scaffold a new app (happ.yaml, a DNA, a zome), or add a zome or an entry type to one.",
     no_args_is_help=True,
 )
 err = Console(stderr=True, highlight=False)
@@ -128,6 +129,41 @@ def new_zome(
     err.print(f"new {chosen.label} zome [bold]{name}[/] in {_rel(out.root)}/", markup=True)
     _report(out.files, out.changed, out.next_steps)
     print(out.root / "zomes" / name)
+
+
+@new_cmd.command("entry-type")
+def new_entry_type(
+    name: Annotated[str, typer.Argument(help="The entry type's name (snake_case).")],
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            "-f",
+            metavar="NAME:TYPE",
+            help="A field of its content, TYPE string, int or bool (repeatable; "
+            "default: text:string).",
+        ),
+    ] = None,
+    zome: Annotated[
+        str | None,
+        typer.Option("--zome", help="The zome to add it to (default: the app's only zome)."),
+    ] = None,
+    app_dir: Annotated[
+        Path | None,
+        typer.Option("--app", help="The app directory (default: the one around the cwd)."),
+    ] = None,
+) -> None:
+    """Add an entry type to a zome of the current app (Rust or AssemblyScript): its fields,
+    create_NAME and list_NAMEs, and a test of both in tests/."""
+    from zomehost.scaffold.entry_type import new_entry_type as scaffold_entry_type
+
+    try:
+        out = scaffold_entry_type(name, field or [], zome=zome, app=app_dir)
+    except ZomehostError as exc:
+        _fail(exc.message)
+    err.print(f"new entry type [bold]{name}[/]: {out.notes[0]}", markup=True)
+    _report(out.files, out.changed, out.next_steps)
+    print(out.changed[0])
 
 
 def _build(directory: Path, force: bool) -> Path:
