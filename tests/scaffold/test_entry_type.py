@@ -48,7 +48,7 @@ def test_an_added_entry_type_builds_and_every_test_passes(
 
     run = zh("test", str(app), "--", "-q", check=False, timeout=1500)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "8 passed" in run.stdout, run.stdout  # 6 scaffolded (5 notes + hello) ... and 2 new
+    assert "7 passed" in run.stdout, run.stdout  # the 5 scaffolded and the 2 new
 
 
 def test_refusals_change_nothing(zh: Run, workdir: Path) -> None:
