@@ -233,3 +233,20 @@ def test_network_aliases_are_keys_of_its_parser() -> None:
     assert NetworkConfig.from_doc({"bootstrap_url": "http://127.0.0.1:1"}).bootstrap_urls == [
         "http://127.0.0.1:1"
     ]
+
+
+def test_every_config_example_in_the_docs_loads(tmp_path: Path) -> None:
+    """A ```yaml block of the docs or README whose keys are config keys is a config that
+    loads (the examples cannot keep a key that was renamed or removed)."""
+    top = {k.split(".")[0] for k in CODE}
+    checked = 0
+    for page in [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]:
+        for block in re.findall(r"```yaml\n(.*?)```", page.read_text(), re.S):
+            doc = yaml.safe_load(block)
+            if not isinstance(doc, dict) or not set(doc) <= top or "name" in doc:
+                continue  # a manifest, or not a config
+            path = tmp_path / "conductor-config.yaml"
+            path.write_text(block)
+            ConductorConfig.load(path)
+            checked += 1
+    assert checked >= 5
