@@ -103,7 +103,7 @@ def test_user_input_is_quoted_as_json_not_as_python(probe_home: Path, zomehost_i
 def test_a_missing_file_is_one_plain_line(
     probe_home: Path, tmp_path: Path, zomehost_inproc: Run
 ) -> None:
-    nope = tmp_path / "nope"
+    nope = tmp_path / "no[/]pe [bold]x"  # printed as written, not read as rich markup
     cases = [
         ("app", "install", f"{nope}.happ", "--app-id", "x"),
         ("app", "update-coordinators", "p", "main", "--zome", f"a={nope}.wasm"),

@@ -21,7 +21,7 @@ from rich.console import Console
 from zomehost.cli.render import os_error_text, shown
 from zomehost.errors import ZomehostError
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 async def swap(url: str, app_id: str, zomes: dict[str, bytes]) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zomehost.chain.store import FORMAT as STORE_FORMAT
 from zomehost.chain.store import Store
@@ -72,7 +73,7 @@ app.add_typer(dna_cmd, name="dna")
 app.add_typer(web_app_cmd, name="web-app")
 app.add_typer(agent_cmd, name="agent")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # text is text
 T = TypeVar("T")
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Conductor home directory.", show_default=False)
@@ -125,7 +126,7 @@ def _passphrase(confirm: bool = False) -> str:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -313,7 +314,7 @@ def app_install(
     with _conductor(home) as c:
         agent_key = AgentPubKey(HoloHash.from_text(agent).raw) if agent else None
         installed = c.install_app(data, app_id, agent_key, network_seed, frozenset(link or ()))
-        err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}")
+        err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}", markup=True)
         for role, dna in installed.roles.items():
             err.print(f"  role {role}: dna {dna}")
         print(installed.agent)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zomehost.core.json_form import shown
 from zomehost.errors import ZomehostError
@@ -30,7 +31,7 @@ new_cmd = typer.Typer(
     help="Scaffold a new app (happ.yaml, a DNA, a zome), or add a zome or an entry type to one.",
     no_args_is_help=True,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, markup=False)
 LANGS = ("rust", "assemblyscript")
 
 LangOpt = Annotated[
@@ -58,7 +59,7 @@ def _lang(text: str) -> Lang:
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -71,9 +72,9 @@ def _rel(path: Path) -> str:
 
 def _report(files: list[Path], changed: list[Path], next_steps: list[str]) -> None:
     for f in files:
-        err.print(f"  [green]created[/] {_rel(f)}", markup=True)
+        err.print(f"  [green]created[/] {escape(_rel(f))}", markup=True)
     for f in changed:
-        err.print(f"  [yellow]updated[/] {_rel(f)}", markup=True)
+        err.print(f"  [yellow]updated[/] {escape(_rel(f))}", markup=True)
     if next_steps:
         err.print("next:")
         for step in next_steps:
@@ -99,7 +100,7 @@ def new_app(
     except ZomehostError as exc:
         _fail(exc.message)
         return
-    err.print(f"new {chosen.label} app [bold]{name}[/] in {_rel(out.root)}/", markup=True)
+    err.print(f"new {chosen.label} app [bold]{name}[/] in {escape(_rel(out.root))}/", markup=True)
     _report(out.files, out.changed, out.next_steps)
     print(out.root)
 
@@ -126,7 +127,7 @@ def new_zome(
     except ZomehostError as exc:
         _fail(exc.message)
         return
-    err.print(f"new {chosen.label} zome [bold]{name}[/] in {_rel(out.root)}/", markup=True)
+    err.print(f"new {chosen.label} zome [bold]{name}[/] in {escape(_rel(out.root))}/", markup=True)
     _report(out.files, out.changed, out.next_steps)
     print(out.root / "zomes" / name)
 
@@ -174,7 +175,7 @@ def _build(directory: Path, force: bool) -> Path:
 
     def echo(line: str) -> None:
         if line.startswith("==> "):
-            err.print(f"[bold]==>[/] {line[4:]}", markup=True, soft_wrap=True)
+            err.print(f"[bold]==>[/] {escape(line[4:])}", markup=True, soft_wrap=True)
         else:
             err.print(line, markup=False, soft_wrap=True)
 

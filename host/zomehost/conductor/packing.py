@@ -24,7 +24,6 @@ from zomehost.core.bundle import (
 )
 from zomehost.core.files import read_bounded
 from zomehost.core.hash import DnaHash
-from zomehost.core.json_form import shown
 from zomehost.core.web_bundle import (
     MAX_UI_FILE_BYTES,
     MAX_UI_FILES,
@@ -53,10 +52,10 @@ def read_dna_dir(path: Path) -> DnaFile:
         wasm_path = (manifest_path.parent / z.path).resolve()
         if not wasm_path.is_file():
             raise BundleError(
-                f"zome {shown(z.name)}: wasm not found at {wasm_path} "
+                f"zome {z.name!r}: wasm not found at {wasm_path} "
                 "(build the zomes first: `just zomes`)"
             )
-        wasm.append(read_bounded(wasm_path, MAX_WASM_BYTES, BundleError, f"zome {shown(z.name)}:"))
+        wasm.append(read_bounded(wasm_path, MAX_WASM_BYTES, BundleError, f"zome {z.name!r}:"))
     # Inside the bundle, resources are keyed by zome name, not by local paths.
     zomes = tuple(type(z)(z.name, f"{z.name}.wasm") for z in manifest.zomes)
     return DnaFile(
@@ -90,9 +89,7 @@ def read_app_dir(path: Path) -> tuple[str, bytes]:
     for role in manifest.roles:
         dna_path = (manifest_path.parent / role.dna_path).resolve()
         if dna_path.suffix == ".dna" and dna_path.is_file():
-            blob = read_bounded(
-                dna_path, MAX_BUNDLE_BYTES, BundleError, f"role {shown(role.name)}:"
-            )
+            blob = read_bounded(dna_path, MAX_BUNDLE_BYTES, BundleError, f"role {role.name!r}:")
             DnaFile.from_bundle(Bundle.decode(blob))  # refuse a broken bundle now, not at install
         else:
             blob = read_dna_dir(dna_path).to_bundle().encode()
