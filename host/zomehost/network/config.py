@@ -117,8 +117,12 @@ class NetworkConfig:
                 parse_address(cfg.advertise)
             except AgentInfoError as exc:
                 raise ConductorError(f"network.advertise: {exc.message}") from None
-        urls = doc.get("bootstrap_urls") or []
-        _check_bounds(cls, {"bootstrap_urls": urls, "relays": doc.get("relays") or []})
+        lists = {
+            "bootstrap_urls": doc.get("bootstrap_urls") or [],
+            "relays": doc.get("relays") or [],
+        }
+        _check_bounds(cls, {**doc, **lists})  # every bounded key (null lists are empty)
+        urls = lists["bootstrap_urls"]
         if doc.get("bootstrap_url"):
             urls = [doc["bootstrap_url"], *urls]
         for url in urls:
@@ -134,13 +138,12 @@ class NetworkConfig:
         if not isinstance(peers, list):
             raise ConductorError("network.peers must be a list")
         cfg.peers = peers
-        _check_bounds(cls, doc, skip=("bootstrap_urls", "relays"))
         for f in dataclasses.fields(cls):
             bounds = bounds_of(f)
             if bounds is not None and not bounds.items and f.name in doc:
                 setattr(cfg, f.name, doc[f.name])
         cfg.refresh_interval_s = float(cfg.refresh_interval_s)
-        relays = doc.get("relays") or []
+        relays = lists["relays"]
         for address in relays:
             if not isinstance(address, str):
                 raise ConductorError(f"network.relays: {shown(address, 60)} is not host:port")
@@ -167,11 +170,11 @@ class NetworkConfig:
         return self.bootstrap_urls[0] if self.bootstrap_urls else None
 
 
-def _check_bounds(cls: type, doc: dict[str, Any], skip: tuple[str, ...] = ()) -> None:
+def _check_bounds(cls: type, doc: dict[str, Any]) -> None:
     """Each bounded field of ``cls`` present in ``doc`` within its bounds."""
     for f in dataclasses.fields(cls):
         bounds = bounds_of(f)
-        if bounds is not None and f.name in doc and f.name not in skip:
+        if bounds is not None and f.name in doc:
             bounds.check(f"network.{f.name}", doc[f.name], ConductorError)
 
 
