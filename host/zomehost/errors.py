@@ -172,6 +172,24 @@ class ConductorError(ZomehostError):
     kind = "ConductorError"
 
 
+class UnknownConfigKey(ConductorError, InvalidInput):
+    """A key no config section has (``conductor-config.yaml``, a DNA's ``limits``): ``key``
+    is its dotted name, ``suggestion`` the known key it most likely misspells (or None)."""
+
+    kind = "UnknownConfigKey"
+
+    def __init__(self, key: str, suggestion: str | None, where: str = "") -> None:
+        hint = f" (did you mean {suggestion}?)" if suggestion else ""
+        super().__init__(f"{where}unknown key {key}{hint}: see docs/config.md")
+        self.key = key
+        self.suggestion = suggestion
+        self.where = where
+
+    def in_file(self, path: object) -> UnknownConfigKey:
+        """The same error, naming the file it is in."""
+        return UnknownConfigKey(self.key, self.suggestion, f"{path}: ")
+
+
 class HomeInUse(ConductorError):
     """Another process (a running ``zomehost run``) holds the conductor home."""
 

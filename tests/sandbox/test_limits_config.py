@@ -24,7 +24,7 @@ def test_defaults_are_finite() -> None:
 
 
 def test_config_rejects_unknown_and_bad_values() -> None:
-    with pytest.raises(InvalidInput, match="unknown limits: nope"):
+    with pytest.raises(InvalidInput, match=r"unknown key limits\.nope"):
         Limits.from_config({"nope": 1})
     for bad in (0, -5, "10", 1.5, True):
         with pytest.raises(InvalidInput):
@@ -52,7 +52,8 @@ def test_dna_manifest_limits_round_trip() -> None:
 
 
 def test_dna_manifest_bad_limits_refused() -> None:
-    with pytest.raises(BundleError, match="unknown limits"):
+    typo = r"unknown key limits\.timeout \(did you mean limits\.timeout_ms\?\)"
+    with pytest.raises(BundleError, match=typo):
         dna({"w": wat("writer")}, limits={"timeout": 5})
     with pytest.raises(BundleError, match="positive integer"):
         dna({"w": wat("writer")}, limits={"timeout_ms": -1})
@@ -100,7 +101,7 @@ def test_memory_budgets_have_defaults_and_refuse_bad_values(tmp_path: Path) -> N
     assert MemoryBudgets() == MemoryBudgets.from_config(None)
     assert MemoryBudgets().conductor_bytes == 1 << 30
     assert MemoryBudgets().thread_cache_bytes == 8 << 20
-    with pytest.raises(InvalidInput, match="unknown memory_budget keys: nope"):
+    with pytest.raises(InvalidInput, match=r"unknown key memory_budget\.nope"):
         MemoryBudgets.from_config({"nope": 1})
     for bad in (0, -5, "10", 1.5, True, None):
         with pytest.raises(InvalidInput):

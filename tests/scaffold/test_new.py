@@ -17,69 +17,17 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tomllib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from conftest import PASSPHRASE, REPO
+from conftest import REPO
 from zomehost.core.bundle import AppManifest, DnaManifest
 
-ZOMEHOST = Path(sys.executable).parent / "zomehost"
-Run = Callable[..., subprocess.CompletedProcess[str]]
-
-
-@pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    """A directory outside the repository, as a user's would be."""
-    work = tmp_path / "work"
-    work.mkdir()
-    assert not work.resolve().is_relative_to(REPO.resolve())
-    return work
-
-
-@pytest.fixture
-def zh(workdir: Path, tmp_path: Path) -> Run:
-    """``zh(*args, cwd=workdir, check=True)``: run the ``zomehost`` console script."""
-    home = tmp_path / "zomehost-home"
-
-    def run(
-        *args: str,
-        cwd: Path | None = None,
-        check: bool = True,
-        timeout: float = 900,
-        env: dict[str, str] | None = None,
-    ) -> subprocess.CompletedProcess[str]:
-        environ = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
-        environ.update(ZOMEHOST_HOME=str(home), ZOMEHOST_PASSPHRASE=PASSPHRASE, COLUMNS="200")
-        environ.update(env or {})
-        proc = subprocess.run(
-            [str(ZOMEHOST), *args],
-            cwd=cwd or workdir,
-            env=environ,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(
-                f"zomehost {' '.join(args)} exited {proc.returncode}\n"
-                f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
-            )
-        return proc
-
-    return run
-
-
-def needs_node() -> None:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
-
+from .conftest import ZOMEHOST, Run, needs_node
 
 GUIDE_STEP = re.compile(
     r"<!-- guide-test: (run|expect|append)(?: ([^ ]+))? -->\n```[a-z]*\n(.*?)```", re.S

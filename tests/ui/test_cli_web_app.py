@@ -57,7 +57,7 @@ def test_pack_install_and_find_the_ui(built_uis: None, module_cache: Path, tmp_p
         done = zomehost("--home", str(home), "app", "ui", "dashboard")
         assert done.stdout.strip() == proc.endpoints["dashboard"]
         done = zomehost("--home", str(home), "app", "ui", "nope")
-        assert done.returncode == 1 and "serves no UI for 'nope'" in done.stderr
+        assert done.returncode == 1 and 'serves no UI for "nope"' in done.stderr
         run = json.loads((home / "run.json").read_text())
         assert set(run["ui"]) == {"gw"} and agent.startswith("uhCAk")
     finally:

@@ -18,9 +18,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from zomehost.cli.render import os_error_text, shown
 from zomehost.errors import ZomehostError
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 async def swap(url: str, app_id: str, zomes: dict[str, bytes]) -> list[str]:
@@ -33,7 +34,7 @@ async def swap(url: str, app_id: str, zomes: dict[str, bytes]) -> list[str]:
         apps = await admin.list_apps()
         info = next((a for a in apps if a["installed_app_id"] == app_id), None)
         if info is None:
-            raise ZomehostError(f"no app {app_id!r} on the conductor at {url}")
+            raise ZomehostError(f"no app {shown(app_id)} on the conductor at {url}")
         for role, cells in info["cell_info"].items():
             cell = next((c for c in cells if c["type"] == "provisioned"), None)
             if cell is None:
@@ -101,7 +102,7 @@ def dev(
                             err.print(f"swapped {line}")
                         sent.update(changed)
             except (BuildError, ZomehostError, OSError) as exc:
-                message = exc.message if isinstance(exc, ZomehostError) else str(exc)
+                message = exc.message if isinstance(exc, ZomehostError) else os_error_text(exc)
                 err.print(f"error: {message} (the running code stays)", markup=False)
             time.sleep(interval)
     except KeyboardInterrupt:

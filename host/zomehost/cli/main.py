@@ -14,21 +14,31 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from zomehost.chain.store import FORMAT as STORE_FORMAT
 from zomehost.chain.store import Store
+from zomehost.cli.help import Group as PlainHelpGroup
 from zomehost.cli.render import (
     BYTES_PREFIX,
     bytes_from_text,
     bytes_text,
     dumps,
+    os_error_text,
     parse_payload,
     record_view,
+    shown,
 )
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home, default_home, passphrase_from_env
-from zomehost.conductor.packing import pack_app_dir, pack_dna_dir, pack_web_app_dir
+from zomehost.conductor.packing import (
+    pack_app_dir,
+    pack_dna_dir,
+    pack_web_app_dir,
+    unpack_app,
+    unpack_dna,
+)
 from zomehost.core.action import ActionType
 from zomehost.core.bundle import MAX_BUNDLE_BYTES
 from zomehost.core.capability import (
@@ -46,15 +56,16 @@ from zomehost.core.zome_call import ZomeCall
 from zomehost.errors import BundleError, InvalidInput, NotFound, ZomehostError
 
 app = typer.Typer(
+    cls=PlainHelpGroup,
     help="zomehost: a WebAssembly-sandboxed zome host (Holochain's call and capability model).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,  # --install-completion, --show-completion
 )
 app_cmd = typer.Typer(
-    help="Pack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
+    help="Pack, unpack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
 )
-dna_cmd = typer.Typer(help="Pack DNAs.", no_args_is_help=True)
+dna_cmd = typer.Typer(help="Pack and unpack DNAs.", no_args_is_help=True)
 web_app_cmd = typer.Typer(help="Pack web apps (.webhapp: a hApp and its UI).", no_args_is_help=True)
 agent_cmd = typer.Typer(help="Manage agent keys in the keystore.", no_args_is_help=True)
 app.add_typer(app_cmd, name="app")
@@ -62,7 +73,7 @@ app.add_typer(dna_cmd, name="dna")
 app.add_typer(web_app_cmd, name="web-app")
 app.add_typer(agent_cmd, name="agent")
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)  # text is text
 T = TypeVar("T")
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Conductor home directory.", show_default=False)
@@ -115,7 +126,7 @@ def _passphrase(confirm: bool = False) -> str:
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -132,7 +143,7 @@ def _guard(fn: Callable[[], T]) -> T:
     except ZomehostError as exc:
         _fail(_describe(exc))
     except OSError as exc:
-        _fail(str(exc))
+        _fail(os_error_text(exc))
     raise AssertionError("unreachable")
 
 
@@ -225,6 +236,45 @@ def app_pack(
     print(out)
 
 
+UnpackDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-o", "--output", metavar="DIR", help="Directory to write (default: the bundle's name)."
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Overwrite the manifest and files already there.")
+]
+
+
+@dna_cmd.command("unpack")
+def dna_unpack(
+    bundle: Annotated[Path, typer.Argument(help="A .dna bundle file.")],
+    output: UnpackDirOpt = None,
+    force: ForceOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Unpack a .dna bundle into a directory: dna.yaml and one ZOME.wasm per zome (packing
+    it again gives the same bundle)."""
+    out = _guard(lambda: unpack_dna(bundle, output or Path(bundle.stem), force=force))
+    err.print(f"unpacked {bundle} into {out}")
+    print(out)
+
+
+@app_cmd.command("unpack")
+def app_unpack(
+    bundle: Annotated[Path, typer.Argument(help="A .happ bundle file.")],
+    output: UnpackDirOpt = None,
+    force: ForceOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Unpack a .happ bundle into a directory: happ.yaml and one ROLE.dna per role (packing
+    it again gives the same bundle; `zomehost dna unpack` opens a .dna)."""
+    out = _guard(lambda: unpack_app(bundle, output or Path(bundle.stem), force=force))
+    err.print(f"unpacked {bundle} into {out}")
+    print(out)
+
+
 @web_app_cmd.command("pack")
 def web_app_pack(
     directory: Annotated[Path, typer.Argument(help="Directory with web-happ.yaml (or the file).")],
@@ -264,7 +314,7 @@ def app_install(
     with _conductor(home) as c:
         agent_key = AgentPubKey(HoloHash.from_text(agent).raw) if agent else None
         installed = c.install_app(data, app_id, agent_key, network_seed, frozenset(link or ()))
-        err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}")
+        err.print(f"installed app [bold]{app_id}[/] for agent {installed.agent}", markup=True)
         for role, dna in installed.roles.items():
             err.print(f"  role {role}: dna {dna}")
         print(installed.agent)
@@ -351,7 +401,7 @@ def _zome_files(specs: list[str]) -> dict[str, bytes]:
     for spec in specs:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
-            raise InvalidInput(f"--zome takes NAME=PATH/TO.wasm, got {spec!r}")
+            raise InvalidInput(f"--zome takes NAME=PATH/TO.wasm, got {shown(spec)}")
         zomes[name] = Path(path).read_bytes()
     return zomes
 
@@ -389,7 +439,7 @@ def app_update_coordinators(
         with _conductor(home) as c:
             app = c.get_app(app_id)
             if role not in app.roles:
-                raise NotFound(f"app {app_id!r} has no role {role!r}")
+                raise NotFound(f"app {shown(app_id)} has no role {shown(role)}")
             c.update_coordinators(app.roles[role], zomes)
     err.print(f"updated zome(s) {', '.join(sorted(zomes))} of {app_id}/{role}")
 
@@ -563,7 +613,9 @@ def _parse_functions(text: str) -> GrantedFunctions:
     for item in text.split(","):
         zome, sep, fn = item.strip().partition(":")
         if not sep or not zome or not fn:
-            raise InvalidInput(f"--functions takes zome:fn pairs separated by commas, got {item!r}")
+            raise InvalidInput(
+                f"--functions takes zome:fn pairs separated by commas, got {shown(item)}"
+            )
         pairs.add((zome, fn))
     return GrantedFunctions(frozenset(pairs))
 
@@ -640,7 +692,7 @@ def grants(
             who = ",".join(str(a) for a in sorted(access.assignees, key=lambda a: a.raw))
             state = "revoked" if g.revoked else "live"
             print(
-                f"{g.action_hash}\t{state}\t{access.kind.value}\t{dumps(g.grant.functions.to_wire())}"
+                f"{g.action_hash}\t{state}\t{access.kind.value}\t{_functions_text(g.grant.functions)}"
                 f"\ttag={g.grant.tag}" + (f"\tassignees={who}" if who else "")
             )
 
@@ -688,7 +740,7 @@ def run(
     if log_level is not None:
         level = logging.getLevelName(log_level.upper())
         if not isinstance(level, int):
-            _fail(f"--log-level must be debug, info, warning or error, not {log_level!r}")
+            _fail(f"--log-level must be debug, info, warning or error, not {shown(log_level)}")
         logging.getLogger().setLevel(level)
     h = _home(home)
     _guard(lambda: daemon.run(h.path, _passphrase(), admin_port))

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from zomehost.client import AdminClient, AppClient, SigningCredentials, ZomeCallUnauthorized
 from zomehost.conductor.home import Home, passphrase_from_env
 from zomehost.core.hash import AgentPubKey, CellId
+from zomehost.core.json_form import shown
 from zomehost.errors import ConductorError, InvalidInput, NotFound
 
 ORIGIN = "zomehost-cli"
@@ -32,7 +33,7 @@ def conductor_url(url: str | None, home: Home) -> str:
     """The admin URL: as given, or from ``run.json`` of a conductor running on ``home``."""
     if url and url != "auto":
         if not url.startswith(("ws://", "wss://")):
-            raise InvalidInput(f"--conductor takes ws://host:port, got {url!r}")
+            raise InvalidInput(f"--conductor takes ws://host:port, got {shown(url)}")
         return url
     try:
         doc = json.loads((home.path / "run.json").read_text())
@@ -75,7 +76,7 @@ async def _call(
         apps = await admin.list_apps()
         info = next((a for a in apps if a["installed_app_id"] == app_id), None)
         if info is None:
-            raise NotFound(f"no app {app_id!r} on the conductor at {url}")
+            raise NotFound(f"no app {shown(app_id)} on the conductor at {url}")
         cell_id = _cell_of(info, role)
         cache = CredentialCache(home)
         cached = False
@@ -116,7 +117,7 @@ async def _update(url: str, app_id: str, role: str, zomes: dict[str, bytes]) -> 
         apps = await admin.list_apps()
         info = next((a for a in apps if a["installed_app_id"] == app_id), None)
         if info is None:
-            raise NotFound(f"no app {app_id!r} on the conductor at {url}")
+            raise NotFound(f"no app {shown(app_id)} on the conductor at {url}")
         cell_id = _cell_of(info, role)
         await admin.update_coordinators(cell_id, zomes)
         return cell_id
@@ -126,13 +127,13 @@ def _cell_of(info: dict[str, Any], role: str) -> CellId:
     cells = info["cell_info"].get(role)
     if not cells:
         raise NotFound(
-            f"app {info['installed_app_id']!r} has no role {role!r} "
+            f"app {shown(info['installed_app_id'])} has no role {shown(role)} "
             f"(roles: {', '.join(info['cell_info'])})"
         )
     for c in cells:
         if c.get("type") == "provisioned":
             return CellId.from_wire(c["value"]["cell_id"])
-    raise NotFound(f"role {role!r} has no provisioned cell")
+    raise NotFound(f"role {shown(role)} has no provisioned cell")
 
 
 def _fresh_key() -> tuple[Any, AgentPubKey]:
@@ -157,7 +158,7 @@ def _agent_credentials(
     else:
         other = next((a for a in apps if a["installed_app_id"] == who), None)
         if other is None:
-            raise NotFound(f"--as {who!r}: no such app or agent key")
+            raise NotFound(f"--as {shown(who)}: no such app or agent key")
         agent = AgentPubKey(other["agent_pub_key"])
     passphrase = passphrase_from_env()
     if passphrase is None:
@@ -235,7 +236,7 @@ def served_ui_url(home: Home, app_id: str) -> str:
         return str(doc["dashboard"])
     if app_id not in urls:
         raise NotFound(
-            f"the conductor serves no UI for {app_id!r} (apps with a UI: "
+            f"the conductor serves no UI for {shown(app_id)} (apps with a UI: "
             f"{', '.join(sorted(urls)) or 'none'}); install it from a .webhapp"
         )
     return str(urls[app_id])

@@ -1,12 +1,20 @@
-"""JSON in and out of the shell: hashes as ``u…`` text, other bytes as base64."""
+"""JSON in and out of the shell: hashes as ``u…`` text, other bytes as ``base64:`` and
+base64url (core/json_form.py); values shown in messages as the user wrote them."""
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
-from zomehost.core.json_form import from_jsonable, record_view, to_jsonable
+from zomehost.core.json_form import (
+    BYTES_PREFIX,
+    bytes_from_text,
+    bytes_text,
+    from_jsonable,
+    record_view,
+    shown,
+    to_jsonable,
+)
 from zomehost.errors import InvalidInput
 
 __all__ = [
@@ -15,24 +23,12 @@ __all__ = [
     "bytes_text",
     "dumps",
     "from_jsonable",
+    "os_error_text",
     "parse_payload",
     "record_view",
+    "shown",
     "to_jsonable",
 ]
-
-BYTES_PREFIX = "base64:"  # how the JSON form marks bytes (core.json_form)
-
-
-def bytes_text(value: bytes) -> str:
-    """base64url without padding: a capability secret's text (what ``grant`` prints)."""
-    return base64.urlsafe_b64encode(value).rstrip(b"=").decode()
-
-
-def bytes_from_text(text: str) -> bytes:
-    """Bytes from base64 text: either alphabet, padded or not (``ValueError`` otherwise), so
-    a secret as ``grant`` prints it and as a call's output shows it read the same."""
-    text = text.strip().replace("-", "+").replace("_", "/").rstrip("=")
-    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
 
 
 def parse_payload(text: str | None) -> Any:
@@ -41,8 +37,16 @@ def parse_payload(text: str | None) -> Any:
     try:
         return from_jsonable(json.loads(text))
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"the payload is not valid JSON: {exc}") from None
+        raise InvalidInput(
+            f"the payload is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
 
 
 def dumps(value: Any, *, pretty: bool = False) -> str:
     return json.dumps(to_jsonable(value), indent=2 if pretty else None, ensure_ascii=False)
+
+
+def os_error_text(exc: OSError) -> str:
+    """``path: No such file or directory``: one plain line, not ``[Errno 2] …``."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{exc.filename}: {reason}" if exc.filename is not None else reason

@@ -2,6 +2,7 @@
 
     zomehost new app NAME [--lang rust|assemblyscript] [--zome ZOME]
     zomehost new zome NAME [--lang rust|assemblyscript] [--dna DIR] [--app DIR]
+    zomehost new entry-type NAME [--field NAME:TYPE]... [--zome ZOME] [--app DIR]
     zomehost build [DIR] [--force]
     zomehost test [DIR] [-- PYTEST ARGS]
 
@@ -18,17 +19,19 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from zomehost.core.json_form import shown
 from zomehost.errors import ZomehostError
 
 if TYPE_CHECKING:
     from zomehost.scaffold.new import Lang
 
 new_cmd = typer.Typer(
-    help="Scaffold a new app (happ.yaml, a DNA, a zome) or add a zome to an app.",
+    help="Scaffold a new app (happ.yaml, a DNA, a zome), or add a zome or an entry type to one.",
     no_args_is_help=True,
 )
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, markup=False)
 LANGS = ("rust", "assemblyscript")
 
 LangOpt = Annotated[
@@ -51,12 +54,12 @@ def _lang(text: str) -> Lang:
         return aliases[text.strip().lower()]
     except KeyError:
         raise typer.BadParameter(
-            f"{text!r}: choose rust or assemblyscript", param_hint="--lang"
+            f"{shown(text)}: choose rust or assemblyscript", param_hint="--lang"
         ) from None
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -69,9 +72,9 @@ def _rel(path: Path) -> str:
 
 def _report(files: list[Path], changed: list[Path], next_steps: list[str]) -> None:
     for f in files:
-        err.print(f"  [green]created[/] {_rel(f)}", markup=True)
+        err.print(f"  [green]created[/] {escape(_rel(f))}", markup=True)
     for f in changed:
-        err.print(f"  [yellow]updated[/] {_rel(f)}", markup=True)
+        err.print(f"  [yellow]updated[/] {escape(_rel(f))}", markup=True)
     if next_steps:
         err.print("next:")
         for step in next_steps:
@@ -97,7 +100,7 @@ def new_app(
     except ZomehostError as exc:
         _fail(exc.message)
         return
-    err.print(f"new {chosen.label} app [bold]{name}[/] in {_rel(out.root)}/", markup=True)
+    err.print(f"new {chosen.label} app [bold]{name}[/] in {escape(_rel(out.root))}/", markup=True)
     _report(out.files, out.changed, out.next_steps)
     print(out.root)
 
@@ -124,9 +127,44 @@ def new_zome(
     except ZomehostError as exc:
         _fail(exc.message)
         return
-    err.print(f"new {chosen.label} zome [bold]{name}[/] in {_rel(out.root)}/", markup=True)
+    err.print(f"new {chosen.label} zome [bold]{name}[/] in {escape(_rel(out.root))}/", markup=True)
     _report(out.files, out.changed, out.next_steps)
     print(out.root / "zomes" / name)
+
+
+@new_cmd.command("entry-type")
+def new_entry_type(
+    name: Annotated[str, typer.Argument(help="The entry type's name (snake_case).")],
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field",
+            "-f",
+            metavar="NAME:TYPE",
+            help="A field of its content, TYPE string, int or bool (repeatable; "
+            "default: text:string).",
+        ),
+    ] = None,
+    zome: Annotated[
+        str | None,
+        typer.Option("--zome", help="The zome to add it to (default: the app's only zome)."),
+    ] = None,
+    app_dir: Annotated[
+        Path | None,
+        typer.Option("--app", help="The app directory (default: the one around the cwd)."),
+    ] = None,
+) -> None:
+    """Add an entry type to a zome of the current app (Rust or AssemblyScript): its fields,
+    create_NAME and list_NAMEs, and a test of both in tests/."""
+    from zomehost.scaffold.entry_type import new_entry_type as scaffold_entry_type
+
+    try:
+        out = scaffold_entry_type(name, field or [], zome=zome, app=app_dir)
+    except ZomehostError as exc:
+        _fail(exc.message)
+    err.print(f"new entry type [bold]{name}[/]: {out.notes[0]}", markup=True)
+    _report(out.files, out.changed, out.next_steps)
+    print(out.changed[0])
 
 
 def _build(directory: Path, force: bool) -> Path:
@@ -137,7 +175,7 @@ def _build(directory: Path, force: bool) -> Path:
 
     def echo(line: str) -> None:
         if line.startswith("==> "):
-            err.print(f"[bold]==>[/] {line[4:]}", markup=True, soft_wrap=True)
+            err.print(f"[bold]==>[/] {escape(line[4:])}", markup=True, soft_wrap=True)
         else:
             err.print(line, markup=False, soft_wrap=True)
 

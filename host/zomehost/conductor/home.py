@@ -5,7 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
 
@@ -13,11 +13,19 @@ import yaml
 
 from zomehost.chain.store import DEFAULT_MAP_SIZE, MIN_MAP_SIZE
 from zomehost.core import yamldoc
+from zomehost.core.config_keys import bounds, bounds_of, check_keys, nested
 from zomehost.core.files import read_bounded
+from zomehost.core.json_form import shown
 from zomehost.core.keystore import MAX_FILE_BYTES as MAX_KEYSTORE_BYTES
 from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Admission, Limits, MemoryBudgets
-from zomehost.errors import ConductorError, HomeInUse, InvalidInput, KeystoreError
+from zomehost.errors import (
+    ConductorError,
+    HomeInUse,
+    InvalidInput,
+    KeystoreError,
+    UnknownConfigKey,
+)
 from zomehost.network.config import NetworkConfig
 
 CONFIG_NAME = "conductor-config.yaml"
@@ -43,6 +51,7 @@ class DashboardConfig:
     def parse(cls, doc: Any) -> DashboardConfig:
         if not isinstance(doc, dict):
             raise ConductorError("dashboard: must be a mapping {enabled, allow}")
+        check_keys(doc, ("enabled", "allow"), "dashboard.")
         enabled = doc.get("enabled", True)
         allow = doc.get("allow") or []
         if not isinstance(enabled, bool):
@@ -56,24 +65,32 @@ class DashboardConfig:
 
 @dataclass
 class ConductorConfig:
-    admin_port: int = 0
+    """``conductor-config.yaml``; every key is in docs/config.md (checked by a test that reads
+    these fields, their bounds and their nested sections)."""
+
+    admin_port: int = field(default=0, metadata=bounds(0, 65535))
     bind_address: str = "127.0.0.1"
     allowed_origins: list[str] = field(default_factory=lambda: ["*"])
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = field(default_factory=Limits, metadata=nested(Limits))
     # linear memory of all running calls, and what a worker thread keeps between calls
-    memory_budget: MemoryBudgets = field(default_factory=MemoryBudgets)
+    memory_budget: MemoryBudgets = field(
+        default_factory=MemoryBudgets, metadata=nested(MemoryBudgets)
+    )
     # client calls waiting for or running on a worker, per cell and per connection
-    admission: Admission = field(default_factory=Admission)
+    admission: Admission = field(default_factory=Admission, metadata=nested(Admission))
     durable: bool = True
-    network: dict[str, Any] = field(default_factory=dict)
+    # checked (and read by the peer service) as a NetworkConfig
+    network: dict[str, Any] = field(default_factory=dict, metadata=nested(NetworkConfig))
     # the wasm boundary: "native", "fast" or "public" (None: $ZOMEHOST_BOUNDARY, else "native")
     boundary: str | None = None
     # the chain store (LMDB) map: its first size, grown before it fills, up to the maximum
     # (None: as far as the disk allows)
-    map_size: int = DEFAULT_MAP_SIZE
-    max_map_size: int | None = None
+    map_size: int = field(default=DEFAULT_MAP_SIZE, metadata=bounds(MIN_MAP_SIZE))
+    max_map_size: int | None = field(default=None, metadata=bounds(MIN_MAP_SIZE))
     # the web dashboard (docs/web-ui.md)
-    dashboard: DashboardConfig = field(default_factory=lambda: DashboardConfig())
+    dashboard: DashboardConfig = field(
+        default_factory=DashboardConfig, metadata=nested(DashboardConfig)
+    )
 
     @classmethod
     def load(cls, path: Path) -> ConductorConfig:
@@ -83,55 +100,66 @@ class ConductorConfig:
         doc = yamldoc.read(path, ConductorError) or {}
         if not isinstance(doc, dict):
             raise ConductorError(f"{path}: the config must be a mapping")
+        try:
+            check_keys(doc, (f.name for f in fields(cls)))
+            return cls._parse(doc, path)
+        except UnknownConfigKey as exc:
+            raise exc.in_file(path) from None
 
-        def field(key: str, kinds: tuple[type, ...], default: Any, what: str) -> Any:
+    @classmethod
+    def _parse(cls, doc: dict[str, Any], path: Path) -> ConductorConfig:
+        def value_of(key: str, kinds: tuple[type, ...], default: Any, what: str) -> Any:
             value = doc.get(key, default)
             if value is None and default is None:
                 return None
             if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-                raise ConductorError(f"{path}: {key} must be {what}, not {value!r:.60}")
+                raise ConductorError(f"{path}: {key} must be {what}, not {shown(value, 60)}")
             return value
 
-        port = field("admin_port", (int,), 0, "a port number (0-65535)")
-        if not 0 <= port <= 65535:
-            raise ConductorError(f"{path}: admin_port must be a port number (0-65535), not {port}")
-        origins = field("allowed_origins", (str, list), ["*"], "a string or a list of strings")
+        for f in fields(cls):
+            limit = bounds_of(f)
+            if limit is not None and doc.get(f.name) is not None:
+                try:
+                    limit.check(f.name, doc[f.name], ConductorError)
+                except ConductorError as exc:
+                    raise ConductorError(f"{path}: {exc.message}") from None
+        port = value_of("admin_port", (int,), 0, "a port number")
+        origins = value_of("allowed_origins", (str, list), ["*"], "a string or a list of strings")
         origins = [origins] if isinstance(origins, str) else origins
         if not all(isinstance(o, str) for o in origins):
             raise ConductorError(f"{path}: allowed_origins must be a list of strings")
-        boundary = field("boundary", (str,), None, "'native', 'fast' or 'public'")
+        boundary = value_of("boundary", (str,), None, "'native', 'fast' or 'public'")
         if boundary not in (None, "native", "fast", "public"):
             raise ConductorError(
-                f"{path}: boundary must be 'native', 'fast' or 'public', not {boundary!r}"
+                f"{path}: boundary must be 'native', 'fast' or 'public', not {shown(boundary)}"
             )
         try:
             limits = Limits.from_config(doc.get("limits"))
             memory_budget = MemoryBudgets.from_config(doc.get("memory_budget"))
             admission = Admission.from_config(doc.get("admission"))
+        except UnknownConfigKey:
+            raise
         except InvalidInput as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
-        network = field("network", (dict,), {}, "a mapping") or {}
-        dashboard_doc = field("dashboard", (dict,), {}, "a mapping") or {}
+        network = value_of("network", (dict,), {}, "a mapping") or {}
+        dashboard_doc = value_of("dashboard", (dict,), {}, "a mapping") or {}
         try:  # checked now, before anything starts, and named with its file
             NetworkConfig.from_doc(network)
             dashboard = DashboardConfig.parse(dashboard_doc)
+        except UnknownConfigKey:
+            raise
         except ConductorError as exc:
             raise ConductorError(f"{path}: {exc.message}") from None
-        sizes = {}
-        for key, default in (("map_size", DEFAULT_MAP_SIZE), ("max_map_size", None)):
-            size = field(key, (int,), default, f"a size in bytes (at least {MIN_MAP_SIZE})")
-            if size is not None and size < MIN_MAP_SIZE:
-                raise ConductorError(f"{path}: {key} must be at least {MIN_MAP_SIZE} bytes")
-            sizes[key] = size
-        map_size, max_map_size = sizes["map_size"], sizes["max_map_size"]
+        map_size = value_of("map_size", (int,), DEFAULT_MAP_SIZE, "a size in bytes")
+        max_map_size = value_of("max_map_size", (int,), None, "a size in bytes")
         return cls(
             admin_port=port,
-            bind_address=field("bind_address", (str,), "127.0.0.1", "a host name or address"),
+            bind_address=value_of("bind_address", (str,), "127.0.0.1", "a host name or address"),
             allowed_origins=list(origins),
             limits=limits,
             memory_budget=memory_budget,
             admission=admission,
-            durable=field("durable", (bool,), True, "true or false"),
+            durable=value_of("durable", (bool,), True, "true or false"),
             network=dict(network),
             boundary=boundary,
             map_size=map_size,

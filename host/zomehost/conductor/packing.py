@@ -1,13 +1,22 @@
-"""Packing bundle directories from disk: read manifests and wasm, write one-file bundles."""
+"""Packing bundle directories from disk (read manifests and wasm, write one-file bundles)
+and unpacking bundles back into directories that pack to the same bytes."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import shutil
+import tempfile
 from pathlib import Path
+
+import yaml
 
 from zomehost.core import yamldoc
 from zomehost.core.bundle import (
     MAX_BUNDLE_BYTES,
+    MAX_INFLATED_BYTES,
     MAX_WASM_BYTES,
+    AppBundle,
     AppManifest,
     Bundle,
     DnaFile,
@@ -23,7 +32,7 @@ from zomehost.core.web_bundle import (
     WebAppBundle,
     WebAppManifest,
 )
-from zomehost.errors import BundleError
+from zomehost.errors import BundleError, InvalidInput
 
 
 def _manifest_file(path: Path, name: str) -> Path:
@@ -86,8 +95,8 @@ def read_app_dir(path: Path) -> tuple[str, bytes]:
             blob = read_dna_dir(dna_path).to_bundle().encode()
         key = f"{role.name}.dna"
         resources[key] = blob
-        roles.append(type(role)(role.name, key, role.network_seed, role.properties))
-    packed = AppManifest(manifest.name, manifest.description, tuple(roles))
+        roles.append(dataclasses.replace(role, dna_path=key))
+    packed = dataclasses.replace(manifest, roles=tuple(roles))
     return manifest.name, Bundle(packed.to_doc(), resources).encode()
 
 
@@ -141,3 +150,64 @@ def pack_web_app_dir(path: Path, output: Path | None) -> Path:
     out = output or Path(f"{manifest.name}.webhapp")
     out.write_bytes(data)
     return out
+
+
+def unpack_dna(bundle: Path, directory: Path, *, force: bool = False) -> Path:
+    """Write a ``.dna`` bundle as ``dna.yaml`` and one ``ZOME.wasm`` per zome in
+    ``directory``; ``pack_dna_dir`` of it gives the same bundle bytes."""
+    dna = DnaFile.from_bundle(_decoded(bundle))
+    zomes = tuple(dataclasses.replace(z, path=f"{z.name}.wasm") for z in dna.manifest.zomes)
+    manifest = dataclasses.replace(dna.manifest, zomes=zomes)
+    files = {"dna.yaml": _yaml(manifest.to_doc())}
+    files.update({z.path: w for z, w in zip(zomes, dna.wasm)})
+    return _write_dir(files, directory, force)
+
+
+def unpack_app(bundle: Path, directory: Path, *, force: bool = False) -> Path:
+    """Write a ``.happ`` bundle as ``happ.yaml`` and one ``ROLE.dna`` bundle per role in
+    ``directory``; ``pack_app_dir`` of it gives the same bundle bytes."""
+    decoded = _decoded(bundle)
+    app = AppBundle.from_bundle(decoded, MAX_INFLATED_BYTES - decoded.inflated_bytes)
+    roles = tuple(dataclasses.replace(r, dna_path=f"{r.name}.dna") for r in app.manifest.roles)
+    files = {"happ.yaml": _yaml(dataclasses.replace(app.manifest, roles=roles).to_doc())}
+    for old, new in zip(app.manifest.roles, roles):
+        files[new.dna_path] = decoded.resources[old.dna_path]  # checked by AppBundle
+    return _write_dir(files, directory, force)
+
+
+def _decoded(path: Path) -> Bundle:
+    return Bundle.decode(read_bounded(path.expanduser(), MAX_BUNDLE_BYTES, BundleError))
+
+
+def _yaml(doc: dict[str, object]) -> bytes:
+    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True).encode()
+
+
+def _write_dir(files: dict[str, bytes], directory: Path, force: bool) -> Path:
+    """All of ``files`` in ``directory`` or none: they are written into a fresh directory
+    beside it, then moved in. File names are zome and role names (``[A-Za-z0-9_-]``, checked
+    by the manifests) plus a suffix, never a name taken from the bundle's resources."""
+    directory = directory.expanduser().absolute()
+    if directory.exists() and not directory.is_dir():
+        raise InvalidInput(f"{directory} exists and is not a directory")
+    clashes = [n for n in files if (directory / n).exists() or (directory / n).is_symlink()]
+    if any((directory / n).is_dir() and not (directory / n).is_symlink() for n in clashes):
+        raise InvalidInput(f"{directory}: a directory is in the way of {', '.join(clashes)}")
+    if clashes and not force:
+        raise InvalidInput(
+            f"{directory} already holds {', '.join(sorted(clashes))}: pass --force to overwrite"
+        )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        for name, data in files.items():
+            assert os.sep not in name and not name.startswith(".")  # names, not paths
+            (staging / name).write_bytes(data)
+        if not directory.exists():
+            staging.rename(directory)
+            return directory
+        for name in files:  # each replaces a file (or a link) in place: never writes through
+            os.replace(staging / name, directory / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory

@@ -244,7 +244,7 @@ class Bundle:
         if inflater.unused_data:
             raise BundleError("bundle has trailing bytes after its gzip stream")
         try:
-            doc = unpack(body, what="bundle")
+            doc = unpack(body, what="bundle", unique_keys=True)
         except DeserializeError as exc:
             raise BundleError(str(exc)) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("manifest"), dict):

@@ -68,8 +68,20 @@ def pack(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     return msgpack.packb(value, use_bin_type=True, default=default)  # type: ignore[no-any-return]
 
 
-def unpack(data: bytes, *, max_len: int | None = None, what: str = "payload") -> Any:
-    """Decode exactly one msgpack value; anything else is a :class:`DeserializeError`."""
+def _unique(pairs: list[tuple[Any, Any]]) -> dict[Any, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise DeserializeError("a map names a key twice")
+    return out
+
+
+def unpack(
+    data: bytes, *, max_len: int | None = None, what: str = "payload", unique_keys: bool = False
+) -> Any:
+    """Decode exactly one msgpack value; anything else is a :class:`DeserializeError`.
+
+    ``unique_keys``: a map that names a key twice is refused too (msgpack keeps the last),
+    for documents whose keys become names, as a bundle's resources do."""
     if max_len is not None and len(data) > max_len:
         raise DeserializeError(f"{what} is {len(data)} bytes, limit {max_len}")
     try:
@@ -78,7 +90,10 @@ def unpack(data: bytes, *, max_len: int | None = None, what: str = "payload") ->
             raw=False,
             strict_map_key=False,
             use_list=True,
+            object_pairs_hook=_unique if unique_keys else None,
         )
+    except DeserializeError as exc:
+        raise DeserializeError(f"{what}: {exc.message}") from None
     except Exception as exc:  # msgpack raises many unrelated types
         raise DeserializeError(f"{what} is not valid msgpack: {exc}") from None
     if _too_deep(data, value):

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import nacl.signing
 
+from zomehost.core.config_keys import bounds, bounds_of, check_keys, nested
+from zomehost.core.json_form import shown
 from zomehost.errors import ConductorError
 from zomehost.network.agent_info import DEFAULT_TTL_S, MAX_RELAYS, MAX_TTL_US, parse_address
 from zomehost.network.bootstrap import BootstrapClient
@@ -25,6 +27,36 @@ from zomehost.network.transport import DEFAULT_MAX_FRAME
 
 TRANSPORT_KEY_NAME = "transport.key"
 MAX_BOOTSTRAPS = 8
+MAX_RELAY_ADDRESSES = 32
+
+
+@dataclass
+class RelayServerConfig:
+    """``network.relay_server``: this conductor also relays for others (docs/network.md);
+    its keys are ``listen`` and those of :class:`RelayLimits`, side by side."""
+
+    listen: str = "0.0.0.0:0"
+    limits: RelayLimits = field(
+        default_factory=RelayLimits, metadata=nested(RelayLimits, inline=True)
+    )
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> RelayServerConfig:
+        if not isinstance(doc, dict):
+            raise ConductorError("network.relay_server must be a map")
+        limit_fields = dataclasses.fields(RelayLimits)
+        check_keys(doc, ["listen", *(f.name for f in limit_fields)], "network.relay_server.")
+        cfg = cls()
+        if doc.get("listen") is not None:
+            cfg.listen = str(doc["listen"])
+            listen_parts(cfg.listen)
+        for f in limit_fields:
+            if f.name in doc:
+                bounds = bounds_of(f)
+                assert bounds is not None  # every relay limit is bounded
+                bounds.check(f"network.relay_server.{f.name}", doc[f.name], ConductorError)
+                setattr(cfg.limits, f.name, doc[f.name])
+        return cfg
 
 
 @dataclass
@@ -32,49 +64,38 @@ class NetworkConfig:
     enabled: bool = True
     listen: str = "127.0.0.1:0"
     advertise: str | None = None
-    bootstrap_urls: list[str] = field(default_factory=list)
+    bootstrap_urls: list[str] = field(
+        default_factory=list, metadata=bounds(0, MAX_BOOTSTRAPS, items=True)
+    )
     peers: list[Any] = field(default_factory=list)
-    call_timeout_ms: int = 30_000
-    agent_info_ttl_s: int = DEFAULT_TTL_S
-    refresh_interval_s: float = 5.0
-    max_frame_bytes: int = DEFAULT_MAX_FRAME
-    inbound_workers: int = 32
+    call_timeout_ms: int = field(
+        default=30_000, metadata=bounds(1, 1_800_000)
+    )  # signed params expire in 50 min
+    agent_info_ttl_s: int = field(
+        default=DEFAULT_TTL_S, metadata=bounds(10, MAX_TTL_US // 1_000_000)
+    )
+    refresh_interval_s: float = field(default=5.0, metadata=bounds(0.1, 3600))
+    max_frame_bytes: int = field(
+        default=DEFAULT_MAX_FRAME, metadata=bounds(64 * 1024, 256 * 1024 * 1024)
+    )
+    inbound_workers: int = field(default=32, metadata=bounds(1, 1024))
     network_id: str = ""
-    gossip_peers: int = DEFAULT_FANOUT
-    max_agent_infos_per_dna: int = MAX_PER_DNA
-    relays: list[str] = field(default_factory=list)
+    gossip_peers: int = field(default=DEFAULT_FANOUT, metadata=bounds(0, 64))
+    max_agent_infos_per_dna: int = field(default=MAX_PER_DNA, metadata=bounds(10, MAX_TOTAL))
+    relays: list[str] = field(
+        default_factory=list, metadata=bounds(0, MAX_RELAY_ADDRESSES, items=True)
+    )
     reachable: bool | Literal["auto"] = True
     """``auto``: register with ``relays`` and list them only if none of them can dial us."""
-    relay_count: int = 2
-    relay_server: RelayServerConfig | None = None
+    relay_count: int = field(default=2, metadata=bounds(1, MAX_RELAYS))
+    relay_server: RelayServerConfig | None = field(default=None, metadata=nested(RelayServerConfig))
 
-    KEYS = (
-        "enabled",
-        "listen",
-        "advertise",
-        "bootstrap_url",
-        "bootstrap_urls",
-        "peers",
-        "call_timeout_ms",
-        "agent_info_ttl_s",
-        "refresh_interval_s",
-        "max_frame_bytes",
-        "inbound_workers",
-        "network_id",
-        "gossip_peers",
-        "max_agent_infos_per_dna",
-        "relays",
-        "reachable",
-        "relay_count",
-        "relay_server",
-    )
+    ALIASES = {"bootstrap_url": "the first of bootstrap_urls (the key of old configs)"}
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any] | None) -> NetworkConfig:
         doc = dict(doc or {})
-        unknown = set(doc) - set(cls.KEYS)
-        if unknown:
-            raise ConductorError(f"network: unknown keys: {', '.join(sorted(unknown))}")
+        check_keys(doc, [*(f.name for f in dataclasses.fields(cls)), *cls.ALIASES], "network.")
         for key, kind, what in (
             ("enabled", bool, "true or false"),
             ("listen", str, "host:port"),
@@ -83,7 +104,7 @@ class NetworkConfig:
             ("network_id", str, "a string"),
         ):
             if doc.get(key) is not None and not isinstance(doc[key], kind):
-                raise ConductorError(f"network.{key} must be {what}, not {doc[key]!r:.60}")
+                raise ConductorError(f"network.{key} must be {what}, not {shown(doc[key], 60)}")
         cfg = cls()
         if "enabled" in doc:
             cfg.enabled = bool(doc["enabled"])
@@ -96,16 +117,17 @@ class NetworkConfig:
                 parse_address(cfg.advertise)
             except AgentInfoError as exc:
                 raise ConductorError(f"network.advertise: {exc.message}") from None
-        urls = doc.get("bootstrap_urls") or []
-        if not isinstance(urls, list) or len(urls) > MAX_BOOTSTRAPS:
-            raise ConductorError(
-                f"network.bootstrap_urls must be a list of at most {MAX_BOOTSTRAPS}"
-            )
+        lists = {
+            "bootstrap_urls": doc.get("bootstrap_urls") or [],
+            "relays": doc.get("relays") or [],
+        }
+        _check_bounds(cls, {**doc, **lists})  # every bounded key (null lists are empty)
+        urls = lists["bootstrap_urls"]
         if doc.get("bootstrap_url"):
             urls = [doc["bootstrap_url"], *urls]
         for url in urls:
             if not isinstance(url, str):
-                raise ConductorError(f"network.bootstrap_urls: {url!r:.60} is not a URL")
+                raise ConductorError(f"network.bootstrap_urls: {shown(url, 60)} is not a URL")
             try:
                 BootstrapClient(str(url))
             except ValueError as exc:
@@ -116,31 +138,15 @@ class NetworkConfig:
         if not isinstance(peers, list):
             raise ConductorError("network.peers must be a list")
         cfg.peers = peers
-        for key, lo, hi in (
-            ("call_timeout_ms", 1, 1_800_000),  # signed params expire within 50 min
-            ("agent_info_ttl_s", 10, MAX_TTL_US // 1_000_000),
-            ("max_frame_bytes", 64 * 1024, 256 * 1024 * 1024),
-            ("inbound_workers", 1, 1024),
-            ("gossip_peers", 0, 64),
-            ("relay_count", 1, MAX_RELAYS),
-            ("max_agent_infos_per_dna", 10, MAX_TOTAL),
-        ):
-            if key in doc:
-                value = doc[key]
-                if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                    raise ConductorError(f"network.{key} must be an integer in [{lo}, {hi}]")
-                setattr(cfg, key, value)
-        if "refresh_interval_s" in doc:
-            value = doc["refresh_interval_s"]
-            if not isinstance(value, int | float) or not 0.1 <= value <= 3600:
-                raise ConductorError("network.refresh_interval_s must be in [0.1, 3600]")
-            cfg.refresh_interval_s = float(value)
-        relays = doc.get("relays") or []
-        if not isinstance(relays, list) or len(relays) > 32:
-            raise ConductorError("network.relays: a list of at most 32 host:port addresses")
+        for f in dataclasses.fields(cls):
+            bounds = bounds_of(f)
+            if bounds is not None and not bounds.items and f.name in doc:
+                setattr(cfg, f.name, doc[f.name])
+        cfg.refresh_interval_s = float(cfg.refresh_interval_s)
+        relays = lists["relays"]
         for address in relays:
             if not isinstance(address, str):
-                raise ConductorError(f"network.relays: {address!r:.60} is not host:port")
+                raise ConductorError(f"network.relays: {shown(address, 60)} is not host:port")
             try:
                 parse_address(address)
             except AgentInfoError as exc:
@@ -164,36 +170,12 @@ class NetworkConfig:
         return self.bootstrap_urls[0] if self.bootstrap_urls else None
 
 
-@dataclass
-class RelayServerConfig:
-    """``network.relay_server``: this conductor also relays for others (docs/network.md)."""
-
-    listen: str = "0.0.0.0:0"
-    limits: RelayLimits = field(default_factory=RelayLimits)
-
-    @classmethod
-    def from_doc(cls, doc: Any) -> RelayServerConfig:
-        if not isinstance(doc, dict):
-            raise ConductorError("network.relay_server must be a map")
-        keys = {"listen", *(f.name for f in dataclasses.fields(RelayLimits))}
-        unknown = set(doc) - keys
-        if unknown:
-            raise ConductorError(
-                f"network.relay_server: unknown keys: {', '.join(sorted(unknown))}"
-            )
-        cfg = cls()
-        if doc.get("listen") is not None:
-            cfg.listen = str(doc["listen"])
-            listen_parts(cfg.listen)
-        for f in dataclasses.fields(RelayLimits):
-            if f.name in doc:
-                value = doc[f.name]
-                if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 2**40:
-                    raise ConductorError(
-                        f"network.relay_server.{f.name} must be a positive integer"
-                    )
-                setattr(cfg.limits, f.name, value)
-        return cfg
+def _check_bounds(cls: type, doc: dict[str, Any]) -> None:
+    """Each bounded field of ``cls`` present in ``doc`` within its bounds."""
+    for f in dataclasses.fields(cls):
+        bounds = bounds_of(f)
+        if bounds is not None and f.name in doc:
+            bounds.check(f"network.{f.name}", doc[f.name], ConductorError)
 
 
 def load_transport_key(home: Path) -> nacl.signing.SigningKey:
@@ -230,7 +212,7 @@ def listen_parts(listen: str) -> tuple[str, int]:
     """``host:port`` to listen on; port 0 picks a free port."""
     host, sep, port = listen.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise ConductorError(f"network.listen: expected host:port, got {listen!r:.80}")
+        raise ConductorError(f"network.listen: expected host:port, got {shown(listen, 80)}")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)

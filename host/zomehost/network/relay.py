@@ -48,6 +48,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.signing
 
+from zomehost.core.config_keys import bounds
 from zomehost.network.agent_info import SignedAgentInfo, format_address, parse_address
 from zomehost.network.errors import AgentInfoError, PeerUnreachable
 
@@ -67,14 +68,17 @@ Tap = Callable[[str, bytes], None]
 """Sees every spliced chunk (direction "to_target" | "to_caller"): for tests and audits."""
 
 
+MAX_LIMIT = 2**40  # any relay bound above this is a typo
+
+
 @dataclass
 class RelayLimits:
-    max_clients: int = 1000
-    max_circuits_per_client: int = 64
-    max_circuits: int = 4096
-    max_pending_per_client: int = 16
-    max_sockets: int = 8192
-    bytes_per_s: int = 1024 * 1024
+    max_clients: int = field(default=1000, metadata=bounds(1, MAX_LIMIT))
+    max_circuits_per_client: int = field(default=64, metadata=bounds(1, MAX_LIMIT))
+    max_circuits: int = field(default=4096, metadata=bounds(1, MAX_LIMIT))
+    max_pending_per_client: int = field(default=16, metadata=bounds(1, MAX_LIMIT))
+    max_sockets: int = field(default=8192, metadata=bounds(1, MAX_LIMIT))
+    bytes_per_s: int = field(default=1024 * 1024, metadata=bounds(1, MAX_LIMIT))
     """Per registered conductor, over all its circuits and both directions."""
 
 
