@@ -160,7 +160,7 @@ class _FakeWs:
         self.sent.append(wire)
         return True
 
-    async def drain(self) -> None:
+    async def drained(self) -> None:
         await self.gate.wait()
 
 

@@ -137,6 +137,12 @@ class AppSocket(ServerConnection):
         self._rest.append(wire[sent:])
         return Sent.PART
 
+    async def drained(self) -> None:
+        """Wait while asyncio's write buffer is over its limit; returns at once, without
+        an error, once the connection is lost (whoever reads it sees it closed)."""
+        with contextlib.suppress(Exception):  # the error connection_lost() was given
+            await self.drain()
+
     def finish(self) -> None:
         """On the loop: write what a worker's :meth:`send_now` left over."""
         with self.write_lock:

@@ -240,7 +240,7 @@ class AppConnection(Connection):
         try:
             if frame is None:
                 self.ws.finish()
-                await self.ws.drain()
+                await self.ws.drained()
             else:
                 await self.deliver(frame)
         finally:
@@ -255,7 +255,7 @@ class AppConnection(Connection):
             if now:
                 self.ws.send_locked(wire)
         if now:
-            await self.ws.drain()
+            await self.ws.drained()
             return
         fut: asyncio.Future[None] = self._loop.create_future()
         self.responses.append((next(self._seq), wire, fut))
@@ -279,7 +279,7 @@ class AppConnection(Connection):
                             break
                         self.ws.send_locked(wire)
                     try:
-                        await self.ws.drain()
+                        await self.ws.drained()
                     finally:
                         if done is not None and not done.done():
                             done.set_result(None)
