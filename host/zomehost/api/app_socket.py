@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import DATA_OPCODES, Frame, Opcode
+from websockets.frames import Frame, Opcode
 from websockets.protocol import Event, State
 
 
@@ -47,37 +47,25 @@ class AppSocket(ServerConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.write_lock = threading.Lock()
+        self.write_lock = threading.RLock()
         """Held to write to the socket and to decide what is written next."""
         self._sock: socket.socket | None = None
         self._rest: list[bytes] = []  # what a worker's send left over, for the loop
         self.take_message: Callable[[bytes], bool] | None = None
         """Takes a whole binary message as it arrives (True), or leaves it to ``recv``."""
-        self.queued_messages = 0
-        """Messages left to ``recv`` and not received yet: later ones wait behind them."""
 
     def process_event(self, event: Event) -> None:
+        take = self.take_message
         if (
-            isinstance(event, Frame)
-            and self.request is not None  # past the handshake
-            and event.opcode in DATA_OPCODES
+            take is not None
+            and isinstance(event, Frame)
+            and event.opcode is Opcode.BINARY
+            and event.fin
+            and not len(self.recv_messages.frames)  # nothing left to recv before it
+            and take(bytes(event.data))
         ):
-            take = self.take_message
-            if (
-                take is not None
-                and not self.queued_messages
-                and event.opcode is Opcode.BINARY
-                and event.fin
-                and take(bytes(event.data))
-            ):
-                return
-            if event.fin:
-                self.queued_messages += 1
+            return
         super().process_event(event)
-
-    def received(self) -> None:
-        """The reader took a message that was left to ``recv``."""
-        self.queued_messages -= 1
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)

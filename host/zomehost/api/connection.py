@@ -70,8 +70,6 @@ class Connection:
         if isinstance(ws, AppSocket):
             ws.take_message = lambda frame: self._serve_now(frame, handle, take)
         async for frame in ws:
-            if isinstance(ws, AppSocket):
-                ws.received()
             rid, data = self._request(frame)
             if rid is None:
                 continue
