@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import threading
 from typing import Any
 
 import pytest
 
 from conftest import REPO
 from zomehost.api import connection, origins
+from zomehost.api.app_socket import binary_frame
+from zomehost.api.slots import Slots
 from zomehost.api.tokens import TokenStore
 from zomehost.client.base import RequestTimeout, WsClient
 from zomehost.core.api_wire import (
@@ -141,7 +144,7 @@ def test_grant_conversion_round_trips() -> None:
 
 
 class _FakeWs:
-    """Like websockets' ``send``: the whole frame is written at once, then the sender waits
+    """Like ``AppSocket``: a framed message is written whole at once, then the writer waits
     for the buffer to drain (``gate``: a client that does not read keeps it shut)."""
 
     remote_address = ("127.0.0.1", 1)
@@ -150,16 +153,21 @@ class _FakeWs:
         self.sent: list[bytes] = []
         self.gate = asyncio.Event()
         self.gate.set()
+        self.write_lock = threading.Lock()
 
-    async def send(self, frame: bytes) -> None:
-        self.sent.append(frame)
+    def send_locked(self, wire: bytes) -> bool:
+        assert self.write_lock.locked()
+        self.sent.append(wire)
+        return True
+
+    async def drained(self) -> None:
         await self.gate.wait()
 
 
 def test_writer_keeps_production_order_and_holds_responses() -> None:
     async def main() -> None:
         ws = _FakeWs()
-        conn = connection.AppConnection(ws, "app", set(), asyncio.Semaphore(8))  # type: ignore[arg-type]
+        conn = connection.AppConnection(ws, "app", set(), Slots(8))  # type: ignore[arg-type]
         writer = asyncio.create_task(conn.write())
         ws.gate.clear()  # a client that does not read
         conn.push_signal(b"s1")
@@ -171,7 +179,7 @@ def test_writer_keeps_production_order_and_holds_responses() -> None:
         ws.gate.set()
         await asyncio.wait_for(answered, 1)
         await asyncio.sleep(0.01)
-        assert ws.sent == [b"s1", b"r1", b"s2"]
+        assert ws.sent == [binary_frame(b"s1"), binary_frame(b"r1"), binary_frame(b"s2")]
         writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await writer
@@ -181,7 +189,10 @@ def test_writer_keeps_production_order_and_holds_responses() -> None:
 
 
 def test_signal_queue_drops_oldest_and_counts() -> None:
-    conn = connection.AppConnection(_FakeWs(), "app", set(), asyncio.Semaphore(8))  # type: ignore[arg-type]
+    async def make() -> connection.AppConnection:
+        return connection.AppConnection(_FakeWs(), "app", set(), Slots(8))  # type: ignore[arg-type]
+
+    conn = asyncio.run(make())
     n = connection.SIGNAL_QUEUE + 10
     for i in range(n):
         conn.push_signal(i.to_bytes(4, "big"))

@@ -48,3 +48,36 @@ def test_threads_are_capped_and_shutdown_cancels_queued_jobs() -> None:
         assert not any(t.is_alive() for t in pool._threads)
 
     asyncio.run(main())
+
+
+def test_submitted_jobs_answer_for_themselves_and_an_error_does_not_kill_the_worker() -> None:
+    async def main() -> None:
+        pool = WorkerPool(1)
+        done = threading.Event()
+        pool.submit(lambda: 1 / 0)  # logged; the thread goes on
+        pool.submit(done.set)
+        assert await asyncio.to_thread(done.wait, 5)
+        assert len(pool._threads) == 1 and pool._threads[0].is_alive()
+        pool.shutdown()
+        with pytest.raises(RuntimeError):
+            pool.submit(done.set)
+
+    asyncio.run(main())
+
+
+def test_the_daemon_runs_on_uvloop_when_installed_else_on_asyncio(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    import uvloop
+
+    from zomehost.runtime import daemon
+
+    monkeypatch.delenv(daemon.EVENT_LOOP_ENV, raising=False)
+    assert daemon.event_loop_factory() is uvloop.new_event_loop
+    monkeypatch.setenv(daemon.EVENT_LOOP_ENV, "asyncio")
+    assert daemon.event_loop_factory() is None
+    monkeypatch.delenv(daemon.EVENT_LOOP_ENV)
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed: import fails
+    assert daemon.event_loop_factory() is None

@@ -6,7 +6,9 @@ calls only that app's cells and receives only that app's signals.
 ``call_zome`` runs on a worker thread, in Holochain's order: decode the signed bytes (never
 re-encoded), verify the Ed25519 signature over SHA-512 of *those* bytes, check the cell is a
 running cell of this app, check expiry and replay in the cell's nonce window (shared with
-the peer protocol), then the capability rule and the call (``Conductor.call_zome``).
+the peer protocol), then the capability rule and the call (``Conductor.call_zome``). The
+worker writes the answer itself (``AppConnection.answer_from_worker``): no hop back to the
+event loop.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ from zomehost.core.api_wire import (
     ApiError,
     as_bytes,
     clone_ref_from_wire,
+    decode_request,
     deserialization,
+    encode_response,
     field,
     hash_from_wire,
     internal,
@@ -64,6 +68,20 @@ def _what(params: ZomeCallParams) -> str:
     )
 
 
+def _signed_call(value: Any) -> tuple[ZomeCallParams, bytes, bytes]:
+    """A ``call_zome`` request's signed bytes (never re-encoded), decoded, and signature."""
+    doc = payload_map(value)
+    data = doc.get("bytes")
+    if not isinstance(data, bytes):
+        raise deserialization()
+    signature = as_bytes(doc.get("signature"), 64)
+    try:
+        params = ZomeCallParams.decode(data)
+    except ZomehostError as exc:
+        raise internal(f"the zome call bytes do not decode: {exc.message}") from None
+    return params, data, signature
+
+
 class AppApi:
     def __init__(self, runtime: Runtime, admission: CallAdmission) -> None:
         self.runtime = runtime
@@ -71,7 +89,6 @@ class AppApi:
         self.admission = admission
         self.handlers: dict[str, Handler] = {
             "app_info": self.app_info,
-            "call_zome": self.call_zome,
             "create_clone_cell": self.create_clone_cell,
             "enable_clone_cell": self.enable_clone_cell,
             "disable_clone_cell": self.disable_clone_cell,
@@ -94,19 +111,66 @@ class AppApi:
     async def app_info(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
         return "app_info", await self.runtime.in_worker(self._app_info, conn.app_id)
 
-    async def call_zome(self, conn: AppConnection, value: Any) -> tuple[str, Any]:
-        doc = payload_map(value)
-        data = doc.get("bytes")
-        if not isinstance(data, bytes):
-            raise deserialization()
-        signature = as_bytes(doc.get("signature"), 64)
+    def take_call(self, conn: AppConnection, rid: int, data: bytes | None) -> bool:
+        """On the loop: take a ``call_zome`` request off the general path. It goes straight
+        to a worker when its admission slots are free, else it waits for them in a task; the
+        worker verifies, runs and answers it (:meth:`_serve_call`)."""
         try:
-            params = ZomeCallParams.decode(data)
-        except ZomehostError as exc:
-            raise internal(f"the zome call bytes do not decode: {exc.message}") from None
-        async with self.admission.slot(conn.call_slots, params.cell_id.key):
-            result = await self.runtime.in_worker(self._call, conn, params, data, signature)
-        return "zome_called", result
+            tag, value = decode_request(data)
+        except ApiError:
+            return False  # the general path answers it
+        if tag != "call_zome":
+            return False
+        try:
+            params, signed, signature = _signed_call(value)
+        except Exception as exc:
+            conn.spawn(self._refuse(conn, rid, exc))
+            return True
+        if self.admission.try_enter(conn.call_slots, params.cell_id.key):
+            self._submit(conn, rid, params, signed, signature)
+        else:
+            conn.spawn(self._admit(conn, rid, params, signed, signature))
+        return True
+
+    async def _refuse(self, conn: AppConnection, rid: int, exc: Exception) -> None:
+        try:
+            await conn.deliver(conn.error_frame(rid, "call_zome", exc))
+        finally:
+            conn.in_flight.give()
+
+    async def _admit(
+        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
+    ) -> None:
+        """Wait for the call's admission slots on the loop, holding no thread."""
+        try:
+            await self.admission.enter(conn.call_slots, params.cell_id.key)
+        except BaseException:
+            conn.in_flight.give()
+            raise
+        self._submit(conn, rid, params, signed, sig)
+
+    def _submit(
+        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
+    ) -> None:
+        try:
+            self.runtime.submit(self._serve_call, conn, rid, params, signed, sig)
+        except RuntimeError:  # the worker pool is shut down
+            self.admission.leave(conn.call_slots, params.cell_id.key)
+            conn.in_flight.give()
+
+    def _serve_call(
+        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
+    ) -> None:
+        """On a worker: the call, its admission slots given back, its answer written."""
+        try:
+            try:
+                result = self._call(conn, params, signed, sig)
+            finally:
+                self.admission.leave(conn.call_slots, params.cell_id.key)
+            frame = encode_response(rid, "zome_called", result)
+        except Exception as exc:
+            frame = conn.error_frame(rid, "call_zome", exc)
+        conn.answer_from_worker(frame)
 
     # -- clone cells (of the connection's app) --------------------------------------------------
     async def create_clone_cell(self, conn: AppConnection, value: Any) -> tuple[str, Any]:

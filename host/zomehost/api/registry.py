@@ -55,6 +55,11 @@ class Runtime(Protocol):
 
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T: ...
 
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on a worker thread; nobody waits for it (it answers for itself).
+        Raises ``RuntimeError`` once the workers are shut down."""
+        ...
+
     def publish_endpoint(self, name: str, value: Any) -> None: ...
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 from zomehost.api.admin import AdminApi
 from zomehost.api.admission import CallAdmission
 from zomehost.api.app import AppApi
+from zomehost.api.app_socket import AppSocket
 from zomehost.api.connection import AppConnection, Connection
 from zomehost.api.origins import AllowedOrigins, origin_check
 from zomehost.api.registry import AppInterface, Runtime
@@ -75,6 +77,8 @@ class Interfaces:
         self.app_conns: set[AppConnection] = set()
         self._unsubscribe: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._signals_lock = threading.Lock()
+        self._signals_in_transit = 0  # emitted on a worker, not yet queued to connections
 
     # -- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
@@ -151,6 +155,7 @@ class Interfaces:
         iface: list[AppInterface] = []
 
         async def handler(ws: ServerConnection) -> None:
+            assert isinstance(ws, AppSocket)
             await self._app_handler(ws, iface[0])
 
         try:
@@ -161,6 +166,7 @@ class Interfaces:
                 process_request=origin_check(origins),
                 max_size=APP_MAX_MESSAGE,
                 compression=None,
+                create_connection=AppSocket,
                 logger=logging.getLogger("zomehost.api.ws"),
             )
         except OSError as exc:
@@ -192,7 +198,7 @@ class Interfaces:
             iface.server.close(close_connections=True)
             await iface.server.wait_closed()
 
-    async def _app_handler(self, ws: ServerConnection, iface: AppInterface) -> None:
+    async def _app_handler(self, ws: AppSocket, iface: AppInterface) -> None:
         try:
             first = await asyncio.wait_for(ws.recv(), AUTH_TIMEOUT)
         except TimeoutError:
@@ -222,7 +228,11 @@ class Interfaces:
             await ws.close(CLOSE_POLICY, "the token's app is not installed")
             return
         conn = AppConnection(
-            ws, app_id, {cid.key for cid in app.cell_ids}, self.admission.connection_slots()
+            ws,
+            app_id,
+            {cid.key for cid in app.cell_ids},
+            self.admission.connection_slots(),
+            self._signals_pending,
         )
         self.app_conns.add(conn)
         sender = asyncio.create_task(conn.write())
@@ -231,8 +241,11 @@ class Interfaces:
         async def handle(tag: str, value: Any) -> tuple[str, Any]:
             return await self.app.handle(conn, tag, value)
 
+        def take(rid: int, data: bytes | None) -> bool:
+            return self.app.take_call(conn, rid, data)
+
         try:
-            await conn.serve(handle)
+            await conn.serve(handle, take)
         except ConnectionClosed as exc:
             log.debug("app client %s: %s", conn.peer, exc)
         finally:
@@ -250,14 +263,32 @@ class Interfaces:
 
     # -- signals -------------------------------------------------------------------------
     def _on_signal(self, signal: Signal) -> None:
-        """Called by the conductor on a worker thread: hop to the loop, never wait."""
+        """Called by the conductor on a worker thread: hop to the loop, never wait. Until the
+        loop has queued it, workers leave their answers to the loop (signals go first)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        with contextlib.suppress(RuntimeError):
+        with self._signals_lock:
+            self._signals_in_transit += 1
+        try:
             loop.call_soon_threadsafe(self._dispatch_signal, signal)
+        except RuntimeError:  # the loop closed meanwhile
+            self._signal_queued()
+
+    def _signals_pending(self) -> bool:
+        return self._signals_in_transit > 0
+
+    def _signal_queued(self) -> None:
+        with self._signals_lock:
+            self._signals_in_transit -= 1
 
     def _dispatch_signal(self, signal: Signal) -> None:
+        try:
+            self._queue_signal(signal)
+        finally:
+            self._signal_queued()
+
+    def _queue_signal(self, signal: Signal) -> None:
         key = signal.cell.key
         targets = [c for c in self.app_conns if key in c.cell_keys]
         if not targets:

@@ -33,7 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import nacl.signing
 
@@ -99,8 +99,8 @@ class _Socket(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's do not subclass asyncio.Transport, so no isinstance)
+        self.transport = cast(asyncio.Transport, transport)
         if self._on_made is not None:
             self._on_made(self)
 

@@ -34,6 +34,7 @@ from zomehost.runtime.workers import WorkerPool
 log = logging.getLogger("zomehost.daemon")
 T = TypeVar("T")
 WORKERS = 64  # threads at most: a call blocked until its deadline holds one
+EVENT_LOOP_ENV = "ZOMEHOST_EVENT_LOOP"
 
 
 class Service(Protocol):
@@ -64,6 +65,10 @@ class Daemon:
     async def in_worker(self, fn: Callable[..., T], *args: Any) -> T:
         """Run blocking conductor work (a zome call, a commit) on a worker thread."""
         return await self.executor.run(fn, *args)
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn(*args)`` on a worker thread; it answers for itself (nobody awaits it)."""
+        self.executor.submit(fn, *args)
 
     def run_on_loop(self, coro: Awaitable[T], timeout: float) -> T:
         """From a worker thread: run ``coro`` on the loop and wait for it (never runs the loop)."""
@@ -120,6 +125,21 @@ class Daemon:
         print("zomehost: conductor stopped", flush=True)
 
 
+def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The daemon's event loop: uvloop's when it is installed (cheaper wake-ups, reads and
+    writes: docs/performance.md), unless ``$ZOMEHOST_EVENT_LOOP=asyncio``; else asyncio's
+    own (None)."""
+    if os.environ.get(EVENT_LOOP_ENV, "uvloop") == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        log.info("uvloop is not installed: running on asyncio's own event loop")
+        return None
+    return uvloop.new_event_loop
+
+
 def run(home: Path, passphrase: str, admin_port: int | None) -> None:
     daemon = Daemon(Home(home), passphrase, admin_port=admin_port)
-    asyncio.run(daemon.serve())
+    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+        runner.run(daemon.serve())
