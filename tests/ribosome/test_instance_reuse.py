@@ -136,7 +136,7 @@ def _call(b: fastpath.Boundary, zm: ZomeModule, export: str, payload: bytes) -> 
 
 def _idle(b: fastpath.Boundary, zm: ZomeModule) -> fastpath._Instance | None:
     if isinstance(b, nativepath.Boundary):
-        slot = b._idle.slots.get((zm.wasm_hash.raw, 0))  # the module's own memory size
+        slot = b._local.idle.slots.get((zm.wasm_hash.raw, 0))  # the module's own memory size
         return None if slot is None else slot[1]
     store = b._stores.by_depth[0]
     return None if store is None else store.idle.get(zm.wasm_hash.raw)
@@ -183,7 +183,7 @@ def test_after_an_attack_with_a_big_input_the_next_big_call_sees_a_fresh_instanc
     assert expected[0] == "ok" and len(expected[1]) == 1 << 20  # its tier, grown by the host
     assert expected == _call(_boundary(engine, "fast"), zm, "dump", payload)  # same on fast
     assert _call(reused, zm, "dump", payload) == expected
-    assert reused._idle.slots.get((zm.wasm_hash.raw, 1 << 20)) is not None
+    assert reused._local.idle.slots.get((zm.wasm_hash.raw, 1 << 20)) is not None
     for _ in range(3):
         outcome = _call(reused, zm, attack, payload)
         assert outcome == _call(fresh, zm, attack, payload)
@@ -393,7 +393,7 @@ def test_probe_outcomes_are_the_same_with_and_without_reuse(
     # reuse did happen: the probe's instance waits, reset, for this thread's next call
     b = ribosomes[True].boundary
     if isinstance(b, nativepath.Boundary):
-        assert b._idle.slots, "the probe was never reused"
+        assert b._local.idle.slots, "the probe was never reused"
     else:
         store = b._stores.by_depth[0]
         assert store is not None and store.idle, "the probe was never reused"

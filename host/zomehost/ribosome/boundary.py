@@ -81,6 +81,27 @@ def grown_size(tier: int, size: int) -> int:
 # What the ribosome plugs into a guest call: (host function name, decoded input) -> output.
 HostDispatch = Callable[[str, Any], Any]
 
+# {"Ok": …} as MessagePack: a map of one entry whose key is the fixstr "Ok" (what the SDKs
+# write, and the host for its own results): the value follows.
+OK_PREFIX = b"\x81\xa2Ok"
+
+
+def result_value(raw: bytes, what: str) -> Any:
+    """The value of ``what``'s (``zome.export``) result envelope ``{"Ok": value}``; a
+    :class:`GuestError` for ``{"Err": …}`` or anything else. Decoding the value alone when the
+    envelope starts with :data:`OK_PREFIX` is the same decode, without the map."""
+    if raw[:4] == OK_PREFIX:
+        return unpack(raw[4:], what=f"{what} result")
+    envelope = unpack(raw, what=f"{what} result")
+    if isinstance(envelope, dict) and len(envelope) == 1:
+        if "Ok" in envelope:
+            return envelope["Ok"]
+        if "Err" in envelope:
+            err = envelope["Err"]
+            text = err if isinstance(err, str) else repr(err)
+            raise GuestError(f"{what} returned an error: {text}")
+    raise GuestError(f"{what} returned a malformed result envelope")
+
 
 class Starting:
     """On top of the active stack while an instance starts (its start function runs): a host
@@ -353,17 +374,18 @@ def host_result(call: GuestSide, name: str, raw: bytes) -> bytes:
 
     Raises the typed error that fails the call (bad input, a breached limit, a deadline)."""
     value = unpack(raw, what=f"host function {name} input")
+    err: dict[str, str] | None = None
     try:
-        envelope: Any = {"Ok": call.dispatch(name, value)}
+        value = call.dispatch(name, value)
     except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
         raise
     except ZomehostError as exc:
-        envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+        err = {"kind": exc.kind, "message": exc.message}
     if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
         raise past_deadline(
             f"host function {name}", f"while waiting in host function {name}", call.limits
         )
-    out = pack(envelope)
+    out = OK_PREFIX + pack(value) if err is None else pack({"Err": err})
     if len(out) > call.limits.max_host_payload_bytes:
         raise LimitExceeded(
             f"host function {name}: result of {len(out)} bytes, "
@@ -452,6 +474,40 @@ class Boundary:
         """A fresh instance of ``zm`` for one call."""
         return GuestCall(self, zm, limits, deadline, dispatch)
 
+    def run(
+        self,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+        export: str,
+        payload: bytes,
+        what: str,
+    ) -> Any:
+        return run_call(self, zm, limits, deadline, dispatch, export, payload, what)
+
+
+def run_call(
+    boundary: WasmBoundary,
+    zm: ZomeModule,
+    limits: Limits,
+    deadline: float,
+    dispatch: HostDispatch,
+    export: str,
+    payload: bytes,
+    what: str,
+) -> Any:
+    """One whole call on ``boundary``: a guest call, the export, the value of its result
+    (:func:`result_value`). A failed call's instance is let go at once, even if the error's
+    traceback keeps the call object."""
+    guest = boundary.guest_call(zm, limits, deadline, dispatch)
+    try:
+        raw = guest.invoke(export, payload)
+    except BaseException:
+        guest.close()
+        raise
+    return result_value(raw, what)
+
 
 class GuestInvocation(Protocol):
     def invoke(self, export: str, payload: bytes) -> bytes: ...
@@ -468,3 +524,16 @@ class WasmBoundary(Protocol):
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
     ) -> GuestInvocation: ...
+
+    def run(
+        self,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+        export: str,
+        payload: bytes,
+        what: str,
+    ) -> Any:
+        """:func:`run_call`: the value of ``export``'s result, or the typed error."""
+        ...

@@ -13,12 +13,14 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* -- wasmtime's C API (crates/c-api/include/wasmtime), declared by hand ------ ------------ */
@@ -37,6 +39,7 @@ typedef void (*wt_set_epoch_deadline)(void *ctx, uint64_t ticks);
 typedef void *(*wt_set_fuel)(void *ctx, uint64_t fuel);
 typedef void *(*wt_global_set)(void *ctx, const void *global, const void *val);
 typedef void *(*wt_memory_grow)(void *ctx, const void *memory, uint64_t delta, uint64_t *prev);
+typedef void (*wt_error_delete)(void *error);
 
 static wt_call_unchecked api_call;
 static wt_memory_data api_memory_data;
@@ -46,6 +49,8 @@ static wt_set_epoch_deadline api_set_epoch_deadline;
 static wt_set_fuel api_set_fuel;
 static wt_global_set api_global_set;
 static wt_memory_grow api_memory_grow;
+static wt_error_delete api_error_delete;
+static double epoch_tick; /* seconds per epoch tick (the engine's ticker) */
 static int api_ready;
 
 #define VAL_SIZE 32 /* sizeof(wasmtime_val_t) */
@@ -197,7 +202,7 @@ typedef struct {
     const void **gaddr;
     size_t size;         /* bytes of memory it is reset to: the image, grown by the host */
     int resident_ok;     /* a page written since it was made stays resident (see above) */
-    size_t last_dirty;   /* bytes the last reset put back */
+    Py_ssize_t dirty;    /* bytes the last reset put back; -1: it could not be reset */
 } Instance;
 
 static void Instance_dealloc(Instance *self) {
@@ -318,24 +323,30 @@ static size_t restore(const Image *img, uint8_t *base, size_t size, int resident
     return written;
 }
 
-/* Put the instance back to its fresh state (memory and mutable globals). False when that
- * is impossible: no image, a memory that grew (memory cannot shrink), or a memory grown by
- * the host past its image whose pages' residency cannot be trusted. */
-static PyObject *Instance_reset(Instance *self, PyObject *unused) {
+/* Put the instance back to its fresh state (memory and mutable globals); ``dirty`` says
+ * how many bytes that wrote, or -1 when it is impossible: no image, a memory that grew
+ * (memory cannot shrink), or a memory grown by the host past its image whose pages'
+ * residency cannot be trusted. Such an instance must not be used again. */
+static int reset(Instance *self) {
     Image *img = self->image;
+    self->dirty = -1;
     if (img == NULL || api_memory_data_size(self->ctx, self->memory) != self->size ||
         (self->size > img->size && !self->resident_ok))
-        Py_RETURN_FALSE;
-    self->last_dirty = restore(img, self->base, self->size, self->resident_ok);
+        return 0;
+    size_t written = restore(img, self->base, self->size, self->resident_ok);
     for (size_t i = 0; i < img->nglobals; i++) {
         void *err = api_global_set(self->ctx, self->gaddr[i], img->globals + i * VAL_SIZE);
-        if (err != NULL) return PyLong_FromVoidPtr(err); /* cannot happen: same type, mutable */
+        if (err != NULL) { /* cannot happen: same type, mutable */
+            api_error_delete(err);
+            return 0;
+        }
     }
-    Py_RETURN_TRUE;
+    self->dirty = (Py_ssize_t)written;
+    return 1;
 }
 
-static PyObject *Instance_last_dirty(Instance *self, PyObject *unused) {
-    return PyLong_FromSize_t(self->last_dirty);
+static PyObject *Instance_reset(Instance *self, PyObject *unused) {
+    return PyBool_FromLong(reset(self));
 }
 
 static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
@@ -346,10 +357,13 @@ static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
 static PyMethodDef Instance_methods[] = {
     {"reset", (PyCFunction)Instance_reset, METH_NOARGS,
      "Put the instance back to its image; False when impossible."},
-    {"last_dirty", (PyCFunction)Instance_last_dirty, METH_NOARGS,
-     "Bytes the last reset put back."},
     {"reusable", (PyCFunction)Instance_reusable, METH_NOARGS,
      "Whether a reset can put it back to its fresh state."},
+    {NULL}};
+
+static PyMemberDef Instance_members[] = {
+    {"dirty", T_PYSSIZET, offsetof(Instance, dirty), READONLY,
+     "Bytes the last reset put back; -1: it could not be reset (never use it again)."},
     {NULL}};
 
 static PyTypeObject InstanceType = {
@@ -359,6 +373,7 @@ static PyTypeObject InstanceType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The externs of one live instance, and its reset.",
     .tp_methods = Instance_methods,
+    .tp_members = Instance_members,
     .tp_new = Instance_new,
 };
 
@@ -372,7 +387,15 @@ enum {
     FAIL_OUTPUT_PTR = 6,   /* the export's result (a, b) is outside memory */
     FAIL_FUEL = 7,         /* setting fuel failed: a wasmtime_error_t* (a) */
     FAIL_HOST = 8,         /* a host function failed: the call object holds the reason */
+    FAIL_DEADLINE = 9,     /* the call's deadline passed before the export started */
 };
+/* invoke's flags */
+enum {
+    RESET = 1,    /* after a clean call, reset the instance (its ``dirty`` says how it went) */
+    OK_VALUE = 2, /* an {"Ok": value} envelope comes back as the value's bytes alone */
+};
+/* {"Ok": …} in MessagePack: a map of one entry whose key is the fixstr "Ok" */
+static const uint8_t ok_prefix[4] = {0x81, 0xa2, 'O', 'k'};
 /* What a host function can go wrong with before or after its body, reported to fault(). */
 enum {
     HOST_OUTSIDE = 1,       /* no zome call on this thread */
@@ -465,8 +488,15 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
     }
     a->serving = 1;
     PyObject *input = PyBytes_FromStringAndSize((const char *)inst->base + ptr, len);
-    PyObject *result = input ? PyObject_CallFunction(host_body, "OnO", a->call, index, input)
-                             : NULL;
+    PyObject *result = NULL;
+    if (input != NULL) {
+        PyObject *at = PyLong_FromSsize_t(index);
+        if (at != NULL) {
+            PyObject *argv[3] = {a->call, at, input};
+            result = PyObject_Vectorcall(host_body, argv, 3, NULL);
+            Py_DECREF(at);
+        }
+    }
     Py_XDECREF(input);
     if (result == NULL) {
         trap = fault_trap(a, index, HOST_PYTHON, 0, 0);
@@ -530,25 +560,40 @@ static void *guest(Active *a, const void *func, wt_val_raw *vals, size_t n, void
     return err;
 }
 
-/* invoke(inst, func, payload, deadline_ticks, fuel, max_output, max_host, call)
- *   -> bytes (the export's result) | (what, a, b): a failure, see FAIL_*.
- * fuel < 0: the engine does not consume fuel. */
+/* Epoch ticks left until ``deadline`` (time.monotonic()'s clock); 0: it has passed. */
+static uint64_t ticks_until(double deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double remaining = deadline - ((double)now.tv_sec + (double)now.tv_nsec * 1e-9);
+    if (!(remaining > 0)) return 0;
+    double ticks = remaining / epoch_tick + 1;
+    return ticks >= 1e18 ? (uint64_t)1e18 : (uint64_t)ticks;
+}
+
+/* invoke(inst, func, payload, deadline, fuel, max_output, max_host, call, flags)
+ *   -> bytes (the export's result; with OK_VALUE, the value of an {"Ok": value} envelope)
+ *    | (result,): with OK_VALUE, a result that is not such an envelope
+ *    | (what, a, b): a failure, see FAIL_*.
+ * deadline: time.monotonic() seconds; fuel < 0: the engine does not consume fuel. */
 static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
-    if (argc != 8 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
+    if (argc != 9 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
         PyErr_SetString(PyExc_TypeError,
-                        "invoke(inst, func, payload: bytes, ticks, fuel, max_output, "
-                        "max_host, call)");
+                        "invoke(inst, func, payload: bytes, deadline, fuel, max_output, "
+                        "max_host, call, flags)");
         return NULL;
     }
     Instance *inst = (Instance *)argv[0];
     const void *func = PyLong_AsVoidPtr(argv[1]);
-    unsigned long long ticks = PyLong_AsUnsignedLongLong(argv[3]);
+    double deadline = PyFloat_AsDouble(argv[3]);
     long long fuel = PyLong_AsLongLong(argv[4]);
     unsigned long long max_output = PyLong_AsUnsignedLongLong(argv[5]);
     unsigned long long max_host = PyLong_AsUnsignedLongLong(argv[6]);
+    long flags = PyLong_AsLong(argv[8]);
     if (PyErr_Occurred()) return NULL;
     PyObject *payload = argv[2];
     Py_ssize_t n = PyBytes_GET_SIZE(payload);
+    uint64_t ticks = ticks_until(deadline);
+    if (ticks == 0) return fail(FAIL_DEADLINE, 0, 0);
     api_set_epoch_deadline(inst->ctx, ticks);
     if (fuel >= 0) {
         void *err = api_set_fuel(inst->ctx, (uint64_t)fuel);
@@ -594,7 +639,11 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
         ret = fail(FAIL_OUTPUT_PTR, out_ptr, out_len);
         goto done;
     }
-    PyObject *out = PyBytes_FromStringAndSize((const char *)inst->base + out_ptr, out_len);
+    const uint8_t *result = inst->base + out_ptr;
+    int ok = (flags & OK_VALUE) && out_len >= sizeof ok_prefix &&
+             memcmp(result, ok_prefix, sizeof ok_prefix) == 0;
+    size_t skip = ok ? sizeof ok_prefix : 0;
+    PyObject *out = PyBytes_FromStringAndSize((const char *)result + skip, out_len - skip);
     if (out == NULL) goto done;
     memset(vals, 0, sizeof vals);
     vals[0].i32 = (int32_t)out_ptr;
@@ -605,17 +654,28 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
         ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
         goto done;
     }
-    ret = out;
+    if (flags & RESET) reset(inst);
+    if ((flags & OK_VALUE) && !ok) {
+        ret = PyTuple_Pack(1, out);
+        Py_DECREF(out);
+    } else {
+        ret = out;
+    }
 done:
     current = a.prev;
     return ret;
 }
 
-/* setup(addresses: dict[str, int], host_body, host_fault, host_stray) */
+/* setup(addresses: dict[str, int], host_body, host_fault, host_stray, epoch_tick: float) */
 static PyObject *setup(PyObject *mod, PyObject *args) {
     PyObject *addrs, *body, *fault, *stray;
-    if (!PyArg_ParseTuple(args, "O!OOO", &PyDict_Type, &addrs, &body, &fault, &stray))
+    double tick;
+    if (!PyArg_ParseTuple(args, "O!OOOd", &PyDict_Type, &addrs, &body, &fault, &stray, &tick))
         return NULL;
+    if (!(tick > 0)) {
+        PyErr_SetString(PyExc_ValueError, "the epoch tick must be positive");
+        return NULL;
+    }
     struct {
         const char *name;
         void **slot;
@@ -628,6 +688,7 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
         {"wasmtime_context_set_fuel", (void **)&api_set_fuel},
         {"wasmtime_global_set", (void **)&api_global_set},
         {"wasmtime_memory_grow", (void **)&api_memory_grow},
+        {"wasmtime_error_delete", (void **)&api_error_delete},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         PyObject *v = PyDict_GetItemString(addrs, want[i].name);
@@ -645,6 +706,7 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
     Py_XSETREF(host_fault, fault);
     Py_INCREF(stray);
     Py_XSETREF(host_stray, stray);
+    epoch_tick = tick;
     api_ready = 1;
     Py_RETURN_NONE;
 }
