@@ -17,21 +17,23 @@ or the typed error's class and message. Three corpora:
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import wasmtime
 
-from zomehost.core.codec import pack, unpack
+from zomehost.core.codec import MAX_NESTING, pack, unpack
 from zomehost.core.hash import CellId, WasmHash
 from zomehost.core.limits import Limits
-from zomehost.errors import ZomehostError
+from zomehost.errors import Timeout, ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
 from zomehost.ribosome import fastpath, nativepath
-from zomehost.ribosome.boundary import Boundary
+from zomehost.ribosome.boundary import OK_PREFIX, Boundary
 from zomehost.ribosome.engine import WasmEngine
 from zomehost.ribosome.ribosome import Ribosome, select_boundary
 
@@ -357,6 +359,91 @@ def test_a_call_cannot_run_on_an_instance_another_call_took(
     second = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
     assert outcome(lambda: first.invoke("echo", pack(2)))[0] == "RibosomeError"
     assert second.invoke("echo", pack(3)) == pack(3)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# (what the guest returns, the outcome's kind): every boundary's ``run`` must agree
+ENVELOPES = [
+    (pack({"Ok": [1, "x", b"y"]}), "ok"),
+    (b"\x81\xd9\x02Ok" + pack(5), "ok"),  # the key "Ok" as a str8: the general decode
+    (pack({"Ok": None}), "ok"),
+    (pack({"Ok": _nested(MAX_NESTING)}), "ok"),  # the nesting limit is the value's
+    (pack({"Ok": _nested(MAX_NESTING + 1)}), "DeserializeError"),
+    (pack({"Err": "no"}), "GuestError"),
+    (pack({"Err": {"kind": "x"}}), "GuestError"),
+    (pack({"Ok": 1, "Err": 2}), "GuestError"),
+    (pack([1]), "GuestError"),
+    (b"", "DeserializeError"),
+    (OK_PREFIX, "DeserializeError"),  # cut short after the key
+    (OK_PREFIX + pack(1) + b"\x00", "DeserializeError"),  # one value too many
+    (b"\x81\xa2Ok\xc1", "DeserializeError"),  # not msgpack after the key
+]
+
+
+@pytest.mark.parametrize(("result", "kind_of_outcome"), ENVELOPES)
+def test_run_reads_result_envelopes_the_same_way(
+    edge: tuple[WasmEngine, Any], result: bytes, kind_of_outcome: str
+) -> None:
+    """``Boundary.run`` gives the ``Ok`` value or the same typed error on every boundary.
+    The native one reads the envelope in C; its first run makes the instance, the next
+    ones take it from the thread's pool (``_boundary.Pool.run``)."""
+    engine, zm = edge
+    results = {}
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        runs = [
+            outcome(
+                partial(
+                    b.run, zm, Limits(), time.monotonic() + 5, _dispatch, "echo", result, "e.echo"
+                )
+            )
+            for _ in range(3)
+        ]
+        assert runs[0] == runs[1] == runs[2], (kind, runs)
+        results[kind] = runs[0]
+    got = same(results)
+    assert got[0] == kind_of_outcome, got
+    if got[0] == "ok":
+        assert got[1] == msgpack.unpackb(result)["Ok"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_finished_run_holds_nothing_of_its_call(edge: tuple[WasmEngine, Any], kind: str) -> None:
+    """The call object an idle instance keeps for the next ``run`` lets go of the last
+    call's dispatch (and so of its context) when the call ends."""
+    engine, zm = edge
+    b = select_boundary(engine, kind)
+
+    class Dispatch:
+        def __call__(self, name: str, value: Any) -> Any:
+            return _dispatch(name, value)
+
+    for _ in range(3):  # the first makes the instance, the next go through the pool
+        dispatch = Dispatch()
+        gone = weakref.ref(dispatch)
+        deadline = time.monotonic() + 5
+        assert b.run(zm, Limits(), deadline, dispatch, "via_host", pack(b"ab"), "e") == b"ba"
+        del dispatch
+        assert gone() is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_past_its_deadline_is_a_timeout_and_the_next_one_runs(
+    edge: tuple[WasmEngine, Any], kind: str
+) -> None:
+    engine, zm = edge
+    b = select_boundary(engine, kind)
+    ok = pack({"Ok": 1})
+    assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo", ok, "e.echo") == 1
+    with pytest.raises(Timeout):
+        b.run(zm, Limits(), time.monotonic() - 1, _dispatch, "echo", ok, "e.echo")
+    assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo", ok, "e.echo") == 1
 
 
 def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) -> None:

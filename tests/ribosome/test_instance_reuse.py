@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ import wasmtime
 
 from zomehost.core.codec import pack
 from zomehost.core.hash import WasmHash
-from zomehost.core.limits import Limits
+from zomehost.core.limits import Limits, MemoryBudgets
 from zomehost.errors import WasmError, ZomehostError
 from zomehost.ribosome import fastpath, nativepath
 from zomehost.ribosome.engine import WasmEngine, ZomeModule
@@ -241,6 +242,61 @@ def test_reuse_respects_a_smaller_memory_cap(engine: WasmEngine, kind: str) -> N
     assert outcomes[0] == outcomes[1] and outcomes[0][0] == "OutOfMemory"
     assert _idle(b, zm) is not None  # kept for the next call that fits
     assert _call(b, zm, "dump", pack(None)) == _call(fresh, zm, "dump", pack(None))
+
+
+# One per name: the data segment makes each a module of its own.
+POOLED_WAT = (
+    r"""
+(module
+  (import "zomehost" "random_bytes" (func $host (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 16) "NAME")
+"""
+    + BUMP_ALLOCATOR.lstrip("\n")
+    + r"""  (func (export "via_host") (param $p i32) (param $n i32) (result i64)
+    (call $host (local.get $p) (local.get $n)))
+)
+"""
+)
+
+
+def _echo_back(name: str, value: Any) -> Any:
+    return value
+
+
+def test_a_threads_idle_instances_stay_within_its_cache(tmp_path: Path) -> None:
+    """Native: a thread's idle instances (``_boundary.Pool``; kept by Python after a call
+    that made its instance, by C after a call through the pool) never keep more resident
+    than ``thread_cache_bytes``, least recently used out first, and ``held`` is what they
+    keep. Each instance here keeps one page (its image's) after a small call."""
+    engine = WasmEngine(tmp_path, memory=MemoryBudgets(thread_cache_bytes=10 * 1024))
+    try:
+        m0, m1, m2 = (_load(engine, POOLED_WAT.replace("NAME", n)) for n in ("m0", "m1", "m2"))
+        b = nativepath.Boundary(engine)
+        pool = b._local.idle
+
+        def run(zm: ZomeModule, n: int) -> None:
+            data = b"x" * n
+            deadline = time.monotonic() + 5
+            assert b.run(zm, Limits(), deadline, _echo_back, "via_host", pack(data), "p") == data
+            assert pool.held == sum(s[3].dirty for s in pool.slots.values()) <= pool.cache
+
+        def idle() -> list[bytes]:
+            return [key[0] for key in pool.slots]
+
+        run(m0, 10)
+        run(m1, 10)
+        call = pool.slots[(m0.wasm_hash.raw, 0)][2]
+        run(m0, 10)  # through the pool: the same call object, m0 now the most recent
+        assert pool.slots[(m0.wasm_hash.raw, 0)][2] is call
+        run(m2, 10)  # a third page is over the cache: m1, the least recently used, goes
+        assert idle() == [m0.wasm_hash.raw, m2.wasm_hash.raw]
+        run(m2, 3000)  # through the pool, writing a second page: over again, m0 goes
+        assert idle() == [m2.wasm_hash.raw]
+        assert pool.held == 8 * 1024
+    finally:
+        engine.close()
 
 
 # -- modules whose reset could not be complete ------------------------------------------------

@@ -38,7 +38,6 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 from zomehost.core.codec import unpack
@@ -191,7 +190,7 @@ class _Instance(fastpath._Instance):
     grown by the host to its tier's size when that is bigger than the module's own and the
     call tree's budget has room (``tier`` is 0 when it was not grown)."""
 
-    __slots__ = ("held", "native", "tier")
+    __slots__ = ("native", "tier")
 
     def __init__(
         self,
@@ -207,7 +206,6 @@ class _Instance(fastpath._Instance):
             image = boundary.image(prepared, self)
         size = grown_size(tier, self.size)
         self.tier = tier if size > self.size else 0
-        self.held = 0  # bytes its last reset wrote: what it keeps resident while idle
         try:
             self.native = _ext.Instance(
                 store.ctx,
@@ -225,34 +223,34 @@ class _Instance(fastpath._Instance):
         self.size = size
 
 
-# An idle instance: its store, itself, and the call object of ``Boundary.run`` that last
-# used it (None when it was not a ``run``), which the next ``run`` on it takes over.
-_Slot = tuple[fastpath._Store, _Instance, "GuestCall | None"]
-
-
-class _Idle:
-    """A thread's reset instances (one store each), least recently used first, and the
-    bytes they keep resident (``held``, bounded by the engine's ``thread_cache_bytes``)."""
-
-    __slots__ = ("cache", "held", "slots")
-
-    def __init__(self, cache: int) -> None:
-        self.cache = cache
-        self.held = 0
-        self.slots: OrderedDict[tuple[bytes, int], _Slot] = OrderedDict()
-
-    def pop(self, key: tuple[bytes, int]) -> _Slot | None:
-        slot = self.slots.pop(key, None)
-        if slot is not None:
-            self.held -= slot[1].held
-        return slot
+# An idle instance (a slot of a thread's ``_boundary.Pool``): its store, itself, the call
+# object of ``Boundary.run`` that last used it (None when it was not a ``run``: the next
+# ``run`` on it takes that object over), its C counterpart, its export addresses by name
+# and its store's memory cap. What it keeps resident is its C counterpart's ``dirty``.
+_Slot = tuple[fastpath._Store, _Instance, "GuestCall | None", Any, dict[str, "int | None"], int]
 
 
 class _Local(threading.local):
-    """Each thread's :class:`_Idle` (a plain object: one thread-local lookup per call)."""
+    """Each thread's idle instances (a ``_boundary.Pool``: one thread-local lookup per call),
+    least recently kept first, within the engine's ``thread_cache_bytes`` of what they keep
+    resident and :data:`IDLE_INSTANCES`."""
 
     def __init__(self, cache: int) -> None:
-        self.idle = _Idle(cache)
+        self.idle = _ext.Pool(active_calls.stack, cache, IDLE_INSTANCES, UNCHARGED_BYTES, _unserved)
+
+
+def _unserved(name: str, value: Any) -> Any:
+    """The dispatch of an idle ``run`` call object: its last call is over, and what that
+    call's dispatch held (its context) is not kept with the idle instance."""
+    raise RibosomeError(f"host function {name} was called outside a zome call")
+
+
+def _drop(idle: Any, key: tuple[bytes, int]) -> _Slot | None:
+    """Take the slot of ``key`` out of the thread's idle instances."""
+    slot: _Slot | None = idle.slots.pop(key, None)
+    if slot is not None:
+        idle.held -= slot[3].dirty
+    return slot
 
 
 class Boundary(fastpath.Boundary):
@@ -290,10 +288,10 @@ class Boundary(fastpath.Boundary):
         """This thread's idle instance of ``key`` (module, tier), reset to its fresh state and
         taken out of the idle ones, when this call may use it."""
         idle = self._local.idle
-        slot = idle.slots.get(key)
+        slot: _Slot | None = idle.slots.get(key)
         # an instance bigger than this call's cap could not start fresh: nor is it reused
         if slot is not None and slot[1].size <= limits.memory_bytes:
-            idle.pop(key)
+            _drop(idle, key)
             # beyond the uncharged allowance, the call tree pays for all of it
             if slot[1].size <= UNCHARGED_BYTES or memory.adopt(slot[1].base):
                 slot[0].limit_memory(limits.memory_bytes)
@@ -321,22 +319,24 @@ class Boundary(fastpath.Boundary):
         recently used ones go first."""
         idle = self._local.idle
         key = (inst.key, inst.tier)
-        held = inst.held = inst.native.dirty
+        native = inst.native
+        held = native.dirty
         slots = idle.slots
         if key in slots or held > idle.cache:
             return  # one idle instance per module and tier; this one goes with its store
-        slots[key] = (store, inst, call)
+        if call is not None:
+            call.dispatch = _unserved
+        slots[key] = (store, inst, call, native, inst.funcs, store.memory_limit)
         idle.held += held
-        if idle.held > idle.cache or len(slots) > IDLE_INSTANCES:
-            while idle.held > idle.cache or len(slots) > IDLE_INSTANCES:
-                idle.pop(next(iter(slots)))
+        idle.trim()
 
     def take(self, inst: _Instance) -> None:
         """Take ``inst`` out of this thread's idle instances if it is there."""
         key = (inst.key, inst.tier)
-        slot = self._local.idle.slots.get(key)
+        idle = self._local.idle
+        slot = idle.slots.get(key)
         if slot is not None and slot[1] is inst:
-            self._local.idle.pop(key)
+            _drop(idle, key)
 
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
@@ -355,41 +355,40 @@ class Boundary(fastpath.Boundary):
     ) -> Any:
         """:func:`boundary.run_call`, with the result envelope read on the C side.
 
-        The usual call — a small input, an idle instance that served an earlier ``run`` and
-        has the export looked up, an uncharged memory — takes over that call's object and
-        runs here in a few lines; anything else goes through :meth:`GuestCall._invoke`."""
-        idle = self._local.idle
+        The usual call — a small input, an idle instance that served an earlier ``run``
+        with the export looked up, the same memory cap, a memory within the uncharged
+        allowance — is one C call (``Pool.run``: take the instance and its call object,
+        invoke, reset, keep); anything else goes through :meth:`GuestCall._invoke`."""
+        out = None
         key = (zm.wasm_hash.raw, 0)
-        slot = idle.slots.get(key) if len(payload) <= SMALL_INPUT else None
-        if slot is None:
-            call = GuestCall(self, zm, limits, deadline, dispatch, run=True)
-            func = None
-        else:
-            store, inst, reused = slot
-            func = inst.funcs.get(export)
-            size = inst.size
-            if reused and func and size <= UNCHARGED_BYTES and size <= limits.memory_bytes:
-                del idle.slots[key]
-                idle.held -= inst.held
-                if store.memory_limit != limits.memory_bytes:
-                    store.limit_memory(limits.memory_bytes)
-                call = reused
-                call.limits, call.deadline, call.dispatch = limits, deadline, dispatch
-                call._invoked = True
-                store.turn += 1
-                call._turn = store.turn
-            else:
-                call = GuestCall(self, zm, limits, deadline, dispatch, self.idle(key, limits), True)
-                func = None
-        try:
-            if func is None:
+        if len(payload) <= SMALL_INPUT:
+            fuel = limits.fuel if self.fuel and limits.fuel is not None else self.no_fuel
+            out = self._local.idle.run(
+                key,
+                export,
+                payload,
+                deadline,
+                fuel,
+                limits.max_output_bytes,
+                limits.max_host_payload_bytes,
+                limits.memory_bytes,
+                limits,
+                dispatch,
+                _RESET | _OK_VALUE,
+            )
+        if out is None:
+            slot = self.idle(key, limits) if len(payload) <= SMALL_INPUT else None
+            call = GuestCall(self, zm, limits, deadline, dispatch, slot, run=True)
+            try:
                 out = call._invoke(export, payload, _RESET | _OK_VALUE)
-            else:
-                out = call.enter(inst, func, export, payload, _RESET | _OK_VALUE)
-        except BaseException:
+            except BaseException:
+                call.close()
+                raise
+        elif out.__class__ is tuple and len(out) == 2:
+            call, failure = out
             call.close()
-            raise
-        # a clean call: its instance (and this call object) may serve the next call already
+            raise call.failed(failure, export)
+        # a clean call: its instance (and call object) may serve the next call already
         if out.__class__ is bytes:
             return unpack(out, what=f"{what} result")
         return result_value(out[0], what)
@@ -510,12 +509,17 @@ class GuestCall(fastpath.GuestCall):
             if inst.native.dirty >= 0:  # reset by invoke: it can serve the next call
                 boundary.keep(self.store, inst, self if self._run else None)
             return out
+        raise self.failed(out, export)
+
+    def failed(self, out: Any, export: str) -> BaseException:
+        """What to raise for a call that did not end cleanly (``out``: what
+        ``_boundary.invoke`` gave back); its instance is never used again."""
         self._spoiled = True
         if self.interrupt is not None:
-            raise self.interrupt
+            return self.interrupt
         if out.__class__ is tuple and len(out) == 3 and out[0] == _FAIL_DEADLINE:
-            raise Timeout(f"the call's deadline passed before {export} started")
-        raise self._failure(out, export)
+            return Timeout(f"the call's deadline passed before {export} started")
+        return self._failure(out, export)
 
     def _failure(self, out: Any, export: str) -> ZomehostError:
         """The typed error for what ``_boundary.invoke`` reported."""

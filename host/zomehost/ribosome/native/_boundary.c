@@ -575,6 +575,27 @@ static uint64_t ticks_until(double deadline) {
  *    | (result,): with OK_VALUE, a result that is not such an envelope
  *    | (what, a, b): a failure, see FAIL_*.
  * deadline: time.monotonic() seconds; fuel < 0: the engine does not consume fuel. */
+/* The parameters of one call, as invoke() and Pool.run() take them. */
+typedef struct {
+    double deadline;
+    long long fuel;
+    unsigned long long max_output, max_host;
+    long flags;
+} Params;
+
+static int params(Params *p, PyObject *deadline, PyObject *fuel, PyObject *max_output,
+                  PyObject *max_host, PyObject *flags) {
+    p->deadline = PyFloat_AsDouble(deadline);
+    p->fuel = PyLong_AsLongLong(fuel);
+    p->max_output = PyLong_AsUnsignedLongLong(max_output);
+    p->max_host = PyLong_AsUnsignedLongLong(max_host);
+    p->flags = PyLong_AsLong(flags);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *call_guest(Instance *inst, const void *func, PyObject *payload,
+                            const Params *p, PyObject *call);
+
 static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
     if (argc != 9 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
         PyErr_SetString(PyExc_TypeError,
@@ -582,15 +603,19 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
                         "max_host, call, flags)");
         return NULL;
     }
-    Instance *inst = (Instance *)argv[0];
+    Params p;
     const void *func = PyLong_AsVoidPtr(argv[1]);
-    double deadline = PyFloat_AsDouble(argv[3]);
-    long long fuel = PyLong_AsLongLong(argv[4]);
-    unsigned long long max_output = PyLong_AsUnsignedLongLong(argv[5]);
-    unsigned long long max_host = PyLong_AsUnsignedLongLong(argv[6]);
-    long flags = PyLong_AsLong(argv[8]);
-    if (PyErr_Occurred()) return NULL;
-    PyObject *payload = argv[2];
+    if (params(&p, argv[3], argv[4], argv[5], argv[6], argv[8]) < 0) return NULL;
+    return call_guest((Instance *)argv[0], func, argv[2], &p, argv[7]);
+}
+
+/* One call of ``func`` on ``inst`` (see invoke). */
+static PyObject *call_guest(Instance *inst, const void *func, PyObject *payload,
+                            const Params *p, PyObject *call) {
+    double deadline = p->deadline;
+    long long fuel = p->fuel;
+    unsigned long long max_output = p->max_output, max_host = p->max_host;
+    long flags = p->flags;
     Py_ssize_t n = PyBytes_GET_SIZE(payload);
     uint64_t ticks = ticks_until(deadline);
     if (ticks == 0) return fail(FAIL_DEADLINE, 0, 0);
@@ -599,7 +624,7 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
         void *err = api_set_fuel(inst->ctx, (uint64_t)fuel);
         if (err != NULL) return fail(FAIL_FUEL, (uintptr_t)err, 0);
     }
-    Active a = {.inst = inst, .call = argv[7], .max_host = max_host, .prev = current};
+    Active a = {.inst = inst, .call = call, .max_host = max_host, .prev = current};
     current = &a;
     PyObject *ret = NULL;
     wt_val_raw vals[2];
@@ -666,6 +691,196 @@ done:
     return ret;
 }
 
+/* -- Pool: a thread's idle instances, and the usual call on one of them ------------------ */
+/* slots: a dict (module key, tier) -> (store, inst, call, native Instance, the instance's
+ * export addresses by name, its store's memory cap), least recently kept first; held: the
+ * bytes their last resets wrote (what they keep resident), at most ``cache``; at most
+ * ``most`` of them. nativepath.py keeps and takes instances in it too, by the same rules. */
+enum { SLOT_CALL = 2, SLOT_NATIVE = 3, SLOT_FUNCS = 4, SLOT_CAP = 5, SLOT_SIZE = 6 };
+
+typedef struct {
+    PyObject_HEAD PyObject *slots;
+    PyObject *stack; /* the thread's stack of running calls (boundary.active_calls.stack) */
+    PyObject *unserved; /* the dispatch an idle call object holds (not the last call's) */
+    Py_ssize_t held, cache, most, uncharged;
+} Pool;
+
+static PyObject *str_limits, *str_deadline, *str_dispatch, *str_fault, *str_interrupt;
+
+static void Pool_dealloc(Pool *self) {
+    Py_XDECREF(self->slots);
+    Py_XDECREF(self->stack);
+    Py_XDECREF(self->unserved);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Pool(stack: list, cache: int, most: int, uncharged: int, unserved) */
+static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    PyObject *stack, *unserved;
+    Py_ssize_t cache, most, uncharged;
+    if (!PyArg_ParseTuple(args, "O!nnnO", &PyList_Type, &stack, &cache, &most, &uncharged,
+                          &unserved))
+        return NULL;
+    Pool *self = (Pool *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->slots = PyDict_New();
+    if (self->slots == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(stack);
+    self->stack = stack;
+    Py_INCREF(unserved);
+    self->unserved = unserved;
+    self->cache = cache;
+    self->most = most;
+    self->uncharged = uncharged;
+    return (PyObject *)self;
+}
+
+static Py_ssize_t slot_held(PyObject *slot) {
+    return ((Instance *)PyTuple_GET_ITEM(slot, SLOT_NATIVE))->dirty;
+}
+
+/* Drop the least recently kept slots while the pool is over its bounds. */
+static int pool_trim(Pool *self) {
+    while (self->held > self->cache || PyDict_GET_SIZE(self->slots) > self->most) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *slot;
+        if (!PyDict_Next(self->slots, &pos, &key, &slot)) break;
+        self->held -= slot_held(slot);
+        Py_INCREF(key);
+        int err = PyDict_DelItem(self->slots, key); /* may free a store: Python runs */
+        Py_DECREF(key);
+        if (err < 0) return -1;
+    }
+    return 0;
+}
+
+/* Pool.run(key, export, payload, deadline, fuel, max_output, max_host, memory_bytes, limits,
+ *          dispatch, flags)
+ *   -> None: not the usual call (the caller takes the general way; nothing was done)
+ *    | what invoke() returns for a clean call (the instance is kept again)
+ *    | (call, failure): the call failed; its instance is not kept.
+ * The usual call: an idle instance of ``key`` whose last call was a ``run`` (its call object
+ * is taken over: limits, deadline and dispatch set), with ``export`` looked up, its store
+ * capped at ``memory_bytes``, and a memory of at most ``uncharged`` bytes and the cap. */
+static PyObject *Pool_run(Pool *self, PyObject *const *argv, Py_ssize_t argc) {
+    if (argc != 11 || !PyBytes_Check(argv[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run(key, export, payload: bytes, deadline, fuel, max_output, "
+                        "max_host, memory_bytes, limits, dispatch, flags)");
+        return NULL;
+    }
+    PyObject *key = argv[0], *slot = PyDict_GetItemWithError(self->slots, key);
+    if (slot == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyTuple_Check(slot) || PyTuple_GET_SIZE(slot) != SLOT_SIZE ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(slot, SLOT_NATIVE), &InstanceType)) {
+        PyErr_SetString(PyExc_TypeError, "a pool slot is not a slot");
+        return NULL;
+    }
+    PyObject *call = PyTuple_GET_ITEM(slot, SLOT_CALL);
+    Instance *inst = (Instance *)PyTuple_GET_ITEM(slot, SLOT_NATIVE);
+    if (call == Py_None) Py_RETURN_NONE;
+    int same_cap = PyObject_RichCompareBool(PyTuple_GET_ITEM(slot, SLOT_CAP), argv[7], Py_EQ);
+    if (same_cap < 0) return NULL;
+    long long cap = PyLong_AsLongLong(argv[7]);
+    if (cap == -1 && PyErr_Occurred()) return NULL;
+    if (!same_cap || (Py_ssize_t)inst->size > self->uncharged || (long long)inst->size > cap)
+        Py_RETURN_NONE;
+    PyObject *address = PyDict_GetItemWithError(PyTuple_GET_ITEM(slot, SLOT_FUNCS), argv[1]);
+    if (address == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    const void *func = address == Py_None ? NULL : PyLong_AsVoidPtr(address);
+    Params p;
+    if (params(&p, argv[3], argv[4], argv[5], argv[6], argv[10]) < 0) return NULL;
+    if (func == NULL) Py_RETURN_NONE;
+    /* take it */
+    Py_INCREF(slot);
+    Py_INCREF(call);
+    PyObject *out = NULL;
+    if (PyDict_DelItem(self->slots, key) < 0) goto done;
+    self->held -= inst->dirty;
+    if (PyObject_SetAttr(call, str_limits, argv[8]) < 0 ||
+        PyObject_SetAttr(call, str_deadline, argv[3]) < 0 ||
+        PyObject_SetAttr(call, str_dispatch, argv[9]) < 0 || PyList_Append(self->stack, call) < 0)
+        goto done;
+    out = call_guest(inst, func, argv[2], &p, call);
+    Py_ssize_t depth = PyList_GET_SIZE(self->stack);
+    if (depth > 0 && PyList_SetSlice(self->stack, depth - 1, depth, NULL) < 0) Py_CLEAR(out);
+    if (out == NULL) goto done;
+    int clean = PyBytes_Check(out) || (PyTuple_Check(out) && PyTuple_GET_SIZE(out) == 1);
+    PyObject *fault = PyObject_GetAttr(call, str_fault);
+    PyObject *interrupt = fault ? PyObject_GetAttr(call, str_interrupt) : NULL;
+    if (interrupt == NULL) {
+        Py_XDECREF(fault);
+        Py_CLEAR(out);
+        goto done;
+    }
+    clean = clean && fault == Py_None && interrupt == Py_None;
+    Py_DECREF(fault);
+    Py_DECREF(interrupt);
+    /* the call is over: its dispatch (and what that holds: the call's context) goes now */
+    if (PyObject_SetAttr(call, str_dispatch, self->unserved) < 0) {
+        Py_CLEAR(out);
+        goto done;
+    }
+    if (!clean) {
+        Py_SETREF(out, PyTuple_Pack(2, call, out));
+        goto done;
+    }
+    /* reset by call_guest: keep it for the next call, one per key, within the bounds */
+    int there = PyDict_Contains(self->slots, key);
+    if (there < 0) {
+        Py_CLEAR(out);
+    } else if (!there && inst->dirty >= 0 && inst->dirty <= self->cache) {
+        if (PyDict_SetItem(self->slots, key, slot) < 0) {
+            Py_CLEAR(out);
+        } else {
+            self->held += inst->dirty;
+            if (pool_trim(self) < 0) Py_CLEAR(out);
+        }
+    }
+done:
+    Py_DECREF(call);
+    Py_DECREF(slot);
+    return out;
+}
+
+static PyObject *pool_trim_py(Pool *self, PyObject *unused) {
+    if (pool_trim(self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Pool_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))Pool_run, METH_FASTCALL,
+     "The usual call on an idle instance; None when it is not one."},
+    {"trim", (PyCFunction)(void (*)(void))pool_trim_py, METH_NOARGS,
+     "Drop the least recently kept instances while over the bounds."},
+    {NULL}};
+
+static PyMemberDef Pool_members[] = {
+    {"slots", T_OBJECT_EX, offsetof(Pool, slots), READONLY, "The idle instances by key."},
+    {"held", T_PYSSIZET, offsetof(Pool, held), 0, "Bytes they keep resident."},
+    {"cache", T_PYSSIZET, offsetof(Pool, cache), READONLY, "The bound on held."},
+    {NULL}};
+
+static PyTypeObject PoolType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zomehost.ribosome.native._boundary.Pool",
+    .tp_basicsize = sizeof(Pool),
+    .tp_dealloc = (destructor)Pool_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A thread's idle instances.",
+    .tp_methods = Pool_methods,
+    .tp_members = Pool_members,
+    .tp_new = Pool_new,
+};
+
 /* setup(addresses: dict[str, int], host_body, host_fault, host_stray, epoch_tick: float) */
 static PyObject *setup(PyObject *mod, PyObject *args) {
     PyObject *addrs, *body, *fault, *stray;
@@ -729,13 +944,25 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_boundary",
                                        methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__boundary(void) {
-    if (PyType_Ready(&ImageType) < 0 || PyType_Ready(&InstanceType) < 0) return NULL;
+    if (PyType_Ready(&ImageType) < 0 || PyType_Ready(&InstanceType) < 0 ||
+        PyType_Ready(&PoolType) < 0)
+        return NULL;
+    struct {
+        PyObject **slot;
+        const char *name;
+    } names[] = {{&str_limits, "limits"},     {&str_deadline, "deadline"},
+                 {&str_dispatch, "dispatch"}, {&str_fault, "fault"},
+                 {&str_interrupt, "interrupt"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Py_INCREF(&ImageType);
     Py_INCREF(&InstanceType);
+    Py_INCREF(&PoolType);
     if (PyModule_AddObject(m, "Image", (PyObject *)&ImageType) < 0 ||
-        PyModule_AddObject(m, "Instance", (PyObject *)&InstanceType) < 0) {
+        PyModule_AddObject(m, "Instance", (PyObject *)&InstanceType) < 0 ||
+        PyModule_AddObject(m, "Pool", (PyObject *)&PoolType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
