@@ -377,8 +377,7 @@ class Boundary(fastpath.Boundary):
                 _RESET | _OK_VALUE,
             )
         if out is None:
-            slot = self.idle(key, limits) if len(payload) <= SMALL_INPUT else None
-            call = GuestCall(self, zm, limits, deadline, dispatch, slot, run=True)
+            call = GuestCall(self, zm, limits, deadline, dispatch, run=True)
             try:
                 out = call._invoke(export, payload, _RESET | _OK_VALUE)
             except BaseException:
@@ -407,15 +406,12 @@ class GuestCall(fastpath.GuestCall):
         limits: Limits,
         deadline: float,
         dispatch: HostDispatch,
-        slot: _Slot | None = None,
         run: bool = False,
     ) -> None:
-        """``slot``: the idle instance to use (else one is found); ``run``: a call object of
-        ``Boundary.run``, which nothing outside sees: kept with its instance for the next."""
+        """``run``: a call object of ``Boundary.run``, which nothing outside sees: kept with
+        its instance for the next ``run`` on it."""
         prepared = boundary._pre.get(zm.wasm_hash.raw) or boundary.pre(zm)
-        store, inst = (
-            slot[:2] if slot is not None else boundary.instance(prepared, limits, deadline)
-        )
+        store, inst = boundary.instance(prepared, limits, deadline)
         self.c = boundary.c
         self.limits = limits
         self.deadline = deadline
