@@ -369,9 +369,14 @@ def host_input_error(call: GuestSide, name: str, length: int) -> LimitExceeded |
     return None
 
 
-def host_result(call: GuestSide, name: str, raw: bytes) -> bytes:
+def host_result(
+    call: GuestSide, name: str, raw: bytes, frame: bool = False
+) -> bytes | tuple[bytes]:
     """Decode a host function's input, run it, and encode its ``{"Ok"|"Err"}`` envelope.
 
+    With ``frame``, an ``Ok`` value that is ``bytes`` comes back unencoded as ``(value,)``:
+    the native boundary writes its envelope (:func:`ok_bytes_size` bytes, the same as
+    ``pack({"Ok": value})``) straight into guest memory.
     Raises the typed error that fails the call (bad input, a breached limit, a deadline)."""
     value = unpack(raw, what=f"host function {name} input")
     err: dict[str, str] | None = None
@@ -385,13 +390,24 @@ def host_result(call: GuestSide, name: str, raw: bytes) -> bytes:
         raise past_deadline(
             f"host function {name}", f"while waiting in host function {name}", call.limits
         )
-    out = OK_PREFIX + pack(value) if err is None else pack({"Err": err})
-    if len(out) > call.limits.max_host_payload_bytes:
+    framed = frame and err is None and value.__class__ is bytes
+    if framed:
+        size = ok_bytes_size(len(value))
+    else:
+        out = OK_PREFIX + pack(value) if err is None else pack({"Err": err})
+        size = len(out)
+    if size > call.limits.max_host_payload_bytes:
         raise LimitExceeded(
-            f"host function {name}: result of {len(out)} bytes, "
+            f"host function {name}: result of {size} bytes, "
             f"limit {call.limits.max_host_payload_bytes}"
         )
-    return out
+    return (value,) if framed else out
+
+
+def ok_bytes_size(n: int) -> int:
+    """The size of ``pack({"Ok": b})`` for ``n`` bytes ``b``: the envelope's map and key,
+    msgpack's shortest ``bin`` header, the bytes."""
+    return len(OK_PREFIX) + (2 if n < 1 << 8 else 3 if n < 1 << 16 else 5) + n
 
 
 def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: int) -> int | None:
@@ -411,6 +427,7 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
             raise too_big
         raw = call.read(store, ptr, length, f"host function {name} input")
         out = host_result(call, name, raw)
+        assert out.__class__ is bytes  # only the native boundary asks for framed bytes
         out_ptr = call.write_new(store, out, f"host function {name} result")
         return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
     except ZomehostError as exc:

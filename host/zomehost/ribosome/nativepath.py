@@ -131,12 +131,13 @@ def unavailable() -> str | None:
 
 
 # -- what the C side asks of Python ---------------------------------------------------
-def _body(call: GuestCall, index: int, raw: bytes) -> bytes | str:
-    """Host function ``index``'s body: the envelope to write back, or (with ``call.fault``
-    set) the message of the trap the guest gets. Never raises."""
+def _body(call: GuestCall, index: int, raw: bytes) -> bytes | tuple[bytes] | str:
+    """Host function ``index``'s body: the envelope to write back (or ``(value,)``: bytes
+    whose ``Ok`` envelope the C side writes), or (with ``call.fault`` set) the message of
+    the trap the guest gets. Never raises."""
     name = HOST_FUNCTIONS[index]
     try:
-        return host_result(call, name, raw)
+        return host_result(call, name, raw, frame=True)
     except ZomehostError as exc:
         call.fault = exc
     except Exception as exc:

@@ -502,7 +502,9 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
         trap = fault_trap(a, index, HOST_PYTHON, 0, 0);
         goto served;
     }
-    if (!PyBytes_Check(result)) { /* the fault's message: the body recorded the error */
+    int framed = PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 1 &&
+                 PyBytes_Check(PyTuple_GET_ITEM(result, 0));
+    if (!framed && !PyBytes_Check(result)) { /* the fault's message: the body recorded it */
         Py_ssize_t n = 0;
         const char *text = PyUnicode_Check(result) ? PyUnicode_AsUTF8AndSize(result, &n) : NULL;
         if (text == NULL) {
@@ -514,8 +516,30 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
         Py_DECREF(result);
         goto served;
     }
-    /* the result envelope into a block the guest allocates */
-    Py_ssize_t n = PyBytes_GET_SIZE(result);
+    /* the result envelope into a block the guest allocates: the body's envelope, or for
+     * (value: bytes,) the envelope {"Ok": value} written here, as msgpack would (its map
+     * and key, the shortest bin header, the bytes) */
+    PyObject *data = result;
+    uint8_t head[9];
+    size_t h = 0;
+    if (framed) {
+        data = PyTuple_GET_ITEM(result, 0);
+        size_t len = (size_t)PyBytes_GET_SIZE(data);
+        memcpy(head, ok_prefix, sizeof ok_prefix);
+        h = sizeof ok_prefix;
+        if (len < 0x100) {
+            head[h++] = 0xc4;
+            head[h++] = (uint8_t)len;
+        } else if (len < 0x10000) {
+            head[h++] = 0xc5;
+            head[h++] = (uint8_t)(len >> 8);
+            head[h++] = (uint8_t)len;
+        } else {
+            head[h++] = 0xc6;
+            for (int shift = 24; shift >= 0; shift -= 8) head[h++] = (uint8_t)(len >> shift);
+        }
+    }
+    Py_ssize_t n = (Py_ssize_t)h + PyBytes_GET_SIZE(data);
     wt_val_raw vals[2];
     vals[0].i64 = 0;
     vals[0].i32 = (int32_t)n;
@@ -535,7 +559,8 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
         else if ((uint64_t)out + (uint64_t)n > size)
             trap = fault_trap(a, index, HOST_RESULT_PTR, out, (uint64_t)n);
         else {
-            memcpy(inst->base + out, PyBytes_AS_STRING(result), (size_t)n);
+            memcpy(inst->base + out, head, h);
+            memcpy(inst->base + out + h, PyBytes_AS_STRING(data), (size_t)n - h);
             args[0].i64 = (int64_t)(((uint64_t)out << 32) | (uint64_t)(uint32_t)n);
         }
     }
