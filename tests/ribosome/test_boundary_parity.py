@@ -33,7 +33,7 @@ from zomehost.core.limits import Limits
 from zomehost.errors import Timeout, ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
 from zomehost.ribosome import fastpath, nativepath
-from zomehost.ribosome.boundary import OK_PREFIX, Boundary
+from zomehost.ribosome.boundary import OK_PREFIX, Boundary, ok_bytes_size
 from zomehost.ribosome.engine import WasmEngine
 from zomehost.ribosome.ribosome import Ribosome, select_boundary
 
@@ -311,6 +311,39 @@ def test_boundary_level_results_match(
         assert got == ("ok", b"\x5a" * 64)
     if export == "via_host" and payload.startswith(b"\xc5"):
         assert unpack(got[1]) == {"Ok": unpack(payload)[::-1]}
+
+
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 65535, 65536, 70000])
+def test_a_host_functions_bytes_answer_is_the_same_envelope(
+    edge: tuple[WasmEngine, Any], n: int
+) -> None:
+    """The native boundary writes an ``{"Ok": bytes}`` envelope itself (no msgpack): the
+    guest gets exactly the bytes msgpack makes, at every ``bin`` header size."""
+    engine, zm = edge
+    data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    results = {}
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        call = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
+        results[kind] = outcome(partial(call.invoke, "via_host", pack(data)))
+    assert same(results) == ("ok", pack({"Ok": data[::-1]}))
+    assert ok_bytes_size(n) == len(pack({"Ok": data}))
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_bytes_answer_at_the_host_payload_limit(edge: tuple[WasmEngine, Any], over: int) -> None:
+    """An answer whose envelope is exactly ``max_host_payload_bytes`` passes; one byte more
+    is the same LimitExceeded everywhere."""
+    engine, zm = edge
+    limits = Limits(max_host_payload_bytes=ok_bytes_size(300))
+    data = b"q" * (300 + over)
+    results = {}
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        call = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+        results[kind] = outcome(partial(call.invoke, "via_host", pack(data)))
+    got = same(results)
+    assert got == (("ok", pack({"Ok": data})) if not over else ("LimitExceeded", got[1]))
 
 
 def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngine, Any]) -> None:
