@@ -353,6 +353,15 @@ def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngi
         call = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
         with pytest.raises(KeyboardInterrupt):
             call.invoke("via_host", pack("interrupt"))
+        # through run: a first call makes the instance, the next ones take it from the pool
+        for payload in (pack("x"), pack("interrupt"), pack("y"), pack("interrupt"), pack("z")):
+            deadline = time.monotonic() + 5
+            if payload == pack("interrupt"):
+                with pytest.raises(KeyboardInterrupt):
+                    b.run(zm, Limits(), deadline, _dispatch, "via_host", payload, "e")
+            else:
+                got = b.run(zm, Limits(), deadline, _dispatch, "via_host", payload, "e")
+                assert got == unpack(payload)  # the host function answers a text with it
 
 
 @pytest.mark.parametrize("kind", ["native", "fast"])
