@@ -206,7 +206,7 @@ def _native_pieces(bc: Any) -> dict[str, Callable[[], Any]]:
         "boundary_noop": boundary_run("noop"),
         "c_noop": c_noop,
         "reset": inst.native.reset,
-        "host_body": lambda: host_result(call, "random_bytes", count),
+        "host_body": lambda: host_result(call, "random_bytes", count, frame=True),
         "urandom": lambda: os.urandom(len(PAYLOAD)),
     }
 

@@ -1,5 +1,7 @@
 /* The native wasm boundary: one zome call (enter, copy in, host-function dispatch, copy out)
  * and the instance reset, in C over wasmtime's C API. Python runs only host-function bodies.
+ * A thread's idle instances live in a Pool: the usual call (an idle instance that served an
+ * earlier call) is one Python -> C call, Pool.run: take it, invoke, reset, keep it again.
  *
  * Built by zomehost.ribosome.native.build (the C compiler and Python's headers). wasmtime's
  * functions are not linked: their addresses come from the wasmtime-py wheel's own library
@@ -216,7 +218,7 @@ static void Instance_dealloc(Instance *self) {
 /* Instance(ctx, memory, alloc, free, owner, image or None, globals: tuple[int, ...], size):
  * with an image, the host grows the memory to ``size`` bytes first (its fresh state for
  * calls of that tier). Such an instance can be reset only when the pages past its image
- * cannot be swapped out (``reusable()``). */
+ * cannot be swapped out (see reset). */
 static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     unsigned long long ctx, memory, alloc, fr, size;
     PyObject *owner, *image, *globals;
@@ -349,16 +351,9 @@ static PyObject *Instance_reset(Instance *self, PyObject *unused) {
     return PyBool_FromLong(reset(self));
 }
 
-static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
-    Image *img = self->image;
-    return PyBool_FromLong(img != NULL && (self->size == img->size || self->resident_ok));
-}
-
 static PyMethodDef Instance_methods[] = {
     {"reset", (PyCFunction)Instance_reset, METH_NOARGS,
      "Put the instance back to its image; False when impossible."},
-    {"reusable", (PyCFunction)Instance_reusable, METH_NOARGS,
-     "Whether a reset can put it back to its fresh state."},
     {NULL}};
 
 static PyMemberDef Instance_members[] = {
