@@ -30,7 +30,7 @@ import wasmtime
 from zomehost.core.codec import MAX_NESTING, pack, unpack
 from zomehost.core.hash import CellId, WasmHash
 from zomehost.core.limits import Limits
-from zomehost.errors import Timeout, ZomehostError
+from zomehost.errors import DeserializeError, Timeout, ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
 from zomehost.ribosome import fastpath, nativepath
 from zomehost.ribosome.boundary import OK_PREFIX, Boundary, ok_bytes_size
@@ -486,6 +486,32 @@ def test_a_run_past_its_deadline_is_a_timeout_and_the_next_one_runs(
     with pytest.raises(Timeout):
         b.run(zm, Limits(), time.monotonic() - 1, _dispatch, "echo", ok, "e.echo")
     assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo", ok, "e.echo") == 1
+
+
+def test_a_trap_after_a_host_fault_is_taken_over(
+    edge: tuple[WasmEngine, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Native: when a host function faults, the guest gets a trap and the call's fault says
+    why; the trap (or error) wasmtime hands back must still be taken over (freed), call
+    after call."""
+    engine, zm = edge
+    b = select_boundary(engine, "native")
+    taken: list[int] = []
+
+    def spy(take: Callable[[int], Any]) -> Callable[[int], Any]:
+        def taking(ptr: int) -> Any:
+            taken.append(ptr)
+            return take(ptr)
+
+        return taking
+
+    monkeypatch.setattr(b.c, "trap", spy(b.c.trap))
+    monkeypatch.setattr(b.c, "error", spy(b.c.error))
+    for n in range(3):  # a fresh instance, then the thread's pool
+        deadline = time.monotonic() + 5
+        with pytest.raises(DeserializeError):  # the body faults: the whole memory as input
+            b.run(zm, Limits(), deadline, _dispatch, "host_bad_len", pack(None), "e")
+        assert len(taken) == n + 1 and taken[-1]
 
 
 def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) -> None:

@@ -519,20 +519,25 @@ class GuestCall(fastpath.GuestCall):
         return self._failure(out, export)
 
     def _failure(self, out: Any, export: str) -> ZomehostError:
-        """The typed error for what ``_boundary.invoke`` reported."""
+        """The typed error for what ``_boundary.invoke`` reported. A trap or error it
+        hands back is taken over (and so freed) even when the call's fault says why."""
+        what, a, b = out if out.__class__ is tuple and len(out) == 3 else (0, 0, 0)
+        c = self.c
+        exc: Any = None
+        if what in (_FAIL_ERROR, _FAIL_FUEL):
+            exc = c.error(a)
+        elif what == _FAIL_TRAP:
+            exc = c.trap(a)
         if self.fault is not None:
             return self.fault
-        if type(out) is bytes:  # cannot happen: a clean result with a fault recorded
+        if not what:  # cannot happen: a clean result with a fault recorded
             return RibosomeError(f"{export}: the call failed")
-        what, a, b = out
-        c = self.c
         size = self.memory_len()
         if what in (_FAIL_ERROR, _FAIL_TRAP):
-            exc = c.error(a) if what == _FAIL_ERROR else c.trap(a)
             running = GUEST_CODE if b == 1 else GUEST_ALLOCATOR  # the input's block or free
             return trap_error(exc, export, self.limits, size, running)
         if what == _FAIL_FUEL:
-            return RibosomeError(f"cannot set fuel: {c.error(a)}")
+            return RibosomeError(f"cannot set fuel: {exc}")
         if what == _FAIL_NO_INPUT:
             return OutOfMemory(f"input: the guest could not allocate {a} bytes")
         if what == _FAIL_INPUT_PTR:
