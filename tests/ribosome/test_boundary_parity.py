@@ -491,9 +491,9 @@ def test_a_run_past_its_deadline_is_a_timeout_and_the_next_one_runs(
 def test_a_trap_after_a_host_fault_is_taken_over(
     edge: tuple[WasmEngine, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Native: when a host function faults, the guest gets a trap and the call's fault says
-    why; the trap (or error) wasmtime hands back must still be taken over (freed), call
-    after call."""
+    """Native: when a host function faults or is interrupted, the guest gets a trap and the
+    call's fault says why; the trap (or error) wasmtime hands back must still be taken over
+    (freed), call after call."""
     engine, zm = edge
     b = select_boundary(engine, "native")
     taken: list[int] = []
@@ -511,7 +511,10 @@ def test_a_trap_after_a_host_fault_is_taken_over(
         deadline = time.monotonic() + 5
         with pytest.raises(DeserializeError):  # the body faults: the whole memory as input
             b.run(zm, Limits(), deadline, _dispatch, "host_bad_len", pack(None), "e")
-        assert len(taken) == n + 1 and taken[-1]
+        assert len(taken) == 2 * n + 1 and taken[-1]
+        with pytest.raises(KeyboardInterrupt):  # the body is interrupted
+            b.run(zm, Limits(), deadline, _dispatch, "via_host", pack("interrupt"), "e")
+        assert len(taken) == 2 * n + 2 and taken[-1]
 
 
 def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) -> None:

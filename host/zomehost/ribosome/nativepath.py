@@ -512,11 +512,10 @@ class GuestCall(fastpath.GuestCall):
         """What to raise for a call that did not end cleanly (``out``: what
         ``_boundary.invoke`` gave back); its instance is never used again."""
         self._spoiled = True
-        if self.interrupt is not None:
-            return self.interrupt
         if out.__class__ is tuple and len(out) == 3 and out[0] == _FAIL_DEADLINE:
             return Timeout(f"the call's deadline passed before {export} started")
-        return self._failure(out, export)
+        failure = self._failure(out, export)  # takes over what wasmtime handed back
+        return failure if self.interrupt is None else self.interrupt
 
     def _failure(self, out: Any, export: str) -> ZomehostError:
         """The typed error for what ``_boundary.invoke`` reported. A trap or error it
