@@ -17,21 +17,23 @@ or the typed error's class and message. Three corpora:
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 import wasmtime
 
-from zomehost.core.codec import pack, unpack
+from zomehost.core.codec import MAX_NESTING, pack, unpack
 from zomehost.core.hash import CellId, WasmHash
 from zomehost.core.limits import Limits
-from zomehost.errors import ZomehostError
+from zomehost.errors import DeserializeError, Timeout, ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
 from zomehost.ribosome import fastpath, nativepath
-from zomehost.ribosome.boundary import Boundary
+from zomehost.ribosome.boundary import OK_PREFIX, Boundary, ok_bytes_size
 from zomehost.ribosome.engine import WasmEngine
 from zomehost.ribosome.ribosome import Ribosome, select_boundary
 
@@ -311,6 +313,39 @@ def test_boundary_level_results_match(
         assert unpack(got[1]) == {"Ok": unpack(payload)[::-1]}
 
 
+@pytest.mark.parametrize("n", [0, 1, 255, 256, 65535, 65536, 70000])
+def test_a_host_functions_bytes_answer_is_the_same_envelope(
+    edge: tuple[WasmEngine, Any], n: int
+) -> None:
+    """The native boundary writes an ``{"Ok": bytes}`` envelope itself (no msgpack): the
+    guest gets exactly the bytes msgpack makes, at every ``bin`` header size."""
+    engine, zm = edge
+    data = bytes(range(256)) * (n // 256) + bytes(n % 256)
+    results = {}
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        call = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
+        results[kind] = outcome(partial(call.invoke, "via_host", pack(data)))
+    assert same(results) == ("ok", pack({"Ok": data[::-1]}))
+    assert ok_bytes_size(n) == len(pack({"Ok": data}))
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_bytes_answer_at_the_host_payload_limit(edge: tuple[WasmEngine, Any], over: int) -> None:
+    """An answer whose envelope is exactly ``max_host_payload_bytes`` passes; one byte more
+    is the same LimitExceeded everywhere."""
+    engine, zm = edge
+    limits = Limits(max_host_payload_bytes=ok_bytes_size(300))
+    data = b"q" * (300 + over)
+    results = {}
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        call = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
+        results[kind] = outcome(partial(call.invoke, "via_host", pack(data)))
+    got = same(results)
+    assert got == (("ok", pack({"Ok": data})) if not over else ("LimitExceeded", got[1]))
+
+
 def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngine, Any]) -> None:
     engine, zm = edge
     for kind in KINDS:
@@ -318,6 +353,15 @@ def test_an_interrupt_in_a_host_function_propagates_on_both(edge: tuple[WasmEngi
         call = b.guest_call(zm, Limits(), time.monotonic() + 5, _dispatch)
         with pytest.raises(KeyboardInterrupt):
             call.invoke("via_host", pack("interrupt"))
+        # through run: a first call makes the instance, the next ones take it from the pool
+        for payload in (pack("x"), pack("interrupt"), pack("y"), pack("interrupt"), pack("z")):
+            deadline = time.monotonic() + 5
+            if payload == pack("interrupt"):
+                with pytest.raises(KeyboardInterrupt):
+                    b.run(zm, Limits(), deadline, _dispatch, "via_host", payload, "e")
+            else:
+                got = b.run(zm, Limits(), deadline, _dispatch, "via_host", payload, "e")
+                assert got == unpack(payload)  # the host function answers a text with it
 
 
 @pytest.mark.parametrize("kind", ["native", "fast"])
@@ -357,6 +401,120 @@ def test_a_call_cannot_run_on_an_instance_another_call_took(
     second = b.guest_call(zm, limits, time.monotonic() + 5, _dispatch)
     assert outcome(lambda: first.invoke("echo", pack(2)))[0] == "RibosomeError"
     assert second.invoke("echo", pack(3)) == pack(3)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 0
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+# (what the guest returns, the outcome's kind): every boundary's ``run`` must agree
+ENVELOPES = [
+    (pack({"Ok": [1, "x", b"y"]}), "ok"),
+    (b"\x81\xd9\x02Ok" + pack(5), "ok"),  # the key "Ok" as a str8: the general decode
+    (pack({"Ok": None}), "ok"),
+    (pack({"Ok": _nested(MAX_NESTING)}), "ok"),  # the nesting limit is the value's
+    (pack({"Ok": _nested(MAX_NESTING + 1)}), "DeserializeError"),
+    (pack({"Err": "no"}), "GuestError"),
+    (pack({"Err": {"kind": "x"}}), "GuestError"),
+    (pack({"Ok": 1, "Err": 2}), "GuestError"),
+    (pack([1]), "GuestError"),
+    (b"", "DeserializeError"),
+    (OK_PREFIX, "DeserializeError"),  # cut short after the key
+    (OK_PREFIX + pack(1) + b"\x00", "DeserializeError"),  # one value too many
+    (b"\x81\xa2Ok\xc1", "DeserializeError"),  # not msgpack after the key
+]
+
+
+@pytest.mark.parametrize(("result", "kind_of_outcome"), ENVELOPES)
+def test_run_reads_result_envelopes_the_same_way(
+    edge: tuple[WasmEngine, Any], result: bytes, kind_of_outcome: str
+) -> None:
+    """``Boundary.run`` gives the ``Ok`` value or the same typed error on every boundary.
+    The native one reads the envelope in C; its first run makes the instance, the next
+    ones take it from the thread's pool (``_boundary.Pool.run``)."""
+    engine, zm = edge
+    results = {}
+    for kind in KINDS:
+        b = select_boundary(engine, kind)
+        runs = [
+            outcome(
+                partial(
+                    b.run, zm, Limits(), time.monotonic() + 5, _dispatch, "echo", result, "e.echo"
+                )
+            )
+            for _ in range(3)
+        ]
+        assert runs[0] == runs[1] == runs[2], (kind, runs)
+        results[kind] = runs[0]
+    got = same(results)
+    assert got[0] == kind_of_outcome, got
+    if got[0] == "ok":
+        assert got[1] == msgpack.unpackb(result)["Ok"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_finished_run_holds_nothing_of_its_call(edge: tuple[WasmEngine, Any], kind: str) -> None:
+    """The call object an idle instance keeps for the next ``run`` lets go of the last
+    call's dispatch (and so of its context) when the call ends."""
+    engine, zm = edge
+    b = select_boundary(engine, kind)
+
+    class Dispatch:
+        def __call__(self, name: str, value: Any) -> Any:
+            return _dispatch(name, value)
+
+    for _ in range(3):  # the first makes the instance, the next go through the pool
+        dispatch = Dispatch()
+        gone = weakref.ref(dispatch)
+        deadline = time.monotonic() + 5
+        assert b.run(zm, Limits(), deadline, dispatch, "via_host", pack(b"ab"), "e") == b"ba"
+        del dispatch
+        assert gone() is None
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_run_past_its_deadline_is_a_timeout_and_the_next_one_runs(
+    edge: tuple[WasmEngine, Any], kind: str
+) -> None:
+    engine, zm = edge
+    b = select_boundary(engine, kind)
+    ok = pack({"Ok": 1})
+    assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo", ok, "e.echo") == 1
+    with pytest.raises(Timeout):
+        b.run(zm, Limits(), time.monotonic() - 1, _dispatch, "echo", ok, "e.echo")
+    assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo", ok, "e.echo") == 1
+
+
+def test_a_trap_after_a_host_fault_is_taken_over(
+    edge: tuple[WasmEngine, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Native: when a host function faults or is interrupted, the guest gets a trap and the
+    call's fault says why; the trap (or error) wasmtime hands back must still be taken over
+    (freed), call after call."""
+    engine, zm = edge
+    b = select_boundary(engine, "native")
+    taken: list[int] = []
+
+    def spy(take: Callable[[int], Any]) -> Callable[[int], Any]:
+        def taking(ptr: int) -> Any:
+            taken.append(ptr)
+            return take(ptr)
+
+        return taking
+
+    monkeypatch.setattr(b.c, "trap", spy(b.c.trap))
+    monkeypatch.setattr(b.c, "error", spy(b.c.error))
+    for n in range(3):  # a fresh instance, then the thread's pool
+        deadline = time.monotonic() + 5
+        with pytest.raises(DeserializeError):  # the body faults: the whole memory as input
+            b.run(zm, Limits(), deadline, _dispatch, "host_bad_len", pack(None), "e")
+        assert len(taken) == 2 * n + 1 and taken[-1]
+        with pytest.raises(KeyboardInterrupt):  # the body is interrupted
+            b.run(zm, Limits(), deadline, _dispatch, "via_host", pack("interrupt"), "e")
+        assert len(taken) == 2 * n + 2 and taken[-1]
 
 
 def test_selection_env_and_fallback(monkeypatch: pytest.MonkeyPatch, edge: Any) -> None:

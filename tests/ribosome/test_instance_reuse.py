@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ import wasmtime
 
 from zomehost.core.codec import pack
 from zomehost.core.hash import WasmHash
-from zomehost.core.limits import Limits
+from zomehost.core.limits import Limits, MemoryBudgets
 from zomehost.errors import WasmError, ZomehostError
 from zomehost.ribosome import fastpath, nativepath
 from zomehost.ribosome.engine import WasmEngine, ZomeModule
@@ -136,7 +137,7 @@ def _call(b: fastpath.Boundary, zm: ZomeModule, export: str, payload: bytes) -> 
 
 def _idle(b: fastpath.Boundary, zm: ZomeModule) -> fastpath._Instance | None:
     if isinstance(b, nativepath.Boundary):
-        slot = b._idle.slots.get((zm.wasm_hash.raw, 0))  # the module's own memory size
+        slot = b._local.idle.slots.get((zm.wasm_hash.raw, 0))  # the module's own memory size
         return None if slot is None else slot[1]
     store = b._stores.by_depth[0]
     return None if store is None else store.idle.get(zm.wasm_hash.raw)
@@ -183,7 +184,7 @@ def test_after_an_attack_with_a_big_input_the_next_big_call_sees_a_fresh_instanc
     assert expected[0] == "ok" and len(expected[1]) == 1 << 20  # its tier, grown by the host
     assert expected == _call(_boundary(engine, "fast"), zm, "dump", payload)  # same on fast
     assert _call(reused, zm, "dump", payload) == expected
-    assert reused._idle.slots.get((zm.wasm_hash.raw, 1 << 20)) is not None
+    assert reused._local.idle.slots.get((zm.wasm_hash.raw, 1 << 20)) is not None
     for _ in range(3):
         outcome = _call(reused, zm, attack, payload)
         assert outcome == _call(fresh, zm, attack, payload)
@@ -241,6 +242,61 @@ def test_reuse_respects_a_smaller_memory_cap(engine: WasmEngine, kind: str) -> N
     assert outcomes[0] == outcomes[1] and outcomes[0][0] == "OutOfMemory"
     assert _idle(b, zm) is not None  # kept for the next call that fits
     assert _call(b, zm, "dump", pack(None)) == _call(fresh, zm, "dump", pack(None))
+
+
+# One per name: the data segment makes each a module of its own.
+POOLED_WAT = (
+    r"""
+(module
+  (import "zomehost" "random_bytes" (func $host (param i32 i32) (result i64)))
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 1024))
+  (data (i32.const 16) "NAME")
+"""
+    + BUMP_ALLOCATOR.lstrip("\n")
+    + r"""  (func (export "via_host") (param $p i32) (param $n i32) (result i64)
+    (call $host (local.get $p) (local.get $n)))
+)
+"""
+)
+
+
+def _echo_back(name: str, value: Any) -> Any:
+    return value
+
+
+def test_a_threads_idle_instances_stay_within_its_cache(tmp_path: Path) -> None:
+    """Native: a thread's idle instances (``_boundary.Pool``; kept by Python after a call
+    that made its instance, by C after a call through the pool) never keep more resident
+    than ``thread_cache_bytes``, least recently used out first, and ``held`` is what they
+    keep. Each instance here keeps one page (its image's) after a small call."""
+    engine = WasmEngine(tmp_path, memory=MemoryBudgets(thread_cache_bytes=10 * 1024))
+    try:
+        m0, m1, m2 = (_load(engine, POOLED_WAT.replace("NAME", n)) for n in ("m0", "m1", "m2"))
+        b = nativepath.Boundary(engine)
+        pool = b._local.idle
+
+        def run(zm: ZomeModule, n: int) -> None:
+            data = b"x" * n
+            deadline = time.monotonic() + 5
+            assert b.run(zm, Limits(), deadline, _echo_back, "via_host", pack(data), "p") == data
+            assert pool.held == sum(s[3].dirty for s in pool.slots.values()) <= pool.cache
+
+        def idle() -> list[bytes]:
+            return [key[0] for key in pool.slots]
+
+        run(m0, 10)
+        run(m1, 10)
+        call = pool.slots[(m0.wasm_hash.raw, 0)][2]
+        run(m0, 10)  # through the pool: the same call object, m0 now the most recent
+        assert pool.slots[(m0.wasm_hash.raw, 0)][2] is call
+        run(m2, 10)  # a third page is over the cache: m1, the least recently used, goes
+        assert idle() == [m0.wasm_hash.raw, m2.wasm_hash.raw]
+        run(m2, 3000)  # through the pool, writing a second page: over again, m0 goes
+        assert idle() == [m2.wasm_hash.raw]
+        assert pool.held == 8 * 1024
+    finally:
+        engine.close()
 
 
 # -- modules whose reset could not be complete ------------------------------------------------
@@ -393,7 +449,7 @@ def test_probe_outcomes_are_the_same_with_and_without_reuse(
     # reuse did happen: the probe's instance waits, reset, for this thread's next call
     b = ribosomes[True].boundary
     if isinstance(b, nativepath.Boundary):
-        assert b._idle.slots, "the probe was never reused"
+        assert b._local.idle.slots, "the probe was never reused"
     else:
         store = b._stores.by_depth[0]
         assert store is not None and store.idle, "the probe was never reused"

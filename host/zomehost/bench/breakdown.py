@@ -1,25 +1,32 @@
 """The cost breakdown of one call (docs/performance.md), measured piece by piece.
 
-Each piece is timed alone in the same process (CPU time per call, median of rounds), and
-the layers are differences of nested measurements:
+The call is ``bench_echo.echo_1k`` (1 KiB in, one host function ``random_bytes(1024)``,
+1 KiB out) on the default (native) boundary. Each piece is timed alone in the same process
+(CPU time per call, median of rounds); the layers are differences of nested measurements:
 
-* ``c_call``: one call to a wasmtime C function through ctypes (``wasmtime_memory_data_size``);
-* ``fresh_instance``: a store slot, ``InstancePre`` instantiation, export lookups (what a
-  call costs first when instance reuse is off or impossible);
-* ``instance_reset``: putting a used instance back to its fresh state (ribosome/reset.py);
-* ``noop_call``: ``noop`` on a reused instance (take it, alloc + copy 1 KiB in, the Rust
-  code, read 1 KiB out, free, reset);
-* ``host_fn_round_trip``: what ``echo_1k`` adds: the callback, reading and decoding its
-  input, ``random_bytes`` itself, encoding the envelope, the guest allocator, the copy;
-* ``ribosome_envelope``: what ``Ribosome.run`` adds around the boundary;
-* ``conductor_layers``: what ``Conductor.call_zome`` adds (authorization, init check,
-  workspace, commit check, signals);
-* the API's own steps for a call from a client (decode, signature check, app lookup) and
+* ``echo_call``: the whole ``Ribosome.run``; ``boundary_echo``: the boundary's ``run``
+  alone (so ``Ribosome.run``'s own part is the difference: the input limit, the nesting
+  check, the call tree's memory budget);
+* ``boundary_noop`` / ``c_noop``: ``noop`` (1 KiB in and out, no host function) through the
+  boundary's ``run`` and through the C call alone (``_boundary.invoke``: the guest
+  allocator, copy in, the Rust code, copy out, the guest's free, the reset): the difference
+  is the boundary's Python around the C call (the thread's pool, the result's decode);
+* ``reset``: the reset alone (``Instance.reset``: the image's non-zero pages and the
+  resident zero pages written back, the globals);
+* the host function round trip is ``boundary_echo - boundary_noop``: the C trampoline, the
+  Python body (``host_body``: ``boundary.host_result`` — decode, dispatch, ``random_bytes``,
+  encode), the guest allocating the answer; ``urandom``: ``os.urandom(1024)`` alone, the
+  host function's own work (in the floor's and Extism's calls too);
+* ``fresh_instance`` and ``echo_call_no_reuse``: a fresh instance (reuse off), and the call
+  on one;
+* what ``Conductor.call_zome`` adds (authorization, init check, workspace, commit check),
+  the API's own steps for a call from a client (decode, signature check, app lookup) and
   the client's signing.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -27,7 +34,12 @@ from typing import Any
 
 from zomehost.bench.harness import quiet_gc
 from zomehost.bench.inproc import PAYLOAD, floor_calls, zomehost_calls
+from zomehost.chain.source_chain import Workspace
+from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack
+from zomehost.ribosome import nativepath
+from zomehost.ribosome.boundary import host_result
+from zomehost.ribosome.host_fns import HOST_FNS
 
 
 def _cpu_us(fn: Callable[[], Any], n: int = 300, rounds: int = 9) -> float:
@@ -52,18 +64,16 @@ def measure() -> dict[str, Any]:
     )
     from zomehost.core.zome_call import ZomeCall, ZomeCallParams, new_nonce, sign_call, verify_call
 
-    bc, ribosome_call, _ = zomehost_calls("fast")
+    bc, ribosome_call, _ = zomehost_calls("native")
     try:
         floors = floor_calls(bc)
         c = bc.conductor
+        boundary: Any = c.ribosome.boundary
+        if boundary.kind != "native":
+            raise RuntimeError(f"the native boundary is unavailable: {nativepath.unavailable()}")
+        pieces = _native_pieces(bc)
         app = bc.apps["echo"]
         cell_id = app.cell_id("main")
-        boundary: Any = c.ribosome.boundary
-        probe = boundary.guest_call(*_instance_args(bc))
-        c_lib, ctx, mem = probe.c, probe.ctx, probe._inst.memory
-
-        def c_call() -> Any:
-            return c_lib.memory_data_size(ctx, mem)
 
         creds = SigningCredentials.generate()
         grant = ZomeCallCapGrant(
@@ -93,20 +103,11 @@ def measure() -> dict[str, Any]:
         def via_grant() -> Any:
             return c.call_zome(zcall)
 
-        ribosome_call()  # leaves its instance, reset, in this thread's store
-        store = boundary._stores.by_depth[0]
-        idle = next(iter(store.idle.values()))
-
-        def instance_reset() -> Any:
-            return idle.reset(store.ctx, idle.size)
-
         with quiet_gc():
             t = {
-                "c_call": _cpu_us(c_call, 2000),
+                "echo_call": _cpu_us(ribosome_call, 2000),
+                **{name: _cpu_us(fn, 2000) for name, fn in pieces.items()},
                 "fresh_instance": _cpu_us(floors["fresh_instance_us"]),
-                "instance_reset": _cpu_us(instance_reset, 1000),
-                "noop_call": _cpu_us(floors["noop_call_us"]),
-                "echo_call": _cpu_us(ribosome_call),
                 "echo_call_no_reuse": _cpu_us(floors["inproc_call_no_reuse_us"]),
                 "conductor_call": _cpu_us(via_grant),
                 "api_decode": _cpu_us(lambda: ZomeCallParams.decode(data)),
@@ -115,17 +116,26 @@ def measure() -> dict[str, Any]:
                 "client_sign": _cpu_us(sign),
             }
         parts = {
-            "one C call through ctypes": t["c_call"],
-            "fresh instance, reuse off (store slot, instantiate, 3 export lookups)": t[
-                "fresh_instance"
+            "the whole call (`Ribosome.run`, native boundary)": t["echo_call"],
+            "`Ribosome.run` around the boundary (input limit, nesting check, the call "
+            "tree's memory budget)": t["echo_call"] - t["boundary_echo"],
+            "the boundary's Python around the C call (the thread's pool, the result's decode)": t[
+                "boundary_noop"
+            ]
+            - t["c_noop"],
+            "C: a call with no host fn (allocator, 1 KiB in, Rust code, 1 KiB out, free, reset)": t[
+                "c_noop"
             ],
-            f"reset of a reused instance (copy its {idle.size // 1024} KiB memory image "
-            "back, restore its globals)": t["instance_reset"],
-            "call without a host fn, instance reused (alloc, 1 KiB in, Rust code, 1 KiB "
-            "out, free, reset)": t["noop_call"],
-            "one host fn round trip (callback, decode, random_bytes, encode, alloc, copy)": (
-                t["echo_call"] - t["noop_call"]
-            ),
+            "of which the reset (image pages and resident zero pages back, globals)": t["reset"],
+            "one host fn round trip (C trampoline, Python body, the guest allocates the answer)": t[
+                "boundary_echo"
+            ]
+            - t["boundary_noop"],
+            "of which the Python body (`host_result`: decode, dispatch, random_bytes, encode)": t[
+                "host_body"
+            ],
+            "of which `os.urandom(1024)` (the host fn's own work)": t["urandom"],
+            "fresh instance, reuse off (store, instantiate, export lookups)": t["fresh_instance"],
             "the echo call with instance reuse off (a fresh instance per call)": t[
                 "echo_call_no_reuse"
             ],
@@ -149,13 +159,56 @@ def measure() -> dict[str, Any]:
         bc.close()
 
 
-def _instance_args(bc: Any) -> tuple[Any, ...]:
-    from zomehost.core.limits import Limits
-
+def _native_pieces(bc: Any) -> dict[str, Callable[[], Any]]:
+    """The native path's pieces for bench_echo (see the module doc)."""
     c = bc.conductor
     cell = c.cell(bc.apps["echo"].cell_id("main"))
-    _, zm = cell.zome("echo")
-    return zm, Limits(), time.monotonic() + 1e6, lambda name, value: None
+    ws = Workspace(cell.chain, lambda d: c.sign(cell.id.agent, d))
+    ctx, zm = c._context(
+        cell, "echo", "echo_1k", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
+    )
+    boundary: Any = c.ribosome.boundary
+    limits, deadline = ctx.limits, ctx.deadline
+    payload = pack(PAYLOAD)
+    count = pack(len(PAYLOAD))
+
+    def dispatch(name: str, value: Any) -> Any:
+        return HOST_FNS[name](ctx, value)
+
+    def boundary_run(export: str) -> Callable[[], Any]:
+        what = f"echo.{export}"
+        return lambda: boundary.run(zm, limits, deadline, dispatch, export, payload, what)
+
+    # an instance of its own, outside the thread's pool, for the C call and its reset alone
+    call = boundary.guest_call(zm, limits, deadline, dispatch)
+    inst = call._inst
+    noop = inst.funcs.get("noop") or inst.func(call.ctx, "noop")
+    fuel = boundary.no_fuel
+    ext = nativepath._ext
+
+    def c_noop() -> Any:
+        return ext.invoke(
+            inst.native,
+            noop,
+            payload,
+            deadline,
+            fuel,
+            limits.max_output_bytes,
+            limits.max_host_payload_bytes,
+            call,
+            nativepath._RESET,
+        )
+
+    assert boundary_run("echo_1k")() == PAYLOAD and boundary_run("noop")() == PAYLOAD
+    assert c_noop().__class__ is bytes and inst.native.dirty >= 0
+    return {
+        "boundary_echo": boundary_run("echo_1k"),
+        "boundary_noop": boundary_run("noop"),
+        "c_noop": c_noop,
+        "reset": inst.native.reset,
+        "host_body": lambda: host_result(call, "random_bytes", count, frame=True),
+        "urandom": lambda: os.urandom(len(PAYLOAD)),
+    }
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -68,22 +68,20 @@ EXTRA: dict[str, tuple[str, str]] = {
 
 WHY: dict[str, str] = {
     "inproc_call_us": (
-        "the call itself is in C (native boundary, ~5 µs with the reset) and the host "
-        "function's work is ~5 µs (os.urandom of 1 KiB alone ~4 µs on this VM); the rest "
-        "is Python around the call: the ribosome's run, the call tree's memory budget, the "
-        "call object and idle bookkeeping, the envelope (docs/performance.md, the native "
-        "call piece by piece)"
+        "the usual call is one C call (native boundary); of its ~14 µs, ~4 are the guest's "
+        "code and the crossings, ~2 the reset, ~4 the host function's os.urandom of 1 KiB "
+        "and ~4 Python: the host function's body, the result's decode, the ribosome's run "
+        "(docs/performance.md, one call piece by piece)"
     ),
     "extism_over_inproc": (
-        "the C-level floor itself (a minimal ctypes host, one instance, no reset) is only "
-        "~3x faster than Extism here, and the host function's own work (os.urandom of 1 "
-        "KiB, ~4 µs on this VM) is in all three; zomehost adds a reset (the pages a call "
-        "wrote), limits and deadlines, the host-function table and ~10 µs of Python "
-        "bookkeeping per call (docs/performance.md, the native call piece by piece)"
+        "Extism's median moves by ±15% from run to run, and the host function's own work "
+        "(os.urandom of 1 KiB, ~4 µs on this VM) is in both; zomehost adds a reset (the "
+        "pages a call wrote), limits and deadlines and ~4 µs of Python per call "
+        "(docs/performance.md, one call piece by piece)"
     ),
     "inproc_1k_over_floor": (
-        "Python around the C call: the call's bookkeeping, the host-function table, "
-        "decoding and encoding (docs/performance.md, the native call piece by piece)"
+        "Python around the C call: the host function's body, the result's decode, the "
+        "ribosome's run (docs/performance.md, one call piece by piece)"
     ),
     "inproc_64k_over_floor": "see inproc_1k_over_floor and the payload curve",
     "inproc_1m_over_floor": "see inproc_1k_over_floor and the payload curve",

@@ -81,6 +81,27 @@ def grown_size(tier: int, size: int) -> int:
 # What the ribosome plugs into a guest call: (host function name, decoded input) -> output.
 HostDispatch = Callable[[str, Any], Any]
 
+# {"Ok": …} as MessagePack: a map of one entry whose key is the fixstr "Ok" (what the SDKs
+# write, and the host for its own results): the value follows.
+OK_PREFIX = b"\x81\xa2Ok"
+
+
+def result_value(raw: bytes, what: str) -> Any:
+    """The value of ``what``'s (``zome.export``) result envelope ``{"Ok": value}``; a
+    :class:`GuestError` for ``{"Err": …}`` or anything else. Decoding the value alone when the
+    envelope starts with :data:`OK_PREFIX` is the same decode, without the map."""
+    if raw[:4] == OK_PREFIX:
+        return unpack(raw[4:], what=f"{what} result")
+    envelope = unpack(raw, what=f"{what} result")
+    if isinstance(envelope, dict) and len(envelope) == 1:
+        if "Ok" in envelope:
+            return envelope["Ok"]
+        if "Err" in envelope:
+            err = envelope["Err"]
+            text = err if isinstance(err, str) else repr(err)
+            raise GuestError(f"{what} returned an error: {text}")
+    raise GuestError(f"{what} returned a malformed result envelope")
+
 
 class Starting:
     """On top of the active stack while an instance starts (its start function runs): a host
@@ -348,28 +369,45 @@ def host_input_error(call: GuestSide, name: str, length: int) -> LimitExceeded |
     return None
 
 
-def host_result(call: GuestSide, name: str, raw: bytes) -> bytes:
+def host_result(
+    call: GuestSide, name: str, raw: bytes, frame: bool = False
+) -> bytes | tuple[bytes]:
     """Decode a host function's input, run it, and encode its ``{"Ok"|"Err"}`` envelope.
 
+    With ``frame``, an ``Ok`` value that is ``bytes`` comes back unencoded as ``(value,)``:
+    the native boundary writes its envelope (:func:`ok_bytes_size` bytes, the same as
+    ``pack({"Ok": value})``) straight into guest memory.
     Raises the typed error that fails the call (bad input, a breached limit, a deadline)."""
     value = unpack(raw, what=f"host function {name} input")
+    err: dict[str, str] | None = None
     try:
-        envelope: Any = {"Ok": call.dispatch(name, value)}
+        value = call.dispatch(name, value)
     except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
         raise
     except ZomehostError as exc:
-        envelope = {"Err": {"kind": exc.kind, "message": exc.message}}
+        err = {"kind": exc.kind, "message": exc.message}
     if time.monotonic() >= call.deadline:  # it waited past the deadline: say so
         raise past_deadline(
             f"host function {name}", f"while waiting in host function {name}", call.limits
         )
-    out = pack(envelope)
-    if len(out) > call.limits.max_host_payload_bytes:
+    framed = frame and err is None and value.__class__ is bytes
+    if framed:
+        size = ok_bytes_size(len(value))
+    else:
+        out = OK_PREFIX + pack(value) if err is None else pack({"Err": err})
+        size = len(out)
+    if size > call.limits.max_host_payload_bytes:
         raise LimitExceeded(
-            f"host function {name}: result of {len(out)} bytes, "
+            f"host function {name}: result of {size} bytes, "
             f"limit {call.limits.max_host_payload_bytes}"
         )
-    return out
+    return (value,) if framed else out
+
+
+def ok_bytes_size(n: int) -> int:
+    """The size of ``pack({"Ok": b})`` for ``n`` bytes ``b``: the envelope's map and key,
+    msgpack's shortest ``bin`` header, the bytes."""
+    return len(OK_PREFIX) + (2 if n < 1 << 8 else 3 if n < 1 << 16 else 5) + n
 
 
 def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: int) -> int | None:
@@ -389,6 +427,7 @@ def serve_host_call(call: GuestSide, name: str, store: Any, ptr: int, length: in
             raise too_big
         raw = call.read(store, ptr, length, f"host function {name} input")
         out = host_result(call, name, raw)
+        assert out.__class__ is bytes  # only the native boundary asks for framed bytes
         out_ptr = call.write_new(store, out, f"host function {name} result")
         return ((out_ptr << 32) | len(out)) - (1 << 64 if out_ptr >= 1 << 31 else 0)
     except ZomehostError as exc:
@@ -452,6 +491,40 @@ class Boundary:
         """A fresh instance of ``zm`` for one call."""
         return GuestCall(self, zm, limits, deadline, dispatch)
 
+    def run(
+        self,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+        export: str,
+        payload: bytes,
+        what: str,
+    ) -> Any:
+        return run_call(self, zm, limits, deadline, dispatch, export, payload, what)
+
+
+def run_call(
+    boundary: WasmBoundary,
+    zm: ZomeModule,
+    limits: Limits,
+    deadline: float,
+    dispatch: HostDispatch,
+    export: str,
+    payload: bytes,
+    what: str,
+) -> Any:
+    """One whole call on ``boundary``: a guest call, the export, the value of its result
+    (:func:`result_value`). A failed call's instance is let go at once, even if the error's
+    traceback keeps the call object."""
+    guest = boundary.guest_call(zm, limits, deadline, dispatch)
+    try:
+        raw = guest.invoke(export, payload)
+    except BaseException:
+        guest.close()
+        raise
+    return result_value(raw, what)
+
 
 class GuestInvocation(Protocol):
     def invoke(self, export: str, payload: bytes) -> bytes: ...
@@ -468,3 +541,16 @@ class WasmBoundary(Protocol):
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
     ) -> GuestInvocation: ...
+
+    def run(
+        self,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+        export: str,
+        payload: bytes,
+        what: str,
+    ) -> Any:
+        """:func:`run_call`: the value of ``export``'s result, or the typed error."""
+        ...

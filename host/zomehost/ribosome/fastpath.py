@@ -74,6 +74,7 @@ from zomehost.ribosome.boundary import (
     guest_abi_type,
     instantiate_error,
     memory_tier,
+    run_call,
     serve_host_call,
     stray_host_call,
     trap_error,
@@ -605,6 +606,18 @@ class Boundary:
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
     ) -> GuestCall:
         return GuestCall(self, zm, limits, deadline, dispatch)
+
+    def run(
+        self,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+        export: str,
+        payload: bytes,
+        what: str,
+    ) -> Any:
+        return run_call(self, zm, limits, deadline, dispatch, export, payload, what)
 
 
 class GuestCall:

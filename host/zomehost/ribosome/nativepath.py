@@ -38,9 +38,9 @@ from __future__ import annotations
 import ctypes
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
+from zomehost.core.codec import unpack
 from zomehost.core.limits import Limits
 from zomehost.errors import (
     GuestError,
@@ -63,10 +63,11 @@ from zomehost.ribosome.boundary import (
     host_result,
     memory_tier,
     reentrant_error,
+    result_value,
     stray_host_call,
     trap_error,
 )
-from zomehost.ribosome.engine import HOST_FUNCTIONS, WasmEngine, ZomeModule
+from zomehost.ribosome.engine import EPOCH_TICK_S, HOST_FUNCTIONS, WasmEngine, ZomeModule
 from zomehost.ribosome.native import load
 
 # Reset instances a thread keeps for later calls, across all modules (one store each), at
@@ -78,7 +79,9 @@ UNCHARGED_BYTES = 256 * 1024
 SMALL_INPUT = MEMORY_TIERS[0][0]  # inputs up to this size use the module's own memory
 # failure codes of _boundary.invoke (FAIL_* in _boundary.c)
 _FAIL_ERROR, _FAIL_TRAP, _FAIL_NO_INPUT, _FAIL_INPUT_PTR = 1, 2, 3, 4
-_FAIL_OUTPUT_LIMIT, _FAIL_OUTPUT_PTR, _FAIL_FUEL = 5, 6, 7
+_FAIL_OUTPUT_LIMIT, _FAIL_OUTPUT_PTR, _FAIL_FUEL, _FAIL_DEADLINE = 5, 6, 7, 9
+# _boundary.invoke's flags: reset after a clean call; an {"Ok": v} result as v's bytes
+_RESET, _OK_VALUE = 1, 2
 # what a host function's fault is about (HOST_* in _boundary.c)
 _HOST_REENTRANT, _HOST_INPUT_LIMIT, _HOST_INPUT_PTR, _HOST_NO_RESULT = 2, 3, 4, 5
 _HOST_RESULT_PTR, _HOST_ALLOC_TRAP, _HOST_ALLOC_ERROR = 6, 7, 8
@@ -92,6 +95,7 @@ _WASMTIME_FUNCTIONS = (
     "wasmtime_context_set_fuel",
     "wasmtime_global_set",
     "wasmtime_memory_grow",
+    "wasmtime_error_delete",
 )
 
 _ext: Any = None
@@ -118,7 +122,7 @@ def unavailable() -> str | None:
             addrs = {}
             for name in _WASMTIME_FUNCTIONS:
                 addrs[name] = ctypes.cast(getattr(_ffi.dll, name), ctypes.c_void_p).value
-            module.setup(addrs, _body, _fault, _stray)
+            module.setup(addrs, _body, _fault, _stray, EPOCH_TICK_S)
         except (AttributeError, KeyError) as exc:
             _unavailable = f"wasmtime's C API is missing a symbol: {exc}"
             return _unavailable
@@ -127,12 +131,13 @@ def unavailable() -> str | None:
 
 
 # -- what the C side asks of Python ---------------------------------------------------
-def _body(call: GuestCall, index: int, raw: bytes) -> bytes | str:
-    """Host function ``index``'s body: the envelope to write back, or (with ``call.fault``
-    set) the message of the trap the guest gets. Never raises."""
+def _body(call: GuestCall, index: int, raw: bytes) -> bytes | tuple[bytes] | str:
+    """Host function ``index``'s body: the envelope to write back (or ``(value,)``: bytes
+    whose ``Ok`` envelope the C side writes), or (with ``call.fault`` set) the message of
+    the trap the guest gets. Never raises."""
     name = HOST_FUNCTIONS[index]
     try:
-        return host_result(call, name, raw)
+        return host_result(call, name, raw, frame=True)
     except ZomehostError as exc:
         call.fault = exc
     except Exception as exc:
@@ -186,7 +191,7 @@ class _Instance(fastpath._Instance):
     grown by the host to its tier's size when that is bigger than the module's own and the
     call tree's budget has room (``tier`` is 0 when it was not grown)."""
 
-    __slots__ = ("held", "native", "tier")
+    __slots__ = ("native", "tier")
 
     def __init__(
         self,
@@ -202,7 +207,6 @@ class _Instance(fastpath._Instance):
             image = boundary.image(prepared, self)
         size = grown_size(tier, self.size)
         self.tier = tier if size > self.size else 0
-        self.held = 0  # bytes its last reset wrote: what it keeps resident while idle
         try:
             self.native = _ext.Instance(
                 store.ctx,
@@ -220,20 +224,34 @@ class _Instance(fastpath._Instance):
         self.size = size
 
 
-class _Idle(fastpath._Stores):
-    """A thread's reset instances (one store each), least recently used first, and the
-    bytes they keep resident (``held``, bounded by the engine's ``thread_cache_bytes``)."""
+# An idle instance (a slot of a thread's ``_boundary.Pool``): its store, itself, the call
+# object of ``Boundary.run`` that last used it (None when it was not a ``run``: the next
+# ``run`` on it takes that object over), its C counterpart, its export addresses by name
+# and its store's memory cap. What it keeps resident is its C counterpart's ``dirty``.
+_Slot = tuple[fastpath._Store, _Instance, "GuestCall | None", Any, dict[str, "int | None"], int]
+
+
+class _Local(threading.local):
+    """Each thread's idle instances (a ``_boundary.Pool``: one thread-local lookup per call),
+    least recently kept first, within the engine's ``thread_cache_bytes`` of what they keep
+    resident and :data:`IDLE_INSTANCES`."""
 
     def __init__(self, cache: int) -> None:
-        super().__init__(cache)
-        self.slots: OrderedDict[tuple[bytes, int], tuple[fastpath._Store, _Instance]]
-        self.slots = OrderedDict()
+        self.idle = _ext.Pool(active_calls.stack, cache, IDLE_INSTANCES, UNCHARGED_BYTES, _unserved)
 
-    def pop(self, key: tuple[bytes, int]) -> tuple[fastpath._Store, _Instance] | None:
-        slot = self.slots.pop(key, None)
-        if slot is not None:
-            self.held -= slot[1].held
-        return slot
+
+def _unserved(name: str, value: Any) -> Any:
+    """The dispatch of an idle ``run`` call object: its last call is over, and what that
+    call's dispatch held (its context) is not kept with the idle instance."""
+    raise RibosomeError(f"host function {name} was called outside a zome call")
+
+
+def _drop(idle: Any, key: tuple[bytes, int]) -> _Slot | None:
+    """Take the slot of ``key`` out of the thread's idle instances."""
+    slot: _Slot | None = idle.slots.pop(key, None)
+    if slot is not None:
+        idle.held -= slot[3].dirty
+    return slot
 
 
 class Boundary(fastpath.Boundary):
@@ -248,8 +266,10 @@ class Boundary(fastpath.Boundary):
             raise RibosomeError(f"the native wasm boundary is unavailable: {why}")
         super().__init__(engine, reuse)
         self.fuel = engine.fuel
+        # fuel for a call whose limits set none; -1: the engine does not consume fuel
+        self.no_fuel = 2**62 if engine.fuel else -1
         self._images: dict[bytes, Any] = {}  # module key -> its fresh state (an Image)
-        self._idle = _Idle(engine.memory.budgets.thread_cache_bytes)
+        self._local = _Local(engine.memory.budgets.thread_cache_bytes)
 
     def _host_callback(self, index: int, name: str) -> tuple[Any, int | None]:
         return _ext.trampoline_address(), index + 1
@@ -265,57 +285,120 @@ class Boundary(fastpath.Boundary):
             image = self._images.setdefault(prepared.key, _ext.Image(inst.base, inst.size, values))
         return image
 
+    def idle(self, key: tuple[bytes, int], limits: Limits) -> _Slot | None:
+        """This thread's idle instance of ``key`` (module, tier), reset to its fresh state and
+        taken out of the idle ones, when this call may use it."""
+        idle = self._local.idle
+        slot: _Slot | None = idle.slots.get(key)
+        # an instance bigger than this call's cap could not start fresh: nor is it reused
+        if slot is not None and slot[1].size <= limits.memory_bytes:
+            _drop(idle, key)
+            # beyond the uncharged allowance, the call tree pays for all of it
+            if slot[1].size <= UNCHARGED_BYTES or memory.adopt(slot[1].base):
+                slot[0].limit_memory(limits.memory_bytes)
+                return slot
+        return None
+
     def instance(
-        self, prepared: fastpath._Prepared, limits: Limits, remaining: float, tier: int = 0
+        self, prepared: fastpath._Prepared, limits: Limits, deadline: float, tier: int = 0
     ) -> tuple[fastpath._Store, fastpath._Instance]:
         """An idle instance of the module and tier reset to its fresh state, else a fresh
         one in a store of its own (``invoke`` sets the call's deadline and fuel)."""
-        idle = self._idle
-        key = (prepared.key, tier)
-        slot = idle.slots.get(key)
-        # an instance bigger than this call's cap could not start fresh: nor is it reused
-        if slot is not None and slot[1].size <= limits.memory_bytes:
-            store, inst = slot
-            idle.pop(key)
-            # beyond the uncharged allowance, the call tree pays for all of it
-            if inst.size <= UNCHARGED_BYTES or memory.adopt(inst.base):
-                store.limit_memory(limits.memory_bytes)
-                return store, inst
-        store = fastpath._Store(self.c, self.engine_ptr, idle)
+        slot = self.idle((prepared.key, tier), limits)
+        if slot is not None:
+            return slot[0], slot[1]
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise Timeout("the call's deadline passed before the zome started")
+        store = fastpath._Store(self.c, self.engine_ptr, self._stores)
         self._arm(store, limits, remaining)  # a start function runs under the deadline
         return store, _Instance(self, store, prepared, limits, tier)
 
-    def keep(self, store: fastpath._Store, inst: _Instance) -> None:
-        """Keep a reset instance for this thread's next call of its module and tier, within
-        the thread's cache: least recently used ones go first."""
-        idle = self._idle
+    def keep(self, store: fastpath._Store, inst: _Instance, call: GuestCall | None = None) -> None:
+        """Keep a reset instance (and the ``run`` call object that used it) for this
+        thread's next call of its module and tier, within the thread's cache: least
+        recently used ones go first."""
+        idle = self._local.idle
         key = (inst.key, inst.tier)
-        inst.held = inst.native.last_dirty()
-        if key in idle.slots or inst.held > idle.cache:
+        native = inst.native
+        held = native.dirty
+        slots = idle.slots
+        if key in slots or held > idle.cache:
             return  # one idle instance per module and tier; this one goes with its store
-        idle.slots[key] = (store, inst)
-        idle.held += inst.held
-        while idle.held > idle.cache or len(idle.slots) > IDLE_INSTANCES:
-            idle.pop(next(iter(idle.slots)))
+        if call is not None:
+            call.dispatch = _unserved
+        slots[key] = (store, inst, call, native, inst.funcs, store.memory_limit)
+        idle.held += held
+        idle.trim()
 
     def take(self, inst: _Instance) -> None:
         """Take ``inst`` out of this thread's idle instances if it is there."""
         key = (inst.key, inst.tier)
-        slot = self._idle.slots.get(key)
+        idle = self._local.idle
+        slot = idle.slots.get(key)
         if slot is not None and slot[1] is inst:
-            self._idle.pop(key)
+            _drop(idle, key)
 
     def guest_call(
         self, zm: ZomeModule, limits: Limits, deadline: float, dispatch: HostDispatch
     ) -> GuestCall:
         return GuestCall(self, zm, limits, deadline, dispatch)
 
+    def run(
+        self,
+        zm: ZomeModule,
+        limits: Limits,
+        deadline: float,
+        dispatch: HostDispatch,
+        export: str,
+        payload: bytes,
+        what: str,
+    ) -> Any:
+        """:func:`boundary.run_call`, with the result envelope read on the C side.
+
+        The usual call — a small input, an idle instance that served an earlier ``run``
+        with the export looked up, the same memory cap, a memory within the uncharged
+        allowance — is one C call (``Pool.run``: take the instance and its call object,
+        invoke, reset, keep); anything else goes through :meth:`GuestCall._invoke`."""
+        out = None
+        key = (zm.wasm_hash.raw, 0)
+        if len(payload) <= SMALL_INPUT:
+            fuel = limits.fuel if self.fuel and limits.fuel is not None else self.no_fuel
+            out = self._local.idle.run(
+                key,
+                export,
+                payload,
+                deadline,
+                fuel,
+                limits.max_output_bytes,
+                limits.max_host_payload_bytes,
+                limits.memory_bytes,
+                limits,
+                dispatch,
+                _RESET | _OK_VALUE,
+            )
+        if out is None:
+            call = GuestCall(self, zm, limits, deadline, dispatch, run=True)
+            try:
+                out = call._invoke(export, payload, _RESET | _OK_VALUE)
+            except BaseException:
+                call.close()
+                raise
+        elif out.__class__ is tuple and len(out) == 2:
+            call, failure = out
+            call.close()
+            raise call.failed(failure, export)
+        # a clean call: its instance (and call object) may serve the next call already
+        if out.__class__ is bytes:
+            return unpack(out, what=f"{what} result")
+        return result_value(out[0], what)
+
 
 class GuestCall(fastpath.GuestCall):
     """One call on the native boundary: the call itself is ``_boundary.invoke``; fastpath's
     memory access serves nested-call accounting and error messages."""
 
-    __slots__ = ("_boundary", "_invoked", "_prepared", "_spoiled")
+    __slots__ = ("_boundary", "_invoked", "_prepared", "_run", "_spoiled")
 
     def __init__(
         self,
@@ -324,12 +407,12 @@ class GuestCall(fastpath.GuestCall):
         limits: Limits,
         deadline: float,
         dispatch: HostDispatch,
+        run: bool = False,
     ) -> None:
+        """``run``: a call object of ``Boundary.run``, which nothing outside sees: kept with
+        its instance for the next ``run`` on it."""
         prepared = boundary._pre.get(zm.wasm_hash.raw) or boundary.pre(zm)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise Timeout("the call's deadline passed before the zome started")
-        store, inst = boundary.instance(prepared, limits, remaining)
+        store, inst = boundary.instance(prepared, limits, deadline)
         self.c = boundary.c
         self.limits = limits
         self.deadline = deadline
@@ -341,6 +424,7 @@ class GuestCall(fastpath.GuestCall):
         self._exports = prepared.exports
         self._spoiled = False  # its instance served a call that failed: never reused
         self._invoked = False
+        self._run = run
         self._take(store, inst)
 
     def _take(self, store: fastpath._Store, inst: fastpath._Instance) -> None:
@@ -355,10 +439,10 @@ class GuestCall(fastpath.GuestCall):
         assert isinstance(old, _Instance)
         boundary = self._boundary
         # one that has not run this call's code is as it was taken: fresh or reset
-        if not self._spoiled and (not self._invoked or old.native.reset() is True):
+        if not self._spoiled and (not self._invoked or old.native.dirty >= 0):
             boundary.keep(self.store, old)
-        remaining = max(self.deadline - time.monotonic(), 1e-3)
-        store, inst = boundary.instance(self._prepared, self.limits, remaining, tier)
+        deadline = max(self.deadline, time.monotonic() + 1e-3)
+        store, inst = boundary.instance(self._prepared, self.limits, deadline, tier)
         assert isinstance(inst, _Instance)
         self._take(store, inst)
         return inst
@@ -368,6 +452,11 @@ class GuestCall(fastpath.GuestCall):
 
         Afterwards the instance is reset and kept for the thread's next call of its module
         when the call ended normally; otherwise it is dropped with its store."""
+        out = self._invoke(export, payload, _RESET)
+        assert out.__class__ is bytes
+        return out
+
+    def _invoke(self, export: str, payload: bytes, flags: int) -> Any:
         store = self.store
         if store.turn != self._turn:
             raise RibosomeError("a guest call was used after the next call on its thread began")
@@ -387,12 +476,15 @@ class GuestCall(fastpath.GuestCall):
             func = inst.func(self.ctx, export) if export in self._exports else None
             if func is None:
                 raise GuestError(f"the zome does not export {export!r}")
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise Timeout(f"the call's deadline passed before {export} started")
-        fuel = -1
-        if boundary.fuel:
-            fuel = limits.fuel if limits.fuel is not None else 2**62
+        return self.enter(inst, func, export, payload, flags)
+
+    def enter(self, inst: _Instance, func: int, export: str, payload: bytes, flags: int) -> Any:
+        """Run ``func`` (an export of ``inst``, this call's instance) in C; return what
+        ``_boundary.invoke`` gives back for a clean call, after keeping the instance for the
+        thread's next call; raise the typed error for anything else."""
+        boundary = self._boundary
+        limits = self.limits
+        fuel = limits.fuel if boundary.fuel and limits.fuel is not None else boundary.no_fuel
         stack = active_calls.stack
         stack.append(self)
         try:
@@ -400,38 +492,51 @@ class GuestCall(fastpath.GuestCall):
                 inst.native,
                 func,
                 payload,
-                boundary.engine.deadline_ticks(remaining),
+                self.deadline,
                 fuel,
                 limits.max_output_bytes,
                 limits.max_host_payload_bytes,
                 self,
+                flags,
             )
         finally:
             stack.pop()
-        if out.__class__ is bytes and self.fault is None and self.interrupt is None:
-            if inst.native.reset() is True:
-                boundary.keep(store, inst)
+        clean = out.__class__ is bytes or len(out) == 1
+        if clean and self.fault is None and self.interrupt is None:
+            if inst.native.dirty >= 0:  # reset by invoke: it can serve the next call
+                boundary.keep(self.store, inst, self if self._run else None)
             return out
+        raise self.failed(out, export)
+
+    def failed(self, out: Any, export: str) -> BaseException:
+        """What to raise for a call that did not end cleanly (``out``: what
+        ``_boundary.invoke`` gave back); its instance is never used again."""
         self._spoiled = True
-        if self.interrupt is not None:
-            raise self.interrupt
-        raise self._failure(out, export)
+        if out.__class__ is tuple and len(out) == 3 and out[0] == _FAIL_DEADLINE:
+            return Timeout(f"the call's deadline passed before {export} started")
+        failure = self._failure(out, export)  # takes over what wasmtime handed back
+        return failure if self.interrupt is None else self.interrupt
 
     def _failure(self, out: Any, export: str) -> ZomehostError:
-        """The typed error for what ``_boundary.invoke`` reported."""
+        """The typed error for what ``_boundary.invoke`` reported. A trap or error it
+        hands back is taken over (and so freed) even when the call's fault says why."""
+        what, a, b = out if out.__class__ is tuple and len(out) == 3 else (0, 0, 0)
+        c = self.c
+        exc: Any = None
+        if what in (_FAIL_ERROR, _FAIL_FUEL):
+            exc = c.error(a)
+        elif what == _FAIL_TRAP:
+            exc = c.trap(a)
         if self.fault is not None:
             return self.fault
-        if type(out) is bytes:  # cannot happen: a clean result with a fault recorded
+        if not what:  # cannot happen: a clean result with a fault recorded
             return RibosomeError(f"{export}: the call failed")
-        what, a, b = out
-        c = self.c
         size = self.memory_len()
         if what in (_FAIL_ERROR, _FAIL_TRAP):
-            exc = c.error(a) if what == _FAIL_ERROR else c.trap(a)
             running = GUEST_CODE if b == 1 else GUEST_ALLOCATOR  # the input's block or free
             return trap_error(exc, export, self.limits, size, running)
         if what == _FAIL_FUEL:
-            return RibosomeError(f"cannot set fuel: {c.error(a)}")
+            return RibosomeError(f"cannot set fuel: {exc}")
         if what == _FAIL_NO_INPUT:
             return OutOfMemory(f"input: the guest could not allocate {a} bytes")
         if what == _FAIL_INPUT_PTR:

@@ -6,8 +6,7 @@ import logging
 import os
 from typing import Any
 
-from zomehost.core.codec import unpack
-from zomehost.errors import ConductorError, GuestError, LimitExceeded, Trap
+from zomehost.errors import ConductorError, LimitExceeded, Trap
 from zomehost.ribosome import fastpath, memory, nativepath
 from zomehost.ribosome.boundary import Boundary, WasmBoundary, active_calls
 from zomehost.ribosome.context import CallContext
@@ -27,10 +26,11 @@ class Ribosome:
 
     def run(self, ctx: CallContext, zm: ZomeModule, export: str, payload: bytes) -> Any:
         """Run ``export`` in a fresh instance; return its ``Ok`` value or raise."""
-        if len(payload) > ctx.limits.max_input_bytes:
+        limits = ctx.limits
+        if len(payload) > limits.max_input_bytes:
             raise LimitExceeded(
                 f"input of {len(payload)} bytes to {ctx.zome_name}.{export}, "
-                f"limit {ctx.limits.max_input_bytes}"
+                f"limit {limits.max_input_bytes}"
             )
 
         def dispatch(name: str, payload: Any) -> Any:
@@ -39,30 +39,16 @@ class Ribosome:
         if len(active_calls.stack) >= MAX_NESTED_INSTANCES:
             raise _too_deep(f"{ctx.zome_name}.{export}")
         # The outermost call opens the call tree that every nested instance shares.
-        tree = memory.enter(self.engine.memory, ctx.limits.memory_bytes)
+        tree = memory.enter(self.engine.memory, limits.memory_bytes)
         try:
-            guest = self.boundary.guest_call(zm, ctx.limits, ctx.deadline, dispatch)
-            try:
-                raw = guest.invoke(export, payload)
-            except Trap as exc:
-                guest.close()
-                raise Trap(_trap_text(ctx, export, exc.message)) from None
-            except BaseException:
-                # its memory goes now, even if the error's traceback keeps the call object
-                guest.close()
-                raise
+            return self.boundary.run(
+                zm, limits, ctx.deadline, dispatch, export, payload, f"{ctx.zome_name}.{export}"
+            )
+        except Trap as exc:
+            raise Trap(_trap_text(ctx, export, exc.message)) from None
         finally:
             if tree is not None:
                 memory.leave(tree)
-        envelope = unpack(raw, what=f"{ctx.zome_name}.{export} result")
-        if isinstance(envelope, dict) and len(envelope) == 1:
-            if "Ok" in envelope:
-                return envelope["Ok"]
-            if "Err" in envelope:
-                err = envelope["Err"]
-                text = err if isinstance(err, str) else repr(err)
-                raise GuestError(f"{ctx.zome_name}.{export} returned an error: {text}")
-        raise GuestError(f"{ctx.zome_name}.{export} returned a malformed result envelope")
 
 
 def _too_deep(what: str) -> LimitExceeded:
@@ -81,17 +67,6 @@ def _trap_text(ctx: CallContext, export: str, message: str) -> str:
     if ctx.abort_message:
         return f"{name}: {ctx.abort_message} ({text.removeprefix(name).lstrip(': ')})"
     return text
-
-
-def _check_nesting(what: str) -> None:
-    """Bound the instances started while others run on this thread (nested calls, init,
-    post_commit, local remote signals): every path counts, not just ``call``."""
-    depth = len(active_calls.stack)
-    if depth >= MAX_NESTED_INSTANCES:
-        raise LimitExceeded(
-            f"{what}: {depth} zome instances are already running nested on this thread "
-            f"(limit {MAX_NESTED_INSTANCES}): runaway re-entrance?"
-        )
 
 
 BOUNDARY_ENV = "ZOMEHOST_BOUNDARY"

@@ -1,5 +1,7 @@
 /* The native wasm boundary: one zome call (enter, copy in, host-function dispatch, copy out)
  * and the instance reset, in C over wasmtime's C API. Python runs only host-function bodies.
+ * A thread's idle instances live in a Pool: the usual call (an idle instance that served an
+ * earlier call) is one Python -> C call, Pool.run: take it, invoke, reset, keep it again.
  *
  * Built by zomehost.ribosome.native.build (the C compiler and Python's headers). wasmtime's
  * functions are not linked: their addresses come from the wasmtime-py wheel's own library
@@ -13,12 +15,14 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 /* -- wasmtime's C API (crates/c-api/include/wasmtime), declared by hand ------ ------------ */
@@ -37,6 +41,7 @@ typedef void (*wt_set_epoch_deadline)(void *ctx, uint64_t ticks);
 typedef void *(*wt_set_fuel)(void *ctx, uint64_t fuel);
 typedef void *(*wt_global_set)(void *ctx, const void *global, const void *val);
 typedef void *(*wt_memory_grow)(void *ctx, const void *memory, uint64_t delta, uint64_t *prev);
+typedef void (*wt_error_delete)(void *error);
 
 static wt_call_unchecked api_call;
 static wt_memory_data api_memory_data;
@@ -46,6 +51,8 @@ static wt_set_epoch_deadline api_set_epoch_deadline;
 static wt_set_fuel api_set_fuel;
 static wt_global_set api_global_set;
 static wt_memory_grow api_memory_grow;
+static wt_error_delete api_error_delete;
+static double epoch_tick; /* seconds per epoch tick (the engine's ticker) */
 static int api_ready;
 
 #define VAL_SIZE 32 /* sizeof(wasmtime_val_t) */
@@ -197,7 +204,7 @@ typedef struct {
     const void **gaddr;
     size_t size;         /* bytes of memory it is reset to: the image, grown by the host */
     int resident_ok;     /* a page written since it was made stays resident (see above) */
-    size_t last_dirty;   /* bytes the last reset put back */
+    Py_ssize_t dirty;    /* bytes the last reset put back; -1: it could not be reset */
 } Instance;
 
 static void Instance_dealloc(Instance *self) {
@@ -211,7 +218,7 @@ static void Instance_dealloc(Instance *self) {
 /* Instance(ctx, memory, alloc, free, owner, image or None, globals: tuple[int, ...], size):
  * with an image, the host grows the memory to ``size`` bytes first (its fresh state for
  * calls of that tier). Such an instance can be reset only when the pages past its image
- * cannot be swapped out (``reusable()``). */
+ * cannot be swapped out (see reset). */
 static PyObject *Instance_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     unsigned long long ctx, memory, alloc, fr, size;
     PyObject *owner, *image, *globals;
@@ -318,38 +325,40 @@ static size_t restore(const Image *img, uint8_t *base, size_t size, int resident
     return written;
 }
 
-/* Put the instance back to its fresh state (memory and mutable globals). False when that
- * is impossible: no image, a memory that grew (memory cannot shrink), or a memory grown by
- * the host past its image whose pages' residency cannot be trusted. */
-static PyObject *Instance_reset(Instance *self, PyObject *unused) {
+/* Put the instance back to its fresh state (memory and mutable globals); ``dirty`` says
+ * how many bytes that wrote, or -1 when it is impossible: no image, a memory that grew
+ * (memory cannot shrink), or a memory grown by the host past its image whose pages'
+ * residency cannot be trusted. Such an instance must not be used again. */
+static int reset(Instance *self) {
     Image *img = self->image;
+    self->dirty = -1;
     if (img == NULL || api_memory_data_size(self->ctx, self->memory) != self->size ||
         (self->size > img->size && !self->resident_ok))
-        Py_RETURN_FALSE;
-    self->last_dirty = restore(img, self->base, self->size, self->resident_ok);
+        return 0;
+    size_t written = restore(img, self->base, self->size, self->resident_ok);
     for (size_t i = 0; i < img->nglobals; i++) {
         void *err = api_global_set(self->ctx, self->gaddr[i], img->globals + i * VAL_SIZE);
-        if (err != NULL) return PyLong_FromVoidPtr(err); /* cannot happen: same type, mutable */
+        if (err != NULL) { /* cannot happen: same type, mutable */
+            api_error_delete(err);
+            return 0;
+        }
     }
-    Py_RETURN_TRUE;
+    self->dirty = (Py_ssize_t)written;
+    return 1;
 }
 
-static PyObject *Instance_last_dirty(Instance *self, PyObject *unused) {
-    return PyLong_FromSize_t(self->last_dirty);
-}
-
-static PyObject *Instance_reusable(Instance *self, PyObject *unused) {
-    Image *img = self->image;
-    return PyBool_FromLong(img != NULL && (self->size == img->size || self->resident_ok));
+static PyObject *Instance_reset(Instance *self, PyObject *unused) {
+    return PyBool_FromLong(reset(self));
 }
 
 static PyMethodDef Instance_methods[] = {
     {"reset", (PyCFunction)Instance_reset, METH_NOARGS,
      "Put the instance back to its image; False when impossible."},
-    {"last_dirty", (PyCFunction)Instance_last_dirty, METH_NOARGS,
-     "Bytes the last reset put back."},
-    {"reusable", (PyCFunction)Instance_reusable, METH_NOARGS,
-     "Whether a reset can put it back to its fresh state."},
+    {NULL}};
+
+static PyMemberDef Instance_members[] = {
+    {"dirty", T_PYSSIZET, offsetof(Instance, dirty), READONLY,
+     "Bytes the last reset put back; -1: it could not be reset (never use it again)."},
     {NULL}};
 
 static PyTypeObject InstanceType = {
@@ -359,6 +368,7 @@ static PyTypeObject InstanceType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "The externs of one live instance, and its reset.",
     .tp_methods = Instance_methods,
+    .tp_members = Instance_members,
     .tp_new = Instance_new,
 };
 
@@ -372,7 +382,15 @@ enum {
     FAIL_OUTPUT_PTR = 6,   /* the export's result (a, b) is outside memory */
     FAIL_FUEL = 7,         /* setting fuel failed: a wasmtime_error_t* (a) */
     FAIL_HOST = 8,         /* a host function failed: the call object holds the reason */
+    FAIL_DEADLINE = 9,     /* the call's deadline passed before the export started */
 };
+/* invoke's flags */
+enum {
+    RESET = 1,    /* after a clean call, reset the instance (its ``dirty`` says how it went) */
+    OK_VALUE = 2, /* an {"Ok": value} envelope comes back as the value's bytes alone */
+};
+/* {"Ok": …} in MessagePack: a map of one entry whose key is the fixstr "Ok" */
+static const uint8_t ok_prefix[4] = {0x81, 0xa2, 'O', 'k'};
 /* What a host function can go wrong with before or after its body, reported to fault(). */
 enum {
     HOST_OUTSIDE = 1,       /* no zome call on this thread */
@@ -465,14 +483,23 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
     }
     a->serving = 1;
     PyObject *input = PyBytes_FromStringAndSize((const char *)inst->base + ptr, len);
-    PyObject *result = input ? PyObject_CallFunction(host_body, "OnO", a->call, index, input)
-                             : NULL;
+    PyObject *result = NULL;
+    if (input != NULL) {
+        PyObject *at = PyLong_FromSsize_t(index);
+        if (at != NULL) {
+            PyObject *argv[3] = {a->call, at, input};
+            result = PyObject_Vectorcall(host_body, argv, 3, NULL);
+            Py_DECREF(at);
+        }
+    }
     Py_XDECREF(input);
     if (result == NULL) {
         trap = fault_trap(a, index, HOST_PYTHON, 0, 0);
         goto served;
     }
-    if (!PyBytes_Check(result)) { /* the fault's message: the body recorded the error */
+    int framed = PyTuple_Check(result) && PyTuple_GET_SIZE(result) == 1 &&
+                 PyBytes_Check(PyTuple_GET_ITEM(result, 0));
+    if (!framed && !PyBytes_Check(result)) { /* the fault's message: the body recorded it */
         Py_ssize_t n = 0;
         const char *text = PyUnicode_Check(result) ? PyUnicode_AsUTF8AndSize(result, &n) : NULL;
         if (text == NULL) {
@@ -484,8 +511,30 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
         Py_DECREF(result);
         goto served;
     }
-    /* the result envelope into a block the guest allocates */
-    Py_ssize_t n = PyBytes_GET_SIZE(result);
+    /* the result envelope into a block the guest allocates: the body's envelope, or for
+     * (value: bytes,) the envelope {"Ok": value} written here, as msgpack would (its map
+     * and key, the shortest bin header, the bytes) */
+    PyObject *data = result;
+    uint8_t head[9];
+    size_t h = 0;
+    if (framed) {
+        data = PyTuple_GET_ITEM(result, 0);
+        size_t len = (size_t)PyBytes_GET_SIZE(data);
+        memcpy(head, ok_prefix, sizeof ok_prefix);
+        h = sizeof ok_prefix;
+        if (len < 0x100) {
+            head[h++] = 0xc4;
+            head[h++] = (uint8_t)len;
+        } else if (len < 0x10000) {
+            head[h++] = 0xc5;
+            head[h++] = (uint8_t)(len >> 8);
+            head[h++] = (uint8_t)len;
+        } else {
+            head[h++] = 0xc6;
+            for (int shift = 24; shift >= 0; shift -= 8) head[h++] = (uint8_t)(len >> shift);
+        }
+    }
+    Py_ssize_t n = (Py_ssize_t)h + PyBytes_GET_SIZE(data);
     wt_val_raw vals[2];
     vals[0].i64 = 0;
     vals[0].i32 = (int32_t)n;
@@ -505,7 +554,8 @@ static void *trampoline(void *env, void *caller, wt_val_raw *args, size_t nargs)
         else if ((uint64_t)out + (uint64_t)n > size)
             trap = fault_trap(a, index, HOST_RESULT_PTR, out, (uint64_t)n);
         else {
-            memcpy(inst->base + out, PyBytes_AS_STRING(result), (size_t)n);
+            memcpy(inst->base + out, head, h);
+            memcpy(inst->base + out + h, PyBytes_AS_STRING(data), (size_t)n - h);
             args[0].i64 = (int64_t)(((uint64_t)out << 32) | (uint64_t)(uint32_t)n);
         }
     }
@@ -530,31 +580,71 @@ static void *guest(Active *a, const void *func, wt_val_raw *vals, size_t n, void
     return err;
 }
 
-/* invoke(inst, func, payload, deadline_ticks, fuel, max_output, max_host, call)
- *   -> bytes (the export's result) | (what, a, b): a failure, see FAIL_*.
- * fuel < 0: the engine does not consume fuel. */
+/* Epoch ticks left until ``deadline`` (time.monotonic()'s clock); 0: it has passed. */
+static uint64_t ticks_until(double deadline) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double remaining = deadline - ((double)now.tv_sec + (double)now.tv_nsec * 1e-9);
+    if (!(remaining > 0)) return 0;
+    double ticks = remaining / epoch_tick + 1;
+    return ticks >= 1e18 ? (uint64_t)1e18 : (uint64_t)ticks;
+}
+
+/* invoke(inst, func, payload, deadline, fuel, max_output, max_host, call, flags)
+ *   -> bytes (the export's result; with OK_VALUE, the value of an {"Ok": value} envelope)
+ *    | (result,): with OK_VALUE, a result that is not such an envelope
+ *    | (what, a, b): a failure, see FAIL_*.
+ * deadline: time.monotonic() seconds; fuel < 0: the engine does not consume fuel. */
+/* The parameters of one call, as invoke() and Pool.run() take them. */
+typedef struct {
+    double deadline;
+    long long fuel;
+    unsigned long long max_output, max_host;
+    long flags;
+} Params;
+
+static int params(Params *p, PyObject *deadline, PyObject *fuel, PyObject *max_output,
+                  PyObject *max_host, PyObject *flags) {
+    p->deadline = PyFloat_AsDouble(deadline);
+    p->fuel = PyLong_AsLongLong(fuel);
+    p->max_output = PyLong_AsUnsignedLongLong(max_output);
+    p->max_host = PyLong_AsUnsignedLongLong(max_host);
+    p->flags = PyLong_AsLong(flags);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static PyObject *call_guest(Instance *inst, const void *func, PyObject *payload,
+                            const Params *p, PyObject *call);
+
 static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
-    if (argc != 8 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
+    if (argc != 9 || !PyObject_TypeCheck(argv[0], &InstanceType) || !PyBytes_Check(argv[2])) {
         PyErr_SetString(PyExc_TypeError,
-                        "invoke(inst, func, payload: bytes, ticks, fuel, max_output, "
-                        "max_host, call)");
+                        "invoke(inst, func, payload: bytes, deadline, fuel, max_output, "
+                        "max_host, call, flags)");
         return NULL;
     }
-    Instance *inst = (Instance *)argv[0];
+    Params p;
     const void *func = PyLong_AsVoidPtr(argv[1]);
-    unsigned long long ticks = PyLong_AsUnsignedLongLong(argv[3]);
-    long long fuel = PyLong_AsLongLong(argv[4]);
-    unsigned long long max_output = PyLong_AsUnsignedLongLong(argv[5]);
-    unsigned long long max_host = PyLong_AsUnsignedLongLong(argv[6]);
-    if (PyErr_Occurred()) return NULL;
-    PyObject *payload = argv[2];
+    if (params(&p, argv[3], argv[4], argv[5], argv[6], argv[8]) < 0) return NULL;
+    return call_guest((Instance *)argv[0], func, argv[2], &p, argv[7]);
+}
+
+/* One call of ``func`` on ``inst`` (see invoke). */
+static PyObject *call_guest(Instance *inst, const void *func, PyObject *payload,
+                            const Params *p, PyObject *call) {
+    double deadline = p->deadline;
+    long long fuel = p->fuel;
+    unsigned long long max_output = p->max_output, max_host = p->max_host;
+    long flags = p->flags;
     Py_ssize_t n = PyBytes_GET_SIZE(payload);
+    uint64_t ticks = ticks_until(deadline);
+    if (ticks == 0) return fail(FAIL_DEADLINE, 0, 0);
     api_set_epoch_deadline(inst->ctx, ticks);
     if (fuel >= 0) {
         void *err = api_set_fuel(inst->ctx, (uint64_t)fuel);
         if (err != NULL) return fail(FAIL_FUEL, (uintptr_t)err, 0);
     }
-    Active a = {.inst = inst, .call = argv[7], .max_host = max_host, .prev = current};
+    Active a = {.inst = inst, .call = call, .max_host = max_host, .prev = current};
     current = &a;
     PyObject *ret = NULL;
     wt_val_raw vals[2];
@@ -594,7 +684,11 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
         ret = fail(FAIL_OUTPUT_PTR, out_ptr, out_len);
         goto done;
     }
-    PyObject *out = PyBytes_FromStringAndSize((const char *)inst->base + out_ptr, out_len);
+    const uint8_t *result = inst->base + out_ptr;
+    int ok = (flags & OK_VALUE) && out_len >= sizeof ok_prefix &&
+             memcmp(result, ok_prefix, sizeof ok_prefix) == 0;
+    size_t skip = ok ? sizeof ok_prefix : 0;
+    PyObject *out = PyBytes_FromStringAndSize((const char *)result + skip, out_len - skip);
     if (out == NULL) goto done;
     memset(vals, 0, sizeof vals);
     vals[0].i32 = (int32_t)out_ptr;
@@ -605,17 +699,218 @@ static PyObject *invoke(PyObject *mod, PyObject *const *argv, Py_ssize_t argc) {
         ret = fail(err ? FAIL_ERROR : FAIL_TRAP, (uintptr_t)(err ? err : trap), 0);
         goto done;
     }
-    ret = out;
+    if (flags & RESET) reset(inst);
+    if ((flags & OK_VALUE) && !ok) {
+        ret = PyTuple_Pack(1, out);
+        Py_DECREF(out);
+    } else {
+        ret = out;
+    }
 done:
     current = a.prev;
     return ret;
 }
 
-/* setup(addresses: dict[str, int], host_body, host_fault, host_stray) */
+/* -- Pool: a thread's idle instances, and the usual call on one of them ------------------ */
+/* slots: a dict (module key, tier) -> (store, inst, call, native Instance, the instance's
+ * export addresses by name, its store's memory cap), least recently kept first; held: the
+ * bytes their last resets wrote (what they keep resident), at most ``cache``; at most
+ * ``most`` of them. nativepath.py keeps and takes instances in it too, by the same rules. */
+enum { SLOT_CALL = 2, SLOT_NATIVE = 3, SLOT_FUNCS = 4, SLOT_CAP = 5, SLOT_SIZE = 6 };
+
+typedef struct {
+    PyObject_HEAD PyObject *slots;
+    PyObject *stack; /* the thread's stack of running calls (boundary.active_calls.stack) */
+    PyObject *unserved; /* the dispatch an idle call object holds (not the last call's) */
+    Py_ssize_t held, cache, most, uncharged;
+} Pool;
+
+static PyObject *str_limits, *str_deadline, *str_dispatch, *str_fault, *str_interrupt;
+
+static void Pool_dealloc(Pool *self) {
+    Py_XDECREF(self->slots);
+    Py_XDECREF(self->stack);
+    Py_XDECREF(self->unserved);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Pool(stack: list, cache: int, most: int, uncharged: int, unserved) */
+static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
+    PyObject *stack, *unserved;
+    Py_ssize_t cache, most, uncharged;
+    if (!PyArg_ParseTuple(args, "O!nnnO", &PyList_Type, &stack, &cache, &most, &uncharged,
+                          &unserved))
+        return NULL;
+    Pool *self = (Pool *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->slots = PyDict_New();
+    if (self->slots == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    Py_INCREF(stack);
+    self->stack = stack;
+    Py_INCREF(unserved);
+    self->unserved = unserved;
+    self->cache = cache;
+    self->most = most;
+    self->uncharged = uncharged;
+    return (PyObject *)self;
+}
+
+static Py_ssize_t slot_held(PyObject *slot) {
+    return ((Instance *)PyTuple_GET_ITEM(slot, SLOT_NATIVE))->dirty;
+}
+
+/* Drop the least recently kept slots while the pool is over its bounds. */
+static int pool_trim(Pool *self) {
+    while (self->held > self->cache || PyDict_GET_SIZE(self->slots) > self->most) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *slot;
+        if (!PyDict_Next(self->slots, &pos, &key, &slot)) break;
+        self->held -= slot_held(slot);
+        Py_INCREF(key);
+        int err = PyDict_DelItem(self->slots, key); /* may free a store: Python runs */
+        Py_DECREF(key);
+        if (err < 0) return -1;
+    }
+    return 0;
+}
+
+/* Pool.run(key, export, payload, deadline, fuel, max_output, max_host, memory_bytes, limits,
+ *          dispatch, flags)
+ *   -> None: not the usual call (the caller takes the general way; nothing was done)
+ *    | what invoke() returns for a clean call (the instance is kept again)
+ *    | (call, failure): the call failed; its instance is not kept.
+ * The usual call: an idle instance of ``key`` whose last call was a ``run`` (its call object
+ * is taken over: limits, deadline and dispatch set), with ``export`` looked up, its store
+ * capped at ``memory_bytes``, and a memory of at most ``uncharged`` bytes and the cap. */
+static PyObject *Pool_run(Pool *self, PyObject *const *argv, Py_ssize_t argc) {
+    if (argc != 11 || !PyBytes_Check(argv[2])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run(key, export, payload: bytes, deadline, fuel, max_output, "
+                        "max_host, memory_bytes, limits, dispatch, flags)");
+        return NULL;
+    }
+    PyObject *key = argv[0], *slot = PyDict_GetItemWithError(self->slots, key);
+    if (slot == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    if (!PyTuple_Check(slot) || PyTuple_GET_SIZE(slot) != SLOT_SIZE ||
+        !PyObject_TypeCheck(PyTuple_GET_ITEM(slot, SLOT_NATIVE), &InstanceType)) {
+        PyErr_SetString(PyExc_TypeError, "a pool slot is not a slot");
+        return NULL;
+    }
+    PyObject *call = PyTuple_GET_ITEM(slot, SLOT_CALL);
+    Instance *inst = (Instance *)PyTuple_GET_ITEM(slot, SLOT_NATIVE);
+    if (call == Py_None) Py_RETURN_NONE;
+    int same_cap = PyObject_RichCompareBool(PyTuple_GET_ITEM(slot, SLOT_CAP), argv[7], Py_EQ);
+    if (same_cap < 0) return NULL;
+    long long cap = PyLong_AsLongLong(argv[7]);
+    if (cap == -1 && PyErr_Occurred()) return NULL;
+    if (!same_cap || (Py_ssize_t)inst->size > self->uncharged || (long long)inst->size > cap)
+        Py_RETURN_NONE;
+    PyObject *address = PyDict_GetItemWithError(PyTuple_GET_ITEM(slot, SLOT_FUNCS), argv[1]);
+    if (address == NULL) {
+        if (PyErr_Occurred()) return NULL;
+        Py_RETURN_NONE;
+    }
+    const void *func = address == Py_None ? NULL : PyLong_AsVoidPtr(address);
+    Params p;
+    if (params(&p, argv[3], argv[4], argv[5], argv[6], argv[10]) < 0) return NULL;
+    if (func == NULL) Py_RETURN_NONE;
+    /* take it */
+    Py_INCREF(slot);
+    Py_INCREF(call);
+    PyObject *out = NULL;
+    if (PyDict_DelItem(self->slots, key) < 0) goto done;
+    self->held -= inst->dirty;
+    if (PyObject_SetAttr(call, str_limits, argv[8]) < 0 ||
+        PyObject_SetAttr(call, str_deadline, argv[3]) < 0 ||
+        PyObject_SetAttr(call, str_dispatch, argv[9]) < 0 || PyList_Append(self->stack, call) < 0)
+        goto done;
+    out = call_guest(inst, func, argv[2], &p, call);
+    Py_ssize_t depth = PyList_GET_SIZE(self->stack);
+    if (depth > 0 && PyList_SetSlice(self->stack, depth - 1, depth, NULL) < 0) Py_CLEAR(out);
+    if (out == NULL) goto done;
+    int clean = PyBytes_Check(out) || (PyTuple_Check(out) && PyTuple_GET_SIZE(out) == 1);
+    PyObject *fault = PyObject_GetAttr(call, str_fault);
+    PyObject *interrupt = fault ? PyObject_GetAttr(call, str_interrupt) : NULL;
+    if (interrupt == NULL) {
+        Py_XDECREF(fault);
+        Py_CLEAR(out);
+        goto done;
+    }
+    clean = clean && fault == Py_None && interrupt == Py_None;
+    Py_DECREF(fault);
+    Py_DECREF(interrupt);
+    /* the call is over: its dispatch (and what that holds: the call's context) goes now */
+    if (PyObject_SetAttr(call, str_dispatch, self->unserved) < 0) {
+        Py_CLEAR(out);
+        goto done;
+    }
+    if (!clean) {
+        Py_SETREF(out, PyTuple_Pack(2, call, out));
+        goto done;
+    }
+    /* reset by call_guest: keep it for the next call, one per key, within the bounds */
+    int there = PyDict_Contains(self->slots, key);
+    if (there < 0) {
+        Py_CLEAR(out);
+    } else if (!there && inst->dirty >= 0 && inst->dirty <= self->cache) {
+        if (PyDict_SetItem(self->slots, key, slot) < 0) {
+            Py_CLEAR(out);
+        } else {
+            self->held += inst->dirty;
+            if (pool_trim(self) < 0) Py_CLEAR(out);
+        }
+    }
+done:
+    Py_DECREF(call);
+    Py_DECREF(slot);
+    return out;
+}
+
+static PyObject *pool_trim_py(Pool *self, PyObject *unused) {
+    if (pool_trim(self) < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Pool_methods[] = {
+    {"run", (PyCFunction)(void (*)(void))Pool_run, METH_FASTCALL,
+     "The usual call on an idle instance; None when it is not one."},
+    {"trim", (PyCFunction)(void (*)(void))pool_trim_py, METH_NOARGS,
+     "Drop the least recently kept instances while over the bounds."},
+    {NULL}};
+
+static PyMemberDef Pool_members[] = {
+    {"slots", T_OBJECT_EX, offsetof(Pool, slots), READONLY, "The idle instances by key."},
+    {"held", T_PYSSIZET, offsetof(Pool, held), 0, "Bytes they keep resident."},
+    {"cache", T_PYSSIZET, offsetof(Pool, cache), READONLY, "The bound on held."},
+    {NULL}};
+
+static PyTypeObject PoolType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "zomehost.ribosome.native._boundary.Pool",
+    .tp_basicsize = sizeof(Pool),
+    .tp_dealloc = (destructor)Pool_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A thread's idle instances.",
+    .tp_methods = Pool_methods,
+    .tp_members = Pool_members,
+    .tp_new = Pool_new,
+};
+
+/* setup(addresses: dict[str, int], host_body, host_fault, host_stray, epoch_tick: float) */
 static PyObject *setup(PyObject *mod, PyObject *args) {
     PyObject *addrs, *body, *fault, *stray;
-    if (!PyArg_ParseTuple(args, "O!OOO", &PyDict_Type, &addrs, &body, &fault, &stray))
+    double tick;
+    if (!PyArg_ParseTuple(args, "O!OOOd", &PyDict_Type, &addrs, &body, &fault, &stray, &tick))
         return NULL;
+    if (!(tick > 0)) {
+        PyErr_SetString(PyExc_ValueError, "the epoch tick must be positive");
+        return NULL;
+    }
     struct {
         const char *name;
         void **slot;
@@ -628,6 +923,7 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
         {"wasmtime_context_set_fuel", (void **)&api_set_fuel},
         {"wasmtime_global_set", (void **)&api_global_set},
         {"wasmtime_memory_grow", (void **)&api_memory_grow},
+        {"wasmtime_error_delete", (void **)&api_error_delete},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         PyObject *v = PyDict_GetItemString(addrs, want[i].name);
@@ -645,6 +941,7 @@ static PyObject *setup(PyObject *mod, PyObject *args) {
     Py_XSETREF(host_fault, fault);
     Py_INCREF(stray);
     Py_XSETREF(host_stray, stray);
+    epoch_tick = tick;
     api_ready = 1;
     Py_RETURN_NONE;
 }
@@ -667,13 +964,25 @@ static struct PyModuleDef moduledef = {PyModuleDef_HEAD_INIT, "_boundary",
                                        methods, NULL, NULL, NULL, NULL};
 
 PyMODINIT_FUNC PyInit__boundary(void) {
-    if (PyType_Ready(&ImageType) < 0 || PyType_Ready(&InstanceType) < 0) return NULL;
+    if (PyType_Ready(&ImageType) < 0 || PyType_Ready(&InstanceType) < 0 ||
+        PyType_Ready(&PoolType) < 0)
+        return NULL;
+    struct {
+        PyObject **slot;
+        const char *name;
+    } names[] = {{&str_limits, "limits"},     {&str_deadline, "deadline"},
+                 {&str_dispatch, "dispatch"}, {&str_fault, "fault"},
+                 {&str_interrupt, "interrupt"}};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((*names[i].slot = PyUnicode_InternFromString(names[i].name)) == NULL) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Py_INCREF(&ImageType);
     Py_INCREF(&InstanceType);
+    Py_INCREF(&PoolType);
     if (PyModule_AddObject(m, "Image", (PyObject *)&ImageType) < 0 ||
-        PyModule_AddObject(m, "Instance", (PyObject *)&InstanceType) < 0) {
+        PyModule_AddObject(m, "Instance", (PyObject *)&InstanceType) < 0 ||
+        PyModule_AddObject(m, "Pool", (PyObject *)&PoolType) < 0) {
         Py_DECREF(m);
         return NULL;
     }
