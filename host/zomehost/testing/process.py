@@ -231,13 +231,14 @@ class ConductorProcess(ZomehostProcess):
     def wait_ready(
         self, ready: Sequence[str] = ("admin_port",), timeout: float = START_TIMEOUT_S
     ) -> None:
-        self.endpoints = self._await_run_json(lambda doc: all(k in doc for k in ready), timeout)
+        self.wait_run_json(lambda doc: all(k in doc for k in ready), timeout)
 
-    def _await_run_json(
-        self, done: Callable[[dict[str, Any]], bool], timeout: float
+    def wait_run_json(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float = START_TIMEOUT_S
     ) -> dict[str, Any]:
         """This process's ``run.json`` once ``done`` accepts it (the conductor rewrites it as
-        its endpoints come up)."""
+        its endpoints come up: the UIs it serves, the relays it registered with), also
+        kept as ``endpoints``."""
         run_json = self.home / "run.json"
         end = time.monotonic() + timeout
         while time.monotonic() < end:
@@ -248,14 +249,14 @@ class ConductorProcess(ZomehostProcess):
             except (FileNotFoundError, json.JSONDecodeError):
                 doc = {}
             if doc.get("pid") == self.pid and done(doc):
+                self.endpoints = doc
                 return doc
             time.sleep(0.05)
         raise ProcessFailed(f"{self.name} was not ready within {timeout} s:\n{self.output()}")
 
     def ui_url(self, app_id: str, timeout: float = START_TIMEOUT_S) -> str:
         """Where the conductor serves the UI of ``app_id`` (installed from a ``.webhapp``)."""
-        doc = self._await_run_json(lambda doc: app_id in (doc.get("ui") or {}), timeout)
-        self.endpoints = doc
+        doc = self.wait_run_json(lambda doc: app_id in (doc.get("ui") or {}), timeout)
         return str(doc["ui"][app_id])
 
     def cli(self, *args: str, timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
@@ -298,8 +299,10 @@ class ServiceProcess(ZomehostProcess):
     """A ``zomehost`` service command (``bootstrap``, ``relay``) on loopback, found through
     the ``… listening on ADDRESS`` lines it prints."""
 
-    def __init__(self, root: Path, args: Sequence[str], *, name: str) -> None:
-        super().__init__(name, Path(root) / f"{name}.log", env=child_env(None))
+    def __init__(
+        self, root: Path, args: Sequence[str], *, name: str, wrap: Sequence[str] = ()
+    ) -> None:
+        super().__init__(name, Path(root) / f"{name}.log", env=child_env(None), wrap=wrap)
         self.root = Path(root)
         self.args = list(args)
         self._log_start = 0
