@@ -10,7 +10,7 @@
 
 import path from "node:path";
 import { AdminWebsocket, AppWebsocket } from "@holochain/client";
-import { check, emit, expectReject, fail, state } from "./common.mjs";
+import { check, emit, expectReject, fail, finish, state } from "./common.mjs";
 
 const ADMIN_PORT = process.env.ADMIN_PORT;
 const HAPP_PATH = process.env.HAPP_PATH;
@@ -69,11 +69,7 @@ async function main() {
     emit({ echoed });
   }
 
-  state.step = "close";
-  await app.client.close();
-  await admin.client.close();
-  emit({});
-  process.exit(0);
+  await finish();
 }
 
 main().catch(fail);
