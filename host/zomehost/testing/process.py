@@ -70,32 +70,38 @@ def make_home(
     limits: dict[str, Any] | None = None,
     module_cache: Path | None = None,
     durable: bool = True,
+    fast_keystore: bool = True,
 ) -> Path:
     """A fresh conductor home at ``path`` with a cheap keystore (tests only).
 
     ``network``: the config's ``network`` mapping (``None``: the peer network off);
     ``module_cache``: a module cache directory whose compiled modules (and key) are copied
-    in, so the conductor does not compile them again; ``durable``: fsync every commit.
+    in, so the conductor does not compile them again; ``durable``: fsync every commit;
+    ``fast_keystore=False``: the keystore sealed at zomehost's real cost, as ``zomehost init``
+    seals it (what a cold start measures).
     An existing home is refused: its keys and chains stay as they are.
     """
     home = Home(path)
     if home.keystore_path.exists():
         raise ConductorError(f"{home.path} is already a zomehost home: give an empty directory")
     home.path.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "admin_port": 0,
-        "allowed_origins": list(allowed_origins),
-        "durable": durable,
-        "limits": limits or {},
-        "network": network if network is not None else {"enabled": False},
-    }
+    doc = yaml.safe_load(ConductorConfig().dump())  # every section, as `zomehost init` writes
+    doc.update(
+        allowed_origins=list(allowed_origins),
+        durable=durable,
+        limits=limits or {},
+        network=network if network is not None else {"enabled": False},
+    )
     home.config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
     ConductorConfig.load(home.config_path)  # the conductor must accept what we wrote
-    keystore = Keystore.create(
-        passphrase,
-        ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-    )
+    if fast_keystore:
+        keystore = Keystore.create(
+            passphrase,
+            ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+            mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+        )
+    else:
+        keystore = Keystore.create(passphrase)
     home.save_keystore(keystore)
     if module_cache is not None:
         seed_module_cache(home.path, module_cache)
