@@ -30,6 +30,12 @@ def run_driver(
     )
 
 
+def assert_said(out: str, *lines: str) -> None:
+    """Every one of ``lines`` is somewhere in a driver's output."""
+    for line in lines:
+        assert line in out, f"missing {line!r} in:\n{out}"
+
+
 def chain_of(home: Path, app_id: str, role: str) -> list[Record]:
     """The records of a stopped conductor's cell, read straight from its home."""
     conductor = Conductor.open(Home(home), TEST_PASSPHRASE)

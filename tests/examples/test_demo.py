@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from .drivers import REPO
+from .drivers import REPO, assert_said
 
 pytestmark = pytest.mark.slow
 
@@ -26,12 +26,12 @@ def test_the_demo_runs_end_to_end() -> None:
     )
     out = done.stdout
     assert done.returncode == 0, f"{out}\n{done.stderr}"
-    for line in (
+    assert_said(
+        out,
         "######## 1. notes: one agent, one chain, by hand with the zomehost CLI",
         '"title": "Octopus facts", "body": "Three hearts, blue blood."',
         "chain of notes/notes is intact: 6 records",
         "The ghost-writer story holds end to end.",
         "The messenger story holds end to end.",
         "Demo complete.",
-    ):
-        assert line in out, f"missing {line!r} in:\n{out}"
+    )
