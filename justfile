@@ -33,11 +33,11 @@ messenger: zomes
 
 # The ghost-writer story in two browser pages: Alice's and Bob's conductors serve the UI
 ghostwriter-ui: ui
-    python examples/ghostwriter/serve.py
+    python examples/serve.py ghostwriter
 
 # The messenger in two browser pages, one per conductor
 messenger-ui: ui
-    python examples/messenger/serve.py
+    python examples/serve.py messenger
 
 # Build the native wasm boundary (C, ribosome/native/); on failure zomehost says so and
 # runs on the ctypes boundary

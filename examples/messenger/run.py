@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "ghostwriter"))  # the sandbox helper both drivers use
+sys.path.insert(0, str(HERE.parent))  # examples/driver.py, shared by the drivers
 
-from sandbox import Sandbox, Story, outcome, pack, run  # noqa: E402
+from driver import Sandbox, Story, outcome, run  # noqa: E402
 
 APP_ID = "messenger"
 ROLE = "messenger"
@@ -32,26 +32,24 @@ SETUP_GRANT_TAGS = {"anyone may message me", "zome-call-signing-key"}
 TEXTS = ["Meet me at the reef at noon?", "Yes, by the kelp.", "psst: bring the camera"]
 
 
-async def story(sb: Sandbox) -> None:
+def story(sb: Sandbox) -> None:
     s = Story("The messenger: private messages, pings and nudges, written nowhere")
 
     s.section("Setup: a bootstrap service and one conductor process per agent, on loopback")
-    s.say(f"bootstrap service at {await sb.start_bootstrap()}")
-    happ = pack(HERE, sb.dir)
-    alice, bob = await sb.start_agents(
-        ["alice", "bob"], happ, app_id=APP_ID, network_seed="reef-chat", role=ROLE, zome=ROLE
+    s.say(f"bootstrap service at {sb.scenario.bootstrap_url()}")
+    alice, bob = sb.start_agents(
+        HERE, ["alice", "bob"], app_id=APP_ID, network_seed="reef-chat", role=ROLE, zome=ROLE
     )
     for ui in (alice, bob):
-        c = ui.conductor
+        c = ui.player.peer.process
         s.say(
-            f"{sb.who(ui.agent)}: conductor pid {c.process.pid}, admin "
-            f"ws://127.0.0.1:{c.admin_port}, home {c.home}; messenger app installed"
+            f"{sb.who(ui.agent)}: conductor pid {c.pid}, admin {c.admin_url}, home {c.home}; "
+            "messenger app installed"
         )
-    await sb.wait_until_discoverable(alice.cell_id.dna_hash, [alice.agent, bob.agent])
     s.say("both agents are published to the bootstrap service")
 
     s.step("Alice pings Bob (a remote call to his ping)")
-    result = await alice.call("ping_agent", bob.agent.raw)
+    result = alice.call("ping_agent", bob.agent)
     if "Ok" in result:
         pong = result["Ok"]
         s.say(
@@ -63,42 +61,42 @@ async def story(sb: Sandbox) -> None:
     s.expect("Ok" in result and result["Ok"]["reply"] == "pong", "Bob's conductor answered pong")
 
     s.step("Alice sends Bob a private message (send_message → Bob's receive_message)")
-    result = await alice.call("send_message", {"to": bob.agent.raw, "text": TEXTS[0]})
+    result = alice.call("send_message", {"to": bob.agent, "text": TEXTS[0]})
     s.say(f"send_message returned {outcome(result)}")
     s.expect("Ok" in result, "delivered: Bob's conductor sent a receipt")
-    signal = await bob.signal("message")
+    signal = bob.signal("message")
     s.say(f"Bob's UI got signal message from {sb.who(signal['from'])}: {signal['text']!r}")
     s.expect(
-        signal["from"] == alice.agent.raw and signal["text"] == TEXTS[0],
+        signal["from"] == alice.agent and signal["text"] == TEXTS[0],
         "Bob's UI shows Alice's message, sender authenticated by the conductor",
     )
 
     s.step("Bob replies")
-    result = await bob.call("send_message", {"to": alice.agent.raw, "text": TEXTS[1]})
+    result = bob.call("send_message", {"to": alice.agent, "text": TEXTS[1]})
     s.expect("Ok" in result, "delivered")
-    signal = await alice.signal("message")
+    signal = alice.signal("message")
     s.say(f"Alice's UI got signal message from {sb.who(signal['from'])}: {signal['text']!r}")
     s.expect(signal["text"] == TEXTS[1], "Alice's UI shows Bob's reply")
 
     s.step("Alice nudges Bob (send_remote_signal: fire and forget)")
-    await alice.call("nudge", {"to": [bob.agent.raw], "text": TEXTS[2]})
-    signal = await bob.signal("nudge")
+    alice.call("nudge", {"to": [bob.agent], "text": TEXTS[2]})
+    signal = bob.signal("nudge")
     s.say(f"Bob's UI got signal nudge from {sb.who(signal['from'])}: {signal['text']!r}")
     s.expect(signal["text"] == TEXTS[2], "the nudge arrived through Bob's recv_remote_signal")
 
     s.step("Bob goes offline (his conductor stops)")
-    await sb.stop_conductor(bob.conductor)
-    s.say(f"Bob's conductor exited with status {bob.conductor.process.returncode}")
-    result = await alice.call("send_message", {"to": bob.agent.raw, "text": "are you there?"})
+    status = bob.player.peer.stop()
+    s.say(f"Bob's conductor exited with status {status}")
+    result = alice.call("send_message", {"to": bob.agent, "text": "are you there?"})
     s.say(f"send_message returned {outcome(result)}")
     s.expect("NetworkError" in result, "a message to an offline agent: NetworkError")
-    result = await alice.call("ping_agent", bob.agent.raw)
+    result = alice.call("ping_agent", bob.agent)
     s.expect("NetworkError" in result, "a ping to an offline agent: NetworkError")
 
     s.step("Nothing was written for any message: each chain holds only its setup")
-    await sb.stop_conductor(alice.conductor)
+    alice.player.peer.stop()
     for ui in (alice, bob):
-        records = await sb.chain(ui.conductor, APP_ID, ROLE)
+        records = sb.chain(ui, APP_ID)
         s.say(f"{ui.name.capitalize()}'s chain (zomehost chain {APP_ID} {ROLE}):")
         for r in records:
             s.say(f"  #{r['action']['action_seq']} {summary(r)}")
@@ -115,7 +113,7 @@ async def story(sb: Sandbox) -> None:
 def summary(record: dict[str, Any]) -> str:
     action = record["action"]
     entry = record.get("entry") or {}
-    text = action["type"]
+    text: str = action["type"]
     if action.get("entry_type"):
         text += f" {action['entry_type']}"
     if action.get("entry_type") == "CapGrant" and isinstance(entry.get("content"), dict):

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from conftest import PASSPHRASE, REPO, AppBuilder, fast_home, seed_cache
+from conftest import PASSPHRASE, REPO, AppBuilder
 from zomehost.conductor.packing import pack_app_dir
-from zomehost.testing.process import ConductorProcess, child_env
+from zomehost.testing.process import ConductorProcess, child_env, make_home
 
 ZOMEHOST = Path(sys.executable).parent / "zomehost"
 NOTES_DIR = REPO / "examples" / "notes"
@@ -76,17 +75,10 @@ def api_home(path: Path, cache: Path, *, network: bool = False) -> Path:
     """A fresh home for ``zomehost run``: allowed origins '*', network off (or on, listening
     on a free loopback port with no bootstrap, publishing new cells' agent infos within
     0.2 s)."""
-    home = fast_home(path)
-    doc = yaml.safe_load(home.config_path.read_text())
-    doc["network"] = (
-        {"enabled": True, "listen": "127.0.0.1:0", "refresh_interval_s": 0.2}
-        if network
-        else {"enabled": False}
+    peers = {"enabled": True, "listen": "127.0.0.1:0", "refresh_interval_s": 0.2}
+    return make_home(
+        path, passphrase=PASSPHRASE, module_cache=cache, network=peers if network else None
     )
-    doc["allowed_origins"] = ["*"]
-    home.config_path.write_text(yaml.safe_dump(doc))
-    seed_cache(home, cache)
-    return home.path
 
 
 @pytest.fixture(scope="session")

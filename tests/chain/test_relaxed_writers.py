@@ -13,19 +13,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from conftest import PASSPHRASE, fast_home, seed_cache
+from conftest import PASSPHRASE
 from zomehost.conductor.conductor import Conductor
+from zomehost.conductor.home import Home
 from zomehost.core.action import ActionType
 from zomehost.core.codec import unpack
 from zomehost.core.hash import CellId
 from zomehost.core.query import ChainQueryFilter
+from zomehost.testing import ConductorProcess, make_home
 
 CLIENTS = 4
 CALLS = 40  # per client, in the run that is not killed
 KILLS = 3
-_SCRIPT = Path(sys.executable).with_name("zomehost")
 REPO = Path(__file__).resolve().parents[2]
 _ENV = {**os.environ, "ZOMEHOST_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(REPO / "host")}
 
@@ -65,27 +64,6 @@ except Exception:
 """
 
 
-async def _run_conductor(home: Path) -> tuple[asyncio.subprocess.Process, int]:
-    (home / "run.json").unlink(missing_ok=True)
-    proc = await asyncio.create_subprocess_exec(
-        str(_SCRIPT),
-        "--home",
-        str(home),
-        "run",
-        "--admin-port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=_ENV,
-    )
-    assert proc.stdout is not None
-    while True:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert line, "the conductor exited before it listened"
-        if "admin interface listening on ws://" in line:
-            return proc, int(line.rsplit(":", 1)[1])
-
-
 async def _client(args: dict[str, Any], ready: asyncio.Event, acked: set[str]) -> list[str]:
     """One client process; the writes it had answers for go into ``acked`` as they come.
     Returns its failed calls."""
@@ -123,11 +101,9 @@ async def _cycle(
     calls that failed."""
     from zomehost.client import AdminClient
 
-    proc, port = await _run_conductor(home)
-    assert proc.stdout is not None
-    drain = asyncio.ensure_future(proc.stdout.read())
+    conductor = ConductorProcess(home, passphrase=PASSPHRASE).start()
     try:
-        async with await AdminClient.connect(f"ws://127.0.0.1:{port}") as admin:
+        async with await AdminClient.connect(conductor.admin_url) as admin:
             if "cell" not in state:
                 info = await admin.install_app(bundle=state["bundle"], installed_app_id="w")
                 await admin.enable_app("w")
@@ -160,24 +136,17 @@ async def _cycle(
         if kill_after is not None:
             await asyncio.wait_for(asyncio.gather(*(r.wait() for r in ready)), 60)
             await asyncio.sleep(kill_after)
-            proc.kill()  # SIGKILL: no shutdown, whatever was in flight
+            conductor.kill()  # SIGKILL: no shutdown, whatever was in flight
         failed = await asyncio.wait_for(asyncio.gather(*clients), 120)
         return [f for per_client in failed for f in per_client]
     finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-        await drain
+        conductor.kill()
 
 
 def test_four_relaxed_clients_never_fail_and_survive_kill_9(
     tmp_path: Path, module_cache: Path, probe_bundle: bytes
 ) -> None:
-    home = fast_home(tmp_path / "home")
-    seed_cache(home, module_cache)
-    cfg = yaml.safe_load(home.config_path.read_text())
-    cfg["network"] = {"enabled": False}
-    home.config_path.write_text(yaml.safe_dump(cfg))
+    home = Home(make_home(tmp_path / "home", passphrase=PASSPHRASE, module_cache=module_cache))
     state: dict[str, Any] = {"bundle": probe_bundle}
     acked: set[str] = set()
     assert asyncio.run(_cycle(home.path, 0, state, acked, None)) == []

@@ -3,32 +3,17 @@ conductor homes they leave behind, and summing up chains for assertions."""
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.core.action import ActionType, Record
 from zomehost.core.codec import unpack
+from zomehost.testing import TEST_PASSPHRASE
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _sandbox_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "examples_sandbox", REPO / "examples" / "ghostwriter" / "sandbox.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-PASSPHRASE: str = _sandbox_module().PASSPHRASE
 
 
 def run_driver(
@@ -45,9 +30,15 @@ def run_driver(
     )
 
 
+def assert_said(out: str, *lines: str) -> None:
+    """Every one of ``lines`` is somewhere in a driver's output."""
+    for line in lines:
+        assert line in out, f"missing {line!r} in:\n{out}"
+
+
 def chain_of(home: Path, app_id: str, role: str) -> list[Record]:
     """The records of a stopped conductor's cell, read straight from its home."""
-    conductor = Conductor.open(Home(home), PASSPHRASE)
+    conductor = Conductor.open(Home(home), TEST_PASSPHRASE)
     try:
         return conductor.cell_for(app_id, role).chain.records()
     finally:

@@ -9,7 +9,7 @@ import pytest
 from zomehost.core.action import ActionType
 from zomehost.core.codec import unpack
 
-from .drivers import chain_of, run_driver
+from .drivers import assert_said, chain_of, run_driver
 
 pytestmark = pytest.mark.slow
 
@@ -19,7 +19,8 @@ def test_the_story_runs_across_processes(tmp_path: Path) -> None:
     done = run_driver("ghostwriter", sandbox)
     out = done.stdout
     assert done.returncode == 0, f"{out}\n{done.stderr}"
-    for line in (
+    assert_said(
+        out,
         "bootstrap service at http://127.0.0.1:",
         "Alice grants Bob an assigned capability to call her publish_post",
         "Bob's UI got signal permission_received: from Alice",
@@ -34,8 +35,7 @@ def test_the_story_runs_across_processes(tmp_path: Path) -> None:
         "publish_as returned Unauthorized:",
         "✓ after revoke: Unauthorized",
         "The ghost-writer story holds end to end.",
-    ):
-        assert line in out, f"missing {line!r} in:\n{out}"
+    )
     assert "FAILED" not in out + done.stderr
 
     # What the conductors left on disk agrees: the post is on Alice's chain, signed by Alice.

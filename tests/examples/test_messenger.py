@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .drivers import chain_of, chain_shape, run_driver
+from .drivers import assert_said, chain_of, chain_shape, run_driver
 
 pytestmark = pytest.mark.slow
 
@@ -31,15 +31,15 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 
 def test_messages_pings_and_nudges_arrive(run: tuple[str, Path]) -> None:
     out, _ = run
-    for line in (
+    assert_said(
+        out,
         "ping_agent returned Ok: 'pong'",
         "✓ delivered: Bob's conductor sent a receipt",
         "Bob's UI got signal message from Alice",
         "Alice's UI got signal message from Bob",
         "Bob's UI got signal nudge from Alice",
         "The messenger story holds end to end.",
-    ):
-        assert line in out, f"missing {line!r} in:\n{out}"
+    )
 
 
 def test_a_message_to_an_offline_agent_is_a_network_error(run: tuple[str, Path]) -> None:

@@ -39,6 +39,21 @@ export async function fail(err) {
   process.exit(1);
 }
 
+// The last step of every script: close every socket it opened (one the conductor already
+// closed is fine), report "close" and exit 0.
+export async function finish() {
+  state.step = "close";
+  for (const s of state.sockets) {
+    try {
+      await s.client.close();
+    } catch {
+      /* the conductor may already have closed it */
+    }
+  }
+  emit({});
+  process.exit(0);
+}
+
 process.on("unhandledRejection", fail);
 process.on("uncaughtException", fail);
 

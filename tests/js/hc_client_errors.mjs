@@ -19,7 +19,7 @@ import {
   randomNonce,
   signZomeCall,
 } from "@holochain/client";
-import { check, emit, expectReject, fail, sameBytes, state } from "./common.mjs";
+import { check, emit, expectReject, fail, finish, sameBytes, state } from "./common.mjs";
 
 const ADMIN_PORT = process.env.ADMIN_PORT;
 const HAPP_PATH = process.env.HAPP_PATH;
@@ -116,6 +116,7 @@ async function main() {
 
   state.step = "setup";
   const admin = await AdminWebsocket.connect({ url: adminUrl, wsClientOptions: { origin: ORIGIN } });
+  state.sockets.push(admin);
   const agentKey = await admin.generateAgentPubKey();
   const installed = await admin.installApp({
     source: { type: "path", value: happPath },
@@ -134,6 +135,7 @@ async function main() {
     wsClientOptions: { origin: ORIGIN },
     callZomeTransform: transform,
   });
+  state.sockets.push(app);
   emit({ app_port: port });
 
   const call = (fn_name, payload = null) =>
@@ -292,15 +294,7 @@ async function main() {
   check(!after.some((a) => a.installed_app_id === APP_ID), "uninstalled app is gone");
   emit({});
 
-  state.step = "close";
-  try {
-    await app.client.close();
-  } catch {
-    /* the conductor may already have closed it */
-  }
-  await admin.client.close();
-  emit({});
-  process.exit(0);
+  await finish();
 }
 
 main().catch(fail);

@@ -18,6 +18,7 @@ import {
   check,
   emit,
   fail,
+  finish,
   isHash,
   sameBytes,
   state,
@@ -181,11 +182,7 @@ async function main() {
   check(mine.title === "hi" && mine.body === "there", "title and body round-trip");
   emit({ notes });
 
-  state.step = "close";
-  await app.client.close();
-  await admin.client.close();
-  emit({});
-  process.exit(0);
+  await finish();
 }
 
 main().catch(fail);

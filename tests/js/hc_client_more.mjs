@@ -19,6 +19,7 @@ import {
   emit,
   expectReject,
   fail,
+  finish,
   isHash,
   sameBytes,
   state,
@@ -402,10 +403,7 @@ async function main() {
   );
   emit({});
 
-  state.step = "close";
-  for (const s of state.sockets) await s.client.close();
-  emit({});
-  process.exit(0);
+  await finish();
 }
 
 main().catch(fail);

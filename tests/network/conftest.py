@@ -14,19 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import nacl.pwhash
 import pytest
-import yaml
 
-from conftest import seed_cache
 from zomehost.conductor.home import Home
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
-from zomehost.core.keystore import Keystore
 from zomehost.core.zome_call import ZomeCall
 from zomehost.p2p.service import PeerService, start_peer_service
 from zomehost.ribosome.context import Signal
 from zomehost.runtime.daemon import Daemon
+from zomehost.testing import make_home as testing_home
 
 PASSPHRASE = "network tests passphrase"
 UNRESTRICTED_ALL = {"tag": "open", "access": "Unrestricted", "functions": "All"}
@@ -34,16 +31,11 @@ UNRESTRICTED_ALL = {"tag": "open", "access": "Unrestricted", "functions": "All"}
 
 def make_home(path: Path, cache: Path, network: dict[str, Any] | None = None) -> Home:
     """A home with a cheap keystore, a seeded module cache and the given network config."""
-    home = Home(path)
-    home.path.mkdir(parents=True, exist_ok=True)
-    doc = {"admin_port": 0, "durable": False, "network": network or {}}
-    home.config_path.write_text(yaml.safe_dump(doc))
-    ks = Keystore.create(
-        PASSPHRASE, ops=nacl.pwhash.argon2id.OPSLIMIT_MIN, mem=nacl.pwhash.argon2id.MEMLIMIT_MIN
+    return Home(
+        testing_home(
+            path, passphrase=PASSPHRASE, network=network or {}, module_cache=cache, durable=False
+        )
     )
-    home.save_keystore(ks)
-    seed_cache(home, cache)
-    return home
 
 
 class Peer:

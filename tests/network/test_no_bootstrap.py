@@ -9,17 +9,13 @@ reach C at the new address, and C reaches them, with no bootstrap alive.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from zomehost.conductor.conductor import Conductor
-from zomehost.conductor.home import Home
-from zomehost.core.hash import CellId
+from zomehost.testing import Player, Scenario
 
-from .conftest import PASSPHRASE, make_home
-from .procs import Proc, app_of, ok, remote, run, write_network
+from .players import ok, remote
 
 pytestmark = pytest.mark.slow
 
@@ -33,58 +29,28 @@ def dead_url() -> str:
         return f"http://127.0.0.1:{s.getsockname()[1]}"
 
 
-@pytest.fixture
-def procs() -> Iterator[list[Proc]]:
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.stop()
+def all_pairs(players: list[Player], tag: str) -> None:
+    for x in players:
+        for y in players:
+            if y is not x:
+                assert ok(remote(x, y.agent, "echo", tag)) == tag, (x.name, y.name)
 
 
 def test_a_moved_agent_is_found_after_the_bootstrap_died(
-    procs: list[Proc], tmp_path: Path, module_cache: Path, probe_bundle: bytes
+    tmp_path: Path, module_cache: Path, probe_bundle: bytes
 ) -> None:
-    boot = Proc("boot", tmp_path, ["bootstrap", "--port", "0"], tmp_path / "boot.log")
-    procs.append(boot)
-    url = boot.start_service()
-    network = {"bootstrap_urls": [dead_url(), url], "refresh_interval_s": 0.5}
-    cells: dict[str, CellId] = {}
-    nodes: dict[str, Proc] = {}
-    for name in ("a", "b", "c"):
-        home = make_home(tmp_path / f"home-{name}", module_cache)
-        c = Conductor.open(Home(home.path), PASSPHRASE)
-        try:
-            cells[name] = c.install_app(probe_bundle, "probe", None, None).cell_id("main")
-        finally:
-            c.close()
-        write_network(home.path, network)
-        nodes[name] = Proc(name, home.path, ["run", "--admin-port", "0"], tmp_path / f"{name}.log")
-        procs.append(nodes[name])
-        nodes[name].start()
-    for p in nodes.values():
-        p.wait_ready()
-    c = nodes["c"]
+    with Scenario(tmp_path, module_cache=module_cache) as s:
+        # the dead bootstrap first: every lookup tries it before the live one
+        urls = {"bootstrap_url": None, "bootstrap_urls": [dead_url(), s.bootstrap_url()]}
+        players = s.add_players(probe_bundle, ["a", "b", "c"], network=urls)
+        for p in players:
+            p.call("a", "make_grant", OPEN)
+        all_pairs(players, "through the bootstrap")
 
-    async def grant_all() -> None:
-        for x in nodes.values():
-            app, _ = await app_of(x)
-            await app.call_zome("a", "make_grant", OPEN, role_name="main")
-            await app.close()
-
-    async def all_pairs(tag: str) -> None:
-        for x in nodes.values():
-            app, _ = await app_of(x)
-            for name, cell in cells.items():
-                if nodes[name] is not x:
-                    assert ok(await remote(app, cell.agent, "echo", tag)) == tag, (x.name, name)
-            await app.close()
-
-    run(grant_all())
-    run(all_pairs("through the bootstrap"))
-    boot.kill()
-    old = c.network_address
-    c.stop()
-    c.start()
-    c.wait_ready()
-    assert c.network_address != old
-    run(all_pairs("through gossip"))
+        assert s.bootstrap is not None
+        s.bootstrap.kill()
+        c = players[2].peer
+        old = c.process.network_address
+        c.restart()
+        assert c.process.network_address != old
+        all_pairs(players, "through gossip")

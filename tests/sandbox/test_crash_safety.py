@@ -32,28 +32,21 @@ import yaml
 
 from zomehost.core.hash import ActionHash, CellId
 from zomehost.fuzz.testbed import PASSPHRASE, TestBed, app_bundle, dna, make_home, wat
+from zomehost.testing import ConductorProcess
 
 REPO = Path(__file__).resolve().parents[2]
 KILLS = int(os.environ.get("ZOMEHOST_CRASH_KILLS", "20"))
 INPROC_KILLS = int(os.environ.get("ZOMEHOST_CRASH_INPROC_KILLS", "10"))
 WRITER = Path(__file__).with_name("crash_writer.py")
-_SCRIPT = Path(sys.executable).with_name("zomehost")
-ZOMEHOST = (
-    [str(_SCRIPT)]
-    if _SCRIPT.exists()
-    else [sys.executable, "-c", "from zomehost.cli.main import main; main()"]
-)
 ENV = {**os.environ, "ZOMEHOST_PASSPHRASE": PASSPHRASE, "PYTHONPATH": str(REPO / "host")}
 
 
+def conductor_on(home: Path) -> ConductorProcess:
+    return ConductorProcess(home, passphrase=PASSPHRASE)
+
+
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ZOMEHOST, "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=120,
-    )
+    return conductor_on(home).cli(*args, timeout=120)
 
 
 def verify(home: Path, app: str, acked: set[str]) -> int:
@@ -134,29 +127,10 @@ async def _daemon_cycle(
 ) -> int:
     from zomehost.client import AdminClient, AppClient
 
-    (home / "run.json").unlink(missing_ok=True)
-    proc = await asyncio.create_subprocess_exec(
-        *ZOMEHOST,
-        "--home",
-        str(home),
-        "run",
-        "--admin-port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        env=ENV,
-    )
-    assert proc.stdout is not None
-    port = None
-    while port is None:
-        line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
-        assert line, "the conductor exited before it listened"
-        if "admin interface listening on ws://" in line:
-            port = int(line.rsplit(":", 1)[1])
-    drain = asyncio.ensure_future(proc.stdout.read())
+    conductor = conductor_on(home).start()
     got = 0
     try:
-        async with await AdminClient.connect(f"ws://127.0.0.1:{port}") as admin:
+        async with await AdminClient.connect(conductor.admin_url) as admin:
             if "cell" not in state:
                 info = await admin.install_app(bundle=state["bundle"], installed_app_id="daemon")
                 await admin.enable_app("daemon")
@@ -169,7 +143,7 @@ async def _daemon_cycle(
 
         async def killer() -> None:
             await asyncio.sleep(max(0.0, kill_at - asyncio.get_running_loop().time()))
-            proc.kill()
+            conductor.kill()
 
         kill = asyncio.ensure_future(killer())
         try:
@@ -186,10 +160,7 @@ async def _daemon_cycle(
             pass  # the connection died with the conductor
         await kill
     finally:
-        if proc.returncode is None:
-            proc.kill()
-        await proc.wait()
-        await drain
+        conductor.kill()
     return got
 
 

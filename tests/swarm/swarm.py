@@ -20,15 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from network.conftest import PASSPHRASE, make_home
-from network.procs import Proc, app_of, remote
+from network.players import app_of, remote_from
 from swarm.netns import Host, Net, NsLoop
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.core.codec import unpack
 from zomehost.core.hash import CellId
+from zomehost.testing import ConductorProcess
+from zomehost.testing.process import ServiceProcess
 
 BOOTSTRAP_PORT = 7700
 RELAY_PORT = 7701
+READY = ("admin_port", "network")  # a conductor is up once its peer transport listens
 OPEN = {"tag": "open", "access": "Unrestricted", "functions": "All"}
 
 
@@ -38,7 +41,7 @@ class Node:
 
     name: str
     host: Host
-    proc: Proc
+    proc: ConductorProcess
     loop: NsLoop
     cell: CellId | None = None
     app: Any = None
@@ -57,7 +60,7 @@ class Swarm:
     conductors: int
     nodes: list[Node] = field(default_factory=list)
     loops: dict[str, NsLoop] = field(default_factory=dict)
-    services: Proc | None = None
+    services: ServiceProcess | None = None
     ready_at: float | None = None
 
     # -- building ---------------------------------------------------------------------------
@@ -67,22 +70,22 @@ class Swarm:
             host = self.net.natted(f"h{i}") if natted else self.net.public(f"h{i}")
             self.loops[host.name] = NsLoop(host.ns)
         h0 = self.net.hosts["h0"]
-        self.services = Proc(
-            "services",
+        self.services = ServiceProcess(
             self.root,
             ["bootstrap", "--host", h0.address, "--port", str(BOOTSTRAP_PORT),
              "--relay-port", str(RELAY_PORT)],
-            self.root / "services.log",
+            name="services",
             wrap=["ip", "netns", "exec", h0.ns],
         )  # fmt: skip
-        self.services.start_service()
+        self.services.launch()
+        self.services.announced("relay")
         for host in self.net.hosts.values():
             for k in range(self.conductors):
                 self._add_node(host, k)
         for node in self.nodes:
-            node.proc.start()
+            node.proc.launch()
         for node in self.nodes:
-            node.proc.wait_ready(timeout=60)
+            node.proc.wait_ready(READY, timeout=60)
         self.ready_at = time.monotonic()
         for node in self.nodes:
             node.call(self._open(node))
@@ -118,11 +121,11 @@ class Swarm:
             cell = c.install_app(self.probe_bundle, "probe", None, None).cell_id("main")
         finally:
             c.close()
-        proc = Proc(
-            name,
+        proc = ConductorProcess(
             home.path,
-            ["run", "--admin-port", "0"],
             self.root / f"{name}.log",
+            name=name,
+            passphrase=PASSPHRASE,
             wrap=["ip", "netns", "exec", host.ns],
         )
         self.nodes.append(Node(name, host, proc, self.loops[host.name], cell))
@@ -137,8 +140,9 @@ class Swarm:
             if node.app is not None:
                 with contextlib.suppress(Exception):
                     node.call(node.app.close(), 5)
-            node.proc.stop()
-        if self.services is not None:
+            if node.proc.running:
+                node.proc.stop()
+        if self.services is not None and self.services.running:
             self.services.stop()
         for loop in self.loops.values():
             loop.close()
@@ -147,7 +151,7 @@ class Swarm:
     def call(self, caller: Node, callee: Node, tag: str, timeout_ms: int = 5000) -> Any:
         assert callee.cell is not None
         return caller.call(
-            remote(caller.app, callee.cell.agent, "echo", tag, timeout_ms=timeout_ms), 30
+            remote_from(caller.app, callee.cell.agent, "echo", tag, timeout_ms=timeout_ms), 30
         )
 
     def reaches(self, caller: Node, callee: Node, tag: str = "ping") -> bool:
@@ -157,9 +161,7 @@ class Swarm:
     def restart(self, node: Node) -> None:
         """Stop a conductor and start it again (its listener gets a new port)."""
         node.call(node.app.close(), 5)
-        node.proc.stop()
-        node.proc.start()
-        node.proc.wait_ready(timeout=60)
+        node.proc.restart(ready=READY)
         node.call(self._open(node))
 
     def all_pairs(self) -> tuple[int, int, dict[str, list[float]], list[str]]:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from zomehost.client import ZomeCallFailed
+from zomehost.errors import ConductorError
 from zomehost.testing import ConductorProcess, ProcessFailed, Scenario, Timeout, make_home
 
 pytestmark = pytest.mark.slow
@@ -95,3 +96,13 @@ def test_a_conductor_that_cannot_start_says_why(tmp_path: Path) -> None:
         proc.start(timeout=30)
     assert "admin_port" in err.value.message
     assert proc.returncode not in (None, 0)
+
+
+def test_make_home_refuses_an_existing_home(tmp_path: Path) -> None:
+    """Its keys and config stay as they were: a second make_home (another passphrase, a
+    driver's ``--dir`` given twice) is refused, not written over."""
+    home = make_home(tmp_path / "home")
+    before = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+    with pytest.raises(ConductorError, match="already a zomehost home"):
+        make_home(tmp_path / "home", passphrase="another", network={})
+    assert {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()} == before

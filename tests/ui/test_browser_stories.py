@@ -1,5 +1,5 @@
 """The seeds' stories clicked through in headless Chromium, one page per agent, against two
-``zomehost run`` processes started by the examples' ``serve.py`` (what `just ghostwriter-ui`
+``zomehost run`` processes started by ``examples/serve.py`` (what `just ghostwriter-ui`
 and `just messenger-ui` run). Screenshots are kept under tests/ui/artifacts/."""
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ MEMO = "write octopus camouflage articles for Alice"
 
 @contextmanager
 def serve(example: str, workdir: Path) -> Iterator[list[str]]:
-    """``python examples/<example>/serve.py --dir workdir``: yields Alice's and Bob's URLs."""
+    """``python examples/serve.py <example> --dir workdir``: yields Alice's and Bob's URLs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZOMEHOST_")}
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "examples" / example / "serve.py"), "--dir", str(workdir)],
+        [sys.executable, str(REPO / "examples" / "serve.py"), example, "--dir", str(workdir)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     assert proc.stdout is not None

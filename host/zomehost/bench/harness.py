@@ -22,15 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import nacl.pwhash
 import yaml
 
 from zomehost.conductor.conductor import Conductor
-from zomehost.conductor.home import ConductorConfig, Home
+from zomehost.conductor.home import Home
 from zomehost.conductor.packing import pack_app_dir
 from zomehost.core.codec import pack
-from zomehost.core.keystore import Keystore
 from zomehost.core.zome_call import ZomeCall
+from zomehost.testing.process import make_home as testing_home
 
 REPO = Path(__file__).resolve().parents[3]
 WASM_DIR = REPO / "target" / "wasm32-unknown-unknown" / "release"
@@ -191,23 +190,19 @@ def make_home(
     limits: dict[str, Any] | None = None,
     fast_keystore: bool = True,
 ) -> Home:
-    """A conductor home. ``fast_keystore``: sealed at Argon2id's minimum cost (cheap to
-    open); otherwise at zomehost's default cost, as ``zomehost init`` does."""
-    home = Home(path)
-    home.path.mkdir(parents=True, exist_ok=True)
-    doc = {"admin_port": 0, "durable": durable, "limits": limits or {}, "network": {}}
-    home.config_path.write_text(yaml.safe_dump(doc))
-    ConductorConfig.load(home.config_path)
-    if fast_keystore:
-        ks = Keystore.create(
-            PASSPHRASE,
-            ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-            mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+    """A benchmark conductor's home (``zomehost.testing.make_home`` with the benchmarks'
+    passphrase). ``fast_keystore``: sealed at Argon2id's minimum cost (cheap to open);
+    otherwise at zomehost's default cost, as ``zomehost init`` does."""
+    return Home(
+        testing_home(
+            path,
+            passphrase=PASSPHRASE,
+            network={},
+            limits=limits,
+            durable=durable,
+            fast_keystore=fast_keystore,
         )
-    else:
-        ks = Keystore.create(PASSPHRASE)
-    home.save_keystore(ks)
-    return home
+    )
 
 
 def app_bundle(root: Path, name: str, zomes: list[tuple[str, str]]) -> bytes:

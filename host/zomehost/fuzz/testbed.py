@@ -12,13 +12,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import nacl.pwhash
 import wasmtime
-import yaml
 
 from zomehost.conductor.app import InstalledApp
 from zomehost.conductor.conductor import Conductor
-from zomehost.conductor.home import ConductorConfig, Home
+from zomehost.conductor.home import Home
 from zomehost.core.bundle import (
     AppManifest,
     Bundle,
@@ -28,10 +26,10 @@ from zomehost.core.bundle import (
 )
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
-from zomehost.core.keystore import Keystore
 from zomehost.core.limits import Limits
 from zomehost.core.zome_call import ZomeCall
 from zomehost.ribosome.ribosome import Ribosome
+from zomehost.testing.process import make_home as testing_home
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE_DIR = REPO / "zomes" / "hostile"
@@ -78,20 +76,13 @@ def app_bundle(roles: Mapping[str, DnaFile], name: str = "sandbox") -> bytes:
 
 
 def make_home(path: Path, limits: Mapping[str, Any] | None = None, durable: bool = False) -> Home:
-    """Initialise a home with a cheap keystore (Argon2id's minimum cost) and the given
-    conductor ``limits``."""
-    home = Home(path)
-    home.path.mkdir(parents=True, exist_ok=True)
-    doc = yaml.safe_load(ConductorConfig(durable=durable).dump())
-    doc["limits"] = dict(limits or {})
-    home.config_path.write_text(yaml.safe_dump(doc))
-    ks = Keystore.create(
-        PASSPHRASE,
-        ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+    """A home with a cheap keystore (Argon2id's minimum cost) and the given conductor
+    ``limits`` (``zomehost.testing.make_home`` with the fuzzers' passphrase)."""
+    return Home(
+        testing_home(
+            path, passphrase=PASSPHRASE, network={}, limits=dict(limits or {}), durable=durable
+        )
     )
-    home.save_keystore(ks)
-    return home
 
 
 class TestBed:

@@ -13,6 +13,7 @@ from zomehost.testing.process import (
     BootstrapProcess,
     ConductorProcess,
     ProcessFailed,
+    RelayProcess,
     make_home,
 )
 from zomehost.testing.scenario import Peer, Player, Scenario, Timeout
@@ -24,6 +25,7 @@ __all__ = [
     "Peer",
     "Player",
     "ProcessFailed",
+    "RelayProcess",
     "Scenario",
     "Timeout",
     "make_home",

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,7 +26,7 @@ import yaml
 
 from zomehost.conductor.home import PASSPHRASE_ENV, ConductorConfig, Home
 from zomehost.core.keystore import Keystore
-from zomehost.errors import ZomehostError
+from zomehost.errors import ConductorError, ZomehostError
 from zomehost.ribosome.module_cache import key_path as module_cache_key
 
 # Test homes only: a passphrase everyone knows, and Argon2id at its minimum cost (the
@@ -69,29 +69,39 @@ def make_home(
     allowed_origins: Sequence[str] = ("*",),
     limits: dict[str, Any] | None = None,
     module_cache: Path | None = None,
+    durable: bool = True,
+    fast_keystore: bool = True,
 ) -> Path:
     """A fresh conductor home at ``path`` with a cheap keystore (tests only).
 
     ``network``: the config's ``network`` mapping (``None``: the peer network off);
     ``module_cache``: a module cache directory whose compiled modules (and key) are copied
-    in, so the conductor does not compile them again.
+    in, so the conductor does not compile them again; ``durable``: fsync every commit;
+    ``fast_keystore=False``: the keystore sealed at zomehost's real cost, as ``zomehost init``
+    seals it (what a cold start measures).
+    An existing home is refused: its keys and chains stay as they are.
     """
     home = Home(path)
+    if home.keystore_path.exists():
+        raise ConductorError(f"{home.path} is already a zomehost home: give an empty directory")
     home.path.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "admin_port": 0,
-        "allowed_origins": list(allowed_origins),
-        "durable": True,
-        "limits": limits or {},
-        "network": network if network is not None else {"enabled": False},
-    }
+    doc = yaml.safe_load(ConductorConfig().dump())  # every section, as `zomehost init` writes
+    doc.update(
+        allowed_origins=list(allowed_origins),
+        durable=durable,
+        limits=limits or {},
+        network=network if network is not None else {"enabled": False},
+    )
     home.config_path.write_text(yaml.safe_dump(doc, sort_keys=False))
     ConductorConfig.load(home.config_path)  # the conductor must accept what we wrote
-    keystore = Keystore.create(
-        passphrase,
-        ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
-        mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
-    )
+    if fast_keystore:
+        keystore = Keystore.create(
+            passphrase,
+            ops=nacl.pwhash.argon2id.OPSLIMIT_MIN,
+            mem=nacl.pwhash.argon2id.MEMLIMIT_MIN,
+        )
+    else:
+        keystore = Keystore.create(passphrase)
     home.save_keystore(keystore)
     if module_cache is not None:
         seed_module_cache(home.path, module_cache)
@@ -227,20 +237,45 @@ class ConductorProcess(ZomehostProcess):
     def wait_ready(
         self, ready: Sequence[str] = ("admin_port",), timeout: float = START_TIMEOUT_S
     ) -> None:
+        self.wait_run_json(lambda doc: all(k in doc for k in ready), timeout)
+
+    def wait_run_json(
+        self, done: Callable[[dict[str, Any]], bool], timeout: float = START_TIMEOUT_S
+    ) -> dict[str, Any]:
+        """This process's ``run.json`` once ``done`` accepts it (the conductor rewrites it as
+        its endpoints come up: the UIs it serves, the relays it registered with), also
+        kept as ``endpoints``."""
         run_json = self.home / "run.json"
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if not self.running:
                 raise self._exited_early()
             try:
-                doc = json.loads(run_json.read_text())
+                doc: dict[str, Any] = json.loads(run_json.read_text())
             except (FileNotFoundError, json.JSONDecodeError):
                 doc = {}
-            if doc.get("pid") == self.pid and all(k in doc for k in ready):
+            if doc.get("pid") == self.pid and done(doc):
                 self.endpoints = doc
-                return
+                return doc
             time.sleep(0.05)
         raise ProcessFailed(f"{self.name} was not ready within {timeout} s:\n{self.output()}")
+
+    def ui_url(self, app_id: str, timeout: float = START_TIMEOUT_S) -> str:
+        """Where the conductor serves the UI of ``app_id`` (installed from a ``.webhapp``)."""
+        doc = self.wait_run_json(lambda doc: app_id in (doc.get("ui") or {}), timeout)
+        return str(doc["ui"][app_id])
+
+    def cli(self, *args: str, timeout: float = START_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        """``zomehost --home HOME ARGS…`` with this conductor's passphrase, e.g. ``chain APP
+        ROLE --json`` once it is stopped (a running conductor owns its home)."""
+        return subprocess.run(
+            [*zomehost_command(), "--home", str(self.home), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
 
     def restart(self, *extra: str, ready: Sequence[str] = ("admin_port",)) -> Self:
         """Stop (if running) and start again on the same home: new ports, same chains."""
@@ -266,30 +301,68 @@ class ConductorProcess(ZomehostProcess):
         return bytes.fromhex(self.endpoints["network"]["transport_id"])
 
 
-class BootstrapProcess(ZomehostProcess):
-    """``zomehost bootstrap --port 0``: where agents publish and look up each other."""
+class ServiceProcess(ZomehostProcess):
+    """A ``zomehost`` service command (``bootstrap``, ``relay``) on loopback, found through
+    the ``… listening on ADDRESS`` lines it prints."""
 
-    LISTENING = re.compile(r"listening on (https?://\S+)")
-
-    def __init__(self, root: Path, *, name: str = "bootstrap") -> None:
-        super().__init__(name, Path(root) / "bootstrap.log", env=child_env(None))
+    def __init__(
+        self, root: Path, args: Sequence[str], *, name: str, wrap: Sequence[str] = ()
+    ) -> None:
+        super().__init__(name, Path(root) / f"{name}.log", env=child_env(None), wrap=wrap)
         self.root = Path(root)
-        self.url = ""
+        self.args = list(args)
+        self._log_start = 0
 
-    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
-        self.url = ""
-        start = self.log.stat().st_size if self.log.exists() else 0
-        self.spawn(["--home", str(self.root / "bootstrap-home"), "bootstrap", "--port", "0"])
+    def launch(self) -> None:
+        self._log_start = self.log.stat().st_size if self.log.exists() else 0
+        self.spawn(["--home", str(self.root / f"{self.name}-home"), *self.args])
+
+    def announced(self, what: str, timeout: float = START_TIMEOUT_S) -> str:
+        """The address in the line ``<what> listening on ADDRESS`` of this run (waits)."""
+        line = re.compile(rf"{re.escape(what)} listening on (\S+)")
         end = time.monotonic() + timeout
         while time.monotonic() < end:
+            with self.log.open("rb") as f:
+                f.seek(self._log_start)
+                found = line.search(f.read().decode(errors="replace"))
+            if found:
+                return found.group(1)
             if not self.running:
                 raise self._exited_early()
-            with self.log.open("rb") as f:
-                f.seek(start)
-                found = self.LISTENING.search(f.read().decode(errors="replace"))
-            if found:
-                self.url = found.group(1)
-                return self
             time.sleep(0.05)
         self.kill()
         raise ProcessFailed(f"{self.name} was not ready within {timeout} s:\n{self.output()}")
+
+
+class BootstrapProcess(ServiceProcess):
+    """``zomehost bootstrap --port 0``: where agents publish and look up each other; with
+    ``relay``, also the relay it runs beside it (``--relay-port 0``)."""
+
+    def __init__(self, root: Path, *, name: str = "bootstrap", relay: bool = False) -> None:
+        args = ["bootstrap", "--port", "0", *(["--relay-port", "0"] if relay else [])]
+        super().__init__(root, args, name=name)
+        self.relay = relay
+        self.url = ""
+        self.relay_address = ""
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
+        self.url = self.relay_address = ""
+        self.launch()
+        self.url = self.announced("bootstrap service", timeout)
+        if self.relay:
+            self.relay_address = self.announced("relay", timeout)
+        return self
+
+
+class RelayProcess(ServiceProcess):
+    """``zomehost relay --port 0``: a relay for conductors that cannot be dialled."""
+
+    def __init__(self, root: Path, *, name: str = "relay") -> None:
+        super().__init__(root, ["relay", "--port", "0"], name=name)
+        self.address = ""
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> Self:
+        self.address = ""
+        self.launch()
+        self.address = self.announced("relay", timeout)
+        return self

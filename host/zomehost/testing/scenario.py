@@ -133,14 +133,21 @@ class Peer:
         url = f"ws://127.0.0.1:{self.app_port}"
         return await AppClient.connect(url, token, typed_hashes=True)
 
-    async def _install(
-        self, name: str, bundle: bytes, app_id: str, network_seed: str | None
-    ) -> Player:
+    async def _install_app(
+        self, bundle: bytes, app_id: str, network_seed: str | None
+    ) -> dict[str, Any]:
         assert self.admin is not None
         info = await self.admin.install_app(
             bundle=bundle, installed_app_id=app_id, network_seed=network_seed
         )
         await self.admin.enable_app(app_id)
+        return info
+
+    async def _install(
+        self, name: str, bundle: bytes, app_id: str, network_seed: str | None
+    ) -> Player:
+        assert self.admin is not None
+        info = await self._install_app(bundle, app_id, network_seed)
         for cells in info["cell_info"].values():
             for cell in cells:
                 if cell.get("type") == "provisioned":
@@ -166,6 +173,15 @@ class Peer:
         seed = network_seed if network_seed is not None else self.scenario.network_seed
         return self.scenario.run(self._install(name or self.name, bundle, app_id, seed))
 
+    def install_app(
+        self, app: AppSource, *, app_id: str, network_seed: str | None = None
+    ) -> dict[str, Any]:
+        """Install and enable an app for a new agent, and nothing more (no UI connection,
+        no signing credentials): for a ``.webhapp`` whose UI the conductor serves
+        (``peer.process.ui_url(app_id)``). Returns the app's info."""
+        seed = network_seed if network_seed is not None else self.scenario.network_seed
+        return self.scenario.run(self._install_app(self.scenario.bundle(app), app_id, seed))
+
     async def _disconnect(self) -> None:
         for player in self.players:
             with contextlib.suppress(Exception):
@@ -189,6 +205,8 @@ class Peer:
         """Start the conductor again on its home and reconnect every player's UI."""
         if self.process.running:
             self.stop()
+        else:  # it died (or was killed from elsewhere): drop the dead connections
+            self.scenario.run(self._disconnect())
         self.process.start(ready=self.scenario.ready)
 
         async def reconnect() -> None:
@@ -200,7 +218,11 @@ class Peer:
 
 
 class Scenario:
-    """Conductor processes (and a bootstrap service when ``network``) under ``root``."""
+    """Conductor processes (and a bootstrap service when ``network``) under ``root``.
+
+    ``network_config``: more keys for every conductor's ``network`` mapping (docs/config.md);
+    ``relay``: the bootstrap service runs a relay beside it (``scenario.bootstrap.relay_address``).
+    """
 
     def __init__(
         self,
@@ -209,12 +231,16 @@ class Scenario:
         network: bool = True,
         network_seed: str | None = "zomehost-testing",
         module_cache: Path | None = None,
+        network_config: dict[str, Any] | None = None,
+        relay: bool = False,
     ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.network = network
         self.network_seed = network_seed
         self.module_cache = module_cache
+        self.network_config = dict(network_config or {})
+        self.relay = relay
         self.bootstrap: BootstrapProcess | None = None
         self.peers: list[Peer] = []
         self._bundles: dict[Path, bytes] = {}
@@ -247,25 +273,30 @@ class Scenario:
     def bootstrap_url(self) -> str:
         """The bootstrap service's URL (started on first use)."""
         if self.bootstrap is None:
-            self.bootstrap = BootstrapProcess(self.root).start()
+            self.bootstrap = BootstrapProcess(self.root, relay=self.relay).start()
         return self.bootstrap.url
 
-    def add_peer(self, name: str) -> Peer:
-        """A fresh home and a ``zomehost run`` on it (its network points at the bootstrap)."""
-        return self.add_peers([name])[0]
+    def add_peer(self, name: str, *, network: dict[str, Any] | None = None) -> Peer:
+        """A fresh home and a ``zomehost run`` on it (its network points at the bootstrap;
+        ``network``: more keys for this conductor's ``network`` mapping)."""
+        return self.add_peers([name], network=network)[0]
 
-    def add_peers(self, names: Sequence[str]) -> list[Peer]:
+    def add_peers(
+        self, names: Sequence[str], *, network: dict[str, Any] | None = None
+    ) -> list[Peer]:
         """Several conductors, started side by side."""
-        network = None
+        config = None
         if self.network:
-            network = {
+            config = {
                 "listen": "127.0.0.1:0",
                 "bootstrap_url": self.bootstrap_url(),
                 "refresh_interval_s": 0.5,
+                **self.network_config,
+                **(network or {}),
             }
         made = []
         for name in names:
-            home = make_home(self.root / name, network=network, module_cache=self.module_cache)
+            home = make_home(self.root / name, network=config, module_cache=self.module_cache)
             made.append(Peer(self, name, ConductorProcess(home, name=name)))
         for peer in made:
             peer.process.launch()
@@ -276,12 +307,21 @@ class Scenario:
         return made
 
     def add_players(
-        self, app: AppSource, names: Sequence[str] = ("alice", "bob"), *, app_id: str = "app"
+        self,
+        app: AppSource,
+        names: Sequence[str] = ("alice", "bob"),
+        *,
+        app_id: str = "app",
+        network_seed: str | None = None,
+        network: dict[str, Any] | None = None,
     ) -> list[Player]:
         """One conductor per name, each with ``app`` installed for its own agent, the agents
         discoverable by each other when the network is on."""
-        peers = self.add_peers(names)
-        players = [peer.install(app, name=peer.name, app_id=app_id) for peer in peers]
+        peers = self.add_peers(names, network=network)
+        players = [
+            peer.install(app, name=peer.name, app_id=app_id, network_seed=network_seed)
+            for peer in peers
+        ]
         if self.network:
             self.wait_discoverable(players)
         return players
