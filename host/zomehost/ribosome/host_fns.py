@@ -443,7 +443,7 @@ def schedule(ctx: CallContext, value: Any) -> Any:
     if value not in ctx.schedulable:
         raise InvalidInput(
             f"{ctx.zome_name}.{value} is not schedulable (export it with scheduled_fns! in "
-            "Rust, or with scheduledFn and its __zh_schedulable_ marker in AssemblyScript)"
+            "Rust, @scheduled in AssemblyScript)"
         )
     writes = ctx.workspace.schedule_writes
     if any(w.zome == ctx.zome_name and w.fn == value for w in writes):

@@ -12,6 +12,9 @@
 // Array<T>) of any of these, other classes with encode/static decode (other @serializable
 // classes, the SDK's types), and `T | null` of the reference types.
 //
+// It also exports functions marked `@scheduled` as scheduled functions (see scheduled()
+// below and docs/abi.md, "Scheduled functions").
+//
 // zomehost-asc applies it (it hands the transform the compiler it loaded). The generated
 // code calls the SDK through names it adds to the file's `import … from "@zomehost/sdk"`.
 
@@ -26,6 +29,7 @@ const HELPERS = {
   __zh_writeArrayOf: "writeArrayOf",
   __zh_readArrayOf: "readArrayOf",
   __zh_blankOf: "blankOf",
+  __zh_scheduledFn: "scheduledFn",
 };
 
 /** `createdAt` -> `created_at` (names already in snake_case stay as they are). */
@@ -207,6 +211,40 @@ export function serializableTransform(as) {
     return dec.name.kind === NodeKind.Identifier && dec.name.text === "serializable";
   }
 
+  function isScheduled(dec) {
+    return dec.name.kind === NodeKind.Identifier && dec.name.text === "scheduled";
+  }
+
+  function parseStatement(text, source) {
+    const tn = new Tokenizer(new Source(SourceKind.User, source.normalizedPath, text));
+    const parser = new Parser();
+    const statement = parser.parseTopLevelStatement(tn);
+    if (!statement || parser.diagnostics.length) {
+      const why = parser.diagnostics.map((d) => d.message).join("; ");
+      throw new Error(`generated code does not parse (${why}):\n${text}`);
+    }
+    return statement;
+  }
+
+  /**
+   * `@scheduled export function tick(last: Schedule | null): Schedule | null` becomes the
+   * ABI export `tick(ptr, len)` running it through scheduledFn, plus the
+   * `__zh_schedulable_tick` marker export that lets schedule("tick") accept it.
+   */
+  function scheduled(fn, source) {
+    const name = fn.name.text;
+    const impl = `__zh_scheduled_${name}`;
+    if (!(fn.flags & as.CommonFlags.Export)) throw new FieldError(`@scheduled ${name} must be exported`);
+    fn.decorators = fn.decorators.filter((d) => !isScheduled(d));
+    if (!fn.decorators.length) fn.decorators = null;
+    fn.flags &= ~as.CommonFlags.Export;
+    fn.name = Node.createIdentifierExpression(impl, fn.name.range);
+    return [
+      `export function ${name}(ptr: usize, len: usize): u64 { return __zh_scheduledFn(ptr, len, ${impl}, ${JSON.stringify(name)}); }`,
+      `export function __zh_schedulable_${name}(): void {}`,
+    ].map((text) => parseStatement(text, source));
+  }
+
   return {
     afterParse(parser) {
       const errors = [];
@@ -220,13 +258,24 @@ export function serializableTransform(as) {
           }
         };
         walk(source.statements);
-        if (!classes.length) continue;
+        const fns = source.statements.filter(
+          (s) => s.kind === NodeKind.FunctionDeclaration && s.decorators && s.decorators.some(isScheduled),
+        );
+        if (!classes.length && !fns.length) continue;
         const imp = sdkImport(source);
         if (!imp) {
-          errors.push(`${source.normalizedPath}: a file with @serializable classes must import from "${SDK}"`);
+          errors.push(`${source.normalizedPath}: a file with @serializable classes or @scheduled functions must import from "${SDK}"`);
           continue;
         }
         addHelpers(imp);
+        for (const fn of fns) {
+          try {
+            source.statements.push(...scheduled(fn, source));
+          } catch (err) {
+            if (!(err instanceof FieldError)) throw err;
+            errors.push(`${source.normalizedPath}: ${err.message}`);
+          }
+        }
         for (const cls of classes) {
           cls.decorators = cls.decorators.filter((d) => !isSerializable(d));
           if (!cls.decorators.length) cls.decorators = null;
