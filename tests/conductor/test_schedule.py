@@ -1,12 +1,14 @@
 """Scheduled zome functions, in process: the ticker zome in Rust (zomes/ticker) and its
 AssemblyScript twin (zomes/ticker_as), scheduled by a call and run one by one through
 ``ScheduledRuns`` as the daemon's scheduler runs them (docs/abi.md, "Scheduled functions").
-The daemon's own scheduler, across a restart, is in test_schedule_daemon.py."""
+The last test runs the daemon's own scheduler in real conductor processes, across a
+restart."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from zomehost.core.clock import now_micros
 from zomehost.core.codec import unpack
 from zomehost.core.schedule import MAX_SCHEDULES_PER_CELL, MIN_INTERVAL_US, Schedule
 from zomehost.errors import InvalidInput, LimitExceeded, ZomehostError
+from zomehost.testing import Player, Scenario
 
 TICKERS = {
     "rust": WASM_DIR / "ticker.wasm",
@@ -281,3 +284,37 @@ def test_schedules_round_trip_and_cron_forms() -> None:
     assert five.next_run(now, now - 10**9) == now + 300_000_000
     yearly = Schedule(cron="0 0 0 1 1 * 2030")  # seconds first, with a year
     assert yearly.next_run(now, now) == 1_893_456_000_000_000
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", sorted(TICKERS))
+def test_the_daemon_runs_schedules_and_they_survive_a_restart(
+    lang: str, ticker_bundles: dict[str, bytes], tmp_path: Path
+) -> None:
+    with Scenario(tmp_path, network=False) as s:
+        (alice,) = s.add_players(ticker_bundles[lang], ["alice"])
+
+        def runs(fn: str, who: Player = alice) -> int:
+            return int(who.call("t", "runs", fn))
+
+        for fn in ("boom", "tick", "once"):  # boom traps on its first run: the others go on
+            alice.call("t", "start", fn)
+        assert alice.signal(lambda p: p == "tick") == "tick"  # a scheduled run's signal
+        assert alice.signal(lambda p: p == "tick") == "tick"  # and again: it is persisted
+        wait_for("once to run", lambda: runs("once") == 1)
+        log = s.logs(50_000)
+        assert "scheduled function t.boom of cell" in log, log
+        assert "failed: Trap: t.boom" in log and "boom went the scheduled function" in log, log
+
+        alice.peer.restart()  # SIGTERM, then a new process on the same home
+        after = runs("tick")
+        wait_for("tick to run after the restart", lambda: runs("tick") > after)
+        assert runs("once") == 1 and runs("boom") == 0
