@@ -25,3 +25,14 @@ export function readArrayOf<T>(d: Decoder, read: (d: Decoder) => T): T[] {
 @inline export function blankOf<T>(): T {
   return changetype<T>(__new(offsetof<T>(), idof<T>()));
 }
+
+/**
+ * A decoder over an empty map: a missing field of a class type gets `decode(emptyMap())`,
+ * an object whose own fields have their defaults (the input has failed already; the
+ * object only keeps the zome from reading nulls).
+ */
+export function emptyMap(): Decoder {
+  const bytes = new Uint8Array(1);
+  bytes[0] = 0x80;
+  return Decoder.fromBytes(bytes);
+}

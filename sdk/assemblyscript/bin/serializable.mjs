@@ -29,6 +29,7 @@ const HELPERS = {
   __zh_writeArrayOf: "writeArrayOf",
   __zh_readArrayOf: "readArrayOf",
   __zh_blankOf: "blankOf",
+  __zh_emptyMap: "emptyMap",
   __zh_scheduledFn: "scheduledFn",
 };
 
@@ -118,7 +119,7 @@ export function serializableTransform(as) {
     if (name === "Uint8Array") return "new Uint8Array(0)";
     if (HASHES.has(name)) return "new __zh_HoloHash(new Uint8Array(0))";
     if (elementOf(t)) return `new Array<${typeText(elementOf(t))}>()`;
-    return `__zh_blankOf<${typeText(t)}>()`;
+    return `${name}.decode(__zh_emptyMap())`; // its own fields' defaults, all the way down
   }
 
   function fieldsOf(cls) {
