@@ -77,7 +77,8 @@ def test_unsupported_classes_and_functions_are_refused_by_name(tmp_path: Path) -
         '@serializable Clash: fields fooBar and foo_bar both travel as "foo_bar"',
         "@serializable Callback: field f: only named types are supported",
         "@scheduled notExported must be exported",
-        'other.ts: a file with @serializable classes or @scheduled functions must import from "@zomehost/sdk"',
+        "other.ts: a file with @serializable classes or @scheduled functions must import "
+        'from "@zomehost/sdk"',
     ):
         assert expected in out, out
     assert not (tmp_path / "build" / "bad.wasm").exists()
