@@ -136,6 +136,9 @@ def test_only_schedulable_functions_of_the_zome_can_be_scheduled(
     with pytest.raises(ZomehostError) as plain:
         t.start("runs")  # a zome function, but not marked schedulable
     assert "InvalidInput" in plain.value.message and "not schedulable" in plain.value.message
+    with pytest.raises(ZomehostError) as long_name:
+        t.start("x" * 257)  # its key would not fit LMDB's
+    assert "InvalidInput" in long_name.value.message and "1 to 256 bytes" in long_name.value.message
     assert t.scheduled() == {}
 
 

@@ -24,6 +24,7 @@ MAX_SCHEDULES_PER_CELL = 16  # scheduled functions one cell may have at once
 MIN_INTERVAL_US = 1_000_000  # one scheduled function runs at most once a second
 CELL_RUN_GAP_US = 100_000  # a cell's scheduled runs start at least this far apart
 MAX_CRON_CHARS = 256
+MAX_FN_NAME_BYTES = 256  # a schedule's key (cell + zome + name) stays within LMDB's 511 bytes
 MAX_EPHEMERAL_SECS = 366 * 24 * 3600  # a year: later than that is a persisted schedule's job
 SCHEDULABLE_PREFIX = "__zh_schedulable_"  # the marker export of a schedulable function
 

@@ -25,7 +25,12 @@ from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
-from zomehost.core.schedule import MAX_SCHEDULES_PER_CELL, ScheduledFn, ScheduleWrite
+from zomehost.core.schedule import (
+    MAX_FN_NAME_BYTES,
+    MAX_SCHEDULES_PER_CELL,
+    ScheduledFn,
+    ScheduleWrite,
+)
 from zomehost.core.signal import Signal
 from zomehost.errors import InvalidInput, LimitExceeded, NotFound, ZomehostError
 from zomehost.ribosome.context import CallContext
@@ -436,8 +441,11 @@ def schedule(ctx: CallContext, value: Any) -> Any:
     author, first soon after this call commits (docs/abi.md, "Scheduled functions"). A
     function already scheduled keeps its schedule."""
     _writable(ctx, "schedule")
-    if not isinstance(value, str) or not value:
-        raise InvalidInput("schedule takes the name of a function of the calling zome")
+    if not isinstance(value, str) or not 0 < len(value.encode()) <= MAX_FN_NAME_BYTES:
+        raise InvalidInput(
+            "schedule takes the name of a function of the calling zome "
+            f"(1 to {MAX_FN_NAME_BYTES} bytes)"
+        )
     if value not in ctx.function_names:
         raise NotFound(f"zome {ctx.zome_name!r} has no function {value!r} to schedule")
     if value not in ctx.schedulable:
