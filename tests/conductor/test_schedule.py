@@ -6,6 +6,7 @@ restart."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
@@ -22,6 +23,8 @@ from zomehost.core.clock import now_micros
 from zomehost.core.codec import unpack
 from zomehost.core.schedule import MAX_SCHEDULES_PER_CELL, MIN_INTERVAL_US, Schedule
 from zomehost.errors import InvalidInput, LimitExceeded, ZomehostError
+from zomehost.runtime.scheduler import Scheduler
+from zomehost.runtime.workers import WorkerPool
 from zomehost.testing import Player, Scenario
 
 TICKERS = {
@@ -287,6 +290,29 @@ def test_schedules_round_trip_and_cron_forms() -> None:
     assert five.next_run(now, now - 10**9) == now + 300_000_000
     yearly = Schedule(cron="0 0 0 1 1 * 2030")  # seconds first, with a year
     assert yearly.next_run(now, now) == 1_893_456_000_000_000
+
+
+def test_the_scheduler_runs_a_cells_functions_one_at_a_time(
+    make_ticker: Callable[..., Ticker],
+) -> None:
+    t = make_ticker()
+    for fn in ("once", "tick", "rapid"):
+        t.start(fn)
+
+    async def ticks() -> None:
+        pool = WorkerPool(4)
+        scheduler = Scheduler(t.runs, pool.run)
+        try:
+            await scheduler._tick()  # three are due: one starts
+            assert len(scheduler._running) == 1
+            await scheduler._tick()  # the cell's run is not over: nothing more starts
+            assert len(scheduler._running) == 1
+            await asyncio.gather(*scheduler._running.values())
+        finally:
+            pool.shutdown()
+
+    asyncio.run(ticks())
+    assert sum(t.count(fn) for fn in ("once", "tick", "rapid")) == 1
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
