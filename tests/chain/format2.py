@@ -66,6 +66,7 @@ def downgrade(path: Path) -> None:
     by_hash, state = env.open_db(b"by_hash"), env.open_db(b"state")
     with env.begin(write=True) as txn:
         txn.drop(env.open_db(b"by_type", txn=txn), delete=True)
+        txn.drop(env.open_db(b"schedules", txn=txn), delete=True)  # newer than format 2 too
         cur = txn.cursor(db=by_hash)
         first: dict[bytes, bytes] = {}
         if cur.set_range(b"e"):

@@ -233,7 +233,7 @@
         (local.set $ptr (i32.add (local.get $d) (i32.const 10)))
         (local.set $len (i32.sub (local.get $n) (i32.const 10)))))
     (call_indirect $host (type $abi) (local.get $ptr) (local.get $len)
-      (i32.rem_u (local.get $idx) (i32.const 32))))
+      (i32.rem_u (local.get $idx) (table.size $host))))
 
   ;; The host allocates a host function's result through a hostile __zh_alloc / __zh_free.
   ;; Input: the mode (fixint): 1 out-of-bounds, 2 null, 3 trap, 4 re-enter the host,
