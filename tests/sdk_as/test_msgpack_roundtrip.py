@@ -50,7 +50,8 @@ PROBE_FUNCTIONS = {
     "call_remote_fn", "remote_signal", "create_and_call", "new_secret", "make_grant",
     "update_grant", "delete_grant", "make_claim", "list_grants", "list_claims",
     "entry_hash_of", "action_hash_of", "blake2b", "seal_for", "open_from", "seal_own",
-    "open_own", "typed_roundtrip", "typed_via", "init", "post_commit", "recv_remote_signal",
+    "open_own", "typed_roundtrip", "typed_via", "schedule_fn", "scheduled_ping",
+    "init", "post_commit", "recv_remote_signal",
 }  # fmt: skip
 
 I64_MIN = -(2**63)

@@ -412,7 +412,24 @@ fn typed_via(input: TypedVia) -> ExternResult<Typed> {
     call(CallTarget::Local, &input.zome, "typed_roundtrip", None, &input.value)?.decode()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Scheduling (the full set of cases is in zomes/ticker)
+
+/// Schedule function `name` of this zome.
+fn schedule_fn(name: String) -> ExternResult<()> {
+    schedule(&name)
+}
+
+/// A scheduled function: signals "scheduled_ping" once.
+fn scheduled_ping(_last: Option<Schedule>) -> Option<Schedule> {
+    let _ = emit_signal("scheduled_ping");
+    None
+}
+
+scheduled_fns!(scheduled_ping);
+
 zome_fns!(
+    schedule_fn,
     typed_roundtrip,
     typed_via,
     whoami,

@@ -61,6 +61,8 @@ import {
   boxDecrypt,
   secretboxEncrypt,
   secretboxDecrypt,
+  Schedule,
+  schedule,
 } from "@zomehost/sdk";
 import { create as rawCreate } from "@zomehost/sdk/assembly/imports";
 
@@ -745,6 +747,25 @@ export function open_own(ptr: usize, len: usize): u64 {
     writeNullableBin(out, r.value);
     return ok();
   }, "open_own");
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduling (the full set of cases is in zomes/ticker_as)
+
+/** Schedules function `name` of this zome. */
+export function schedule_fn(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = schedule(input.readString());
+    if (r.isErr) return r.propagate();
+    return ok();
+  }, "schedule_fn");
+}
+
+/** A scheduled function: signals "scheduled_ping" once. */
+@scheduled
+export function scheduled_ping(last: Schedule | null): Schedule | null {
+  emitSignal(new Encoder().writeString("scheduled_ping").finish());
+  return null;
 }
 
 // ---------------------------------------------------------------------------------------
