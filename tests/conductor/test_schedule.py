@@ -82,8 +82,11 @@ class Ticker:
     def scheduled(self) -> dict[str, Any]:
         return {f"{s.zome}.{s.fn}": s for s in self.runs.scheduled(self.app.cell_id())}
 
+    def due(self) -> list[Due]:
+        return self.runs.look(now_micros(), 100)[0]
+
     def run(self, fn: str, zome: str = "t") -> RunOutcome:
-        (due,) = [d for d in self.runs.pending() if (d.item.zome, d.item.fn) == (zome, fn)]
+        (due,) = [d for d in self.due() if (d.item.zome, d.item.fn) == (zome, fn)]
         return self.runs.run(due)
 
 
@@ -190,7 +193,8 @@ def test_a_zome_cannot_run_a_function_more_than_once_a_second(
         item = t.scheduled()["t.rapid"]
         assert item.schedule == Schedule(delay_us=0)  # it asked for no delay at all
         assert item.next_at >= started + MIN_INTERVAL_US
-        assert [d.item.fn for d in t.runs.pending() if d.item.next_at <= started] == []
+        due, upcoming = t.runs.look(started, 100)
+        assert due == [] and upcoming == item.next_at  # the scheduler sleeps until then
 
 
 def test_a_cell_has_at_most_16_scheduled_functions(make_ticker: Callable[..., Ticker]) -> None:
@@ -249,11 +253,25 @@ def test_a_function_removed_by_a_code_update_is_unscheduled(
 def test_disabled_apps_run_no_schedules(make_ticker: Callable[..., Ticker]) -> None:
     t = make_ticker()
     t.start("once")
-    assert [d.item.fn for d in t.runs.pending()] == ["once"]
+    assert [d.item.fn for d in t.due()] == ["once"]
     t.node.conductor.set_app_status("ticker", AppStatus.DISABLED)
-    assert t.runs.pending() == []
+    assert t.runs.look(now_micros(), 100) == ([], None)
     t.node.conductor.set_app_status("ticker", AppStatus.ENABLED)
-    assert [d.item.fn for d in t.runs.pending()] == ["once"]
+    assert [d.item.fn for d in t.due()] == ["once"]
+
+
+def test_the_scheduler_reads_what_is_due_soonest_first(make_ticker: Callable[..., Ticker]) -> None:
+    t = make_ticker()
+    for fn in ("yearly", "once", "tick"):
+        t.start(fn)
+    assert t.run("yearly").error is None  # now due next January
+    yearly = t.scheduled()["t.yearly"].next_at
+    now = now_micros()
+    due, upcoming = t.runs.look(now, 100)
+    assert [d.item.fn for d in due] == ["once", "tick"] and upcoming == yearly
+    first, more = t.runs.look(now, 1)  # a wake reads at most its limit
+    assert [d.item.fn for d in first] == ["once"] and more == now
+    assert [d.item.fn for d in t.runs.look(yearly, 100)[0]] == ["once", "tick", "yearly"]
 
 
 @pytest.mark.parametrize(

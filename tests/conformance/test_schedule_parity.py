@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from zomehost.conductor.scheduling import ScheduledRuns
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import unpack
 from zomehost.errors import ZomehostError
 
@@ -24,7 +25,7 @@ def test_a_scheduled_probe_function_runs_once_and_signals(
     (app,) = world.install("schedule", "alice")
     assert app.call("a", "schedule_fn", "scheduled_ping") is None
     runs = ScheduledRuns(world.node.conductor)
-    (due,) = [d for d in runs.pending() if d.cell_id == app.cell_id()]
+    (due,) = [d for d in runs.look(now_micros(), 100)[0] if d.cell_id == app.cell_id()]
     assert (due.item.zome, due.item.fn, due.item.schedule) == ("a", "scheduled_ping", None)
     mark = world.mark()
     outcome = runs.run(due)

@@ -415,6 +415,8 @@ def test_probe_exports(built: None) -> None:
     assert isinstance(alloc, wasmtime.FuncType) and isinstance(free, wasmtime.FuncType)
     assert [str(t) for t in alloc.params] == ["i32"] and [str(t) for t in alloc.results] == ["i32"]
     assert [str(t) for t in free.params] == ["i32", "i32"] and list(free.results) == []
+    marker = exports.pop("__zh_schedulable_scheduled_ping")  # marks it schedulable
+    assert isinstance(marker, wasmtime.FuncType)
     assert set(exports) == PROBE_FUNCTIONS
     for name, ty in exports.items():
         assert isinstance(ty, wasmtime.FuncType), name

@@ -317,7 +317,8 @@ class SourceChain:
         db = self.store.db
         count = 0
         self.store.grants_changed()
-        for table in ("records", "grants", schedules.TABLE):
+        schedules.erase_cell(txn, self.store, self.key)
+        for table in ("records", "grants"):
             cur = txn.cursor(db=db[table])
             if not cur.set_range(self.key):
                 continue

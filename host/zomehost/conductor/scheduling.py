@@ -64,16 +64,12 @@ class ScheduledRuns:
     def scheduled(self, cell_id: CellId) -> list[ScheduledFn]:
         return schedules.of_cell(self.conductor.store, cell_id.key)
 
-    def pending(self) -> list[Due]:
-        """Every schedule of the running cells (enabled apps), soonest first."""
+    def look(self, now: int, limit: int) -> tuple[list[Due], int | None]:
+        """Up to ``limit`` schedules of the running cells (enabled apps) due by ``now``,
+        soonest first, and when the next one is due (``None``: none is scheduled)."""
         running = {cid.key: cid for cid in self.conductor.running_cells()}
-        out = [
-            Due(running[key], item)
-            for key, item in schedules.every(self.conductor.store)
-            if key in running
-        ]
-        out.sort(key=lambda d: d.item.next_at)
-        return out
+        found, soonest = schedules.due(self.conductor.store, now, limit, running.__contains__)
+        return [Due(running[key], item) for key, item in found], soonest
 
     def run(self, due: Due) -> RunOutcome:
         """Run one due function now and move its schedule on (or drop it)."""

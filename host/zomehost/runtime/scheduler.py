@@ -1,11 +1,13 @@
 """The daemon's scheduler: runs the due scheduled zome functions on the worker pool.
 
 It wakes when the soonest schedule is due, and at least once a second (a schedule a call
-just made waits at most that long). Scheduled work never crowds out client calls: at most
-:data:`MAX_RUNNING` runs at once, one per cell at a time, and a cell's runs start at least
-``CELL_RUN_GAP_US`` apart whatever its schedules say (core/schedule.py bounds each schedule
-to one run a second and a cell to 16 schedules). A run that fails is logged by
-:mod:`zomehost.conductor.scheduling` and does not stop the others.
+just made waits at most that long); each wake reads only the due schedules (the store keeps
+them in the order they run), however many there are. Scheduled work never crowds out
+client calls: at most :data:`MAX_RUNNING` runs at once, one per cell at a time, and a
+cell's runs start at least ``CELL_RUN_GAP_US`` apart whatever its schedules say
+(core/schedule.py bounds each schedule to one run a second and a cell to 16 schedules). A
+run that fails is logged by :mod:`zomehost.conductor.scheduling` and does not stop the
+others.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger("zomehost.schedule")
 MAX_RUNNING = 4  # scheduled runs at once, of the daemon's worker threads
 MAX_SLEEP_S = 1.0
 MIN_SLEEP_S = 0.05
+LOOK = 256  # due schedules read per wake at most (the rest: at the next one)
 
 InWorker = Callable[..., Awaitable[Any]]
 
@@ -58,17 +61,20 @@ class Scheduler:
             await asyncio.sleep(sleep)
 
     async def _tick(self) -> float:
-        pending: list[Due] = await self.in_worker(self.runs.pending)
         now = now_micros()
+        looked: tuple[list[Due], int | None] = await self.in_worker(self.runs.look, now, LOOK)
+        due, upcoming = looked
         soonest = now + int(MAX_SLEEP_S * 1_000_000)
-        for due in pending:
-            key = due.cell_id.key
-            at = max(due.item.next_at, self._last_start.get(key, 0) + CELL_RUN_GAP_US)
+        if upcoming is not None:
+            soonest = min(soonest, upcoming)
+        for d in due:
+            key = d.cell_id.key
+            at = max(d.item.next_at, self._last_start.get(key, 0) + CELL_RUN_GAP_US)
             if at > now or key in self._running or len(self._running) >= MAX_RUNNING:
-                soonest = min(soonest, max(at, now + int(MIN_SLEEP_S * 1_000_000)))
+                soonest = min(soonest, at)  # (a busy cell: look again soon)
                 continue
             self._last_start[key] = now
-            self._running[key] = asyncio.get_running_loop().create_task(self._run(key, due))
+            self._running[key] = asyncio.get_running_loop().create_task(self._run(key, d))
         return max(MIN_SLEEP_S, (soonest - now) / 1_000_000)
 
     async def _run(self, key: bytes, due: Due) -> None:
