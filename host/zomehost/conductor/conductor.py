@@ -854,11 +854,16 @@ class Conductor:
         auth: Authorization,
         deadline: float,
         depth: int,
+        before_commit: Callable[[Any, Workspace], None] | None = None,
     ) -> tuple[Any, list[Record]]:
-        """Run a call with its own workspace, commit it, then post_commit and signals."""
+        """Run a call with its own workspace, commit it, then post_commit and signals.
+        ``before_commit(value, workspace)`` may add to the commit (a scheduled run's next
+        schedule, conductor/scheduling.py)."""
         ws = Workspace(cell.chain, self.signer(cell.id.agent))
         ctx, zm = self._context(cell, zome, fn, auth, ws, deadline, depth)
         value = self.ribosome.run(ctx, zm, fn, payload)
+        if before_commit is not None:
+            before_commit(value, ws)
         committed = self._commit(cell, ws, deadline)
         if committed and "post_commit" in zm.callbacks:
             self._post_commit(cell, zome, committed, deadline, ctx.signals)

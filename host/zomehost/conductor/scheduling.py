@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from zomehost.chain import schedules
 from zomehost.chain.source_chain import Workspace
@@ -24,7 +25,6 @@ from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
 from zomehost.core.schedule import MIN_INTERVAL_US, Schedule, ScheduledFn, ScheduleWrite
-from zomehost.core.signal import Signal
 from zomehost.errors import (
     AppNotEnabled,
     ChainLocked,
@@ -85,21 +85,19 @@ class ScheduledRuns:
                 )
             deadline = time.monotonic() + cell.limits.timeout_ms / 1000
             c._ensure_init(cell, deadline)
-            ws = Workspace(cell.chain, c.signer(cell.id.agent))
-            author = Authorization(cell.id.agent)
-            ctx, zm = c._context(cell, item.zome, item.fn, author, ws, deadline, 0)
+            moved: list[ScheduledFn | None] = []
+
+            def schedule_next(value: Any, ws: Workspace) -> None:
+                after = _moved_on(item, Schedule.from_wire(value), started)
+                ws.schedule(ScheduleWrite(item.zome, item.fn, after))
+                moved.append(after)
+
             given = None if item.schedule is None else item.schedule.to_wire()
-            returned = Schedule.from_wire(c.ribosome.run(ctx, zm, item.fn, pack(given)))
-            after = _moved_on(item, returned, started)
-            ws.schedule(ScheduleWrite(item.zome, item.fn, after))
-            committed = c._commit(cell, ws, deadline)
+            author = Authorization(cell.id.agent)
+            c._run_new(cell, item.zome, item.fn, pack(given), author, deadline, 0, schedule_next)
         except ZomehostError as exc:
             return self._failed(due, started, exc)
-        signals: list[Signal] = list(ctx.signals)
-        if committed and "post_commit" in zm.callbacks:
-            c._post_commit(cell, item.zome, committed, deadline, signals)
-        c._deliver(signals)
-        return RunOutcome(after)
+        return RunOutcome(moved[0])
 
     def _failed(self, due: Due, started: int, exc: ZomehostError) -> RunOutcome:
         item = due.item

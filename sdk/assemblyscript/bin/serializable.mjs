@@ -265,7 +265,7 @@ export function serializableTransform(as) {
         if (!classes.length && !fns.length) continue;
         const imp = sdkImport(source);
         if (!imp) {
-          errors.push(`${source.normalizedPath}: a file with @serializable classes or @scheduled functions must import from "${SDK}"`);
+          errors.push(`${source.normalizedPath}: a file with @serializable classes or @scheduled functions must import from "${SDK}" by name (import { ... } from "${SDK}")`);
           continue;
         }
         addHelpers(imp);
