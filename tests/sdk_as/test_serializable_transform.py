@@ -26,6 +26,15 @@ class Generic<T> {
   value: i32 = 0;
 }
 
+class Base {
+  id: i32 = 0;
+}
+
+@serializable
+class Derived extends Base {
+  extra: i32 = 0;
+}
+
 @serializable
 class Clash {
   fooBar: i32 = 0;
@@ -74,6 +83,7 @@ def test_unsupported_classes_and_functions_are_refused_by_name(tmp_path: Path) -
     assert proc.returncode != 0, out
     for expected in (
         "@serializable Generic: generic classes are not supported",
+        "@serializable Derived: a class that extends another is not supported",
         '@serializable Clash: fields fooBar and foo_bar both travel as "foo_bar"',
         "@serializable Callback: field f: only named types are supported",
         "@scheduled notExported must be exported",

@@ -284,6 +284,11 @@ export function serializableTransform(as) {
             errors.push(`${source.normalizedPath}: @serializable ${cls.name.text}: generic classes are not supported`);
             continue;
           }
+          if (cls.extendsType) {
+            // its inherited fields would be left out of the map without a word
+            errors.push(`${source.normalizedPath}: @serializable ${cls.name.text}: a class that extends another is not supported`);
+            continue;
+          }
           try {
             for (const text of generate(cls)) cls.members.push(parseMember(text, cls));
           } catch (err) {
