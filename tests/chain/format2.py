@@ -66,6 +66,8 @@ def downgrade(path: Path) -> None:
     by_hash, state = env.open_db(b"by_hash"), env.open_db(b"state")
     with env.begin(write=True) as txn:
         txn.drop(env.open_db(b"by_type", txn=txn), delete=True)
+        for newer in (b"schedules", b"schedule_due"):  # newer than format 2 too
+            txn.drop(env.open_db(newer, txn=txn), delete=True)
         cur = txn.cursor(db=by_hash)
         first: dict[bytes, bytes] = {}
         if cur.set_range(b"e"):

@@ -50,7 +50,8 @@ PROBE_FUNCTIONS = {
     "call_remote_fn", "remote_signal", "create_and_call", "new_secret", "make_grant",
     "update_grant", "delete_grant", "make_claim", "list_grants", "list_claims",
     "entry_hash_of", "action_hash_of", "blake2b", "seal_for", "open_from", "seal_own",
-    "open_own", "init", "post_commit", "recv_remote_signal",
+    "open_own", "typed_roundtrip", "typed_via", "schedule_fn", "scheduled_ping",
+    "init", "post_commit", "recv_remote_signal",
 }  # fmt: skip
 
 I64_MIN = -(2**63)
@@ -414,6 +415,8 @@ def test_probe_exports(built: None) -> None:
     assert isinstance(alloc, wasmtime.FuncType) and isinstance(free, wasmtime.FuncType)
     assert [str(t) for t in alloc.params] == ["i32"] and [str(t) for t in alloc.results] == ["i32"]
     assert [str(t) for t in free.params] == ["i32", "i32"] and list(free.results) == []
+    marker = exports.pop("__zh_schedulable_scheduled_ping")  # marks it schedulable
+    assert isinstance(marker, wasmtime.FuncType)
     assert set(exports) == PROBE_FUNCTIONS
     for name, ty in exports.items():
         assert isinstance(ty, wasmtime.FuncType), name

@@ -37,18 +37,19 @@
   (import "zomehost" "box_decrypt" (func $box_decrypt (type $abi)))
   (import "zomehost" "secretbox_encrypt" (func $secretbox_encrypt (type $abi)))
   (import "zomehost" "secretbox_decrypt" (func $secretbox_decrypt (type $abi)))
+  (import "zomehost" "schedule" (func $schedule (type $abi)))
 
   (memory (export "memory") 2)
 
   ;; Every host function, indexed in HOST_FUNCTIONS order (host/zomehost/ribosome/engine.py).
-  (table $host 32 funcref)
+  (table $host 33 funcref)
   (elem (table $host) (i32.const 0) func
     $agent_info $dna_info $zome_info $call_info $create $get $update $delete $query
     $random_bytes $sys_time $sign $verify_signature $trace $emit_signal $call $call_remote
     $send_remote_signal $generate_cap_secret $create_cap_grant $update_cap_grant
     $delete_cap_grant $create_cap_claim $capability_grants $capability_claims
     $hash_entry $hash_action $hash_blake2b $box_encrypt $box_decrypt $secretbox_encrypt
-    $secretbox_decrypt)
+    $secretbox_decrypt $schedule)
   (table $scratch 0 funcref)
 
   (global $heap (mut i32) (i32.const 65536))
@@ -232,7 +233,7 @@
         (local.set $ptr (i32.add (local.get $d) (i32.const 10)))
         (local.set $len (i32.sub (local.get $n) (i32.const 10)))))
     (call_indirect $host (type $abi) (local.get $ptr) (local.get $len)
-      (i32.rem_u (local.get $idx) (i32.const 32))))
+      (i32.rem_u (local.get $idx) (table.size $host))))
 
   ;; The host allocates a host function's result through a hostile __zh_alloc / __zh_free.
   ;; Input: the mode (fixint): 1 out-of-bounds, 2 null, 3 trap, 4 re-enter the host,

@@ -25,7 +25,7 @@ from typing import Any
 
 import lmdb
 
-from zomehost.chain import index
+from zomehost.chain import index, schedules
 from zomehost.chain.store import Store, seq_key
 from zomehost.core.action import (
     Action,
@@ -45,6 +45,7 @@ from zomehost.core.capability import CapClaim, StoredGrant, ZomeCallCapGrant
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, EntryHash, HashType, HoloHash
 from zomehost.core.query import ChainQueryFilter
+from zomehost.core.schedule import ScheduleWrite
 from zomehost.errors import (
     ChainError,
     HeadMoved,
@@ -311,11 +312,12 @@ class SourceChain:
         return len(records)
 
     def erase(self, txn: lmdb.Transaction) -> int:
-        """Delete every record, index entry and grant of this chain (a deleted clone cell);
-        returns how many records went."""
+        """Delete every record, index entry, grant and schedule of this chain (a deleted
+        clone cell); returns how many records went."""
         db = self.store.db
         count = 0
         self.store.grants_changed()
+        schedules.erase_cell(txn, self.store, self.key)
         for table in ("records", "grants"):
             cur = txn.cursor(db=db[table])
             if not cur.set_range(self.key):
@@ -399,6 +401,7 @@ class Workspace:
         self.sign = sign
         self.base = chain.head()
         self.pending: list[Record] = []
+        self.schedule_writes: list[ScheduleWrite] = []  # commit with the records (schedules.py)
         self.strict_writes = 0  # pending writes that need the head they were made on
         self.wrote_grants = False  # write_into changed the grants table
         # set by write_into: the head value written, the index's extent before and after
@@ -521,9 +524,14 @@ class Workspace:
             out.reverse()
         return out
 
+    def schedule(self, write: ScheduleWrite) -> None:
+        """Keep a change to the cell's scheduled functions, written with the records."""
+        self.schedule_writes.append(write)
+
     def commit(self) -> list[Record]:
-        """Append the pending records in one transaction; nothing is written on failure."""
-        if not self.pending:
+        """Append the pending records and schedule writes in one transaction; nothing is
+        written on failure."""
+        if not self.pending and not self.schedule_writes:
             return []
         try:
             self.chain.store.write_group(self.write_into, self)  # shares a sync with others
@@ -539,9 +547,13 @@ class Workspace:
         return self.committed()
 
     def write_into(self, txn: lmdb.Transaction) -> None:
-        """Put the pending records into an open write transaction (the caller commits it)."""
+        """Put the pending records and schedule writes into an open write transaction (the
+        caller commits it)."""
         chain = self.chain
         store, key = chain.store, chain.key
+        schedules.apply(txn, store, key, self.schedule_writes)
+        if not self.pending:
+            return
         raw_head = txn.get(key, db=store.db["heads"])
         current = chain._head(txn)
         if (current is None) != (self.base is None) or (
@@ -608,6 +620,9 @@ class Workspace:
             self.chain.store.grants_changed()
             self.wrote_grants = False
         committed, self.pending = self.pending, []
+        self.schedule_writes = []
+        if not committed:
+            return committed
         last = committed[-1]
         self.base = ChainHead(last.action_hash, last.action.action_seq, last.action.timestamp)
         chain = self.chain

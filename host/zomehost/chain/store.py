@@ -10,6 +10,8 @@ Tables (all keys bytes; ``cell`` is the 78-byte CellId key, ``seq`` 8-byte big-e
   heads     cell            -> seq + action hash + indexed (8 bytes: records in by_hash)
   grants    cell+action     -> msgpack {grant, revoked}   (live-grant index)
   state     name            -> conductor state (apps, interfaces, …)
+  schedules cell+zome+0+fn  -> msgpack ScheduledFn   (chain/schedules.py)
+  schedule_due next_at+that key -> b""              (the same, in the order they run)
 
 Every commit is one write transaction, synced by default. Write transactions never stay
 open while guest code runs: the workspace collects writes and hands them over at the end.
@@ -57,7 +59,7 @@ log = logging.getLogger(__name__)
 _SEQ = struct.Struct(">Q")
 DEFAULT_MAP_SIZE = 1024**3  # sparse: only what is written takes disk; grown as needed
 MIN_MAP_SIZE = 64 * 1024
-_TABLES = ("records", "by_hash", "heads", "grants", "state", "by_type")
+_TABLES = ("records", "by_hash", "heads", "grants", "state", "by_type", "schedules", "schedule_due")
 # The chain layout above. Format 1 (before entries moved into records and the hash index
 # was deferred) kept entries in a table of their own; its stores are refused, not misread.
 # Format 2 had no by_type table and kept one seq per entry hash: it is migrated on open.

@@ -841,6 +841,7 @@ class Conductor:
             writable=writable,
             role_name=cell.role,
             app_id=cell.app_id,
+            schedulable=zm.schedulable,
         )
         return ctx, zm
 
@@ -853,11 +854,16 @@ class Conductor:
         auth: Authorization,
         deadline: float,
         depth: int,
+        before_commit: Callable[[Any, Workspace], None] | None = None,
     ) -> tuple[Any, list[Record]]:
-        """Run a call with its own workspace, commit it, then post_commit and signals."""
+        """Run a call with its own workspace, commit it, then post_commit and signals.
+        ``before_commit(value, workspace)`` may add to the commit (a scheduled run's next
+        schedule, conductor/scheduling.py)."""
         ws = Workspace(cell.chain, self.signer(cell.id.agent))
         ctx, zm = self._context(cell, zome, fn, auth, ws, deadline, depth)
         value = self.ribosome.run(ctx, zm, fn, payload)
+        if before_commit is not None:
+            before_commit(value, ws)
         committed = self._commit(cell, ws, deadline)
         if committed and "post_commit" in zm.callbacks:
             self._post_commit(cell, zome, committed, deadline, ctx.signals)
@@ -867,7 +873,7 @@ class Conductor:
     def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
         """Commit a call's writes, the chain lock held shared: concurrent commits to one
         chain share a transaction and its sync (conductor/chain_lock.py)."""
-        if not ws.pending:
+        if not ws.pending and not ws.schedule_writes:
             return []
         if not cell.lock.acquire(timeout=max(0.0, deadline - time.monotonic()), shared=True):
             raise ChainLocked(
@@ -1056,7 +1062,7 @@ class Conductor:
     def _local_call(self, ctx: CallContext, cell: Cell, call: ZomeCall) -> ZomeCallResponse:
         """Inter-zome call: same cell, shares the caller's workspace, commits with it."""
         ws = ctx.workspace
-        savepoint = len(ws.pending)
+        savepoint, schedule_savepoint = len(ws.pending), len(ws.schedule_writes)
 
         def run() -> Any:
             self._require_function(cell, call.zome_name, call.fn_name)
@@ -1069,6 +1075,7 @@ class Conductor:
                 value = self.ribosome.run(inner, zm, call.fn_name, call.payload)
             except ZomehostError:
                 del ws.pending[savepoint:]  # the callee's writes go with its failure
+                del ws.schedule_writes[schedule_savepoint:]
                 raise
             ctx.signals.extend(inner.signals)
             return value

@@ -19,6 +19,7 @@ from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, HoloHas
 from zomehost.core.limits import Limits
 from zomehost.core.query import ChainQueryFilter
 from zomehost.core.response import ZomeCallResponse
+from zomehost.core.schedule import ScheduleWrite
 from zomehost.core.signal import Signal
 
 
@@ -39,6 +40,7 @@ class ChainWorkspace(Protocol):
     """A call's scratch view of its cell's chain: committed records plus its own writes."""
 
     pending: list[Record]
+    schedule_writes: list[ScheduleWrite]
     base: ChainHead | None
 
     @property
@@ -57,6 +59,8 @@ class ChainWorkspace(Protocol):
     def get(self, hash_: HoloHash) -> Record | None: ...
 
     def query(self, flt: ChainQueryFilter) -> list[Record]: ...
+
+    def schedule(self, write: ScheduleWrite) -> None: ...
 
 
 class HostServices(Protocol):
@@ -111,6 +115,7 @@ class CallContext:
     usage: dict[str, int] = field(default_factory=dict)  # per-call budgets spent (host_fns)
     role_name: str | None = None
     app_id: str | None = None
+    schedulable: frozenset[str] = frozenset()  # this zome's functions marked schedulable
     # why the guest is about to trap, in its own words (a Rust panic, an AssemblyScript abort)
     abort_message: str | None = None
 

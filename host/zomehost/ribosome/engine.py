@@ -14,6 +14,7 @@ import wasmtime
 from zomehost.core.bundle import MAX_WASM_BYTES
 from zomehost.core.hash import WasmHash
 from zomehost.core.limits import MemoryBudgets
+from zomehost.core.schedule import SCHEDULABLE_PREFIX
 from zomehost.errors import WasmError
 from zomehost.ribosome import memory as linear_memory
 from zomehost.ribosome import resources
@@ -54,6 +55,7 @@ HOST_FUNCTIONS = (
     "box_decrypt",
     "secretbox_encrypt",
     "secretbox_decrypt",
+    "schedule",
 )
 REQUIRED_EXPORTS = ("memory", "__zh_alloc", "__zh_free")
 CALLBACKS = ("init", "post_commit", "recv_remote_signal")
@@ -102,6 +104,8 @@ class ZomeModule:
     # mutable globals the reset restores; None when every call needs a fresh instance.
     reset_globals: tuple[str, ...] | None = None
     tables: int = 0  # tables an instance of it holds (resources.py)
+    # the zome functions the module marks schedulable (``__zh_schedulable_<fn>`` exports)
+    schedulable: frozenset[str] = frozenset()
 
 
 class WasmEngine:
@@ -281,6 +285,13 @@ def _describe(wasm_hash: WasmHash, module: wasmtime.Module, tables: int) -> Zome
             callbacks.add(e.name)
         else:
             funcs.append(e.name)
+    marked = {n[len(SCHEDULABLE_PREFIX) :] for n in names if n.startswith(SCHEDULABLE_PREFIX)}
     return ZomeModule(
-        wasm_hash, module, tuple(sorted(funcs)), frozenset(callbacks), reset_globals, tables
+        wasm_hash,
+        module,
+        tuple(sorted(funcs)),
+        frozenset(callbacks),
+        reset_globals,
+        tables,
+        frozenset(marked.intersection(funcs)),
     )

@@ -25,6 +25,12 @@ from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
+from zomehost.core.schedule import (
+    MAX_FN_NAME_BYTES,
+    MAX_SCHEDULES_PER_CELL,
+    ScheduledFn,
+    ScheduleWrite,
+)
 from zomehost.core.signal import Signal
 from zomehost.errors import InvalidInput, LimitExceeded, NotFound, ZomehostError
 from zomehost.ribosome.context import CallContext
@@ -430,6 +436,33 @@ def capability_claims(ctx: CallContext, value: Any) -> Any:
     return out
 
 
+def schedule(ctx: CallContext, value: Any) -> Any:
+    """Schedule a function of the calling zome (marked schedulable) to run as the cell's
+    author, first soon after this call commits (docs/abi.md, "Scheduled functions"). A
+    function already scheduled keeps its schedule."""
+    _writable(ctx, "schedule")
+    if not isinstance(value, str) or not 0 < len(value.encode()) <= MAX_FN_NAME_BYTES:
+        raise InvalidInput(
+            "schedule takes the name of a function of the calling zome "
+            f"(1 to {MAX_FN_NAME_BYTES} bytes)"
+        )
+    if value not in ctx.function_names:
+        raise NotFound(f"zome {ctx.zome_name!r} has no function {value!r} to schedule")
+    if value not in ctx.schedulable:
+        raise InvalidInput(
+            f"{ctx.zome_name}.{value} is not schedulable (export it with scheduled_fns! in "
+            "Rust, @scheduled in AssemblyScript)"
+        )
+    writes = ctx.workspace.schedule_writes
+    if any(w.zome == ctx.zome_name and w.fn == value for w in writes):
+        return None
+    if len(writes) >= MAX_SCHEDULES_PER_CELL:
+        raise LimitExceeded(f"a cell may have at most {MAX_SCHEDULES_PER_CELL} scheduled functions")
+    first = ScheduledFn(ctx.zome_name, value, None, now_micros())
+    ctx.workspace.schedule(ScheduleWrite(ctx.zome_name, value, first, if_absent=True))
+    return None
+
+
 HOST_FNS: dict[str, Callable[[CallContext, Any], Any]] = {
     "agent_info": agent_info,
     "dna_info": dna_info,
@@ -463,4 +496,5 @@ HOST_FNS: dict[str, Callable[[CallContext, Any], Any]] = {
     "create_cap_claim": create_cap_claim,
     "capability_grants": capability_grants,
     "capability_claims": capability_claims,
+    "schedule": schedule,
 }

@@ -27,8 +27,10 @@ from zomehost.api.server import start_interfaces
 from zomehost.api.ui_server import start_ui_server
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
+from zomehost.conductor.scheduling import ScheduledRuns
 from zomehost.network.directory import Directory
 from zomehost.p2p.service import PeerService, start_peer_service
+from zomehost.runtime.scheduler import Scheduler
 from zomehost.runtime.workers import WorkerPool
 
 log = logging.getLogger("zomehost.daemon")
@@ -99,6 +101,10 @@ class Daemon:
             self.services.append(peers)
             self.peer_network = peers
             self.agent_directory = peers.directory
+        # scheduled zome functions (docs/abi.md): started last, so stopped first
+        scheduler = Scheduler(ScheduledRuns(self.conductor), self.in_worker)
+        scheduler.start()
+        self.services.append(scheduler)
 
     def request_stop(self) -> None:
         self._stopping.set()

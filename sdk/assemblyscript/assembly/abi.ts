@@ -85,6 +85,7 @@ export enum HostFn {
   box_decrypt = 29,
   secretbox_encrypt = 30,
   secretbox_decrypt = 31,
+  schedule = 32,
 }
 
 /** The import name of a host function. */
@@ -122,6 +123,7 @@ export function hostFnName(f: HostFn): string {
     case HostFn.box_decrypt: return "box_decrypt";
     case HostFn.secretbox_encrypt: return "secretbox_encrypt";
     case HostFn.secretbox_decrypt: return "secretbox_decrypt";
+    case HostFn.schedule: return "schedule";
   }
   return "unknown";
 }
@@ -160,6 +162,7 @@ function invokeRaw(f: HostFn, ptr: usize, len: usize): u64 {
     case HostFn.box_decrypt: return raw.box_decrypt(ptr, len);
     case HostFn.secretbox_encrypt: return raw.secretbox_encrypt(ptr, len);
     case HostFn.secretbox_decrypt: return raw.secretbox_decrypt(ptr, len);
+    case HostFn.schedule: return raw.schedule(ptr, len);
   }
   abort("unknown host function");
   return 0;

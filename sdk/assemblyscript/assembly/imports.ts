@@ -104,3 +104,6 @@ export declare function secretbox_encrypt(ptr: usize, len: usize): u64;
 
 @external("zomehost", "secretbox_decrypt")
 export declare function secretbox_decrypt(ptr: usize, len: usize): u64;
+
+@external("zomehost", "schedule")
+export declare function schedule(ptr: usize, len: usize): u64;

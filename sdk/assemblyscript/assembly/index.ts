@@ -11,6 +11,8 @@ export * from "./types";
 export * from "./hostfns";
 export * from "./crypto";
 export * from "./callbacks";
+export * from "./schedule";
+export * from "./serial";
 export {
   __zh_alloc,
   __zh_free,

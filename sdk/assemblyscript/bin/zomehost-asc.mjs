@@ -11,7 +11,9 @@
 //                                  no env.abort import: aborts log through zomehost.trace
 //                                  and trap. A zome's asconfig.json may set its own
 //                                  "use": ["abort=..."] (it takes precedence).
-// asc also reads asconfig.json from the current directory, as usual.
+// asc also reads asconfig.json from the current directory, as usual. The @serializable
+// transform (serializable.mjs) runs on every build: classes marked @serializable get
+// msgpack encode/decode.
 //
 // After compiling: every import must be a function from module "zomehost" named in the
 // ABI's host function table (the @external list of assembly/imports.ts), and the module
@@ -21,6 +23,7 @@ import { readFileSync, statSync, renameSync, mkdirSync, rmSync, realpathSync } f
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
+import { serializableTransform } from "./serializable.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const sdkRoot = resolve(here, "..");
@@ -91,6 +94,7 @@ async function main(argv) {
   mkdirSync(dirname(resolve(out)), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   const { default: asc } = await import("assemblyscript/asc");
+  const compiler = await import("assemblyscript");
   const t0 = performance.now();
   let diagnostics = "";
   const stderr = {
@@ -102,6 +106,7 @@ async function main(argv) {
   const { error } = await asc.main([...DEFAULT_FLAGS, ...rest, "-o", tmp], {
     stdout: process.stdout,
     stderr,
+    transforms: [serializableTransform(compiler)],
   });
   const ms = performance.now() - t0;
   if (error) {

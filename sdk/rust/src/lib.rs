@@ -26,6 +26,7 @@ pub mod export;
 pub mod heap;
 pub mod host;
 pub mod mem;
+pub mod schedule;
 pub mod types;
 pub mod value;
 
@@ -44,6 +45,7 @@ pub use crate::crypto::{
     secretbox_encrypt,
 };
 pub use crate::host::*;
+pub use crate::schedule::{schedule, Schedule};
 pub use crate::types::*;
 pub use crate::value::{DeError, Value};
 
@@ -65,12 +67,13 @@ pub mod prelude {
         update_cap_grant, update_with_ordering, verify_signature, verify_signature_data,
         zome_info,
     };
+    pub use crate::schedule::{schedule, Schedule};
     pub use crate::types::*;
     pub use crate::value::Value;
     pub use crate::{decode, decode_value, encode, ExternResult, WasmError};
     pub use crate::{
         debug, error, info, init_callback, post_commit_callback, recv_remote_signal_callback,
-        trace, warn, zome_fn_as, zome_fns,
+        scheduled_fns, trace, warn, zome_fn_as, zome_fns,
     };
 }
 

@@ -267,3 +267,16 @@ fn decode_errors_are_readable() {
     assert_eq!(err.message, "invalid type: a float, expected u32");
     assert_eq!(decode::<f64>(&[0xcb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]).unwrap(), 1.0);
 }
+
+#[test]
+fn schedules_have_holochains_shape() {
+    let persisted = encode(&Schedule::Persisted("*/5 * * * * *".into())).unwrap();
+    assert_eq!(persisted, [vec![0x81], s("Persisted"), s("*/5 * * * * *")].concat());
+    let ephemeral = encode(&Schedule::Ephemeral(core::time::Duration::new(3, 5))).unwrap();
+    let duration = [vec![0x82], s("secs"), vec![3], s("nanos"), vec![5]].concat();
+    assert_eq!(ephemeral, [vec![0x81], s("Ephemeral"), duration].concat());
+    let none: Option<Schedule> = decode(&[0xc0]).unwrap();
+    assert_eq!(none, None);
+    let back: Option<Schedule> = decode(&ephemeral).unwrap();
+    assert_eq!(back, Some(Schedule::Ephemeral(core::time::Duration::new(3, 5))));
+}

@@ -368,7 +368,70 @@ fn recv_remote_signal(payload: Bytes) -> ExternResult<()> {
     emit_signal_bytes(payload)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Typed values: the serde side of the AssemblyScript SDK's @serializable classes (its twin
+// is probe_as's `Typed`; tests/sdk_as/test_typed_classes.py compares the two byte for byte)
+
+#[derive(Serialize, Deserialize)]
+struct Inner {
+    label: String,
+    weight: f64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Typed {
+    title: String,
+    count: i32,
+    big_count: u64,
+    ratio: f32,
+    done: bool,
+    blob: Bytes,
+    author: Option<AgentPubKey>,
+    tags: Vec<String>,
+    inner: Inner,
+    inners: Vec<Inner>,
+    note: Option<String>,
+    maybe: Option<Inner>,
+    matrix: Vec<Vec<i32>>,
+}
+
+/// Decode the input as `Typed` and encode it again.
+fn typed_roundtrip(value: Typed) -> ExternResult<Typed> {
+    Ok(value)
+}
+
+#[derive(Serialize, Deserialize)]
+struct TypedVia {
+    zome: String,
+    value: Typed,
+}
+
+/// Encode `value` as `Typed`, have zome `zome` of this cell round-trip it
+/// (`typed_roundtrip`), and decode its answer as `Typed`.
+fn typed_via(input: TypedVia) -> ExternResult<Typed> {
+    call(CallTarget::Local, &input.zome, "typed_roundtrip", None, &input.value)?.decode()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling (the full set of cases is in zomes/ticker)
+
+/// Schedule function `name` of this zome.
+fn schedule_fn(name: String) -> ExternResult<()> {
+    schedule(&name)
+}
+
+/// A scheduled function: signals "scheduled_ping" once.
+fn scheduled_ping(_last: Option<Schedule>) -> Option<Schedule> {
+    let _ = emit_signal("scheduled_ping");
+    None
+}
+
+scheduled_fns!(scheduled_ping);
+
 zome_fns!(
+    schedule_fn,
+    typed_roundtrip,
+    typed_via,
     whoami,
     dna,
     zome,

@@ -61,6 +61,8 @@ import {
   boxDecrypt,
   secretboxEncrypt,
   secretboxDecrypt,
+  Schedule,
+  schedule,
 } from "@zomehost/sdk";
 import { create as rawCreate } from "@zomehost/sdk/assembly/imports";
 
@@ -745,6 +747,87 @@ export function open_own(ptr: usize, len: usize): u64 {
     writeNullableBin(out, r.value);
     return ok();
   }, "open_own");
+}
+
+// ---------------------------------------------------------------------------------------
+// Scheduling (the full set of cases is in zomes/ticker_as)
+
+/** Schedules function `name` of this zome. */
+export function schedule_fn(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const r = schedule(input.readString());
+    if (r.isErr) return r.propagate();
+    return ok();
+  }, "schedule_fn");
+}
+
+/** A scheduled function: signals "scheduled_ping" once. */
+@scheduled
+export function scheduled_ping(last: Schedule | null): Schedule | null {
+  emitSignal(new Encoder().writeString("scheduled_ping").finish());
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------
+// Typed values: @serializable classes (their serde twins are in the Rust probe;
+// tests/sdk_as/test_typed_classes.py compares the two byte for byte)
+
+@serializable
+class Inner {
+  label: string = "";
+  weight: f64 = 0;
+}
+
+@serializable
+class Typed {
+  title: string = "";
+  count: i32 = 0;
+  bigCount: u64 = 0;
+  ratio: f32 = 0;
+  done: bool = false;
+  blob: Uint8Array = new Uint8Array(0);
+  author: AgentPubKey | null = null;
+  tags: string[] = [];
+  inner: Inner = new Inner();
+  inners: Array<Inner> = [];
+  note: string | null = null;
+  maybe: Inner | null = null;
+  matrix: i32[][] = [];
+}
+
+@serializable
+class TypedVia {
+  zome: string = "";
+  value: Typed = new Typed();
+}
+
+/** Decodes the input as Typed and encodes it again. */
+export function typed_roundtrip(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    Typed.decode(input).encode(out);
+    return ok();
+  }, "typed_roundtrip");
+}
+
+/**
+ * Encodes `value` as Typed, has zome `zome` of this cell round-trip it (typed_roundtrip),
+ * and decodes its answer as Typed.
+ */
+export function typed_via(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const via = TypedVia.decode(input);
+    if (!input.ok) return ok();
+    const e = new Encoder(256);
+    via.value.encode(e);
+    const r = call(CallTarget.local(), via.zome, "typed_roundtrip", null, e.finish());
+    if (r.isErr) return r.propagate();
+    if (!r.value.isOk) return fail(r.value.variant + ": " + r.value.message);
+    const d = r.value.payloadDecoder();
+    const back = Typed.decode(d);
+    if (!d.ok) return fail("DeserializeError: " + d.error!);
+    back.encode(out);
+    return ok();
+  }, "typed_via");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,6 +14,9 @@
 // Encoder and returns ok() or fail("message"). The last argument, the function's name,
 // goes into the error for an input that cannot be decoded:
 // "DeserializeError: input of <name> could not be decoded: ...".
+//
+// A class marked @serializable gets `encode(e)` and `static decode(d)`: a msgpack map of
+// its fields (keys in snake_case), the shape a Rust zome's serde struct has.
 
 import {
   AgentPubKey,
@@ -47,6 +50,34 @@ export { __zh_alloc, __zh_free } from "@zomehost/sdk";
 /** The entry type of notes on the source chain. */
 const NOTE = "note";
 
+/** A note entry: {text}. */
+@serializable
+class Note {
+  text: string = "";
+}
+
+/** An item of list_notes' answer: {hash, text}. */
+@serializable
+class NoteItem {
+  hash: HoloHash = new HoloHash(new Uint8Array(0));
+  text: string = "";
+}
+
+/** send_note's input: {to, text}. */
+@serializable
+class SendNote {
+  to: AgentPubKey = new HoloHash(new Uint8Array(0));
+  text: string = "";
+}
+
+/** The signal a received note raises: {type, from, text}. */
+@serializable
+class NoteSignal {
+  type: string = "note";
+  from: AgentPubKey = new HoloHash(new Uint8Array(0));
+  text: string = "";
+}
+
 /** hello("world") -> "Hello, world" */
 export function hello(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
@@ -63,8 +94,11 @@ export function create_note(ptr: usize, len: usize): u64 {
     const text = input.readString();
     if (!input.ok) return ok();
     if (text.length == 0) return fail("a note needs some text");
-    const entry = new Encoder().writeMapHeader(1).writeString("text").writeString(text).finish();
-    const r = create(NOTE, entry);
+    const note = new Note();
+    note.text = text;
+    const entry = new Encoder();
+    note.encode(entry);
+    const r = create(NOTE, entry.finish());
     if (r.isErr) return r.propagate(); // the host's error, as the call's error
     r.value.encode(out);
     return ok();
@@ -77,26 +111,20 @@ export function list_notes(ptr: usize, len: usize): u64 {
     const r = query(new ChainQueryFilter().entryType(NOTE).includeEntries());
     if (r.isErr) return r.propagate();
     const records = r.value;
-    let count: u32 = 0;
-    for (let i = 0; i < records.length; i++) if (records[i].entry !== null) count++;
-    out.writeArrayHeader(count);
+    const items = new Array<NoteItem>();
     for (let i = 0; i < records.length; i++) {
       const entry = records[i].entry;
       if (entry === null) continue;
-      // read the note back: a map {text}
-      let text = "";
       const d = Decoder.fromBytes(entry.content);
-      const n = d.readMapHeader();
-      for (let k: u32 = 0; k < n && d.ok; k++) {
-        if (d.readString() == "text") text = d.readString();
-        else d.skip();
-      }
-      out.writeMapHeader(2);
-      out.writeString("hash");
-      records[i].action_hash.encode(out);
-      out.writeString("text");
-      out.writeString(text);
+      const note = Note.decode(d);
+      if (!d.ok) return fail("a note entry could not be read: " + d.error!);
+      const item = new NoteItem();
+      item.hash = records[i].action_hash;
+      item.text = note.text;
+      items.push(item);
     }
+    out.writeArrayHeader(<u32>items.length);
+    for (let i = 0; i < items.length; i++) items[i].encode(out);
     return ok();
   }, "list_notes");
 }
@@ -126,21 +154,12 @@ export function init(ptr: usize, len: usize): u64 {
  */
 export function send_note(ptr: usize, len: usize): u64 {
   return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
-    let to: AgentPubKey | null = null;
-    let text = "";
-    const n = input.readMapHeader();
-    for (let k: u32 = 0; k < n && input.ok; k++) {
-      const key = input.readString();
-      if (key == "to") to = HoloHash.decode(input);
-      else if (key == "text") text = input.readString();
-      else input.skip();
-    }
-    if (!input.ok) return ok();
-    if (to === null) return fail("send_note needs {to, text}");
+    const send = SendNote.decode(input);
+    if (!input.ok) return ok(); // e.g. "missing field `to`", reported by zomeFn
     const zome = zomeInfo();
     if (zome.isErr) return zome.propagate();
-    const payload = new Encoder().writeString(text).finish();
-    const r = callRemote(to, zome.value.name, RECEIVE_NOTE, null, payload);
+    const payload = new Encoder().writeString(send.text).finish();
+    const r = callRemote(send.to, zome.value.name, RECEIVE_NOTE, null, payload);
     if (r.isErr) return r.propagate();
     const response = r.value;
     if (response.isOk) out.writeBool(true);
@@ -157,12 +176,11 @@ export function receive_note(ptr: usize, len: usize): u64 {
     if (!input.ok) return ok();
     const call = callInfo();
     if (call.isErr) return call.propagate();
+    const note = new NoteSignal();
+    note.from = call.value.provenance;
+    note.text = text;
     const signal = new Encoder();
-    signal.writeMapHeader(3);
-    signal.writeString("type").writeString("note");
-    signal.writeString("from");
-    call.value.provenance.encode(signal);
-    signal.writeString("text").writeString(text);
+    note.encode(signal);
     const r = emitSignal(signal.finish());
     if (r.isErr) return r.propagate();
     out.writeNil();
