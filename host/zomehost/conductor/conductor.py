@@ -26,6 +26,7 @@ from zomehost.conductor.app import (
     AppStatus,
     CloneCell,
     InstalledApp,
+    check_clone_modifiers,
 )
 from zomehost.conductor.chain_lock import ChainLock
 from zomehost.conductor.home import ConductorConfig, Home
@@ -406,8 +407,7 @@ class Conductor:
         membrane_proof: bytes | None = None,
     ) -> CloneCell:
         """A new cell of ``role``'s DNA with other modifiers, for the app's agent, with genesis."""
-        if network_seed is None and properties is None:
-            raise InvalidInput("a clone needs a network seed or properties (else it is the role)")
+        check_clone_modifiers(network_seed, properties, name, membrane_proof)
         with self._apps_lock:
             app = self.get_app(app_id)
             if role not in app.roles:
@@ -1210,6 +1210,61 @@ class _Services:
                 remote.append(agent)
         if remote and c.remote_signaller is not None:
             c.remote_signaller(ctx, remote, payload)
+
+    # -- clone cells, for a zome of this cell's app only (docs/abi.md, "Clone cells") ----
+    def create_clone_cell(
+        self,
+        ctx: CallContext,
+        of: CellId,
+        network_seed: str | None,
+        properties: Any,
+        name: str | None,
+        membrane_proof: bytes | None,
+    ) -> dict[str, Any]:
+        app = self.conductor.get_app(self.cell.app_id)
+        role = app.cell_name(of)
+        if role is None:
+            raise NotFound(
+                f"cell {of} is not an enabled cell of app {app.app_id!r}: "
+                "a zome clones only its own app's cells"
+            )
+        clone = app.clone(of.dna_hash)
+        made = self.conductor.create_clone_cell(
+            app.app_id,
+            clone.role if clone is not None else role,
+            network_seed,
+            properties,
+            name,
+            membrane_proof,
+        )
+        return made.cloned_cell(app.agent)
+
+    def set_clone_enabled(
+        self, ctx: CallContext, ref: str | CellId, enabled: bool
+    ) -> dict[str, Any]:
+        app, clone = self._own_clone(ref)
+        changed = self.conductor.set_clone_enabled(app.app_id, clone.dna_hash, enabled)
+        return changed.cloned_cell(app.agent)
+
+    def delete_clone_cell(self, ctx: CallContext, ref: str | CellId) -> None:
+        app, clone = self._own_clone(ref)
+        self.conductor.delete_clone_cell(app.app_id, clone.dna_hash)
+
+    def _own_clone(self, ref: str | CellId) -> tuple[InstalledApp, CloneCell]:
+        """A clone of this cell's app (by clone id or cell id), never the calling cell."""
+        app = self.conductor.get_app(self.cell.app_id)
+        clone = None
+        if isinstance(ref, str):
+            clone = app.clone(ref)
+        elif ref.agent == app.agent:
+            clone = app.clone(ref.dna_hash)
+        if clone is None:
+            raise NotFound(f"app {app.app_id!r} has no clone cell {ref}")
+        if clone.dna_hash == self.cell.id.dna_hash:
+            raise InvalidInput(
+                f"clone {clone.clone_id} is the calling cell: it may not change itself"
+            )
+        return app, clone
 
     def trace(self, ctx: CallContext, level: str, msg: str) -> None:
         zome_log.log(
