@@ -9,6 +9,7 @@ typed error and leaves every app as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from zomehost.conductor.app import MAX_CLONES_PER_ROLE, MAX_NETWORK_SEED_CHARS, InstalledApp
 from zomehost.core.capability import AccessKind, CapAccess, GrantedFunctions, ZomeCallCapGrant
 from zomehost.core.codec import pack
-from zomehost.core.hash import CellId
+from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCall
 from zomehost.errors import GuestError, LimitExceeded
 from zomehost.fuzz.testbed import TestBed, app_bundle, dna, wat
@@ -30,6 +31,7 @@ CREATE = HOST_FUNCTIONS.index("create_clone_cell")
 DISABLE = HOST_FUNCTIONS.index("disable_clone_cell")
 ENABLE = HOST_FUNCTIONS.index("enable_clone_cell")
 DELETE = HOST_FUNCTIONS.index("delete_clone_cell")
+CREATE_GRANT = HOST_FUNCTIONS.index("create_cap_grant")
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +49,11 @@ def _hostile(bed: TestBed, app_id: str) -> CellId:
     return cell
 
 
-def _raw(bed: TestBed, cell: CellId, index: int, value: Any, caller: Any = None) -> Any:
+def _raw(
+    bed: TestBed, cell: CellId, index: int, value: Any, caller: Any = None, secret: Any = None
+) -> Any:
     data = pack(host_raw(index, 1, data=pack(value)))
-    call = ZomeCall(cell, "hostile", "host_raw", data, caller or cell.agent)
+    call = ZomeCall(cell, "hostile", "host_raw", data, caller or cell.agent, secret)
     return bed.conductor.call_zome(call)
 
 
@@ -129,12 +133,38 @@ def test_a_caller_through_a_grant_may_not_change_clone_cells(bed: TestBed) -> No
     bed.conductor.grant_capability(owner, grant)
     value = {"cell_id": owner.to_wire(), "modifiers": {"network_seed": "by-a-stranger"}}
     with pytest.raises(GuestError, match=r"Unauthorized.*author capability"):
-        _raw(bed, owner, CREATE, value, caller=stranger.agent)
+        _raw(bed, owner, CREATE, value, caller=stranger.agent)  # an owner's unrestricted grant
     _create(bed, owner, owner, "the-owners")  # the author may
     for index in (DISABLE, ENABLE, DELETE):
         with pytest.raises(GuestError, match="Unauthorized"):
             _raw(bed, owner, index, {"clone_cell_id": "main.0"}, caller=stranger.agent)
     assert [c.enabled for c in _app(bed, "granting").clones] == [True]
+
+
+def test_the_owners_signing_credentials_may_but_a_zomes_grant_may_not(bed: TestBed) -> None:
+    """A local UI calls with signing credentials: an assigned grant the conductor's owner
+    wrote (the admin API). That acts for the agent. The same grant written by a zome (for a
+    key it chose) does not: a zome cannot hand the clone functions to others."""
+    owner = _hostile(bed, "delegating")
+    ui_key, stranger = os.urandom(32), _hostile(bed, "assignee")
+    ui = AgentPubKey.from_core(ui_key)
+    secret, other_secret = os.urandom(64), os.urandom(64)
+    value = {"cell_id": owner.to_wire(), "modifiers": {"network_seed": "by-the-ui"}}
+    assigned = CapAccess(AccessKind.ASSIGNED, secret, frozenset({ui}))
+    bed.conductor.grant_capability(owner, ZomeCallCapGrant("ui", assigned, GrantedFunctions()))
+    made = _raw(bed, owner, CREATE, value, caller=ui, secret=secret)
+    assert made["clone_id"] == "main.0"
+
+    by_zome = {
+        "tag": "zome-call-signing-key",  # the same tag changes nothing
+        "access": {"Assigned": {"secret": other_secret, "assignees": [stranger.agent.raw]}},
+        "functions": "All",
+    }
+    _raw(bed, owner, CREATE_GRANT, by_zome)
+    value["modifiers"] = {"network_seed": "by-a-zomes-grantee"}
+    with pytest.raises(GuestError, match="Unauthorized"):
+        _raw(bed, owner, CREATE, value, caller=stranger.agent, secret=other_secret)
+    assert [c.clone_id for c in _app(bed, "delegating").clones] == ["main.0"]
 
 
 def test_a_clone_may_not_disable_or_delete_itself(bed: TestBed) -> None:

@@ -33,7 +33,7 @@ from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.agent_crypto import AgentCrypto
 from zomehost.core.bundle import DnaFile, DnaManifest, ZomeManifest
-from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
+from zomehost.core.capability import AccessKind, Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHash
@@ -74,6 +74,8 @@ RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
 
 
 CallListener = Callable[[ZomeCall, str], None]
+OWNER_GRANT_PREFIX = "owner_grant/"
+"""State key prefix marking the grants the conductor's owner wrote (``grant_capability``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -620,12 +622,18 @@ class Conductor:
     # -- admin-side capabilities ------------------------------------------------------
     def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:
         """Write a capability grant on a cell's chain (the admin's `grant_zome_call_capability`)."""
-        return self._admin_write(
+        action = self._admin_write(
             cell_id,
             lambda ws: ws.create(
                 Entry(SystemEntryType.CAP_GRANT.value, pack(grant.to_wire())), now_micros()
             ),
         )
+        self.store.put_state(OWNER_GRANT_PREFIX + action.raw.hex(), True)
+        return action
+
+    def owner_granted(self, grant_action: ActionHash) -> bool:
+        """Whether the conductor's owner wrote this grant (the admin API or CLI), not a zome."""
+        return self.store.get_state(OWNER_GRANT_PREFIX + grant_action.raw.hex()) is not None
 
     def revoke_capability(self, cell_id: CellId, grant_action: ActionHash) -> ActionHash:
         cell = self.cell(cell_id)
@@ -1210,6 +1218,17 @@ class _Services:
                 remote.append(agent)
         if remote and c.remote_signaller is not None:
             c.remote_signaller(ctx, remote, payload)
+
+    def acts_for_agent(self, ctx: CallContext) -> bool:
+        """Whether the call runs for the cell's own agent: its author capability, or an
+        assigned grant the conductor's owner wrote (a local UI's signing credentials) —
+        not a grant a zome gave others (docs/abi.md, "Clone cells")."""
+        auth = ctx.authorization
+        if auth.grant is None:
+            return auth.provenance == self.cell.id.agent
+        return auth.grant.grant.access.kind is AccessKind.ASSIGNED and self.conductor.owner_granted(
+            auth.grant.action_hash
+        )
 
     # -- clone cells, for a zome of this cell's app only (docs/abi.md, "Clone cells") ----
     def create_clone_cell(

@@ -93,6 +93,8 @@ class HostServices(Protocol):
         self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes
     ) -> None: ...
 
+    def acts_for_agent(self, ctx: CallContext) -> bool: ...
+
     def create_clone_cell(
         self,
         ctx: CallContext,

@@ -468,9 +468,10 @@ def _clone_change(ctx: CallContext, fn: str) -> None:
     """The rules every clone cell host function shares (docs/abi.md, "Clone cells")."""
     if not ctx.writable:
         raise InvalidInput(f"{fn} is not allowed here (this callback cannot write)")
-    if not ctx.authorization.is_author or ctx.provenance != ctx.cell.agent:
+    if not ctx.services.acts_for_agent(ctx):
         raise Unauthorized(
-            f"{fn} needs the author capability: {ctx.provenance} called through a grant"
+            f"{fn} needs the author capability (or the owner's signing credentials): "
+            f"{ctx.provenance} called through a grant"
         )
     _spend(ctx, "clone cell changes", 1, MAX_CLONE_CHANGES_PER_CALL, fn)
 
