@@ -234,3 +234,29 @@ def test_oversized_modifiers_fail_the_call(bed: TestBed) -> None:
     with pytest.raises(LimitExceeded, match="network seed"):
         _create(bed, cell, cell, "s" * (MAX_NETWORK_SEED_CHARS + 1))
     assert _app(bed, "oversized").clones == ()
+
+
+def test_calls_do_not_reparse_an_app_with_many_clones(
+    bed: TestBed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An app is parsed once per change (``Conductor.get_app``): a call that reads it (every
+    ``sign`` and ``box_encrypt`` checks the app's key is its own) costs the same with 40
+    clones as with none; a change is seen at once."""
+    cell = _hostile(bed, "many")
+    for i in range(40):
+        _create(bed, cell, cell, f"many-{i}")
+    box = {"recipient": cell.agent.raw, "data": b"x"}
+    _raw(bed, cell, HOST_FUNCTIONS.index("box_encrypt"), box)
+    parsed: list[str] = []
+    real = InstalledApp.from_state.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: type[InstalledApp], doc: Any) -> InstalledApp:
+        parsed.append(doc["app_id"])
+        return real(cls, doc)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(InstalledApp, "from_state", classmethod(counting))
+    for _ in range(20):
+        _raw(bed, cell, HOST_FUNCTIONS.index("box_encrypt"), box)
+    assert parsed == []
+    _raw(bed, cell, DISABLE, {"clone_cell_id": "main.3"})
+    assert not _app(bed, "many").clones[3].enabled and "many" in parsed

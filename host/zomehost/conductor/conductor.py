@@ -170,6 +170,7 @@ class Conductor:
         # (apps_version, cell id key -> the first app listing it): a cell's first call finds
         # its app without reading every app (1,000 apps: quadratic otherwise)
         self._cell_apps: tuple[int, dict[bytes, str]] | None = None
+        self._app_cache: dict[str, tuple[int, InstalledApp]] = {}  # app id -> (version, app)
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
         self._call_listeners: list[CallListener] = []
@@ -259,10 +260,19 @@ class Conductor:
         self.apps_version += 1
 
     def get_app(self, app_id: str) -> InstalledApp:
+        """The app as stored, parsed once per change of any app (``apps_version``): calls
+        read their app often, and an app with hundreds of clone cells is slow to parse."""
+        version = self.apps_version  # read first: a change after it shows next time
+        hit = self._app_cache.get(app_id)
+        if hit is not None and hit[0] == version:
+            return hit[1]
         doc = self.store.get_state(f"app/{app_id}")
         if doc is None:
+            self._app_cache.pop(app_id, None)
             raise AppNotFound(f"no app {app_id!r} is installed")
-        return InstalledApp.from_state(doc)
+        app = InstalledApp.from_state(doc)
+        self._app_cache[app_id] = (version, app)
+        return app
 
     def list_apps(self) -> list[InstalledApp]:
         return [self.get_app(n.split("/", 1)[1]) for n in self.store.state_names("app/")]
