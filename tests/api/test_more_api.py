@@ -245,6 +245,11 @@ async def _python_client_more(
                 await expect(INTERNAL, other.disable_clone_cell(clone_cell.dna_hash))
             await admin.authorize_signing_credentials(clone_cell)
             assert await app.call_zome("notes", "list_notes", cell_id=clone_cell) == []
+            # this connection was opened before the clone existed: it gets its signals too
+            note = {"title": "in the clone", "body": "b"}
+            await app.call_zome("notes", "create_note", note, cell_id=clone_cell)
+            while (await app.next_signal(timeout=10)).cell_id != clone_cell:
+                pass
             await app.disable_clone_cell("notes.0")
             await expect(INTERNAL, admin.delete_clone_cell("py-more", "notes.1"))
             again = await app.enable_clone_cell(clone_cell.dna_hash)

@@ -9,6 +9,7 @@ through the test, which checks that no plaintext is on the wire.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import signal
 import threading
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -240,3 +242,34 @@ def test_killed_callee_gives_network_error_and_restarted_peer_is_reached(
             break
         time.sleep(0.3)
     assert ok(res) == "welcome back"
+
+
+def test_network_stats_count_the_bytes_of_remote_calls(cluster: Cluster) -> None:
+    """``dump_network_stats`` of both conductors: the connection between them counts at least
+    the bytes of the payloads sent each way, on both ends."""
+    a, b = cluster.a, cluster.b
+    size, calls = 200_000, 3
+    grant = {"tag": "stats", "access": "Unrestricted", "functions": {"Listed": [["a", "echo"]]}}
+    b.call("a", "make_grant", grant)
+    ok(remote(a, b.agent, "echo", "warm-up"))  # the connection exists now
+
+    def connection(player: Player, other: Player) -> dict[str, Any]:
+        admin = player.peer.admin
+        assert admin is not None
+        stats = cluster.scenario.run(admin.dump_network_stats())
+        key = base64.b64encode(other.peer.process.transport_id).decode()
+        conns = [c for c in stats["transport_stats"]["connections"] if c["pub_key"] == key]
+        assert len(conns) == 1, stats
+        return conns[0]
+
+    a0, b0 = connection(a, b), connection(b, a)
+    blob = os.urandom(size // 2).hex()  # echo takes a string
+    for _ in range(calls):
+        assert ok(remote(a, b.agent, "echo", blob)) == blob
+    a1, b1 = connection(a, b), connection(b, a)
+    for key in ("send_bytes", "recv_bytes"):  # the payload went out and came back
+        assert a1[key] - a0[key] >= calls * size, (key, a0, a1)
+        assert b1[key] - b0[key] >= calls * size, (key, b0, b1)
+    for key in ("send_message_count", "recv_message_count"):
+        assert a1[key] - a0[key] >= calls and b1[key] - b0[key] >= calls
+    assert a1["opened_at_s"] == a0["opened_at_s"] <= time.time()

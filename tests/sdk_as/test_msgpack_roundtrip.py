@@ -51,6 +51,7 @@ PROBE_FUNCTIONS = {
     "update_grant", "delete_grant", "make_claim", "list_grants", "list_claims",
     "entry_hash_of", "action_hash_of", "blake2b", "seal_for", "open_from", "seal_own",
     "open_own", "typed_roundtrip", "typed_via", "schedule_fn", "scheduled_ping",
+    "clone_cell", "disable_clone", "enable_clone", "delete_clone", "clone_many",
     "init", "post_commit", "recv_remote_signal",
 }  # fmt: skip
 

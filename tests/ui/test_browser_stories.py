@@ -245,5 +245,24 @@ def test_messenger_exchange_in_two_browser_pages(
         wait_for(lambda: any("wake up" in t for t in texts(bob, ".bubble.nudge")), "Bob's nudge")
         alice.save_screenshot(str(artifacts / "01-alice-conversation.png"))
         bob.save_screenshot(str(artifacts / "02-bob-conversation.png"))
+
+        # A private room (a clone cell): Alice makes it, Bob's page gets the invitation, joins.
+        type_into(alice, "room-name", "reef")
+        click(alice, "#make-room")
+        wait_for(lambda: texts(alice, "#rooms li.room"), "Alice's room")
+        wait_for(lambda: texts(bob, "#rooms li.invitation"), "Bob's invitation")
+        click(bob, "#rooms li.invitation button.join")
+        wait_for(lambda: texts(bob, "#rooms li.room"), "Bob joined the room")
+        type_into(alice, "text", "Room only: the octopus is in the reef.")
+        click(alice, "#rooms li.room button.send-room")
+        wait_for(
+            lambda: "delivered to 1 of 1" in " ".join(texts(alice, ".bubble.mine")),
+            "delivered in the room",
+        )
+        wait_for(
+            lambda: "[reef] Room only" in " ".join(texts(bob, ".bubble.theirs.room")),
+            "Bob's room message, live",
+        )
+        bob.save_screenshot(str(artifacts / "03-bob-room.png"))
         no_errors(alice)
         no_errors(bob)

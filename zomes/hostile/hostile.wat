@@ -38,18 +38,23 @@
   (import "zomehost" "secretbox_encrypt" (func $secretbox_encrypt (type $abi)))
   (import "zomehost" "secretbox_decrypt" (func $secretbox_decrypt (type $abi)))
   (import "zomehost" "schedule" (func $schedule (type $abi)))
+  (import "zomehost" "create_clone_cell" (func $create_clone_cell (type $abi)))
+  (import "zomehost" "disable_clone_cell" (func $disable_clone_cell (type $abi)))
+  (import "zomehost" "enable_clone_cell" (func $enable_clone_cell (type $abi)))
+  (import "zomehost" "delete_clone_cell" (func $delete_clone_cell (type $abi)))
 
   (memory (export "memory") 2)
 
   ;; Every host function, indexed in HOST_FUNCTIONS order (host/zomehost/ribosome/engine.py).
-  (table $host 33 funcref)
+  (table $host 37 funcref)
   (elem (table $host) (i32.const 0) func
     $agent_info $dna_info $zome_info $call_info $create $get $update $delete $query
     $random_bytes $sys_time $sign $verify_signature $trace $emit_signal $call $call_remote
     $send_remote_signal $generate_cap_secret $create_cap_grant $update_cap_grant
     $delete_cap_grant $create_cap_claim $capability_grants $capability_claims
     $hash_entry $hash_action $hash_blake2b $box_encrypt $box_decrypt $secretbox_encrypt
-    $secretbox_decrypt $schedule)
+    $secretbox_decrypt $schedule $create_clone_cell $disable_clone_cell $enable_clone_cell
+    $delete_clone_cell)
   (table $scratch 0 funcref)
 
   (global $heap (mut i32) (i32.const 65536))

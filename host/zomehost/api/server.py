@@ -76,6 +76,7 @@ class Interfaces:
         self.admin_conns: set[Connection] = set()
         self.app_conns: set[AppConnection] = set()
         self._unsubscribe: Callable[[], None] | None = None
+        self._unsubscribe_apps: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signals_lock = threading.Lock()
         self._signals_in_transit = 0  # emitted on a worker, not yet queued to connections
@@ -96,6 +97,7 @@ class Interfaces:
         )
         self.admin_port = self.admin_server.sockets[0].getsockname()[1]
         self._unsubscribe = self.conductor.add_signal_listener(self._on_signal)
+        self._unsubscribe_apps = self.conductor.add_apps_listener(self._on_apps_changed)
         for name in self.conductor.setting_names(STATE_PREFIX):
             doc = self.conductor.setting(name)
             try:
@@ -114,6 +116,9 @@ class Interfaces:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unsubscribe_apps is not None:
+            self._unsubscribe_apps()
+            self._unsubscribe_apps = None
         servers = [i.server for i in self.app_interfaces.values()]
         if self.admin_server is not None:
             servers.append(self.admin_server)
@@ -281,6 +286,26 @@ class Interfaces:
     def _signal_queued(self) -> None:
         with self._signals_lock:
             self._signals_in_transit -= 1
+
+    def _on_apps_changed(self) -> None:
+        """An app changed (e.g. a clone cell was created): its connections' signals follow,
+        read again on the loop before any signal emitted after the change."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._refresh_cell_keys)
+
+    def _refresh_cell_keys(self) -> None:
+        apps: dict[str, set[bytes]] = {}
+        for conn in self.app_conns:
+            if conn.app_id not in apps:
+                try:
+                    app = self.conductor.get_app(conn.app_id)
+                except ZomehostError:  # uninstalled: no more signals
+                    apps[conn.app_id] = set()
+                else:
+                    apps[conn.app_id] = {cid.key for cid in app.cell_ids}
+            conn.cell_keys = apps[conn.app_id]
 
     def _dispatch_signal(self, signal: Signal) -> None:
         try:

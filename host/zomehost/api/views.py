@@ -10,12 +10,17 @@ import base64
 import json
 from typing import Any
 
-from zomehost.conductor.app import MAX_CLONES_PER_ROLE, AppStatus, CloneCell, InstalledApp
+from zomehost.conductor.app import (
+    MAX_CLONES_PER_ROLE,
+    AppStatus,
+    CloneCell,
+    InstalledApp,
+    properties_bytes,
+)
 from zomehost.conductor.conductor import Conductor
 from zomehost.core.action import ActionType, Record, SystemEntryType
 from zomehost.core.api_wire import b64_hash, desensitized_grant, internal
 from zomehost.core.bundle import DnaManifest
-from zomehost.core.codec import pack
 from zomehost.core.hash import CellId, DnaHash
 from zomehost.core.query import ChainQueryFilter
 
@@ -70,23 +75,9 @@ def all_cell_ids(app: InstalledApp) -> list[CellId]:
     return app.provisioned_cell_ids + [CellId(c.dna_hash, app.agent) for c in app.clones]
 
 
-def _properties(value: Any) -> bytes:
-    return pack(None if value in (None, {}) else value)
-
-
 def cloned_cell(app: InstalledApp, clone: CloneCell) -> dict[str, Any]:
     """Holochain's ``ClonedCell``."""
-    return {
-        "cell_id": CellId(clone.dna_hash, app.agent).to_wire(),
-        "clone_id": clone.clone_id,
-        "original_dna_hash": clone.original_dna_hash.raw,
-        "dna_modifiers": {
-            "network_seed": clone.network_seed,
-            "properties": _properties(clone.properties),
-        },
-        "name": clone.name,
-        "enabled": clone.enabled,
-    }
+    return clone.cloned_cell(app.agent)
 
 
 def app_info(conductor: Conductor, app: InstalledApp) -> dict[str, Any]:
@@ -101,7 +92,7 @@ def app_info(conductor: Conductor, app: InstalledApp) -> dict[str, Any]:
                     "cell_id": app.cell_id(role).to_wire(),
                     "dna_modifiers": {
                         "network_seed": m.network_seed,
-                        "properties": _properties(m.properties),
+                        "properties": properties_bytes(m.properties),
                     },
                     "name": m.name,
                 },
@@ -267,7 +258,7 @@ def dna_definition(conductor: Conductor, dna_hash: DnaHash) -> dict[str, Any]:
     m = dna.manifest
     return {
         "name": m.name,
-        "modifiers": {"network_seed": m.network_seed, "properties": _properties(m.properties)},
+        "modifiers": {"network_seed": m.network_seed, "properties": properties_bytes(m.properties)},
         "lineage": [],
         "integrity_zomes": [],
         "coordinator_zomes": [

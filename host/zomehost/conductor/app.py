@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
-from zomehost.errors import ConductorError, ZomehostError
+from zomehost.errors import ConductorError, InvalidInput, LimitExceeded, ZomehostError
 
 
 class AppStatus(StrEnum):
@@ -20,6 +21,32 @@ class AppStatus(StrEnum):
 CLONE_ID_DELIMITER = "."
 MAX_CLONES_PER_ROLE = 256
 """Clones one role may have at once (the manifest's ``clone_limit`` as zomehost reports it)."""
+MAX_CLONE_NAME_CHARS = 256
+MAX_NETWORK_SEED_CHARS = 1024
+MAX_CLONE_PROPERTIES_BYTES = 64 * 1024
+MAX_MEMBRANE_PROOF_BYTES = 64 * 1024
+"""Bounds on what a clone's creator (a client or a zome) stores in the app's record."""
+
+
+def check_clone_modifiers(
+    network_seed: str | None, properties: Any, name: str | None, membrane_proof: bytes | None
+) -> None:
+    """A clone's modifiers within their bounds, before anything is written."""
+    if network_seed is None and properties is None:
+        raise InvalidInput("a clone needs a network seed or properties (else it is the role)")
+    if network_seed is not None and len(network_seed) > MAX_NETWORK_SEED_CHARS:
+        raise LimitExceeded(f"a network seed is at most {MAX_NETWORK_SEED_CHARS} characters")
+    if name is not None and len(name) > MAX_CLONE_NAME_CHARS:
+        raise LimitExceeded(f"a clone's name is at most {MAX_CLONE_NAME_CHARS} characters")
+    if properties is not None and len(pack(properties)) > MAX_CLONE_PROPERTIES_BYTES:
+        raise LimitExceeded(f"a clone's properties are at most {MAX_CLONE_PROPERTIES_BYTES} bytes")
+    if membrane_proof is not None and len(membrane_proof) > MAX_MEMBRANE_PROOF_BYTES:
+        raise LimitExceeded(f"a membrane proof is at most {MAX_MEMBRANE_PROOF_BYTES} bytes")
+
+
+def properties_bytes(value: Any) -> bytes:
+    """DNA properties as Holochain's API carries them: msgpack bytes, nil for none."""
+    return pack(None if value in (None, {}) else value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +64,20 @@ class CloneCell:
     network_seed: str
     properties: Any
     enabled: bool = True
+
+    def cloned_cell(self, agent: AgentPubKey) -> dict[str, Any]:
+        """Holochain's ``ClonedCell``: what the conductor API and the zome ABI answer."""
+        return {
+            "cell_id": CellId(self.dna_hash, agent).to_wire(),
+            "clone_id": self.clone_id,
+            "original_dna_hash": self.original_dna_hash.raw,
+            "dna_modifiers": {
+                "network_seed": self.network_seed,
+                "properties": properties_bytes(self.properties),
+            },
+            "name": self.name,
+            "enabled": self.enabled,
+        }
 
     def to_state(self) -> dict[str, Any]:
         return {

@@ -26,13 +26,14 @@ from zomehost.conductor.app import (
     AppStatus,
     CloneCell,
     InstalledApp,
+    check_clone_modifiers,
 )
 from zomehost.conductor.chain_lock import ChainLock
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.agent_crypto import AgentCrypto
 from zomehost.core.bundle import DnaFile, DnaManifest, ZomeManifest
-from zomehost.core.capability import Authorization, ZomeCallCapGrant, authorize
+from zomehost.core.capability import AccessKind, Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, WasmHash
@@ -73,6 +74,8 @@ RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
 
 
 CallListener = Callable[[ZomeCall, str], None]
+OWNER_GRANT_PREFIX = "owner_grant/"
+"""State key prefix marking the grants the conductor's owner wrote (``grant_capability``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,7 @@ class Conductor:
         # (apps_version, cell id key -> the first app listing it): a cell's first call finds
         # its app without reading every app (1,000 apps: quadratic otherwise)
         self._cell_apps: tuple[int, dict[bytes, str]] | None = None
+        self._app_cache: dict[str, tuple[int, InstalledApp]] = {}  # app id -> (version, app)
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
         self._call_listeners: list[CallListener] = []
@@ -256,10 +260,19 @@ class Conductor:
         self.apps_version += 1
 
     def get_app(self, app_id: str) -> InstalledApp:
+        """The app as stored, parsed once per change of any app (``apps_version``): calls
+        read their app often, and an app with hundreds of clone cells is slow to parse."""
+        version = self.apps_version  # read first: a change after it shows next time
+        hit = self._app_cache.get(app_id)
+        if hit is not None and hit[0] == version:
+            return hit[1]
         doc = self.store.get_state(f"app/{app_id}")
         if doc is None:
+            self._app_cache.pop(app_id, None)
             raise AppNotFound(f"no app {app_id!r} is installed")
-        return InstalledApp.from_state(doc)
+        app = InstalledApp.from_state(doc)
+        self._app_cache[app_id] = (version, app)
+        return app
 
     def list_apps(self) -> list[InstalledApp]:
         return [self.get_app(n.split("/", 1)[1]) for n in self.store.state_names("app/")]
@@ -406,8 +419,7 @@ class Conductor:
         membrane_proof: bytes | None = None,
     ) -> CloneCell:
         """A new cell of ``role``'s DNA with other modifiers, for the app's agent, with genesis."""
-        if network_seed is None and properties is None:
-            raise InvalidInput("a clone needs a network seed or properties (else it is the role)")
+        check_clone_modifiers(network_seed, properties, name, membrane_proof)
         with self._apps_lock:
             app = self.get_app(app_id)
             if role not in app.roles:
@@ -620,12 +632,18 @@ class Conductor:
     # -- admin-side capabilities ------------------------------------------------------
     def grant_capability(self, cell_id: CellId, grant: ZomeCallCapGrant) -> ActionHash:
         """Write a capability grant on a cell's chain (the admin's `grant_zome_call_capability`)."""
-        return self._admin_write(
+        action = self._admin_write(
             cell_id,
             lambda ws: ws.create(
                 Entry(SystemEntryType.CAP_GRANT.value, pack(grant.to_wire())), now_micros()
             ),
         )
+        self.store.put_state(OWNER_GRANT_PREFIX + action.raw.hex(), True)
+        return action
+
+    def owner_granted(self, grant_action: ActionHash) -> bool:
+        """Whether the conductor's owner wrote this grant (the admin API or CLI), not a zome."""
+        return self.store.get_state(OWNER_GRANT_PREFIX + grant_action.raw.hex()) is not None
 
     def revoke_capability(self, cell_id: CellId, grant_action: ActionHash) -> ActionHash:
         cell = self.cell(cell_id)
@@ -1210,6 +1228,72 @@ class _Services:
                 remote.append(agent)
         if remote and c.remote_signaller is not None:
             c.remote_signaller(ctx, remote, payload)
+
+    def acts_for_agent(self, ctx: CallContext) -> bool:
+        """Whether the call runs for the cell's own agent: its author capability, or an
+        assigned grant the conductor's owner wrote (a local UI's signing credentials) —
+        not a grant a zome gave others (docs/abi.md, "Clone cells")."""
+        auth = ctx.authorization
+        if auth.grant is None:
+            return auth.provenance == self.cell.id.agent
+        return auth.grant.grant.access.kind is AccessKind.ASSIGNED and self.conductor.owner_granted(
+            auth.grant.action_hash
+        )
+
+    # -- clone cells, for a zome of this cell's app only (docs/abi.md, "Clone cells") ----
+    def create_clone_cell(
+        self,
+        ctx: CallContext,
+        of: CellId,
+        network_seed: str | None,
+        properties: Any,
+        name: str | None,
+        membrane_proof: bytes | None,
+    ) -> dict[str, Any]:
+        app = self.conductor.get_app(self.cell.app_id)
+        role = app.cell_name(of)
+        if role is None:
+            raise NotFound(
+                f"cell {of} is not an enabled cell of app {app.app_id!r}: "
+                "a zome clones only its own app's cells"
+            )
+        clone = app.clone(of.dna_hash)
+        made = self.conductor.create_clone_cell(
+            app.app_id,
+            clone.role if clone is not None else role,
+            network_seed,
+            properties,
+            name,
+            membrane_proof,
+        )
+        return made.cloned_cell(app.agent)
+
+    def set_clone_enabled(
+        self, ctx: CallContext, ref: str | CellId, enabled: bool
+    ) -> dict[str, Any]:
+        app, clone = self._own_clone(ref)
+        changed = self.conductor.set_clone_enabled(app.app_id, clone.dna_hash, enabled)
+        return changed.cloned_cell(app.agent)
+
+    def delete_clone_cell(self, ctx: CallContext, ref: str | CellId) -> None:
+        app, clone = self._own_clone(ref)
+        self.conductor.delete_clone_cell(app.app_id, clone.dna_hash)
+
+    def _own_clone(self, ref: str | CellId) -> tuple[InstalledApp, CloneCell]:
+        """A clone of this cell's app (by clone id or cell id), never the calling cell."""
+        app = self.conductor.get_app(self.cell.app_id)
+        clone = None
+        if isinstance(ref, str):
+            clone = app.clone(ref)
+        elif ref.agent == app.agent:
+            clone = app.clone(ref.dna_hash)
+        if clone is None:
+            raise NotFound(f"app {app.app_id!r} has no clone cell {ref}")
+        if clone.dna_hash == self.cell.id.dna_hash:
+            raise InvalidInput(
+                f"clone {clone.clone_id} is the calling cell: it may not change itself"
+            )
+        return app, clone
 
     def trace(self, ctx: CallContext, level: str, msg: str) -> None:
         zome_log.log(

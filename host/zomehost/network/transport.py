@@ -33,6 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 import nacl.signing
@@ -46,9 +47,11 @@ from zomehost.network.errors import (
     ProtocolError,
     TransportError,
 )
+from zomehost.network.noise import TAGLEN
 from zomehost.network.protocol import ErrorResponse, OneWay, Request, Response
 from zomehost.network.relay import MAX_LINE, accept_line, check_reply, dial_line
 from zomehost.network.session import (
+    LENGTH_PREFIX_LEN,
     ConnectionClosed,
     Event,
     Frame,
@@ -186,6 +189,20 @@ class _Socket(asyncio.Protocol):
         return line
 
 
+@dataclass(slots=True)
+class Traffic:
+    """What one connection carried since it opened: its frames after the handshake, each
+    counted as its bytes on the wire (length prefix, ciphertext, tag). The conductor API's
+    ``dump_network_stats`` shows them per connection."""
+
+    opened_at: float
+    """Wall-clock seconds when the handshake completed."""
+    sent_frames: int = 0
+    sent_bytes: int = 0
+    received_frames: int = 0
+    received_bytes: int = 0
+
+
 class Connection:
     """One open, authenticated connection to a peer conductor."""
 
@@ -223,6 +240,8 @@ class Connection:
         self.close_reason: str | None = None
         self.retired = False
         self.last_active = time.monotonic()
+        self.traffic = Traffic(time.time())
+        """Counted under ``_lock`` when sending (any thread), on the loop when receiving."""
 
     def __repr__(self) -> str:
         role = "out" if self.initiator else "in"
@@ -271,6 +290,8 @@ class Connection:
                 self._transport.write(wire)
             else:
                 self._write_from_worker(wire)
+            self.traffic.sent_frames += 1
+            self.traffic.sent_bytes += len(wire)
         self.last_active = time.monotonic()
 
     def _write_from_worker(self, wire: bytes) -> None:
@@ -422,6 +443,8 @@ class Connection:
 
     def _on_frame(self, payload: bytes) -> None:
         self.last_active = time.monotonic()
+        self.traffic.received_frames += 1
+        self.traffic.received_bytes += LENGTH_PREFIX_LEN + len(payload) + TAGLEN
         message = protocol.decode(payload)  # ProtocolError closes the connection
         if isinstance(message, Response | ErrorResponse):
             fut = self._pending.get(message.id)

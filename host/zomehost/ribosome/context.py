@@ -93,6 +93,24 @@ class HostServices(Protocol):
         self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes
     ) -> None: ...
 
+    def acts_for_agent(self, ctx: CallContext) -> bool: ...
+
+    def create_clone_cell(
+        self,
+        ctx: CallContext,
+        of: CellId,
+        network_seed: str | None,
+        properties: Any,
+        name: str | None,
+        membrane_proof: bytes | None,
+    ) -> dict[str, Any]: ...
+
+    def set_clone_enabled(
+        self, ctx: CallContext, ref: str | CellId, enabled: bool
+    ) -> dict[str, Any]: ...
+
+    def delete_clone_cell(self, ctx: CallContext, ref: str | CellId) -> None: ...
+
     def trace(self, ctx: CallContext, level: str, msg: str) -> None: ...
 
 

@@ -56,6 +56,10 @@ HOST_FUNCTIONS = (
     "secretbox_encrypt",
     "secretbox_decrypt",
     "schedule",
+    "create_clone_cell",
+    "disable_clone_cell",
+    "enable_clone_cell",
+    "delete_clone_cell",
 )
 REQUIRED_EXPORTS = ("memory", "__zh_alloc", "__zh_free")
 CALLBACKS = ("init", "post_commit", "recv_remote_signal")

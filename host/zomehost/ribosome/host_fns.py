@@ -23,7 +23,7 @@ from zomehost.core.action import (
 from zomehost.core.capability import SECRET_LEN, CapClaim, StoredGrant, ZomeCallCapGrant
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack, unpack
-from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
+from zomehost.core.hash import ActionHash, AgentPubKey, CellId, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
 from zomehost.core.schedule import (
     MAX_FN_NAME_BYTES,
@@ -32,7 +32,7 @@ from zomehost.core.schedule import (
     ScheduleWrite,
 )
 from zomehost.core.signal import Signal
-from zomehost.errors import InvalidInput, LimitExceeded, NotFound, ZomehostError
+from zomehost.errors import InvalidInput, LimitExceeded, NotFound, Unauthorized, ZomehostError
 from zomehost.ribosome.context import CallContext
 
 log = logging.getLogger("zomehost.zome")
@@ -49,6 +49,7 @@ TRACE_LEVELS = {  # the ABI's trace levels as logging levels
 
 
 MAX_ABORT_MESSAGE = 1024  # characters of a panic's text that go into the call's error
+MAX_CLONE_CHANGES_PER_CALL = 16  # clone cells one call may create, enable, disable or delete
 
 
 def _map(value: Any, what: str) -> dict[str, Any]:
@@ -463,6 +464,73 @@ def schedule(ctx: CallContext, value: Any) -> Any:
     return None
 
 
+def _clone_change(ctx: CallContext, fn: str) -> None:
+    """The rules every clone cell host function shares (docs/abi.md, "Clone cells")."""
+    if not ctx.writable:
+        raise InvalidInput(f"{fn} is not allowed here (this callback cannot write)")
+    if not ctx.services.acts_for_agent(ctx):
+        raise Unauthorized(
+            f"{fn} needs the author capability (or the owner's signing credentials): "
+            f"{ctx.provenance} called through a grant"
+        )
+    _spend(ctx, "clone cell changes", 1, MAX_CLONE_CHANGES_PER_CALL, fn)
+
+
+def _cell_id(value: Any, what: str) -> CellId:
+    try:
+        return CellId.from_wire(value)
+    except ZomehostError as exc:
+        raise InvalidInput(f"{what}: {exc.message}") from None
+
+
+def _optional(value: Any, kind: type, what: str) -> Any:
+    if value is not None and not isinstance(value, kind):
+        raise InvalidInput(f"{what} must be {kind.__name__} or nil")
+    return value
+
+
+def _clone_ref(value: Any, fn: str) -> str | CellId:
+    """``CloneCellId``: a clone id (``role.N``) or the clone's cell id."""
+    ref = _map(value, fn).get("clone_cell_id")
+    return ref if isinstance(ref, str) else _cell_id(ref, f"{fn}: clone_cell_id")
+
+
+def create_clone_cell(ctx: CallContext, value: Any) -> Any:
+    v = _map(value, "create_clone_cell")
+    of = _cell_id(v.get("cell_id"), "create_clone_cell: cell_id")
+    m = _map(v.get("modifiers", {}), "create_clone_cell: modifiers")
+    seed = _optional(m.get("network_seed"), str, "create_clone_cell: network_seed")
+    raw = _optional(m.get("properties"), bytes, "create_clone_cell: properties")
+    try:
+        properties = None if raw is None else unpack(raw, what="properties")
+    except ZomehostError as exc:
+        raise InvalidInput(f"create_clone_cell: {exc.message}") from None
+    name = _optional(v.get("name"), str, "create_clone_cell: name")
+    proof = _optional(v.get("membrane_proof"), bytes, "create_clone_cell: membrane_proof")
+    _clone_change(ctx, "create_clone_cell")
+    return ctx.services.create_clone_cell(ctx, of, seed, properties, name, proof)
+
+
+def disable_clone_cell(ctx: CallContext, value: Any) -> Any:
+    ref = _clone_ref(value, "disable_clone_cell")
+    _clone_change(ctx, "disable_clone_cell")
+    ctx.services.set_clone_enabled(ctx, ref, False)
+    return None
+
+
+def enable_clone_cell(ctx: CallContext, value: Any) -> Any:
+    ref = _clone_ref(value, "enable_clone_cell")
+    _clone_change(ctx, "enable_clone_cell")
+    return ctx.services.set_clone_enabled(ctx, ref, True)
+
+
+def delete_clone_cell(ctx: CallContext, value: Any) -> Any:
+    ref = _clone_ref(value, "delete_clone_cell")
+    _clone_change(ctx, "delete_clone_cell")
+    ctx.services.delete_clone_cell(ctx, ref)
+    return None
+
+
 HOST_FNS: dict[str, Callable[[CallContext, Any], Any]] = {
     "agent_info": agent_info,
     "dna_info": dna_info,
@@ -497,4 +565,8 @@ HOST_FNS: dict[str, Callable[[CallContext, Any], Any]] = {
     "capability_grants": capability_grants,
     "capability_claims": capability_claims,
     "schedule": schedule,
+    "create_clone_cell": create_clone_cell,
+    "disable_clone_cell": disable_clone_cell,
+    "enable_clone_cell": enable_clone_cell,
+    "delete_clone_cell": delete_clone_cell,
 }

@@ -86,6 +86,10 @@ export enum HostFn {
   secretbox_encrypt = 30,
   secretbox_decrypt = 31,
   schedule = 32,
+  create_clone_cell = 33,
+  disable_clone_cell = 34,
+  enable_clone_cell = 35,
+  delete_clone_cell = 36,
 }
 
 /** The import name of a host function. */
@@ -124,6 +128,10 @@ export function hostFnName(f: HostFn): string {
     case HostFn.secretbox_encrypt: return "secretbox_encrypt";
     case HostFn.secretbox_decrypt: return "secretbox_decrypt";
     case HostFn.schedule: return "schedule";
+    case HostFn.create_clone_cell: return "create_clone_cell";
+    case HostFn.disable_clone_cell: return "disable_clone_cell";
+    case HostFn.enable_clone_cell: return "enable_clone_cell";
+    case HostFn.delete_clone_cell: return "delete_clone_cell";
   }
   return "unknown";
 }
@@ -163,6 +171,10 @@ function invokeRaw(f: HostFn, ptr: usize, len: usize): u64 {
     case HostFn.secretbox_encrypt: return raw.secretbox_encrypt(ptr, len);
     case HostFn.secretbox_decrypt: return raw.secretbox_decrypt(ptr, len);
     case HostFn.schedule: return raw.schedule(ptr, len);
+    case HostFn.create_clone_cell: return raw.create_clone_cell(ptr, len);
+    case HostFn.disable_clone_cell: return raw.disable_clone_cell(ptr, len);
+    case HostFn.enable_clone_cell: return raw.enable_clone_cell(ptr, len);
+    case HostFn.delete_clone_cell: return raw.delete_clone_cell(ptr, len);
   }
   abort("unknown host function");
   return 0;

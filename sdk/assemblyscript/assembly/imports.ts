@@ -107,3 +107,15 @@ export declare function secretbox_decrypt(ptr: usize, len: usize): u64;
 
 @external("zomehost", "schedule")
 export declare function schedule(ptr: usize, len: usize): u64;
+
+@external("zomehost", "create_clone_cell")
+export declare function create_clone_cell(ptr: usize, len: usize): u64;
+
+@external("zomehost", "disable_clone_cell")
+export declare function disable_clone_cell(ptr: usize, len: usize): u64;
+
+@external("zomehost", "enable_clone_cell")
+export declare function enable_clone_cell(ptr: usize, len: usize): u64;
+
+@external("zomehost", "delete_clone_cell")
+export declare function delete_clone_cell(ptr: usize, len: usize): u64;

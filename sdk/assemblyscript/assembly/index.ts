@@ -10,6 +10,7 @@ export * from "./result";
 export * from "./types";
 export * from "./hostfns";
 export * from "./crypto";
+export * from "./clone";
 export * from "./callbacks";
 export * from "./schedule";
 export * from "./serial";

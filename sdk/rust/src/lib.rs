@@ -20,6 +20,7 @@
 //! See `sdk/rust/README.md` for the guide.
 
 pub mod bytes;
+pub mod clone;
 pub mod crypto;
 pub mod export;
 #[cfg(target_arch = "wasm32")]
@@ -40,6 +41,11 @@ static HEAP: heap::ZomeHeap = heap::ZomeHeap::new();
 pub use crate::bytes::{
     ActionHash, AgentPubKey, AnyDhtHash, Bytes, CapSecret, DnaHash, EntryHash, Signature,
 };
+pub use crate::clone::{
+    create_clone_cell, delete_clone_cell, disable_clone_cell, enable_clone_cell, CloneCellId,
+    ClonedCell, CreateCloneCellInput, DeleteCloneCellInput, DisableCloneCellInput, DnaModifiers,
+    DnaModifiersOpt, EnableCloneCellInput,
+};
 pub use crate::crypto::{
     box_decrypt, box_encrypt, hash_action, hash_blake2b, hash_entry, secretbox_decrypt,
     secretbox_encrypt,
@@ -53,6 +59,11 @@ pub use crate::value::{DeError, Value};
 pub mod prelude {
     pub use crate::bytes::{
         ActionHash, AgentPubKey, AnyDhtHash, Bytes, CapSecret, DnaHash, EntryHash, Signature,
+    };
+    pub use crate::clone::{
+        create_clone_cell, delete_clone_cell, disable_clone_cell, enable_clone_cell,
+        CloneCellId, ClonedCell, CreateCloneCellInput, DeleteCloneCellInput,
+        DisableCloneCellInput, DnaModifiers, DnaModifiersOpt, EnableCloneCellInput,
     };
     pub use crate::crypto::{
         box_decrypt, box_encrypt, hash_action, hash_blake2b, hash_entry, secretbox_decrypt,

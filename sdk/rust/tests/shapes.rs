@@ -280,3 +280,26 @@ fn schedules_have_holochains_shape() {
     let back: Option<Schedule> = decode(&ephemeral).unwrap();
     assert_eq!(back, Some(Schedule::Ephemeral(core::time::Duration::new(3, 5))));
 }
+
+#[test]
+fn clone_cell_id_is_untagged() {
+    let dna = DnaHash(hash([0x84, 0x2d, 0x24], 2));
+    let cell = CellId(dna.clone(), agent());
+    let by_id = DisableCloneCellInput { clone_cell_id: CloneCellId::CloneId("main.0".into()) };
+    let mut expected = vec![0x81];
+    expected.extend(s("clone_cell_id"));
+    expected.extend(s("main.0"));
+    assert_eq!(encode(&by_id).unwrap(), expected);
+    let by_cell = DisableCloneCellInput { clone_cell_id: CloneCellId::CellId(cell.clone()) };
+    let bytes = encode(&by_cell).unwrap();
+    assert_eq!(&bytes[..16], &[&[0x81][..], &s("clone_cell_id")[..], &[0x92][..]].concat()[..]);
+    assert_eq!(decode::<DisableCloneCellInput>(&bytes).unwrap(), by_cell);
+    assert_eq!(decode::<DisableCloneCellInput>(&expected).unwrap(), by_id);
+    let made = CreateCloneCellInput {
+        cell_id: cell,
+        modifiers: DnaModifiersOpt { network_seed: Some("room".into()), properties: None },
+        membrane_proof: None,
+        name: None,
+    };
+    assert_eq!(decode::<CreateCloneCellInput>(&encode(&made).unwrap()).unwrap(), made);
+}

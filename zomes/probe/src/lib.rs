@@ -358,6 +358,48 @@ fn open_own(data: Bytes) -> ExternResult<Option<Bytes>> {
     secretbox_decrypt(&data)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Clone cells
+
+fn clone_cell(input: CreateCloneCellInput) -> ExternResult<ClonedCell> {
+    create_clone_cell(input)
+}
+
+fn disable_clone(input: DisableCloneCellInput) -> ExternResult<()> {
+    disable_clone_cell(input)
+}
+
+fn enable_clone(input: EnableCloneCellInput) -> ExternResult<ClonedCell> {
+    enable_clone_cell(input)
+}
+
+fn delete_clone(input: DeleteCloneCellInput) -> ExternResult<()> {
+    delete_clone_cell(input)
+}
+
+#[derive(Deserialize)]
+struct CloneManyInput {
+    cell_id: CellId,
+    prefix: String,
+    count: u32,
+}
+
+/// A runaway: `count` clones in one call, seeds `<prefix>-<i>`; stops at the first error.
+fn clone_many(input: CloneManyInput) -> ExternResult<u32> {
+    for i in 0..input.count {
+        create_clone_cell(CreateCloneCellInput {
+            cell_id: input.cell_id.clone(),
+            modifiers: DnaModifiersOpt {
+                network_seed: Some(format!("{}-{}", input.prefix, i)),
+                properties: None,
+            },
+            membrane_proof: None,
+            name: None,
+        })?;
+    }
+    Ok(input.count)
+}
+
 fn post_commit(records: Vec<Record>) -> ExternResult<()> {
     emit_signal(&PostCommitSignal {
         post_commit: records.len(),
@@ -471,6 +513,11 @@ zome_fns!(
     open_from,
     seal_own,
     open_own,
+    clone_cell,
+    disable_clone,
+    enable_clone,
+    delete_clone,
+    clone_many,
     init,
     post_commit,
     recv_remote_signal,

@@ -63,6 +63,14 @@ import {
   secretboxDecrypt,
   Schedule,
   schedule,
+  CellId,
+  CloneCellId,
+  CreateCloneCellInput,
+  DnaModifiersOpt,
+  createCloneCell,
+  disableCloneCell,
+  enableCloneCell,
+  deleteCloneCell,
 } from "@zomehost/sdk";
 import { create as rawCreate } from "@zomehost/sdk/assembly/imports";
 
@@ -828,6 +836,100 @@ export function typed_via(ptr: usize, len: usize): u64 {
     back.encode(out);
     return ok();
   }, "typed_via");
+}
+
+// ---------------------------------------------------------------------------------------
+// Clone cells
+
+/** CreateCloneCellInput -> ClonedCell */
+export function clone_cell(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const request = CreateCloneCellInput.decode(input);
+    if (!input.ok) return ok();
+    const r = createCloneCell(request);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  }, "clone_cell");
+}
+
+/** `{clone_cell_id: "role.N" | CellId}` */
+function decodeCloneRef(input: Decoder): CloneCellId | null {
+  let ref: CloneCellId | null = null;
+  const n = input.readMapHeader();
+  for (let i: u32 = 0; i < n && input.ok; i++) {
+    const k = input.readString();
+    if (k == "clone_cell_id") ref = CloneCellId.decode(input);
+    else input.skip();
+  }
+  if (ref === null) missing(input, "clone_cell_id");
+  return ref;
+}
+
+/** `{clone_cell_id}` -> nil */
+export function disable_clone(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const ref = decodeCloneRef(input);
+    if (!input.ok) return ok();
+    const r = disableCloneCell(ref!);
+    if (r.isErr) return r.propagate();
+    out.writeNil();
+    return ok();
+  }, "disable_clone");
+}
+
+/** `{clone_cell_id}` -> ClonedCell */
+export function enable_clone(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const ref = decodeCloneRef(input);
+    if (!input.ok) return ok();
+    const r = enableCloneCell(ref!);
+    if (r.isErr) return r.propagate();
+    r.value.encode(out);
+    return ok();
+  }, "enable_clone");
+}
+
+/** `{clone_cell_id}` -> nil */
+export function delete_clone(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const ref = decodeCloneRef(input);
+    if (!input.ok) return ok();
+    const r = deleteCloneCell(ref!);
+    if (r.isErr) return r.propagate();
+    out.writeNil();
+    return ok();
+  }, "delete_clone");
+}
+
+/** A runaway: `{cell_id, prefix, count}` -> count, creating `count` clones in one call
+ * (seeds `<prefix>-<i>`); stops at the first error. */
+export function clone_many(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    let cell: CellId | null = null;
+    let prefix: string | null = null;
+    let count: u32 = 0;
+    let hasCount = false;
+    const n = input.readMapHeader();
+    for (let i: u32 = 0; i < n && input.ok; i++) {
+      const k = input.readString();
+      if (k == "cell_id") cell = CellId.decode(input);
+      else if (k == "prefix") prefix = input.readString();
+      else if (k == "count") { count = input.readU32(); hasCount = true; }
+      else input.skip();
+    }
+    if (cell === null) missing(input, "cell_id");
+    if (prefix === null) missing(input, "prefix");
+    if (!hasCount) missing(input, "count");
+    if (!input.ok) return ok();
+    for (let i: u32 = 0; i < count; i++) {
+      const seed = prefix! + "-" + i.toString();
+      const r = createCloneCell(new CreateCloneCellInput(cell!, new DnaModifiersOpt(seed)));
+      if (r.isErr) return r.propagate();
+    }
+    out.writeU32(count);
+    return ok();
+  }, "clone_many");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -21,9 +21,25 @@
 //! | `ping` | anyone (unrestricted) | nil | `{reply: "pong", timestamp}` |
 //! | `nudge` | the sender's UI | `{to: [agent], text}` | nil (fire and forget: a remote signal) |
 //! | `recv_remote_signal` | anyone (unrestricted) | the nudge | — |
+//! | `send_to_each` | the sender's UI | `{to: [agent], text}` | `[{to, delivery}]`, each delivery as `send_message`'s |
+//! | `create_room` | the inviter's UI | `{name, members: [agent]}` | `{cell_id, clone_id, name, network_seed, invited: [{to, delivery}]}` |
+//! | `receive_invitation` | anyone (unrestricted) | `{sealed, sent_at}` (the invitation boxed for the invitee) | `{received_at}` |
+//! | `join_room` | the invitee's UI | `{name, network_seed}` | the room's `ClonedCell` |
 //!
 //! Signals to the recipient's UI: `{"type": "message", "from", "text", "sent_at",
-//! "received_at"}` and `{"type": "nudge", "from", "text"}`.
+//! "received_at"}`, `{"type": "nudge", "from", "text"}` and `{"type": "invitation", "from",
+//! "name", "network_seed", "members"}`.
+//!
+//! **Private rooms** are clone cells: a room is this DNA cloned with a fresh random network
+//! seed, so its DNA hash — its network — is its own, and only the agents who know the seed
+//! can join it. `create_room` (on the main cell) clones the cell with `create_clone_cell`
+//! and sends the seed to each member over the private messages above, sealed for them;
+//! a member's UI then joins with `join_room` (or the client API's `createCloneCell`): the
+//! invitation itself cannot make the clone, since it arrives through a grant and only the
+//! cell's author may create clones. In a room cell, `send_message` and `send_to_each`
+//! reach only the room's members: the call goes to the recipient's cell of the room's DNA,
+//! which a non-member does not have (`NetworkError`). Nothing is written for a room either,
+//! besides the clone's own genesis and its `init` grant.
 
 use serde::{Deserialize, Serialize};
 use zomehost_sdk::prelude::*;
@@ -31,6 +47,8 @@ use zomehost_sdk::prelude::*;
 const RECEIVE_MESSAGE: &str = "receive_message";
 const PING: &str = "ping";
 const RECV_REMOTE_SIGNAL: &str = "recv_remote_signal";
+const RECEIVE_INVITATION: &str = "receive_invitation";
+const ROOM_SEED_BYTES: u32 = 16;
 
 fn this_zome() -> ExternResult<String> {
     Ok(zome_info()?.name)
@@ -46,6 +64,7 @@ fn init() -> ExternResult<InitCallbackResult> {
             (zome.as_str(), RECEIVE_MESSAGE),
             (zome.as_str(), PING),
             (zome.as_str(), RECV_REMOTE_SIGNAL),
+            (zome.as_str(), RECEIVE_INVITATION),
         ]),
     })?;
     Ok(InitCallbackResult::Pass)
@@ -172,6 +191,155 @@ fn receive_message(message: Message) -> ExternResult<Receipt> {
     Ok(Receipt { received_at })
 }
 
+#[derive(Deserialize)]
+struct SendEachInput {
+    to: Vec<AgentPubKey>,
+    text: String,
+}
+
+/// The outcome of sending to one agent.
+#[derive(Serialize)]
+struct Sent {
+    to: AgentPubKey,
+    delivery: Delivery<Receipt>,
+}
+
+/// Send `text` to each of `to` (in a room: to each member's cell of the room).
+fn send_to_each(input: SendEachInput) -> ExternResult<Vec<Sent>> {
+    let mut out = Vec::with_capacity(input.to.len());
+    for to in input.to {
+        let delivery = send_message(SendInput {
+            to: to.clone(),
+            text: input.text.clone(),
+        })?;
+        out.push(Sent { to, delivery });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Private rooms: clones of this DNA with their own network seed
+
+#[derive(Deserialize)]
+struct CreateRoomInput {
+    name: String,
+    members: Vec<AgentPubKey>,
+}
+
+/// What an invitee needs to join: the room's seed (sealed for them on the wire).
+#[derive(Serialize, Deserialize)]
+struct Invitation {
+    name: String,
+    network_seed: String,
+    members: Vec<AgentPubKey>,
+}
+
+#[derive(Serialize)]
+struct Room {
+    cell_id: CellId,
+    clone_id: String,
+    name: String,
+    network_seed: String,
+    invited: Vec<Sent>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{:02x}", b)).collect()
+}
+
+/// Make a room (a clone of this cell with a fresh random network seed) and invite `members`
+/// over private messages; each invitation's delivery comes back as `send_message`'s does.
+fn create_room(input: CreateRoomInput) -> ExternResult<Room> {
+    let me = agent_info()?.agent_initial_pubkey;
+    let network_seed = format!("room-{}", hex(&random_bytes(ROOM_SEED_BYTES)?.0));
+    let room = create_clone_cell(CreateCloneCellInput {
+        cell_id: CellId(dna_info()?.hash, me.clone()),
+        modifiers: DnaModifiersOpt {
+            network_seed: Some(network_seed.clone()),
+            properties: None,
+        },
+        membrane_proof: None,
+        name: Some(input.name.clone()),
+    })?;
+    let mut everyone = vec![me];
+    everyone.extend(input.members.iter().cloned());
+    let invitation = encode(&Invitation {
+        name: input.name.clone(),
+        network_seed: network_seed.clone(),
+        members: everyone,
+    })?;
+    let zome = this_zome()?;
+    let mut invited = Vec::with_capacity(input.members.len());
+    for to in input.members {
+        let sealed = Message {
+            sealed: box_encrypt(&to, &invitation)?,
+            sent_at: sys_time()?,
+        };
+        let response = call_remote(to.clone(), &zome, RECEIVE_INVITATION, None, &sealed, None)?;
+        invited.push(Sent {
+            to,
+            delivery: Delivery::from_response(response)?,
+        });
+    }
+    Ok(Room {
+        cell_id: room.cell_id,
+        clone_id: room.clone_id,
+        name: input.name,
+        network_seed,
+        invited,
+    })
+}
+
+#[derive(Serialize)]
+struct InvitationSignal<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    from: &'a AgentPubKey,
+    name: &'a str,
+    network_seed: &'a str,
+    members: &'a [AgentPubKey],
+}
+
+/// An invitation (anyone may send one): it goes to the UI, which may join the room. Joining
+/// is the invitee's own call: a zome reached through a grant cannot create clones.
+fn receive_invitation(message: Message) -> ExternResult<Receipt> {
+    let from = call_info()?.provenance;
+    let opened = box_decrypt(&from, &message.sealed)?.ok_or_else(|| {
+        WasmError::new("InvalidInput", "the invitation was not sealed for me by its sender")
+    })?;
+    let invitation: Invitation = opened.decode()?;
+    emit_signal(&InvitationSignal {
+        kind: "invitation",
+        from: &from,
+        name: &invitation.name,
+        network_seed: &invitation.network_seed,
+        members: &invitation.members,
+    })?;
+    Ok(Receipt {
+        received_at: sys_time()?,
+    })
+}
+
+#[derive(Deserialize)]
+struct JoinRoomInput {
+    name: String,
+    network_seed: String,
+}
+
+/// Join a room: the same clone as the inviter's (same seed, so the same DNA and network).
+fn join_room(input: JoinRoomInput) -> ExternResult<ClonedCell> {
+    let me = agent_info()?.agent_initial_pubkey;
+    create_clone_cell(CreateCloneCellInput {
+        cell_id: CellId(dna_info()?.hash, me),
+        modifiers: DnaModifiersOpt {
+            network_seed: Some(input.network_seed),
+            properties: None,
+        },
+        membrane_proof: None,
+        name: Some(input.name),
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ping
 
@@ -256,4 +424,8 @@ zome_fns!(
     ping_agent,
     nudge,
     recv_remote_signal,
+    send_to_each,
+    create_room,
+    receive_invitation,
+    join_room,
 );
