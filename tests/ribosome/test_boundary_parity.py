@@ -30,7 +30,7 @@ import wasmtime
 from zomehost.core.codec import MAX_NESTING, pack, unpack
 from zomehost.core.hash import CellId, WasmHash
 from zomehost.core.limits import Limits
-from zomehost.errors import DeserializeError, Timeout, ZomehostError
+from zomehost.errors import DeserializeError, Timeout, Trap, ZomehostError
 from zomehost.fuzz.testbed import TestBed, wat
 from zomehost.ribosome import fastpath, nativepath
 from zomehost.ribosome.boundary import OK_PREFIX, Boundary, ok_bytes_size
@@ -255,6 +255,11 @@ EDGE_WAT = (
   (func (export "host_bad_len") (param $p i32) (param $n i32) (result i64)
     (call $host (i32.const 0) (i32.shl (memory.size) (i32.const 16))))
   (func (export "trap") (param i32 i32) (result i64) unreachable)
+  ;; the input echoed, or a trap for an empty input: a trap on an instance that is idle
+  ;; with this export looked up (the native boundary's one-C-call path)
+  (func (export "echo_or_trap") (param $p i32) (param $n i32) (result i64)
+    (if (i32.eqz (local.get $n)) (then unreachable))
+    (call $pack (local.get $p) (local.get $n)))
 )
 """
 )
@@ -486,6 +491,24 @@ def test_a_run_past_its_deadline_is_a_timeout_and_the_next_one_runs(
     with pytest.raises(Timeout):
         b.run(zm, Limits(), time.monotonic() - 1, _dispatch, "echo", ok, "e.echo")
     assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo", ok, "e.echo") == 1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_guest_trap_on_a_pooled_instance_is_a_typed_trap(
+    edge: tuple[WasmEngine, Any], kind: str
+) -> None:
+    """A trap of the guest's own (no host fault) on an instance taken from the thread's
+    pool: the typed ``Trap`` with the memory size read from the call before its instance
+    is let go (it was read after, an ``AttributeError``), and the next call runs."""
+    engine, zm = edge
+    b = select_boundary(engine, kind)
+    ok = pack({"Ok": 1})
+    for _ in range(2):  # the first makes the instance, the second runs it from the pool
+        assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo_or_trap", ok, "e") == 1
+    for _ in range(2):
+        with pytest.raises(Trap):
+            b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo_or_trap", b"", "e")
+        assert b.run(zm, Limits(), time.monotonic() + 5, _dispatch, "echo_or_trap", ok, "e") == 1
 
 
 def test_a_trap_after_a_host_fault_is_taken_over(

@@ -386,8 +386,11 @@ class Boundary(fastpath.Boundary):
                 raise
         elif out.__class__ is tuple and len(out) == 2:
             call, failure = out
-            call.close()
-            raise call.failed(failure, export)
+            try:  # the failure is read from the call's instance, so before it is let go
+                error = call.failed(failure, export)
+            finally:
+                call.close()
+            raise error
         # a clean call: its instance (and call object) may serve the next call already
         if out.__class__ is bytes:
             return unpack(out, what=f"{what} result")
