@@ -117,7 +117,8 @@ class SourceChain:
             return cached[1]
         seq = int.from_bytes(raw[:8], "big")
         rec = self._record(txn, seq, include_entry=False)
-        assert rec is not None
+        if rec is None:
+            raise IntegrityError(f"record {seq}, the head, is missing")
         head = ChainHead(ActionHash(raw[8:47]), seq, rec.action.timestamp)
         self._head_cache = (raw, head)
         return head

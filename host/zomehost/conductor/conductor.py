@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
@@ -77,6 +77,7 @@ RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
 CallListener = Callable[[ZomeCall, str], None]
 OWNER_GRANT_PREFIX = "owner_grant/"
 """State key prefix marking the grants the conductor's owner wrote (``grant_capability``)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,8 +174,11 @@ class Conductor:
         self._cells: dict[bytes, Cell] = {}
         self._apps_lock = threading.RLock()
         self.apps_version = 0  # bumped after every stored change to an app (for callers' caches)
-        self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
-        self._cell_apps: tuple[int, dict[bytes, _Owner]] | None = None  # _cell_index
+        # what calls ask of every app, rebuilt only after an app changed (1,000 apps: a
+        # scan of every app per cell opened or per signature was quadratic)
+        self._running = _AppsView(_running_cells)
+        self._cell_owners = _AppsView(_cell_owners)
+        self._agent_apps = _AppsView(_apps_by_agent)
         self._app_cache: dict[str, tuple[int, InstalledApp]] = {}  # app id -> (version, app)
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
@@ -700,7 +704,7 @@ class Conductor:
             cell = self._cells.get(cell_id.key)  # opened while this thread waited
             if cell is not None:
                 return cell
-            owner = self._cell_index().get(cell_id.key)
+            owner = self._cell_owners.get(self).get(cell_id.key)
             if owner is None:
                 raise NotFound(f"no running cell {cell_id}")
             if owner.status is not AppStatus.ENABLED:
@@ -710,20 +714,9 @@ class Conductor:
             self._cells[cell_id.key] = cell
             return cell
 
-    def _cell_index(self) -> dict[bytes, _Owner]:
-        """The app each cell runs in (the first app listing it, as a scan of every app
-        would find it), re-read only after an app changed: a cell opens without reading
-        every app (1,000 apps: quadratic otherwise)."""
-        version = self.apps_version  # read first: a change after it shows next time
-        cached = self._cell_apps
-        if cached is None or cached[0] != version:
-            index: dict[bytes, _Owner] = {}
-            for app in self.list_apps():
-                for cid, name in app.named_cells():
-                    owner = _Owner(app.app_id, name, app.status, app.agent_key_revoked)
-                    index.setdefault(cid.key, owner)
-            cached = self._cell_apps = (version, index)
-        return cached[1]
+    def apps_of_agent(self, agent: AgentPubKey) -> tuple[str, ...]:
+        """The ids of the installed apps that run as ``agent``."""
+        return self._agent_apps.get(self).get(agent.raw, ())
 
     def cell_for(self, app_id: str, role: str) -> Cell:
         app = self.get_app(app_id)
@@ -743,19 +736,8 @@ class Conductor:
         ]
 
     def running_cells(self) -> tuple[CellId, ...]:
-        """The cells of enabled apps, re-read only after an app changed: every ``call_remote``
-        asks whether its agent is local."""
-        version = self.apps_version  # read first: a change after it shows next time
-        cached = self._running
-        if cached is None or cached[0] != version:
-            cells = tuple(
-                cid
-                for app in self.list_apps()
-                if app.status is AppStatus.ENABLED
-                for cid in app.cell_ids
-            )
-            cached = self._running = (version, cells)
-        return cached[1]
+        """The cells of enabled apps: every ``call_remote`` asks whether its agent is local."""
+        return self._running.get(self)
 
     # -- signals ----------------------------------------------------------------------
     def add_signal_listener(self, listener: SignalListener) -> Callable[[], None]:
@@ -1169,6 +1151,42 @@ class Conductor:
             return ZomeCallResponse.from_error(exc, _target(call))
 
 
+class _AppsView(Generic[T]):
+    """A value derived from every stored app, rebuilt only after an app changed."""
+
+    def __init__(self, build: Callable[[list[InstalledApp]], T]) -> None:
+        self._build = build
+        self._cached: tuple[int, T] | None = None
+
+    def get(self, conductor: Conductor) -> T:
+        version = conductor.apps_version  # read first: a change after it shows next time
+        cached = self._cached
+        if cached is None or cached[0] != version:
+            cached = self._cached = (version, self._build(conductor.list_apps()))
+        return cached[1]
+
+
+def _running_cells(apps: list[InstalledApp]) -> tuple[CellId, ...]:
+    return tuple(cid for app in apps if app.status is AppStatus.ENABLED for cid in app.cell_ids)
+
+
+def _cell_owners(apps: list[InstalledApp]) -> dict[bytes, _Owner]:
+    """The app each cell runs in: the first app listing it, as a scan of every app would
+    find it (a cell opens without reading every app)."""
+    index: dict[bytes, _Owner] = {}
+    for app in apps:
+        for cid, name in app.named_cells():
+            index.setdefault(cid.key, _Owner(app.app_id, name, app.status, app.agent_key_revoked))
+    return index
+
+
+def _apps_by_agent(apps: list[InstalledApp]) -> dict[bytes, tuple[str, ...]]:
+    index: dict[bytes, tuple[str, ...]] = {}
+    for app in apps:
+        index[app.agent.raw] = (*index.get(app.agent.raw, ()), app.app_id)
+    return index
+
+
 def _clone_of(app: InstalledApp, ref: str | DnaHash) -> CloneCell:
     clone = app.clone(ref)
     if clone is None:
@@ -1202,13 +1220,10 @@ class _Services:
         shared key would let this app forge calls that the other app takes from its
         author, and a decryption would read what was sent to the other app."""
         c = self.conductor
-        strangers = [
-            a.app_id
-            for a in c.list_apps()
-            if a.agent == agent
-            and a.app_id != self.cell.app_id
-            and a.app_id not in c.get_app(self.cell.app_id).linked_apps
-        ]
+        strangers = [a for a in c.apps_of_agent(agent) if a != self.cell.app_id]
+        if strangers:
+            linked = c.get_app(self.cell.app_id).linked_apps
+            strangers = [a for a in strangers if a not in linked]
         if strangers:
             raise Unauthorized(
                 f"agent key {agent} is shared with app(s) {', '.join(sorted(strangers))}, "
