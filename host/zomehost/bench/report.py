@@ -264,6 +264,7 @@ def markdown(doc: dict[str, Any]) -> str:
         ]
         for label, key in (
             ("Conductor.call_zome", "conductor_per_call_us"),
+            ("Ribosome.run, every app on one module", "shared_module_per_call_us"),
             ("C-level floor", "floor_per_call_us"),
             ("ctypes boundary", "ctypes_per_call_us"),
         ):
