@@ -230,7 +230,7 @@ def test_what_a_thread_keeps_after_calls_over_many_modules_is_bounded(
         stores = live(fastpath._Store) - stores
         instances = live(fastpath._Instance) - instances
         if isinstance(boundary, nativepath.Boundary):
-            idle = boundary._idle
+            idle = boundary._local.idle
             assert 0 < idle.held <= THREAD_CACHE
             assert stores == instances == len(idle.slots) < MODULES
         else:
