@@ -89,7 +89,8 @@ WHY: dict[str, str] = {
         "each app has its own compiled module and memory: rotating over 100 of them misses "
         "the CPU caches, as the floor shows (floor_100_over_1 beside it, the same rotation "
         "on a minimal host); the apps' own objects cost nothing (shared_module_100_over_1), "
-        "zomehost's reset grows with the floor's call (docs/performance.md, many apps)"
+        "the reset's pages (image and the call's writes) are cold at 100 modules "
+        "(docs/performance.md, many apps)"
     ),
     "idle_app_mib": "",
     "cold_start_1000_apps_s": (
