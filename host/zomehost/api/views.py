@@ -254,7 +254,7 @@ def _jsonable(value: Any) -> Any:
 def dna_definition(conductor: Conductor, dna_hash: DnaHash) -> dict[str, Any]:
     """Holochain's ``DnaDef``. zomehost DNAs are not split: every zome is a coordinator (it
     can be replaced by ``update_coordinators``) and ``integrity_zomes`` is empty."""
-    dna = conductor.dna_file(dna_hash)
+    dna = conductor.dna_def(dna_hash)
     m = dna.manifest
     return {
         "name": m.name,

@@ -11,15 +11,18 @@
   rounds of all counts are interleaved, per-call CPU time of
   the calling thread is measured, and ``apps_100_over_1`` is the median over rounds of the
   ribosome's per-call time at 100 apps over its time at one app (the conductor's ratio is
-  beside it).
+  beside it). ``shared_module_per_call_us``: the same rotation over the apps' own cells and
+  call contexts, all running the first app's module — what the apps' own objects cost,
+  apart from their modules' code and memory.
 * **1,000 apps** (``cold_start_1000_apps_s``, ``idle_app_mib``): a home with 1,000
   installed apps (each its own DNA, by network seed, and its own agent; they share
   bench_echo's module, whose compiled form is cached on disk). A fresh process opens the
   conductor (keystore unsealed at zomehost's default Argon2id cost) and calls ``noop`` in
   each app once; ``cold_start_1000_apps_s`` is open → every app answered (median of runs,
-  warm module cache), ``idle_app_mib`` the growth of the process's resident memory over the
-  same span, per app, after the calls (what 1,000 idle apps hold: cells, chains' cached
-  heads, keys, and whatever instances the calling thread keeps).
+  warm module cache; ``cpu_s`` beside it, the process's CPU time over the same span, which
+  moves less with the machine's load), ``idle_app_mib`` the growth of the process's
+  resident memory over the same span, per app, after the calls (what 1,000 idle apps hold:
+  cells, chains' cached heads, keys, and whatever instances the calling thread keeps).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from zomehost.chain.source_chain import Workspace
 from zomehost.core.capability import Authorization
 from zomehost.core.codec import pack
 from zomehost.core.zome_call import ZomeCall
+from zomehost.ribosome.engine import ZomeModule
 from zomehost.ribosome.ribosome import Ribosome
 
 COUNTS = (1, 2, 4, 8, 16, 32, 64, 100, 128, 200)
@@ -67,12 +71,14 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
         c = bc.conductor
         ways: dict[str, list[Callable[[], Any]]] = {
             "ribosome": [],
+            "shared": [],
             "conductor": [],
             "floor": [],
             "ctypes": [],
         }
         ctypes_ribosome = Ribosome(c.engine, "fast")
         payload = pack(PAYLOAD)
+        shared: ZomeModule | None = None  # the first app's module
         for i in range(max(COUNTS)):
             path = bc.root / f"bench_echo-{i}.wasm"
             path.write_bytes(_variant(wasm, i))
@@ -86,6 +92,8 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
                 cell, "echo", "echo_1k", Authorization(cell.id.agent), ws, time.monotonic() + 1e6, 0
             )
             ways["ribosome"].append(partial(c.ribosome.run, ctx, zm, "echo_1k", payload))
+            shared = shared or zm
+            ways["shared"].append(partial(c.ribosome.run, ctx, shared, "echo_1k", payload))
             ways["ctypes"].append(partial(ctypes_ribosome.run, ctx, zm, "echo_1k", payload))
             ways["floor"].append(partial(Floor(c.engine, zm.module).call, "echo_1k", payload))
         samples: dict[tuple[str, int], list[float]] = {(w, n): [] for w in ways for n in COUNTS}
@@ -120,6 +128,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
             "conductor_per_call_us": curve("conductor"),
             "floor_per_call_us": curve("floor"),
             "ctypes_per_call_us": curve("ctypes"),
+            "shared_module_per_call_us": curve("shared"),
         },
         "apps_100_over_1": {
             "median": ratio("ribosome"),
@@ -130,6 +139,7 @@ def measure_curve(rounds: int = 7, calls: int = 400) -> dict[str, Any]:
             "conductor_100_over_1": ratio("conductor"),
             "floor_100_over_1": ratio("floor"),
             "ctypes_100_over_1": ratio("ctypes"),
+            "shared_module_100_over_1": ratio("shared"),
             "boundary": boundary,
         },
     }
@@ -147,11 +157,10 @@ from zomehost.conductor.home import Home
 from zomehost.core.codec import pack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 from zomehost.core.zome_call import ZomeCall
-from zomehost.ribosome.ribosome import Ribosome
 home_path, passphrase, plan = sys.argv[1], sys.argv[2], json.load(open(sys.argv[3]))
 gc.collect()
 rss0 = rss_mib()
-t0 = time.perf_counter()
+t0, cpu0 = time.perf_counter(), time.process_time()
 home = Home(Path(home_path))
 keystore = home.open_keystore(passphrase)
 t_unsealed = time.perf_counter()
@@ -163,12 +172,13 @@ for dna, agent in plan:
         conductor.call_zome(ZomeCall(cell, "echo", "noop", pack(b""), cell.agent))
     except Exception as exc:
         bad.append(f"{type(exc).__name__}: {exc}")
-t_done = time.perf_counter()
+t_done, cpu_done = time.perf_counter(), time.process_time()
 gc.collect()
 rss1 = rss_mib()
 conductor.close()
 print(json.dumps({
     "open_to_answered_s": t_done - t0,
+    "cpu_s": cpu_done - cpu0,
     "unseal_s": t_unsealed - t0,
     "rss_before_mib": rss0,
     "rss_after_mib": rss1,
@@ -234,6 +244,7 @@ def measure_many(runs: int = 3, n: int = MANY) -> dict[str, Any]:
             "unit": "s",
             "apps": n,
             "keystore_unseal_s": statistics.median(g["unseal_s"] for g in got),
+            "cpu_s": statistics.median(g["cpu_s"] for g in got),
             "runs_s": [round(g["open_to_answered_s"], 3) for g in got],
             "boundary": got[0]["boundary"],
         },

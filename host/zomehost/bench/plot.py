@@ -14,6 +14,7 @@ def curves(results: dict[str, Any], out_dir: Path) -> str | None:
     apps = (results.get("apps_curve") or {}).get("per_call_us")
     others = {
         "Conductor.call_zome": "conductor_per_call_us",
+        "Ribosome.run, every app on one module": "shared_module_per_call_us",
         "C-level floor": "floor_per_call_us",
         "ctypes boundary (before)": "ctypes_per_call_us",
     }
@@ -29,8 +30,11 @@ def curves(results: dict[str, Any], out_dir: Path) -> str | None:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         return f"not drawn: matplotlib is not installed ({exc}); `pip install -e '.[bench]'`"
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    panels = [c for c in (payload, apps) if c]  # a run of one section draws one panel
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
+    panel = iter(axes[0])
     if payload:
+        left = next(panel)
         sizes = sorted(payload, key=int)
         x = [int(s) / 1024 for s in sizes]
         for way, label in (
@@ -50,6 +54,7 @@ def curves(results: dict[str, Any], out_dir: Path) -> str | None:
         left.grid(True, which="both", alpha=0.3)
         left.legend()
     if apps:
+        right = next(panel)
         counts = sorted(apps, key=int)
         x = [int(n) for n in counts]
         right.plot(x, [apps[n] for n in counts], marker="o", label="Ribosome.run (native)")

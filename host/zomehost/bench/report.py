@@ -88,12 +88,15 @@ WHY: dict[str, str] = {
     "apps_100_over_1": (
         "each app has its own compiled module and memory: rotating over 100 of them misses "
         "the CPU caches, as the floor shows (floor_100_over_1 beside it, the same rotation "
-        "on a minimal host); zomehost touches more per call (its reset, the call context)"
+        "on a minimal host); the apps' own objects cost nothing (shared_module_100_over_1), "
+        "the reset's pages (image and the call's writes) are cold at 100 modules "
+        "(docs/performance.md, many apps)"
     ),
     "idle_app_mib": "",
     "cold_start_1000_apps_s": (
-        "each app's first call opens its cell (its chain head, grants, DNA manifest) and "
-        "runs on the conductor's one thread; the keystore's Argon2id unseal is ~0.3 s of it"
+        "wall time on a shared machine (cpu_s beside it): each app's first call opens its "
+        "cell (the app index, its DNA manifest and wasm hashes, its chain head checked) on "
+        "one thread; the keystore's Argon2id unseal is ~0.1 s of CPU"
     ),
     "client_call_p50_ms": (
         "a call crosses two Python processes and a WebSocket on two shared cores: the "
@@ -264,6 +267,7 @@ def markdown(doc: dict[str, Any]) -> str:
         ]
         for label, key in (
             ("Conductor.call_zome", "conductor_per_call_us"),
+            ("Ribosome.run, every app on one module", "shared_module_per_call_us"),
             ("C-level floor", "floor_per_call_us"),
             ("ctypes boundary", "ctypes_per_call_us"),
         ):

@@ -117,7 +117,8 @@ class SourceChain:
             return cached[1]
         seq = int.from_bytes(raw[:8], "big")
         rec = self._record(txn, seq, include_entry=False)
-        assert rec is not None
+        if rec is None:
+            raise IntegrityError(f"record {seq}, the head, is missing")
         head = ChainHead(ActionHash(raw[8:47]), seq, rec.action.timestamp)
         self._head_cache = (raw, head)
         return head
@@ -277,6 +278,27 @@ class SourceChain:
                 if seq is None or seq > head_seq:
                     return None
             return self._record(txn, seq, include_entry=True)
+
+    def check_head(self) -> None:
+        """What a cell checks when it opens (lazily, at its first call): the chain has a
+        head, the record it names is there and decodes, its hash matches its bytes, its
+        signature is its author's and its author is this cell's agent. Raises
+        :class:`IntegrityError`; the whole walk is :meth:`verify` (``chain verify``)."""
+        with self.store.read() as txn:
+            raw = txn.get(self.key, db=self.store.db["heads"])
+            if raw is None:
+                raise IntegrityError(f"the chain of cell {self.cell} has no records")
+            raw = bytes(raw)
+            seq = int.from_bytes(raw[:8], "big")
+            head = self._record(txn, seq, include_entry=True)
+        if head is None:
+            raise IntegrityError(f"record {seq}, the head, is missing")
+        if head.action_hash.raw != raw[8:47] or head.action.action_seq != seq:
+            raise IntegrityError("the head does not point at the last record")
+        if head.action.author != self.cell.agent:
+            raise IntegrityError("the chain does not belong to this cell")
+        verify_record(head)
+        self._head_cache = (raw, ChainHead(head.action_hash, seq, head.action.timestamp))
 
     def verify(self) -> int:
         """Walk every stored record: hashes, signatures, entries, links, sequence, head,

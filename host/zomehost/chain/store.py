@@ -375,6 +375,11 @@ class Store:
             raw = txn.get(name.encode(), db=self.db["state"])
         return None if raw is None else unpack(bytes(raw), what="state")
 
+    def has_state(self, name: str) -> bool:
+        """Whether ``name`` is stored, without reading its value."""
+        with self.read() as txn:
+            return bool(txn.cursor(db=self.db["state"]).set_key(name.encode()))
+
     def put_state(self, name: str, value: Any) -> None:
         with self.write() as txn:
             txn.put(name.encode(), pack(value), db=self.db["state"])

@@ -149,8 +149,12 @@ class InstalledApp:
     @property
     def cell_ids(self) -> list[CellId]:
         """The cells that run while the app is enabled: provisioned and enabled clones."""
-        return self.provisioned_cell_ids + [
-            CellId(c.dna_hash, self.agent) for c in self.clones if c.enabled
+        return [cid for cid, _ in self.named_cells()]
+
+    def named_cells(self) -> list[tuple[CellId, str]]:
+        """:attr:`cell_ids`, each with its role name or clone id."""
+        return [(CellId(d, self.agent), role) for role, d in self.roles.items()] + [
+            (CellId(c.dna_hash, self.agent), c.clone_id) for c in self.clones if c.enabled
         ]
 
     def cell_name(self, cell_id: CellId) -> str | None:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from zomehost.chain.source_chain import SourceChain, Workspace
 from zomehost.chain.store import Store
@@ -32,7 +32,7 @@ from zomehost.conductor.chain_lock import ChainLock
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.agent_crypto import AgentCrypto
-from zomehost.core.bundle import DnaFile, DnaManifest, ZomeManifest
+from zomehost.core.bundle import DnaDef, DnaFile, DnaManifest, ZomeManifest
 from zomehost.core.capability import AccessKind, Authorization, ZomeCallCapGrant, authorize
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
@@ -50,6 +50,7 @@ from zomehost.errors import (
     ChainLocked,
     ConductorError,
     InitFailed,
+    IntegrityError,
     InvalidInput,
     LimitExceeded,
     NotFound,
@@ -76,30 +77,39 @@ RemoteSignaller = Callable[[CallContext, list[AgentPubKey], bytes], None]
 CallListener = Callable[[ZomeCall, str], None]
 OWNER_GRANT_PREFIX = "owner_grant/"
 """State key prefix marking the grants the conductor's owner wrote (``grant_capability``)."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class _Code:
     """A cell's zome code: swapped as one value by ``update_coordinators``."""
 
-    dna: DnaFile
+    dna: DnaDef
     info: DnaInfo
     zomes: dict[str, tuple[int, ZomeModule]]
 
 
-class Cell:
-    """A running cell: its DNA, its chain, its zome modules (loaded lazily)."""
+class _Owner(NamedTuple):
+    """The app a cell runs in, as the cell index keeps it (not the whole app record)."""
 
-    def __init__(
-        self, conductor: Conductor, app: InstalledApp, cell_id: CellId, name: str, dna: DnaFile
-    ) -> None:
+    app_id: str
+    name: str  # the role name, or a clone's clone id
+    status: AppStatus
+    revoked: bool
+
+
+class Cell:
+    """A running cell: its DNA's manifest and wasm hashes, its chain, its zome modules
+    (loaded by hash on first use, shared by every cell running the same wasm)."""
+
+    def __init__(self, conductor: Conductor, owner: _Owner, cell_id: CellId, dna: DnaDef) -> None:
         self.conductor = conductor
-        self.app_id = app.app_id
-        self.role = name  # the role name, or a clone's clone id
+        self.app_id = owner.app_id
+        self.role = owner.name
         self.id = cell_id
         self.chain = SourceChain(conductor.store, self.id)
         self._code = self._code_of(dna)
-        self.revoked = app.agent_key_revoked
+        self.revoked = owner.revoked
         self.lock = ChainLock()  # shared by commits, exclusive for bridge calls
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
@@ -107,7 +117,7 @@ class Cell:
         # The conductor's limits, narrowed by the DNA's own (dna.yaml `limits:`).
         self.limits = conductor.config.limits.narrowed(dna.manifest.limits)
 
-    def _code_of(self, dna: DnaFile) -> _Code:
+    def _code_of(self, dna: DnaDef) -> _Code:
         m = dna.manifest
         # the hash the cell was installed with: a coordinator update keeps it
         info = DnaInfo(
@@ -116,21 +126,19 @@ class Cell:
         return _Code(dna, info, {})
 
     @property
-    def dna(self) -> DnaFile:
+    def dna(self) -> DnaDef:
         return self._code.dna
 
     @property
     def info(self) -> DnaInfo:
         return self._code.info
 
-    def swap_code(self, dna: DnaFile) -> None:
+    def swap_code(self, dna: DnaDef) -> None:
         """Run ``dna``'s zomes from the next call on; a call already running keeps its own."""
         self._code = self._code_of(dna)
 
     def zome(self, name: str) -> tuple[int, ZomeModule]:
-        """(index, compiled module) of zome ``name``, looked up once per cell: finding it
-        hashes the zome's wasm, which cost more than the rest of a call (docs/performance.md).
-        """
+        """(index, compiled module) of zome ``name``, looked up once per cell."""
         code = self._code
         hit = code.zomes.get(name)
         if hit is None:
@@ -166,10 +174,11 @@ class Conductor:
         self._cells: dict[bytes, Cell] = {}
         self._apps_lock = threading.RLock()
         self.apps_version = 0  # bumped after every stored change to an app (for callers' caches)
-        self._running: tuple[int, tuple[CellId, ...]] | None = None  # (apps_version, cells)
-        # (apps_version, cell id key -> the first app listing it): a cell's first call finds
-        # its app without reading every app (1,000 apps: quadratic otherwise)
-        self._cell_apps: tuple[int, dict[bytes, str]] | None = None
+        # what calls ask of every app, rebuilt only after an app changed (1,000 apps: a
+        # scan of every app per cell opened or per signature was quadratic)
+        self._running = _AppsView(_running_cells)
+        self._cell_owners = _AppsView(_cell_owners)
+        self._agent_apps = _AppsView(_apps_by_agent)
         self._app_cache: dict[str, tuple[int, InstalledApp]] = {}  # app id -> (version, app)
         self._signal_listeners: list[SignalListener] = []
         self._apps_listeners: list[AppsListener] = []
@@ -206,27 +215,48 @@ class Conductor:
 
     # -- dnas and modules -------------------------------------------------------------
     def load_module(self, wasm_hash: WasmHash, zome_name: str) -> ZomeModule:
-        def wasm() -> bytes:
-            blob = self.store.get_state(f"wasm/{wasm_hash.raw.hex()}")
-            if not isinstance(blob, bytes):
-                raise NotFound(f"wasm {wasm_hash} of zome {zome_name!r} is not stored")
-            return blob
+        """The compiled module of a stored wasm: read (and its hash checked) only when this
+        conductor has not loaded it yet; the engine keeps one per hash for every cell."""
+        return self.engine.load(
+            wasm_hash, functools.partial(self.stored_wasm, wasm_hash, zome_name), zome_name,
+            self.on_compile,
+        )  # fmt: skip
 
-        return self.engine.load(wasm_hash, wasm, zome_name, self.on_compile)
+    def stored_wasm(self, wasm_hash: WasmHash, zome_name: str) -> bytes:
+        """A zome's stored wasm, checked against its hash: damaged bytes never compile (or
+        borrow a cached module compiled from the intact ones)."""
+        blob = self.store.get_state(f"wasm/{wasm_hash.raw.hex()}")
+        if blob is None:
+            raise NotFound(f"wasm {wasm_hash} of zome {zome_name!r} is not stored")
+        if not isinstance(blob, bytes) or WasmHash.of_content(blob) != wasm_hash:
+            raise IntegrityError(
+                f"the stored wasm {wasm_hash} of zome {zome_name!r} does not match its hash"
+            )
+        return blob
 
-    def dna_file(self, dna_hash: DnaHash) -> DnaFile:
+    def dna_def(self, dna_hash: DnaHash) -> DnaDef:
+        """A stored DNA's manifest and wasm hashes; the wasm is checked to be there, not read."""
         doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
         if doc is None:
             raise NotFound(f"dna {dna_hash} is not installed")
         try:
             manifest = DnaManifest.parse(doc["manifest"])
-            wasm = tuple(
-                bytes(self.store.get_state(f"wasm/{bytes(h).hex()}")) for h in doc["wasm_hashes"]
-            )
-            return DnaFile(manifest, wasm)
+            hashes = tuple(WasmHash(bytes(h)) for h in doc["wasm_hashes"])
+            if len(hashes) != len(manifest.zomes):
+                raise InvalidInput(f"{len(hashes)} wasm hashes for {len(manifest.zomes)} zomes")
+            for h, z in zip(hashes, manifest.zomes):
+                if not self.store.has_state(f"wasm/{h.raw.hex()}"):
+                    raise InvalidInput(f"the wasm of zome {z.name!r} is missing")
+            return DnaDef(manifest, hashes)
         except (KeyError, TypeError, ValueError, ZomehostError) as exc:  # a damaged store
             detail = exc.message if isinstance(exc, ZomehostError) else type(exc).__name__
             raise ConductorError(f"the stored dna {dna_hash} is damaged: {detail}") from None
+
+    def dna_file(self, dna_hash: DnaHash) -> DnaFile:
+        """A stored DNA with its wasm (to clone or update it), each wasm checked."""
+        d = self.dna_def(dna_hash)
+        wasm = (self.stored_wasm(h, z.name) for h, z in zip(d.wasm_hashes, d.manifest.zomes))
+        return DnaFile(d.manifest, tuple(wasm))
 
     def dna_manifest(self, dna_hash: DnaHash) -> DnaManifest:
         doc = self.store.get_state(f"dna/{dna_hash.raw.hex()}")
@@ -383,12 +413,15 @@ class Conductor:
         for ws in workspaces:
             ws.committed()
 
-    def _put_dna(self, txn: Any, dna_hash: DnaHash, dna: DnaFile) -> None:
+    def _put_dna(self, txn: Any, dna_hash: DnaHash, dna: DnaFile) -> DnaDef:
         state = self.store.db["state"]
-        doc = {"manifest": dna.manifest.to_doc(), "wasm_hashes": [h.raw for h in dna.wasm_hashes]}
+        definition = dna.definition()
+        hashes = definition.wasm_hashes
+        doc = {"manifest": dna.manifest.to_doc(), "wasm_hashes": [h.raw for h in hashes]}
         txn.put(f"dna/{dna_hash.raw.hex()}".encode(), pack(doc), db=state)
-        for wasm, h in zip(dna.wasm, dna.wasm_hashes):
+        for wasm, h in zip(dna.wasm, hashes):
             txn.put(f"wasm/{h.raw.hex()}".encode(), pack(wasm), db=state)
+        return definition
 
     def provide_memproofs(self, app_id: str, proofs: dict[str, bytes]) -> InstalledApp:
         """Genesis of an app installed with deferred proofs; it is then disabled until enabled."""
@@ -511,10 +544,10 @@ class Conductor:
                 dataclasses.replace(old.manifest, zomes=tuple(manifest_zomes)), tuple(wasm_list)
             )
             with self.store.write() as txn:
-                self._put_dna(txn, dna_hash, new)
+                code = self._put_dna(txn, dna_hash, new)
             for cell in list(self._cells.values()):
                 if cell.id.dna_hash == dna_hash:
-                    cell.swap_code(new)
+                    cell.swap_code(code)
             self.apps_version += 1
             log.info("updated zomes %s of dna %s", sorted(zomes), dna_hash)
             return new
@@ -668,31 +701,22 @@ class Conductor:
         if cell is not None:
             return cell
         with self._apps_lock:
-            owner = self._cell_index().get(cell_id.key)
-            apps = [self.get_app(owner)] if owner is not None else []
-            for app in apps:
-                name = app.cell_name(cell_id)
-                if name is None:
-                    continue
-                if app.status is not AppStatus.ENABLED:
-                    raise AppNotEnabled(f"app {app.app_id!r} is {app.status.value}")
-                cell = Cell(self, app, cell_id, name, self.dna_file(cell_id.dna_hash))
-                self._cells[cell_id.key] = cell
+            cell = self._cells.get(cell_id.key)  # opened while this thread waited
+            if cell is not None:
                 return cell
-        raise NotFound(f"no running cell {cell_id}")
+            owner = self._cell_owners.get(self).get(cell_id.key)
+            if owner is None:
+                raise NotFound(f"no running cell {cell_id}")
+            if owner.status is not AppStatus.ENABLED:
+                raise AppNotEnabled(f"app {owner.app_id!r} is {owner.status.value}")
+            cell = Cell(self, owner, cell_id, self.dna_def(cell_id.dna_hash))
+            cell.chain.check_head()
+            self._cells[cell_id.key] = cell
+            return cell
 
-    def _cell_index(self) -> dict[bytes, str]:
-        """Which app each running cell belongs to (the first app listing it, as a scan of
-        every app would find it), re-read only after an app changed."""
-        version = self.apps_version  # read first: a change after it shows next time
-        cached = self._cell_apps
-        if cached is None or cached[0] != version:
-            index: dict[bytes, str] = {}
-            for app in self.list_apps():
-                for cid in app.cell_ids:
-                    index.setdefault(cid.key, app.app_id)
-            cached = self._cell_apps = (version, index)
-        return cached[1]
+    def apps_of_agent(self, agent: AgentPubKey) -> tuple[str, ...]:
+        """The ids of the installed apps that run as ``agent``."""
+        return self._agent_apps.get(self).get(agent.raw, ())
 
     def cell_for(self, app_id: str, role: str) -> Cell:
         app = self.get_app(app_id)
@@ -712,19 +736,8 @@ class Conductor:
         ]
 
     def running_cells(self) -> tuple[CellId, ...]:
-        """The cells of enabled apps, re-read only after an app changed: every ``call_remote``
-        asks whether its agent is local."""
-        version = self.apps_version  # read first: a change after it shows next time
-        cached = self._running
-        if cached is None or cached[0] != version:
-            cells = tuple(
-                cid
-                for app in self.list_apps()
-                if app.status is AppStatus.ENABLED
-                for cid in app.cell_ids
-            )
-            cached = self._running = (version, cells)
-        return cached[1]
+        """The cells of enabled apps: every ``call_remote`` asks whether its agent is local."""
+        return self._running.get(self)
 
     # -- signals ----------------------------------------------------------------------
     def add_signal_listener(self, listener: SignalListener) -> Callable[[], None]:
@@ -1138,6 +1151,42 @@ class Conductor:
             return ZomeCallResponse.from_error(exc, _target(call))
 
 
+class _AppsView(Generic[T]):
+    """A value derived from every stored app, rebuilt only after an app changed."""
+
+    def __init__(self, build: Callable[[list[InstalledApp]], T]) -> None:
+        self._build = build
+        self._cached: tuple[int, T] | None = None
+
+    def get(self, conductor: Conductor) -> T:
+        version = conductor.apps_version  # read first: a change after it shows next time
+        cached = self._cached
+        if cached is None or cached[0] != version:
+            cached = self._cached = (version, self._build(conductor.list_apps()))
+        return cached[1]
+
+
+def _running_cells(apps: list[InstalledApp]) -> tuple[CellId, ...]:
+    return tuple(cid for app in apps if app.status is AppStatus.ENABLED for cid in app.cell_ids)
+
+
+def _cell_owners(apps: list[InstalledApp]) -> dict[bytes, _Owner]:
+    """The app each cell runs in: the first app listing it, as a scan of every app would
+    find it (a cell opens without reading every app)."""
+    index: dict[bytes, _Owner] = {}
+    for app in apps:
+        for cid, name in app.named_cells():
+            index.setdefault(cid.key, _Owner(app.app_id, name, app.status, app.agent_key_revoked))
+    return index
+
+
+def _apps_by_agent(apps: list[InstalledApp]) -> dict[bytes, tuple[str, ...]]:
+    index: dict[bytes, tuple[str, ...]] = {}
+    for app in apps:
+        index[app.agent.raw] = (*index.get(app.agent.raw, ()), app.app_id)
+    return index
+
+
 def _clone_of(app: InstalledApp, ref: str | DnaHash) -> CloneCell:
     clone = app.clone(ref)
     if clone is None:
@@ -1171,13 +1220,10 @@ class _Services:
         shared key would let this app forge calls that the other app takes from its
         author, and a decryption would read what was sent to the other app."""
         c = self.conductor
-        strangers = [
-            a.app_id
-            for a in c.list_apps()
-            if a.agent == agent
-            and a.app_id != self.cell.app_id
-            and a.app_id not in c.get_app(self.cell.app_id).linked_apps
-        ]
+        strangers = [a for a in c.apps_of_agent(agent) if a != self.cell.app_id]
+        if strangers:
+            linked = c.get_app(self.cell.app_id).linked_apps
+            strangers = [a for a in strangers if a not in linked]
         if strangers:
             raise Unauthorized(
                 f"agent key {agent} is shared with app(s) {', '.join(sorted(strangers))}, "

@@ -298,6 +298,10 @@ class DnaFile:
             self.manifest.to_doc(), {z.path: w for z, w in zip(self.manifest.zomes, self.wasm)}
         )
 
+    def definition(self) -> DnaDef:
+        """The manifest and the zomes' wasm hashes (hashes every zome's wasm once)."""
+        return DnaDef(self.manifest, self.wasm_hashes)
+
     @classmethod
     def from_bundle(cls, bundle: Bundle) -> DnaFile:
         manifest = DnaManifest.parse(bundle.manifest)
@@ -310,6 +314,16 @@ class DnaFile:
                 raise BundleError(f"zome {z.name!r}: wasm is larger than {MAX_WASM_BYTES} bytes")
             wasm.append(blob)
         return cls(manifest, tuple(wasm))
+
+
+@dataclass(frozen=True, slots=True)
+class DnaDef:
+    """A DNA as a running cell needs it: the manifest and each zome's wasm hash, in zome
+    order, without the wasm. Modules are loaded by hash (once per conductor), so an idle
+    cell holds no copy of its code and a cell's first call hashes no wasm."""
+
+    manifest: DnaManifest
+    wasm_hashes: tuple[WasmHash, ...]
 
 
 def coordinator_zomes(manifest: Any, resources: Any) -> dict[str, bytes]:
