@@ -307,6 +307,23 @@ def markdown(doc: dict[str, Any]) -> str:
 
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+HEADLINE_BEGIN, HEADLINE_END = "<!-- bench-headline:begin -->", "<!-- bench-headline:end -->"
+
+
+def headline(md_text: str) -> str:
+    """The verdict table and the line naming the run: what the project README shows."""
+    blocks = md_text.strip().split("\n\n")
+    return f"{blocks[0]}\n\n{blocks[-1]}\n"
+
+
+def refresh(path: Path, begin: str, end: str, body: str) -> None:
+    """Replace what stands between ``begin`` and ``end`` in ``path`` (if both are there)."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    if begin in text and end in text:
+        pattern = re.escape(begin) + ".*?" + re.escape(end)
+        path.write_text(re.sub(pattern, lambda _: f"{begin}\n{body}{end}", text, flags=re.S))
 
 
 def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
@@ -316,15 +333,6 @@ def write(doc: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
     md_text = markdown(doc)
     md = out_dir / "results.md"
     md.write_text("# zomehost benchmark results\n\n" + md_text)
-    readme = out_dir / "README.md"
-    if readme.exists():  # refresh the table between the markers
-        text = readme.read_text()
-        if BEGIN in text and END in text:
-            new = re.sub(
-                re.escape(BEGIN) + ".*?" + re.escape(END),
-                lambda _: f"{BEGIN}\n{md_text}{END}",
-                text,
-                flags=re.S,
-            )
-            readme.write_text(new)
+    refresh(out_dir / "README.md", BEGIN, END, md_text)  # bench/README.md: everything
+    refresh(out_dir.parent / "README.md", HEADLINE_BEGIN, HEADLINE_END, headline(md_text))
     return js, md
