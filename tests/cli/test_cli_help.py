@@ -66,3 +66,17 @@ def test_flags_show_no_type_and_values_show_a_metavar() -> None:
     assert re.search(r"--transferable\s+Anyone", transferable), transferable
     assert re.search(r"--tag\s+TEXT", out), out
     assert "Usage: root grant [OPTIONS] APP_ID ROLE" in out
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in COMMANDS if p == [] or p in (["app"], ["new"])], ids=lambda p: str(p)
+)
+def test_a_groups_command_list_gives_each_command_one_paragraph(path: list[str]) -> None:
+    """A command's summary in its group's list is its help's first paragraph, wrapped by the
+    terminal only: a wide terminal shows each on one line (typer kept the docstring's line
+    breaks, so summaries broke mid-sentence)."""
+    result = CliRunner().invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    commands = result.output.split("Commands")[1]
+    rows = [line.strip("│ ") for line in commands.splitlines() if line.startswith("│")]
+    assert rows and all(re.match(r"^[a-z][a-z-]* {2,}\S", row) for row in rows), rows

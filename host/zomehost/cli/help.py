@@ -9,6 +9,7 @@ setting for this; its parameter classes are subclassed, nothing else changes.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import typer
@@ -54,8 +55,17 @@ def _plain(param: object) -> None:
         param.__class__ = _Option
 
 
+def _one_line_summary(command: TyperCommand | TyperGroup) -> None:
+    """A command's line in its group's list: the first paragraph of its help as one line
+    (typer keeps the docstring's line breaks there, mid-sentence)."""
+    if command.short_help is None and command.help:
+        first = inspect.cleandoc(command.help).split("\n\n")[0]
+        command.short_help = " ".join(first.split())
+
+
 def plain_help(command: TyperCommand | TyperGroup) -> None:
     """Render ``command`` and every command under it with plain help types."""
+    _one_line_summary(command)
     for param in command.params:
         _plain(param)
     help_option = command.get_help_option(typer.Context(command))
