@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -430,3 +431,21 @@ def zomehost_inproc() -> Callable[..., subprocess.CompletedProcess[str]]:
         return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, stderr)
 
     return run
+
+
+@contextmanager
+def rust_and_as_app(
+    probe_wasm: dict[str, Path], cache: Path, root: Path, name: str
+) -> Iterator[AppHandle]:
+    """One app whose DNA holds the Rust probe (zome ``rs``) and the AssemblyScript probe
+    (zome ``as``), on an in-process node under ``root``: for cross-language tests."""
+    bundle = AppBuilder(dict(probe_wasm), root / "bundles")(
+        {"main": [("rs", "rust"), ("as", "assemblyscript")]}, name=name
+    )
+    home = fast_home(root / "home")
+    seed_cache(home, cache)
+    node = Node(home)
+    try:
+        yield node.install(bundle, name)
+    finally:
+        node.close()

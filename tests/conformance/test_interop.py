@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import AppBuilder, AppHandle, Node, fast_home, seed_cache
+from conftest import AppHandle, rust_and_as_app
 from zomehost.core.codec import unpack
 
 
@@ -20,18 +20,9 @@ def mixed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AppHandle]:
     root = tmp_path_factory.mktemp("interop")
-    bundle = AppBuilder(dict(probe_wasm), root / "bundles")(
-        {"main": [("rs", "rust"), ("as", "assemblyscript")]}, name="mixed"
-    )
-    home = fast_home(root / "home")
-    seed_cache(home, conformance_cache)
-    node = Node(home)
-    try:
-        app = node.install(bundle, "mixed")
+    with rust_and_as_app(probe_wasm, conformance_cache, root, "mixed") as app:
         app.call("rs", "echo", "warm-up")
         yield app
-    finally:
-        node.close()
 
 
 def call_other(app: AppHandle, caller: str, callee: str, fn: str, payload: Any = None) -> Any:

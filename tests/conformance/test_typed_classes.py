@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conftest import AppBuilder, AppHandle, Node, fast_home, seed_cache
+from conftest import AppHandle, rust_and_as_app
 from zomehost.core.codec import unpack
 from zomehost.errors import ZomehostError
 
@@ -56,16 +56,8 @@ def mixed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[AppHandle]:
     root = tmp_path_factory.mktemp("typed")
-    bundle = AppBuilder(dict(probe_wasm), root / "bundles")(
-        {"main": [("rs", "rust"), ("as", "assemblyscript")]}, name="typed"
-    )
-    home = fast_home(root / "home")
-    seed_cache(home, conformance_cache)
-    node = Node(home)
-    try:
-        yield node.install(bundle, "typed")
-    finally:
-        node.close()
+    with rust_and_as_app(probe_wasm, conformance_cache, root, "typed") as app:
+        yield app
 
 
 def encoded_by(app: AppHandle, zome: str, value: Any) -> bytes:
