@@ -68,17 +68,76 @@ def test_admission_given_back_by_workers_frees_connection_and_cell() -> None:
         admission = CallAdmission(Admission(calls_per_cell=2, calls_per_connection=3))
         a, b = admission.connection_slots(), admission.connection_slots()
         cell = b"cell"
-        assert admission.try_enter(a, cell) and admission.try_enter(a, cell)
-        assert not admission.try_enter(b, cell)  # the cell is full
-        assert b.idle  # and b's connection slot was given back
-        waiting = asyncio.create_task(admission.enter(b, cell))
+        assert admission.enter_or_queue(a, cell, "a1") and admission.enter_or_queue(a, cell, "a2")
+        waiting = asyncio.create_task(admission.enter(b, cell))  # a turn, on the loop
         await asyncio.sleep(0.01)
         assert admission.waiting_or_running(cell) == 3
-        _from_thread(lambda: admission.leave(a, cell))
+        handed: list[object] = []
+        _from_thread(lambda: handed.append(admission.leave(a, cell)))
         await asyncio.wait_for(waiting, 1)
+        assert handed == [None]  # a turn was next: the loop got the slot, not this thread
         for conn in (a, b):
             _from_thread(lambda c=conn: admission.leave(c, cell))  # type: ignore[misc]
         assert admission.waiting_or_running(cell) == 0
         assert a.idle and b.idle
+
+    asyncio.run(main())
+
+
+def test_a_full_cell_queues_calls_for_the_worker_that_frees_a_slot() -> None:
+    """Behind a full cell a call waits in the cell's line, holding its connection's slot;
+    the thread that gives the cell's slot back is handed the oldest call (turns and calls
+    in one line, arrival order), and a connection with no free slot is told to wait."""
+
+    async def main() -> None:
+        admission = CallAdmission(Admission(calls_per_cell=1, calls_per_connection=1))
+        a, b, c, d = (admission.connection_slots() for _ in range(4))
+        cell = b"cell"
+        assert admission.enter_or_queue(a, cell, "a") is True
+        assert admission.enter_or_queue(b, cell, "b") is False  # queued
+        assert not b.try_take()  # b's connection slot is held by its queued call
+        turn = asyncio.create_task(admission.enter(c, cell))  # then a turn on the loop
+        await asyncio.sleep(0.01)
+        assert admission.enter_or_queue(d, cell, "d") is False
+        assert admission.enter_or_queue(d, cell, "d2") is None  # d's connection is busy
+        assert admission.waiting_or_running(cell) == 4
+        handed: list[object] = []
+        _from_thread(lambda: handed.append(admission.leave(a, cell)))
+        assert handed == ["b"] and not turn.done()  # the oldest waiter was the call
+        _from_thread(lambda: handed.append(admission.leave(b, cell)))
+        await asyncio.wait_for(turn, 1)
+        assert handed == ["b", None]  # then the turn, woken on its loop
+        _from_thread(lambda: handed.append(admission.leave(c, cell)))
+        assert handed == ["b", None, "d"]
+        _from_thread(lambda: handed.append(admission.leave(d, cell)))
+        assert handed[-1] is None
+        assert admission.waiting_or_running(cell) == 0
+        assert all(s.idle for s in (a, b, c, d))
+
+    asyncio.run(main())
+
+
+def test_a_queued_call_behind_a_cancelled_turn_goes_to_dispatch() -> None:
+    """A slot handed to a turn cancelled before it woke is passed on, on the loop; a
+    queued call next in line then goes to ``dispatch`` (a worker), never lost."""
+
+    async def main() -> None:
+        dispatched: list[object] = []
+        admission = CallAdmission(Admission(calls_per_cell=1, calls_per_connection=1))
+        admission.dispatch = dispatched.append
+        a, b, c = (admission.connection_slots() for _ in range(3))
+        cell = b"cell"
+        assert admission.enter_or_queue(a, cell, "a") is True
+        turn = asyncio.create_task(admission.enter(b, cell))
+        await asyncio.sleep(0.01)
+        assert admission.enter_or_queue(c, cell, "c") is False
+        handed: list[object] = []
+        _from_thread(lambda: handed.append(admission.leave(a, cell)))
+        turn.cancel()  # the slot is on its way to the turn
+        await asyncio.sleep(0.05)
+        assert handed == [None] and dispatched == ["c"]
+        assert b.idle  # the cancelled waiter gave its connection slot back
+        assert admission.leave(c, cell) is None
+        assert admission.waiting_or_running(cell) == 0 and c.idle
 
     asyncio.run(main())

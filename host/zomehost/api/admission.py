@@ -3,8 +3,9 @@
 The daemon has one pool of worker threads (64). Without a bound, one client — or many
 clients at one busy cell — could hold every thread with slow calls and nobody else would be
 served. A call takes a slot of its connection (``calls_per_connection``) and then one of its
-cell (``calls_per_cell``) before it is handed to a worker; it waits for them on the event
-loop, holding no thread, in arrival order. The worker gives both back when the call ends
+cell (``calls_per_cell``) before it is handed to a worker; it waits for them, holding no
+thread, in arrival order: for its connection's slot on the event loop, for its cell's slot
+in the cell's line, from which the worker that gives a slot back takes it and runs it next
 (:class:`~zomehost.api.slots.Slots`: from any thread). Both bounds are ``admission:`` in
 conductor-config.yaml (docs/sandbox.md, "Fair service").
 """
@@ -12,14 +13,17 @@ conductor-config.yaml (docs/sandbox.md, "Fair service").
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from zomehost.api.slots import Slots
 from zomehost.core.limits import Admission
 
 
 class CallAdmission:
-    def __init__(self, limits: Admission) -> None:
+    def __init__(self, limits: Admission, dispatch: Callable[[Any], None] | None = None) -> None:
         self.limits = limits
+        self.dispatch = dispatch  # runs a queued call handed a slot where nobody can run it
         self._lock = threading.Lock()
         # cell key -> its slots and how many calls hold or wait for one (forgotten at 0)
         self._cells: dict[bytes, tuple[Slots, list[int]]] = {}
@@ -28,16 +32,13 @@ class CallAdmission:
         """The slots one client connection has (kept by the connection)."""
         return Slots(self.limits.calls_per_connection)
 
-    def try_enter(self, connection: Slots, cell_key: bytes) -> bool:
-        """On the loop: take both slots at once if both are free and nobody waits for them."""
+    def enter_or_queue(self, connection: Slots, cell_key: bytes, call: Any) -> bool | None:
+        """On the loop: take both slots (True); or take the connection's and leave ``call``
+        in the cell's line (False: a :meth:`leave` returns it once it has the cell's slot);
+        or take nothing (None: the connection's slots are busy, :meth:`enter` waits)."""
         if not connection.try_take():
-            return False
-        cell = self._join(cell_key)
-        if cell.try_take():
-            return True
-        self._quit(cell_key)
-        connection.give()
-        return False
+            return None
+        return self._join(cell_key).take_or_queue(call)
 
     async def enter(self, connection: Slots, cell_key: bytes) -> None:
         """On the loop: wait for a connection slot, then a cell slot."""
@@ -50,16 +51,20 @@ class CallAdmission:
             connection.give()
             raise
 
-    def leave(self, connection: Slots, cell_key: bytes) -> None:
-        """From any thread, once per call that entered: give both slots back."""
-        self._quit(cell_key).give()
+    def leave(self, connection: Slots, cell_key: bytes) -> Any:
+        """From any thread, once per call that entered: give both slots back. Returns the
+        call queued by :meth:`enter_or_queue` that the cell's slot went to, for the caller
+        to run (it holds both its slots now), or None."""
+        queued = self._quit(cell_key).give_next()
         connection.give()
+        return queued
 
     def _join(self, cell_key: bytes) -> Slots:
         with self._lock:
             entry = self._cells.get(cell_key)
             if entry is None:
-                entry = self._cells[cell_key] = (Slots(self.limits.calls_per_cell), [0])
+                slots = Slots(self.limits.calls_per_cell, self.dispatch)
+                entry = self._cells[cell_key] = (slots, [0])
             entry[1][0] += 1
             return entry[0]
 

@@ -82,6 +82,21 @@ def _signed_call(value: Any) -> tuple[ZomeCallParams, bytes, bytes]:
     return params, data, signature
 
 
+class _Call:
+    """A client's zome call between its decoding on the loop and its worker."""
+
+    __slots__ = ("conn", "params", "rid", "signature", "signed")
+
+    def __init__(
+        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
+    ) -> None:
+        self.conn = conn
+        self.rid = rid
+        self.params = params
+        self.signed = signed
+        self.signature = sig
+
+
 class AppApi:
     def __init__(self, runtime: Runtime, admission: CallAdmission) -> None:
         self.runtime = runtime
@@ -113,8 +128,10 @@ class AppApi:
 
     def take_call(self, conn: AppConnection, rid: int, data: bytes | None) -> bool:
         """On the loop: take a ``call_zome`` request off the general path. It goes straight
-        to a worker when its admission slots are free, else it waits for them in a task; the
-        worker verifies, runs and answers it (:meth:`_serve_call`)."""
+        to a worker when its admission slots are free; behind a busy cell it waits in the
+        cell's line, and the worker that frees a slot runs it; behind its own connection's
+        calls it waits in a task. The worker verifies, runs and answers it
+        (:meth:`_serve_calls`)."""
         try:
             tag, value = decode_request(data)
         except ApiError:
@@ -126,10 +143,12 @@ class AppApi:
         except Exception as exc:
             conn.spawn(self._refuse(conn, rid, exc))
             return True
-        if self.admission.try_enter(conn.call_slots, params.cell_id.key):
-            self._submit(conn, rid, params, signed, signature)
-        else:
-            conn.spawn(self._admit(conn, rid, params, signed, signature))
+        call = _Call(conn, rid, params, signed, signature)
+        admitted = self.admission.enter_or_queue(conn.call_slots, params.cell_id.key, call)
+        if admitted:
+            self._submit(call)
+        elif admitted is None:
+            conn.spawn(self._admit(call))
         return True
 
     async def _refuse(self, conn: AppConnection, rid: int, exc: Exception) -> None:
@@ -138,39 +157,50 @@ class AppApi:
         finally:
             conn.in_flight.give()
 
-    async def _admit(
-        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
-    ) -> None:
+    async def _admit(self, call: _Call) -> None:
         """Wait for the call's admission slots on the loop, holding no thread."""
         try:
-            await self.admission.enter(conn.call_slots, params.cell_id.key)
+            await self.admission.enter(call.conn.call_slots, call.params.cell_id.key)
         except BaseException:
-            conn.in_flight.give()
+            call.conn.in_flight.give()
             raise
-        self._submit(conn, rid, params, signed, sig)
+        self._submit(call)
 
-    def _submit(
-        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
-    ) -> None:
+    def _submit(self, call: _Call) -> None:
         try:
-            self.runtime.submit(self._serve_call, conn, rid, params, signed, sig)
-        except RuntimeError:  # the worker pool is shut down
-            self.admission.leave(conn.call_slots, params.cell_id.key)
-            conn.in_flight.give()
+            self.runtime.submit(self._serve_calls, call)
+        except RuntimeError:  # the worker pool is shut down: this call and its line end
+            queued: _Call | None = call
+            while queued is not None:
+                conn = queued.conn
+                queued = self.admission.leave(conn.call_slots, queued.params.cell_id.key)
+                conn.in_flight.give()
 
-    def _serve_call(
-        self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
-    ) -> None:
-        """On a worker: the call, its admission slots given back, its answer written."""
+    def dispatch_queued(self, call: _Call) -> None:
+        """A queued call handed its cell's slot on the loop (its turn's owner left): to a
+        worker."""
+        self._submit(call)
+
+    def _serve_calls(self, call: _Call) -> None:
+        """On a worker: the call, its admission slots given back, its answer written; then
+        the call its cell's slot went to, if one waited, and so on."""
+        queued: _Call | None = call
+        while queued is not None:
+            queued = self._serve_call(queued)
+
+    def _serve_call(self, call: _Call) -> _Call | None:
+        conn, rid, params = call.conn, call.rid, call.params
+        nxt: _Call | None = None
         try:
             try:
-                result = self._call(conn, params, signed, sig)
+                result = self._call(conn, params, call.signed, call.signature)
             finally:
-                self.admission.leave(conn.call_slots, params.cell_id.key)
+                nxt = self.admission.leave(conn.call_slots, params.cell_id.key)
             frame = encode_response(rid, "zome_called", result)
         except Exception as exc:
             frame = conn.error_frame(rid, "call_zome", exc)
         conn.answer_from_worker(frame)
+        return nxt
 
     # -- clone cells (of the connection's app) --------------------------------------------------
     async def create_clone_cell(self, conn: AppConnection, value: Any) -> tuple[str, Any]:

@@ -53,11 +53,13 @@ class Feed:
 
     Worker threads only append a raw tuple to ``inbox`` (thread-safe, no formatting, no
     wake-up of the loop: a call pays well under a microsecond for the dashboard); the loop
-    drains it every ``DRAIN_S`` and turns each into an event."""
+    drains it every ``DRAIN_S``, numbering each, and an event is formatted only when a page
+    asks for it: a busy conductor with nobody watching formats nothing (at 2 000 calls/s
+    formatting every call cost its event loop ~7 % of its time)."""
 
     def __init__(self) -> None:
         self.inbox: deque[tuple[Any, ...]] = deque(maxlen=FEED_SIZE)
-        self.events: deque[dict[str, Any]] = deque(maxlen=FEED_SIZE)
+        self.events: deque[tuple[int, tuple[Any, ...]]] = deque(maxlen=FEED_SIZE)
         self._seq = itertools.count(1)
         self._changed = asyncio.Event()
 
@@ -65,19 +67,21 @@ class Feed:
         if not self.inbox:
             return
         while self.inbox:
-            at, kind, *rest = self.inbox.popleft()
-            event = _call_event(*rest) if kind == "call" else _signal_event(*rest)
-            self.events.append({"seq": next(self._seq), "at": at, **event})
+            self.events.append((next(self._seq), self.inbox.popleft()))
         self._changed.set()
         self._changed = asyncio.Event()
 
     async def after(self, seq: int, wait: float) -> list[dict[str, Any]]:
-        newer = [e for e in self.events if e["seq"] > seq]
-        if not newer:
+        if not self.events or self.events[-1][0] <= seq:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), wait)
-            newer = [e for e in self.events if e["seq"] > seq]
-        return newer
+        return [_event(n, raw) for n, raw in self.events if n > seq]
+
+
+def _event(seq: int, raw: tuple[Any, ...]) -> dict[str, Any]:
+    at, kind, *rest = raw
+    event = _call_event(*rest) if kind == "call" else _signal_event(*rest)
+    return {"seq": seq, "at": at, **event}
 
 
 def _call_event(call: ZomeCall, outcome: str) -> dict[str, Any]:

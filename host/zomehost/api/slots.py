@@ -2,6 +2,10 @@
 
 The interfaces hand a zome call to a worker thread, which answers the client itself; it
 gives its slots back where it ends, on that thread, so a call costs no hop back to the loop.
+A call that found no free slot may wait as a *turn* (a future the loop awaits) or as an
+*item* queued for whoever gives the next slot back: a worker that ends a call and is handed
+such an item runs it next itself — under a full cell no loop wake-up, task or thread
+hand-off per call.
 """
 
 from __future__ import annotations
@@ -10,19 +14,23 @@ import asyncio
 import contextlib
 import threading
 from collections import deque
+from collections.abc import Callable
+from typing import Any
 
 
 class Slots:
     """``limit`` slots. On the loop, :meth:`try_take` takes one at once when one is free and
-    nobody waits, :meth:`take` waits its turn; any thread :meth:`give`\\ s one back, which
-    hands it straight to the oldest waiter: first come, first served, and one give wakes at
-    most one waiter (and only when someone waits)."""
+    nobody waits, :meth:`take` waits its turn; :meth:`take_or_queue` leaves an item in line
+    instead; any thread :meth:`give`\\ s one back, which hands it straight to the oldest
+    waiter: first come, first served, and one give wakes at most one waiter (and only when
+    someone waits)."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, dispatch: Callable[[Any], None] | None = None) -> None:
         self.limit = limit
+        self.dispatch = dispatch  # runs a queued item :meth:`give` hands a slot to
         self.used = 0  # taken, or handed to a waiter that has not woken yet
         self._lock = threading.Lock()
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[asyncio.Future[None] | _Queued] = deque()
 
     def try_take(self) -> bool:
         with self._lock:
@@ -48,15 +56,37 @@ class Slots:
             # else a give() handed it over; _grant sees the cancelled turn and passes it on
             raise
 
+    def take_or_queue(self, item: Any) -> bool:
+        """Take a slot at once (True) or leave ``item`` in line (False): a later
+        :meth:`give_next` hands it the slot and returns it to its caller."""
+        with self._lock:
+            if self.used < self.limit and not self._waiters:
+                self.used += 1
+                return True
+            self._waiters.append(_Queued(item))
+            return False
+
     def give(self) -> None:
-        """From any thread: free a slot, or hand it to the oldest waiter."""
+        """From any thread: free a slot, or hand it to the oldest waiter (a queued item goes
+        to ``dispatch``)."""
+        item = self.give_next()
+        if item is not None:
+            assert self.dispatch is not None, "an item was queued on slots without dispatch"
+            self.dispatch(item)
+
+    def give_next(self) -> Any:
+        """From any thread: free a slot, or hand it to the oldest waiter; when that is a
+        queued item, it is returned and the caller runs it (the slot is now the item's)."""
         with self._lock:
             if not self._waiters:
                 self.used -= 1
-                return
+                return None
             turn = self._waiters.popleft()
+        if isinstance(turn, _Queued):
+            return turn.item
         with contextlib.suppress(RuntimeError):  # its loop is closed: nobody is left to serve
             turn.get_loop().call_soon_threadsafe(self._grant, turn)
+        return None
 
     def _grant(self, turn: asyncio.Future[None]) -> None:
         if turn.done():  # the waiter was cancelled meanwhile: the next one gets it
@@ -67,3 +97,12 @@ class Slots:
     @property
     def idle(self) -> bool:
         return self.used == 0
+
+
+class _Queued:
+    """An item waiting in line (a wrapper: an item is never mistaken for a loop's turn)."""
+
+    __slots__ = ("item",)
+
+    def __init__(self, item: Any) -> None:
+        self.item = item
