@@ -65,17 +65,18 @@ def test_a_cancelled_waiter_passes_its_slot_on() -> None:
 
 def test_admission_given_back_by_workers_frees_connection_and_cell() -> None:
     async def main() -> None:
+        dispatched: list[object] = []
         admission = CallAdmission(Admission(calls_per_cell=2, calls_per_connection=3))
+        admission.dispatch = dispatched.append
         a, b = admission.connection_slots(), admission.connection_slots()
         cell = b"cell"
         assert admission.enter_or_queue(a, cell, "a1") and admission.enter_or_queue(a, cell, "a2")
         waiting = asyncio.create_task(admission.enter(b, cell))  # a turn, on the loop
         await asyncio.sleep(0.01)
         assert admission.waiting_or_running(cell) == 3
-        handed: list[object] = []
-        _from_thread(lambda: handed.append(admission.leave(a, cell)))
+        _from_thread(lambda: admission.leave(a, cell))
         await asyncio.wait_for(waiting, 1)
-        assert handed == [None]  # a turn was next: the loop got the slot, not this thread
+        assert dispatched == []  # a turn was next: the loop got the slot
         for conn in (a, b):
             _from_thread(lambda c=conn: admission.leave(c, cell))  # type: ignore[misc]
         assert admission.waiting_or_running(cell) == 0
@@ -86,11 +87,14 @@ def test_admission_given_back_by_workers_frees_connection_and_cell() -> None:
 
 def test_a_full_cell_queues_calls_for_the_worker_that_frees_a_slot() -> None:
     """Behind a full cell a call waits in the cell's line, holding its connection's slot;
-    the thread that gives the cell's slot back is handed the oldest call (turns and calls
-    in one line, arrival order), and a connection with no free slot is told to wait."""
+    the thread that gives the cell's slot back hands the oldest call to ``dispatch`` (turns
+    and calls in one line, arrival order), and a connection with no free slot is told to
+    wait."""
 
     async def main() -> None:
+        dispatched: list[tuple[object, str]] = []
         admission = CallAdmission(Admission(calls_per_cell=1, calls_per_connection=1))
+        admission.dispatch = lambda call: dispatched.append((call, threading.current_thread().name))
         a, b, c, d = (admission.connection_slots() for _ in range(4))
         cell = b"cell"
         assert admission.enter_or_queue(a, cell, "a") is True
@@ -101,16 +105,20 @@ def test_a_full_cell_queues_calls_for_the_worker_that_frees_a_slot() -> None:
         assert admission.enter_or_queue(d, cell, "d") is False
         assert admission.enter_or_queue(d, cell, "d2") is None  # d's connection is busy
         assert admission.waiting_or_running(cell) == 4
-        handed: list[object] = []
-        _from_thread(lambda: handed.append(admission.leave(a, cell)))
-        assert handed == ["b"] and not turn.done()  # the oldest waiter was the call
-        _from_thread(lambda: handed.append(admission.leave(b, cell)))
+
+        def leave(conn: Slots) -> None:
+            t = threading.Thread(target=admission.leave, args=(conn, cell), name="worker")
+            t.start()
+            t.join()
+
+        leave(a)
+        assert dispatched == [("b", "worker")] and not turn.done()  # the oldest waiter
+        leave(b)
         await asyncio.wait_for(turn, 1)
-        assert handed == ["b", None]  # then the turn, woken on its loop
-        _from_thread(lambda: handed.append(admission.leave(c, cell)))
-        assert handed == ["b", None, "d"]
-        _from_thread(lambda: handed.append(admission.leave(d, cell)))
-        assert handed[-1] is None
+        assert len(dispatched) == 1  # then the turn, woken on its loop
+        leave(c)
+        assert dispatched[-1] == ("d", "worker")
+        leave(d)
         assert admission.waiting_or_running(cell) == 0
         assert all(s.idle for s in (a, b, c, d))
 
@@ -131,13 +139,12 @@ def test_a_queued_call_behind_a_cancelled_turn_goes_to_dispatch() -> None:
         turn = asyncio.create_task(admission.enter(b, cell))
         await asyncio.sleep(0.01)
         assert admission.enter_or_queue(c, cell, "c") is False
-        handed: list[object] = []
-        _from_thread(lambda: handed.append(admission.leave(a, cell)))
+        _from_thread(lambda: admission.leave(a, cell))
         turn.cancel()  # the slot is on its way to the turn
         await asyncio.sleep(0.05)
-        assert handed == [None] and dispatched == ["c"]
+        assert dispatched == ["c"]
         assert b.idle  # the cancelled waiter gave its connection slot back
-        assert admission.leave(c, cell) is None
+        admission.leave(c, cell)
         assert admission.waiting_or_running(cell) == 0 and c.idle
 
     asyncio.run(main())

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
@@ -81,3 +82,93 @@ def test_the_daemon_runs_on_uvloop_when_installed_else_on_asyncio(
     monkeypatch.delenv(daemon.EVENT_LOOP_ENV)
     monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed: import fails
     assert daemon.event_loop_factory() is None
+
+
+def test_only_target_jobs_run_at_once_and_the_line_is_served_without_new_threads() -> None:
+    """While jobs keep finishing, at most ``target`` run at once; the rest wait in line and
+    the workers that finish take them (no thread per job)."""
+    pool = WorkerPool(16, target=2)
+    lock = threading.Lock()
+    now, most, done = [0], [0], threading.Event()
+    count = [0]
+
+    def job() -> None:
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        sum(range(20_000))  # a little CPU, no announced wait
+        with lock:
+            now[0] -= 1
+            count[0] += 1
+            if count[0] == 200:
+                done.set()
+
+    for _ in range(200):
+        pool.submit(job)
+    assert done.wait(10)
+    assert count[0] == 200
+    assert most[0] <= 3  # two, or three while the watchman thinks the line stands still
+    assert len(pool._threads) <= 3
+    pool.shutdown()
+
+
+def test_an_announced_wait_gives_its_place_to_the_next_job() -> None:
+    from zomehost.core import blocking
+
+    pool = WorkerPool(4, target=1)
+    release, second_ran = threading.Event(), threading.Event()
+    waits: list[bool] = []
+
+    def waiter() -> None:
+        with blocking.waiting():
+            waits.append(release.wait(5))
+
+    pool.submit(waiter)
+    pool.submit(second_ran.set)
+    assert second_ran.wait(2)  # ran while the first waited
+    for _ in range(200):  # the waiting job is counted out: nothing runs now
+        if pool._running == 0:
+            break
+        time.sleep(0.005)
+    assert pool._running == 0
+    release.set()
+    pool.shutdown()
+    assert waits == [True]
+
+
+def test_a_wait_nobody_announces_is_found_by_the_watchman() -> None:
+    """A job blocked without saying so does not hold the line: within milliseconds the
+    pool runs the next job on another thread (up to ``max_threads``)."""
+    pool = WorkerPool(3, target=1)
+    release = threading.Event()
+    ran = [threading.Event() for _ in range(3)]
+    pool.submit(release.wait, 10)
+    pool.submit(release.wait, 10)  # a second blocked job: the watchman adds again
+    for e in ran:
+        pool.submit(e.set)
+    assert all(e.wait(2) for e in ran)  # served by the third thread
+    assert len(pool._threads) == 3
+    release.set()
+    pool.shutdown()
+
+
+def test_every_job_runs_once_when_submitted_from_many_threads_and_shutdown_runs_the_line() -> None:
+    pool = WorkerPool(8, target=2)
+    seen: list[int] = []
+    lock = threading.Lock()
+
+    def record(i: int) -> None:
+        with lock:
+            seen.append(i)
+
+    def feed(base: int) -> None:
+        for i in range(base, base + 500):
+            pool.submit(record, i)
+
+    feeders = [threading.Thread(target=feed, args=(k * 500,)) for k in range(4)]
+    for t in feeders:
+        t.start()
+    for t in feeders:
+        t.join()
+    pool.shutdown(wait=True)  # queued jobs still run
+    assert sorted(seen) == list(range(2000))

@@ -5,9 +5,10 @@ clients at one busy cell — could hold every thread with slow calls and nobody 
 served. A call takes a slot of its connection (``calls_per_connection``) and then one of its
 cell (``calls_per_cell``) before it is handed to a worker; it waits for them, holding no
 thread, in arrival order: for its connection's slot on the event loop, for its cell's slot
-in the cell's line, from which the worker that gives a slot back takes it and runs it next
-(:class:`~zomehost.api.slots.Slots`: from any thread). Both bounds are ``admission:`` in
-conductor-config.yaml (docs/sandbox.md, "Fair service").
+in the cell's line, from which the worker that gives a slot back hands it to the worker
+pool — where, under load, that same worker takes it next: no loop wake-up, task or thread
+hand-off per call (:class:`~zomehost.api.slots.Slots`: from any thread). Both bounds are
+``admission:`` in conductor-config.yaml (docs/sandbox.md, "Fair service").
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from zomehost.core.limits import Admission
 class CallAdmission:
     def __init__(self, limits: Admission, dispatch: Callable[[Any], None] | None = None) -> None:
         self.limits = limits
-        self.dispatch = dispatch  # runs a queued call handed a slot where nobody can run it
+        self.dispatch = dispatch  # runs a queued call once it has the cell's slot
         self._lock = threading.Lock()
         # cell key -> its slots and how many calls hold or wait for one (forgotten at 0)
         self._cells: dict[bytes, tuple[Slots, list[int]]] = {}
@@ -35,7 +36,8 @@ class CallAdmission:
     def enter_or_queue(self, connection: Slots, cell_key: bytes, call: Any) -> bool | None:
         """On the loop: take both slots (True); or take the connection's and leave ``call``
         in the cell's line (False: a :meth:`leave` returns it once it has the cell's slot);
-        or take nothing (None: the connection's slots are busy, :meth:`enter` waits)."""
+        or take nothing (None: the connection's slots are busy, :meth:`enter` waits). A
+        queued call goes to ``dispatch`` once a slot is handed to it."""
         if not connection.try_take():
             return None
         return self._join(cell_key).take_or_queue(call)
@@ -51,13 +53,11 @@ class CallAdmission:
             connection.give()
             raise
 
-    def leave(self, connection: Slots, cell_key: bytes) -> Any:
-        """From any thread, once per call that entered: give both slots back. Returns the
-        call queued by :meth:`enter_or_queue` that the cell's slot went to, for the caller
-        to run (it holds both its slots now), or None."""
-        queued = self._quit(cell_key).give_next()
+    def leave(self, connection: Slots, cell_key: bytes) -> None:
+        """From any thread, once per call that entered: give both slots back (a call queued
+        by :meth:`enter_or_queue` that the cell's slot goes to is handed to ``dispatch``)."""
+        self._quit(cell_key).give()
         connection.give()
-        return queued
 
     def _join(self, cell_key: bytes) -> Slots:
         with self._lock:

@@ -129,9 +129,9 @@ class AppApi:
     def take_call(self, conn: AppConnection, rid: int, data: bytes | None) -> bool:
         """On the loop: take a ``call_zome`` request off the general path. It goes straight
         to a worker when its admission slots are free; behind a busy cell it waits in the
-        cell's line, and the worker that frees a slot runs it; behind its own connection's
-        calls it waits in a task. The worker verifies, runs and answers it
-        (:meth:`_serve_calls`)."""
+        cell's line, and the worker that frees a slot hands it on; behind its own
+        connection's calls it waits in a task. The worker verifies, runs and answers it
+        (:meth:`_serve_call`)."""
         try:
             tag, value = decode_request(data)
         except ApiError:
@@ -146,7 +146,7 @@ class AppApi:
         call = _Call(conn, rid, params, signed, signature)
         admitted = self.admission.enter_or_queue(conn.call_slots, params.cell_id.key, call)
         if admitted:
-            self._submit(call)
+            self.submit_call(call)
         elif admitted is None:
             conn.spawn(self._admit(call))
         return True
@@ -164,43 +164,28 @@ class AppApi:
         except BaseException:
             call.conn.in_flight.give()
             raise
-        self._submit(call)
+        self.submit_call(call)
 
-    def _submit(self, call: _Call) -> None:
+    def submit_call(self, call: _Call) -> None:
+        """To a worker (also a queued call its cell's slot was just handed to)."""
         try:
-            self.runtime.submit(self._serve_calls, call)
-        except RuntimeError:  # the worker pool is shut down: this call and its line end
-            queued: _Call | None = call
-            while queued is not None:
-                conn = queued.conn
-                queued = self.admission.leave(conn.call_slots, queued.params.cell_id.key)
-                conn.in_flight.give()
+            self.runtime.submit(self._serve_call, call)
+        except RuntimeError:  # the worker pool is shut down
+            self.admission.leave(call.conn.call_slots, call.params.cell_id.key)
+            call.conn.in_flight.give()
 
-    def dispatch_queued(self, call: _Call) -> None:
-        """A queued call handed its cell's slot on the loop (its turn's owner left): to a
-        worker."""
-        self._submit(call)
-
-    def _serve_calls(self, call: _Call) -> None:
-        """On a worker: the call, its admission slots given back, its answer written; then
-        the call its cell's slot went to, if one waited, and so on."""
-        queued: _Call | None = call
-        while queued is not None:
-            queued = self._serve_call(queued)
-
-    def _serve_call(self, call: _Call) -> _Call | None:
+    def _serve_call(self, call: _Call) -> None:
+        """On a worker: the call, its admission slots given back, its answer written."""
         conn, rid, params = call.conn, call.rid, call.params
-        nxt: _Call | None = None
         try:
             try:
                 result = self._call(conn, params, call.signed, call.signature)
             finally:
-                nxt = self.admission.leave(conn.call_slots, params.cell_id.key)
+                self.admission.leave(conn.call_slots, params.cell_id.key)
             frame = encode_response(rid, "zome_called", result)
         except Exception as exc:
             frame = conn.error_frame(rid, "call_zome", exc)
         conn.answer_from_worker(frame)
-        return nxt
 
     # -- clone cells (of the connection's app) --------------------------------------------------
     async def create_clone_cell(self, conn: AppConnection, value: Any) -> tuple[str, Any]:

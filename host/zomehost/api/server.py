@@ -70,7 +70,7 @@ class Interfaces:
         self.admin = AdminApi(runtime, self)
         self.admission = CallAdmission(self.conductor.config.admission)
         self.app = AppApi(runtime, self.admission)
-        self.admission.dispatch = self.app.dispatch_queued
+        self.admission.dispatch = self.app.submit_call
         self.admin_server: Server | None = None
         self.admin_port = 0
         self.app_interfaces: dict[int, AppInterface] = {}

@@ -3,9 +3,8 @@
 The interfaces hand a zome call to a worker thread, which answers the client itself; it
 gives its slots back where it ends, on that thread, so a call costs no hop back to the loop.
 A call that found no free slot may wait as a *turn* (a future the loop awaits) or as an
-*item* queued for whoever gives the next slot back: a worker that ends a call and is handed
-such an item runs it next itself — under a full cell no loop wake-up, task or thread
-hand-off per call.
+*item* queued in line, which the slot's giver hands to ``dispatch`` (a worker) — no trip
+through the loop.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ class Slots:
 
     def take_or_queue(self, item: Any) -> bool:
         """Take a slot at once (True) or leave ``item`` in line (False): a later
-        :meth:`give_next` hands it the slot and returns it to its caller."""
+        :meth:`give` hands it the slot and ``dispatch`` runs it."""
         with self._lock:
             if self.used < self.limit and not self._waiters:
                 self.used += 1
@@ -69,24 +68,17 @@ class Slots:
     def give(self) -> None:
         """From any thread: free a slot, or hand it to the oldest waiter (a queued item goes
         to ``dispatch``)."""
-        item = self.give_next()
-        if item is not None:
-            assert self.dispatch is not None, "an item was queued on slots without dispatch"
-            self.dispatch(item)
-
-    def give_next(self) -> Any:
-        """From any thread: free a slot, or hand it to the oldest waiter; when that is a
-        queued item, it is returned and the caller runs it (the slot is now the item's)."""
         with self._lock:
             if not self._waiters:
                 self.used -= 1
-                return None
+                return
             turn = self._waiters.popleft()
         if isinstance(turn, _Queued):
-            return turn.item
+            assert self.dispatch is not None, "an item was queued on slots without dispatch"
+            self.dispatch(turn.item)
+            return
         with contextlib.suppress(RuntimeError):  # its loop is closed: nobody is left to serve
             turn.get_loop().call_soon_threadsafe(self._grant, turn)
-        return None
 
     def _grant(self, turn: asyncio.Future[None]) -> None:
         if turn.done():  # the waiter was cancelled meanwhile: the next one gets it

@@ -28,6 +28,7 @@ from zomehost.api.ui_server import start_ui_server
 from zomehost.conductor.conductor import Conductor
 from zomehost.conductor.home import Home
 from zomehost.conductor.scheduling import ScheduledRuns
+from zomehost.core import blocking
 from zomehost.network.directory import Directory
 from zomehost.p2p.service import PeerService, start_peer_service
 from zomehost.runtime.scheduler import Scheduler
@@ -79,7 +80,8 @@ class Daemon:
             coro,  # type: ignore[arg-type]
             self.loop,
         )
-        return fut.result(timeout)
+        with blocking.waiting():
+            return fut.result(timeout)
 
     def publish_endpoint(self, name: str, value: Any) -> None:
         """Record where an interface listens (home/run.json), for clients and tests."""

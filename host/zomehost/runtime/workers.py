@@ -1,21 +1,41 @@
 """The worker pool: threads for blocking conductor work (zome calls, commits), fed by the loop.
 
-Guest code blocks its thread until it returns (wasmtime releases the GIL meanwhile), so
-every zome call runs here and never on the event loop.
+Guest code blocks its thread until it returns, so every zome call runs here and never on
+the event loop. The pool keeps only a few jobs *running* at once — as many as the process
+has CPUs, at least two — and lets the others wait in line for a running worker to take them
+as it finishes its job: in one Python process more runnable threads only pass the GIL
+around (100 clients on one cell: ~2 700 calls/s with eight calls running at once, ~3 300
+with two; docs/performance.md). A job that waits (a disk sync, a peer's answer) says so
+(:func:`zomehost.core.blocking.waiting`) and leaves its place to a job in line meanwhile;
+one that waits without saying so is found by a watchman thread, which adds a worker when no
+job has finished for a millisecond while others wait — so slow or blocked jobs never hold
+the line, and threads still go up to ``max_threads``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
-import queue
+import os
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from zomehost.core import blocking
+
 T = TypeVar("T")
 log = logging.getLogger("zomehost.workers")
+
+WATCH_S = 0.001  # how long the line may stand still before the watchman adds a worker
+
+
+def running_target() -> int:
+    """Jobs the pool runs at once while they keep finishing: the usable CPUs, at least 2."""
+    return max(2, len(os.sched_getaffinity(0)))
 
 
 class _Job(Generic[T]):
@@ -29,21 +49,38 @@ class _Job(Generic[T]):
         self.args = args
 
 
-class WorkerPool:
-    """Threads for blocking conductor work, fed from the event loop.
+class _Worker:
+    """A worker thread's bed: it sleeps on ``bell`` until handed ``job`` (None: stop)."""
 
-    Half the cost of ``run_in_executor`` per hop: one ``SimpleQueue`` put there, one
-    ``call_soon_threadsafe`` back, no concurrent future chained to an asyncio one; a job
-    that answers for itself (:meth:`submit`) costs no way back at all. Threads start as jobs
-    need them, up to ``max_threads``; past that, jobs wait in order.
+    __slots__ = ("bell", "job")
+
+    def __init__(self) -> None:
+        self.bell = threading.Lock()
+        self.bell.acquire()
+        self.job: _Job[Any] | None = None
+
+
+class WorkerPool:
+    """Threads for blocking conductor work, fed from the event loop and from workers.
+
+    Half the cost of ``run_in_executor`` per hop: a job is handed straight to a sleeping
+    worker (or left in line for a running one), one ``call_soon_threadsafe`` back, no
+    concurrent future chained to an asyncio one; a job that answers for itself
+    (:meth:`submit`) costs no way back at all. Threads start as jobs need them, up to
+    ``max_threads``; past that, jobs wait in order.
     """
 
-    def __init__(self, max_threads: int) -> None:
+    def __init__(self, max_threads: int, target: int | None = None) -> None:
         self.max_threads = max_threads
-        self._jobs: queue.SimpleQueue[_Job[Any] | None] = queue.SimpleQueue()
+        self.target = target if target is not None else running_target()
+        self._lock = threading.Lock()
+        self._line: deque[_Job[Any]] = deque()  # jobs waiting for a running place
+        self._beds: list[_Worker] = []  # sleeping workers, the last to sleep first
         self._threads: list[threading.Thread] = []
-        self._busy = 0  # jobs queued or running
-        self._busy_lock = threading.Lock()
+        self._running = 0  # jobs running and not announced as waiting
+        self._finished = 0  # jobs finished: the watchman's sign of progress
+        self._watching = False
+        self._watch = threading.Event()
         self._closed = False
 
     def run(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
@@ -58,70 +95,142 @@ class WorkerPool:
         self._queue(_Job(None, fn, args))
 
     def _queue(self, job: _Job[Any]) -> None:
-        if self._closed:
-            raise RuntimeError("the worker pool is shut down")
-        with self._busy_lock:
-            self._busy += 1
-            start = self._busy > len(self._threads) < self.max_threads
-            if start:
-                t = threading.Thread(
-                    target=self._work, name=f"zome_{len(self._threads)}", daemon=True
-                )
-                self._threads.append(t)
-        if start:
-            t.start()
-        self._jobs.put(job)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the worker pool is shut down")
+            if self._running < self.target and self._start(job):
+                return
+            self._line.append(job)
+            self._arm()
 
-    def _work(self) -> None:
-        get = self._jobs.get
-        while (job := get()) is not None:
-            if job.fut is None:
-                try:
-                    job.fn(*job.args)
-                except Exception:
-                    log.exception("a worker job failed")
-                finally:
-                    self._idle()
-                del job
-                continue
-            back = job.fut.get_loop().call_soon_threadsafe
-            try:
-                result = job.fn(*job.args)
-            except BaseException as exc:  # handed to the awaiting coroutine
-                with contextlib.suppress(RuntimeError):  # the loop is closed
-                    back(self._done, job, None, exc)
-            else:
-                with contextlib.suppress(RuntimeError):
-                    back(self._done, job, result, None)
-            del job
+    def _start(self, job: _Job[Any]) -> bool:
+        """Under the lock: run ``job`` on a sleeping worker or a new thread, if there is one."""
+        if self._beds:
+            bed = self._beds.pop()
+            bed.job = job
+            self._running += 1
+            bed.bell.release()
+            return True
+        if len(self._threads) >= self.max_threads:
+            return False
+        t = threading.Thread(
+            target=self._work, args=(job,), name=f"zome_{len(self._threads)}", daemon=True
+        )
+        self._threads.append(t)
+        self._running += 1
+        t.start()
+        return True
 
-    def _idle(self) -> None:
-        with self._busy_lock:
-            self._busy -= 1
-
-    def _done(self, job: _Job[Any], result: Any, exc: BaseException | None) -> None:
-        self._idle()
-        assert job.fut is not None
-        if job.fut.done():  # the awaiting coroutine was cancelled
+    def _arm(self) -> None:
+        """Under the lock: jobs wait, so the watchman watches (started with the first)."""
+        if self._watching:
             return
-        if exc is None:
-            job.fut.set_result(result)
-        else:
-            job.fut.set_exception(exc)
+        self._watching = True
+        if not hasattr(self, "_watchman"):
+            self._watchman = threading.Thread(target=self._watch_line, name="zome_watch")
+            self._watchman.daemon = True
+            self._watchman.start()
+        self._watch.set()
+
+    def _watch_line(self) -> None:
+        """While jobs wait: every ``WATCH_S`` that saw no job finish, one more runs."""
+        seen = -1
+        while True:
+            self._watch.wait()
+            time.sleep(WATCH_S)
+            with self._lock:
+                if self._closed and not self._line:
+                    return
+                if not self._line:
+                    self._watching = False
+                    self._watch.clear()
+                    continue
+                if self._finished == seen and self._start(self._line[0]):
+                    self._line.popleft()
+                seen = self._finished
+
+    def _work(self, job: _Job[Any] | None) -> None:
+        blocking.run_by(self)
+        bed = _Worker()
+        while job is not None:
+            answer = self._run(job)
+            job = None  # not kept alive while this worker sleeps
+            with self._lock:  # before the answer: a job it leads to finds this worker free
+                self._finished += 1
+                if self._line and self._running <= self.target:
+                    job = self._line.popleft()  # the next in line, without a wake-up
+                else:
+                    self._running -= 1
+                    stop = self._closed
+                    if not stop:
+                        self._beds.append(bed)
+            if answer is not None:
+                answer()
+            if job is None:
+                if stop:
+                    return
+                bed.bell.acquire()
+                job = bed.job
+
+    def _run(self, job: _Job[Any]) -> Callable[[], None] | None:
+        """Run ``job``; for an awaited one, how to hand its outcome to its loop."""
+        if job.fut is None:
+            try:
+                job.fn(*job.args)
+            except Exception:
+                log.exception("a worker job failed")
+            return None
+        fut = job.fut
+        try:
+            result = job.fn(*job.args)
+        except BaseException as exc:  # handed to the awaiting coroutine
+            return functools.partial(_hand_back, fut, None, exc)
+        return functools.partial(_hand_back, fut, result, None)
+
+    # -- blocking.Runner: a job announces a wait ------------------------------------------
+    def blocked(self) -> None:
+        """The current job waits: its running place goes to the next job in line."""
+        with self._lock:
+            self._running -= 1
+            if self._line and self._running < self.target and self._start(self._line[0]):
+                self._line.popleft()
+
+    def unblocked(self) -> None:
+        """The wait is over: the job runs again (the pool may run one more than its target
+        until a job ends)."""
+        with self._lock:
+            self._running += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Take no new work; running jobs finish, queued ones are cancelled or run first."""
-        self._closed = True
-        while cancel_futures:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is not None and job.fut is not None:
-                with contextlib.suppress(RuntimeError):  # its loop is closed
-                    job.fut.cancel()
-        for _ in self._threads:
-            self._jobs.put(None)
+        with self._lock:
+            self._closed = True
+            dropped = list(self._line) if cancel_futures else []
+            if cancel_futures:
+                self._line.clear()
+            beds, self._beds = self._beds, []
+            self._watch.set()
+        for job in dropped:
+            if job.fut is not None:
+                job.fut.cancel()
+        for bed in beds:
+            bed.job = None
+            bed.bell.release()
         if wait:
-            for t in self._threads:
+            for t in list(self._threads):
                 t.join()
+
+
+def _hand_back(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    """From a worker: a job's outcome to the coroutine awaiting it, on its loop."""
+    with contextlib.suppress(RuntimeError):  # the loop is closed
+        fut.get_loop().call_soon_threadsafe(_settle, fut, result, exc)
+
+
+def _settle(fut: asyncio.Future[Any], result: Any, exc: BaseException | None) -> None:
+    if fut.done():  # the awaiting coroutine was cancelled
+        return
+    if exc is None:
+        fut.set_result(result)
+    else:
+        fut.set_exception(exc)

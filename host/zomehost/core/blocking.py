@@ -1,0 +1,48 @@
+"""A thread about to wait says so: the worker pool that runs it may start another job.
+
+The worker pool keeps only a few jobs running at once (more runnable threads in one Python
+process only pass the GIL around), so a job that waits — for a disk sync, a peer's answer,
+another call's lock — would hold a running place while doing nothing. Code that waits wraps
+the wait in :func:`waiting`; on a pool's worker thread the pool counts the job out for the
+time, elsewhere it costs one thread-local read. A wait nobody announces is found by the
+pool's watchman instead, a millisecond later.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+
+class Runner(Protocol):
+    """What runs the current thread's job (the worker pool)."""
+
+    def blocked(self) -> None: ...
+
+    def unblocked(self) -> None: ...
+
+
+_local = threading.local()
+
+
+def run_by(runner: Runner | None) -> None:
+    """Called on a worker thread when it starts: waits on it are reported to ``runner``."""
+    _local.runner = runner
+
+
+@contextmanager
+def waiting() -> Iterator[None]:
+    """Around a wait of the current thread (a sync, a network answer, a lock)."""
+    runner: Runner | None = getattr(_local, "runner", None)
+    if runner is None or getattr(_local, "waits", False):  # not a worker, or already out
+        yield
+        return
+    runner.blocked()
+    _local.waits = True
+    try:
+        yield
+    finally:
+        _local.waits = False
+        runner.unblocked()
