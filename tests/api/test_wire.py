@@ -225,35 +225,27 @@ def test_tokens_expire_and_are_single_use() -> None:
     assert tokens.use(b"t3", None) is None
 
 
-class _SilentWs:
-    """A server that takes requests and never answers."""
-
-    close_code = None
-    close_reason = None
-
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    async def send(self, frame: bytes) -> None:
-        self.sent.append(frame)
-
-    def __aiter__(self) -> _SilentWs:
-        return self
-
-    async def __anext__(self) -> bytes:
-        await asyncio.Event().wait()
-        raise StopAsyncIteration
-
-
 def test_client_request_times_out_and_forgets_it() -> None:
+    """A real server that takes requests and never answers."""
+    from websockets.asyncio.server import ServerConnection, serve
+
     async def main() -> None:
-        client = WsClient(_SilentWs(), "ws://test")  # type: ignore[arg-type]
-        with pytest.raises(RequestTimeout) as info:
-            await client.request("app_info", timeout=0.05)
-        assert info.value.message == "request app_info got no response within 0.05 s"
-        assert client._pending == {}
-        client._reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await client._reader
+        got: list[bytes] = []
+
+        async def silent(ws: ServerConnection) -> None:
+            async for frame in ws:
+                got.append(frame if isinstance(frame, bytes) else frame.encode())
+
+        async with serve(silent, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = WsClient(f"ws://127.0.0.1:{port}")
+            await client.open(None, 1 << 20)
+            with pytest.raises(RequestTimeout) as info:
+                await client.request("app_info", timeout=0.05)
+            assert info.value.message == "request app_info got no response within 0.05 s"
+            assert client._pending == {}
+            assert len(got) == 1 and decode_envelope(got[0]) is not None
+            await client.close()
+            assert client.closed is not None  # and a request now fails at once
 
     asyncio.run(main())

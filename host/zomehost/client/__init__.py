@@ -10,7 +10,6 @@ from zomehost.client.base import (
     ChainHeadMoved,
     ClientClosed,
     ConductorApiError,
-    ConnectionRejected,
     DeserializationError,
     DiskFull,
     DnaReadError,
@@ -27,6 +26,7 @@ from zomehost.client.signing import (
     get_signing_credentials,
     set_signing_credentials,
 )
+from zomehost.client.socket import ConnectionRejected
 
 __all__ = [
     "AdminClient",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from zomehost.client.base import DEFAULT_ORIGIN, DEFAULT_TIMEOUT, WsClient, open_socket
+from zomehost.client.base import DEFAULT_ORIGIN, DEFAULT_TIMEOUT, WsClient
 from zomehost.client.network_views import NetworkViews
 from zomehost.client.signing import (
     SIGNING_KEY_TAG,
@@ -29,7 +29,9 @@ class AdminClient(NetworkViews, WsClient):
     async def connect(
         cls, url: str, *, origin: str | None = DEFAULT_ORIGIN, timeout: float = DEFAULT_TIMEOUT
     ) -> AdminClient:
-        return cls(await open_socket(url, origin, ADMIN_MAX_MESSAGE), url, timeout)
+        client = cls(url, timeout)
+        await client.open(origin, ADMIN_MAX_MESSAGE)
+        return client
 
     # -- keys and apps ------------------------------------------------------------------------
     async def generate_agent_pub_key(self) -> AgentPubKey:

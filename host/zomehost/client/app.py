@@ -9,15 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from websockets.exceptions import ConnectionClosed
-
 from zomehost.client.base import (
     DEFAULT_ORIGIN,
     DEFAULT_TIMEOUT,
     ClientClosed,
     InvalidToken,
     WsClient,
-    open_socket,
 )
 from zomehost.client.network_views import NetworkViews
 from zomehost.client.signing import SigningCredentials, get_signing_credentials
@@ -70,12 +67,12 @@ class AppClient(NetworkViews, WsClient):
         results and signals hold hashes as ``AgentPubKey``, ``ActionHash``, … instead of
         39-byte ``bytes`` (payloads accept both either way).
         """
-        ws = await open_socket(url, origin, APP_MAX_MESSAGE)
+        client = cls(url, timeout)
+        await client.open(origin, APP_MAX_MESSAGE)
         try:
-            await ws.send(encode_authenticate(token))
-        except ConnectionClosed:
+            client.send(encode_authenticate(token))
+        except ClientClosed:
             raise InvalidToken(f"{url}: the conductor closed the connection") from None
-        client = cls(ws, url, timeout)
         client.typed_hashes = typed_hashes
         try:
             info = await client.request("app_info")

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-from websockets.typing import Origin
+from websockets.exceptions import ConnectionClosed
 
+from zomehost.client.socket import ClientSocket, connect
 from zomehost.core.api_wire import (
     AUTH_FAILED,
     CHAIN_HEAD_MOVED,
@@ -97,12 +95,6 @@ ERROR_CLASSES: dict[str, type[ConductorApiError]] = {
 }
 
 
-class ConnectionRejected(ZomehostError):
-    """The conductor could not be reached, or refused the WebSocket upgrade (e.g. Origin)."""
-
-    kind = "ConnectionError"
-
-
 class InvalidToken(ZomehostError):
     """An app interface closed the connection after ``authenticate``."""
 
@@ -124,37 +116,32 @@ class RequestTimeout(ZomehostError):
     kind = "Timeout"
 
 
-async def open_socket(url: str, origin: str | None, max_size: int) -> ClientConnection:
-    try:
-        return await connect(
-            url,
-            origin=Origin(origin) if origin is not None else None,
-            max_size=max_size,
-            compression=None,
-            proxy=None,
-            open_timeout=10,
-        )
-    except InvalidStatus as exc:
-        body = exc.response.body.decode(errors="replace") if exc.response.body else ""
-        raise ConnectionRejected(
-            f"{url}: the conductor refused the connection "
-            f"(HTTP {exc.response.status_code}{': ' + body if body else ''})"
-        ) from None
-    except (OSError, InvalidHandshake, TimeoutError) as exc:
-        raise ConnectionRejected(f"cannot connect to {url}: {exc}") from None
-
-
 class WsClient:
-    """Requests over one socket; subclasses add the typed calls."""
+    """Requests over one socket; subclasses add the typed calls. Answers are matched to
+    their requests by id in the socket's read callback."""
 
-    def __init__(self, ws: ClientConnection, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.ws = ws
+    def __init__(self, url: str, timeout: float = DEFAULT_TIMEOUT) -> None:
         self.url = url
         self.timeout = timeout
         self._next_id = 0
         self._pending: dict[int, asyncio.Future[bytes | None]] = {}
         self._closed: ClientClosed | None = None
-        self._reader = asyncio.create_task(self._read())
+        self.ws: ClientSocket | None = None
+
+    async def open(self, origin: str | None, max_size: int) -> None:
+        """Connect (:class:`ConnectionRejected` when refused)."""
+        self.ws = await connect(self.url, origin, max_size, self._on_message)
+        self.ws.closed.add_done_callback(self._on_closed)
+
+    def send(self, message: bytes) -> None:
+        """Write one message as it is (raises :class:`ClientClosed` once closed)."""
+        if self._closed is not None:
+            raise self._closed
+        assert self.ws is not None
+        try:
+            self.ws.send(message)
+        except ConnectionClosed:
+            raise self._closed_error() from None
 
     async def request(self, tag: str, value: Any = None, *, timeout: float | None = None) -> Any:
         """Send one request and return its response value (raises ConductorApiError)."""
@@ -168,10 +155,9 @@ class WsClient:
         # A timer that fails the future: lighter than wait_for, which wraps it once more.
         timer = loop.call_later(timeout or self.timeout, _expire, fut, tag, timeout or self.timeout)
         try:
-            try:
-                await self.ws.send(encode_request(rid, tag, value))
-            except ConnectionClosed as exc:
-                raise self._closed_error(exc) from None
+            self.send(encode_request(rid, tag, value))
+            assert self.ws is not None
+            await self.ws.drain()
             data = await fut
         finally:
             timer.cancel()
@@ -181,38 +167,33 @@ class WsClient:
         except ApiError as exc:
             raise ConductorApiError.of(exc.kind, exc.message) from None
 
-    def _closed_error(self, exc: ConnectionClosed | None) -> ClientClosed:
-        code = exc.rcvd.code if exc is not None and exc.rcvd is not None else None
-        reason = exc.rcvd.reason if exc is not None and exc.rcvd is not None else ""
+    def _closed_error(self) -> ClientClosed:
+        rcvd = self.ws.close_received() if self.ws is not None else None
+        code = rcvd.code if rcvd is not None else None
+        reason = rcvd.reason if rcvd is not None else ""
         detail = f" (close code {code}{': ' + reason if reason else ''})" if code else ""
         return ClientClosed(f"the connection to {self.url} closed{detail}", code, reason)
 
-    async def _read(self) -> None:
-        closed_by: ConnectionClosed | None = None
-        try:
-            async for frame in self.ws:
-                env = decode_envelope(frame)
-                if env is None:
-                    log.warning("dropped an undecodable frame from %s", self.url)
-                    continue
-                if env.type == "response" and env.id is not None:
-                    fut = self._pending.get(env.id)
-                    if fut is not None and not fut.done():
-                        fut.set_result(env.data)
-                elif env.type == "signal" and env.data is not None:
-                    try:
-                        self._on_signal(env.data)
-                    except Exception:
-                        log.exception("signal handler failed")
-        except ConnectionClosed as exc:
-            closed_by = exc
-        finally:
-            if closed_by is None:
-                closed_by = _close_exc(self.ws)
-            self._closed = self._closed_error(closed_by)
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(self._closed)
+    def _on_message(self, frame: bytes) -> None:
+        env = decode_envelope(frame)
+        if env is None:
+            log.warning("dropped an undecodable frame from %s", self.url)
+            return
+        if env.type == "response" and env.id is not None:
+            fut = self._pending.get(env.id)
+            if fut is not None and not fut.done():
+                fut.set_result(env.data)
+        elif env.type == "signal" and env.data is not None:
+            try:
+                self._on_signal(env.data)
+            except Exception:
+                log.exception("signal handler failed")
+
+    def _on_closed(self, _: asyncio.Future[None]) -> None:
+        self._closed = self._closed_error()
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(self._closed)
 
     def _on_signal(self, data: bytes) -> None:
         """Admin connections receive no signals; AppClient overrides this."""
@@ -222,9 +203,8 @@ class WsClient:
         return self._closed
 
     async def close(self) -> None:
-        await self.ws.close()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader
+        if self.ws is not None:
+            await self.ws.close()
 
     async def __aenter__(self) -> Self:
         return self
@@ -241,15 +221,6 @@ class WsClient:
 def _expire(fut: asyncio.Future[bytes | None], tag: str, timeout: float) -> None:
     if not fut.done():
         fut.set_exception(RequestTimeout(f"request {tag} got no response within {timeout} s"))
-
-
-def _close_exc(ws: ClientConnection) -> ConnectionClosed | None:
-    rcvd = ws.close_code
-    if rcvd is None:
-        return None
-    from websockets.frames import Close
-
-    return ConnectionClosed(Close(rcvd, ws.close_reason or ""), None)
 
 
 SignalCallback = Callable[[Any], None]
