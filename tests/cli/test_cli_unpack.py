@@ -334,3 +334,93 @@ def test_a_crafted_bundle_is_refused_and_writes_nothing(
     assert line.startswith("error: ")
     assert tree(root) == before
     assert not (work / "out").exists()
+
+
+# -- web apps -----------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_web_app_unpack_then_pack_gives_the_same_bundle(
+    tmp_path: Path, zomehost_inproc: Run
+) -> None:
+    first = tmp_path / "gw.webhapp"
+    ok(
+        zomehost_inproc(
+            tmp_path, "web-app", "pack", str(REPO / "examples" / "ghostwriter"), "-o", str(first)
+        )
+    )
+    target = tmp_path / "unpacked"
+    printed = ok(zomehost_inproc(tmp_path, "web-app", "unpack", str(first), "-o", str(target)))
+    assert printed.strip() == str(target)
+    manifest = yaml.safe_load((target / "web-happ.yaml").read_text())
+    happ = manifest["happ_manifest"]["bundled"]
+    assert sorted(tree(target)) == sorted(["web-happ.yaml", happ, "ui.zip"])
+    again = tmp_path / "again.webhapp"
+    ok(zomehost_inproc(tmp_path, "web-app", "pack", str(target), "-o", str(again)))
+    assert again.read_bytes() == first.read_bytes()
+    # its hApp opens further with `app unpack`
+    ok(zomehost_inproc(tmp_path, "app", "unpack", str(target / happ), "-o", str(tmp_path / "h")))
+    assert (tmp_path / "h" / "happ.yaml").is_file()
+
+
+GOOD_HAPP = app_bundle_of([{"name": "r", "dna": {"path": "d.dna"}}], {"d.dna": GOOD_DNA})
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def web_bundle(ui: bytes | None, happ: bytes | None, name: str = "w") -> bytes:
+    manifest = {
+        "manifest_version": "1",
+        "name": name,
+        "ui": {"bundled": "ui.zip"},
+        "happ_manifest": {"bundled": "w.happ"},
+    }
+    resources = {k: v for k, v in (("ui.zip", ui), ("w.happ", happ)) if v is not None}
+    return Bundle(manifest, resources).encode()
+
+
+INDEX = {"index.html": b"<!doctype html><title>w</title>"}
+CRAFTED_WEB: dict[str, Callable[[], bytes]] = {
+    "no ui": lambda: web_bundle(None, GOOD_HAPP),
+    "no happ": lambda: web_bundle(_zip(INDEX), None),
+    "a ui file that climbs out": lambda: web_bundle(
+        _zip({**INDEX, "../../escape.js": b"x"}), GOOD_HAPP
+    ),
+    "an absolute ui file": lambda: web_bundle(_zip({**INDEX, "/etc/evil": b"x"}), GOOD_HAPP),
+    "a ui that is not a zip": lambda: web_bundle(b"not a zip", GOOD_HAPP),
+    "a happ that is an inflation bomb": lambda: web_bundle(_zip(INDEX), inflation_bomb()),
+    "a name that is a path": lambda: web_bundle(_zip(INDEX), GOOD_HAPP, name="../up"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CRAFTED_WEB))
+def test_a_crafted_web_app_is_refused_and_writes_nothing(
+    case: str, tmp_path_factory: pytest.TempPathFactory, zomehost_inproc: Run
+) -> None:
+    from zomehost.conductor.packing import unpack_web_app
+
+    root = tmp_path_factory.mktemp("crafted-web")
+    work = root / "work"
+    work.mkdir()
+    bundle = work / "crafted.webhapp"
+    bundle.write_bytes(CRAFTED_WEB[case]())
+    before = tree(root)
+    target = work / "out" / "inner"
+    with pytest.raises(BundleError):
+        unpack_web_app(bundle, target, force=True)
+    assert tree(root) == before, "an unpack that failed wrote something"
+    line = one_line_error(
+        zomehost_inproc(work, "web-app", "unpack", str(bundle), "-o", str(target), "--force")
+    )
+    assert line.startswith("error: ")
+    assert tree(root) == before
+    assert not (work / "out").exists()

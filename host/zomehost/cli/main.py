@@ -38,6 +38,7 @@ from zomehost.conductor.packing import (
     pack_web_app_dir,
     unpack_app,
     unpack_dna,
+    unpack_web_app,
 )
 from zomehost.core.action import ActionType
 from zomehost.core.bundle import MAX_BUNDLE_BYTES
@@ -66,7 +67,9 @@ app_cmd = typer.Typer(
     help="Pack, unpack, install, list, enable, disable and uninstall apps.", no_args_is_help=True
 )
 dna_cmd = typer.Typer(help="Pack and unpack DNAs.", no_args_is_help=True)
-web_app_cmd = typer.Typer(help="Pack web apps (.webhapp: a hApp and its UI).", no_args_is_help=True)
+web_app_cmd = typer.Typer(
+    help="Pack and unpack web apps (.webhapp: a hApp and its UI).", no_args_is_help=True
+)
 agent_cmd = typer.Typer(help="Manage agent keys in the keystore.", no_args_is_help=True)
 app.add_typer(app_cmd, name="app")
 app.add_typer(dna_cmd, name="dna")
@@ -286,6 +289,20 @@ def web_app_pack(
     """Pack a web app (web-happ.yaml: its hApp and its UI folder) into one .webhapp file."""
     out = _guard(lambda: pack_web_app_dir(directory, output))
     err.print(f"wrote {out}")
+    print(out)
+
+
+@web_app_cmd.command("unpack")
+def web_app_unpack(
+    bundle: Annotated[Path, typer.Argument(help="A .webhapp bundle file.")],
+    output: UnpackDirOpt = None,
+    force: ForceOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Unpack a .webhapp bundle into a directory: web-happ.yaml, NAME.happ and ui.zip
+    (packing it again gives the same bundle; `zomehost app unpack` opens the .happ)."""
+    out = _guard(lambda: unpack_web_app(bundle, output or Path(bundle.stem), force=force))
+    err.print(f"unpacked {bundle} into {out}")
     print(out)
 
 

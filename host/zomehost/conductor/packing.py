@@ -175,6 +175,18 @@ def unpack_app(bundle: Path, directory: Path, *, force: bool = False) -> Path:
     return _write_dir(files, directory, force)
 
 
+def unpack_web_app(bundle: Path, directory: Path, *, force: bool = False) -> Path:
+    """Write a ``.webhapp`` bundle as ``web-happ.yaml``, its hApp as ``NAME.happ`` and its
+    UI as ``ui.zip`` in ``directory``, each checked as an install checks it;
+    ``pack_web_app_dir`` of it gives the same bundle bytes (``app unpack`` opens the .happ)."""
+    web = WebAppBundle.from_bundle(_decoded(bundle))
+    happ_name = f"{web.manifest.name}.happ"
+    manifest = WebAppManifest(web.manifest.name, UI_RESOURCE, happ_name)
+    files = {"web-happ.yaml": _yaml(manifest.to_doc()), happ_name: web.happ}
+    files[UI_RESOURCE] = web.ui.to_zip()
+    return _write_dir(files, directory, force)
+
+
 def _decoded(path: Path) -> Bundle:
     return Bundle.decode(read_bounded(path.expanduser(), MAX_BUNDLE_BYTES, BundleError))
 
