@@ -208,6 +208,12 @@ class NetworkError(ZomehostError):
     kind = "NetworkError"
 
 
+class CellStopped(ConductorError):
+    """The cell was disabled while the call ran: the call's writes were not committed."""
+
+    kind = "CellStopped"
+
+
 class AgentKeyRevoked(ConductorError):
     """The app's agent key was revoked (``revoke_agent_key``): its cells write nothing more."""
 

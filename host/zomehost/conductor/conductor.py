@@ -47,6 +47,7 @@ from zomehost.errors import (
     AgentKeyRevoked,
     AppNotEnabled,
     AppNotFound,
+    CellStopped,
     ChainLocked,
     ConductorError,
     InitFailed,
@@ -110,6 +111,7 @@ class Cell:
         self.chain = SourceChain(conductor.store, self.id)
         self._code = self._code_of(dna)
         self.revoked = owner.revoked
+        self.stopped = False  # disabled while calls ran: they commit nothing (checked locked)
         self.lock = ChainLock()  # shared by commits, exclusive for bridge calls
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
@@ -485,14 +487,27 @@ class Conductor:
         return clone
 
     def set_clone_enabled(self, app_id: str, ref: str | DnaHash, enabled: bool) -> CloneCell:
+        """Enable or disable a clone. Disabling stops its running cell: the commits in flight
+        land first (the chain lock, taken exclusively for up to a call's timeout), calls still
+        running commit nothing (``CellStopped``) — so a disabled clone can be deleted."""
         with self._apps_lock:
             app = self.get_app(app_id)
             clone = _clone_of(app, ref)
             changed = dataclasses.replace(clone, enabled=enabled)
             clones = tuple(changed if c is clone else c for c in app.clones)
-            self._save_app(dataclasses.replace(app, clones=clones))
-            if not enabled:
-                self._cells.pop(CellId(clone.dna_hash, app.agent).key, None)
+            running = None if enabled else self._cells.get(CellId(clone.dna_hash, app.agent).key)
+            if running is not None and not running.lock.acquire(
+                timeout=running.limits.timeout_ms / 1000 + 1
+            ):
+                raise ChainLocked(f"chain of cell {running.id} stayed locked by a bridge call")
+            try:
+                self._save_app(dataclasses.replace(app, clones=clones))
+                if running is not None:
+                    self._cells.pop(running.id.key, None)
+                    running.stopped = True
+            finally:
+                if running is not None:
+                    running.lock.release()
         self._apps_changed()
         return changed
 
@@ -914,6 +929,10 @@ class Conductor:
             if cell.revoked:  # checked under the lock: a revocation waits for this commit
                 raise AgentKeyRevoked(
                     f"the agent key of cell {cell.id} was revoked: the cell writes nothing more"
+                )
+            if cell.stopped:  # checked under the lock: disabling waits for this commit
+                raise CellStopped(
+                    f"cell {cell.id} was disabled while the call ran: its writes were not committed"
                 )
             return ws.commit()
         finally:

@@ -1,0 +1,103 @@
+"""A clone disabled while a call runs in it: the call commits nothing, so deleting the
+clone erases everything and nothing comes back.
+
+The call is held just before its commit (a wrapper around the real ``Conductor._commit``
+that waits for the test's go-ahead) while another thread disables and deletes the clone;
+then the call goes on. Without the stop it would write its records onto the erased chain.
+A commit already under way when the clone is disabled lands first (the disable waits for
+the chain lock), and is erased with the rest by the delete.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from conftest import NodeFactory
+from zomehost.chain.source_chain import SourceChain, Workspace
+from zomehost.conductor.conductor import Conductor
+from zomehost.core.hash import CellId
+from zomehost.errors import CellStopped
+
+
+def _clone(node: Any, app: Any, seed: str) -> CellId:
+    clone = node.conductor.create_clone_cell("stop", "main", seed, None, None)
+    return CellId(clone.dna_hash, app.agent)
+
+
+def test_a_call_in_a_clone_disabled_and_deleted_meanwhile_writes_nothing(
+    node_factory: NodeFactory, probe_bundle: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = node_factory("stop")
+    app = node.install(probe_bundle, "stop")
+    conductor = node.conductor
+    cell = _clone(node, app, "room")
+    node.call(cell, "a", "create_entry", {"value": 0}, app.agent)  # the clone runs and writes
+    arrived, go = threading.Event(), threading.Event()
+    real_commit = Conductor._commit
+
+    def held_commit(self: Conductor, running: Any, ws: Any, deadline: float) -> Any:
+        if running.id == cell and not arrived.is_set():
+            arrived.set()
+            assert go.wait(10)
+        return real_commit(self, running, ws, deadline)
+
+    monkeypatch.setattr(Conductor, "_commit", held_commit)
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            outcome["value"] = node.call(cell, "a", "create_entry", {"value": 1}, app.agent)
+        except Exception as exc:
+            outcome["error"] = exc
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert arrived.wait(10)
+    conductor.set_clone_enabled("stop", "main.0", False)
+    conductor.delete_clone_cell("stop", "main.0")
+    go.set()
+    t.join(10)
+    assert isinstance(outcome.get("error"), CellStopped), outcome
+    assert SourceChain(conductor.store, cell).head() is None  # nothing came back
+    assert [c.clone_id for c in conductor.get_app("stop").clones] == []
+
+
+def test_disabling_waits_for_a_commit_under_way_and_the_delete_erases_it(
+    node_factory: NodeFactory, probe_bundle: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    node = node_factory("stop")
+    app = node.install(probe_bundle, "stop")
+    conductor = node.conductor
+    cell = _clone(node, app, "room")
+    node.call(cell, "a", "create_entry", {"value": 0}, app.agent)  # init done: one commit next
+    committing, go = threading.Event(), threading.Event()
+    real_commit = Workspace.commit
+
+    def slow_commit(self: Workspace, *a: Any, **kw: Any) -> Any:
+        if self.chain.cell == cell and not committing.is_set():
+            committing.set()
+            assert go.wait(10)
+        return real_commit(self, *a, **kw)
+
+    monkeypatch.setattr(Workspace, "commit", slow_commit)
+    outcome: dict[str, Any] = {}
+
+    def call() -> None:
+        outcome["value"] = node.call(cell, "a", "create_entry", {"value": 1}, app.agent)
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert committing.wait(10)  # the commit holds the chain lock, shared
+    disabled = threading.Thread(target=conductor.set_clone_enabled, args=("stop", "main.0", False))
+    disabled.start()
+    disabled.join(0.3)
+    assert disabled.is_alive()  # the disable waits for the commit under way
+    go.set()
+    t.join(10)
+    disabled.join(10)
+    assert "value" in outcome  # that call succeeded: it committed before the stop
+    conductor.delete_clone_cell("stop", "main.0")
+    assert SourceChain(conductor.store, cell).head() is None
