@@ -295,8 +295,12 @@ class Connection:
             with self._lock:
                 if self.closed:
                     return
-                self._readers = readers
-                readers.add(self._sock.fileno(), self._on_readable)
+                self._readers = readers  # before the first event can reach _on_readable
+                try:
+                    readers.add(self._sock.fileno(), self._on_readable)
+                except RuntimeError:  # the transport is stopping
+                    self._readers = None
+                    self.close("transport stopped")
 
     # -- sending --------------------------------------------------------------------------
     def _write(self, message: protocol.Message) -> None:
@@ -410,22 +414,25 @@ class Connection:
         rid, fut = self.request_threadsafe(op, body)
         try:
             deadline = time.monotonic() + timeout
-            if self._take_reading():
+            fd = self._take_reading()
+            if fd is not None:
                 try:
-                    self._read_until(fut, deadline)
+                    self._read_until(fd, fut, deadline)
                 finally:
                     self._give_back_reading()
             return fut.result(max(0.0, deadline - time.monotonic()))
         finally:
             self.forget(rid)
 
-    def _take_reading(self) -> bool:
+    def _take_reading(self) -> int | None:
+        """The socket's descriptor, now ours to read, or None if another thread reads it."""
         with self._lock:
             if self._readers is None or self._waiter_reads or self.closed or self._sock is None:
-                return False
+                return None
             self._waiter_reads = True
-            self._readers.disarm(self._sock.fileno())
-            return True
+            fd = self._sock.fileno()
+            self._readers.disarm(fd)
+            return fd
 
     def _give_back_reading(self) -> None:
         with self._lock:
@@ -433,12 +440,11 @@ class Connection:
             if self._readers is not None and self._sock is not None and not self.closed:
                 self._readers.arm(self._sock.fileno())
 
-    def _read_until(self, fut: concurrent.futures.Future[Any], deadline: float) -> None:
+    def _read_until(self, fd: int, fut: concurrent.futures.Future[Any], deadline: float) -> None:
         """Read and route frames until ``fut`` (ours) is settled, the deadline passes, or
         the connection fails; requests and messages that arrive go the loop's way."""
-        assert self._sock is not None
         poller = select.poll()
-        poller.register(self._sock, select.POLLIN)
+        poller.register(fd, select.POLLIN)
         while not fut.done():
             left = deadline - time.monotonic()
             if left <= 0:
@@ -499,8 +505,8 @@ class Connection:
     def _on_readable(self) -> None:
         """On the reader thread the socket woke: read, route, re-arm; then run the first
         request here if the transport's runner takes it."""
-        readers = self._readers
         with self._lock:
+            readers = self._readers
             if self._waiter_reads or self.closed or self._read_failed or readers is None:
                 return  # a waiter reads it (and re-arms it), or it is going away
             requests = self._pull()
