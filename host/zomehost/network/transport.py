@@ -411,18 +411,19 @@ class Connection:
         Raises :class:`TimeoutError` after ``timeout`` seconds (the connection stays open)
         and :class:`PeerUnreachable` when it closes meanwhile.
         """
-        rid, fut = self.request_threadsafe(op, body)
+        deadline = time.monotonic() + timeout
+        fd = self._take_reading()  # before sending: a quick answer must not wake a reader
         try:
-            deadline = time.monotonic() + timeout
-            fd = self._take_reading()
-            if fd is not None:
-                try:
+            rid, fut = self.request_threadsafe(op, body)
+            try:
+                if fd is not None:
                     self._read_until(fd, fut, deadline)
-                finally:
-                    self._give_back_reading()
-            return fut.result(max(0.0, deadline - time.monotonic()))
+                return fut.result(max(0.0, deadline - time.monotonic()))
+            finally:
+                self.forget(rid)
         finally:
-            self.forget(rid)
+            if fd is not None:
+                self._give_back_reading()
 
     def _take_reading(self) -> int | None:
         """The socket's descriptor, now ours to read, or None if another thread reads it."""
