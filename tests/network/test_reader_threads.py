@@ -271,6 +271,30 @@ def test_garbage_while_a_worker_reads_fails_its_wait_at_once_and_others_are_serv
     run(main)
 
 
+def test_a_send_after_a_read_failed_is_peer_unreachable() -> None:
+    """Between a reader's failure and the loop's close, a worker's request or answer on the
+    connection fails as PeerUnreachable (what callers handle), not as a closed session."""
+
+    async def main() -> None:
+        server, client = Echo(), Echo()
+        conn = await client.transport.connect(await server.transport.listen(), server.identity)
+
+        def fail_then_send() -> None:
+            with conn._lock:  # the loop cannot close it meanwhile
+                conn._fail("a test failure")
+                with pytest.raises(PeerUnreachable):
+                    conn.request_threadsafe("echo", "after the failure")
+                with pytest.raises(PeerUnreachable):
+                    conn.call_threadsafe("echo", "after the failure", 1)
+
+        await asyncio.to_thread(fail_then_send)
+        await settle(lambda: conn.closed)
+        await client.transport.stop()
+        await server.transport.stop()
+
+    run(main)
+
+
 def test_a_waiter_that_times_out_gives_the_socket_back() -> None:
     """The call times out (TimeoutError, connection open); the reader threads read the
     connection again, so a late answer is dropped and the next call is answered."""

@@ -307,15 +307,18 @@ class Connection:
         """Encrypt and write one message, from the loop or a worker thread."""
         plaintext = protocol.encode(message)
         with self._lock:
-            if self.closed:
+            if self.closed or self._read_failed:  # failed: the loop is closing it
                 raise PeerUnreachable(f"connection to {short_id(self.remote_identity)} is closed")
             try:
                 wire = self.session.send(plaintext)
             except TransportError as exc:
                 # Over the frame limit: the session stays usable; anything else closed it.
-                if self.session.closed:
-                    self._close_soon(f"send failed: {exc}")
-                raise
+                if not self.session.closed:
+                    raise
+                self._close_soon(f"send failed: {exc}")
+                raise PeerUnreachable(
+                    f"connection to {short_id(self.remote_identity)} failed: {exc}"
+                ) from exc
             if threading.get_ident() == self._loop_thread:
                 self._flush_backlog()
                 self._transport.write(wire)
