@@ -66,7 +66,7 @@ class ReaderPool:
             self._readers[fd] = reader
             if self._threads == 0:
                 self._start_thread()
-        self._epoll.register(fd, ARMED)
+            self._epoll.register(fd, ARMED)
 
     def arm(self, fd: int) -> None:
         """Report ``fd`` once more when readable (after a read, or a waiter gave it back)."""
