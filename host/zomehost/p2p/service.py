@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import nacl.signing
 
 from zomehost.conductor.conductor import Conductor
+from zomehost.core import blocking
 from zomehost.core.clock import now_micros
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 from zomehost.core.response import ZomeCallResponse
@@ -662,8 +663,10 @@ class PeerService:
     def _call_now(self, conn: Connection, out: OutgoingCall, timeout: float) -> ZomeCallResponse:
         """On the worker thread: sign, send and wait (reading the answer itself when no
         other thread reads the connection), without a hop to or from the loop."""
+        body = out.body(timeout)
         try:
-            answer = conn.call_threadsafe(protocol.OP_CALL, out.body(timeout), timeout)
+            with blocking.waiting():  # the worker pool may run another job meanwhile
+                answer = conn.call_threadsafe(protocol.OP_CALL, body, timeout)
         except TimeoutError:
             return _timed_out(out.agent, timeout)
         except PeerUnreachable as exc:
