@@ -35,7 +35,7 @@ from zomehost.network.transport import Transport
 from zomehost.testing import Player, Scenario
 from zomehost.testing.process import set_network
 
-from .players import ok, remote
+from .players import ok, remote, remote_arg
 from .relay import RelayThread
 
 pytestmark = pytest.mark.slow
@@ -129,6 +129,34 @@ def test_remote_call_results_across_processes(cluster: Cluster) -> None:
     assert MARKER.encode() not in wire
     for plain in (b"echo", b"call_remote_fn", b"friends", b"provenance", b"Unauthorized"):
         assert plain not in wire, plain
+
+
+def test_calls_both_ways_and_back_again_share_one_connection(cluster: Cluster) -> None:
+    """Remote calls A -> B and B -> A at once, chains A -> B -> A -> B coming back over the
+    same connection, and answers of 1 MiB (split across reads, through the relay): each
+    call gets its own answer, nothing deadlocks, and the conductors keep one connection."""
+    a, b = cluster.a, cluster.b
+    for p in (a, b):
+        p.call("a", "make_grant", {"tag": "both", "access": "Unrestricted", "functions": "All"})
+    big = "m" * (1 << 20)
+
+    def one(i: int) -> None:
+        caller, callee = (a, b) if i % 2 else (b, a)
+        if i % 3 == 0:  # caller -> callee -> caller -> callee
+            inner = remote_arg(callee.agent, "echo", f"deep {i}")
+            arg = remote_arg(caller.agent, "call_remote_fn", inner)
+            assert ok(ok(ok(remote(caller, callee.agent, "call_remote_fn", arg)))) == f"deep {i}"
+        else:
+            payload = big if i % 5 == 0 else f"flat {i}"
+            assert ok(remote(caller, callee.agent, "echo", payload)) == payload
+
+    with ThreadPoolExecutor(12) as pool:
+        list(pool.map(one, range(36)))
+    for p in (a, b):
+        admin = p.peer.admin
+        assert admin is not None
+        stats = cluster.scenario.run(admin.dump_network_stats())
+        assert len(stats["transport_stats"]["connections"]) == 1, stats
 
 
 def test_remote_signal_reaches_the_recipients_ui(cluster: Cluster) -> None:

@@ -403,3 +403,25 @@ def test_unauthorized_and_ok_shapes_match_local_calls(
         assert ok_value(await a.call_remote(ca, cb.agent, "echo", "y")) == "y"
 
     run_pair(peer_factory, probe_bundle, scenario)
+
+
+def test_a_worker_waiting_on_a_peer_gives_its_running_place_away(
+    peer_factory: Any, probe_bundle: bytes
+) -> None:
+    """A's worker reads B's answer itself while it waits, and announces the wait, so the
+    daemon's pool counts it out (another call may run) until the answer comes."""
+
+    async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
+        await b.grant(cb)
+        assert ok_value(await a.call_remote(ca, cb.agent, "echo", "connected")) == "connected"
+        assert a.node is not None
+        (conn,) = a.node.transport.connections
+        pool = a.daemon.executor
+        slow = asyncio.ensure_future(a.call_remote(ca, cb.agent, "spin", None, timeout_ms=1500))
+        await wait_for(lambda: bool(conn._pending))  # sent: A's worker waits for B
+        assert pool._running == 0
+        res = await slow
+        assert "timed out" in res.get("NetworkError", "") or "Timeout" in res.get("CallError", "")
+        assert ok_value(await a.call_remote(ca, cb.agent, "echo", "after")) == "after"
+
+    run_pair(peer_factory, probe_bundle, scenario)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import nacl.bindings
 import nacl.exceptions
 import nacl.utils
+from nacl._sodium import ffi as _ffi
+from nacl._sodium import lib as _lib
 
 from zomehost.network.errors import (
     DecryptError,
@@ -77,21 +79,28 @@ def _nonce(n: int) -> bytes:
     return b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
 
 
+# ChaCha20-Poly1305 straight through libsodium (PyNaCl's own cffi module): its
+# ``nacl.bindings`` wrappers re-check every argument and format three error messages per
+# call, ~3.4 µs of a ~5.8 µs frame of 0.6 KiB; our arguments are checked where they are made
+# (keys by ``initialize_key``, nonces by ``_nonce``, ``bytes`` everywhere).
 def _encrypt(k: bytes, n: int, ad: bytes, plaintext: bytes) -> bytes:
-    return bytes(
-        nacl.bindings.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, _nonce(n), k)
+    out = _ffi.new("unsigned char[]", len(plaintext) + TAGLEN)
+    _lib.crypto_aead_chacha20poly1305_ietf_encrypt(
+        out, _ffi.NULL, plaintext, len(plaintext), ad, len(ad), _ffi.NULL, _nonce(n), k
     )
+    return bytes(_ffi.buffer(out))
 
 
 def _decrypt(k: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
-    if len(ciphertext) < TAGLEN:  # libsodium's binding raises a bare ValueError for these
+    if len(ciphertext) < TAGLEN:
         raise DecryptError(f"ciphertext of {len(ciphertext)} bytes is shorter than its tag")
-    try:
-        return bytes(
-            nacl.bindings.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, ad, _nonce(n), k)
-        )
-    except nacl.exceptions.CryptoError as exc:
-        raise DecryptError("authentication failed") from exc
+    out = _ffi.new("unsigned char[]", len(ciphertext) - TAGLEN)
+    failed = _lib.crypto_aead_chacha20poly1305_ietf_decrypt(
+        out, _ffi.NULL, _ffi.NULL, ciphertext, len(ciphertext), ad, len(ad), _nonce(n), k
+    )
+    if failed:
+        raise DecryptError("authentication failed")
+    return bytes(_ffi.buffer(out))
 
 
 def hash_(data: bytes) -> bytes:

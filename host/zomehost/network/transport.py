@@ -15,11 +15,15 @@ Simultaneous open: if two connections to one peer complete (both dialled at once
 sides keep the one whose *initiator* has the smaller identity and retire the other: it takes
 no new requests and closes once idle.
 
-Threads: everything lives on the event loop except :meth:`Connection.request_threadsafe` and
-:meth:`Connection.respond`, which worker threads call so that a remote call costs no hop to
-the loop on its way out: they encrypt and write the frame themselves, under the
-connection's lock (so frames reach the wire in nonce order), on a duplicate of the socket
-while asyncio has nothing buffered, else through the loop.
+Threads: the event loop runs the handshakes, dialling and the bookkeeping; worker threads
+call :meth:`Connection.request_threadsafe`, :meth:`Connection.call_threadsafe` and
+:meth:`Connection.respond`, so that a remote call costs no hop to the loop on its way out:
+they encrypt and write the frame themselves, under the connection's lock (so frames reach
+the wire in nonce order), on a duplicate of the socket while asyncio has nothing buffered,
+else through the loop. After the handshake a connection is read by the transport's
+:class:`~zomehost.network.readers.ReaderPool` threads, not the loop: the thread the bytes
+wake decrypts them and may run an incoming call itself (``run_request``), and a worker
+waiting for its own answer reads the connection itself while it waits.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ import concurrent.futures
 import contextlib
 import itertools
 import logging
+import math
+import select
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -49,11 +55,11 @@ from zomehost.network.errors import (
 )
 from zomehost.network.noise import TAGLEN
 from zomehost.network.protocol import ErrorResponse, OneWay, Request, Response
+from zomehost.network.readers import ReaderPool
 from zomehost.network.relay import MAX_LINE, accept_line, check_reply, dial_line
 from zomehost.network.session import (
     LENGTH_PREFIX_LEN,
     ConnectionClosed,
-    Event,
     Frame,
     HandshakeComplete,
     SecureSession,
@@ -68,12 +74,18 @@ CONNECT_TIMEOUT_S = 5.0
 MAX_INBOUND_PER_CONNECTION = 256
 MAX_CONNECTIONS = 1024
 RETIRE_GRACE_S = 3.0
+READER_THREADS = 33
+"""Reader threads at most: one more than the calls they may run at once."""
+READ_CHUNK = 256 * 1024
 IDLE_TIMEOUT_S = 600.0
 REAP_INTERVAL_S = 1.0
 
 RequestHandler = Callable[["Connection", Request], Awaitable[Any]]
 RequestTaker = Callable[["Connection", Request], bool]
 """Offered each request first, on the loop: True means it will answer via ``respond``."""
+RequestRunner = Callable[["Connection", Request], bool]
+"""Offered a request first on the reader thread it woke: True means it ran and answered it
+there (via ``respond``); False sends it the loop's way (``take_request``, ``on_request``)."""
 MessageHandler = Callable[["Connection", OneWay], Awaitable[None]]
 ConnectedHandler = Callable[["Connection"], None]
 
@@ -236,6 +248,11 @@ class Connection:
         """Our own descriptor of the socket, for worker threads (closed with the connection)."""
         self._backlog: list[bytes] = []
         """Frames a worker could not write at once, waiting for the loop to write them."""
+        self._readers: ReaderPool | None = None
+        """Reading the socket, once :meth:`start` handed it over; else the loop reads."""
+        self._waiter_reads = False
+        """A worker waiting for its answer is reading the socket (the pool must not)."""
+        self._read_failed = False
         self.closed = False
         self.close_reason: str | None = None
         self.retired = False
@@ -265,26 +282,43 @@ class Connection:
         self._loop.call_soon(self._take_socket)
 
     def _take_socket(self) -> None:
-        """Read what the session holds, then whatever arrived since the handshake."""
+        """Read what the session holds, then whatever arrived since the handshake; from then
+        on the reader threads read the socket (the loop stops reading it)."""
         self._on_data(None)
         self._socket.attach(self._on_data)
         if self._socket.closed.done():  # lost between the handshake and now
             self._on_lost(None)
+            return
+        if self._sock is not None and not self.closed:
+            readers = self.manager.readers()
+            self._transport.pause_reading()
+            with self._lock:
+                if self.closed:
+                    return
+                self._readers = readers  # before the first event can reach _on_readable
+                try:
+                    readers.add(self._sock.fileno(), self._on_readable)
+                except RuntimeError:  # the transport is stopping
+                    self._readers = None
+                    self.close("transport stopped")
 
     # -- sending --------------------------------------------------------------------------
     def _write(self, message: protocol.Message) -> None:
         """Encrypt and write one message, from the loop or a worker thread."""
         plaintext = protocol.encode(message)
         with self._lock:
-            if self.closed:
+            if self.closed or self._read_failed:  # failed: the loop is closing it
                 raise PeerUnreachable(f"connection to {short_id(self.remote_identity)} is closed")
             try:
                 wire = self.session.send(plaintext)
             except TransportError as exc:
                 # Over the frame limit: the session stays usable; anything else closed it.
-                if self.session.closed:
-                    self._close_soon(f"send failed: {exc}")
-                raise
+                if not self.session.closed:
+                    raise
+                self._close_soon(f"send failed: {exc}")
+                raise PeerUnreachable(
+                    f"connection to {short_id(self.remote_identity)} failed: {exc}"
+                ) from exc
             if threading.get_ident() == self._loop_thread:
                 self._flush_backlog()
                 self._transport.write(wire)
@@ -373,6 +407,61 @@ class Connection:
                 raise
         return rid, fut
 
+    def call_threadsafe(self, op: str, body: Any, timeout: float) -> Any:
+        """From a worker thread: send a request and wait for its answer, reading the socket
+        itself while no other thread does (its answer then wakes it directly).
+
+        Raises :class:`TimeoutError` after ``timeout`` seconds (the connection stays open)
+        and :class:`PeerUnreachable` when it closes meanwhile.
+        """
+        deadline = time.monotonic() + timeout
+        fd = self._take_reading()  # before sending: a quick answer must not wake a reader
+        try:
+            rid, fut = self.request_threadsafe(op, body)
+            try:
+                if fd is not None:
+                    self._read_until(fd, fut, deadline)
+                return fut.result(max(0.0, deadline - time.monotonic()))
+            finally:
+                self.forget(rid)
+        finally:
+            if fd is not None:
+                self._give_back_reading()
+
+    def _take_reading(self) -> int | None:
+        """The socket's descriptor, now ours to read, or None if another thread reads it."""
+        with self._lock:
+            if self._readers is None or self._waiter_reads or self.closed or self._sock is None:
+                return None
+            self._waiter_reads = True
+            fd = self._sock.fileno()
+            self._readers.disarm(fd)
+            return fd
+
+    def _give_back_reading(self) -> None:
+        with self._lock:
+            self._waiter_reads = False
+            if self._readers is not None and self._sock is not None and not self.closed:
+                self._readers.arm(self._sock.fileno())
+
+    def _read_until(self, fd: int, fut: concurrent.futures.Future[Any], deadline: float) -> None:
+        """Read and route frames until ``fut`` (ours) is settled, the deadline passes, or
+        the connection fails; requests and messages that arrive go the loop's way."""
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not fut.done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if not poller.poll(math.ceil(left * 1000)):
+                continue
+            with self._lock:
+                if self.closed or self._read_failed:
+                    return
+                requests = self._pull()
+            for request in requests:
+                self._on_loop(self._take_or_serve, request)
+
     def forget(self, rid: int) -> None:
         """Stop waiting for the answer of a :meth:`request_threadsafe` (a late one is dropped)."""
         with self._lock:
@@ -404,44 +493,95 @@ class Connection:
 
     # -- receiving ------------------------------------------------------------------------
     def _on_data(self, data: bytes | None) -> None:
-        """In the loop's read callback: feed the session (``None``: nothing new), then
-        handle every complete frame; anything wrong closes the connection."""
+        """In the loop's read callback (before the reader threads take over, or for a
+        connection without a socket of its own): feed the session (``None``: nothing new),
+        then route every complete frame; anything wrong closes the connection."""
         if self.closed:
             return
-        try:
+        with self._lock:
             if data is not None:
-                self.session.receive_data(data)
-            for event in self._events():
+                with contextlib.suppress(TransportError):  # raised again by _pull
+                    self.session.receive_data(data)
+            requests = self._pull(received=False)
+        for request in requests:
+            self._take_or_serve(request)
+
+    def _on_readable(self) -> None:
+        """On the reader thread the socket woke: read, route, re-arm; then run the first
+        request here if the transport's runner takes it."""
+        with self._lock:
+            readers = self._readers
+            if self._waiter_reads or self.closed or self._read_failed or readers is None:
+                return  # a waiter reads it (and re-arms it), or it is going away
+            requests = self._pull()
+            if not self._read_failed and self._sock is not None:
+                readers.arm(self._sock.fileno())
+        if not requests:
+            return
+        first, rest = requests[0], requests[1:]
+        for request in rest:
+            self._on_loop(self._take_or_serve, request)
+        run = self.manager.run_request
+        if run is not None and readers.spare_reader() and run(self, first):
+            return
+        self._on_loop(self._take_or_serve, first)
+
+    def _pull(self, *, received: bool = True) -> list[Request]:
+        """Under the lock: read what the socket has (unless ``received`` is False: the loop
+        fed the session), decrypt and route every complete frame in order; return the
+        requests for the caller to dispatch. A failure marks the connection failed and has
+        the loop close it."""
+        requests: list[Request] = []
+        try:
+            if received:
+                self._receive()
+            while True:
+                event = self.session.next_event()
+                if event is None:
+                    break
                 if isinstance(event, Frame):
-                    self._on_frame(event.payload)
+                    request = self._on_frame(event.payload)
+                    if request is not None:
+                        requests.append(request)
                 elif isinstance(event, ConnectionClosed):
-                    self.close("peer closed the connection")
-                elif isinstance(event, HandshakeComplete):  # pragma: no cover - once only
+                    self._fail("peer closed the connection")
+                    break
+                else:  # pragma: no cover - once only
                     raise HandshakeError("second handshake on one connection")
-                if self.closed:
-                    return
         except TransportError as exc:
             log.warning("closing %r: %s", self, exc)
-            self.close(f"{type(exc).__name__}: {exc}")
+            self._fail(f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # a bug must not leave a half-working connection behind
             log.exception("closing %r after an internal error", self)
-            self.close(f"internal error: {exc}")
+            self._fail(f"internal error: {exc}")
+        return requests
+
+    def _receive(self) -> None:
+        """Feed the session what the socket holds now (it does not block)."""
+        assert self._sock is not None
+        for _ in range(16):  # at most 4 MiB in one go; the rest wakes a reader again
+            try:
+                data = self._sock.recv(READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                raise PeerUnreachable(f"read failed: {exc}") from None
+            self.session.receive_data(data)  # b"": the end of the stream
+            if len(data) < READ_CHUNK:
+                return
+
+    def _fail(self, reason: str) -> None:
+        """Under the lock, off or on the loop: read no more, and close on the loop."""
+        self._read_failed = True
+        self.session.close()
+        self._close_soon(reason)
 
     def _on_lost(self, exc: Exception | None) -> None:
         self.close(f"read failed: {exc}" if exc is not None else "peer closed the connection")
 
-    def _events(self) -> Iterator[Event]:
-        """The session's events; each is taken under the lock, as workers encrypt meanwhile."""
-        while True:
-            with self._lock:
-                event = self.session.next_event()
-            if event is None:
-                return
-            yield event
-            if isinstance(event, ConnectionClosed):
-                return
-
-    def _on_frame(self, payload: bytes) -> None:
+    def _on_frame(self, payload: bytes) -> Request | None:
+        """Count, decode and route one frame, under the lock: answers settle their
+        waiters, messages go to the loop; a request is counted in and returned."""
         self.last_active = time.monotonic()
         self.traffic.received_frames += 1
         self.traffic.received_bytes += LENGTH_PREFIX_LEN + len(payload) + TAGLEN
@@ -449,22 +589,37 @@ class Connection:
         if isinstance(message, Response | ErrorResponse):
             fut = self._pending.get(message.id)
             if fut is None or fut.done():
-                return  # an answer after the caller gave up: dropped
-            if isinstance(message, Response):
-                fut.set_result(message.body)
+                return None  # an answer after the caller gave up: dropped
+            if isinstance(fut, asyncio.Future):
+                self._on_loop(_settle, fut, message)
             else:
-                fut.set_exception(PeerUnreachable(f"peer refused the request: {message.reason}"))
+                _settle(fut, message)
         elif isinstance(message, Request):
-            with self._lock:
-                if self._inbound >= self.manager.max_inbound:
-                    self._write(ErrorResponse(message.id, "busy: too many requests in flight"))
-                    return
-                self._inbound += 1
-            take = self.manager.take_request
-            if take is None or not take(self, message):
-                self._spawn(self._serve(message))
+            if self._inbound >= self.manager.max_inbound:
+                self._write(ErrorResponse(message.id, "busy: too many requests in flight"))
+                return None
+            self._inbound += 1
+            return message
         else:
-            self._spawn(self._deliver(message))
+            self._on_loop(self._deliver_soon, message)
+        return None
+
+    def _on_loop(self, fn: Callable[..., None], *args: Any) -> None:
+        """Run ``fn`` on the loop: now if this is the loop's thread, else next."""
+        if threading.get_ident() == self._loop_thread:
+            fn(*args)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: so is the connection
+                self._loop.call_soon_threadsafe(fn, *args)
+
+    def _take_or_serve(self, request: Request) -> None:
+        """On the loop: offer a counted-in request to ``take_request``, else serve it."""
+        take = self.manager.take_request
+        if take is None or not take(self, request):
+            self._spawn(self._serve(request))
+
+    def _deliver_soon(self, message: OneWay) -> None:
+        self._spawn(self._deliver(message))
 
     def _spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
@@ -502,6 +657,11 @@ class Connection:
             with contextlib.suppress(Exception):
                 self._transport.abort()
             if self._sock is not None:
+                if self._readers is not None:
+                    self._readers.remove(self._sock.fileno())
+                if self._waiter_reads:  # wakes the worker polling it
+                    with contextlib.suppress(OSError):
+                        self._sock.shutdown(socket.SHUT_RDWR)
                 self._sock.close()
             pending = list(self._pending.values())
             self._pending.clear()
@@ -530,6 +690,8 @@ class Transport:
         on_message: MessageHandler,
         on_connected: ConnectedHandler | None = None,
         take_request: RequestTaker | None = None,
+        run_request: RequestRunner | None = None,
+        reader_threads: int = READER_THREADS,
         prologue: bytes = b"",
         max_frame_size: int = DEFAULT_MAX_FRAME,
         handshake_timeout: float = HANDSHAKE_TIMEOUT_S,
@@ -545,6 +707,9 @@ class Transport:
         self.on_message = on_message
         self.on_connected = on_connected
         self.take_request = take_request
+        self.run_request = run_request
+        self.reader_threads = reader_threads
+        self._readers: ReaderPool | None = None
         self.prologue = prologue
         self.max_frame_size = max_frame_size
         self.handshake_timeout = handshake_timeout
@@ -589,9 +754,17 @@ class Transport:
             conn.close("transport stopped")
         for conn in conns:
             await conn.wait_closed()
+        if self._readers is not None:
+            self._readers.stop()
         if self._server is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
+
+    def readers(self) -> ReaderPool:
+        """The threads that read this transport's connections (started with the first)."""
+        if self._readers is None:
+            self._readers = ReaderPool(self.reader_threads)
+        return self._readers
 
     @property
     def connections(self) -> list[Connection]:
@@ -826,6 +999,16 @@ class Transport:
                     (conn.retired and quiet > self.retire_grace) or quiet > self.idle_timeout
                 ):
                     conn.close("idle" if not conn.retired else "retired duplicate, idle")
+
+
+def _settle(fut: asyncio.Future[Any] | concurrent.futures.Future[Any], message: Any) -> None:
+    """Give a waiter its answer (an asyncio future on its loop, any other anywhere)."""
+    if fut.done():
+        return
+    if isinstance(message, Response):
+        fut.set_result(message.body)
+    else:
+        fut.set_exception(PeerUnreachable(f"peer refused the request: {message.reason}"))
 
 
 def _handshake_done(task: asyncio.Task[Connection | None]) -> None:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import nacl.signing
 
 from zomehost.conductor.conductor import Conductor
+from zomehost.core import blocking
 from zomehost.core.clock import now_micros
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
 from zomehost.core.response import ZomeCallResponse
@@ -167,6 +168,8 @@ class PeerService:
             on_message=self._on_message,
             on_connected=self._on_connected,
             take_request=self._take_request,
+            run_request=self._run_request,
+            reader_threads=config.inbound_workers + 1,
             prologue=config.network_id.encode(),
             max_frame_size=config.max_frame_bytes,
         )
@@ -658,19 +661,16 @@ class PeerService:
         return None if record is None else self.transport.connection_for(record.info.transport_id)
 
     def _call_now(self, conn: Connection, out: OutgoingCall, timeout: float) -> ZomeCallResponse:
-        """On the worker thread: sign, send and wait, without a hop to the loop."""
+        """On the worker thread: sign, send and wait (reading the answer itself when no
+        other thread reads the connection), without a hop to or from the loop."""
+        body = out.body(timeout)
         try:
-            rid, fut = conn.request_threadsafe(protocol.OP_CALL, out.body(timeout))
-        except PeerUnreachable as exc:
-            return _failed(out.agent, exc)
-        try:
-            answer = fut.result(timeout)
+            with blocking.waiting():  # the worker pool may run another job meanwhile
+                answer = conn.call_threadsafe(protocol.OP_CALL, body, timeout)
         except TimeoutError:
             return _timed_out(out.agent, timeout)
         except PeerUnreachable as exc:
             return _failed(out.agent, exc)
-        finally:
-            conn.forget(rid)
         return _answer_from(out.agent, answer)
 
     async def call(self, out: OutgoingCall, timeout: float) -> ZomeCallResponse:
@@ -749,8 +749,16 @@ class PeerService:
             return False
         return True
 
+    def _run_request(self, conn: Connection, request: protocol.Request) -> bool:
+        """On the reader thread the call's bytes woke: run it there when a slot is free."""
+        if request.op != protocol.OP_CALL or not self._slots.try_acquire():
+            return False
+        self._serve_taken(conn, request)
+        return True
+
     def _serve_taken(self, conn: Connection, request: protocol.Request) -> None:
-        """On a node worker: answer a call :meth:`_take_request` took, straight to the peer."""
+        """On a node worker or a reader thread: answer a call :meth:`_take_request` or
+        :meth:`_run_request` took, straight to the peer."""
         try:
             answer = self._answer_call(request.body)
         except ProtocolError as exc:
