@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+import uvloop
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
@@ -37,15 +38,18 @@ async def _answer_in_fragments(ws: ServerConnection) -> None:
         await ws.send([answer[i : i + 1000] for i in range(0, len(answer), 1000)])
 
 
-def test_a_fragmented_answer_is_put_back_together() -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_fragmented_answer_is_put_back_together(loop: str) -> None:
     async def body(url: str) -> None:
         client = WsClient(url)
         await client.open(None, 1 << 20)
         for _ in range(3):
             assert await client.request("x") == b"v" * 50_000
         await client.close()
+        assert client.closed is not None
 
-    asyncio.run(_with_server(_answer_in_fragments, body))
+    run = asyncio.run if loop == "asyncio" else uvloop.run  # uvloop: not asyncio.Transport
+    run(_with_server(_answer_in_fragments, body))
 
 
 def test_the_servers_pings_are_answered() -> None:

@@ -9,7 +9,8 @@
   the floor any Python conductor API has.
 * ``concurrent_read_calls_per_s``: 100 clients, each its own app WebSocket, calling the same
   read function in a loop for a fixed time: completed calls per second. The clients run as
-  asyncio tasks in ``CLIENT_PROCS`` separate processes, so signing is not done on one core.
+  tasks on uvloop (as the conductor does) in ``CLIENT_PROCS`` separate processes, so signing
+  is not done on one core.
 
 The conductor and the clients share the machine's two cores.
 """
@@ -151,7 +152,8 @@ import asyncio, json, sys, time
 from zomehost.bench.client import concurrent_worker
 setup, clients = json.loads(sys.argv[1]), int(sys.argv[2])
 seconds, start_at, fn = float(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-print(json.dumps(asyncio.run(concurrent_worker(setup, clients, seconds, start_at, fn))))
+import uvloop  # the clients' own loop: uvloop, as the conductor's
+print(json.dumps(uvloop.run(concurrent_worker(setup, clients, seconds, start_at, fn))))
 """
 
 
