@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from zomehost.chain import index
+from zomehost.core import blocking
 from zomehost.core.action import decode_action
 from zomehost.core.codec import pack, unpack
 from zomehost.errors import ChainError, DiskFull, IntegrityError, StoreFull, ZomehostError
@@ -277,7 +278,8 @@ class Store:
                 me.event = threading.Event()
                 self._group_lock.notify_all()  # a lingering leader counts its group
         if me.event is not None:
-            me.event.wait()
+            with blocking.waiting():
+                me.event.wait()
             if not me.lead:  # a leader committed it
                 return me.outcome()  # type: ignore[no-any-return]
         try:
@@ -309,8 +311,9 @@ class Store:
 
         if short():
             end = time.perf_counter() + min(MAX_LINGER, self._commit_s * _LINGER_SHARE)
-            while short() and (left := end - time.perf_counter()) > 0:
-                self._group_lock.wait(left)
+            with blocking.waiting():  # the callers it waits for may be in the pool's line
+                while short() and (left := end - time.perf_counter()) > 0:
+                    self._group_lock.wait(left)
         self._last_group = len(self._group)
 
     def _commit_group(self, batch: list[_GroupJob]) -> None:
@@ -333,7 +336,8 @@ class Store:
                     txn.abort()
                     raise
                 if ok:
-                    txn.commit()
+                    with blocking.waiting():  # the sync
+                        txn.commit()
                 else:
                     txn.abort()
         except lmdb.Error as exc:

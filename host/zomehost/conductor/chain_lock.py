@@ -17,6 +17,9 @@ re-entrant lock this replaces.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+
+from zomehost.core import blocking
 
 
 class ChainLock:
@@ -38,13 +41,13 @@ class ChainLock:
                 self._depth += 1
                 return True
             if shared:
-                if not self._cond.wait_for(self._shareable, timeout):
+                if not self._wait(self._shareable, timeout):
                     return False
                 self._shared += 1
                 return True
             self._waiting += 1
             try:
-                ok = self._cond.wait_for(self._free, timeout)
+                ok = self._wait(self._free, timeout)
             finally:
                 self._waiting -= 1
             if ok:
@@ -67,6 +70,13 @@ class ChainLock:
                 if self._shared:
                     return
             self._cond.notify_all()
+
+    def _wait(self, ready: Callable[[], bool], timeout: float | None) -> bool:
+        """Under the condition: wait until ``ready`` (a wait the worker pool is told of)."""
+        if ready():
+            return True
+        with blocking.waiting():
+            return self._cond.wait_for(ready, timeout)
 
     def _shareable(self) -> bool:
         return self._owner is None and not self._waiting
