@@ -22,19 +22,22 @@ from zomehost.core.hash import CellId
 from zomehost.errors import CellStopped
 
 
-def _clone(node: Any, app: Any, seed: str) -> CellId:
-    clone = node.conductor.create_clone_cell("stop", "main", seed, None, None)
-    return CellId(clone.dna_hash, app.agent)
+def _running_clone(node_factory: NodeFactory, probe_bundle: bytes) -> tuple[Any, Any, CellId]:
+    """A node, its app and a clone that has run init and written once: the next call's
+    commit is its only one."""
+    node = node_factory("stop")
+    app = node.install(probe_bundle, "stop")
+    clone = node.conductor.create_clone_cell("stop", "main", "room", None, None)
+    cell = CellId(clone.dna_hash, app.agent)
+    node.call(cell, "a", "create_entry", {"value": 0}, app.agent)
+    return node, app, cell
 
 
 def test_a_call_in_a_clone_disabled_and_deleted_meanwhile_writes_nothing(
     node_factory: NodeFactory, probe_bundle: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    node = node_factory("stop")
-    app = node.install(probe_bundle, "stop")
+    node, app, cell = _running_clone(node_factory, probe_bundle)
     conductor = node.conductor
-    cell = _clone(node, app, "room")
-    node.call(cell, "a", "create_entry", {"value": 0}, app.agent)  # the clone runs and writes
     arrived, go = threading.Event(), threading.Event()
     real_commit = Conductor._commit
 
@@ -68,11 +71,8 @@ def test_a_call_in_a_clone_disabled_and_deleted_meanwhile_writes_nothing(
 def test_disabling_waits_for_a_commit_under_way_and_the_delete_erases_it(
     node_factory: NodeFactory, probe_bundle: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    node = node_factory("stop")
-    app = node.install(probe_bundle, "stop")
+    node, app, cell = _running_clone(node_factory, probe_bundle)
     conductor = node.conductor
-    cell = _clone(node, app, "room")
-    node.call(cell, "a", "create_entry", {"value": 0}, app.agent)  # init done: one commit next
     committing, go = threading.Event(), threading.Event()
     real_commit = Workspace.commit
 

@@ -250,6 +250,13 @@ ForceOpt = Annotated[
 ]
 
 
+def _unpack(unpack: Callable[..., Path], bundle: Path, output: Path | None, force: bool) -> None:
+    """Unpack ``bundle`` into ``output`` (default: the bundle's name); print where."""
+    out = _guard(lambda: unpack(bundle, output or Path(bundle.stem), force=force))
+    err.print(f"unpacked {bundle} into {out}")
+    print(out)
+
+
 @dna_cmd.command("unpack")
 def dna_unpack(
     bundle: Annotated[Path, typer.Argument(help="A .dna bundle file.")],
@@ -259,9 +266,7 @@ def dna_unpack(
 ) -> None:
     """Unpack a .dna bundle into a directory: dna.yaml and one ZOME.wasm per zome (packing
     it again gives the same bundle)."""
-    out = _guard(lambda: unpack_dna(bundle, output or Path(bundle.stem), force=force))
-    err.print(f"unpacked {bundle} into {out}")
-    print(out)
+    _unpack(unpack_dna, bundle, output, force)
 
 
 @app_cmd.command("unpack")
@@ -273,9 +278,7 @@ def app_unpack(
 ) -> None:
     """Unpack a .happ bundle into a directory: happ.yaml and one ROLE.dna per role (packing
     it again gives the same bundle; `zomehost dna unpack` opens a .dna)."""
-    out = _guard(lambda: unpack_app(bundle, output or Path(bundle.stem), force=force))
-    err.print(f"unpacked {bundle} into {out}")
-    print(out)
+    _unpack(unpack_app, bundle, output, force)
 
 
 @web_app_cmd.command("pack")
@@ -301,9 +304,7 @@ def web_app_unpack(
 ) -> None:
     """Unpack a .webhapp bundle into a directory: web-happ.yaml, NAME.happ and ui.zip
     (packing it again gives the same bundle; `zomehost app unpack` opens the .happ)."""
-    out = _guard(lambda: unpack_web_app(bundle, output or Path(bundle.stem), force=force))
-    err.print(f"unpacked {bundle} into {out}")
-    print(out)
+    _unpack(unpack_web_app, bundle, output, force)
 
 
 # -- apps ---------------------------------------------------------------------------------
