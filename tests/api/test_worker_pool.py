@@ -172,3 +172,18 @@ def test_every_job_runs_once_when_submitted_from_many_threads_and_shutdown_runs_
         t.join()
     pool.shutdown(wait=True)  # queued jobs still run
     assert sorted(seen) == list(range(2000))
+
+
+def test_behind_a_long_running_job_a_new_one_starts_at_once() -> None:
+    """When no job has started or finished for a while (the running ones are long or
+    stuck) and nobody is in line, a new job gets a worker at once: it never joins a line
+    the watchman would only look at a millisecond later."""
+    pool = WorkerPool(4, target=1)
+    release, ran = threading.Event(), threading.Event()
+    pool.submit(release.wait, 10)
+    time.sleep(0.05)  # the running job is now "long"
+    pool.submit(ran.set)
+    assert not pool._line and not pool._watching  # started, not queued
+    assert ran.wait(2)
+    release.set()
+    pool.shutdown()

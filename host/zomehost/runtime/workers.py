@@ -1,15 +1,17 @@
 """The worker pool: threads for blocking conductor work (zome calls, commits), fed by the loop.
 
 Guest code blocks its thread until it returns, so every zome call runs here and never on
-the event loop. The pool keeps only a few jobs *running* at once — as many as the process
-has CPUs, at least two — and lets the others wait in line for a running worker to take them
-as it finishes its job: in one Python process more runnable threads only pass the GIL
-around (100 clients on one cell: ~2 700 calls/s with eight calls running at once, ~3 300
-with two; docs/performance.md). A job that waits (a disk sync, a peer's answer) says so
+the event loop. The pool keeps few jobs *running* at once — one fewer than the process has
+CPUs (the event loop has the last), at least one — and lets the others wait in line for a
+running worker to take them as it finishes its job: in one Python process more runnable
+threads only pass the GIL around (100 clients on one cell, two CPUs: ~2 200 calls/s with
+eight calls running at once, ~2 950 with two, ~3 100 with one; docs/performance.md). A job
+that waits (a disk sync, a peer's answer, a chain lock) says so
 (:func:`zomehost.core.blocking.waiting`) and leaves its place to a job in line meanwhile;
-one that waits without saying so is found by a watchman thread, which adds a worker when no
-job has finished for a millisecond while others wait — so slow or blocked jobs never hold
-the line, and threads still go up to ``max_threads``.
+one that waits without saying so, or runs long, is found by a watchman thread, which adds a
+worker whenever no job has finished for a millisecond while others wait — so slow or
+blocked jobs never hold the line for long, guest code that computes for milliseconds
+spreads over the CPUs, and threads still go up to ``max_threads``.
 """
 
 from __future__ import annotations
@@ -34,8 +36,9 @@ WATCH_S = 0.001  # how long the line may stand still before the watchman adds a 
 
 
 def running_target() -> int:
-    """Jobs the pool runs at once while they keep finishing: the usable CPUs, at least 2."""
-    return max(2, len(os.sched_getaffinity(0)))
+    """Jobs the pool runs at once while they keep finishing: the usable CPUs but one (the
+    event loop's), at least one."""
+    return max(1, len(os.sched_getaffinity(0)) - 1)
 
 
 class _Job(Generic[T]):
@@ -79,6 +82,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._running = 0  # jobs running and not announced as waiting
         self._finished = 0  # jobs finished: the watchman's sign of progress
+        self._moved = time.monotonic()  # when a job last started or finished
         self._watching = False
         self._watch = threading.Event()
         self._closed = False
@@ -98,13 +102,19 @@ class WorkerPool:
         with self._lock:
             if self._closed:
                 raise RuntimeError("the worker pool is shut down")
-            if self._running < self.target and self._start(job):
+            if (
+                self._running < self.target
+                # nobody in line and no job started or finished for WATCH_S: the running
+                # ones are long or stuck, so this one need not wait for the watchman
+                or (not self._line and time.monotonic() - self._moved > WATCH_S)
+            ) and self._start(job):
                 return
             self._line.append(job)
             self._arm()
 
     def _start(self, job: _Job[Any]) -> bool:
         """Under the lock: run ``job`` on a sleeping worker or a new thread, if there is one."""
+        self._moved = time.monotonic()
         if self._beds:
             bed = self._beds.pop()
             bed.job = job
@@ -157,6 +167,7 @@ class WorkerPool:
             job = None  # not kept alive while this worker sleeps
             with self._lock:  # before the answer: a job it leads to finds this worker free
                 self._finished += 1
+                self._moved = time.monotonic()
                 if self._line and self._running <= self.target:
                     job = self._line.popleft()  # the next in line, without a wake-up
                 else:
