@@ -43,6 +43,10 @@ LangOpt = Annotated[
         show_default=True,
     ),
 ]
+AppDirOpt = Annotated[
+    Path | None,
+    typer.Option("--app", help="The app directory (default: the one around the cwd)."),
+]
 
 
 def _lang(text: str) -> Lang:
@@ -113,10 +117,7 @@ def new_zome(
         Path | None,
         typer.Option("--dna", help="The DNA to add it to (a directory with dna.yaml)."),
     ] = None,
-    app_dir: Annotated[
-        Path | None,
-        typer.Option("--app", help="The app directory (default: the one around the cwd)."),
-    ] = None,
+    app_dir: AppDirOpt = None,
 ) -> None:
     """Add a zome to the current app: zomes/NAME/ with sample functions, listed in dna.yaml."""
     from zomehost.scaffold.new import new_zome as scaffold_zome
@@ -149,10 +150,7 @@ def new_entry_type(
         str | None,
         typer.Option("--zome", help="The zome to add it to (default: the app's only zome)."),
     ] = None,
-    app_dir: Annotated[
-        Path | None,
-        typer.Option("--app", help="The app directory (default: the one around the cwd)."),
-    ] = None,
+    app_dir: AppDirOpt = None,
 ) -> None:
     """Add an entry type to a zome of the current app (Rust or AssemblyScript): its fields,
     create_NAME and list_NAMEs, and a test of both in tests/."""
