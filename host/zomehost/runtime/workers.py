@@ -9,9 +9,9 @@ eight calls running at once, ~2 950 with two, ~3 100 with one; docs/performance.
 that waits (a disk sync, a peer's answer, a chain lock) says so
 (:func:`zomehost.core.blocking.waiting`) and leaves its place to a job in line meanwhile;
 one that waits without saying so, or runs long, is found by a watchman thread, which adds a
-worker whenever no job has finished for a millisecond while others wait — so slow or
-blocked jobs never hold the line for long, guest code that computes for milliseconds
-spreads over the CPUs, and threads still go up to ``max_threads``.
+worker whenever no job has started or finished for a millisecond while others wait — so
+slow or blocked jobs never hold the line for long, guest code that computes for
+milliseconds spreads over the CPUs, and threads still go up to ``max_threads``.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ class WorkerPool:
         self._beds: list[_Worker] = []  # sleeping workers, the last to sleep first
         self._threads: list[threading.Thread] = []
         self._running = 0  # jobs running and not announced as waiting
-        self._finished = 0  # jobs finished: the watchman's sign of progress
-        self._moved = time.monotonic()  # when a job last started or finished
+        self._moved = time.monotonic()  # when a job last started or finished: progress
         self._watching = False
+        self._watchman: threading.Thread | None = None
         self._watch = threading.Event()
         self._closed = False
 
@@ -136,15 +136,15 @@ class WorkerPool:
         if self._watching:
             return
         self._watching = True
-        if not hasattr(self, "_watchman"):
+        if self._watchman is None:
             self._watchman = threading.Thread(target=self._watch_line, name="zome_watch")
             self._watchman.daemon = True
             self._watchman.start()
         self._watch.set()
 
     def _watch_line(self) -> None:
-        """While jobs wait: every ``WATCH_S`` that saw no job finish, one more runs."""
-        seen = -1
+        """While jobs wait: every ``WATCH_S`` in which no job started or finished, one more
+        runs."""
         while True:
             self._watch.wait()
             time.sleep(WATCH_S)
@@ -155,9 +155,8 @@ class WorkerPool:
                     self._watching = False
                     self._watch.clear()
                     continue
-                if self._finished == seen and self._start(self._line[0]):
+                if time.monotonic() - self._moved >= WATCH_S and self._start(self._line[0]):
                     self._line.popleft()
-                seen = self._finished
 
     def _work(self, job: _Job[Any] | None) -> None:
         blocking.run_by(self)
@@ -166,7 +165,6 @@ class WorkerPool:
             answer = self._run(job)
             job = None  # not kept alive while this worker sleeps
             with self._lock:  # before the answer: a job it leads to finds this worker free
-                self._finished += 1
                 self._moved = time.monotonic()
                 if self._line and self._running <= self.target:
                     job = self._line.popleft()  # the next in line, without a wake-up
