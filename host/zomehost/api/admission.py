@@ -22,9 +22,10 @@ from zomehost.core.limits import Admission
 
 
 class CallAdmission:
-    def __init__(self, limits: Admission, dispatch: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, limits: Admission) -> None:
         self.limits = limits
-        self.dispatch = dispatch  # runs a queued call once it has the cell's slot
+        # runs a queued call once it has the cell's slot (set by the interfaces)
+        self.dispatch: Callable[[Any], None] | None = None
         self._lock = threading.Lock()
         # cell key -> its slots and how many calls hold or wait for one (forgotten at 0)
         self._cells: dict[bytes, tuple[Slots, list[int]]] = {}
@@ -35,9 +36,9 @@ class CallAdmission:
 
     def enter_or_queue(self, connection: Slots, cell_key: bytes, call: Any) -> bool | None:
         """On the loop: take both slots (True); or take the connection's and leave ``call``
-        in the cell's line (False: a :meth:`leave` returns it once it has the cell's slot);
-        or take nothing (None: the connection's slots are busy, :meth:`enter` waits). A
-        queued call goes to ``dispatch`` once a slot is handed to it."""
+        in the cell's line (False: a :meth:`leave` hands it the cell's slot and it goes to
+        ``dispatch``); or take nothing (None: the connection's slots are busy, :meth:`enter`
+        waits)."""
         if not connection.try_take():
             return None
         return self._join(cell_key).take_or_queue(call)
