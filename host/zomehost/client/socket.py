@@ -84,10 +84,6 @@ class ClientSocket(asyncio.Protocol):
         self._drained = None
 
     # -- what the client does ----------------------------------------------------------------
-    @property
-    def is_open(self) -> bool:
-        return self.protocol.state is State.OPEN
-
     def send(self, message: bytes) -> None:
         """Frame and write one binary message (raises ``ConnectionClosed`` once closed)."""
         self.protocol.send_binary(message)
