@@ -139,12 +139,17 @@ def new_nonce() -> bytes:
     return os.urandom(NONCE_LEN)
 
 
-def verify_call(data: bytes, signature: bytes) -> ZomeCallParams:
-    """Decode the received bytes and check they were signed by their provenance."""
+def decode_call(data: bytes) -> ZomeCallParams:
+    """Decode received call params; malformed ones fail authentication."""
     try:
-        params = ZomeCallParams.decode(data)
+        return ZomeCallParams.decode(data)
     except ZomehostError as exc:
         raise AuthenticationFailed(f"malformed signed call: {exc.message}") from None
+
+
+def verify_call(data: bytes, signature: bytes) -> ZomeCallParams:
+    """Decode the received bytes and check they were signed by their provenance."""
+    params = decode_call(data)
     check_signature(params, data, signature)
     return params
 

@@ -112,7 +112,10 @@ def seeds() -> dict[str, list[bytes]]:
             b"admin_port: 4444\nlimits: {timeout_ms: 100, fuel: null}\nboundary: fast\n",
         ],
         "manifest-yaml": [DNA_YAML.encode(), HAPP_YAML.encode()],
-        "peer-request-body": [pack(call_body)],
+        "peer-request-body": [
+            pack(call_body),
+            pack({"params": b"\x80", "binding": bytes(64), "timeout_ms": 1000, "depth": 1}),
+        ],
         "peer-answer": [pack({"Ok": b"\x90"}), pack({"NetworkError": "gone"})],
         "one-way-body": [
             protocol.OP_SIGNAL.encode() + SEP + pack(call_body),

@@ -510,12 +510,30 @@ def _peer_bed() -> Any:
     return PeerService(Runtime(), NetworkConfig(), nacl.signing.SigningKey.generate())
 
 
+class _PeerSession:
+    """What a call's authentication reads of its connection: a finished handshake's hash."""
+
+    def __init__(self) -> None:
+        self.handshake_hash = bytes(range(64))
+
+
+class _PeerConnection:
+    """The connection a fuzzed request arrives on (identities and a session, no socket)."""
+
+    def __init__(self) -> None:
+        self.session = _PeerSession()
+        self.remote_identity = b"\x01" * 32
+        self.manager = self  # our own transport identity, as Transport.identity
+        self.identity = b"\x02" * 32
+
+
 def peer_request_body(body: Any) -> None:
     """The body of a peer's call request: a ZomeCallResponse, or a typed ProtocolError."""
     from zomehost.core.response import ZomeCallResponse
 
     service = _peer_bed()
-    answer = typed(lambda: service._answer_call(body))
+    conn = cast(Any, _PeerConnection())
+    answer = typed(lambda: service._answer_call(conn, body))
     assert ZomeCallResponse.from_wire(answer) is not None, f"malformed answer {answer!r:.80}"
 
 
@@ -540,7 +558,8 @@ def peer_signed_call(
         signed = bytearray(data + signature)
         signed[tamper % len(signed)] ^= 0x01
         data, signature = bytes(signed[: len(data)]), bytes(signed[len(data) :])
-    answer = service._answer_call({**extra, "params": data, "signature": signature})
+    body = {**extra, "params": data, "signature": signature}
+    answer = service._answer_call(cast(Any, _PeerConnection()), body)
     response = ZomeCallResponse.from_wire(answer)
     assert response is not None, f"malformed answer {answer!r:.80}"
     if tamper is not None:

@@ -2,7 +2,7 @@
 
 It sits between the conductor and the network layer (Holochain's ``holochain_p2p``): the
 network knows connections, sessions and signed agent infos; this service knows which of
-them are our cells, turns ``call_remote`` into signed requests and runs the requests peers
+them are our cells, turns ``call_remote`` into authenticated requests and runs the requests peers
 send through the same call pipeline as a client call.
 
 :func:`start_peer_service` wires a :class:`PeerService` into a running conductor:
@@ -17,14 +17,16 @@ send through the same call pipeline as a client call.
   disable, uninstall), and the thread that changed them waits (briefly) until the new
   cells' agent infos have gone to the connected peers and the bootstrap services;
 * the conductor hooks ``remote_caller`` / ``remote_signaller``, which host functions call
-  on worker threads. Over an open connection the calling thread signs, encrypts and sends
-  the call itself and waits for the answer, which the loop hands it; otherwise (first call,
+  on worker threads. Over an open connection the calling thread binds its agent to the
+  connection (once per connection: :mod:`~zomehost.p2p.binding`), encrypts and sends the
+  call itself and waits for the answer, which it reads or is handed; otherwise (first call,
   lookup, dial) it hands a coroutine to the loop and waits (it never runs the loop);
-* the callee side: the loop hands a call straight to the service's own worker pool, where
-  it is authenticated (signature, then expiry and replay in the cell's one nonce window,
-  shared with the app interface), run by ``conductor.respond`` (which authorizes) and
-  answered from the worker. Calls coming back (A → B → A) never wait for a thread that is
-  blocked on them; the call depth travels in each request.
+* the callee side: the thread the request woke (or the service's own worker pool)
+  authenticates it (the agent's session binding or a signature, then expiry and replay in
+  the cell's one nonce window, shared with the app interface), runs it through
+  ``conductor.respond`` (which authorizes) and answers from the same thread. Calls coming
+  back (A → B → A) never wait for a thread that is blocked on them; the call depth travels
+  in each request.
 
 Every outcome is a :class:`~zomehost.core.response.ZomeCallResponse`. Config
 (``network:`` in conductor-config.yaml) is documented in docs/network.md.
@@ -54,6 +56,7 @@ from zomehost.core.zome_call import (
     DEFAULT_EXPIRY_US,
     ZomeCall,
     ZomeCallParams,
+    decode_call,
     new_nonce,
     sign_call,
     verify_call,
@@ -73,6 +76,7 @@ from zomehost.network.errors import AgentInfoError, PeerUnreachable, ProtocolErr
 from zomehost.network.gossip import Gossip
 from zomehost.network.relay import RelayPool, RelayServer
 from zomehost.network.transport import Connection, Transport, short_id
+from zomehost.p2p.binding import Bindings
 from zomehost.p2p.slots import Slots
 
 if TYPE_CHECKING:
@@ -113,7 +117,7 @@ class Runtime(Protocol):
 # -- the node -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class OutgoingCall:
-    """A remote call a zome makes: what gets signed, by whom, for which agent."""
+    """A remote call a zome makes: by whom (``key``: the calling agent's), for which agent."""
 
     key: nacl.signing.SigningKey
     caller: CellId
@@ -124,8 +128,9 @@ class OutgoingCall:
     payload: bytes
     depth: int
 
-    def body(self, remaining: float) -> dict[str, Any]:
-        """The request: ``ZomeCallParams`` signed by the calling agent, as a client signs."""
+    def body(self, remaining: float, binding: bytes) -> dict[str, Any]:
+        """The request: ``ZomeCallParams`` with the calling agent's binding to the
+        connection it goes on (:mod:`zomehost.p2p.binding`) instead of a signature."""
         params = ZomeCallParams(
             provenance=self.caller.agent,
             cell_id=CellId(self.caller.dna_hash, self.agent),
@@ -136,10 +141,9 @@ class OutgoingCall:
             nonce=new_nonce(),
             expires_at=now_micros() + int(remaining * 1_000_000) + DEFAULT_EXPIRY_US,
         )
-        data, signature = sign_call(params, self.key)
         return {
-            "params": data,
-            "signature": signature,
+            "params": params.encode(),
+            "binding": binding,
             "timeout_ms": max(1, int(remaining * 1000)),
             "depth": self.depth,
         }
@@ -158,6 +162,7 @@ class PeerService:
         self.conductor = runtime.conductor
         self.config = config
         self.directory = Directory(max_per_dna=config.max_agent_infos_per_dna)
+        self.bindings = Bindings()  # the calling agents' proofs, per connection
         self.store_path = store_path
         self._key = key
         self._saved_version = -1
@@ -661,9 +666,9 @@ class PeerService:
         return None if record is None else self.transport.connection_for(record.info.transport_id)
 
     def _call_now(self, conn: Connection, out: OutgoingCall, timeout: float) -> ZomeCallResponse:
-        """On the worker thread: sign, send and wait (reading the answer itself when no
+        """On the worker thread: bind, send and wait (reading the answer itself when no
         other thread reads the connection), without a hop to or from the loop."""
-        body = out.body(timeout)
+        body = out.body(timeout, self.bindings.proof(conn, out.key))
         try:
             with blocking.waiting():  # the worker pool may run another job meanwhile
                 answer = conn.call_threadsafe(protocol.OP_CALL, body, timeout)
@@ -684,7 +689,8 @@ class PeerService:
             return conn
         remaining = deadline - self.loop.time()
         try:
-            answer = await conn.request(protocol.OP_CALL, out.body(remaining), remaining)
+            body = out.body(remaining, self.bindings.proof(conn, out.key))
+            answer = await conn.request(protocol.OP_CALL, body, remaining)
         except TimeoutError:
             return _timed_out(out.agent, timeout)
         except PeerUnreachable as exc:
@@ -760,7 +766,7 @@ class PeerService:
         """On a node worker or a reader thread: answer a call :meth:`_take_request` or
         :meth:`_run_request` took, straight to the peer."""
         try:
-            answer = self._answer_call(request.body)
+            answer = self._answer_call(conn, request.body)
         except ProtocolError as exc:
             conn.respond_error(request.id, str(exc))
         except Exception as exc:
@@ -780,24 +786,32 @@ class PeerService:
         if not await self._slots.acquire(_call_timeout_ms(request.body, self.config) / 1000):
             return ZomeCallResponse.network_error("the callee is too busy").to_wire()
         try:
-            return await self.loop.run_in_executor(self.executor, self._answer_call, request.body)
+            return await self.loop.run_in_executor(
+                self.executor, self._answer_call, conn, request.body
+            )
         finally:
             self._slots.release()
 
-    def _answer_call(self, body: Any) -> dict[str, Any]:
+    def _answer_call(self, conn: Connection, body: Any) -> dict[str, Any]:
         """On a node worker: authenticate a call request, run it, answer in the wire form."""
-        return self._respond_to(body).to_wire()
+        return self._respond_to(conn, body).to_wire()
 
-    def _respond_to(self, body: Any) -> ZomeCallResponse:
+    def _respond_to(self, conn: Connection, body: Any) -> ZomeCallResponse:
         if not isinstance(body, dict):
             raise ProtocolError("a call request is a map")
-        data, signature, depth = body.get("params"), body.get("signature"), body.get("depth", 1)
-        if not isinstance(data, bytes) or not isinstance(signature, bytes):
-            return ZomeCallResponse.authentication_failed("a remote call needs signed params")
+        data, depth = body.get("params"), body.get("depth", 1)
+        signature, binding = body.get("signature"), body.get("binding")
+        if not isinstance(data, bytes) or (signature is None and binding is None):
+            return ZomeCallResponse.authentication_failed(
+                "a remote call needs params with a signature or a session binding"
+            )
         if not isinstance(depth, int) or depth < 1:
             depth = 1
         try:
-            params = self._authenticate(data, signature)
+            if binding is not None:
+                params = self._authenticate_bound(conn, data, binding)
+            else:
+                params = self._authenticate(data, signature)
         except AuthenticationFailed as exc:
             return ZomeCallResponse.authentication_failed(exc.message)
         c = self.conductor
@@ -810,9 +824,18 @@ class PeerService:
         timeout_ms = min(_call_timeout_ms(body, self.config), limit)
         return c.respond(ZomeCall.from_params(params, depth=depth, timeout_ms=timeout_ms))
 
-    def _authenticate(self, data: bytes, signature: bytes) -> ZomeCallParams:
+    def _authenticate(self, data: bytes, signature: object) -> ZomeCallParams:
         """Signature over the received bytes, then expiry and replay (any thread)."""
+        if not isinstance(signature, bytes):
+            raise AuthenticationFailed("the signature must be 64 bytes")
         params = verify_call(data, signature)
+        self.conductor.check_replay(params)
+        return params
+
+    def _authenticate_bound(self, conn: Connection, data: bytes, binding: object) -> ZomeCallParams:
+        """The provenance's binding to ``conn``, then expiry and replay (any thread)."""
+        params = decode_call(data)
+        self.bindings.check(conn, params.provenance, binding)
         self.conductor.check_replay(params)
         return params
 
