@@ -123,3 +123,72 @@ def test_grants_and_revokes_are_seen_by_the_next_call(node: Any, probe_bundle: b
     c.revoke_capability(cell_id, action)
     with pytest.raises(Unauthorized):
         c.call_zome(call)
+
+
+def test_a_lingering_leader_wakes_once_its_group_is_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader waits for the callers it expects; each joiner checks whether the group is
+    complete, so the leader sleeps until then (one wake-up, not one per joiner) and commits
+    them all in one transaction."""
+    from zomehost.chain import store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_LINGER", 30.0)
+    store = Store(tmp_path / "db")
+    store._commit_s = 120.0  # a slow disk: the leader may wait up to MAX_LINGER
+
+    class Counted(threading.Condition):
+        wakes = 0
+
+        def wait(self, timeout: float | None = None) -> bool:
+            woke = super().wait(timeout)
+            Counted.wakes += 1
+            return woke
+
+    store._group_lock = Counted(threading.Lock())
+    groups: list[int] = []
+    commit = store._commit_group
+
+    def counted_commit(batch: list[Any]) -> None:
+        groups.append(len(batch))
+        commit(batch)
+
+    monkeypatch.setattr(store, "_commit_group", counted_commit)
+    db = store.db["state"]
+
+    class Caller:  # what expect_commit is told (a workspace, in the conductor)
+        pass
+
+    callers = [Caller() for _ in range(4)]
+    for c in callers:
+        store.expect_commit(c)
+    results: dict[int, Any] = {}
+
+    def worker(k: int) -> None:
+        def run(txn: Any) -> int:
+            txn.put(f"k{k}".encode(), pack(k), db=db)
+            return k
+
+        results[k] = store.write_group(run, callers[k])
+
+    def wait_for(check: Any) -> None:
+        for _ in range(3000):
+            if check():
+                return
+            threading.Event().wait(0.005)
+        raise AssertionError("timed out")
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    threads[0].start()
+    wait_for(lambda: store._awaited is not None)  # the leader lingers
+    for k in (1, 2):
+        threads[k].start()
+        wait_for(lambda k=k: len(store._group) == k + 1)
+    assert Counted.wakes == 0 and not results  # short of its group: still asleep
+    threads[3].start()
+    for t in threads:
+        t.join(30)
+    assert results == {0: 0, 1: 1, 2: 2, 3: 3}
+    assert groups == [4]  # one transaction, one sync
+    assert Counted.wakes == 1
+    store.close()
