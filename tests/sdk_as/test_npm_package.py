@@ -73,7 +73,14 @@ def test_npm_pack_then_install_by_path_builds_a_zome(tmp_path: Path) -> None:
     tarball = tmp_path / meta["filename"]
     assert meta["name"] == "@zomehost/sdk" and meta["version"] == zomehost.__version__
     files = {f["path"] for f in meta["files"]}
-    assert {"package.json", "index.ts", "assembly/index.ts", "bin/zomehost-asc.mjs"} <= files
+    assert {
+        "package.json",
+        "index.ts",
+        "assembly/index.ts",
+        "bin/zomehost-asc.mjs",
+        "README.md",
+        "LICENSE",
+    } <= files
     assert not any(f.startswith(("node_modules/", "build/")) for f in files)
 
     zomehost_cli("new", "app", "scratch", "--lang", "as", cwd=tmp_path)
