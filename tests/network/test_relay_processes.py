@@ -49,6 +49,8 @@ def test_calls_and_signals_through_relay_processes_and_fallback(
                     break
                 time.sleep(0.1)
             assert list(own.relays) == relays
+            # run.json says so too, as it changes (tools and tests read the relays there)
+            b.peer.process.wait_run_json(lambda d: d["network"]["relays"] == relays, 10)
 
             b.call("a", "make_grant", OPEN)
             assert ok(remote(a, b.agent, "echo", "relayed")) == "relayed"
@@ -58,5 +60,7 @@ def test_calls_and_signals_through_relay_processes_and_fallback(
 
             s.bootstrap.kill()
             assert ok(remote(a, b.agent, "echo", "fallback")) == "fallback"
+            # the lost relay leaves B's run.json (it listed it until then)
+            b.peer.process.wait_run_json(lambda d: d["network"]["relays"] == [relay2.address], 20)
     finally:
         relay2.stop()

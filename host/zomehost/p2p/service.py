@@ -163,6 +163,7 @@ class PeerService:
         self.config = config
         self.directory = Directory(max_per_dna=config.max_agent_infos_per_dna)
         self.bindings = Bindings()  # the calling agents' proofs, per connection
+        self._endpoint: dict[str, Any] | None = None  # as last written to run.json
         self.store_path = store_path
         self._key = key
         self._saved_version = -1
@@ -361,6 +362,8 @@ class PeerService:
         """Sign infos for new cells and send them to every peer and bootstrap at once."""
         async with self._publish_lock:
             new = await self._publish_local()
+        if self._endpoint is not None:  # started: the relays it lists may have changed
+            self.publish_endpoint()
         if not new:
             return
         for pending in self._unpublished.values():
@@ -489,6 +492,20 @@ class PeerService:
             self.directory.put(record)
             new.append(record)
         return new
+
+    def publish_endpoint(self) -> None:
+        """Where this node is reached, in home/run.json (``network``); rewritten when it
+        changes (the relays it is registered with come and go)."""
+        doc = {
+            "address": self.address,
+            "listen": self.listen_address,
+            "transport_id": self.identity.hex(),
+            "relays": list(self.advertised_relays()),
+            "relay_server": self.relay_server.address if self.relay_server else None,
+        }
+        if doc != self._endpoint:
+            self._endpoint = doc
+            self.runtime.publish_endpoint("network", doc)
 
     def advertised_relays(self) -> tuple[str, ...]:
         """The relays our infos list: none when reachable, or (``auto``) when a relay
@@ -922,16 +939,7 @@ async def start_peer_service(runtime: Runtime, home: Path) -> PeerService | None
         runtime, config, load_transport_key(home), store_path=home / peer_store.PEER_STORE_NAME
     )
     await service.start()
-    runtime.publish_endpoint(
-        "network",
-        {
-            "address": service.address,
-            "listen": service.listen_address,
-            "transport_id": service.identity.hex(),
-            "relays": list(service.advertised_relays()),
-            "relay_server": service.relay_server.address if service.relay_server else None,
-        },
-    )
+    service.publish_endpoint()
     return service
 
 
