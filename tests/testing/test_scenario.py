@@ -85,6 +85,18 @@ def test_the_plugin_fixture_gives_a_scenario(scenario: Scenario, probe_bundle: b
     assert solo.signal() == {"n": 1}
 
 
+def test_the_bootstrap_starts_only_for_conductors_that_use_it(
+    tmp_path: Path, probe_bundle: bytes, module_cache: Path
+) -> None:
+    with Scenario(tmp_path, module_cache=module_cache) as s:
+        (a,) = s.add_players(probe_bundle, ["a"], network={"bootstrap_url": None})
+        assert s.bootstrap is None  # a set its own (none): no service was started for it
+        assert a.call("a", "echo", "x") == "x"
+        (b,) = s.add_players(probe_bundle, ["b"])
+        assert s.bootstrap is not None and s.bootstrap.running
+        assert b.peer.process.endpoints["network"]["transport_id"]
+
+
 def test_a_conductor_that_cannot_start_says_why(tmp_path: Path) -> None:
     home = make_home(tmp_path / "home")
     config = home / "conductor-config.yaml"

@@ -109,10 +109,18 @@ class Player:
 class Peer:
     """One conductor process of the scenario, with an admin connection to it."""
 
-    def __init__(self, scenario: Scenario, name: str, process: ConductorProcess) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        name: str,
+        process: ConductorProcess,
+        *,
+        uses_bootstrap: bool = False,
+    ) -> None:
         self.scenario = scenario
         self.name = name
         self.process = process
+        self.uses_bootstrap = uses_bootstrap  # its network config lists the scenario's
         self.admin: AdminClient | None = None
         self.app_port: int | None = None
         self.players: list[Player] = []
@@ -220,6 +228,9 @@ class Peer:
 class Scenario:
     """Conductor processes (and a bootstrap service when ``network``) under ``root``.
 
+    The bootstrap service starts with the first conductor that uses it: one whose network
+    config does not set ``bootstrap_url`` itself (``None``: no scenario bootstrap).
+
     ``network_config``: more keys for every conductor's ``network`` mapping (docs/config.md);
     ``relay``: the bootstrap service runs a relay beside it (``scenario.bootstrap.relay_address``).
     """
@@ -289,15 +300,20 @@ class Scenario:
         if self.network:
             config = {
                 "listen": "127.0.0.1:0",
-                "bootstrap_url": self.bootstrap_url(),
                 "refresh_interval_s": 0.5,
                 **self.network_config,
                 **(network or {}),
             }
+            if "bootstrap_url" not in config:
+                config["bootstrap_url"] = self.bootstrap_url()  # started on first use
+        uses = False  # the scenario's bootstrap is among this config's
+        if config is not None and self.bootstrap is not None:
+            urls = [config.get("bootstrap_url"), *(config.get("bootstrap_urls") or [])]
+            uses = self.bootstrap.url in urls
         made = []
         for name in names:
             home = make_home(self.root / name, network=config, module_cache=self.module_cache)
-            made.append(Peer(self, name, ConductorProcess(home, name=name)))
+            made.append(Peer(self, name, ConductorProcess(home, name=name), uses_bootstrap=uses))
         for peer in made:
             peer.process.launch()
         for peer in made:
@@ -322,8 +338,9 @@ class Scenario:
             peer.install(app, name=peer.name, app_id=app_id, network_seed=network_seed)
             for peer in peers
         ]
-        if self.network:
-            self.wait_discoverable(players)
+        found = [p for p in players if p.peer.uses_bootstrap]
+        if found:  # the others find their peers as their own config says
+            self.wait_discoverable(found)
         return players
 
     def wait_discoverable(self, players: Iterable[Player], timeout: float = 30.0) -> None:
