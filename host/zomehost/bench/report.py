@@ -131,12 +131,12 @@ WHY: dict[str, str] = {
         "(docs/performance.md, concurrent writers on one cell)"
     ),
     "remote_call_p50_ms": (
-        "the round trip is CPU in two Python processes on two shared cores: an Ed25519 "
-        "signature on A (~25 µs warm) and its check on B (~62), B's whole call pipeline "
-        "(conductor_call_us and more), four AEAD steps and four frame encodes/decodes, and "
-        "two process wake-ups (no thread hops: the thread the bytes wake handles them); "
-        "each step runs 2-4x its in-process cost after the thread slept (docs/performance.md, "
-        "remote calls)"
+        "the round trip is CPU in two Python processes on two shared cores: B's whole call "
+        "pipeline (conductor_call_us and more), four AEAD steps and four frame "
+        "encodes/decodes, and two process wake-ups (no thread hops: the thread the bytes "
+        "wake handles them; no Ed25519 per call: the agent's session binding is checked "
+        "once per connection); each step runs 2-4x its in-process cost after the thread "
+        "slept (docs/performance.md, remote calls)"
     ),
     "cold_start_10_apps_s": (
         "the keystore's Argon2id unseal and the 10 first calls (each cell's init, "
