@@ -13,6 +13,7 @@ import nacl.signing
 import pytest
 
 from zomehost.core.clock import now_micros
+from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.zome_call import ZomeCallParams, new_nonce
 from zomehost.network import protocol
@@ -20,12 +21,14 @@ from zomehost.network.transport import Connection
 from zomehost.p2p import binding
 
 from .conftest import Peer, ok_value
-from .test_node import run_pair
+from .test_node import run_pair, wait_for
 
 
-def _params(provenance: AgentPubKey, cb: CellId) -> bytes:
+def _params(
+    provenance: AgentPubKey, cb: CellId, fn: str = "echo", payload: bytes = b"\xa2hi"
+) -> bytes:
     return ZomeCallParams(
-        provenance, cb, "a", "echo", None, b"\xa2hi", new_nonce(), now_micros() + 60_000_000
+        provenance, cb, "a", fn, None, payload, new_nonce(), now_micros() + 60_000_000
     ).encode()
 
 
@@ -127,5 +130,35 @@ def test_call_remote_binds_once_and_keeps_working(
             res = await _call(conn, _params(other_agent, cb), _proof(conn, key))
             assert "bad session binding" in res["AuthenticationFailed"]
         assert ok_value(await a.call_remote(ca, cb.agent, "echo", "after")) == "after"
+
+    run_pair(peer_factory, probe_bundle, scenario)
+
+
+def test_remote_signals_go_with_a_binding_and_a_bad_one_is_dropped(
+    peer_factory: Any, probe_bundle: bytes
+) -> None:
+    async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
+        await b.grant(cb)
+        # the zome's own send_remote_signal: bound to the connection, delivered
+        await a.call(ca, "remote_signal", {"agents": [cb.agent.raw], "value": "bound"})
+        await wait_for(lambda: any(unpack(x.payload) == "bound" for x in b.signals))
+        conn = await _connect(a, cb)
+        key = a.conductor.keystore.signing_key(ca.agent)
+
+        def signal(value: str) -> bytes:
+            return _params(ca.agent, cb, "recv_remote_signal", pack(value))
+
+        stranger = nacl.signing.SigningKey.generate()
+        for bad in (_proof(conn, stranger), _proof(conn, key, conn.remote_identity), b"x"):
+            await conn.send_message(
+                protocol.OP_SIGNAL, {"params": signal("forged"), "binding": bad}
+            )
+        await conn.send_message(protocol.OP_SIGNAL, {"params": signal("unproven")})
+        await conn.send_message(
+            protocol.OP_SIGNAL, {"params": signal("by hand"), "binding": _proof(conn, key)}
+        )
+        await wait_for(lambda: any(unpack(x.payload) == "by hand" for x in b.signals))
+        payloads = [unpack(x.payload) for x in b.signals]
+        assert "forged" not in payloads and "unproven" not in payloads
 
     run_pair(peer_factory, probe_bundle, scenario)

@@ -119,6 +119,7 @@ def seeds() -> dict[str, list[bytes]]:
         "peer-answer": [pack({"Ok": b"\x90"}), pack({"NetworkError": "gone"})],
         "one-way-body": [
             protocol.OP_SIGNAL.encode() + SEP + pack(call_body),
+            protocol.OP_SIGNAL.encode() + SEP + pack({"params": b"\x80", "binding": bytes(64)}),
             protocol.OP_AGENT_INFOS.encode() + SEP + pack([]),
         ],
         "websocket-upgrade": [

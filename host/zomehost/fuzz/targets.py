@@ -581,7 +581,8 @@ def one_way_body(op: str, body: Any) -> None:
 
     service = _peer_bed()
     message = protocol.OneWay(op, body)
-    typed(lambda: service.loop.run_until_complete(service._on_message(cast(Any, None), message)))
+    conn = cast(Any, _PeerConnection() if op == protocol.OP_SIGNAL else None)
+    typed(lambda: service.loop.run_until_complete(service._on_message(conn, message)))
 
 
 # -- the WebSocket upgrade and its Origin check -------------------------------------------------

@@ -21,8 +21,8 @@ Why this is as strong as a signature per call:
 * replay of a call inside a session is impossible (AEAD nonces); each call's own nonce and
   expiry are still checked in the cell's one nonce window, as for every call.
 
-Per-call signatures (``signature``, as a client signs) stay accepted; remote signals use
-them. The cache is per connection and bounded, so a peer gains nothing by presenting many
+Remote signals carry the sending agent's binding the same way. Per-call signatures
+(``signature``, as a client signs) stay accepted. The cache is per connection and bounded, so a peer gains nothing by presenting many
 agents: each new one costs it what a signed call would.
 """
 

@@ -58,7 +58,6 @@ from zomehost.core.zome_call import (
     ZomeCallParams,
     decode_call,
     new_nonce,
-    sign_call,
     verify_call,
 )
 from zomehost.errors import (
@@ -722,7 +721,8 @@ class PeerService:
         return _answer_from(out.agent, answer)
 
     def remote_signal(self, ctx: CallContext, agents: list[AgentPubKey], payload: bytes) -> None:
-        """``conductor.remote_signaller``: sign one message per agent, send without waiting."""
+        """``conductor.remote_signaller``: one message per agent, sent without waiting, each
+        with the sending agent's binding to the connection it goes on."""
         try:
             key = self.conductor.keystore.signing_key(ctx.cell.agent)
         except NotFound:
@@ -739,19 +739,21 @@ class PeerService:
                 nonce=new_nonce(),
                 expires_at=now_micros() + DEFAULT_EXPIRY_US,
             )
-            data, signature = sign_call(params, key)
-            messages.append((agent, {"params": data, "signature": signature}))
+            messages.append((agent, params.encode()))
         with contextlib.suppress(RuntimeError):  # the loop is gone: nothing to send with
             asyncio.run_coroutine_threadsafe(
-                self._send_signals(ctx.cell.dna_hash, messages), self.loop
+                self._send_signals(ctx.cell.dna_hash, key, messages), self.loop
             )
 
-    async def _send_signals(self, dna: DnaHash, messages: list[tuple[AgentPubKey, Any]]) -> None:
-        async def one(agent: AgentPubKey, body: Any) -> None:
+    async def _send_signals(
+        self, dna: DnaHash, key: nacl.signing.SigningKey, messages: list[tuple[AgentPubKey, bytes]]
+    ) -> None:
+        async def one(agent: AgentPubKey, data: bytes) -> None:
             conn = await self._connect_agent(dna, agent, self.loop.time() + SIGNAL_TIMEOUT_S)
             if isinstance(conn, ZomeCallResponse):
                 log.info("remote signal to %s not sent: %s", agent, conn.reason)
                 return
+            body = {"params": data, "binding": self.bindings.proof(conn, key)}
             try:
                 await conn.send_message(protocol.OP_SIGNAL, body)
             except PeerUnreachable as exc:
@@ -816,19 +818,11 @@ class PeerService:
     def _respond_to(self, conn: Connection, body: Any) -> ZomeCallResponse:
         if not isinstance(body, dict):
             raise ProtocolError("a call request is a map")
-        data, depth = body.get("params"), body.get("depth", 1)
-        signature, binding = body.get("signature"), body.get("binding")
-        if not isinstance(data, bytes) or (signature is None and binding is None):
-            return ZomeCallResponse.authentication_failed(
-                "a remote call needs params with a signature or a session binding"
-            )
+        depth = body.get("depth", 1)
         if not isinstance(depth, int) or depth < 1:
             depth = 1
         try:
-            if binding is not None:
-                params = self._authenticate_bound(conn, data, binding)
-            else:
-                params = self._authenticate(data, signature)
+            params = self._authenticate(conn, body)
         except AuthenticationFailed as exc:
             return ZomeCallResponse.authentication_failed(exc.message)
         c = self.conductor
@@ -841,18 +835,20 @@ class PeerService:
         timeout_ms = min(_call_timeout_ms(body, self.config), limit)
         return c.respond(ZomeCall.from_params(params, depth=depth, timeout_ms=timeout_ms))
 
-    def _authenticate(self, data: bytes, signature: object) -> ZomeCallParams:
-        """Signature over the received bytes, then expiry and replay (any thread)."""
-        if not isinstance(signature, bytes):
+    def _authenticate(self, conn: Connection, body: dict[Any, Any]) -> ZomeCallParams:
+        """A request's params (a call's or a signal's), proven by the provenance's binding to
+        ``conn`` or by a signature over the received bytes; then expiry and replay (any
+        thread)."""
+        data, signature, binding = body.get("params"), body.get("signature"), body.get("binding")
+        if not isinstance(data, bytes) or (signature is None and binding is None):
+            raise AuthenticationFailed("params with a signature or a session binding are needed")
+        if binding is not None:
+            params = decode_call(data)
+            self.bindings.check(conn, params.provenance, binding)
+        elif isinstance(signature, bytes):
+            params = verify_call(data, signature)
+        else:
             raise AuthenticationFailed("the signature must be 64 bytes")
-        params = verify_call(data, signature)
-        self.conductor.check_replay(params)
-        return params
-
-    def _authenticate_bound(self, conn: Connection, data: bytes, binding: object) -> ZomeCallParams:
-        """The provenance's binding to ``conn``, then expiry and replay (any thread)."""
-        params = decode_call(data)
-        self.bindings.check(conn, params.provenance, binding)
         self.conductor.check_replay(params)
         return params
 
@@ -869,11 +865,8 @@ class PeerService:
     async def _on_signal(self, conn: Connection, body: Any) -> None:
         if not isinstance(body, dict):
             return
-        data, signature = body.get("params"), body.get("signature")
-        if not isinstance(data, bytes) or not isinstance(signature, bytes):
-            return
         try:
-            params = self._authenticate(data, signature)
+            params = self._authenticate(conn, body)
         except AuthenticationFailed as exc:
             log.info("remote signal from %r refused: %s", conn, exc.message)
             return
