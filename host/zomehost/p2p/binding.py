@@ -22,8 +22,9 @@ Why this is as strong as a signature per call:
   expiry are still checked in the cell's one nonce window, as for every call.
 
 Remote signals carry the sending agent's binding the same way. Per-call signatures
-(``signature``, as a client signs) stay accepted. The cache is per connection and bounded, so a peer gains nothing by presenting many
-agents: each new one costs it what a signed call would.
+(``signature``, as a client signs) stay accepted. The cache is per connection and bounded,
+so a peer gains nothing by presenting many agents: each new one costs it what a signed call
+would.
 """
 
 from __future__ import annotations
