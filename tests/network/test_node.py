@@ -23,6 +23,7 @@ from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 from zomehost.network import protocol
 from zomehost.network.agent_info import AgentInfo
 from zomehost.network.bootstrap import BootstrapServer
+from zomehost.network.transport import Connection
 
 from .conftest import UNRESTRICTED_ALL, Peer, ok_value
 
@@ -134,16 +135,21 @@ def test_remote_call_with_transferable_secret(peer_factory: Any, probe_bundle: b
     run_pair(peer_factory, probe_bundle, scenario)
 
 
+async def connect_to(a: Peer, cb: CellId) -> Connection:
+    """``a``'s connection to the conductor running ``cb`` (an attacker writes on it by hand)."""
+    node = a.node
+    assert node is not None
+    record = node.directory.get(cb.dna_hash, cb.agent)
+    assert record is not None
+    return await node.transport.connect(record.info.address, record.info.transport_id)
+
+
 def test_forged_and_replayed_calls_fail_authentication(
     peer_factory: Any, probe_bundle: bytes
 ) -> None:
     async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
         await b.grant(cb)
-        node = a.node
-        assert node is not None
-        record = node.directory.get(cb.dna_hash, cb.agent)
-        assert record is not None
-        conn = await node.transport.connect(record.info.address, record.info.transport_id)
+        conn = await connect_to(a, cb)
         key = a.conductor.keystore.signing_key(ca.agent)
 
         def params(provenance: AgentPubKey = ca.agent) -> ZomeCallParams:

@@ -21,7 +21,7 @@ from zomehost.network.transport import Connection
 from zomehost.p2p import binding
 
 from .conftest import Peer, ok_value
-from .test_node import run_pair, wait_for
+from .test_node import connect_to, run_pair, wait_for
 
 
 def _params(
@@ -39,14 +39,6 @@ def _proof(conn: Connection, key: nacl.signing.SigningKey, sender: bytes | None 
     return bytes(key.sign(message).signature)
 
 
-async def _connect(a: Peer, cb: CellId) -> Connection:
-    node = a.node
-    assert node is not None
-    record = node.directory.get(cb.dna_hash, cb.agent)
-    assert record is not None
-    return await node.transport.connect(record.info.address, record.info.transport_id)
-
-
 async def _call(conn: Connection, data: bytes, proof: Any) -> Any:
     body = {"params": data, "binding": proof, "timeout_ms": 5000, "depth": 1}
     return await conn.request(protocol.OP_CALL, body, 5)
@@ -57,7 +49,7 @@ def test_a_binding_authenticates_its_agent_on_its_connection_only(
 ) -> None:
     async def scenario(a: Peer, ca: CellId, b: Peer, cb: CellId) -> None:
         await b.grant(cb)
-        conn = await _connect(a, cb)
+        conn = await connect_to(a, cb)
         key = a.conductor.keystore.signing_key(ca.agent)
         proof = _proof(conn, key)
         assert ok_value(await _call(conn, _params(ca.agent, cb), proof)) == "hi"
@@ -118,7 +110,7 @@ def test_call_remote_binds_once_and_keeps_working(
         await b.grant(cb)
         for i in range(5):
             assert ok_value(await a.call_remote(ca, cb.agent, "echo", f"x{i}")) == f"x{i}"
-        conn = await _connect(a, cb)
+        conn = await connect_to(a, cb)
         key = a.conductor.keystore.signing_key(ca.agent)
         other = nacl.signing.SigningKey.generate()
         other_agent = AgentPubKey.from_core(bytes(other.verify_key))
@@ -142,7 +134,7 @@ def test_remote_signals_go_with_a_binding_and_a_bad_one_is_dropped(
         # the zome's own send_remote_signal: bound to the connection, delivered
         await a.call(ca, "remote_signal", {"agents": [cb.agent.raw], "value": "bound"})
         await wait_for(lambda: any(unpack(x.payload) == "bound" for x in b.signals))
-        conn = await _connect(a, cb)
+        conn = await connect_to(a, cb)
         key = a.conductor.keystore.signing_key(ca.agent)
 
         def signal(value: str) -> bytes:
