@@ -1,8 +1,9 @@
 """A clone disabled while a call runs in it: the call commits nothing, so deleting the
 clone erases everything and nothing comes back.
 
-The call is held just before its commit (a wrapper around the real ``Conductor._commit``
-that waits for the test's go-ahead) while another thread disables and deletes the clone;
+The call is held just before its commit (a wrapper around the real
+``Conductor._commit_ran``, where a cell's calls from outside commit, that waits for the
+test's go-ahead) while another thread disables and deletes the clone;
 then the call goes on. Without the stop it would write its records onto the erased chain.
 A commit already under way when the clone is disabled lands first (the disable waits for
 the chain lock), and is erased with the rest by the delete.
@@ -17,6 +18,7 @@ import pytest
 
 from conftest import NodeFactory
 from zomehost.chain.source_chain import SourceChain, Workspace
+from zomehost.conductor import conductor as conductor_module
 from zomehost.conductor.conductor import Conductor
 from zomehost.core.hash import CellId
 from zomehost.errors import CellStopped
@@ -39,15 +41,15 @@ def test_a_call_in_a_clone_disabled_and_deleted_meanwhile_writes_nothing(
     node, app, cell = _running_clone(node_factory, probe_bundle)
     conductor = node.conductor
     arrived, go = threading.Event(), threading.Event()
-    real_commit = Conductor._commit
+    real_commit = Conductor._commit_ran
 
-    def held_commit(self: Conductor, running: Any, ws: Any, deadline: float) -> Any:
+    def held_commit(self: Conductor, running: Any, batch: Any) -> Any:
         if running.id == cell and not arrived.is_set():
             arrived.set()
             assert go.wait(10)
-        return real_commit(self, running, ws, deadline)
+        return real_commit(self, running, batch)
 
-    monkeypatch.setattr(Conductor, "_commit", held_commit)
+    monkeypatch.setattr(Conductor, "_commit_ran", held_commit)
     outcome: dict[str, Any] = {}
 
     def call() -> None:
@@ -74,15 +76,15 @@ def test_disabling_waits_for_a_commit_under_way_and_the_delete_erases_it(
     node, app, cell = _running_clone(node_factory, probe_bundle)
     conductor = node.conductor
     committing, go = threading.Event(), threading.Event()
-    real_commit = Workspace.commit
+    real_commit = conductor_module.commit_all
 
-    def slow_commit(self: Workspace, *a: Any, **kw: Any) -> Any:
-        if self.chain.cell == cell and not committing.is_set():
+    def slow_commit(workspaces: list[Workspace]) -> Any:
+        if workspaces[0].chain.cell == cell and not committing.is_set():
             committing.set()
             assert go.wait(10)
-        return real_commit(self, *a, **kw)
+        return real_commit(workspaces)
 
-    monkeypatch.setattr(Workspace, "commit", slow_commit)
+    monkeypatch.setattr(conductor_module, "commit_all", slow_commit)
     outcome: dict[str, Any] = {}
 
     def call() -> None:

@@ -558,15 +558,19 @@ class Workspace:
         try:
             self.chain.store.write_group(self.write_into, self)  # shares a sync with others
         except BaseException as exc:
-            if self.wrote_grants:  # not committed: grants read meanwhile are stale all the same
-                self.chain.store.grants_changed()
-                self.wrote_grants = False
-            if not isinstance(exc, HeadMoved):
-                # the hash map may have grown from records of a transaction that did not commit
-                with self.chain._recent_lock:
-                    self.chain._recent = None
+            self.not_committed(exc)
             raise
         return self.committed()
+
+    def not_committed(self, exc: BaseException) -> None:
+        """The commit of these writes failed with ``exc``: forget what it may have left."""
+        if self.wrote_grants:  # not committed: grants read meanwhile are stale all the same
+            self.chain.store.grants_changed()
+            self.wrote_grants = False
+        if not isinstance(exc, HeadMoved):
+            # the hash map may have grown from records of a transaction that did not commit
+            with self.chain._recent_lock:
+                self.chain._recent = None
 
     def write_into(self, txn: lmdb.Transaction) -> None:
         """Put the pending records and schedule writes into an open write transaction (the
@@ -662,6 +666,25 @@ class Workspace:
                 if after != before:  # keep what readers of the last snapshot still need
                     chain._recent = recent.since(before)
         return committed
+
+
+def commit_all(workspaces: list[Workspace]) -> list[list[Record] | BaseException]:
+    """Commit several calls' workspaces of one chain in one group, in this order (a
+    combiner's batch, conductor/combining.py): each in a nested transaction of its own, so
+    one whose head moved leaves the others. Per workspace: its committed records, or the
+    error its commit raised."""
+    if not workspaces:
+        return []
+    store = workspaces[0].chain.store
+    outcomes = store.write_group_many([(ws.write_into, ws) for ws in workspaces])
+    out: list[list[Record] | BaseException] = []
+    for ws, o in zip(workspaces, outcomes, strict=True):
+        if o.error is None:
+            out.append(ws.committed())
+        else:
+            ws.not_committed(o.error)
+            out.append(o.error)
+    return out
 
 
 def _seq_lookup(get: Callable[[HoloHash], Record | None]) -> Callable[[ActionHash], int | None]:

@@ -270,9 +270,19 @@ class Store:
         no caller commits more than one group beyond its own. ``caller`` is what
         :meth:`expect_commit` was told, if anything.
         """
-        me = _GroupJob(job, caller)
+        (outcome,) = self.write_group_many([(job, caller)])
+        return outcome.value()  # type: ignore[no-any-return]
+
+    def write_group_many(
+        self, jobs: list[tuple[Callable[[lmdb.Transaction], Any], object]]
+    ) -> list[Outcome]:
+        """:meth:`write_group` for several ``(job, caller)`` of one thread (the calls a
+        combiner ran, conductor/combining.py): each its own nested transaction in the same
+        group, so one failing leaves the others; one outcome per job, once durable."""
+        mine = [_GroupJob(job, caller) for job, caller in jobs]
+        me = mine[0]
         with self._group_lock:
-            self._group.append(me)
+            self._group.extend(mine)
             lead = not self._leading
             self._leading = True
             if not lead:  # only a waiter needs an event
@@ -282,8 +292,8 @@ class Store:
         if me.event is not None:
             with blocking.waiting():
                 me.event.wait()
-            if not me.lead:  # a leader committed it
-                return me.outcome()  # type: ignore[no-any-return]
+            if not me.lead:  # a leader committed them
+                return [Outcome(j.result, j.error) for j in mine]
         try:
             with self._group_lock:
                 self._linger()
@@ -300,7 +310,12 @@ class Store:
                     nxt.event.set()
                 else:
                     self._leading = False
-        return me.outcome()  # type: ignore[no-any-return]
+        return [Outcome(j.result, j.error) for j in mine]
+
+    @property
+    def commit_s(self) -> float:
+        """A recent group commit's duration, seconds (a moving average; 0 before any)."""
+        return self._commit_s
 
     def _linger(self) -> None:
         """Wait (the group lock held) for the callers this group can expect, at most half
@@ -429,8 +444,24 @@ def _errno_of(exc: lmdb.Error) -> int | None:
     return None
 
 
+class Outcome:
+    """What one job of a group commit gave: its result, or the error it (or the commit)
+    raised."""
+
+    __slots__ = ("error", "result")
+
+    def __init__(self, result: Any, error: BaseException | None) -> None:
+        self.result = result
+        self.error = error
+
+    def value(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 class _GroupJob:
-    """One caller's part of a group commit."""
+    """One job of a group commit."""
 
     __slots__ = ("caller", "done", "error", "event", "job", "lead", "result")
 
@@ -442,11 +473,6 @@ class _GroupJob:
         self.done = False
         self.result: Any = None
         self.error: BaseException | None = None
-
-    def outcome(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.result
 
 
 # -- migration from format 2 ------------------------------------------------------------

@@ -13,12 +13,13 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from zomehost.chain.source_chain import SourceChain, Workspace
+from zomehost.chain.source_chain import SourceChain, Workspace, commit_all
 from zomehost.chain.store import Store
 from zomehost.conductor.app import (
     CLONE_ID_DELIMITER,
@@ -29,6 +30,7 @@ from zomehost.conductor.app import (
     check_clone_modifiers,
 )
 from zomehost.conductor.chain_lock import ChainLock
+from zomehost.conductor.combining import Combiner
 from zomehost.conductor.home import ConductorConfig, Home
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.agent_crypto import AgentCrypto
@@ -90,6 +92,31 @@ class _Code:
     zomes: dict[str, tuple[int, ZomeModule]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """A call authorized and ready to run on ``cell``."""
+
+    cell: Cell
+    zome: str
+    fn: str
+    payload: bytes
+    auth: Authorization
+    deadline: float
+    depth: int = 0
+
+
+@dataclass(slots=True)
+class _Ran:
+    """A call that ran: its value and workspace; what its commit wrote, once it did."""
+
+    call: _Call
+    value: Any
+    ws: Workspace
+    ctx: CallContext
+    zm: ZomeModule
+    committed: list[Record] = dataclasses.field(default_factory=list)
+
+
 class _Owner(NamedTuple):
     """The app a cell runs in, as the cell index keeps it (not the whole app record)."""
 
@@ -113,6 +140,10 @@ class Cell:
         self.revoked = owner.revoked
         self.stopped = False  # disabled while calls ran: they commit nothing (checked locked)
         self.lock = ChainLock()  # shared by commits, exclusive for bridge calls
+        # calls from outside that reach this cell together run on one thread, one commit
+        self.combiner: Combiner[_Call, _Ran] = Combiner(
+            lambda call: conductor._run_call(call), lambda ran: conductor._commit_ran(self, ran)
+        )
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
         self.initialized = False
@@ -800,10 +831,15 @@ class Conductor:
         wanted_ms = min(call.timeout_ms or limits.timeout_ms, limits.timeout_ms)
         deadline = time.monotonic() + wanted_ms / 1000
         auth = self._authorize_with_init(cell, call, deadline)
-        value, _ = self._run_new(
-            cell, call.zome_name, call.fn_name, call.payload, auth, deadline, call.depth
-        )
-        return value
+        if call.depth:  # part of a call tree: it runs on its caller's thread
+            value, _ = self._run_new(
+                cell, call.zome_name, call.fn_name, call.payload, auth, deadline, call.depth
+            )
+            return value
+        job = _Call(cell, call.zome_name, call.fn_name, call.payload, auth, deadline)
+        ran = cell.combiner.run(job, (call.zome_name, call.fn_name))
+        self._finish(cell, ran)
+        return ran.value
 
     def respond(self, call: ZomeCall) -> ZomeCallResponse:
         """:meth:`call_zome` with its outcome as a value: what a peer or a guest receives."""
@@ -905,36 +941,75 @@ class Conductor:
         """Run a call with its own workspace, commit it, then post_commit and signals.
         ``before_commit(value, workspace)`` may add to the commit (a scheduled run's next
         schedule, conductor/scheduling.py)."""
-        ws = Workspace(cell.chain, self.signer(cell.id.agent))
-        ctx, zm = self._context(cell, zome, fn, auth, ws, deadline, depth)
-        value = self.ribosome.run(ctx, zm, fn, payload)
+        ran = self._run_call(_Call(cell, zome, fn, payload, auth, deadline, depth))
         if before_commit is not None:
-            before_commit(value, ws)
-        committed = self._commit(cell, ws, deadline)
-        if committed and "post_commit" in zm.callbacks:
-            self._post_commit(cell, zome, committed, deadline, ctx.signals)
-        self._deliver(ctx.signals)
-        return value, committed
+            before_commit(ran.value, ran.ws)
+        ran.committed = self._commit(cell, ran.ws, deadline)
+        self._finish(cell, ran)
+        return ran.value, ran.committed
+
+    def _run_call(self, call: _Call) -> _Ran:
+        """Run a call's function with a workspace of its own (nothing committed yet)."""
+        cell = call.cell
+        ws = Workspace(cell.chain, self.signer(cell.id.agent))
+        ctx, zm = self._context(cell, call.zome, call.fn, call.auth, ws, call.deadline, call.depth)
+        value = self.ribosome.run(ctx, zm, call.fn, call.payload)
+        return _Ran(call, value, ws, ctx, zm)
+
+    def _finish(self, cell: Cell, ran: _Ran) -> None:
+        """After the commit, on the caller's thread: ``post_commit``, then the signals."""
+        if ran.committed and "post_commit" in ran.zm.callbacks:
+            self._post_commit(
+                cell, ran.call.zome, ran.committed, ran.call.deadline, ran.ctx.signals
+            )
+        self._deliver(ran.ctx.signals)
+
+    def _commit_ran(self, cell: Cell, batch: list[_Ran]) -> list[BaseException | None]:
+        """Commit a combiner's batch of calls on ``cell`` in one group (conductor/combining.py):
+        per call, the error its commit raised, or None."""
+        writing = [r for r in batch if r.ws.pending or r.ws.schedule_writes]
+        errors: dict[int, BaseException] = {}
+        if writing:
+            deadline = max(r.call.deadline for r in writing)
+            try:
+                with self._commit_lock(cell, deadline):
+                    outcomes = commit_all([r.ws for r in writing])
+            except ZomehostError as exc:
+                outcomes = [exc] * len(writing)
+            for r, outcome in zip(writing, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    errors[id(r)] = outcome
+                else:
+                    r.committed = outcome
+        return [errors.get(id(r)) for r in batch]
 
     def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
         """Commit a call's writes, the chain lock held shared: concurrent commits to one
         chain share a transaction and its sync (conductor/chain_lock.py)."""
         if not ws.pending and not ws.schedule_writes:
             return []
+        with self._commit_lock(cell, deadline):
+            return ws.commit()
+
+    @staticmethod
+    @contextmanager
+    def _commit_lock(cell: Cell, deadline: float) -> Iterator[None]:
+        """The chain lock, shared, for a commit; refused if the cell's agent key was revoked
+        or the cell disabled meanwhile (checked under the lock: those wait for commits)."""
         if not cell.lock.acquire(timeout=max(0.0, deadline - time.monotonic()), shared=True):
             raise ChainLocked(
                 f"chain of cell {cell.id} stayed locked by a bridge call past the deadline"
             )
         try:
-            if cell.revoked:  # checked under the lock: a revocation waits for this commit
+            if cell.revoked:
                 raise AgentKeyRevoked(
                     f"the agent key of cell {cell.id} was revoked: the cell writes nothing more"
                 )
-            if cell.stopped:  # checked under the lock: disabling waits for this commit
+            if cell.stopped:
                 raise CellStopped(
                     f"cell {cell.id} was disabled while the call ran: its writes were not committed"
                 )
-            return ws.commit()
+            yield
         finally:
             cell.lock.release()
 

@@ -1,0 +1,235 @@
+"""Call combining: the calls that reach one cell together run on one thread, back to back,
+and commit together.
+
+Why: with more runnable threads than CPUs, a Python process spends its time handing the
+GIL from thread to thread, and on a VM each hand-over costs tens of microseconds (four
+threads writing to one cell lost ~40 % of their time to it: docs/performance.md). So a call
+that arrives while another call on its cell is running does not start a thread of its own
+beside it: it waits in the cell's line, and the running call's thread — the *combiner* —
+runs the waiting calls after its own, then commits all their writes in one group
+(``Store.write_group_many``: one transaction, one sync, each call's writes in a nested
+transaction of their own). Each caller then finishes its own call (``post_commit``, signals)
+on its own thread.
+
+Theory of operation, for one cell:
+
+* A call that finds nobody combining becomes the combiner. It runs its own call, then takes
+  the calls waiting in line, one at a time, until the line is empty and as many calls as
+  the last batch had are in (it waits a moment, :data:`LINGER_S`, for those: callers that
+  each wait for their commit come back together), or the batch is :data:`MAX_BATCH` calls
+  or :data:`BATCH_BUDGET_S` long. Then it hands the combiner's place to the oldest caller
+  still waiting and commits the batch.
+* A combiner only takes calls that are fast: whose function's recent runs took less than
+  :data:`FAST_S`, and none ever took :data:`SLOW_S`. Others (and functions never seen) are
+  handed back at once and run on their own thread. (A taken call that runs long holds the
+  combiner's own caller until it ends: a function can do that once, then it is never taken
+  again.)
+* No caller waits on others' calls for more than :data:`WAIT_S` at a time: a call still in
+  line then runs on its own thread (and while the combiner's current call has run that
+  long, calls that arrive do not queue at all), and a call the combiner has run whose batch is not
+  closed yet (a call after it runs long) is committed by its own thread. A call that
+  raised returns at once. So one slow call never holds a line of fast ones.
+
+Nothing about a call changes with who runs it: each has its own workspace, deadline and
+budgets, and its outcome (value or typed error) reaches its own caller.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+from zomehost.core import blocking
+
+I = TypeVar("I")  # noqa: E741 - a call as the conductor hands it over
+R = TypeVar("R")  # what running it gave, before its commit
+
+MAX_BATCH = 8
+BATCH_BUDGET_S = 0.002  # a batch's running time past which the combiner takes no more
+LINGER_S = 0.0005  # the longest a combiner waits for the callers it expects
+FAST_S = 0.001  # a function whose recent runs took less is taken into batches
+SLOW_S = 0.01  # a function that once took this long is never taken again
+WAIT_S = 0.005  # the longest a call waits in line before it runs on its own thread
+_EMA = 0.25  # weight of the newest run in a function's running time
+
+# a call's way through the line
+_QUEUED = 0  # waiting to be taken
+_TAKEN = 1  # a combiner runs it
+_RAN = 2  # it ran; its batch is not closed yet
+_COMMITTING = 3  # its batch is being committed
+_DONE = 4  # its outcome is in
+_LEAD = 5  # it combines (the place was free, or handed to it)
+_ALONE = 6  # it runs on its own thread
+_COMMIT_ALONE = 7  # it ran; its own thread commits it
+
+
+class _Waiter(Generic[I, R]):
+    """One call in a cell's line."""
+
+    __slots__ = ("error", "event", "item", "key", "result", "state")
+
+    def __init__(self, item: I, key: Hashable) -> None:
+        self.item = item
+        self.key = key
+        self.state = _QUEUED
+        self.event = threading.Event()
+        self.result: R | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> R:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+class Combiner(Generic[I, R]):
+    """One cell's line of calls.
+
+    ``run_call(item)`` runs a call's function (raising its error); ``commit(results)``
+    commits a batch's writes and returns, for each, the error its commit raised or None.
+    """
+
+    def __init__(
+        self,
+        run_call: Callable[[I], R],
+        commit: Callable[[list[R]], list[BaseException | None]],
+    ) -> None:
+        self._run_call = run_call
+        self._commit = commit
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        self._line: deque[_Waiter[I, R]] = deque()
+        self._combining = False
+        self._last_batch = 1
+        self._seconds: dict[Hashable, float] = {}  # a function's recent running time
+        self._slow: set[Hashable] = set()  # functions that once ran long
+        self._busy_since: float | None = None  # when the combiner's current call started
+
+    def run(self, item: I, key: Hashable) -> R:
+        """Run one call (``key``: its function) and commit it; its result, or its error."""
+        me: _Waiter[I, R] = _Waiter(item, key)
+        with self._lock:
+            if not self._combining:
+                self._combining = True
+                me.state = _LEAD
+            elif self._stuck():
+                me.state = _ALONE
+            else:
+                self._line.append(me)
+                self._arrived.notify()  # a lingering combiner takes it at once
+        if me.state == _QUEUED:
+            self._wait(me)
+        if me.state == _LEAD:
+            self._lead(me)
+        elif me.state == _ALONE:
+            if self._run(me):
+                self._commit_alone(me)
+        elif me.state == _COMMIT_ALONE:
+            self._commit_alone(me)
+        return me.outcome()
+
+    def _stuck(self) -> bool:
+        """Under the lock: the combiner's current call has run for :data:`WAIT_S` already
+        (a call arriving now would only wait that long in line, then run alone)."""
+        since = self._busy_since
+        return since is not None and time.perf_counter() - since > WAIT_S
+
+    def _wait(self, me: _Waiter[I, R]) -> None:
+        """Wait in line until handed the combiner's place, handed back or done; at most
+        :data:`WAIT_S` at a time for others' calls."""
+        with blocking.waiting():
+            while not me.event.wait(WAIT_S):
+                with self._lock:
+                    if me.state == _QUEUED:  # nobody took it in time: it runs on its own
+                        self._line.remove(me)
+                        me.state = _ALONE
+                        return
+                    if me.state == _RAN:  # a call after it runs long: it commits alone
+                        me.state = _COMMIT_ALONE
+                        return
+                    # taken (its own call runs) or committing: its outcome comes
+
+    def _commit_alone(self, me: _Waiter[I, R]) -> None:
+        try:
+            (me.error,) = self._commit([me.result])  # type: ignore[list-item]
+        except BaseException as exc:
+            me.error = exc
+
+    def _lead(self, me: _Waiter[I, R]) -> None:
+        batch = [me] if self._run(me, lead=True) else []
+        start = time.perf_counter()
+        linger_until = start + LINGER_S
+        taken = 1
+        while taken < MAX_BATCH and time.perf_counter() - start < BATCH_BUDGET_S:
+            with self._lock:
+                nxt = self._take()
+                if nxt is None:
+                    left = linger_until - time.perf_counter()
+                    if taken >= self._last_batch or left <= 0:
+                        break
+                    with blocking.waiting():
+                        self._arrived.wait(left)
+                    continue
+            taken += 1
+            ran = self._run(nxt, lead=True)
+            with self._lock:
+                if ran:
+                    nxt.state = _RAN
+                    batch.append(nxt)
+                else:  # it raised: its caller has its outcome now
+                    nxt.state = _DONE
+                    nxt.event.set()
+        with self._lock:
+            self._last_batch = taken
+            # calls whose own threads took them back to commit are not this batch's
+            batch = [w for w in batch if w is me or w.state == _RAN]
+            for w in batch:
+                w.state = _COMMITTING
+            if self._line:  # the oldest caller still waiting combines next
+                nxt = self._line.popleft()
+                nxt.state = _LEAD
+                nxt.event.set()
+            else:
+                self._combining = False
+        try:
+            errors = self._commit([w.result for w in batch]) if batch else []  # type: ignore[misc]
+        except BaseException as exc:
+            errors = [exc] * len(batch)
+        for w, error in zip(batch, errors, strict=True):
+            w.error = error
+            if w is not me:
+                w.state = _DONE
+                w.event.set()
+
+    def _take(self) -> _Waiter[I, R] | None:
+        """Under the lock: the next waiting call this combiner may run; the slow ones or
+        never seen are handed back to run on their own threads."""
+        while self._line:
+            w = self._line.popleft()
+            if self._seconds.get(w.key, FAST_S) < FAST_S and w.key not in self._slow:
+                w.state = _TAKEN
+                return w
+            w.state = _ALONE
+            w.event.set()
+        return None
+
+    def _run(self, w: _Waiter[I, R], *, lead: bool = False) -> bool:
+        """Run one call; keep its result (True) or its error, and its function's time."""
+        t0 = time.perf_counter()
+        if lead:
+            self._busy_since = t0
+        try:
+            w.result = self._run_call(w.item)
+        except BaseException as exc:  # handed to the call's own caller
+            w.error = exc
+        took = time.perf_counter() - t0
+        with self._lock:
+            self._busy_since = None if lead else self._busy_since
+            before = self._seconds.get(w.key)
+            self._seconds[w.key] = took if before is None else before + (took - before) * _EMA
+            if took >= SLOW_S:
+                self._slow.add(w.key)
+        return w.error is None

@@ -1,0 +1,288 @@
+"""Call combining (conductor/combining.py), driven with plain functions so each case is
+exact: who runs a call, what one commit holds, and that no call waits long on another's.
+
+A "call" here is a name; running it records the thread it ran on and may wait for the
+test's go-ahead; a commit records the batch it got.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from zomehost.conductor import combining
+from zomehost.conductor.combining import Combiner
+
+
+class Calls:
+    """Calls for a :class:`Combiner`: ``hold`` names wait for their event before they end."""
+
+    def __init__(self) -> None:
+        self.ran_on: dict[str, int] = {}
+        self.commits: list[list[str]] = []
+        self.hold: dict[str, threading.Event] = {}
+        self.started: dict[str, threading.Event] = {}
+        self.fail_run: set[str] = set()
+        self.fail_commit: set[str] = set()
+        self.combiner: Combiner[str, str] = Combiner(self.run_call, self.commit)
+
+    def run_call(self, name: str) -> str:
+        self.ran_on[name] = threading.get_ident()
+        self.started.setdefault(name, threading.Event()).set()
+        if name in self.hold:
+            assert self.hold[name].wait(10)
+        if name in self.fail_run:
+            raise ValueError(f"{name} failed")
+        return f"{name}!"
+
+    def commit(self, results: list[str]) -> list[BaseException | None]:
+        self.commits.append(results)
+        return [KeyError(r) if r[:-1] in self.fail_commit else None for r in results]
+
+    def learn(self, *keys: str) -> None:
+        """Each function run once alone: known fast from then on."""
+        for k in keys:
+            assert self.combiner.run(f"learn {k}", k) == f"learn {k}!"
+        self.commits.clear()
+
+    def start(self, name: str, key: str) -> Caller:
+        return Caller(self, name, key)
+
+    def queued(self, n: int) -> None:
+        """Wait until ``n`` calls wait in the line."""
+        deadline = time.monotonic() + 10
+        while len(self.combiner._line) < n:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+
+
+class Caller(threading.Thread):
+    def __init__(self, calls: Calls, name: str, key: str) -> None:
+        super().__init__(daemon=True)
+        self.calls, self.call_name, self.key = calls, name, key
+        self.result: str | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.result = self.calls.combiner.run(self.call_name, self.key)
+        except BaseException as exc:
+            self.error = exc
+
+    def done(self) -> Caller:
+        self.join(10)
+        assert not self.is_alive()
+        return self
+
+
+@contextmanager
+def waits(seconds: float) -> Iterator[None]:
+    """A shorter :data:`WAIT_S` (the tests that need it hold a call far longer)."""
+    before = combining.WAIT_S
+    combining.WAIT_S = seconds
+    try:
+        yield
+    finally:
+        combining.WAIT_S = before
+
+
+def lead_with(calls: Calls) -> Caller:
+    """A combiner whose own call runs until the test releases it."""
+    calls.hold["lead"] = threading.Event()
+    leader = calls.start("lead", "f")
+    assert calls.started.setdefault("lead", threading.Event()).wait(10)
+    return leader
+
+
+def release_when_queued(calls: Calls, n: int) -> None:
+    calls.queued(n)
+    calls.hold["lead"].set()
+
+
+def test_calls_that_arrive_together_run_on_the_combiners_thread_and_commit_once() -> None:
+    calls = Calls()
+    calls.learn("f")
+    leader = lead_with(calls)
+    others = [calls.start(f"c{i}", "f") for i in range(3)]
+    release_when_queued(calls, 3)
+    assert leader.done().result == "lead!"
+    for c in others:
+        assert c.done().result == f"{c.call_name}!"
+        assert calls.ran_on[c.call_name] == leader.ident  # run by the combiner
+    assert sorted(calls.commits[0]) == sorted(["lead!", "c0!", "c1!", "c2!"])
+    assert len(calls.commits) == 1
+
+
+def test_a_call_alone_runs_on_its_own_thread() -> None:
+    calls = Calls()
+    c = calls.start("solo", "f").done()
+    assert c.result == "solo!" and calls.ran_on["solo"] == c.ident
+    assert calls.commits == [["solo!"]]
+
+
+def test_slow_or_unknown_functions_are_handed_back_to_their_own_threads() -> None:
+    calls = Calls()
+    calls.learn("f")
+    calls.hold["learn slow"] = threading.Event()
+    learning = calls.start("learn slow", "slow")
+    time.sleep(combining.FAST_S * 3)
+    calls.hold["learn slow"].set()
+    learning.done()  # "slow" took longer than FAST_S
+    leader = lead_with(calls)
+    slow, new = calls.start("s", "slow"), calls.start("n", "never seen")
+    release_when_queued(calls, 2)
+    for c in (leader, slow, new):
+        c.done()
+    assert calls.ran_on["s"] == slow.ident and calls.ran_on["n"] == new.ident
+    assert slow.result == "s!" and new.result == "n!"
+
+
+def test_a_call_waits_in_line_at_most_wait_s_then_runs_on_its_own() -> None:
+    calls = Calls()
+    calls.learn("f")
+    with waits(0.02):
+        leader = lead_with(calls)  # its own call runs long
+        c = calls.start("c", "f").done()
+        assert leader.is_alive()  # still running when the waiting call is done
+        calls.hold["lead"].set()
+        leader.done()
+    assert c.result == "c!" and calls.ran_on["c"] == c.ident
+
+
+def test_a_call_that_ran_is_not_held_by_a_slow_call_after_it() -> None:
+    """The combiner ran ``fast``, then took ``slow`` (known fast until now): ``fast`` is
+    committed by its own thread and returns while ``slow`` still runs."""
+    calls = Calls()
+    calls.learn("f", "g")
+    with waits(0.02):
+        leader = lead_with(calls)
+        fast = calls.start("fast", "f")
+        calls.queued(1)
+        calls.hold["slow"] = threading.Event()
+        slow = calls.start("slow", "g")
+        release_when_queued(calls, 2)
+        assert calls.started.setdefault("slow", threading.Event()).wait(10)
+        assert fast.done().result == "fast!"
+        assert slow.is_alive() and leader.is_alive()
+        calls.hold["slow"].set()
+        assert slow.done().result == "slow!" and leader.done().result == "lead!"
+    assert calls.ran_on["fast"] == calls.ran_on["slow"] == leader.ident
+    assert ["fast!"] in calls.commits  # committed alone
+    assert all("fast!" not in c or len(c) == 1 for c in calls.commits)  # and only once
+
+
+def test_errors_stay_with_their_own_call() -> None:
+    calls = Calls()
+    calls.learn("f")
+    calls.fail_run.add("bad run")
+    calls.fail_commit.add("bad commit")
+    leader = lead_with(calls)
+    callers = [calls.start(n, "f") for n in ("bad run", "bad commit", "good")]
+    release_when_queued(calls, 3)
+    leader.done()
+    bad_run, bad_commit, good = (c.done() for c in callers)
+    assert isinstance(bad_run.error, ValueError)
+    assert isinstance(bad_commit.error, KeyError)
+    assert good.result == "good!" and good.error is None and leader.result == "lead!"
+    assert all("bad run!" not in c for c in calls.commits)  # a call that raised commits nothing
+
+
+def test_the_next_combiner_runs_while_a_batch_commits() -> None:
+    """The combiner's place is handed on before the commit: calls that arrive meanwhile
+    run while the first batch's commit (held here) is still under way."""
+    calls = Calls()
+    calls.learn("f")
+    committing, go = threading.Event(), threading.Event()
+    real = calls.commit
+
+    def held(results: list[str]) -> list[BaseException | None]:
+        if "first!" in results:
+            committing.set()
+            assert go.wait(10)
+        return real(results)
+
+    calls.combiner._commit = held
+    first = calls.start("first", "f")
+    assert committing.wait(10)
+    second = calls.start("second", "f").done()
+    assert second.result == "second!" and first.is_alive()
+    go.set()
+    assert first.done().result == "first!"
+
+
+@pytest.mark.parametrize("threads", [2, 8])
+def test_many_callers_each_get_their_own_outcome(threads: int) -> None:
+    calls = Calls()
+    calls.learn("f")
+    results: dict[str, str] = {}
+
+    def caller(t: int) -> None:
+        for i in range(200):
+            name = f"t{t}.{i}"
+            results[name] = calls.combiner.run(name, "f")
+
+    ts = [threading.Thread(target=caller, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert results == {f"t{t}.{i}": f"t{t}.{i}!" for t in range(threads) for i in range(200)}
+    committed = [r for c in calls.commits for r in c]
+    assert sorted(committed) == sorted(results.values())  # each committed exactly once
+
+
+def test_a_closed_batch_hands_the_combiners_place_to_the_oldest_waiting_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = Calls()
+    calls.learn("f")
+    monkeypatch.setattr(combining, "MAX_BATCH", 2)
+    with waits(30):  # a call left in line would hang the test
+        leader = lead_with(calls)
+        in_line = [calls.start(f"c{i}", "f") for i in range(3)]
+        release_when_queued(calls, 3)
+        for c in in_line:
+            c.done()
+        leader.done()
+    c1 = in_line[1]
+    assert calls.ran_on["c0"] == leader.ident  # the first batch: lead, c0
+    assert calls.ran_on["c1"] == c1.ident  # c1 combines next, and takes c2
+    assert calls.ran_on["c2"] == c1.ident
+    assert len(calls.commits) == 2
+
+
+def test_a_function_that_once_ran_long_is_never_taken_again() -> None:
+    calls = Calls()
+    calls.learn("f", "g")
+    calls.hold["learn g"] = threading.Event()
+    slow_once = calls.start("learn g", "g")
+    time.sleep(combining.SLOW_S * 2)
+    calls.hold["learn g"].set()
+    slow_once.done()
+    for i in range(50):  # fast again, many times: its running time is short once more
+        assert calls.combiner.run(f"g{i}", "g") == f"g{i}!"
+    leader = lead_with(calls)
+    g = calls.start("g", "g")
+    release_when_queued(calls, 1)
+    leader.done()
+    assert g.done().result == "g!" and calls.ran_on["g"] == g.ident  # not the combiner's
+
+
+def test_while_the_combiners_call_runs_long_arriving_calls_do_not_queue() -> None:
+    calls = Calls()
+    calls.learn("f")
+    with waits(0.5):
+        leader = lead_with(calls)
+        time.sleep(0.6)  # the combiner's own call has run longer than WAIT_S
+        t0 = time.monotonic()
+        c = calls.start("c", "f").done()
+        assert time.monotonic() - t0 < 0.4  # it did not wait WAIT_S in line
+        assert leader.is_alive()
+        calls.hold["lead"].set()
+        leader.done()
+    assert c.result == "c!" and calls.ran_on["c"] == c.ident
