@@ -286,3 +286,33 @@ def test_while_the_combiners_call_runs_long_arriving_calls_do_not_queue() -> Non
         calls.hold["lead"].set()
         leader.done()
     assert c.result == "c!" and calls.ran_on["c"] == c.ident
+
+
+def test_a_new_combiner_lets_the_callers_it_expects_queue_before_its_own_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = Calls()
+    calls.learn("f")
+    leader = lead_with(calls)  # a first batch of four
+    first = [calls.start(f"a{i}", "f") for i in range(3)]
+    release_when_queued(calls, 3)
+    for c in [leader, *first]:
+        c.done()
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 10.0)
+    in_line_when_run: dict[str, int] = {}
+    real = calls.run_call
+
+    def run_call(name: str) -> str:
+        in_line_when_run[name] = len(calls.combiner._line)
+        return real(name)
+
+    calls.combiner._run_call = run_call
+    callers = []
+    with waits(30):
+        for i in range(4):  # they come back one by one
+            callers.append(calls.start(f"b{i}", "f"))
+            time.sleep(0.05)
+        for c in callers:
+            assert c.done().result == f"{c.call_name}!"
+    assert in_line_when_run["b0"] == 3  # b0 combined, and ran once the others were in line
+    assert {calls.ran_on[f"b{i}"] for i in range(4)} == {callers[0].ident}

@@ -13,7 +13,10 @@ on its own thread.
 
 Theory of operation, for one cell:
 
-* A call that finds nobody combining becomes the combiner. It runs its own call, then takes
+* A call that finds nobody combining becomes the combiner. If its last batch had others,
+  it first waits a moment (:data:`PRE_LINGER_S`) for as many to queue: those callers are
+  just back from their answers, and they queue faster while it sleeps than while it holds
+  the GIL. It runs its own call, then takes
   the calls waiting in line, one at a time, until the line is empty and as many calls as
   the last batch had are in (it waits a moment, :data:`LINGER_S`, for those: callers that
   each wait for their commit come back together), or the batch is :data:`MAX_BATCH` calls
@@ -50,6 +53,7 @@ R = TypeVar("R")  # what running it gave, before its commit
 MAX_BATCH = 8
 BATCH_BUDGET_S = 0.002  # a batch's running time past which the combiner takes no more
 LINGER_S = 0.0005  # the longest a combiner waits for the callers it expects
+PRE_LINGER_S = 0.0005  # the longest a new combiner waits for them before its own call
 FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
 WAIT_S = 0.005  # the longest a call waits in line before it runs on its own thread
@@ -107,6 +111,7 @@ class Combiner(Generic[I, R]):
         self._seconds: dict[Hashable, float] = {}  # a function's recent running time
         self._slow: set[Hashable] = set()  # functions that once ran long
         self._busy_since: float | None = None  # when the combiner's current call started
+        self._wake_at = 1  # calls in line that wake a waiting combiner
 
     def run(self, item: I, key: Hashable) -> R:
         """Run one call (``key``: its function) and commit it; its result, or its error."""
@@ -119,7 +124,8 @@ class Combiner(Generic[I, R]):
                 me.state = _ALONE
             else:
                 self._line.append(me)
-                self._arrived.notify()  # a lingering combiner takes it at once
+                if len(self._line) >= self._wake_at:
+                    self._arrived.notify()  # a lingering combiner takes it at once
         if me.state == _QUEUED:
             self._wait(me)
         if me.state == _LEAD:
@@ -159,6 +165,11 @@ class Combiner(Generic[I, R]):
             me.error = exc
 
     def _lead(self, me: _Waiter[I, R]) -> None:
+        if self._last_batch > 1:  # let the expected callers queue first, while the GIL is free
+            with self._lock, blocking.waiting():
+                self._wake_at = self._last_batch - 1
+                self._arrived.wait_for(lambda: len(self._line) >= self._wake_at, PRE_LINGER_S)
+                self._wake_at = 1
         batch = [me] if self._run(me, lead=True) else []
         start = time.perf_counter()
         linger_until = start + LINGER_S
