@@ -74,12 +74,12 @@ class _Waiter(Generic[I, R]):
     """One call in a cell's line."""
 
     __slots__ = ("error", "event", "item", "key", "result", "state")
+    event: threading.Event  # made as it joins the line (a call that leads needs none)
 
     def __init__(self, item: I, key: Hashable) -> None:
         self.item = item
         self.key = key
         self.state = _QUEUED
-        self.event = threading.Event()
         self.result: R | None = None
         self.error: BaseException | None = None
 
@@ -123,6 +123,7 @@ class Combiner(Generic[I, R]):
             elif self._stuck():
                 me.state = _ALONE
             else:
+                me.event = threading.Event()
                 self._line.append(me)
                 if len(self._line) >= self._wake_at:
                     self._arrived.notify()  # a lingering combiner takes it at once
@@ -171,6 +172,16 @@ class Combiner(Generic[I, R]):
                 self._arrived.wait_for(lambda: len(self._line) >= self._wake_at, PRE_LINGER_S)
                 self._wake_at = 1
         batch = [me] if self._run(me, lead=True) else []
+        with self._lock:
+            if not self._line and self._last_batch <= 1:  # alone, and nobody expected
+                self._combining = False
+                alone = True
+            else:
+                alone = False
+        if alone:
+            if batch:
+                self._commit_alone(me)
+            return
         start = time.perf_counter()
         linger_until = start + LINGER_S
         taken = 1
@@ -237,10 +248,12 @@ class Combiner(Generic[I, R]):
         except BaseException as exc:  # handed to the call's own caller
             w.error = exc
         took = time.perf_counter() - t0
-        with self._lock:
-            self._busy_since = None if lead else self._busy_since
-            before = self._seconds.get(w.key)
-            self._seconds[w.key] = took if before is None else before + (took - before) * _EMA
-            if took >= SLOW_S:
-                self._slow.add(w.key)
+        if lead:
+            self._busy_since = None
+        # only the combiner and calls on their own threads write these: a lost update of
+        # a running time (two finishing at once) only delays what it learns by one run
+        before = self._seconds.get(w.key)
+        self._seconds[w.key] = took if before is None else before + (took - before) * _EMA
+        if took >= SLOW_S:
+            self._slow.add(w.key)
         return w.error is None

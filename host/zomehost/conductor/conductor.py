@@ -92,7 +92,7 @@ class _Code:
     zomes: dict[str, tuple[int, ZomeModule]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Call:
     """A call authorized and ready to run on ``cell``."""
 
@@ -968,19 +968,20 @@ class Conductor:
         """Commit a combiner's batch of calls on ``cell`` in one group (conductor/combining.py):
         per call, the error its commit raised, or None."""
         writing = [r for r in batch if r.ws.pending or r.ws.schedule_writes]
+        if not writing:
+            return [None] * len(batch)
+        deadline = max(r.call.deadline for r in writing)
+        try:
+            with self._commit_lock(cell, deadline):
+                outcomes = commit_all([r.ws for r in writing])
+        except ZomehostError as exc:
+            outcomes = [exc] * len(writing)
         errors: dict[int, BaseException] = {}
-        if writing:
-            deadline = max(r.call.deadline for r in writing)
-            try:
-                with self._commit_lock(cell, deadline):
-                    outcomes = commit_all([r.ws for r in writing])
-            except ZomehostError as exc:
-                outcomes = [exc] * len(writing)
-            for r, outcome in zip(writing, outcomes, strict=True):
-                if isinstance(outcome, BaseException):
-                    errors[id(r)] = outcome
-                else:
-                    r.committed = outcome
+        for r, outcome in zip(writing, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                errors[id(r)] = outcome
+            else:
+                r.committed = outcome
         return [errors.get(id(r)) for r in batch]
 
     def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
