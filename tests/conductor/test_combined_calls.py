@@ -31,7 +31,7 @@ def _held_batch(
     thread ran each value."""
     cell = app.cell_id()
     combiner = node.conductor.cell(cell).combiner
-    monkeypatch.setattr(combining, "FAST_S", 10.0)  # this machine's speed is not the point
+    assert combiner._combinable(("a", "create_entry")), "learn() it first"
     real_run, real_commit = Conductor._run_call, Conductor._commit_ran
     ran_on: dict[str, int] = {}
     batches: list[list[int]] = []
@@ -73,9 +73,17 @@ def _held_batch(
     return outcomes, batches, ran_on
 
 
+def learn(node: Node, app: AppHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One create_entry alone: the cell's combiner knows it writes (and, with this machine's
+    speed not the point, that it is fast)."""
+    monkeypatch.setattr(combining, "FAST_S", 10.0)
+    node.call(app.cell_id(), "a", "create_entry", {"value": "first", "relaxed": True}, app.agent)
+
+
 def test_relaxed_writes_arriving_together_commit_as_one_batch(
     alice: AppHandle, node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    learn(node, alice, monkeypatch)
     before = len(node.records(alice.cell_id()))
     payloads = [{"value": f"w{k}", "relaxed": True} for k in range(4)]
     outcomes, batches, ran_on = _held_batch(node, alice, monkeypatch, payloads)
@@ -97,6 +105,7 @@ def test_strict_writes_in_one_batch_keep_strict_ordering(
 ) -> None:
     """Strict writes made on the same head: the first commits, the others are refused
     (HeadMoved) and leave nothing, exactly as when they run side by side."""
+    learn(node, alice, monkeypatch)
     before = len(node.records(alice.cell_id()))
     payloads = [{"value": f"s{k}"} for k in range(3)]
     outcomes, batches, _ = _held_batch(node, alice, monkeypatch, payloads)

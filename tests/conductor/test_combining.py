@@ -28,7 +28,10 @@ class Calls:
         self.started: dict[str, threading.Event] = {}
         self.fail_run: set[str] = set()
         self.fail_commit: set[str] = set()
-        self.combiner: Combiner[str, str] = Combiner(self.run_call, self.commit)
+        self.reads: set[str] = set()  # calls that write nothing
+        self.combiner: Combiner[str, str] = Combiner(
+            self.run_call, self.commit, lambda result: result[:-1] not in self.reads
+        )
 
     def run_call(self, name: str) -> str:
         self.ran_on[name] = threading.get_ident()
@@ -125,7 +128,7 @@ def test_a_call_alone_runs_on_its_own_thread() -> None:
     assert calls.commits == [["solo!"]]
 
 
-def test_slow_or_unknown_functions_are_handed_back_to_their_own_threads() -> None:
+def test_slow_or_unknown_functions_run_on_their_own_threads() -> None:
     calls = Calls()
     calls.learn("f")
     calls.hold["learn slow"] = threading.Event()
@@ -133,11 +136,12 @@ def test_slow_or_unknown_functions_are_handed_back_to_their_own_threads() -> Non
     time.sleep(combining.FAST_S * 3)
     calls.hold["learn slow"].set()
     learning.done()  # "slow" took longer than FAST_S
-    leader = lead_with(calls)
-    slow, new = calls.start("s", "slow"), calls.start("n", "never seen")
-    release_when_queued(calls, 2)
-    for c in (leader, slow, new):
-        c.done()
+    with waits(30):  # one left in line would hang the test
+        leader = lead_with(calls)
+        slow, new = calls.start("s", "slow").done(), calls.start("n", "never seen").done()
+        assert leader.is_alive()  # neither waited for the combiner
+        calls.hold["lead"].set()
+        leader.done()
     assert calls.ran_on["s"] == slow.ident and calls.ran_on["n"] == new.ident
     assert slow.result == "s!" and new.result == "n!"
 
@@ -266,11 +270,13 @@ def test_a_function_that_once_ran_long_is_never_taken_again() -> None:
     slow_once.done()
     for i in range(50):  # fast again, many times: its running time is short once more
         assert calls.combiner.run(f"g{i}", "g") == f"g{i}!"
-    leader = lead_with(calls)
-    g = calls.start("g", "g")
-    release_when_queued(calls, 1)
-    leader.done()
-    assert g.done().result == "g!" and calls.ran_on["g"] == g.ident  # not the combiner's
+    with waits(30):
+        leader = lead_with(calls)
+        g = calls.start("g", "g").done()  # did not queue behind the combiner
+        assert leader.is_alive()
+        calls.hold["lead"].set()
+        leader.done()
+    assert g.result == "g!" and calls.ran_on["g"] == g.ident
 
 
 def test_while_the_combiners_call_runs_long_arriving_calls_do_not_queue() -> None:
@@ -316,3 +322,46 @@ def test_a_new_combiner_lets_the_callers_it_expects_queue_before_its_own_call(
             assert c.done().result == f"{c.call_name}!"
     assert in_line_when_run["b0"] == 3  # b0 combined, and ran once the others were in line
     assert {calls.ran_on[f"b{i}"] for i in range(4)} == {callers[0].ident}
+
+
+def test_calls_that_write_nothing_never_wait_in_line() -> None:
+    """A read has no commit to share: it runs on its own thread at once, even while a
+    combiner runs (it never waits, nor wakes anyone)."""
+    calls = Calls()
+    calls.learn("f")
+    calls.reads.add("learn r")
+    calls.learn("r")  # its last run wrote nothing
+    calls.reads.add("read")
+    with waits(30):  # a read left in line would hang the test
+        leader = lead_with(calls)
+        read = calls.start("read", "r").done()
+        assert leader.is_alive() and not calls.combiner._line
+        calls.hold["lead"].set()
+        leader.done()
+    assert read.result == "read!" and calls.ran_on["read"] == read.ident
+
+
+def test_a_function_that_has_not_written_yet_runs_on_its_own() -> None:
+    calls = Calls()
+    calls.learn("f")
+    with waits(30):
+        leader = lead_with(calls)
+        new = calls.start("new", "never seen").done()  # did not queue behind the combiner
+        assert leader.is_alive()
+        calls.hold["lead"].set()
+        leader.done()
+    assert calls.ran_on["new"] == new.ident
+
+
+def test_a_call_whose_function_turned_slow_while_it_waited_is_handed_back() -> None:
+    calls = Calls()
+    calls.learn("f")
+    with waits(30):
+        leader = lead_with(calls)
+        c = calls.start("c", "f")
+        calls.queued(1)
+        calls.combiner._slow.add("f")  # as if another call of it had just run long
+        calls.hold["lead"].set()
+        leader.done()
+        c.done()
+    assert c.result == "c!" and calls.ran_on["c"] == c.ident

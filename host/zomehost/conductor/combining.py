@@ -22,9 +22,12 @@ Theory of operation, for one cell:
   each wait for their commit come back together), or the batch is :data:`MAX_BATCH` calls
   or :data:`BATCH_BUDGET_S` long. Then it hands the combiner's place to the oldest caller
   still waiting and commits the batch.
-* A combiner only takes calls that are fast: whose function's recent runs took less than
-  :data:`FAST_S`, and none ever took :data:`SLOW_S`. Others (and functions never seen) are
-  handed back at once and run on their own thread. (A taken call that runs long holds the
+* Only calls that have a commit to share and are fast join the line: those of a function
+  whose last run wrote, whose recent runs took less than :data:`FAST_S` and none ever
+  :data:`SLOW_S`. Others (reads, functions never seen) run on their own thread as if there
+  were no combining: reads gain nothing from it, and the worker pool already runs them
+  one after the other without a wake-up each. One that turns slow while in line is handed
+  back. (A taken call that runs long holds the
   combiner's own caller until it ends: a function can do that once, then it is never taken
   again.)
 * No caller waits on others' calls for more than :data:`WAIT_S` at a time: a call still in
@@ -93,16 +96,20 @@ class Combiner(Generic[I, R]):
     """One cell's line of calls.
 
     ``run_call(item)`` runs a call's function (raising its error); ``commit(results)``
-    commits a batch's writes and returns, for each, the error its commit raised or None.
+    commits a batch's writes and returns, for each, the error its commit raised or None;
+    ``wrote(result)`` tells whether a call that ran has writes to commit.
     """
 
     def __init__(
         self,
         run_call: Callable[[I], R],
         commit: Callable[[list[R]], list[BaseException | None]],
+        wrote: Callable[[R], bool],
     ) -> None:
         self._run_call = run_call
         self._commit = commit
+        self._wrote = wrote
+        self._writers: set[Hashable] = set()  # functions whose last run wrote
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._line: deque[_Waiter[I, R]] = deque()
@@ -116,6 +123,10 @@ class Combiner(Generic[I, R]):
     def run(self, item: I, key: Hashable) -> R:
         """Run one call (``key``: its function) and commit it; its result, or its error."""
         me: _Waiter[I, R] = _Waiter(item, key)
+        if not self._combinable(key):  # nothing to share: it runs as if alone
+            if self._run(me):
+                self._commit_alone(me)
+            return me.outcome()
         with self._lock:
             if not self._combining:
                 self._combining = True
@@ -137,6 +148,15 @@ class Combiner(Generic[I, R]):
         elif me.state == _COMMIT_ALONE:
             self._commit_alone(me)
         return me.outcome()
+
+    def _combinable(self, key: Hashable) -> bool:
+        """Whether calls of this function join the line: its last run wrote (there is a
+        commit to share) and it is fast."""
+        return (
+            key in self._writers
+            and self._seconds.get(key, FAST_S) < FAST_S
+            and key not in self._slow
+        )
 
     def _stuck(self) -> bool:
         """Under the lock: the combiner's current call has run for :data:`WAIT_S` already
@@ -231,7 +251,7 @@ class Combiner(Generic[I, R]):
         never seen are handed back to run on their own threads."""
         while self._line:
             w = self._line.popleft()
-            if self._seconds.get(w.key, FAST_S) < FAST_S and w.key not in self._slow:
+            if self._combinable(w.key):
                 w.state = _TAKEN
                 return w
             w.state = _ALONE
@@ -256,4 +276,10 @@ class Combiner(Generic[I, R]):
         self._seconds[w.key] = took if before is None else before + (took - before) * _EMA
         if took >= SLOW_S:
             self._slow.add(w.key)
-        return w.error is None
+        if w.error is not None:
+            return False
+        if self._wrote(w.result):  # type: ignore[arg-type]
+            self._writers.add(w.key)
+        else:
+            self._writers.discard(w.key)
+        return True

@@ -142,7 +142,9 @@ class Cell:
         self.lock = ChainLock()  # shared by commits, exclusive for bridge calls
         # calls from outside that reach this cell together run on one thread, one commit
         self.combiner: Combiner[_Call, _Ran] = Combiner(
-            lambda call: conductor._run_call(call), lambda ran: conductor._commit_ran(self, ran)
+            lambda call: conductor._run_call(call),
+            lambda ran: conductor._commit_ran(self, ran),
+            lambda ran: bool(ran.ws.pending or ran.ws.schedule_writes),
         )
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
