@@ -123,12 +123,12 @@ WHY: dict[str, str] = {
     ),
     "write_latency_ratio_100k_vs_100": "",
     "relaxed_writers_calls_per_s": (
-        "every call returns only once its commit is synced, so the rate follows the disk "
-        "(relaxed_writers_calls_per_s.lmdb_synced_commits_per_s: the bare synced commit rate "
-        "in the same run) and the GIL, as for write_calls_per_s_4_writers; four writers "
-        "that each wait for their answer put at most ~4 writes in one sync (a group), so "
-        "2 500/s needs a sync of ~1 ms with the CPU of a call under ~400 µs "
-        "(docs/performance.md, concurrent writers on one cell)"
+        "every call returns only once its commit is synced, and the four writers each wait "
+        "for their answer, so nothing overlaps the sync: a cycle is the four calls run back "
+        "to back on one thread (conductor/combining.py), their commit's CPU (~640 µs: the "
+        "jobs' signatures and puts, the page writes) and the sync, ~1.6-1.9 ms for four "
+        "writes (relaxed_writers_calls_per_s.lmdb_synced_commits_per_s: the bare synced "
+        "commit rate in the same run; docs/performance.md, one thread runs a cell's calls)"
     ),
     "remote_call_p50_ms": (
         "the round trip is CPU in two Python processes on two shared cores: B's whole call "
