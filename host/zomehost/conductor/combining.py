@@ -16,25 +16,23 @@ Theory of operation, for one cell:
 * A call that finds nobody combining becomes the combiner. If its last batch had others,
   it first waits a moment (:data:`PRE_LINGER_S`) for as many to queue: those callers are
   just back from their answers, and they queue faster while it sleeps than while it holds
-  the GIL. It runs its own call, then takes
-  the calls waiting in line, one at a time, until the line is empty and as many calls as
-  the last batch had are in (it waits a moment, :data:`LINGER_S`, for those: callers that
-  each wait for their commit come back together), or the batch is :data:`MAX_BATCH` calls
-  or :data:`BATCH_BUDGET_S` long. Then it hands the combiner's place to the oldest caller
-  still waiting and commits the batch.
+  the GIL. It runs its own call, then takes the calls waiting in line, one at a time,
+  until the line is empty and as many calls as the last batch had are in (it waits a
+  moment, :data:`LINGER_S`, for those: callers that each wait for their commit come back
+  together), or the batch is :data:`MAX_BATCH` calls or :data:`BATCH_BUDGET_S` long. Then
+  it hands the combiner's place to the oldest caller still waiting and commits the batch.
 * Only calls that have a commit to share and are fast join the line: those of a function
   whose last run wrote, whose recent runs took less than :data:`FAST_S` and none ever
   :data:`SLOW_S`. Others (reads, functions never seen) run on their own thread as if there
-  were no combining: reads gain nothing from it, and the worker pool already runs them
-  one after the other without a wake-up each. One that turns slow while in line is handed
-  back. (A taken call that runs long holds the
-  combiner's own caller until it ends: a function can do that once, then it is never taken
-  again.)
+  were no combining: reads gain nothing from it, and the worker pool already runs them one
+  after the other without a wake-up each. One that turns slow while in line is handed
+  back. (A taken call that runs long holds the combiner's own caller until it ends: a
+  function can do that once, then it is never taken again.)
 * No caller waits on others' calls for more than :data:`WAIT_S` at a time: a call still in
   line then runs on its own thread (and while the combiner's current call has run that
-  long, calls that arrive do not queue at all), and a call the combiner has run whose batch is not
-  closed yet (a call after it runs long) is committed by its own thread. A call that
-  raised returns at once. So one slow call never holds a line of fast ones.
+  long, calls that arrive do not queue at all), and a call the combiner has run whose
+  batch is not closed yet (a call after it runs long) is committed by its own thread. A
+  call that raised returns at once. So one slow call never holds a line of fast ones.
 
 Nothing about a call changes with who runs it: each has its own workspace, deadline and
 budgets, and its outcome (value or typed error) reaches its own caller.
