@@ -1,7 +1,8 @@
 """The query index answers exactly what a full scan of the chain answers.
 
 Property-based: any sequence of creates, updates, deletes (strict or relaxed), commits in
-several calls, and relaxed calls rebased onto a head that moved under them, then any
+several calls, relaxed calls rebased onto a head that moved under them, and batches of calls
+from one head committed in one group (a combiner's, ``commit_all``), then any
 filter (entry types, action types, entry hashes, a sequence range, entries or not, either
 order): the indexed query, the query of a call's workspace (with its pending writes) and a
 scan that decodes every record agree.
@@ -17,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zomehost.chain.source_chain import SourceChain, Workspace
+from zomehost.chain.source_chain import SourceChain, Workspace, commit_all
 from zomehost.chain.store import Store
 from zomehost.core.action import ActionType, Entry, Record
 from zomehost.core.codec import pack
 from zomehost.core.hash import ActionHash, AgentPubKey, CellId, DnaHash, EntryHash
 from zomehost.core.query import ChainQueryFilter
-from zomehost.errors import InvalidInput, NotFound
+from zomehost.errors import HeadMoved, InvalidInput, NotFound
 
 KEY = nacl.signing.SigningKey(b"\x07" * 32)
 CELL = CellId(DnaHash.of_content(b"dna"), AgentPubKey.from_core(bytes(KEY.verify_key)))
@@ -47,6 +48,11 @@ write_st = st.tuples(
 step_st = st.one_of(
     st.tuples(st.just("call"), st.lists(write_st, min_size=1, max_size=6)),
     st.tuples(st.just("bulk"), st.integers(1, 300)),
+    # a combiner's batch: calls from one head, committed in one group (commit_all)
+    st.tuples(
+        st.just("batch"),
+        st.lists(st.lists(write_st, min_size=1, max_size=3), min_size=2, max_size=4),
+    ),
     st.tuples(
         st.just("race"),
         st.lists(write_st, min_size=1, max_size=4),
@@ -138,6 +144,18 @@ def test_indexed_query_equals_a_full_scan(steps: list, filters: list[dict]) -> N
                     for i in range(step[1]):
                         ws.create(Entry(TYPES[i % 3], pack(i % 6)), 10)
                     live += _committed_hashes(ws.commit())
+                elif step[0] == "batch":
+                    calls = [Workspace(chain, _sign) for _ in step[1]]
+                    for w, writes in zip(calls, step[1], strict=True):
+                        _apply(w, writes, live)
+                    strict = [bool(w.strict_writes) for w in calls]
+                    outcomes = commit_all(calls)
+                    for k, outcome in enumerate(outcomes):
+                        if k and strict[k]:  # made on a head the calls before it moved
+                            assert isinstance(outcome, HeadMoved), outcome
+                        else:  # the first, or relaxed: rebased onto the ones before it
+                            assert isinstance(outcome, list), outcome
+                            live += _committed_hashes(outcome)
                 else:  # two calls from one head; the second commits after the first
                     first, second = Workspace(chain, _sign), Workspace(chain, _sign)
                     _apply(first, step[1], live)
