@@ -120,11 +120,9 @@ class Combiner(Generic[I, R]):
 
     def run(self, item: I, key: Hashable) -> R:
         """Run one call (``key``: its function) and commit it; its result, or its error."""
-        me: _Waiter[I, R] = _Waiter(item, key)
         if not self._combinable(key):  # nothing to share: it runs as if alone
-            if self._run(me):
-                self._commit_alone(me)
-            return me.outcome()
+            return self._solo(item, key)
+        me: _Waiter[I, R] = _Waiter(item, key)
         with self._lock:
             if not self._combining:
                 self._combining = True
@@ -256,6 +254,35 @@ class Combiner(Generic[I, R]):
             w.event.set()
         return None
 
+    def _solo(self, item: I, key: Hashable) -> R:
+        """A call outside the line: run it, learn from it, commit it."""
+        t0 = time.perf_counter()
+        try:
+            result = self._run_call(item)
+        except BaseException:
+            self._learn(key, time.perf_counter() - t0, None, ran=False)
+            raise
+        self._learn(key, time.perf_counter() - t0, result, ran=True)
+        (error,) = self._commit([result])
+        if error is not None:
+            raise error
+        return result
+
+    def _learn(self, key: Hashable, took: float, result: R | None, *, ran: bool) -> None:
+        """Keep a function's running time and, if it ``ran`` (did not raise), whether it
+        wrote. Only the combiner and calls on their own threads write these: a lost
+        update (two finishing at once) only delays what it learns by one run."""
+        before = self._seconds.get(key)
+        self._seconds[key] = took if before is None else before + (took - before) * _EMA
+        if took >= SLOW_S:
+            self._slow.add(key)
+        if not ran:
+            return
+        if self._wrote(result):  # type: ignore[arg-type]
+            self._writers.add(key)
+        else:
+            self._writers.discard(key)
+
     def _run(self, w: _Waiter[I, R], *, lead: bool = False) -> bool:
         """Run one call; keep its result (True) or its error, and its function's time."""
         t0 = time.perf_counter()
@@ -268,16 +295,5 @@ class Combiner(Generic[I, R]):
         took = time.perf_counter() - t0
         if lead:
             self._busy_since = None
-        # only the combiner and calls on their own threads write these: a lost update of
-        # a running time (two finishing at once) only delays what it learns by one run
-        before = self._seconds.get(w.key)
-        self._seconds[w.key] = took if before is None else before + (took - before) * _EMA
-        if took >= SLOW_S:
-            self._slow.add(w.key)
-        if w.error is not None:
-            return False
-        if self._wrote(w.result):  # type: ignore[arg-type]
-            self._writers.add(w.key)
-        else:
-            self._writers.discard(w.key)
-        return True
+        self._learn(w.key, took, w.result, ran=w.error is None)
+        return w.error is None
