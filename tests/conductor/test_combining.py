@@ -102,6 +102,20 @@ def lead_with(calls: Calls) -> Caller:
     return leader
 
 
+def beside_a_combiner(calls: Calls, *names_and_keys: tuple[str, str]) -> list[Caller]:
+    """Each call started while a combiner's own call is held: they must all be done before
+    it is released (none queued behind it), each on its own thread."""
+    with waits(30):  # one left in line would hang the test
+        leader = lead_with(calls)
+        done = [calls.start(name, key).done() for name, key in names_and_keys]
+        assert leader.is_alive() and not calls.combiner._line
+        calls.hold["lead"].set()
+        leader.done()
+    for c in done:
+        assert c.result == f"{c.call_name}!" and calls.ran_on[c.call_name] == c.ident
+    return done
+
+
 def release_when_queued(calls: Calls, n: int) -> None:
     calls.queued(n)
     calls.hold["lead"].set()
@@ -136,14 +150,7 @@ def test_slow_or_unknown_functions_run_on_their_own_threads() -> None:
     time.sleep(combining.FAST_S * 3)
     calls.hold["learn slow"].set()
     learning.done()  # "slow" took longer than FAST_S
-    with waits(30):  # one left in line would hang the test
-        leader = lead_with(calls)
-        slow, new = calls.start("s", "slow").done(), calls.start("n", "never seen").done()
-        assert leader.is_alive()  # neither waited for the combiner
-        calls.hold["lead"].set()
-        leader.done()
-    assert calls.ran_on["s"] == slow.ident and calls.ran_on["n"] == new.ident
-    assert slow.result == "s!" and new.result == "n!"
+    beside_a_combiner(calls, ("s", "slow"), ("n", "never seen"))
 
 
 def test_a_call_waits_in_line_at_most_wait_s_then_runs_on_its_own() -> None:
@@ -270,13 +277,7 @@ def test_a_function_that_once_ran_long_is_never_taken_again() -> None:
     slow_once.done()
     for i in range(50):  # fast again, many times: its running time is short once more
         assert calls.combiner.run(f"g{i}", "g") == f"g{i}!"
-    with waits(30):
-        leader = lead_with(calls)
-        g = calls.start("g", "g").done()  # did not queue behind the combiner
-        assert leader.is_alive()
-        calls.hold["lead"].set()
-        leader.done()
-    assert g.result == "g!" and calls.ran_on["g"] == g.ident
+    beside_a_combiner(calls, ("g", "g"))
 
 
 def test_while_the_combiners_call_runs_long_arriving_calls_do_not_queue() -> None:
@@ -332,25 +333,13 @@ def test_calls_that_write_nothing_never_wait_in_line() -> None:
     calls.reads.add("learn r")
     calls.learn("r")  # its last run wrote nothing
     calls.reads.add("read")
-    with waits(30):  # a read left in line would hang the test
-        leader = lead_with(calls)
-        read = calls.start("read", "r").done()
-        assert leader.is_alive() and not calls.combiner._line
-        calls.hold["lead"].set()
-        leader.done()
-    assert read.result == "read!" and calls.ran_on["read"] == read.ident
+    beside_a_combiner(calls, ("read", "r"))
 
 
 def test_a_function_that_has_not_written_yet_runs_on_its_own() -> None:
     calls = Calls()
     calls.learn("f")
-    with waits(30):
-        leader = lead_with(calls)
-        new = calls.start("new", "never seen").done()  # did not queue behind the combiner
-        assert leader.is_alive()
-        calls.hold["lead"].set()
-        leader.done()
-    assert calls.ran_on["new"] == new.ident
+    beside_a_combiner(calls, ("new", "never seen"))
 
 
 def test_a_call_whose_function_turned_slow_while_it_waited_is_handed_back() -> None:

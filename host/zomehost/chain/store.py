@@ -279,6 +279,8 @@ class Store:
         """:meth:`write_group` for several ``(job, caller)`` of one thread (the calls a
         combiner ran, conductor/combining.py): each its own nested transaction in the same
         group, so one failing leaves the others; one outcome per job, once durable."""
+        if not jobs:
+            return []
         mine = [_GroupJob(job, caller) for job, caller in jobs]
         me = mine[0]
         with self._group_lock:
@@ -311,11 +313,6 @@ class Store:
                 else:
                     self._leading = False
         return [Outcome(j.result, j.error) for j in mine]
-
-    @property
-    def commit_s(self) -> float:
-        """A recent group commit's duration, seconds (a moving average; 0 before any)."""
-        return self._commit_s
 
     def _linger(self) -> None:
         """Wait (the group lock held) for the callers this group can expect, at most half
