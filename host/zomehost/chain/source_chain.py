@@ -550,17 +550,20 @@ class Workspace:
         """Keep a change to the cell's scheduled functions, written with the records."""
         self.schedule_writes.append(write)
 
+    @property
+    def has_writes(self) -> bool:
+        """Records or schedule changes are waiting for a commit."""
+        return bool(self.pending or self.schedule_writes)
+
     def commit(self) -> list[Record]:
         """Append the pending records and schedule writes in one transaction; nothing is
         written on failure."""
-        if not self.pending and not self.schedule_writes:
+        if not self.has_writes:
             return []
-        try:
-            self.chain.store.write_group(self.write_into, self)  # shares a sync with others
-        except BaseException as exc:
-            self.not_committed(exc)
-            raise
-        return self.committed()
+        (outcome,) = commit_all([self])  # shares a sync with concurrent commits
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
 
     def not_committed(self, exc: BaseException) -> None:
         """The commit of these writes failed with ``exc``: forget what it may have left."""
@@ -676,7 +679,12 @@ def commit_all(workspaces: list[Workspace]) -> list[list[Record] | BaseException
     if not workspaces:
         return []
     store = workspaces[0].chain.store
-    outcomes = store.write_group_many([(ws.write_into, ws) for ws in workspaces])
+    try:
+        outcomes = store.write_group_many([(ws.write_into, ws) for ws in workspaces])
+    except BaseException as exc:  # the group's commit itself failed, on this thread
+        for ws in workspaces:
+            ws.not_committed(exc)
+        raise
     out: list[list[Record] | BaseException] = []
     for ws, o in zip(workspaces, outcomes, strict=True):
         if o.error is None:

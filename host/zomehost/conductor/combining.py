@@ -128,7 +128,7 @@ class Combiner(Generic[I, R]):
                 self._combining = True
                 me.state = _LEAD
             elif self._stuck():
-                me.state = _ALONE
+                me.state = _ALONE  # it would only wait WAIT_S in line
             else:
                 me.event = threading.Event()
                 self._line.append(me)
@@ -136,11 +136,10 @@ class Combiner(Generic[I, R]):
                     self._arrived.notify()  # a lingering combiner takes it at once
         if me.state == _QUEUED:
             self._wait(me)
+        if me.state == _ALONE:
+            return self._solo(item, key)
         if me.state == _LEAD:
             self._lead(me)
-        elif me.state == _ALONE:
-            if self._run(me):
-                self._commit_alone(me)
         elif me.state == _COMMIT_ALONE:
             self._commit_alone(me)
         return me.outcome()
@@ -187,7 +186,7 @@ class Combiner(Generic[I, R]):
                 self._wake_at = self._last_batch - 1
                 self._arrived.wait_for(lambda: len(self._line) >= self._wake_at, PRE_LINGER_S)
                 self._wake_at = 1
-        batch = [me] if self._run(me, lead=True) else []
+        batch = [me] if self._run(me) else []
         with self._lock:
             if not self._line and self._last_batch <= 1:  # alone, and nobody expected
                 self._combining = False
@@ -212,7 +211,7 @@ class Combiner(Generic[I, R]):
                         self._arrived.wait(left)
                     continue
             taken += 1
-            ran = self._run(nxt, lead=True)
+            ran = self._run(nxt)
             with self._lock:
                 if ran:
                     nxt.state = _RAN
@@ -255,45 +254,39 @@ class Combiner(Generic[I, R]):
         return None
 
     def _solo(self, item: I, key: Hashable) -> R:
-        """A call outside the line: run it, learn from it, commit it."""
-        t0 = time.perf_counter()
-        try:
-            result = self._run_call(item)
-        except BaseException:
-            self._learn(key, time.perf_counter() - t0, None, ran=False)
-            raise
-        self._learn(key, time.perf_counter() - t0, result, ran=True)
+        """A call outside the line, on its own thread: run it, commit it."""
+        result = self._timed(item, key)
         (error,) = self._commit([result])
         if error is not None:
             raise error
         return result
 
-    def _learn(self, key: Hashable, took: float, result: R | None, *, ran: bool) -> None:
-        """Keep a function's running time and, if it ``ran`` (did not raise), whether it
-        wrote. Only the combiner and calls on their own threads write these: a lost
-        update (two finishing at once) only delays what it learns by one run."""
-        before = self._seconds.get(key)
-        self._seconds[key] = took if before is None else before + (took - before) * _EMA
-        if took >= SLOW_S:
-            self._slow.add(key)
-        if not ran:
-            return
-        if self._wrote(result):  # type: ignore[arg-type]
+    def _run(self, w: _Waiter[I, R]) -> bool:
+        """Run a call as the combiner; keep its result (True) or its error."""
+        self._busy_since = time.perf_counter()
+        try:
+            w.result = self._timed(w.item, w.key)
+        except BaseException as exc:  # handed to the call's own caller
+            w.error = exc
+        finally:
+            self._busy_since = None
+        return w.error is None
+
+    def _timed(self, item: I, key: Hashable) -> R:
+        """Run a call; learn its function's running time and whether it wrote. Only the
+        combiner and calls on their own threads write these: a lost update (two finishing
+        at once) only delays what it learns by one run."""
+        t0 = time.perf_counter()
+        try:
+            result = self._run_call(item)
+        finally:
+            took = time.perf_counter() - t0
+            before = self._seconds.get(key)
+            self._seconds[key] = took if before is None else before + (took - before) * _EMA
+            if took >= SLOW_S:
+                self._slow.add(key)
+        if self._wrote(result):
             self._writers.add(key)
         else:
             self._writers.discard(key)
-
-    def _run(self, w: _Waiter[I, R], *, lead: bool = False) -> bool:
-        """Run one call; keep its result (True) or its error, and its function's time."""
-        t0 = time.perf_counter()
-        if lead:
-            self._busy_since = t0
-        try:
-            w.result = self._run_call(w.item)
-        except BaseException as exc:  # handed to the call's own caller
-            w.error = exc
-        took = time.perf_counter() - t0
-        if lead:
-            self._busy_since = None
-        self._learn(w.key, took, w.result, ran=w.error is None)
-        return w.error is None
+        return result

@@ -144,7 +144,7 @@ class Cell:
         self.combiner: Combiner[_Call, _Ran] = Combiner(
             lambda call: conductor._run_call(call),
             lambda ran: conductor._commit_ran(self, ran),
-            lambda ran: bool(ran.ws.pending or ran.ws.schedule_writes),
+            lambda ran: ran.ws.has_writes,
         )
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
@@ -969,7 +969,7 @@ class Conductor:
     def _commit_ran(self, cell: Cell, batch: list[_Ran]) -> list[BaseException | None]:
         """Commit a combiner's batch of calls on ``cell`` in one group (conductor/combining.py):
         per call, the error its commit raised, or None."""
-        writing = [r for r in batch if r.ws.pending or r.ws.schedule_writes]
+        writing = [r for r in batch if r.ws.has_writes]
         if not writing:
             return [None] * len(batch)
         deadline = max(r.call.deadline for r in writing)
@@ -989,7 +989,7 @@ class Conductor:
     def _commit(self, cell: Cell, ws: Workspace, deadline: float) -> list[Record]:
         """Commit a call's writes, the chain lock held shared: concurrent commits to one
         chain share a transaction and its sync (conductor/chain_lock.py)."""
-        if not ws.pending and not ws.schedule_writes:
+        if not ws.has_writes:
             return []
         with self._commit_lock(cell, deadline):
             return ws.commit()
