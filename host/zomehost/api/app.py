@@ -3,17 +3,22 @@
 A connection is bound to the one app its token was issued for: it sees that app's info,
 calls only that app's cells and receives only that app's signals.
 
-``call_zome`` runs on a worker thread, in Holochain's order: decode the signed bytes (never
-re-encoded), verify the Ed25519 signature over SHA-512 of *those* bytes, check the cell is a
-running cell of this app, check expiry and replay in the cell's nonce window (shared with
-the peer protocol), then the capability rule and the call (``Conductor.call_zome``). The
-worker writes the answer itself (``AppConnection.answer_from_worker``): no hop back to the
-event loop.
+``call_zome`` runs in Holochain's order: decode the signed bytes (never re-encoded), verify
+the Ed25519 signature over SHA-512 of *those* bytes, check the cell is a running cell of this
+app, check expiry and replay in the cell's nonce window (shared with the peer protocol),
+then the capability rule and the call (``Conductor.call_zome``). A call of a function known
+to be a fast read runs on the event loop itself (core/on_loop.py: no hand-over to a thread
+and back); if it turns out to need a worker, it stops before acting and runs again there,
+checks not repeated. Every other call runs on a worker thread, which writes the answer
+itself (``AppConnection.answer_from_worker``): no hop back to the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +27,8 @@ from zomehost.api.admission import CallAdmission
 from zomehost.api.connection import AppAccess, AppConnection
 from zomehost.api.registry import Runtime
 from zomehost.conductor.app import AppStatus
+from zomehost.conductor.combining import Combiner
+from zomehost.core import on_loop
 from zomehost.core.api_wire import (
     AUTH_FAILED,
     UNAUTHORIZED,
@@ -85,7 +92,7 @@ def _signed_call(value: Any) -> tuple[ZomeCallParams, bytes, bytes]:
 class _Call:
     """A client's zome call between its decoding on the loop and its worker."""
 
-    __slots__ = ("conn", "params", "rid", "signature", "signed")
+    __slots__ = ("checked", "conn", "params", "rid", "signature", "signed")
 
     def __init__(
         self, conn: AppConnection, rid: int, params: ZomeCallParams, signed: bytes, sig: bytes
@@ -95,6 +102,7 @@ class _Call:
         self.params = params
         self.signed = signed
         self.signature = sig
+        self.checked = False  # its signature, app and nonce were checked (on the loop)
 
 
 class AppApi:
@@ -102,6 +110,8 @@ class AppApi:
         self.runtime = runtime
         self.conductor = runtime.conductor
         self.admission = admission
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the calls arrive on
+        self._loop_thread = 0
         self.handlers: dict[str, Handler] = {
             "app_info": self.app_info,
             "create_clone_cell": self.create_clone_cell,
@@ -127,11 +137,12 @@ class AppApi:
         return "app_info", await self.runtime.in_worker(self._app_info, conn.app_id)
 
     def take_call(self, conn: AppConnection, rid: int, data: bytes | None) -> bool:
-        """On the loop: take a ``call_zome`` request off the general path. It goes straight
-        to a worker when its admission slots are free; behind a busy cell it waits in the
-        cell's line, and the worker that frees a slot hands it on; behind its own
-        connection's calls it waits in a task. The worker verifies, runs and answers it
-        (:meth:`_serve_call`)."""
+        """On the loop: take a ``call_zome`` request off the general path. With its
+        admission slots free, it runs at once: here if it is a fast read
+        (:meth:`_serve_on_loop`), else on a worker (:meth:`_serve_call`), which verifies,
+        runs and answers it. Behind a busy cell it waits in the cell's line, and whoever
+        frees a slot hands it on (:meth:`submit_call`); behind its own connection's calls
+        it waits in a task."""
         try:
             tag, value = decode_request(data)
         except ApiError:
@@ -143,10 +154,16 @@ class AppApi:
         except Exception as exc:
             conn.spawn(self._refuse(conn, rid, exc))
             return True
+        if self._loop is None:
+            self._loop, self._loop_thread = asyncio.get_running_loop(), threading.get_ident()
         call = _Call(conn, rid, params, signed, signature)
         admitted = self.admission.enter_or_queue(conn.call_slots, params.cell_id.key, call)
         if admitted:
-            self.submit_call(call)
+            combiner = self._loop_runs(call)
+            if combiner is not None:
+                self._serve_on_loop(call, combiner)
+            else:
+                self._to_worker(call)
         elif admitted is None:
             conn.spawn(self._admit(call))
         return True
@@ -166,20 +183,71 @@ class AppApi:
             raise
         self.submit_call(call)
 
+    def _loop_runs(self, call: _Call) -> Combiner[Any, Any] | None:
+        """The call's cell's knowledge of its functions, if the loop may run this call."""
+        params = call.params
+        cell = self.conductor.open_cell(params.cell_id)
+        if cell is None or not cell.combiner.runs_on_loop((params.zome_name, params.fn_name)):
+            return None
+        return cell.combiner
+
     def submit_call(self, call: _Call) -> None:
-        """To a worker (also a queued call its cell's slot was just handed to)."""
+        """A call that got its admission slots after waiting for them (from any thread: a
+        slot given back hands it on): to the loop if it may run there, in a callback of its
+        own, else to a worker."""
+        combiner = self._loop_runs(call)
+        loop = self._loop
+        if combiner is not None and loop is not None:
+            try:
+                if threading.get_ident() == self._loop_thread:
+                    loop.call_soon(self._serve_on_loop, call, combiner)
+                else:
+                    loop.call_soon_threadsafe(self._serve_on_loop, call, combiner)
+                return
+            except RuntimeError:  # the loop is closed: a worker says so
+                pass
+        self._to_worker(call)
+
+    def _to_worker(self, call: _Call) -> None:
         try:
             self.runtime.submit(self._serve_call, call)
         except RuntimeError:  # the worker pool is shut down
             self.admission.leave(call.conn.call_slots, call.params.cell_id.key)
             call.conn.in_flight.give()
 
+    def _serve_on_loop(self, call: _Call, combiner: Combiner[Any, Any]) -> None:
+        """On the loop: the call as an attempt (core/on_loop.py); if it has to move, to a
+        worker (its checks done), and its function's calls start on workers from now on."""
+        conn, rid, params = call.conn, call.rid, call.params
+        cpu = time.thread_time()
+        with on_loop.attempt() as attempt:
+            try:
+                if not call.checked:
+                    self._check(conn, params, call.signed, call.signature)
+                    call.checked = True
+                frame = encode_response(rid, "zome_called", self._run(params))
+            except Exception as exc:
+                frame = b"" if attempt.moved else conn.error_frame(rid, "call_zome", exc)
+        if attempt.moved:
+            name = f"{params.zome_name}.{params.fn_name}"
+            if not attempt.late or time.thread_time() - cpu >= on_loop.BUDGET_S / 2:
+                combiner.moved_off_loop((params.zome_name, params.fn_name))
+                log.info("%s runs on workers from now on: %s on the event loop", name, attempt.why)
+            else:  # late, not for its own work (the loop's thread waited): this call only
+                log.debug("a call of %s moves to a worker: %s", name, attempt.why)
+            self._to_worker(call)
+            return
+        self.admission.leave(conn.call_slots, params.cell_id.key)
+        conn.answer_from_worker(frame)
+
     def _serve_call(self, call: _Call) -> None:
         """On a worker: the call, its admission slots given back, its answer written."""
         conn, rid, params = call.conn, call.rid, call.params
         try:
             try:
-                result = self._call(conn, params, call.signed, call.signature)
+                if not call.checked:
+                    self._check(conn, params, call.signed, call.signature)
+                result = self._run(params)
             finally:
                 self.admission.leave(conn.call_slots, params.cell_id.key)
             frame = encode_response(rid, "zome_called", result)
@@ -311,9 +379,10 @@ class AppApi:
             conn.app_access = cached
         return cached if cached.installed else None
 
-    def _call(
+    def _check(
         self, conn: AppConnection, params: ZomeCallParams, data: bytes, signature: bytes
-    ) -> bytes:
+    ) -> None:
+        """Signature, app and cell, expiry and replay: once per call."""
         try:
             check_signature(params, data, signature)
         except AuthenticationFailed:
@@ -338,6 +407,9 @@ class AppApi:
                 f'Call was not authorized with reason BadNonce("{exc.problem.value}"), '
                 f"{_what(params)}",
             ) from None
+
+    def _run(self, params: ZomeCallParams) -> bytes:
+        """The checked call: the capability rule, the function, its packed value."""
         try:
             value = self.conductor.call_zome(ZomeCall.from_params(params))
         except Unauthorized as exc:

@@ -50,7 +50,7 @@ from typing import Any, TypeVar
 import lmdb
 
 from zomehost.chain import index
-from zomehost.core import blocking
+from zomehost.core import blocking, on_loop
 from zomehost.core.action import decode_action
 from zomehost.core.codec import pack, unpack
 from zomehost.errors import ChainError, DiskFull, IntegrityError, StoreFull, ZomehostError
@@ -161,6 +161,7 @@ class Store:
         depth = self._read_depth()
         with self._readers_idle:
             while self._growing and not depth:  # waits only while the map is resized
+                on_loop.refuse("a wait for the store's map to grow")
                 self._readers_idle.wait()
             self._readers += 1
         self._local.depth = depth + 1

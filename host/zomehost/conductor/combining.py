@@ -34,6 +34,9 @@ Theory of operation, for one cell:
   batch is not closed yet (a call after it runs long) is committed by its own thread. A
   call that raised returns at once. So one slow call never holds a line of fast ones.
 
+The same knowledge of a cell's functions tells the app interface which calls it may run on
+the event loop itself (:meth:`Combiner.runs_on_loop`, core/on_loop.py): fast reads.
+
 Nothing about a call changes with who runs it: each has its own workspace, deadline and
 budgets, and its outcome (value or typed error) reaches its own caller.
 """
@@ -115,6 +118,8 @@ class Combiner(Generic[I, R]):
         self._last_batch = 1
         self._seconds: dict[Hashable, float] = {}  # a function's recent running time
         self._slow: set[Hashable] = set()  # functions that once ran long
+        self._cpu: dict[Hashable, float] = {}  # a function's recent CPU time per run
+        self._off_loop: set[Hashable] = set()  # functions a call of had to move off the loop
         self._busy_since: float | None = None  # when the combiner's current call started
         self._wake_at = 1  # calls in line that wake a waiting combiner
 
@@ -152,6 +157,25 @@ class Combiner(Generic[I, R]):
             and self._seconds.get(key, FAST_S) < FAST_S
             and key not in self._slow
         )
+
+    def runs_on_loop(self, key: Hashable) -> bool:
+        """Whether a call of this function may run on the event loop (core/on_loop.py): it
+        ran before, its last run wrote nothing, its recent runs took less than
+        :data:`FAST_S` of CPU (what it would hold the loop for: their wall time on a busy
+        worker counts the waits for the GIL too), and no call of it had to move to a
+        worker."""
+        cpu = self._cpu.get(key)
+        return (
+            cpu is not None
+            and cpu < FAST_S
+            and key not in self._writers
+            and key not in self._off_loop
+        )
+
+    def moved_off_loop(self, key: Hashable) -> None:
+        """A call of this function had to move from the loop to a worker: from now on its
+        calls start on a worker."""
+        self._off_loop.add(key)
 
     def _stuck(self) -> bool:
         """Under the lock: the combiner's current call has run for :data:`WAIT_S` already
@@ -276,13 +300,15 @@ class Combiner(Generic[I, R]):
         """Run a call; learn its function's running time and whether it wrote. Only the
         combiner and calls on their own threads write these: a lost update (two finishing
         at once) only delays what it learns by one run."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         try:
             result = self._run_call(item)
         finally:
-            took = time.perf_counter() - t0
+            took, cpu = time.perf_counter() - t0, time.thread_time() - c0
             before = self._seconds.get(key)
             self._seconds[key] = took if before is None else before + (took - before) * _EMA
+            before = self._cpu.get(key)
+            self._cpu[key] = cpu if before is None else before + (cpu - before) * _EMA
             if took >= SLOW_S:
                 self._slow.add(key)
         if self._wrote(result):

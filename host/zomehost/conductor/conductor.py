@@ -32,6 +32,7 @@ from zomehost.conductor.app import (
 from zomehost.conductor.chain_lock import ChainLock
 from zomehost.conductor.combining import Combiner
 from zomehost.conductor.home import ConductorConfig, Home
+from zomehost.core import on_loop
 from zomehost.core.action import ActionType, Entry, Record, Signer, SystemEntryType
 from zomehost.core.agent_crypto import AgentCrypto
 from zomehost.core.bundle import DnaDef, DnaFile, DnaManifest, ZomeManifest
@@ -744,6 +745,10 @@ class Conductor:
         return record.action_hash
 
     # -- cells ------------------------------------------------------------------------
+    def open_cell(self, cell_id: CellId) -> Cell | None:
+        """The cell if it is open (nothing is read or opened)."""
+        return self._cells.get(cell_id.key)
+
     def cell(self, cell_id: CellId) -> Cell:
         cell = self._cells.get(cell_id.key)
         if cell is not None:
@@ -814,11 +819,14 @@ class Conductor:
         outcome = "Ok"
         try:
             return self._call_zome(call)
+        except on_loop.Moved:  # not an outcome: the call runs again, on a worker
+            outcome = ""
+            raise
         except BaseException as exc:
             outcome = exc.kind if isinstance(exc, ZomehostError) else "Internal"
             raise
         finally:
-            for listener in list(self._call_listeners):
+            for listener in list(self._call_listeners) if outcome else ():
                 try:
                     listener(call, outcome)
                 except Exception:

@@ -5,7 +5,8 @@ process only pass the GIL around), so a job that waits — for a disk sync, a pe
 another call's lock — would hold a running place while doing nothing. Code that waits wraps
 the wait in :func:`waiting`; on a pool's worker thread the pool counts the job out for the
 time, elsewhere it costs one thread-local read. A wait nobody announces is found by the
-pool's watchman instead, a millisecond later.
+pool's watchman instead, a millisecond later. A call the event loop runs itself may not
+wait at all: there a wait stops it (:mod:`zomehost.core.on_loop`), and a worker runs it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
+
+from zomehost.core import on_loop
 
 
 class Runner(Protocol):
@@ -35,6 +38,7 @@ def run_by(runner: Runner | None) -> None:
 @contextmanager
 def waiting() -> Iterator[None]:
     """Around a wait of the current thread (a sync, a network answer, a lock)."""
+    on_loop.refuse("a wait")
     runner: Runner | None = getattr(_local, "runner", None)
     if runner is None or getattr(_local, "waits", False):  # not a worker, or already out
         yield

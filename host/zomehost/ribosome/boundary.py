@@ -22,6 +22,7 @@ from typing import Any, Protocol, TypeVar
 
 import wasmtime
 
+from zomehost.core import on_loop
 from zomehost.core.codec import pack, unpack
 from zomehost.core.limits import Limits
 from zomehost.errors import (
@@ -382,7 +383,7 @@ def host_result(
     err: dict[str, str] | None = None
     try:
         value = call.dispatch(name, value)
-    except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout):
+    except (DeserializeError, InvalidGuestPointer, LimitExceeded, Timeout, on_loop.Moved):
         raise
     except ZomehostError as exc:
         err = {"kind": exc.kind, "message": exc.message}

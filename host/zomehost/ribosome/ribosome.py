@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
-from zomehost.errors import ConductorError, LimitExceeded, Trap
+from zomehost.core import on_loop
+from zomehost.errors import ConductorError, LimitExceeded, Timeout, Trap
 from zomehost.ribosome import fastpath, memory, nativepath
 from zomehost.ribosome.boundary import Boundary, WasmBoundary, active_calls
 from zomehost.ribosome.context import CallContext
@@ -36,16 +38,35 @@ class Ribosome:
         def dispatch(name: str, payload: Any) -> Any:
             return HOST_FNS[name](ctx, payload)
 
+        deadline = ctx.deadline
+        attempt = on_loop.current()
+        if attempt is not None:  # on the event loop: only what it may do, for a moment
+
+            def dispatch(name: str, payload: Any) -> Any:
+                if name not in on_loop.LOOP_SAFE:
+                    on_loop.refuse(f"host function {name}")
+                return HOST_FNS[name](ctx, payload)
+
+            deadline = min(deadline, time.monotonic() + on_loop.BUDGET_S)
+
         if len(active_calls.stack) >= MAX_NESTED_INSTANCES:
             raise _too_deep(f"{ctx.zome_name}.{export}")
         # The outermost call opens the call tree that every nested instance shares.
         tree = memory.enter(self.engine.memory, limits.memory_bytes)
         try:
             return self.boundary.run(
-                zm, limits, ctx.deadline, dispatch, export, payload, f"{ctx.zome_name}.{export}"
+                zm, limits, deadline, dispatch, export, payload, f"{ctx.zome_name}.{export}"
             )
         except Trap as exc:
+            if attempt is not None and attempt.why is not None:  # stopped for the loop's sake
+                on_loop.refuse(attempt.why)
             raise Trap(_trap_text(ctx, export, exc.message)) from None
+        except Timeout:
+            if attempt is not None and deadline < ctx.deadline:  # the loop's limit, not its own
+                on_loop.refuse(
+                    f"{ctx.zome_name}.{export} running past {on_loop.BUDGET_S} s", late=True
+                )
+            raise
         finally:
             if tree is not None:
                 memory.leave(tree)

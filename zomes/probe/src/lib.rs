@@ -122,6 +122,23 @@ fn echo(s: String) -> ExternResult<String> {
     Ok(s)
 }
 
+/// Reads the chain's head, unless ``mode`` asks for more: a function the host learns is a
+/// fast read, then one call of it creates, signals, logs or spins (the event loop's tests).
+fn read_or(mode: String) -> ExternResult<String> {
+    match mode.as_str() {
+        "create" => {
+            create(PROBE_ENTRY_TYPE, &mode)?;
+        }
+        "signal" => emit_signal(&mode)?,
+        "log" => info!("read_or logs once"),
+        "spin" => spin()?,
+        _ => {
+            agent_info()?;
+        }
+    }
+    Ok(mode)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Failures
 
@@ -491,6 +508,7 @@ zome_fns!(
     log,
     signal,
     echo,
+    read_or,
     create_then_fail,
     create_then_panic,
     bad_pointer,
