@@ -211,9 +211,10 @@ class AppConnection(Connection):
         self._wake.set()
 
     def answer_from_worker(self, frame: bytes) -> None:
-        """On the worker that served a request: write its answer at once when nothing is
-        queued or on its way before it, else hand it to the loop; then (or once the loop
-        wrote it) give the request's in-flight slot back."""
+        """On the thread that served a request (a worker, or the loop for a call it ran
+        itself): write its answer at once when nothing is queued or on its way before it,
+        else hand it to the loop; then (or once the loop wrote it) give the request's
+        in-flight slot back."""
         wire = binary_frame(frame)
         with self.ws.write_lock:
             if self._closed:
