@@ -28,7 +28,9 @@ from zomehost.client import (
 )
 from zomehost.client.signing import get_signing_credentials
 from zomehost.core.codec import pack
+from zomehost.core.limits import Admission
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
+from zomehost.errors import InvalidInput
 
 from .conftest import ConductorProc, api_home
 
@@ -196,3 +198,33 @@ def test_replays_and_forgeries_are_refused_on_the_loop(
                 await app.call_zome_signed(data, forged)
 
     asyncio.run(scenario())
+
+
+def test_with_reads_on_loop_off_every_call_goes_to_a_worker(
+    tmp_path: Path, module_cache: Path, probe_bundle: bytes
+) -> None:
+    home = api_home(tmp_path / "home", module_cache)
+    config = home / "conductor-config.yaml"
+    doc = yaml.safe_load(config.read_text())
+    doc["admission"] = {"reads_on_loop": False}
+    config.write_text(yaml.safe_dump(doc))
+    off = ConductorProc(home, tmp_path / "conductor.log").start("--log-level", "info")
+
+    async def scenario() -> None:
+        (app,) = await _apps(off, probe_bundle, "off", 1)
+        async with app:
+            await _learn(app)
+            assert await app.call_zome("a", "read_or", "create", role_name="main") == "create"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        assert off.stop() == 0, off.output()
+    assert _moved_lines(off) == []  # nothing ran on the loop, so nothing had to move
+
+
+def test_reads_on_loop_is_a_boolean() -> None:
+    assert Admission.from_config({"reads_on_loop": False}).reads_on_loop is False
+    assert Admission.from_config(None).reads_on_loop is True
+    with pytest.raises(InvalidInput, match="reads_on_loop"):
+        Admission.from_config({"reads_on_loop": "yes"})

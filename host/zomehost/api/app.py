@@ -186,6 +186,8 @@ class AppApi:
     def _loop_runs(self, call: _Call) -> Combiner[Any, Any] | None:
         """The call's cell's knowledge of its functions, if the loop may run this call."""
         params = call.params
+        if not self.admission.limits.reads_on_loop:
+            return None
         cell = self.conductor.open_cell(params.cell_id)
         if cell is None or not cell.combiner.runs_on_loop((params.zome_name, params.fn_name)):
             return None

@@ -28,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from zomehost.bench.harness import PASSPHRASE, REPO, app_bundle, make_home, summary
+from zomehost.conductor.home import Home
 from zomehost.testing.process import ConductorProcess, set_network
 
 ORIGIN = "zomehost-bench"
@@ -36,11 +39,19 @@ PAYLOAD = bytes((i * 31) & 0xFF for i in range(1024))
 CLIENT_PROCS = 2
 
 
-def conductor_process(root: Path, *, network: dict[str, Any] | None = None) -> ConductorProcess:
+def conductor_process(
+    root: Path, *, network: dict[str, Any] | None = None, reads_on_loop: bool = True
+) -> ConductorProcess:
     """``zomehost run`` (not started) on a fresh bench home; the peer network off unless
-    ``network`` is given. ``ZOMEHOST_BOUNDARY`` passes through to it."""
+    ``network`` is given; ``reads_on_loop``: ``admission.reads_on_loop``.
+    ``ZOMEHOST_BOUNDARY`` passes through to it."""
     home = make_home(root / "home").path
     set_network(home, network if network is not None else {"enabled": False})
+    if not reads_on_loop:
+        config = Home(home).config_path
+        doc = yaml.safe_load(config.read_text())
+        doc["admission"] = {**(doc.get("admission") or {}), "reads_on_loop": False}
+        config.write_text(yaml.safe_dump(doc, sort_keys=False))
     return ConductorProcess(
         home, root / "conductor.log", passphrase=PASSPHRASE, keep_env=("ZOMEHOST_BOUNDARY",)
     )

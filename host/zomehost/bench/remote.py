@@ -6,6 +6,9 @@ two calls on A: ``call_remote_fn`` (A's zome calls ``echo`` on B through ``call_
 and a plain local ``echo`` of the same payload. ``remote_call_p50_ms`` / ``..._p99_ms`` are
 percentiles of the per-pair difference (remote minus local): the round trip A -> B -> A,
 B's call included, without the client's own hop to A. The end-to-end figures are kept too.
+A runs every client call on a worker (``admission.reads_on_loop: false``): by default its
+local ``echo`` would run on the event loop and skip the worker hop the remote call pays
+(``call_remote`` must not block the loop), and the difference would count that hop too.
 """
 
 from __future__ import annotations
@@ -108,7 +111,7 @@ def measure(pairs: int = 1000) -> dict[str, Any]:
         for name in ("a", "b"):
             sub = root / name
             sub.mkdir()
-            procs.append(conductor_process(sub, network=network))
+            procs.append(conductor_process(sub, network=network, reads_on_loop=name != "a"))
         for p in procs:
             p.start(ready=("admin_port", "network"))
         bundle = app_bundle(root, "probe", [("a", "probe")])

@@ -78,10 +78,15 @@ class Admission:
     # of the daemon's 64 workers: a CPU-bound flood shares 2 cores
     calls_per_cell: int = field(default=8, metadata=POSITIVE)
     calls_per_connection: int = field(default=8, metadata=POSITIVE)
+    # a call of a function known as a fast read runs on the event loop (core/on_loop.py)
+    reads_on_loop: bool = True
 
     @classmethod
     def from_config(cls, doc: Any) -> Admission:
-        return cls(**_checked(cls, doc, "admission"))
+        checked = _checked(cls, doc, "admission")
+        if not isinstance(checked.get("reads_on_loop", True), bool):
+            raise InvalidInput("admission.reads_on_loop must be true or false")
+        return cls(**checked)
 
 
 def _checked(
