@@ -88,6 +88,23 @@ def test_an_attempt_that_runs_long_stops_within_two_ticks(alice: AppHandle) -> N
         alice.call("a", "spin", None, timeout_ms=300)
 
 
+def test_a_long_query_stops_in_time_on_the_loop(alice: AppHandle) -> None:
+    """A host function is not interrupted by the engine: a query that reads a long chain
+    checks the attempt's budget as it goes."""
+    for _ in range(8):
+        alice.call("a", "create_relaxed_batch", 1000)
+    t0 = time.monotonic()
+    assert len(alice.call("a", "query_chain", None)) > 8000
+    alone = time.monotonic() - t0
+    assert alone > 0.1, f"the query is too quick ({alone:.3f} s) to show anything"
+    t0 = time.monotonic()
+    with on_loop.attempt() as attempt, pytest.raises(on_loop.Moved):
+        alice.call("a", "query_chain", None)
+    took = time.monotonic() - t0
+    assert attempt.late and attempt.why == f"a query running past {on_loop.BUDGET_S} s"
+    assert took < alone / 2 and took < 0.05, f"held {took:.3f} s (the query alone {alone:.3f} s)"
+
+
 def _combiner() -> Combiner[str, tuple[str, bool]]:
     def run(item: str) -> tuple[str, bool]:
         if item == "slow":

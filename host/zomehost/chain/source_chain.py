@@ -27,6 +27,7 @@ import lmdb
 
 from zomehost.chain import index, schedules
 from zomehost.chain.store import Store, seq_key
+from zomehost.core import on_loop
 from zomehost.core.action import (
     Action,
     ActionType,
@@ -184,8 +185,10 @@ class SourceChain:
                 return []
             head_seq = int.from_bytes(raw_head[:8], "big")
             start, end = flt.seq_bounds(head_seq)
-            out = []
+            out: list[Record] = []
             for seq in index.select(self._parts(txn, flt, bytes(raw_head)), start, end):
+                if not len(out) & 63:  # on the event loop, a long read stops in time
+                    on_loop.check_time("a query")
                 r = self._record(txn, seq, include_entry=flt.include_entries)
                 if r is None:
                     raise IntegrityError(f"record {seq} is missing")
@@ -387,6 +390,8 @@ class SourceChain:
             for key, value in cur:
                 if key[:78] != self.key:
                     break
+                if not len(found) & 63:  # on the event loop, a long read stops in time
+                    on_loop.check_time("reading the grants")
                 try:
                     doc = unpack(bytes(value), what="grant index")
                     if doc["revoked"] and not include_revoked:

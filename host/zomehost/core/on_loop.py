@@ -10,7 +10,8 @@ block the loop for long nor do anything it could not take back. While it runs:
   reach another cell, agent or client (signals), schedule or log stops it before acting
   (:func:`refuse`: the ribosome checks every host function against :data:`LOOP_SAFE`);
 * its guest runs under a deadline of at most :data:`BUDGET_S` (the ribosome shortens it),
-  and running past it stops it too (so a function can hold the loop for 5 to 10 ms once).
+  and running past it stops it too (so a function can hold the loop for 5 to 10 ms once);
+  long host work checks the same budget as it goes (:func:`check_time`: a query's reads).
 
 A stopped attempt raises :class:`Moved`; the interface runs the call again from the start on
 a worker, and the function is never tried on the loop again (when it stopped for its time,
@@ -23,6 +24,7 @@ expiry and nonce were checked once, before it ran.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -73,11 +75,12 @@ class Attempt:
     """One call's run on the loop: why it stopped, if it did, and whether for its time
     (which may be the loop's fault: waits for the GIL count) rather than what it does."""
 
-    __slots__ = ("late", "why")
+    __slots__ = ("late", "until", "why")
 
     def __init__(self) -> None:
         self.why: str | None = None
         self.late = False
+        self.until = float("inf")  # when its guest's budget ends (set as the guest starts)
 
     @property
     def moved(self) -> bool:
@@ -102,6 +105,14 @@ def current() -> Attempt | None:
     """The attempt running on this thread, if any (one thread-local read)."""
     a: Attempt | None = getattr(_local, "attempt", None)
     return a
+
+
+def check_time(what: str) -> None:
+    """In long host work (a query reading many records): during an attempt whose guest's
+    budget is spent, stop it — a host function is not interrupted by the engine."""
+    a = current()
+    if a is not None and time.monotonic() > a.until:
+        refuse(f"{what} running past {BUDGET_S} s", late=True)
 
 
 def refuse(what: str, *, late: bool = False) -> None:

@@ -47,7 +47,7 @@ class Ribosome:
                     on_loop.refuse(f"host function {name}")
                 return HOST_FNS[name](ctx, payload)
 
-            deadline = min(deadline, time.monotonic() + on_loop.BUDGET_S)
+            deadline = attempt.until = min(deadline, time.monotonic() + on_loop.BUDGET_S)
 
         if len(active_calls.stack) >= MAX_NESTED_INSTANCES:
             raise _too_deep(f"{ctx.zome_name}.{export}")
