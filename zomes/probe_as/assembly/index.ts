@@ -332,6 +332,36 @@ export function echo(ptr: usize, len: usize): u64 {
   }, "echo");
 }
 
+let spinCounter: u64 = 0;
+
+/** str -> str: reads the chain's head, unless `mode` asks to create, signal, log or spin
+ * (a function the host learns is a fast read, then one call of it does more) */
+export function read_or(ptr: usize, len: usize): u64 {
+  return zomeFn(ptr, len, (input: Decoder, out: Encoder): Outcome => {
+    const mode = input.readString();
+    if (!input.ok) return ok();
+    const value = new Encoder().writeString(mode).finish();
+    if (mode == "create") {
+      const r = create(PROBE_ENTRY_TYPE, value);
+      if (r.isErr) return r.propagate();
+    } else if (mode == "signal") {
+      const r = emitSignal(value);
+      if (r.isErr) return r.propagate();
+    } else if (mode == "log") {
+      info("read_or logs once");
+    } else if (mode == "spin") {
+      while (true) {
+        spinCounter = spinCounter + 1;
+      }
+    } else {
+      const r = agentInfo();
+      if (r.isErr) return r.propagate();
+    }
+    out.writeString(mode);
+    return ok();
+  }, "read_or");
+}
+
 // ---------------------------------------------------------------------------------------
 // Failures
 
@@ -365,8 +395,6 @@ export function bad_pointer(ptr: usize, len: usize): u64 {
     return fail("the host accepted an out-of-bounds pointer (returned 0x" + ret.toString(16) + ")");
   }, "bad_pointer");
 }
-
-let spinCounter: u64 = 0;
 
 /** Loops forever (the host's time limit must stop it). */
 export function spin(ptr: usize, len: usize): u64 {
