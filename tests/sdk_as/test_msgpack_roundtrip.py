@@ -45,7 +45,7 @@ ABI_DOC = REPO / "docs" / "abi.md"
 PROBE_FUNCTIONS = {
     "whoami", "dna", "zome", "caller", "create_entry", "get_record", "update_entry",
     "delete_entry", "query_chain", "random", "now", "sign_data", "verify", "log", "signal",
-    "echo", "create_then_fail", "create_then_panic", "bad_pointer", "spin", "call_other",
+    "echo", "read_or", "create_then_fail", "create_then_panic", "bad_pointer", "spin", "call_other",
     "create_relaxed_batch",
     "call_remote_fn", "remote_signal", "create_and_call", "new_secret", "make_grant",
     "update_grant", "delete_grant", "make_claim", "list_grants", "list_claims",
