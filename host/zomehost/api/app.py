@@ -211,6 +211,7 @@ class AppApi:
         self._to_worker(call)
 
     def _to_worker(self, call: _Call) -> None:
+        """To the worker pool (:meth:`_serve_call`); if it is shut down, the slots go back."""
         try:
             self.runtime.submit(self._serve_call, call)
         except RuntimeError:  # the worker pool is shut down
