@@ -29,6 +29,7 @@ from zomehost.client import (
 from zomehost.client.signing import get_signing_credentials
 from zomehost.core.codec import pack
 from zomehost.core.limits import Admission
+from zomehost.core.on_loop import MAX_BYTES
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 from zomehost.errors import InvalidInput
 
@@ -39,8 +40,10 @@ TIMEOUT_S = 2.0  # the cells' call limit: a spin ends there
 LEARN = 5  # plain reads first: the conductor learns read_or is a fast read
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def daemon(tmp_path_factory: pytest.TempPathFactory, module_cache: Path) -> Iterator[ConductorProc]:
+    """A conductor of its own per test: what it learns of the probe's functions (which
+    moved off the loop) holds for every cell that runs the probe's module."""
     root = tmp_path_factory.mktemp("on-loop")
     home = api_home(root / "home", module_cache)
     config = home / "conductor-config.yaml"
@@ -221,6 +224,46 @@ def test_with_reads_on_loop_off_every_call_goes_to_a_worker(
     finally:
         assert off.stop() == 0, off.output()
     assert _moved_lines(off) == []  # nothing ran on the loop, so nothing had to move
+
+
+def test_a_moved_function_starts_on_workers_in_every_cell_of_its_module(
+    daemon: ConductorProc, probe_bundle: bytes
+) -> None:
+    """A clone (or any cell running the same zome) does not give a function that once had
+    to move another go on the loop."""
+
+    async def scenario() -> None:
+        (first,) = await _apps(daemon, probe_bundle, "first", 1)
+        (second,) = await _apps(daemon, probe_bundle, "second", 1)
+        async with first, second:
+            await _learn(first)
+            assert await first.call_zome("a", "read_or", "log", role_name="main") == "log"
+            await _learn(second)  # its own cell learns read_or is a fast read
+            assert await second.call_zome("a", "read_or", "log", role_name="main") == "log"
+
+    asyncio.run(scenario())
+    assert len(_moved_lines(daemon)) == 1, _moved_lines(daemon)
+
+
+def test_a_big_call_is_not_tried_on_the_loop(daemon: ConductorProc, probe_bundle: bytes) -> None:
+    """A call of more than on_loop.MAX_BYTES goes to a worker even for a known fast read:
+    verifying and copying it would hold the loop. (``log`` moves whenever it runs on the
+    loop: a big call of it leaves no such line, the next small one does.)"""
+
+    def moved() -> list[str]:
+        text = daemon.log.read_text(errors="replace")
+        return [line for line in text.splitlines() if "a.log runs on workers" in line]
+
+    async def scenario() -> None:
+        (app,) = await _apps(daemon, probe_bundle, "big", 1)
+        async with app:
+            await app.call_zome("a", "log", "learn", role_name="main")  # a worker learns it
+            await app.call_zome("a", "log", "x" * (2 * MAX_BYTES), role_name="main")
+            assert moved() == []
+            await app.call_zome("a", "log", "small", role_name="main")
+
+    asyncio.run(scenario())
+    assert len(moved()) == 1
 
 
 def test_reads_on_loop_is_a_boolean() -> None:

@@ -125,6 +125,29 @@ def test_only_fast_reads_seen_before_run_on_the_loop() -> None:
     assert not c.runs_on_loop("write")  # its last run wrote
     c.run("slow", "slow")
     assert not c.runs_on_loop("slow")  # more CPU than FAST_S
-    c.moved_off_loop("read")
-    c.run("read", "read")
-    assert not c.runs_on_loop("read")  # moved once: never again
+
+
+def test_an_attempt_never_joins_a_cells_line() -> None:
+    """A call sent to the loop as a read whose function meanwhile wrote again (another
+    caller's run) is combinable by the time it reaches its cell: it moves before it waits in
+    the line or takes the combiner's place, and the line works on for everyone else."""
+    c = _combiner()
+    c.run("write", "write")  # learnt: it writes, fast
+    with on_loop.attempt() as attempt, pytest.raises(on_loop.Moved):
+        c.run("write", "write")
+    assert attempt.why == "a write its cell combines"
+    assert not c._combining and not c._line  # nothing left taken or waiting
+    t0 = time.perf_counter()
+    for _ in range(20):
+        assert c.run("write", "write") == ("write", True)
+    assert time.perf_counter() - t0 < 0.05  # no WAIT_S per call behind a stuck combiner
+
+
+def test_a_host_function_input_past_max_bytes_moves(alice: AppHandle) -> None:
+    small = b"s" * 1000
+    with on_loop.attempt() as attempt:
+        assert len(alice.call("a", "sign_data", small)) == 64
+    assert not attempt.moved
+    with on_loop.attempt() as attempt, pytest.raises(on_loop.Moved):
+        alice.call("a", "sign_data", b"b" * (on_loop.MAX_BYTES + 1))
+    assert attempt.why is not None and attempt.why.startswith("host function sign with ")

@@ -27,7 +27,7 @@ from zomehost.api.admission import CallAdmission
 from zomehost.api.connection import AppAccess, AppConnection
 from zomehost.api.registry import Runtime
 from zomehost.conductor.app import AppStatus
-from zomehost.conductor.combining import Combiner
+from zomehost.conductor.conductor import Cell
 from zomehost.core import on_loop
 from zomehost.core.api_wire import (
     AUTH_FAILED,
@@ -112,6 +112,8 @@ class AppApi:
         self.admission = admission
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the calls arrive on
         self._loop_thread = 0
+        # functions (by module) a call of had to move off the loop: they start on workers
+        self._off_loop: set[tuple[bytes, str]] = set()
         self.handlers: dict[str, Handler] = {
             "app_info": self.app_info,
             "create_clone_cell": self.create_clone_cell,
@@ -159,9 +161,9 @@ class AppApi:
         call = _Call(conn, rid, params, signed, signature)
         admitted = self.admission.enter_or_queue(conn.call_slots, params.cell_id.key, call)
         if admitted:
-            combiner = self._loop_runs(call)
-            if combiner is not None:
-                self._serve_on_loop(call, combiner)
+            cell = self._loop_runs(call)
+            if cell is not None:
+                self._serve_on_loop(call, cell)
             else:
                 self._to_worker(call)
         elif admitted is None:
@@ -183,28 +185,38 @@ class AppApi:
             raise
         self.submit_call(call)
 
-    def _loop_runs(self, call: _Call) -> Combiner[Any, Any] | None:
-        """The call's cell's knowledge of its functions, if the loop may run this call."""
+    def _loop_runs(self, call: _Call) -> Cell | None:
+        """The call's cell, if the loop may run this call: a
+        small call of a function its cell knows as a fast read, and that never had to move
+        off the loop in any cell running its zome's module."""
         params = call.params
-        if not self.admission.limits.reads_on_loop:
+        if not self.admission.limits.reads_on_loop or len(call.signed) > on_loop.MAX_BYTES:
             return None
         cell = self.conductor.open_cell(params.cell_id)
         if cell is None or not cell.combiner.runs_on_loop((params.zome_name, params.fn_name)):
             return None
-        return cell.combiner
+        if self._module_fn(cell, params) in self._off_loop:
+            return None
+        return cell
+
+    @staticmethod
+    def _module_fn(cell: Cell, params: ZomeCallParams) -> tuple[bytes, str]:
+        """A function by its zome's module: what cells running the same wasm share (a
+        clone, another app with the same zome)."""
+        return cell.zome(params.zome_name)[1].wasm_hash.raw, params.fn_name
 
     def submit_call(self, call: _Call) -> None:
         """A call that got its admission slots after waiting for them (from any thread: a
         slot given back hands it on): to the loop if it may run there, in a callback of its
         own, else to a worker."""
-        combiner = self._loop_runs(call)
+        cell = self._loop_runs(call)
         loop = self._loop
-        if combiner is not None and loop is not None:
+        if cell is not None and loop is not None:
             try:
                 if threading.get_ident() == self._loop_thread:
-                    loop.call_soon(self._serve_on_loop, call, combiner)
+                    loop.call_soon(self._serve_on_loop, call, cell)
                 else:
-                    loop.call_soon_threadsafe(self._serve_on_loop, call, combiner)
+                    loop.call_soon_threadsafe(self._serve_on_loop, call, cell)
                 return
             except RuntimeError:  # the loop is closed: a worker says so
                 pass
@@ -218,9 +230,10 @@ class AppApi:
             self.admission.leave(call.conn.call_slots, call.params.cell_id.key)
             call.conn.in_flight.give()
 
-    def _serve_on_loop(self, call: _Call, combiner: Combiner[Any, Any]) -> None:
+    def _serve_on_loop(self, call: _Call, cell: Cell) -> None:
         """On the loop: the call as an attempt (core/on_loop.py); if it has to move, to a
-        worker (its checks done), and its function's calls start on workers from now on."""
+        worker (its checks done), and its function's calls start on workers from now on, in
+        every cell that runs its module."""
         conn, rid, params = call.conn, call.rid, call.params
         cpu = time.thread_time()
         with on_loop.attempt() as attempt:
@@ -234,7 +247,7 @@ class AppApi:
         if attempt.moved:
             name = f"{params.zome_name}.{params.fn_name}"
             if not attempt.late or time.thread_time() - cpu >= on_loop.BUDGET_S / 2:
-                combiner.moved_off_loop((params.zome_name, params.fn_name))
+                self._off_loop.add(self._module_fn(cell, params))
                 log.info("%s runs on workers from now on: %s on the event loop", name, attempt.why)
             else:  # late, not for its own work (the loop's thread waited): this call only
                 log.debug("a call of %s moves to a worker: %s", name, attempt.why)

@@ -49,7 +49,7 @@ from collections import deque
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
-from zomehost.core import blocking
+from zomehost.core import blocking, on_loop
 
 I = TypeVar("I")  # noqa: E741 - a call as the conductor hands it over
 R = TypeVar("R")  # what running it gave, before its commit
@@ -119,7 +119,6 @@ class Combiner(Generic[I, R]):
         self._seconds: dict[Hashable, float] = {}  # a function's recent running time
         self._slow: set[Hashable] = set()  # functions that once ran long
         self._cpu: dict[Hashable, float] = {}  # a function's recent CPU time per run
-        self._off_loop: set[Hashable] = set()  # functions a call of had to move off the loop
         self._busy_since: float | None = None  # when the combiner's current call started
         self._wake_at = 1  # calls in line that wake a waiting combiner
 
@@ -127,6 +126,9 @@ class Combiner(Generic[I, R]):
         """Run one call (``key``: its function) and commit it; its result, or its error."""
         if not self._combinable(key):  # nothing to share: it runs as if alone
             return self._solo(item, key)
+        # a call on the event loop (decided before its function was seen writing again)
+        # neither waits in the line nor combines: it moves to a worker, before either
+        on_loop.refuse("a write its cell combines")
         me: _Waiter[I, R] = _Waiter(item, key)
         with self._lock:
             if not self._combining:
@@ -159,23 +161,12 @@ class Combiner(Generic[I, R]):
         )
 
     def runs_on_loop(self, key: Hashable) -> bool:
-        """Whether a call of this function may run on the event loop (core/on_loop.py): it
-        ran before, its last run wrote nothing, its recent runs took less than
-        :data:`FAST_S` of CPU (what it would hold the loop for: their wall time on a busy
-        worker counts the waits for the GIL too), and no call of it had to move to a
-        worker."""
+        """Whether this function is a fast read, whose calls the app interface may run on
+        the event loop (core/on_loop.py): it ran before, its last run wrote nothing, and its
+        recent runs took less than :data:`FAST_S` of CPU (what it would hold the loop for:
+        their wall time on a busy worker counts the waits for the GIL too)."""
         cpu = self._cpu.get(key)
-        return (
-            cpu is not None
-            and cpu < FAST_S
-            and key not in self._writers
-            and key not in self._off_loop
-        )
-
-    def moved_off_loop(self, key: Hashable) -> None:
-        """A call of this function had to move from the loop to a worker: from now on its
-        calls start on a worker."""
-        self._off_loop.add(key)
+        return cpu is not None and cpu < FAST_S and key not in self._writers
 
     def _stuck(self) -> bool:
         """Under the lock: the combiner's current call has run for :data:`WAIT_S` already

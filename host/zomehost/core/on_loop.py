@@ -8,7 +8,9 @@ block the loop for long nor do anything it could not take back. While it runs:
 
 * anything that would wait (:func:`zomehost.core.blocking.waiting`), write to the chain,
   reach another cell, agent or client (signals), schedule or log stops it before acting
-  (:func:`refuse`: the ribosome checks every host function against :data:`LOOP_SAFE`);
+  (:func:`refuse`: the ribosome checks every host function against :data:`LOOP_SAFE`), and
+  so does a host function's input of more than :data:`MAX_BYTES` (a call that big is not
+  tried on the loop at all);
 * its guest runs under a deadline of at most :data:`BUDGET_S` (the ribosome shortens it),
   and running past it stops it too (so a function can hold the loop for 5 to 10 ms once);
   long host work checks the same budget as it goes (:func:`check_time`: a query's reads).
@@ -34,6 +36,11 @@ from zomehost.errors import ZomehostError
 # (ribosome/engine.py, EPOCH_TICK_S: 5 ms), and this is two of them: it runs 5 to 10 ms
 # at most before it stops (one tick could come at once).
 BUDGET_S = 0.006
+
+# The most bytes an attempt takes in: a call's signed bytes (checked before it is tried on
+# the loop) and a host function's input. Hashing, verifying, copying or sealing more would
+# hold the loop for milliseconds whatever the function does (4 MB: ~5 ms to verify).
+MAX_BYTES = 64 * 1024
 
 # Host functions an attempt may call: they read this cell's chain or compute, and change
 # nothing anyone else sees. Every other one (writes, signals, calls, schedules, clone

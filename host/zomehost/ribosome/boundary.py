@@ -379,6 +379,8 @@ def host_result(
     the native boundary writes its envelope (:func:`ok_bytes_size` bytes, the same as
     ``pack({"Ok": value})``) straight into guest memory.
     Raises the typed error that fails the call (bad input, a breached limit, a deadline)."""
+    if len(raw) > on_loop.MAX_BYTES and on_loop.current() is not None:
+        on_loop.refuse(f"host function {name} with {len(raw)} bytes of input")
     value = unpack(raw, what=f"host function {name} input")
     err: dict[str, str] | None = None
     try:
