@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from zomehost.core import on_loop
 from zomehost.core.codec import pack
 from zomehost.core.hash import CellId
 from zomehost.core.response import ZomeCallResponse
@@ -78,6 +79,28 @@ BREACHES = [
     ("flood_sys_time", Timeout, "ran past its deadline"),
     ("flood_trace", Timeout, "ran past its deadline"),
 ]
+
+
+@pytest.mark.parametrize(("fn", "error", "match"), BREACHES, ids=[b[0] for b in BREACHES])
+def test_breach_on_the_event_loop_stops_at_once(
+    bed: TestBed, hostile: CellId, writer: CellId, fn: str, error: type[ZomehostError], match: str
+) -> None:
+    """The same attacks as event-loop attempts (core/on_loop.py, as the app interface runs
+    a fast read): each either moves to a worker (where the test above contains it) or
+    fails there as it would on a worker — within milliseconds, having written nothing."""
+    before = bed.chain_len(hostile)
+    start = time.monotonic()
+    with on_loop.attempt() as attempt, pytest.raises(ZomehostError) as info:
+        bed.call(hostile, "hostile", fn)
+    held = time.monotonic() - start
+    exc = info.value
+    if attempt.moved:
+        assert type(exc) is on_loop.Moved, f"{fn}: {type(exc).__name__}: {exc.message}"
+    else:
+        assert type(exc) is error and match in exc.message, f"{fn}: {exc.message}"
+    assert held < 0.1, f"{fn} held the loop {held:.3f} s"
+    assert bed.chain_len(hostile) == before, f"{fn} wrote to the chain"
+    assert bed.call(writer, "writer", "ok") is None
 
 
 @pytest.mark.parametrize(("fn", "error", "match"), BREACHES, ids=[b[0] for b in BREACHES])
