@@ -101,13 +101,13 @@ WHY: dict[str, str] = {
     "client_call_p50_ms": (
         "a call crosses two Python processes and a WebSocket on two shared cores: the "
         "client's signing, the server's decode and Ed25519 check (see the breakdown), nonce "
-        "and grant checks, a hop to a worker thread (which writes the answer), the call "
-        "(conductor_call_us)"
+        "and grant checks, the call (conductor_call_us; a fast read runs on the event loop "
+        "itself, anything else on a worker thread that writes the answer)"
     ),
     "client_p50_over_ws_echo": (
-        "on top of the echo: one more wake-up (the loop hands the call to a worker; guest "
-        "code cannot run on the loop), the Ed25519 check (~73 µs), the call itself and the "
-        "client's signing (docs/performance.md, client and remote calls)"
+        "on top of the echo: the Ed25519 check (~60 µs), the call itself (a fast read such "
+        "as echo_1k runs on the event loop: no hand-over to a worker) and the client's "
+        "signing (docs/performance.md, fast reads on the event loop)"
     ),
     "client_call_p99_ms": (
         "the tail is scheduling on two cores shared by the client, the server's event loop "
