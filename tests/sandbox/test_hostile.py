@@ -87,7 +87,8 @@ def test_breach_on_the_event_loop_stops_at_once(
 ) -> None:
     """The same attacks as event-loop attempts (core/on_loop.py, as the app interface runs
     a fast read): each either moves to a worker (where the test above contains it) or
-    fails there as it would on a worker — within milliseconds, having written nothing."""
+    fails there as it would on a worker — long before its own time limit, having written
+    nothing."""
     before = bed.chain_len(hostile)
     start = time.monotonic()
     with on_loop.attempt() as attempt, pytest.raises(ZomehostError) as info:
@@ -98,7 +99,9 @@ def test_breach_on_the_event_loop_stops_at_once(
         assert type(exc) is on_loop.Moved, f"{fn}: {type(exc).__name__}: {exc.message}"
     else:
         assert type(exc) is error and match in exc.message, f"{fn}: {exc.message}"
-    assert held < 0.1, f"{fn} held the loop {held:.3f} s"
+    # stopped by the attempt's budget (ms), not the call's own limit (TIMEOUT_S): the
+    # bound leaves room for a loaded machine's scheduling
+    assert held < TIMEOUT_S / 2, f"{fn} held the loop {held:.3f} s"
     assert bed.chain_len(hostile) == before, f"{fn} wrote to the chain"
     assert bed.call(writer, "writer", "ok") is None
 
