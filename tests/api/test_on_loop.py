@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -40,17 +41,23 @@ TIMEOUT_S = 2.0  # the cells' call limit: a spin ends there
 LEARN = 5  # plain reads first: the conductor learns read_or is a fast read
 
 
+def _start(root: Path, module_cache: Path, **sections: Any) -> ConductorProc:
+    """``zomehost run`` on a fresh home whose config has these ``sections``, logging at INFO
+    (a function's move off the loop is logged there)."""
+    home = api_home(root / "home", module_cache)
+    config = home / "conductor-config.yaml"
+    doc = yaml.safe_load(config.read_text())
+    doc.update(sections)
+    config.write_text(yaml.safe_dump(doc))
+    return ConductorProc(home, root / "conductor.log").start("--log-level", "info")
+
+
 @pytest.fixture
 def daemon(tmp_path_factory: pytest.TempPathFactory, module_cache: Path) -> Iterator[ConductorProc]:
     """A conductor of its own per test: what it learns of the probe's functions (which
     moved off the loop) holds for every cell that runs the probe's module."""
     root = tmp_path_factory.mktemp("on-loop")
-    home = api_home(root / "home", module_cache)
-    config = home / "conductor-config.yaml"
-    doc = yaml.safe_load(config.read_text())
-    doc["limits"] = {"timeout_ms": int(TIMEOUT_S * 1000)}
-    config.write_text(yaml.safe_dump(doc))
-    proc = ConductorProc(home, root / "conductor.log").start("--log-level", "info")
+    proc = _start(root, module_cache, limits={"timeout_ms": int(TIMEOUT_S * 1000)})
     yield proc
     assert proc.stop() == 0, proc.output()
 
@@ -75,11 +82,12 @@ async def _learn(app: AppClient) -> None:
         assert await app.call_zome("a", "read_or", "read", role_name="main") == "read"
 
 
-def _moved_lines(daemon: ConductorProc) -> list[str]:
+def _moved_lines(daemon: ConductorProc, fn: str = "a.read_or") -> list[str]:
+    """The log lines saying ``fn`` moved off the loop for good."""
     return [
         line
         for line in daemon.log.read_text(errors="replace").splitlines()
-        if "a.read_or runs on workers from now on" in line
+        if f"{fn} runs on workers from now on" in line
     ]
 
 
@@ -206,12 +214,7 @@ def test_replays_and_forgeries_are_refused_on_the_loop(
 def test_with_reads_on_loop_off_every_call_goes_to_a_worker(
     tmp_path: Path, module_cache: Path, probe_bundle: bytes
 ) -> None:
-    home = api_home(tmp_path / "home", module_cache)
-    config = home / "conductor-config.yaml"
-    doc = yaml.safe_load(config.read_text())
-    doc["admission"] = {"reads_on_loop": False}
-    config.write_text(yaml.safe_dump(doc))
-    off = ConductorProc(home, tmp_path / "conductor.log").start("--log-level", "info")
+    off = _start(tmp_path, module_cache, admission={"reads_on_loop": False})
 
     async def scenario() -> None:
         (app,) = await _apps(off, probe_bundle, "off", 1)
@@ -250,20 +253,16 @@ def test_a_big_call_is_not_tried_on_the_loop(daemon: ConductorProc, probe_bundle
     verifying and copying it would hold the loop. (``log`` moves whenever it runs on the
     loop: a big call of it leaves no such line, the next small one does.)"""
 
-    def moved() -> list[str]:
-        text = daemon.log.read_text(errors="replace")
-        return [line for line in text.splitlines() if "a.log runs on workers" in line]
-
     async def scenario() -> None:
         (app,) = await _apps(daemon, probe_bundle, "big", 1)
         async with app:
             await app.call_zome("a", "log", "learn", role_name="main")  # a worker learns it
             await app.call_zome("a", "log", "x" * (2 * MAX_BYTES), role_name="main")
-            assert moved() == []
+            assert _moved_lines(daemon, "a.log") == []
             await app.call_zome("a", "log", "small", role_name="main")
 
     asyncio.run(scenario())
-    assert len(moved()) == 1
+    assert len(_moved_lines(daemon, "a.log")) == 1
 
 
 def test_reads_on_loop_is_a_boolean() -> None:

@@ -14,6 +14,13 @@ from conftest import AppHandle
 from zomehost.conductor.combining import FAST_S, Combiner
 from zomehost.core import blocking, on_loop
 from zomehost.errors import Timeout
+from zomehost.ribosome.engine import HOST_FUNCTIONS
+
+
+def test_loop_safe_names_only_host_functions() -> None:
+    """LOOP_SAFE is an allow-list of the ABI's host functions: a misspelt name would
+    silently send that function's callers to workers."""
+    assert set(HOST_FUNCTIONS) >= on_loop.LOOP_SAFE
 
 
 def test_outside_an_attempt_nothing_is_refused() -> None:

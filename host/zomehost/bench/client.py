@@ -28,11 +28,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from zomehost.bench.harness import PASSPHRASE, REPO, app_bundle, make_home, summary
-from zomehost.conductor.home import Home
-from zomehost.testing.process import ConductorProcess, set_network
+from zomehost.testing.process import ConductorProcess, set_network, set_section
 
 ORIGIN = "zomehost-bench"
 PAYLOAD = bytes((i * 31) & 0xFF for i in range(1024))
@@ -48,10 +45,7 @@ def conductor_process(
     home = make_home(root / "home").path
     set_network(home, network if network is not None else {"enabled": False})
     if not reads_on_loop:
-        config = Home(home).config_path
-        doc = yaml.safe_load(config.read_text())
-        doc["admission"] = {**(doc.get("admission") or {}), "reads_on_loop": False}
-        config.write_text(yaml.safe_dump(doc, sort_keys=False))
+        set_section(home, "admission", {"reads_on_loop": False})
     return ConductorProcess(
         home, root / "conductor.log", passphrase=PASSPHRASE, keep_env=("ZOMEHOST_BOUNDARY",)
     )

@@ -117,12 +117,18 @@ def seed_module_cache(home: Path, cache: Path) -> None:
         shutil.copyfile(f, target / f.name)
 
 
-def set_network(home: Path, network: dict[str, Any]) -> None:
-    """Replace the ``network`` mapping of a home's conductor config."""
+def set_section(home: Path, name: str, value: dict[str, Any]) -> None:
+    """Replace the mapping ``name`` of a home's conductor config (keys it leaves out take
+    their defaults)."""
     config = Home(home).config_path
     doc = yaml.safe_load(config.read_text()) or {}
-    doc["network"] = network
+    doc[name] = value
     config.write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def set_network(home: Path, network: dict[str, Any]) -> None:
+    """Replace the ``network`` mapping of a home's conductor config."""
+    set_section(home, "network", network)
 
 
 # -- processes ----------------------------------------------------------------------------
