@@ -750,7 +750,7 @@ class Conductor:
         return self._cells.get(cell_id.key)
 
     def cell(self, cell_id: CellId) -> Cell:
-        cell = self._cells.get(cell_id.key)
+        cell = self.open_cell(cell_id)
         if cell is not None:
             return cell
         with self._apps_lock:

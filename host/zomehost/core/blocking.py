@@ -4,9 +4,10 @@ The worker pool keeps only a few jobs running at once (more runnable threads in 
 process only pass the GIL around), so a job that waits — for a disk sync, a peer's answer,
 another call's lock — would hold a running place while doing nothing. Code that waits wraps
 the wait in :func:`waiting`; on a pool's worker thread the pool counts the job out for the
-time, elsewhere it costs one thread-local read. A wait nobody announces is found by the
-pool's watchman instead, a millisecond later. A call the event loop runs itself may not
-wait at all: there a wait stops it (:mod:`zomehost.core.on_loop`), and a worker runs it.
+time, elsewhere it costs two thread-local reads (this one and the loop's, below). A wait
+nobody announces is found by the pool's watchman instead, a millisecond later. A call the
+event loop runs itself may not wait at all: there a wait stops it
+(:mod:`zomehost.core.on_loop`), and a worker runs it.
 """
 
 from __future__ import annotations
