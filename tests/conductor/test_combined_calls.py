@@ -19,7 +19,7 @@ from conftest import AppHandle, Node
 from zomehost.conductor import combining
 from zomehost.conductor.conductor import Conductor
 from zomehost.core.codec import unpack
-from zomehost.errors import HeadMoved, Timeout
+from zomehost.errors import Timeout
 from zomehost.fuzz.testbed import TestBed, wat
 
 
@@ -100,19 +100,42 @@ def test_relaxed_writes_arriving_together_commit_as_one_batch(
     assert node.conductor.cell(alice.cell_id()).chain.verify() == len(records)
 
 
-def test_strict_writes_in_one_batch_keep_strict_ordering(
+def test_strict_writes_arriving_together_take_turns_and_all_commit(
     alice: AppHandle, node: Node, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Strict writes made on the same head: the first commits, the others are refused
-    (HeadMoved) and leave nothing, exactly as when they run side by side."""
+    """Strict writes need the head they were made on: once the combiner knows the function
+    writes strictly, each call starts a batch of its own and runs on the head the commit
+    before it left, so none fails with HeadMoved (side by side, all but one would)."""
     learn(node, alice, monkeypatch)
     before = len(node.records(alice.cell_id()))
     payloads = [{"value": f"s{k}"} for k in range(3)]
     outcomes, batches, _ = _held_batch(node, alice, monkeypatch, payloads)
-    assert isinstance(outcomes[0], bytes)
-    assert all(isinstance(o, HeadMoved) for o in outcomes[1:]), outcomes
-    assert [1, 1, 1] in batches
-    assert len(node.records(alice.cell_id())) == before + 1
+    assert all(isinstance(o, bytes) for o in outcomes), outcomes
+    # the first strict run taught the combiner: the others were not taken after it
+    assert batches == [[1], [1], [1]]
+    records = node.records(alice.cell_id())
+    assert len(records) == before + 3
+    assert {r.action_hash.raw for r in records[-3:]} == set(outcomes)  # as signed, not rebased
+    assert node.conductor.cell(alice.cell_id()).chain.verify() == len(records)
+
+
+def test_a_strict_write_commits_first_in_its_batch(
+    alice: AppHandle, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A strict call taken after a relaxed one ran on the same head: it commits first (its
+    head still holds), the relaxed one is rebased after it, and a strict call of the same
+    function waiting behind them starts the next batch."""
+    learn(node, alice, monkeypatch)
+    before = len(node.records(alice.cell_id()))
+    payloads = [{"value": "r0", "relaxed": True}, {"value": "s1"}, {"value": "s2"}]
+    outcomes, batches, _ = _held_batch(node, alice, monkeypatch, payloads)
+    assert all(isinstance(o, bytes) for o in outcomes), outcomes
+    assert batches == [[1, 1], [1]]
+    records = node.records(alice.cell_id())
+    assert [unpack(r.entry.content) for r in records[-3:] if r.entry] == ["s1", "r0", "s2"]
+    assert records[-3].action_hash.raw == outcomes[1]  # s1 kept the hash its call returned
+    assert len(records) == before + 3
+    assert node.conductor.cell(alice.cell_id()).chain.verify() == len(records)
 
 
 def test_a_spinning_call_does_not_hold_other_calls_on_its_cell(tmp_path: Path) -> None:

@@ -29,12 +29,19 @@ class Calls:
         self.fail_run: set[str] = set()
         self.fail_commit: set[str] = set()
         self.reads: set[str] = set()  # calls that write nothing
+        self.strict: set[str] = set()  # calls whose writes need the head they were made on
+        self.commits_seen: dict[str, int] = {}  # commits begun when a call ran
+        self.hold_commit: threading.Event | None = None
         self.combiner: Combiner[str, str] = Combiner(
-            self.run_call, self.commit, lambda result: result[:-1] not in self.reads
+            self.run_call,
+            self.commit,
+            lambda result: result[:-1] not in self.reads,
+            lambda result: result[:-1] in self.strict,
         )
 
     def run_call(self, name: str) -> str:
         self.ran_on[name] = threading.get_ident()
+        self.commits_seen[name] = len(self.commits)
         self.started.setdefault(name, threading.Event()).set()
         if name in self.hold:
             assert self.hold[name].wait(10)
@@ -44,6 +51,8 @@ class Calls:
 
     def commit(self, results: list[str]) -> list[BaseException | None]:
         self.commits.append(results)
+        if self.hold_commit is not None:
+            assert self.hold_commit.wait(10)
         return [KeyError(r) if r[:-1] in self.fail_commit else None for r in results]
 
     def learn(self, *keys: str) -> None:
@@ -354,3 +363,45 @@ def test_a_call_whose_function_turned_slow_while_it_waited_is_handed_back() -> N
         leader.done()
         c.done()
     assert c.result == "c!" and calls.ran_on["c"] == c.ident
+
+
+def test_strict_writers_wait_for_the_commit_before_them_and_never_run_beside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A strict writer runs only once the commits before it landed: as the next combiner
+    it waits for them (SETTLE_S), and in line it waits past WAIT_S while the combiner runs
+    no call (run on its own beside the line, it would fail with HeadMoved)."""
+    calls = Calls()
+    calls.strict |= {"learn s", "s0", "s1", "s2"}
+    calls.learn("s")
+    monkeypatch.setattr(combining, "SETTLE_S", 10.0)
+    calls.hold_commit = threading.Event()
+    with waits(0.05):
+        s0 = calls.start("s0", "s")
+        while not calls.commits:  # s0 ran and its commit is held
+            time.sleep(0.001)
+        s1 = calls.start("s1", "s")  # the next combiner: it waits for s0's commit
+        time.sleep(0.05)
+        s2 = calls.start("s2", "s")  # in line behind s1
+        time.sleep(0.3)  # far past WAIT_S
+        assert "s1" not in calls.ran_on and "s2" not in calls.ran_on
+        calls.hold_commit.set()
+        for c in (s0, s1, s2):
+            assert c.done().result == f"{c.call_name}!"
+    assert calls.commits == [["s0!"], ["s1!"], ["s2!"]]
+    assert calls.commits_seen["s1"] == 1 and calls.commits_seen["s2"] == 2
+
+
+def test_a_strict_write_commits_first_and_the_next_strict_one_starts_a_batch() -> None:
+    calls = Calls()
+    calls.learn("f", "g")
+    calls.strict.add("x")  # g's last run wrote relaxed; this one writes strictly
+    leader = lead_with(calls)
+    x = calls.start("x", "g")
+    calls.queued(1)
+    y = calls.start("y", "g")  # g writes strictly by the time it is reached
+    release_when_queued(calls, 2)
+    for c in (leader, x, y):
+        assert c.done().result == f"{c.call_name}!"
+    assert calls.commits == [["x!", "lead!"], ["y!"]]
+    assert calls.ran_on["x"] == leader.ident and calls.ran_on["y"] == y.ident

@@ -28,6 +28,12 @@ Theory of operation, for one cell:
   after the other without a wake-up each. One that turns slow while in line is handed
   back. (A taken call that runs long holds the combiner's own caller until it ends: a
   function can do that once, then it is never taken again.)
+* A call whose writes need the head they were made on (strict ordering) would fail if
+  another call of its batch, run before it on the same head, committed first. So such a
+  call commits first in its batch; a function whose last run wrote strictly is not taken
+  into a batch that has begun (it starts the next one), and its call waits, before it runs,
+  for the batches already committing (at most :data:`SETTLE_S`). Strict writers on one cell
+  then take turns, one commit each, instead of failing with ``HeadMoved``.
 * No caller waits on others' calls for more than :data:`WAIT_S` at a time: a call still in
   line then runs on its own thread (and while the combiner's current call has run that
   long, calls that arrive do not queue at all), and a call the combiner has run whose
@@ -61,6 +67,7 @@ PRE_LINGER_S = 0.0005  # the longest a new combiner waits for them before its ow
 FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
 WAIT_S = 0.005  # the longest a call waits in line before it runs on its own thread
+SETTLE_S = 0.05  # the longest a strict writer waits for the commits before it to land
 _EMA = 0.25  # weight of the newest run in a function's running time
 
 # a call's way through the line
@@ -98,7 +105,8 @@ class Combiner(Generic[I, R]):
 
     ``run_call(item)`` runs a call's function (raising its error); ``commit(results)``
     commits a batch's writes and returns, for each, the error its commit raised or None;
-    ``wrote(result)`` tells whether a call that ran has writes to commit.
+    ``wrote(result)`` tells whether a call that ran has writes to commit, ``strict(result)``
+    whether some of them need the head they were made on (none, if not given).
     """
 
     def __init__(
@@ -106,11 +114,14 @@ class Combiner(Generic[I, R]):
         run_call: Callable[[I], R],
         commit: Callable[[list[R]], list[BaseException | None]],
         wrote: Callable[[R], bool],
+        strict: Callable[[R], bool] = lambda result: False,
     ) -> None:
         self._run_call = run_call
         self._commit = commit
         self._wrote = wrote
+        self._is_strict = strict
         self._writers: set[Hashable] = set()  # functions whose last run wrote
+        self._strict: set[Hashable] = set()  # functions whose last run wrote strictly
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._line: deque[_Waiter[I, R]] = deque()
@@ -121,6 +132,8 @@ class Combiner(Generic[I, R]):
         self._cpu: dict[Hashable, float] = {}  # a function's recent CPU time per run
         self._busy_since: float | None = None  # when the combiner's current call started
         self._wake_at = 1  # calls in line that wake a waiting combiner
+        self._committing = 0  # batches (or calls) of the line being committed
+        self._settled = threading.Condition(self._lock)  # notified as each of them lands
 
     def run(self, item: I, key: Hashable) -> R:
         """Run one call (``key``: its function) and commit it; its result, or its error."""
@@ -176,24 +189,37 @@ class Combiner(Generic[I, R]):
 
     def _wait(self, me: _Waiter[I, R]) -> None:
         """Wait in line until handed the combiner's place, handed back or done; at most
-        :data:`WAIT_S` at a time for others' calls."""
+        :data:`WAIT_S` at a time for others' calls. A strict writer waits on unless the
+        combiner's current call runs long: run on its own beside the line, it would fail."""
         with blocking.waiting():
             while not me.event.wait(WAIT_S):
                 with self._lock:
+                    if me.state == _QUEUED and me.key in self._strict and not self._stuck():
+                        continue
                     if me.state == _QUEUED:  # nobody took it in time: it runs on its own
                         self._line.remove(me)
                         me.state = _ALONE
                         return
                     if me.state == _RAN:  # a call after it runs long: it commits alone
                         me.state = _COMMIT_ALONE
+                        self._committing += 1
                         return
                     # taken (its own call runs) or committing: its outcome comes
 
     def _commit_alone(self, me: _Waiter[I, R]) -> None:
+        """Commit one call that ran (counted in ``_committing`` by the caller)."""
         try:
             (me.error,) = self._commit([me.result])  # type: ignore[list-item]
         except BaseException as exc:
             me.error = exc
+        finally:
+            self._landed()
+
+    def _landed(self) -> None:
+        """A commit of the line is done: strict writers waiting for it may run."""
+        with self._lock:
+            self._committing -= 1
+            self._settled.notify_all()
 
     def _lead(self, me: _Waiter[I, R]) -> None:
         if self._last_batch > 1:  # let the expected callers queue first, while the GIL is free
@@ -201,11 +227,15 @@ class Combiner(Generic[I, R]):
                 self._wake_at = self._last_batch - 1
                 self._arrived.wait_for(lambda: len(self._line) >= self._wake_at, PRE_LINGER_S)
                 self._wake_at = 1
+        if me.key in self._strict:  # it runs on the head the commits in flight leave
+            with self._lock, blocking.waiting():
+                self._settled.wait_for(lambda: not self._committing, SETTLE_S)
         batch = [me] if self._run(me) else []
         with self._lock:
             if not self._line and self._last_batch <= 1:  # alone, and nobody expected
                 self._combining = False
                 alone = True
+                self._committing += len(batch)
             else:
                 alone = False
         if alone:
@@ -219,6 +249,8 @@ class Combiner(Generic[I, R]):
             with self._lock:
                 nxt = self._take()
                 if nxt is None:
+                    if self._line:  # a strict writer is next: it starts the next batch
+                        break
                     left = linger_until - time.perf_counter()
                     if taken >= self._last_batch or left <= 0:
                         break
@@ -238,8 +270,11 @@ class Combiner(Generic[I, R]):
             self._last_batch = taken
             # calls whose own threads took them back to commit are not this batch's
             batch = [w for w in batch if w is me or w.state == _RAN]
+            # a strict call ran on the head the batch started from: it commits first
+            batch.sort(key=lambda w: not self._is_strict(w.result))  # type: ignore[arg-type]
             for w in batch:
                 w.state = _COMMITTING
+            self._committing += 1
             if self._line:  # the oldest caller still waiting combines next
                 nxt = self._line.popleft()
                 nxt.state = _LEAD
@@ -250,6 +285,8 @@ class Combiner(Generic[I, R]):
             errors = self._commit([w.result for w in batch]) if batch else []  # type: ignore[misc]
         except BaseException as exc:
             errors = [exc] * len(batch)
+        finally:
+            self._landed()
         for w, error in zip(batch, errors, strict=True):
             w.error = error
             if w is not me:
@@ -258,12 +295,17 @@ class Combiner(Generic[I, R]):
 
     def _take(self) -> _Waiter[I, R] | None:
         """Under the lock: the next waiting call this combiner may run; the slow ones or
-        never seen are handed back to run on their own threads."""
+        never seen are handed back to run on their own threads. None as well when the next
+        one writes strictly: it stays first in line, for a batch of its own."""
         while self._line:
-            w = self._line.popleft()
+            w = self._line[0]
             if self._combinable(w.key):
+                if w.key in self._strict:
+                    return None
+                self._line.popleft()
                 w.state = _TAKEN
                 return w
+            self._line.popleft()
             w.state = _ALONE
             w.event.set()
         return None
@@ -306,4 +348,8 @@ class Combiner(Generic[I, R]):
             self._writers.add(key)
         else:
             self._writers.discard(key)
+        if self._is_strict(result):
+            self._strict.add(key)
+        else:
+            self._strict.discard(key)
         return result

@@ -146,6 +146,7 @@ class Cell:
             lambda call: conductor._run_call(call),
             lambda ran: conductor._commit_ran(self, ran),
             lambda ran: ran.ws.has_writes,
+            lambda ran: ran.ws.strict_writes > 0,
         )
         self._init_lock = threading.Lock()
         self.init_thread: int | None = None  # the thread running this cell's init
