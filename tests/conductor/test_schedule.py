@@ -7,20 +7,24 @@ restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import REPO, WASM_DIR, AppBuilder, AppHandle, Node, fast_home
+from zomehost.client import ConductorApiError
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.scheduling import Due, RunOutcome, ScheduledRuns
 from zomehost.core.clock import now_micros
 from zomehost.core.codec import unpack
+from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.schedule import MAX_SCHEDULES_PER_CELL, MIN_INTERVAL_US, Schedule
 from zomehost.errors import InvalidInput, LimitExceeded, ZomehostError
 from zomehost.runtime.scheduler import Scheduler
@@ -365,3 +369,61 @@ def test_the_daemon_runs_schedules_and_they_survive_a_restart(
         after = runs("tick")
         wait_for("tick to run after the restart", lambda: runs("tick") > after)
         assert runs("once") == 1 and runs("boom") == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lang", sorted(TICKERS))
+def test_a_cells_schedules_are_listed_by_the_admin_api_and_the_cli(
+    lang: str, ticker_bundles: dict[str, bytes], tmp_path: Path
+) -> None:
+    """``list_scheduled_functions`` (a running conductor) and ``zomehost schedules`` (a
+    stopped one) show what each scheduled function returned last and when it runs next,
+    soonest first; an ephemeral schedule is gone once the conductor starts again."""
+    with Scenario(tmp_path, network=False) as s:
+        (alice,) = s.add_players(ticker_bundles[lang], ["alice"])
+        admin = alice.peer
+
+        def listed() -> list[dict[str, Any]]:
+            assert admin.admin is not None
+            return s.run(admin.admin.list_scheduled_functions(alice.cell_id()))
+
+        for fn in ("yearly", "in_an_hour", "tick"):
+            alice.call("t", "start", fn)
+        wait_for(
+            "every first run",
+            lambda: all(i["schedule"] is not None for i in listed()) and len(listed()) == 3,
+        )
+        items = listed()
+        now = now_micros()
+        assert [i["fn"] for i in items] == ["tick", "in_an_hour", "yearly"]  # soonest first
+        tick, hour, year = items
+        assert tick["schedule"] == {"Persisted": "* * * * * *"} and tick["zome"] == "t"
+        assert hour["schedule"] == {"Ephemeral": {"secs": 3600, "nanos": 0}}
+        assert abs(hour["next_at"] - (now + 3600 * 1_000_000)) < 120 * 1_000_000
+        assert year["schedule"] == {"Persisted": "0 0 1 1 *"}
+        next_new_year = datetime(datetime.now(UTC).year + 1, 1, 1, tzinfo=UTC)
+        assert year["next_at"] == int(next_new_year.timestamp()) * 1_000_000
+        other = CellId(alice.cell_id().dna_hash, AgentPubKey.from_core(bytes(32)))
+        with pytest.raises(ConductorApiError, match="no cell"):  # not installed here
+            assert admin.admin is not None
+            s.run(admin.admin.list_scheduled_functions(other))
+
+        assert admin.stop() == 0
+        out = admin.process.cli("schedules", alice.app_id, "main", "--json")
+        assert out.returncode == 0, out.stderr
+        offline = json.loads(out.stdout)
+        assert [(i["fn"], i["schedule"]) for i in offline[1:]] == [
+            ("in_an_hour", hour["schedule"]),
+            ("yearly", year["schedule"]),
+        ]
+        text = admin.process.cli("schedules", alice.app_id, "main")
+        assert text.returncode == 0, text.stderr
+        lines = text.stdout.splitlines()
+        assert len(lines) == 3 and lines[2].startswith("t.yearly  next ")
+        assert "persisted, cron 0 0 1 1 *" in lines[2]
+        assert "ephemeral, every 3600 s (dropped when the conductor next starts)" in lines[1]
+        missing = admin.process.cli("schedules", "no-such-app", "main")
+        assert missing.returncode != 0 and "no-such-app" in missing.stderr
+
+        admin.restart()
+        assert [i["fn"] for i in listed()] == ["tick", "yearly"]  # the ephemeral one ended

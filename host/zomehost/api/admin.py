@@ -81,6 +81,7 @@ class AdminApi:
             "dump_full_state": self.dump_full_state,
             "get_dna_definition": self.get_dna_definition,
             "storage_info": self.storage_info,
+            "list_scheduled_functions": self.list_scheduled_functions,
             "agent_info": self.agent_info,
             "add_agent_info": self.add_agent_info,
             "peer_meta_info": self.peer_meta_info,
@@ -326,9 +327,21 @@ class AdminApi:
         return "full_state_dumped", dump
 
     def _dump(self, view: Callable[..., T], cell_id: CellId, peers: dict[str, Any]) -> T:
+        self._require_cell(cell_id)
+        return view(self.conductor, cell_id, peers)
+
+    def _require_cell(self, cell_id: CellId) -> None:
         if not any(cell_id in views.all_cell_ids(a) for a in self.conductor.list_apps()):
             raise internal(f"no cell {cell_id} is installed")
-        return view(self.conductor, cell_id, peers)
+
+    async def list_scheduled_functions(self, value: Any) -> tuple[str, Any]:
+        cell_id = self._cell_of_request(value)
+
+        def listed() -> list[dict[str, Any]]:
+            self._require_cell(cell_id)
+            return views.scheduled_functions(self.conductor, cell_id)
+
+        return "scheduled_functions", await self.runtime.in_worker(listed)
 
     async def get_dna_definition(self, value: Any) -> tuple[str, Any]:
         # 0.21 sends a CellId; older clients sent the DnaHash alone

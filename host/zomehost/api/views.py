@@ -10,6 +10,7 @@ import base64
 import json
 from typing import Any
 
+from zomehost.chain import schedules
 from zomehost.conductor.app import (
     MAX_CLONES_PER_ROLE,
     AppStatus,
@@ -299,3 +300,11 @@ def storage_info(conductor: Conductor) -> dict[str, Any]:
             for key in sorted(sizes)
         ]
     }
+
+
+def scheduled_functions(conductor: Conductor, cell_id: CellId) -> list[dict[str, Any]]:
+    """A cell's scheduled functions, soonest first, as stored: ``{zome, fn, schedule,
+    next_at}`` (``schedule``: what the function returned last, nil before its first run;
+    ``next_at``: µs since the epoch). zomehost's own view: Holochain has none."""
+    items = schedules.of_cell(conductor.store, cell_id.key)
+    return [i.to_state() for i in sorted(items, key=lambda i: (i.next_at, i.zome, i.fn))]

@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from zomehost.api.views import scheduled_functions
 from zomehost.chain.store import FORMAT as STORE_FORMAT
 from zomehost.chain.store import Store
 from zomehost.cli.help import Group as PlainHelpGroup
@@ -27,6 +28,7 @@ from zomehost.cli.render import (
     os_error_text,
     parse_payload,
     record_view,
+    schedule_line,
     shown,
 )
 from zomehost.conductor.app import AppStatus
@@ -49,6 +51,7 @@ from zomehost.core.capability import (
     GrantedFunctions,
     ZomeCallCapGrant,
 )
+from zomehost.core.clock import now_micros
 from zomehost.core.codec import pack
 from zomehost.core.files import read_bounded
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
@@ -621,6 +624,29 @@ def chain(
             if a.type is ActionType.UPDATE:
                 detail += f" (updates {a.original_action_address})"
             print(f"#{a.action_seq:<4} {a.type.value:<20} {r.action_hash}{detail}")
+
+
+# -- scheduled functions ------------------------------------------------------------------
+@app.command()
+def schedules(
+    app_id: Annotated[str, typer.Argument(metavar="APP", help="The installed app.")],
+    role: Annotated[str, typer.Argument(metavar="ROLE", help="The role (or clone) of the cell.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """List a cell's scheduled functions, soonest first: when each runs next, and the
+    schedule it returned last (a running conductor: the admin API's list_scheduled_functions)."""
+    with _conductor(home) as c:
+        listed = scheduled_functions(c, c.cell_for(app_id, role).id)
+    if as_json:
+        print(dumps(listed, pretty=True))
+        return
+    if not listed:
+        print(f"{app_id}/{role} has no scheduled functions")
+        return
+    now = now_micros()
+    for item in listed:
+        print(schedule_line(item, now))
 
 
 # -- capabilities -------------------------------------------------------------------------

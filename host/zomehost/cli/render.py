@@ -4,6 +4,7 @@ base64url (core/json_form.py); values shown in messages as the user wrote them."
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from zomehost.core.json_form import (
@@ -26,6 +27,7 @@ __all__ = [
     "os_error_text",
     "parse_payload",
     "record_view",
+    "schedule_line",
     "shown",
     "to_jsonable",
 ]
@@ -50,3 +52,20 @@ def os_error_text(exc: OSError) -> str:
     """``path: No such file or directory``: one plain line, not ``[Errno 2] …``."""
     reason = exc.strerror or type(exc).__name__
     return f"{exc.filename}: {reason}" if exc.filename is not None else reason
+
+
+def schedule_line(item: dict[str, Any], now_us: int) -> str:
+    """One scheduled function (``{zome, fn, schedule, next_at}``, as the admin API lists
+    them) as a line: when it runs next, and the schedule it returned last."""
+    at = datetime.fromtimestamp(item["next_at"] / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    left = (item["next_at"] - now_us) / 1e6
+    when = f"{at} (in {left:.0f} s)" if left >= 1 else f"{at} (due)"
+    schedule = item["schedule"]
+    if schedule is None:
+        last = "first run"
+    elif "Persisted" in schedule:
+        last = f"persisted, cron {schedule['Persisted']}"
+    else:
+        delay = schedule["Ephemeral"]["secs"] + schedule["Ephemeral"]["nanos"] / 1e9
+        last = f"ephemeral, every {delay:g} s (dropped when the conductor next starts)"
+    return f"{item['zome']}.{item['fn']}  next {when}  {last}"

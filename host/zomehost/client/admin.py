@@ -181,6 +181,14 @@ class AdminClient(NetworkViews, WsClient):
         info: dict[str, Any] = await self.request("storage_info")
         return info
 
+    async def list_scheduled_functions(self, cell_id: CellId) -> list[dict[str, Any]]:
+        """The cell's scheduled functions, soonest first: ``{zome, fn, schedule, next_at}``
+        (``next_at`` in µs since the epoch; ``schedule`` what the function returned last)."""
+        listed: list[dict[str, Any]] = await self.request(
+            "list_scheduled_functions", {"cell_id": cell_id.to_wire()}
+        )
+        return listed
+
     # -- network views (agent_info, peer_meta_info, stats: NetworkViews) ----------------
     async def add_agent_info(self, agent_infos: list[str]) -> None:
         await self.request("add_agent_info", {"agent_infos": agent_infos})
