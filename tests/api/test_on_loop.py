@@ -4,8 +4,9 @@
 A function the conductor has learnt is a fast read runs on the loop. Here such a function
 (the probe's ``read_or``) then writes, signals, logs or spins in one call: that call must
 move to a worker before it acts and do what it does exactly once, the loop must keep
-serving other clients, and the function's calls must run on workers from then on. A
-replayed call and a forged signature must be refused on the loop as on a worker.
+serving other clients, and the function's next calls must run on workers (100 of them,
+twice as many after each further move). A replayed call and a forged signature must be
+refused on the loop as on a worker.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from zomehost.api.app import OFF_LOOP_CALLS
 from zomehost.client import (
     AdminClient,
     AppClient,
@@ -83,11 +85,11 @@ async def _learn(app: AppClient) -> None:
 
 
 def _moved_lines(daemon: ConductorProc, fn: str = "a.read_or") -> list[str]:
-    """The log lines saying ``fn`` moved off the loop for good."""
+    """The log lines saying ``fn`` moved off the loop (for how many calls)."""
     return [
         line
         for line in daemon.log.read_text(errors="replace").splitlines()
-        if f"{fn} runs on workers from now on" in line
+        if f"{fn} runs on workers for its next" in line
     ]
 
 
@@ -270,3 +272,30 @@ def test_reads_on_loop_is_a_boolean() -> None:
     assert Admission.from_config(None).reads_on_loop is True
     with pytest.raises(InvalidInput, match="reads_on_loop"):
         Admission.from_config({"reads_on_loop": "yes"})
+
+
+def test_a_moved_function_comes_back_to_the_loop_later_and_less_often(
+    daemon: ConductorProc, probe_bundle: bytes
+) -> None:
+    """A read that wrote once (get-or-create) runs on workers for its next OFF_LOOP_CALLS
+    calls the loop could run, then on the loop again; moving again keeps it off twice as
+    long."""
+
+    async def reads(app: AppClient) -> None:
+        # the first read after a write does not count: its cell knows it wrote
+        for _ in range(OFF_LOOP_CALLS + 1):
+            assert await app.call_zome("a", "read_or", "read", role_name="main") == "read"
+
+    async def scenario() -> None:
+        (app,) = await _apps(daemon, probe_bundle, "returns", 1)
+        async with app:
+            await _learn(app)
+            for _ in range(3):  # moves; back on the loop, moves again; still off: no move
+                assert await app.call_zome("a", "read_or", "create", role_name="main") == "create"
+                await reads(app)
+
+    asyncio.run(scenario())
+    lines = _moved_lines(daemon)
+    assert len(lines) == 2, lines
+    assert f"for its next {OFF_LOOP_CALLS} calls" in lines[0]
+    assert f"for its next {2 * OFF_LOOP_CALLS} calls" in lines[1]

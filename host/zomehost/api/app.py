@@ -51,6 +51,11 @@ from zomehost.errors import AppNotFound, AuthenticationFailed, BadNonce, Unautho
 
 log = logging.getLogger("zomehost.api.app")
 Handler = Callable[[AppConnection, Any], Awaitable[tuple[str, Any]]]
+# After a call of a function had to move off the loop: how many of its next calls the loop
+# could run start on workers instead (doubled after each further move, this many times at
+# most: then ~100 000 calls between tries).
+OFF_LOOP_CALLS = 100
+OFF_LOOP_DOUBLINGS = 10
 
 # App requests Holochain has and zomehost does not implement: `internal_error`, not
 # `deserialization`. Countersigning needs a DHT (the session's counterparties find each
@@ -112,8 +117,10 @@ class AppApi:
         self.admission = admission
         self._loop: asyncio.AbstractEventLoop | None = None  # the loop the calls arrive on
         self._loop_thread = 0
-        # functions (by module) a call of had to move off the loop: they start on workers
-        self._off_loop: set[tuple[bytes, str]] = set()
+        # functions (by module) a call of had to move off the loop: how many more of their
+        # calls start on workers before one may try the loop again, and how often they moved
+        self._off_loop: dict[tuple[bytes, str], int] = {}
+        self._moves: dict[tuple[bytes, str], int] = {}
         self.handlers: dict[str, Handler] = {
             "app_info": self.app_info,
             "create_clone_cell": self.create_clone_cell,
@@ -186,18 +193,36 @@ class AppApi:
         self.submit_call(call)
 
     def _loop_runs(self, call: _Call) -> Cell | None:
-        """The call's cell, if the loop may run this call: a
-        small call of a function its cell knows as a fast read, and that never had to move
-        off the loop in any cell running its zome's module."""
+        """The call's cell, if the loop may run this call: a small call of a function its
+        cell knows as a fast read, and that is not off the loop (in any cell running its
+        zome's module) after a call of it had to move: those count down their calls on
+        workers (:meth:`_moved_off`)."""
         params = call.params
         if not self.admission.limits.reads_on_loop or len(call.signed) > on_loop.MAX_BYTES:
             return None
         cell = self.conductor.open_cell(params.cell_id)
         if cell is None or not cell.combiner.runs_on_loop((params.zome_name, params.fn_name)):
             return None
-        if self._module_fn(cell, params) in self._off_loop:
+        key = self._module_fn(cell, params)
+        left = self._off_loop.get(key)
+        if left is not None:  # races between threads only shift the count by a call
+            if left > 1:
+                self._off_loop[key] = left - 1
+            else:
+                self._off_loop.pop(key, None)
             return None
         return cell
+
+    def _moved_off(self, key: tuple[bytes, str]) -> int:
+        """A call of this function had to move off the loop: its next calls that the loop
+        could run start on workers, :data:`OFF_LOOP_CALLS` of them, twice as many after
+        each move (so a function that reads nearly always, such as get-or-create, comes
+        back to the loop, and one that keeps moving costs the loop ever more rarely)."""
+        moves = self._moves.get(key, 0) + 1
+        self._moves[key] = moves
+        calls = OFF_LOOP_CALLS << min(moves - 1, OFF_LOOP_DOUBLINGS)
+        self._off_loop[key] = calls
+        return calls
 
     @staticmethod
     def _module_fn(cell: Cell, params: ZomeCallParams) -> tuple[bytes, str]:
@@ -232,7 +257,7 @@ class AppApi:
 
     def _serve_on_loop(self, call: _Call, cell: Cell) -> None:
         """On the loop: the call as an attempt (core/on_loop.py); if it has to move, to a
-        worker (its checks done), and its function's calls start on workers from now on, in
+        worker (its checks done), and its function's next calls start on workers, in
         every cell that runs its module."""
         conn, rid, params = call.conn, call.rid, call.params
         cpu = time.thread_time()
@@ -247,8 +272,13 @@ class AppApi:
         if attempt.moved:
             name = f"{params.zome_name}.{params.fn_name}"
             if not attempt.late or time.thread_time() - cpu >= on_loop.BUDGET_S / 2:
-                self._off_loop.add(self._module_fn(cell, params))
-                log.info("%s runs on workers from now on: %s on the event loop", name, attempt.why)
+                calls = self._moved_off(self._module_fn(cell, params))
+                log.info(
+                    "%s runs on workers for its next %d calls: %s on the event loop",
+                    name,
+                    calls,
+                    attempt.why,
+                )
             else:  # late, not for its own work (the loop's thread waited): this call only
                 log.debug("a call of %s moves to a worker: %s", name, attempt.why)
             self._to_worker(call)
