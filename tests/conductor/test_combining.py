@@ -405,3 +405,26 @@ def test_a_strict_write_commits_first_and_the_next_strict_one_starts_a_batch() -
         assert c.done().result == f"{c.call_name}!"
     assert calls.commits == [["x!", "lead!"], ["y!"]]
     assert calls.ran_on["x"] == leader.ident and calls.ran_on["y"] == y.ident
+
+
+def test_a_strict_writer_waits_in_line_only_so_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However long the commits before it take (a stalled disk), a strict writer in line
+    runs on its own after STRICT_WAIT_S: a wait, never a hang."""
+    calls = Calls()
+    calls.strict |= {"learn s", "s0", "s1", "s2"}
+    calls.learn("s")
+    monkeypatch.setattr(combining, "SETTLE_S", 10.0)
+    monkeypatch.setattr(combining, "STRICT_WAIT_S", 0.2)
+    calls.hold_commit = threading.Event()
+    with waits(0.02):
+        s0 = calls.start("s0", "s")
+        while not calls.commits:
+            time.sleep(0.001)
+        s1 = calls.start("s1", "s")  # the next combiner, waiting for s0's commit
+        time.sleep(0.05)
+        s2 = calls.start("s2", "s")
+        assert calls.started.setdefault("s2", threading.Event()).wait(5)  # on its own
+        assert s2.ident == calls.ran_on["s2"] and "s1" not in calls.ran_on
+        calls.hold_commit.set()
+        for c in (s0, s1, s2):
+            assert c.done().result == f"{c.call_name}!"

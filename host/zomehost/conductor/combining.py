@@ -68,6 +68,7 @@ FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
 WAIT_S = 0.005  # the longest a call waits in line before it runs on its own thread
 SETTLE_S = 0.05  # the longest a strict writer waits for the commits before it to land
+STRICT_WAIT_S = 1.0  # the longest a strict writer waits in line (a stalled disk, say)
 _EMA = 0.25  # weight of the newest run in a function's running time
 
 # a call's way through the line
@@ -189,12 +190,19 @@ class Combiner(Generic[I, R]):
 
     def _wait(self, me: _Waiter[I, R]) -> None:
         """Wait in line until handed the combiner's place, handed back or done; at most
-        :data:`WAIT_S` at a time for others' calls. A strict writer waits on unless the
-        combiner's current call runs long: run on its own beside the line, it would fail."""
+        :data:`WAIT_S` at a time for others' calls. A strict writer waits on (up to
+        :data:`STRICT_WAIT_S`) unless the combiner's current call runs long: run on its own
+        beside the line, it would fail."""
+        patient_until = time.perf_counter() + STRICT_WAIT_S
         with blocking.waiting():
             while not me.event.wait(WAIT_S):
                 with self._lock:
-                    if me.state == _QUEUED and me.key in self._strict and not self._stuck():
+                    if (
+                        me.state == _QUEUED
+                        and me.key in self._strict
+                        and not self._stuck()
+                        and time.perf_counter() < patient_until
+                    ):
                         continue
                     if me.state == _QUEUED:  # nobody took it in time: it runs on its own
                         self._line.remove(me)
