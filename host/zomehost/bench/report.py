@@ -59,7 +59,7 @@ EXTRA: dict[str, tuple[str, str]] = {
     "call_tree_after_rss_mb": ("MB", "same, left after the call (a worker's cache)"),
     "four_call_trees_peak_rss_mb": ("MB", "four such trees at once on four threads, peak"),
     "four_call_trees_after_rss_mb": ("MB", "same, left after the calls"),
-    "strict_writers_calls_per_s": ("calls/s", "4 strict writers on one cell (failed: HeadMoved)"),
+    "strict_writers_calls_per_s": ("calls/s", "4 strict writers on one cell (they take turns)"),
     "relaxed_writers_clients_calls_per_s": (
         "calls/s",
         "4 relaxed writers on one cell as client processes over the app WebSocket",
@@ -124,11 +124,13 @@ WHY: dict[str, str] = {
     "write_latency_ratio_100k_vs_100": "",
     "relaxed_writers_calls_per_s": (
         "every call returns only once its commit is synced, and the four writers each wait "
-        "for their answer, so nothing overlaps the sync: a cycle is the four calls run back "
-        "to back on one thread (conductor/combining.py), their commit's CPU (~640 µs: the "
-        "jobs' signatures and puts, the page writes) and the sync, ~1.6-1.9 ms for four "
-        "writes (relaxed_writers_calls_per_s.lmdb_synced_commits_per_s: the bare synced "
-        "commit rate in the same run; docs/performance.md, one thread runs a cell's calls)"
+        "for their answer, so nothing overlaps the sync: a cycle of four writes is ~1.45-1.9 "
+        "ms, all on one GIL but the sync: the other three callers woken and back in line "
+        "(~300 µs of thread hand-overs), the four calls run back to back on one thread "
+        "(~90 µs each, conductor/combining.py), the commit's jobs (~75 µs each: rebase, "
+        "signature, puts) and the sync (~450 µs; relaxed_writers_calls_per_s."
+        "lmdb_synced_commits_per_s: the bare synced commit rate in the same run; the rounds "
+        "of one run vary by a quarter; docs/performance.md, strict writers take turns)"
     ),
     "remote_call_p50_ms": (
         "the round trip is CPU in two Python processes on two shared cores: B's whole call "
