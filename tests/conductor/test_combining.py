@@ -428,3 +428,39 @@ def test_a_strict_writer_waits_in_line_only_so_long(monkeypatch: pytest.MonkeyPa
         calls.hold_commit.set()
         for c in (s0, s1, s2):
             assert c.done().result == f"{c.call_name}!"
+
+
+def test_no_call_is_taken_after_a_strict_one() -> None:
+    """A call taken after a strict one could run long, and its own thread commit it alone
+    meanwhile: the head the strict call ran on would move. So a strict call ends its batch."""
+    calls = Calls()
+    calls.strict |= {"learn s", "lead"}
+    calls.learn("s", "f")
+    calls.hold["lead"] = threading.Event()
+    leader = calls.start("lead", "s")
+    assert calls.started.setdefault("lead", threading.Event()).wait(10)
+    c = calls.start("c", "f")
+    release_when_queued(calls, 1)
+    assert leader.done().result == "lead!" and c.done().result == "c!"
+    assert calls.commits == [["lead!"], ["c!"]]
+    assert calls.ran_on["c"] == c.ident  # it led the next batch
+
+
+def test_a_slow_strict_function_still_takes_its_turn_in_line() -> None:
+    """On its own thread beside the line a strict call would fail: a strict function goes
+    through the line even when it is not fast enough to be combined (one slow run, say,
+    while other threads held the GIL)."""
+    calls = Calls()
+    calls.strict |= {"learn s", "s0", "s1"}
+    calls.learn("s")
+    calls.combiner._slow.add("s")
+    with waits(30):
+        calls.hold["s0"] = threading.Event()
+        s0 = calls.start("s0", "s")
+        assert calls.started.setdefault("s0", threading.Event()).wait(10)
+        s1 = calls.start("s1", "s")
+        calls.queued(1)  # in line, not on its own
+        calls.hold["s0"].set()
+        assert s0.done().result == "s0!" and s1.done().result == "s1!"
+    assert calls.commits == [["s0!"], ["s1!"]]
+    assert calls.commits_seen["s1"] == 1  # it ran once s0's commit had landed

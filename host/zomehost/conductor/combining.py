@@ -28,12 +28,16 @@ Theory of operation, for one cell:
   after the other without a wake-up each. One that turns slow while in line is handed
   back. (A taken call that runs long holds the combiner's own caller until it ends: a
   function can do that once, then it is never taken again.)
-* A call whose writes need the head they were made on (strict ordering) would fail if
-  another call of its batch, run before it on the same head, committed first. So such a
-  call commits first in its batch; a function whose last run wrote strictly is not taken
-  into a batch that has begun (it starts the next one), and its call waits, before it runs,
-  for the batches already committing (at most :data:`SETTLE_S`). Strict writers on one cell
-  then take turns, one commit each, instead of failing with ``HeadMoved``.
+* A call whose writes need the head they were made on (strict ordering) fails if another
+  call commits first after it ran. So a function whose last run wrote strictly always goes
+  through the line, however slow, and only ever leads a batch of its own: it is never
+  taken into a batch, it waits before it runs for the batches already committing (at most
+  :data:`SETTLE_S`), and no call is taken after it. In line it waits up to
+  :data:`STRICT_WAIT_S`, unless the combiner's current call has run :data:`SETTLE_S` (the
+  rule below, with that longer wait: on its own it would fail). A
+  call that turns out strict in a batch (its function wrote relaxed before) ends the batch
+  and commits first in it. Strict writers on one cell then take turns, one commit each,
+  instead of failing with ``HeadMoved``.
 * No caller waits on others' calls for more than :data:`WAIT_S` at a time: a call still in
   line then runs on its own thread (and while the combiner's current call has run that
   long, calls that arrive do not queue at all), and a call the combiner has run whose
@@ -67,7 +71,7 @@ PRE_LINGER_S = 0.0005  # the longest a new combiner waits for them before its ow
 FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
 WAIT_S = 0.005  # the longest a call waits in line before it runs on its own thread
-SETTLE_S = 0.05  # the longest a strict writer waits for the commits before it to land
+SETTLE_S = 0.05  # the longest a strict writer waits for a call or the commits before it
 STRICT_WAIT_S = 1.0  # the longest a strict writer waits in line (a stalled disk, say)
 _EMA = 0.25  # weight of the newest run in a function's running time
 
@@ -138,7 +142,8 @@ class Combiner(Generic[I, R]):
 
     def run(self, item: I, key: Hashable) -> R:
         """Run one call (``key``: its function) and commit it; its result, or its error."""
-        if not self._combinable(key):  # nothing to share: it runs as if alone
+        strict = key in self._strict
+        if not strict and not self._combinable(key):  # nothing to share: it runs as if alone
             return self._solo(item, key)
         # a call on the event loop (decided before its function was seen writing again)
         # neither waits in the line nor combines: it moves to a worker, before either
@@ -148,8 +153,8 @@ class Combiner(Generic[I, R]):
             if not self._combining:
                 self._combining = True
                 me.state = _LEAD
-            elif self._stuck():
-                me.state = _ALONE  # it would only wait WAIT_S in line
+            elif self._stuck(SETTLE_S if strict else WAIT_S):
+                me.state = _ALONE  # it would only wait that long in line
             else:
                 me.event = threading.Event()
                 self._line.append(me)
@@ -182,17 +187,19 @@ class Combiner(Generic[I, R]):
         cpu = self._cpu.get(key)
         return cpu is not None and cpu < FAST_S and key not in self._writers
 
-    def _stuck(self) -> bool:
-        """Under the lock: the combiner's current call has run for :data:`WAIT_S` already
-        (a call arriving now would only wait that long in line, then run alone)."""
+    def _stuck(self, after: float = WAIT_S) -> bool:
+        """Under the lock: the combiner's current call has run for ``after`` already (a
+        call arriving now would only wait that long in line, then run alone). Wall time: on
+        a busy machine a short call can take :data:`WAIT_S` waiting for the GIL, which is
+        why strict writers, which fail on their own, allow :data:`SETTLE_S`."""
         since = self._busy_since
-        return since is not None and time.perf_counter() - since > WAIT_S
+        return since is not None and time.perf_counter() - since > after
 
     def _wait(self, me: _Waiter[I, R]) -> None:
         """Wait in line until handed the combiner's place, handed back or done; at most
         :data:`WAIT_S` at a time for others' calls. A strict writer waits on (up to
         :data:`STRICT_WAIT_S`) unless the combiner's current call runs long: run on its own
-        beside the line, it would fail."""
+        beside the line's commits, it would fail."""
         patient_until = time.perf_counter() + STRICT_WAIT_S
         with blocking.waiting():
             while not me.event.wait(WAIT_S):
@@ -200,7 +207,7 @@ class Combiner(Generic[I, R]):
                     if (
                         me.state == _QUEUED
                         and me.key in self._strict
-                        and not self._stuck()
+                        and not self._stuck(SETTLE_S)
                         and time.perf_counter() < patient_until
                     ):
                         continue
@@ -230,12 +237,13 @@ class Combiner(Generic[I, R]):
             self._settled.notify_all()
 
     def _lead(self, me: _Waiter[I, R]) -> None:
-        if self._last_batch > 1:  # let the expected callers queue first, while the GIL is free
+        strict = me.key in self._strict
+        if self._last_batch > 1 and not strict:  # let the expected callers queue first
             with self._lock, blocking.waiting():
                 self._wake_at = self._last_batch - 1
                 self._arrived.wait_for(lambda: len(self._line) >= self._wake_at, PRE_LINGER_S)
                 self._wake_at = 1
-        if me.key in self._strict:  # it runs on the head the commits in flight leave
+        if strict:  # it runs on the head the commits in flight leave
             with self._lock, blocking.waiting():
                 self._settled.wait_for(lambda: not self._committing, SETTLE_S)
         batch = [me] if self._run(me) else []
@@ -253,7 +261,10 @@ class Combiner(Generic[I, R]):
         start = time.perf_counter()
         linger_until = start + LINGER_S
         taken = 1
-        while taken < MAX_BATCH and time.perf_counter() - start < BATCH_BUDGET_S:
+        # nothing is taken after a strict call: a call taken after it could run long and
+        # its own thread commit it alone meanwhile, moving the head the strict call needs
+        closed = bool(batch) and self._is_strict(me.result)  # type: ignore[arg-type]
+        while not closed and taken < MAX_BATCH and time.perf_counter() - start < BATCH_BUDGET_S:
             with self._lock:
                 nxt = self._take()
                 if nxt is None:
@@ -271,6 +282,7 @@ class Combiner(Generic[I, R]):
                 if ran:
                     nxt.state = _RAN
                     batch.append(nxt)
+                    closed = self._is_strict(nxt.result)  # type: ignore[arg-type]
                 else:  # it raised: its caller has its outcome now
                     nxt.state = _DONE
                     nxt.event.set()
@@ -307,13 +319,12 @@ class Combiner(Generic[I, R]):
         one writes strictly: it stays first in line, for a batch of its own."""
         while self._line:
             w = self._line[0]
+            if w.key in self._strict:
+                return None
+            self._line.popleft()
             if self._combinable(w.key):
-                if w.key in self._strict:
-                    return None
-                self._line.popleft()
                 w.state = _TAKEN
                 return w
-            self._line.popleft()
             w.state = _ALONE
             w.event.set()
         return None
