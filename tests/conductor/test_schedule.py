@@ -19,14 +19,15 @@ from typing import Any
 import pytest
 
 from conftest import REPO, WASM_DIR, AppBuilder, AppHandle, Node, fast_home
+from zomehost.chain import schedules
 from zomehost.client import ConductorApiError
 from zomehost.conductor.app import AppStatus
 from zomehost.conductor.scheduling import Due, RunOutcome, ScheduledRuns
 from zomehost.core.clock import now_micros
-from zomehost.core.codec import unpack
+from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.schedule import MAX_SCHEDULES_PER_CELL, MIN_INTERVAL_US, Schedule
-from zomehost.errors import InvalidInput, LimitExceeded, ZomehostError
+from zomehost.errors import IntegrityError, InvalidInput, LimitExceeded, ZomehostError
 from zomehost.runtime.scheduler import Scheduler
 from zomehost.runtime.workers import WorkerPool
 from zomehost.testing import Player, Scenario
@@ -297,6 +298,26 @@ def test_the_scheduler_reads_what_is_due_soonest_first(make_ticker: Callable[...
 def test_malformed_schedules_are_refused(wire: Any) -> None:
     with pytest.raises(InvalidInput):
         Schedule.from_wire(wire)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"zome": 7, "fn": "tick", "schedule": None, "next_at": 1},
+        {"zome": "t", "fn": b"tick", "schedule": None, "next_at": 1},
+        {"zome": "t", "fn": "tick", "schedule": None, "next_at": -1},
+        {"zome": "t", "fn": "tick", "schedule": None, "next_at": 2**63 - 1},
+        {"zome": "t", "fn": "tick", "schedule": None, "next_at": "12"},
+        {"zome": "t", "fn": "tick", "schedule": None, "next_at": 1.5},
+        {"zome": "t", "fn": "tick", "schedule": {"Ephemeral": "soon"}, "next_at": 1},
+        {"zome": "t", "fn": "tick", "next_at": 1},
+    ],
+)
+def test_a_damaged_stored_schedule_is_an_integrity_error(doc: dict[str, Any]) -> None:
+    """What the store reads back is checked as what a zome hands in: a damaged row is a
+    typed error for whoever lists or runs it, not a crash of the CLI or a wrong time."""
+    with pytest.raises(IntegrityError, match="a stored schedule is damaged"):
+        schedules._decode(pack(doc))
 
 
 def test_schedules_round_trip_and_cron_forms() -> None:

@@ -121,6 +121,7 @@ class AppApi:
         # calls start on workers before one may try the loop again, and how often they moved
         self._off_loop: dict[tuple[bytes, str], int] = {}
         self._moves: dict[tuple[bytes, str], int] = {}
+        self._off_loop_lock = threading.Lock()  # counted down from workers too (submit_call)
         self.handlers: dict[str, Handler] = {
             "app_info": self.app_info,
             "create_clone_cell": self.create_clone_cell,
@@ -204,24 +205,26 @@ class AppApi:
         if cell is None or not cell.combiner.runs_on_loop((params.zome_name, params.fn_name)):
             return None
         key = self._module_fn(cell, params)
-        left = self._off_loop.get(key)
-        if left is not None:  # races between threads only shift the count by a call
+        with self._off_loop_lock:
+            left = self._off_loop.get(key)
+            if left is None:
+                return cell
             if left > 1:
                 self._off_loop[key] = left - 1
             else:
-                self._off_loop.pop(key, None)
-            return None
-        return cell
+                del self._off_loop[key]
+        return None
 
     def _moved_off(self, key: tuple[bytes, str]) -> int:
         """A call of this function had to move off the loop: its next calls that the loop
         could run start on workers, :data:`OFF_LOOP_CALLS` of them, twice as many after
         each move (so a function that reads nearly always, such as get-or-create, comes
         back to the loop, and one that keeps moving costs the loop ever more rarely)."""
-        moves = self._moves.get(key, 0) + 1
-        self._moves[key] = moves
-        calls = OFF_LOOP_CALLS << min(moves - 1, OFF_LOOP_DOUBLINGS)
-        self._off_loop[key] = calls
+        with self._off_loop_lock:
+            moves = self._moves.get(key, 0) + 1
+            self._moves[key] = moves
+            calls = OFF_LOOP_CALLS << min(moves - 1, OFF_LOOP_DOUBLINGS)
+            self._off_loop[key] = calls
         return calls
 
     @staticmethod

@@ -26,6 +26,7 @@ CELL_RUN_GAP_US = 100_000  # a cell's scheduled runs start at least this far apa
 MAX_CRON_CHARS = 256
 MAX_FN_NAME_BYTES = 256  # a schedule's key (cell + zome + name) stays within LMDB's 511 bytes
 MAX_EPHEMERAL_SECS = 366 * 24 * 3600  # a year: later than that is a persisted schedule's job
+MAX_NEXT_AT_US = 253_402_300_799_999_999  # 9999-12-31 23:59:59.999999 UTC
 SCHEDULABLE_PREFIX = "__zh_schedulable_"  # the marker export of a schedulable function
 
 
@@ -127,12 +128,19 @@ class ScheduledFn:
 
     @classmethod
     def from_state(cls, doc: Any) -> ScheduledFn:
+        """A stored schedule; ``ValueError`` if it is not one (the store says it is
+        damaged)."""
+        zome, fn, next_at = doc["zome"], doc["fn"], doc["next_at"]
+        if not (isinstance(zome, str) and isinstance(fn, str)):
+            raise ValueError("zome and fn are strings")
+        if type(next_at) is not int or not 0 <= next_at <= MAX_NEXT_AT_US:
+            raise ValueError("next_at is µs since the epoch, before the year 10000")
         stored = doc["schedule"]
         if isinstance(stored, dict) and isinstance(stored.get("Persisted"), str):
             schedule: Schedule | None = Schedule(cron=stored["Persisted"])  # checked when set
         else:
             schedule = Schedule.from_wire(stored)
-        return cls(doc["zome"], doc["fn"], schedule, int(doc["next_at"]))
+        return cls(zome, fn, schedule, next_at)
 
 
 @dataclass(frozen=True, slots=True)
