@@ -429,6 +429,13 @@ def test_a_cells_schedules_are_listed_by_the_admin_api_and_the_cli(
             assert admin.admin is not None
             s.run(admin.admin.list_scheduled_functions(other))
 
+        live = admin.process.cli("schedules", alice.app_id, "main", "--conductor", "auto", "--json")
+        assert live.returncode == 0, live.stderr
+        # the running conductor's own list (tick may have run again in between)
+        assert json.loads(live.stdout)[1:] == [hour, year]
+        held = admin.process.cli("schedules", alice.app_id, "main")
+        assert held.returncode != 0 and "is running on" in held.stderr  # its home is in use
+
         assert admin.stop() == 0
         out = admin.process.cli("schedules", alice.app_id, "main", "--json")
         assert out.returncode == 0, out.stderr

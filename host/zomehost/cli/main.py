@@ -84,6 +84,15 @@ T = TypeVar("T")
 HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Conductor home directory.", show_default=False)
 ]
+# a running conductor to go through instead of opening the home (commands that can)
+ConductorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--conductor",
+        help="ws://host:port of a running conductor's admin interface, or 'auto' for the "
+        "one running on --home.",
+    ),
+]
 _global_home: list[Path | None] = [None]
 
 
@@ -513,14 +522,7 @@ def call(
             "or the base64:… text a call's result shows.",
         ),
     ] = None,
-    conductor: Annotated[
-        str | None,
-        typer.Option(
-            "--conductor",
-            help="ws://host:port of a running conductor's admin interface, or 'auto' for "
-            "the one running on --home.",
-        ),
-    ] = None,
+    conductor: ConductorOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """Call a zome function and print its result as JSON."""
@@ -632,12 +634,18 @@ def schedules(
     app_id: Annotated[str, typer.Argument(metavar="APP", help="The installed app.")],
     role: Annotated[str, typer.Argument(metavar="ROLE", help="The role (or clone) of the cell.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print them as JSON.")] = False,
+    conductor: ConductorOpt = None,
     home: HomeOpt = None,
 ) -> None:
     """List a cell's scheduled functions, soonest first: when each runs next, and the
-    schedule it returned last (a running conductor: the admin API's list_scheduled_functions)."""
-    with _conductor(home) as c:
-        listed = scheduled_functions(c, c.cell_for(app_id, role).id)
+    schedule it returned last (from the home, or a running conductor with --conductor)."""
+    if conductor is not None:
+        from zomehost.cli.remote import schedules_through_conductor
+
+        listed = _guard(lambda: schedules_through_conductor(conductor, _home(home), app_id, role))
+    else:
+        with _conductor(home) as c:
+            listed = scheduled_functions(c, c.cell_for(app_id, role).id)
     if as_json:
         print(dumps(listed, pretty=True))
         return

@@ -73,10 +73,7 @@ async def _call(
 ) -> Any:
     admin = await AdminClient.connect(url, origin=ORIGIN)
     async with admin:
-        apps = await admin.list_apps()
-        info = next((a for a in apps if a["installed_app_id"] == app_id), None)
-        if info is None:
-            raise NotFound(f"no app {shown(app_id)} on the conductor at {url}")
+        apps, info = await _find_app(admin, url, app_id)
         cell_id = _cell_of(info, role)
         cache = CredentialCache(home)
         cached = False
@@ -114,13 +111,34 @@ def update_coordinators_through_conductor(
 
 async def _update(url: str, app_id: str, role: str, zomes: dict[str, bytes]) -> CellId:
     async with await AdminClient.connect(url, origin=ORIGIN) as admin:
-        apps = await admin.list_apps()
-        info = next((a for a in apps if a["installed_app_id"] == app_id), None)
-        if info is None:
-            raise NotFound(f"no app {shown(app_id)} on the conductor at {url}")
+        _, info = await _find_app(admin, url, app_id)
         cell_id = _cell_of(info, role)
         await admin.update_coordinators(cell_id, zomes)
         return cell_id
+
+
+def schedules_through_conductor(
+    url: str | None, home: Home, app_id: str, role: str
+) -> list[dict[str, Any]]:
+    """A cell's scheduled functions, from a running conductor (``list_scheduled_functions``)."""
+    return asyncio.run(_schedules(conductor_url(url, home), app_id, role))
+
+
+async def _schedules(url: str, app_id: str, role: str) -> list[dict[str, Any]]:
+    async with await AdminClient.connect(url, origin=ORIGIN) as admin:
+        _, info = await _find_app(admin, url, app_id)
+        return await admin.list_scheduled_functions(_cell_of(info, role))
+
+
+async def _find_app(
+    admin: AdminClient, url: str, app_id: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Every app's info, and ``app_id``'s."""
+    apps = await admin.list_apps()
+    info = next((a for a in apps if a["installed_app_id"] == app_id), None)
+    if info is None:
+        raise NotFound(f"no app {shown(app_id)} on the conductor at {url}")
+    return apps, info
 
 
 def _cell_of(info: dict[str, Any], role: str) -> CellId:
