@@ -436,6 +436,8 @@ def test_a_cells_schedules_are_listed_by_the_admin_api_and_the_cli(
         held = admin.process.cli("schedules", alice.app_id, "main")
         assert held.returncode != 0 and "is running on" in held.stderr  # its home is in use
 
+        assert admin.admin is not None  # a disabled app's schedules are listed as well
+        s.run(admin.admin.disable_app(alice.app_id))
         assert admin.stop() == 0
         out = admin.process.cli("schedules", alice.app_id, "main", "--json")
         assert out.returncode == 0, out.stderr

@@ -645,7 +645,7 @@ def schedules(
         listed = _guard(lambda: schedules_through_conductor(conductor, _home(home), app_id, role))
     else:
         with _conductor(home) as c:
-            listed = scheduled_functions(c, c.cell_for(app_id, role).id)
+            listed = scheduled_functions(c, c.cell_id_for(app_id, role))
     if as_json:
         print(dumps(listed, pretty=True))
         return

@@ -773,9 +773,13 @@ class Conductor:
         return self._agent_apps.get(self).get(agent.raw, ())
 
     def cell_for(self, app_id: str, role: str) -> Cell:
+        return self.cell(self.cell_id_for(app_id, role))
+
+    def cell_id_for(self, app_id: str, role: str) -> CellId:
+        """The cell of an app's role (or enabled clone), whether or not the app runs."""
         app = self.get_app(app_id)
         try:
-            return self.cell(app.cell_id(role))
+            return app.cell_id(role)
         except KeyError:
             raise NotFound(
                 f"app {app_id!r} has no role or enabled clone {role!r} "
