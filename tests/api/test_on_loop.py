@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from zomehost.api.app import OFF_LOOP_CALLS
 from zomehost.client import (
@@ -35,6 +34,7 @@ from zomehost.core.limits import Admission
 from zomehost.core.on_loop import MAX_BYTES
 from zomehost.core.zome_call import ZomeCallParams, new_nonce, sign_call
 from zomehost.errors import InvalidInput
+from zomehost.testing.process import set_section
 
 from .conftest import ConductorProc, api_home
 
@@ -47,10 +47,8 @@ def _start(root: Path, module_cache: Path, **sections: Any) -> ConductorProc:
     """``zomehost run`` on a fresh home whose config has these ``sections``, logging at INFO
     (a function's move off the loop is logged there)."""
     home = api_home(root / "home", module_cache)
-    config = home / "conductor-config.yaml"
-    doc = yaml.safe_load(config.read_text())
-    doc.update(sections)
-    config.write_text(yaml.safe_dump(doc))
+    for name, value in sections.items():
+        set_section(home, name, value)
     return ConductorProc(home, root / "conductor.log").start("--log-level", "info")
 
 

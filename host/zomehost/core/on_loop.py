@@ -16,9 +16,9 @@ block the loop for long nor do anything it could not take back. While it runs:
   long host work checks the same budget as it goes (:func:`check_time`: a query's reads).
 
 A stopped attempt raises :class:`Moved`; the interface runs the call again from the start on
-a worker, and the function is never tried on the loop again (when it stopped for its time,
-only if it also used half its budget of CPU: on a busy machine the loop's thread may wait
-for the GIL meanwhile). The first run left nothing
+a worker, and the function's next calls start on workers, ever more of them after each move
+(api/app.py; when it stopped for its time, only if it also used half its budget of CPU: on
+a busy machine the loop's thread may wait for the GIL meanwhile). The first run left nothing
 behind: its writes were only in its workspace, and it did nothing else. Its signature,
 expiry and nonce were checked once, before it ran.
 """
