@@ -304,17 +304,15 @@ def test_while_the_combiners_call_runs_long_arriving_calls_do_not_queue() -> Non
     assert c.result == "c!" and calls.ran_on["c"] == c.ident
 
 
-def test_a_new_combiner_lets_the_callers_it_expects_queue_before_its_own_call(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    calls = Calls()
+def after_a_batch_of_four(calls: Calls) -> dict[str, int]:
+    """A combiner that ran a batch of four; what the line held as each later call ran."""
     calls.learn("f")
-    leader = lead_with(calls)  # a first batch of four
+    leader = lead_with(calls)
     first = [calls.start(f"a{i}", "f") for i in range(3)]
     release_when_queued(calls, 3)
     for c in [leader, *first]:
         c.done()
-    monkeypatch.setattr(combining, "PRE_LINGER_S", 10.0)
+    calls.commits.clear()
     in_line_when_run: dict[str, int] = {}
     real = calls.run_call
 
@@ -323,6 +321,17 @@ def test_a_new_combiner_lets_the_callers_it_expects_queue_before_its_own_call(
         return real(name)
 
     calls.combiner._run_call = run_call
+    return in_line_when_run
+
+
+def test_a_new_combiner_lets_the_callers_it_expects_queue_and_the_last_one_combines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first caller back waits for the three others its last batch had; the last of
+    them runs all four at once (the first one is not woken to do it), the first first."""
+    calls = Calls()
+    in_line_when_run = after_a_batch_of_four(calls)
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 10.0)
     callers = []
     with waits(30):
         for i in range(4):  # they come back one by one
@@ -330,8 +339,42 @@ def test_a_new_combiner_lets_the_callers_it_expects_queue_before_its_own_call(
             time.sleep(0.05)
         for c in callers:
             assert c.done().result == f"{c.call_name}!"
-    assert in_line_when_run["b0"] == 3  # b0 combined, and ran once the others were in line
-    assert {calls.ran_on[f"b{i}"] for i in range(4)} == {callers[0].ident}
+    assert in_line_when_run["b3"] == 3  # b3 combined, with the others in line
+    assert in_line_when_run["b0"] == 2  # then the one that waited longest
+    assert {calls.ran_on[f"b{i}"] for i in range(4)} == {callers[3].ident}
+    assert calls.commits == [[f"b{i}!" for i in (3, 0, 1, 2)]]
+
+
+def test_a_caller_after_the_linger_wakes_the_new_combiner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only two of the three expected come, the second after :data:`PRE_LINGER_S`: it
+    wakes the first one back, which combines both."""
+    calls = Calls()
+    after_a_batch_of_four(calls)
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 0.05)
+    with waits(30):  # the first one back would otherwise wait that long
+        first = calls.start("b0", "f")
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        second = calls.start("b1", "f")
+        assert first.done().result == "b0!" and second.done().result == "b1!"
+        assert time.monotonic() - t0 < 10
+    assert calls.ran_on["b0"] == calls.ran_on["b1"] == first.ident
+    assert calls.commits == [["b0!", "b1!"]]
+
+
+def test_a_new_combiner_nobody_joins_runs_after_wait_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = Calls()
+    after_a_batch_of_four(calls)
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 0.0)
+    with waits(0.2):
+        t0 = time.monotonic()
+        alone = calls.start("b0", "f").done()
+        took = time.monotonic() - t0
+    assert alone.result == "b0!" and calls.ran_on["b0"] == alone.ident
+    assert 0.2 <= took < 5  # it waited for the callers it expected, WAIT_S at most
+    assert calls.commits == [["b0!"]]
 
 
 def test_calls_that_write_nothing_never_wait_in_line() -> None:

@@ -16,7 +16,10 @@ Theory of operation, for one cell:
 * A call that finds nobody combining becomes the combiner. If its last batch had others,
   it first waits a moment (:data:`PRE_LINGER_S`) for as many to queue: those callers are
   just back from their answers, and they queue faster while it sleeps than while it holds
-  the GIL. It runs its own call, then takes the calls waiting in line, one at a time,
+  the GIL. The last of them to come combines in its place (the first one waits first in
+  line): waking the first one would cost one more thread hand-over per batch. A caller
+  that comes after the moment wakes it; with none, it wakes after :data:`WAIT_S`. The
+  combiner runs its own call, then takes the calls waiting in line, one at a time,
   until the line is empty and as many calls as the last batch had are in (it waits a
   moment, :data:`LINGER_S`, for those: callers that each wait for their commit come back
   together), or the batch is :data:`MAX_BATCH` calls or :data:`BATCH_BUDGET_S` long. Then
@@ -84,6 +87,7 @@ _DONE = 4  # its outcome is in
 _LEAD = 5  # it combines (the place was free, or handed to it)
 _ALONE = 6  # it runs on its own thread
 _COMMIT_ALONE = 7  # it ran; its own thread commits it
+_WAITING = (_QUEUED, _TAKEN, _RAN, _COMMITTING)  # its caller waits for its outcome
 
 
 class _Waiter(Generic[I, R]):
@@ -136,7 +140,9 @@ class Combiner(Generic[I, R]):
         self._slow: set[Hashable] = set()  # functions that once ran long
         self._cpu: dict[Hashable, float] = {}  # a function's recent CPU time per run
         self._busy_since: float | None = None  # when the combiner's current call started
-        self._wake_at = 1  # calls in line that wake a waiting combiner
+        self._lingering: _Waiter[I, R] | None = None  # a new combiner waiting for callers
+        self._expected = 0  # how many callers it waits for
+        self._linger_until = 0.0  # when it stops waiting for them
         self._committing = 0  # batches (or calls) of the line being committed
         self._settled = threading.Condition(self._lock)  # notified as each of them lands
 
@@ -153,14 +159,33 @@ class Combiner(Generic[I, R]):
             if not self._combining:
                 self._combining = True
                 me.state = _LEAD
+                if self._last_batch > 1 and not strict:  # the callers it expects queue first
+                    me.event = threading.Event()
+                    self._lingering, self._expected = me, self._last_batch - 1
+                    self._linger_until = time.perf_counter() + PRE_LINGER_S
             elif self._stuck(SETTLE_S if strict else WAIT_S):
                 me.state = _ALONE  # it would only wait that long in line
             else:
                 me.event = threading.Event()
-                self._line.append(me)
-                if len(self._line) >= self._wake_at:
-                    self._arrived.notify()  # a lingering combiner takes it at once
-        if me.state == _QUEUED:
+                lingering = self._lingering
+                if lingering is None:
+                    self._line.append(me)
+                    self._arrived.notify()  # a combiner lingering in its batch takes it
+                elif not strict and len(self._line) + 1 >= self._expected:
+                    # the last caller expected combines at once; the lingering one waits
+                    # first in line: one thread hand-over fewer than waking it
+                    self._lingering = None
+                    lingering.state = _QUEUED
+                    self._line.appendleft(lingering)
+                    me.state = _LEAD
+                else:
+                    self._line.append(me)
+                    if time.perf_counter() > self._linger_until:  # late: it combines now
+                        self._lingering = None
+                        lingering.event.set()
+        if self._lingering is me:
+            self._pre_linger(me)
+        if me.state in _WAITING:
             self._wait(me)
         if me.state == _ALONE:
             return self._solo(item, key)
@@ -236,13 +261,19 @@ class Combiner(Generic[I, R]):
             self._committing -= 1
             self._settled.notify_all()
 
+    def _pre_linger(self, me: _Waiter[I, R]) -> None:
+        """A new combiner waits for the callers its last batch had, then combines; unless
+        the last of them came and combines instead. It waits :data:`PRE_LINGER_S` for them:
+        a caller that comes later wakes it, and with none it wakes after :data:`WAIT_S`.
+        (A shorter timeout would wake it while the caller that took its place runs it.)"""
+        with blocking.waiting():
+            me.event.wait(WAIT_S)
+        with self._lock:
+            if self._lingering is me:  # nobody came: it combines
+                self._lingering = None
+
     def _lead(self, me: _Waiter[I, R]) -> None:
         strict = me.key in self._strict
-        if self._last_batch > 1 and not strict:  # let the expected callers queue first
-            with self._lock, blocking.waiting():
-                self._wake_at = self._last_batch - 1
-                self._arrived.wait_for(lambda: len(self._line) >= self._wake_at, PRE_LINGER_S)
-                self._wake_at = 1
         if strict:  # it runs on the head the commits in flight leave
             with self._lock, blocking.waiting():
                 self._settled.wait_for(lambda: not self._committing, SETTLE_S)
