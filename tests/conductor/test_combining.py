@@ -507,3 +507,13 @@ def test_a_slow_strict_function_still_takes_its_turn_in_line() -> None:
         assert s0.done().result == "s0!" and s1.done().result == "s1!"
     assert calls.commits == [["s0!"], ["s1!"]]
     assert calls.commits_seen["s1"] == 1  # it ran once s0's commit had landed
+
+
+def test_a_callers_signal_times_out_until_set_then_stays_set() -> None:
+    signal = combining._Signal()
+    t0 = time.monotonic()
+    assert not signal.wait(0.05)
+    assert time.monotonic() - t0 >= 0.05
+    threading.Timer(0.05, signal.set).start()
+    assert signal.wait(10)  # woken by the set, not by its timeout
+    assert signal.wait(0) and signal.wait(0)  # a caller may look again

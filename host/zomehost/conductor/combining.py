@@ -90,11 +90,33 @@ _COMMIT_ALONE = 7  # it ran; its own thread commits it
 _WAITING = (_QUEUED, _TAKEN, _RAN, _COMMITTING)  # its caller waits for its outcome
 
 
+class _Signal:
+    """A caller's wake-up, set once: a lock held until then. (A ``threading.Event`` costs
+    ~4 µs more per call in Python, and wakes its waiter later: it has a condition and a
+    list of waiters.)"""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Whether it is set, waiting at most ``timeout`` seconds; once set, always."""
+        if not self._lock.acquire(timeout=timeout):
+            return False
+        self._lock.release()
+        return True
+
+
 class _Waiter(Generic[I, R]):
     """One call in a cell's line."""
 
     __slots__ = ("error", "event", "item", "key", "result", "state")
-    event: threading.Event  # made as it joins the line (a call that leads needs none)
+    event: _Signal  # made as it joins the line (a call that leads needs none)
 
     def __init__(self, item: I, key: Hashable) -> None:
         self.item = item
@@ -160,13 +182,13 @@ class Combiner(Generic[I, R]):
                 self._combining = True
                 me.state = _LEAD
                 if self._last_batch > 1 and not strict:  # the callers it expects queue first
-                    me.event = threading.Event()
+                    me.event = _Signal()
                     self._lingering, self._expected = me, self._last_batch - 1
                     self._linger_until = time.perf_counter() + PRE_LINGER_S
             elif self._stuck(SETTLE_S if strict else WAIT_S):
                 me.state = _ALONE  # it would only wait that long in line
             else:
-                me.event = threading.Event()
+                me.event = _Signal()
                 lingering = self._lingering
                 if lingering is None:
                     self._line.append(me)

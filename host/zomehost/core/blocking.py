@@ -28,7 +28,12 @@ class Runner(Protocol):
     def unblocked(self) -> None: ...
 
 
-_local = threading.local()
+class _Local(threading.local):
+    runner: Runner | None = None  # defaults: a missing attribute costs an exception
+    waits = False
+
+
+_local = _Local()
 
 
 def run_by(runner: Runner | None) -> None:
@@ -40,8 +45,8 @@ def run_by(runner: Runner | None) -> None:
 def waiting() -> Iterator[None]:
     """Around a wait of the current thread (a sync, a network answer, a lock)."""
     on_loop.refuse("a wait")
-    runner: Runner | None = getattr(_local, "runner", None)
-    if runner is None or getattr(_local, "waits", False):  # not a worker, or already out
+    runner = _local.runner
+    if runner is None or _local.waits:  # not a worker, or already out
         yield
         return
     runner.blocked()

@@ -94,7 +94,11 @@ class Attempt:
         return self.why is not None
 
 
-_local = threading.local()
+class _Local(threading.local):
+    attempt: Attempt | None = None  # a default: a missing attribute costs an exception
+
+
+_local = _Local()
 
 
 @contextmanager
@@ -110,8 +114,7 @@ def attempt() -> Iterator[Attempt]:
 
 def current() -> Attempt | None:
     """The attempt running on this thread, if any (one thread-local read)."""
-    a: Attempt | None = getattr(_local, "attempt", None)
-    return a
+    return _local.attempt
 
 
 def check_time(what: str) -> None:
