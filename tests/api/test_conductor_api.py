@@ -179,6 +179,14 @@ def test_cli_call_through_conductor(conductor: ConductorProc, notes_happ: Path) 
     async def setup() -> None:
         async with await AdminClient.connect(conductor.admin_url) as admin:
             await install_enabled(admin, "notes-cli", path=notes_happ)
+            port = await admin.attach_app_interface(allowed_origins=ORIGIN)
+            token = await admin.issue_app_authentication_token("notes-cli")
+            async with await AppClient.connect(
+                f"ws://127.0.0.1:{port}", token, origin=ORIGIN
+            ) as app:
+                for seed in ("room-a", "room-b"):
+                    await app.create_clone_cell("notes", network_seed=seed)
+                await app.disable_clone_cell("notes.1")
 
     asyncio.run(setup())
 
@@ -209,13 +217,26 @@ def test_cli_call_through_conductor(conductor: ConductorProc, notes_happ: Path) 
     assert r.returncode == 0 and json.loads(r.stdout)[0]["hash"] == created, r.stderr
     r = cli("call", "notes-cli", "notes", "notes", "no_such_fn", "--conductor", "auto")
     assert r.returncode == 1 and "no_such_fn" in r.stderr
+    # a clone by its clone id: its own chain
+    clone_note = json.dumps({"title": "in the clone", "body": "room-a"})
+    r = cli("call", "notes-cli", "notes.0", "notes", "create_note", clone_note, "--conductor",
+            "auto")  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    in_clone = json.loads(r.stdout)
+    r = cli("call", "notes-cli", "notes.0", "notes", "list_notes", "--conductor", "auto")
+    assert [n["hash"] for n in json.loads(r.stdout)] == [in_clone], r.stderr
+    r = cli("call", "notes-cli", "notes", "notes", "list_notes", "--conductor", "auto")
+    assert [n["hash"] for n in json.loads(r.stdout)] == [created], r.stderr
+    r = cli("call", "notes-cli", "notes.1", "notes", "list_notes", "--conductor", "auto")
+    assert r.returncode == 1 and 'clone "notes.1" of app "notes-cli" is disabled' in r.stderr
+    r = cli("call", "notes-cli", "notes.7", "notes", "list_notes", "--conductor", "auto")
+    assert r.returncode == 1 and "clones: notes.0, notes.1" in r.stderr, r.stderr
 
-    async def grants() -> list[Any]:
+    async def grants() -> list[int]:
         async with await AdminClient.connect(conductor.admin_url) as admin:
-            [(_, infos)] = await admin.list_capability_grants("notes-cli")
-            return list(infos)
+            return [len(infos) for _, infos in await admin.list_capability_grants("notes-cli")]
 
-    assert len(asyncio.run(grants())) == 1  # one grant, cached and reused
+    assert sorted(asyncio.run(grants())) == [0, 1, 1]  # per cell called: one, cached, reused
 
 
 # -- bad input -------------------------------------------------------------------------------

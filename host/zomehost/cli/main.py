@@ -505,7 +505,7 @@ def _secret(text: str | None) -> bytes | None:
 @app.command()
 def call(
     app_id: Annotated[str, typer.Argument(help="Installed app id.")],
-    role: Annotated[str, typer.Argument(help="Role name in the app.")],
+    role: Annotated[str, typer.Argument(help="Role name in the app, or a clone's id (role.N).")],
     zome: Annotated[str, typer.Argument(help="Zome name.")],
     fn: Annotated[str, typer.Argument(help="Function name.")],
     payload: Annotated[

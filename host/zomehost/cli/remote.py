@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from zomehost.client import AdminClient, AppClient, SigningCredentials, ZomeCallUnauthorized
+from zomehost.client.app import cell_of
 from zomehost.conductor.home import Home, passphrase_from_env
 from zomehost.core.hash import AgentPubKey, CellId
 from zomehost.core.json_form import shown
@@ -74,7 +75,7 @@ async def _call(
     admin = await AdminClient.connect(url, origin=ORIGIN)
     async with admin:
         apps, info = await _find_app(admin, url, app_id)
-        cell_id = _cell_of(info, role)
+        cell_id = cell_of(info, role)
         cache = CredentialCache(home)
         cached = False
         if as_ is not None:
@@ -112,7 +113,7 @@ def update_coordinators_through_conductor(
 async def _update(url: str, app_id: str, role: str, zomes: dict[str, bytes]) -> CellId:
     async with await AdminClient.connect(url, origin=ORIGIN) as admin:
         _, info = await _find_app(admin, url, app_id)
-        cell_id = _cell_of(info, role)
+        cell_id = cell_of(info, role)
         await admin.update_coordinators(cell_id, zomes)
         return cell_id
 
@@ -127,7 +128,7 @@ def schedules_through_conductor(
 async def _schedules(url: str, app_id: str, role: str) -> list[dict[str, Any]]:
     async with await AdminClient.connect(url, origin=ORIGIN) as admin:
         _, info = await _find_app(admin, url, app_id)
-        return await admin.list_scheduled_functions(_cell_of(info, role))
+        return await admin.list_scheduled_functions(cell_of(info, role))
 
 
 async def _find_app(
@@ -139,19 +140,6 @@ async def _find_app(
     if info is None:
         raise NotFound(f"no app {shown(app_id)} on the conductor at {url}")
     return apps, info
-
-
-def _cell_of(info: dict[str, Any], role: str) -> CellId:
-    cells = info["cell_info"].get(role)
-    if not cells:
-        raise NotFound(
-            f"app {shown(info['installed_app_id'])} has no role {shown(role)} "
-            f"(roles: {', '.join(info['cell_info'])})"
-        )
-    for c in cells:
-        if c.get("type") == "provisioned":
-            return CellId.from_wire(c["value"]["cell_id"])
-    raise NotFound(f"role {shown(role)} has no provisioned cell")
 
 
 def _fresh_key() -> tuple[Any, AgentPubKey]:

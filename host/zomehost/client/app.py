@@ -22,6 +22,7 @@ from zomehost.client.values import to_wire, typed
 from zomehost.core.api_wire import APP_MAX_MESSAGE, clone_ref_to_wire, encode_authenticate
 from zomehost.core.codec import pack, unpack
 from zomehost.core.hash import AgentPubKey, CellId, DnaHash
+from zomehost.core.json_form import shown
 from zomehost.core.zome_call import DEFAULT_EXPIRY_US, ZomeCallParams, new_nonce, sign_call
 from zomehost.errors import InvalidInput, NotFound
 
@@ -104,18 +105,10 @@ class AppClient(NetworkViews, WsClient):
         return info
 
     def cell_id(self, role_name: str) -> CellId:
-        """The provisioned cell of ``role_name`` in the cached app info."""
+        """The cell of a role, or of an enabled clone by its clone id (``role.N``), in the
+        cached app info."""
         assert self.app_info is not None
-        cells = self.app_info["cell_info"].get(role_name)
-        if not cells:
-            raise NotFound(
-                f"app {self.installed_app_id!r} has no role {role_name!r} "
-                f"(roles: {', '.join(self.app_info['cell_info'])})"
-            )
-        for cell in cells:
-            if cell.get("type") == "provisioned":
-                return CellId.from_wire(cell["value"]["cell_id"])
-        raise NotFound(f"role {role_name!r} has no provisioned cell")
+        return cell_of(self.app_info, role_name)
 
     async def call_zome(
         self,
@@ -223,3 +216,29 @@ class AppClient(NetworkViews, WsClient):
         self._signals.put_nowait(signal)
         for cb in list(self._callbacks):
             cb(signal)
+
+
+def cell_of(info: dict[str, Any], role: str) -> CellId:
+    """In an app's info (``app_info``, ``list_apps``): the provisioned cell of role
+    ``role``, or the enabled clone whose clone id (``role.N``) is ``role``."""
+    app_id, cells = info["installed_app_id"], info["cell_info"]
+    for cell in cells.get(role, ()):
+        if cell.get("type") == "provisioned":
+            return CellId.from_wire(cell["value"]["cell_id"])
+    for cell in (c for role_cells in cells.values() for c in role_cells):
+        value = cell.get("value", {})
+        if cell.get("type") == "cloned" and value.get("clone_id") == role:
+            if not value.get("enabled", True):
+                raise NotFound(f"clone {shown(role)} of app {shown(app_id)} is disabled")
+            return CellId.from_wire(value["cell_id"])
+    clones = [
+        c["value"]["clone_id"]
+        for role_cells in cells.values()
+        for c in role_cells
+        if c.get("type") == "cloned"
+    ]
+    raise NotFound(
+        f"app {shown(app_id)} has no role or clone {shown(role)} "
+        f"(roles: {', '.join(cells) or 'none'}"
+        + (f"; clones: {', '.join(clones)})" if clones else ")")
+    )
