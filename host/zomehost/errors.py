@@ -191,9 +191,15 @@ class UnknownConfigKey(ConductorError, InvalidInput):
 
 
 class HomeInUse(ConductorError):
-    """Another process (a running ``zomehost run``) holds the conductor home."""
+    """Another process (a running ``zomehost run``) holds the conductor home: its pid, and
+    its admin interface's URL when its ``run.json`` names one."""
 
     kind = "HomeInUse"
+
+    def __init__(self, message: str, pid: str = "", admin_url: str | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
+        self.admin_url = admin_url
 
 
 class AppNotFound(NotFound):

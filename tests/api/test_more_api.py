@@ -343,6 +343,10 @@ def test_cli_update_coordinators_and_dev(
     assert r.returncode == 0 and json.loads(r.stdout) == "off", r.stderr
     r = zomehost_cli(home, "app", "update-coordinators", "offline", "main", "--zome", "notes")
     assert r.returncode == 1 and "NAME=PATH" in r.stderr
+    r = zomehost_cli(
+        home, "app", "update-coordinators", "offline", "nope", "--zome", f"notes={probe}"
+    )
+    assert r.returncode == 1 and "no role or enabled clone 'nope' (roles: main)" in r.stderr
 
     fresh_conductor.start()
     asyncio.run(_live(fresh_conductor, happ, app_dir, probe))

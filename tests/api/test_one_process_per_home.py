@@ -31,10 +31,13 @@ def test_the_cli_does_not_write_past_a_running_daemon(
     daemon = ConductorProc(home, tmp_path / "run.log").start()
     try:
         note = json.dumps({"title": "t", "body": "b"})
-        for args in (
-            ("call", "notes", "notes", "notes", "create_note", note),
-            ("app", "install", str(notes_happ), "--app-id", "second"),
-            ("app", "disable", "notes"),
+        for args, through in (
+            (("call", "notes", "notes", "notes", "create_note", note), True),
+            (("schedules", "notes", "notes"), True),
+            (("app", "install", str(notes_happ), "--app-id", "second"), False),
+            (("app", "disable", "notes"), False),
+            (("grants", "notes", "notes"), False),
+            (("chain", "verify", "notes", "notes"), False),
         ):
             r = _cli(home, *args)
             assert r.returncode == 1, (args, r.stdout, r.stderr)
@@ -42,7 +45,9 @@ def test_the_cli_does_not_write_past_a_running_daemon(
             lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
             assert len(lines) == 1, r.stderr
             assert f"pid {daemon.proc.pid if daemon.proc else '?'}" in lines[0]
-            assert f"--conductor {daemon.admin_url}" in lines[0]
+            # only a command that has --conductor suggests it
+            assert (f"go through it with --conductor {daemon.admin_url}" in lines[0]) == through
+            assert through or f"takes admin calls at {daemon.admin_url}" in lines[0], lines
         # Through the daemon, as the message says, the call works.
         through = _cli(home, "call", "--conductor", daemon.admin_url, "notes", "notes", "notes",
                        "list_notes")  # fmt: skip

@@ -57,7 +57,7 @@ from zomehost.core.files import read_bounded
 from zomehost.core.hash import ActionHash, AgentPubKey, HoloHash, any_hash
 from zomehost.core.query import ChainQueryFilter
 from zomehost.core.zome_call import ZomeCall
-from zomehost.errors import BundleError, InvalidInput, NotFound, ZomehostError
+from zomehost.errors import BundleError, HomeInUse, InvalidInput, NotFound, ZomehostError
 
 app = typer.Typer(
     cls=PlainHelpGroup,
@@ -162,8 +162,30 @@ def _guard(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _lock(h: Home, *, through: bool = False) -> None:
+    """Take the home (one process per home: a running daemon is named, never written
+    past). ``through``: the command can go through a running conductor (``--conductor``)."""
+
+    def take() -> None:
+        try:
+            h.lock()
+        except HomeInUse as exc:
+            if exc.admin_url is None:
+                hint = "stop it first"
+            elif through:
+                hint = f"stop it, or go through it with --conductor {exc.admin_url}"
+            else:
+                hint = (
+                    "stop it first (this command works on a stopped home; the running "
+                    f"conductor takes admin calls at {exc.admin_url})"
+                )
+            raise HomeInUse(f"{exc.message}: {hint}", exc.pid, exc.admin_url) from None
+
+    _guard(take)
+
+
 @contextmanager
-def _conductor(home: Path | None) -> Iterator[Conductor]:
+def _conductor(home: Path | None, *, through: bool = False) -> Iterator[Conductor]:
     h = _home(home)
     status = err.status("compiling…")
     started = [False]
@@ -174,7 +196,7 @@ def _conductor(home: Path | None) -> Iterator[Conductor]:
             started[0] = True
         status.update(f"compiling zome [bold]{zome}[/] (cached after this)…")
 
-    _guard(h.lock)  # one process per home: a running daemon is named, never written past
+    _lock(h, through=through)
     try:
         conductor = _guard(lambda: Conductor.open(h, _passphrase(), on_compile=on_compile))
     except BaseException:
@@ -466,11 +488,8 @@ def app_update_coordinators(
             )
         )
     else:
-        with _conductor(home) as c:
-            app = c.get_app(app_id)
-            if role not in app.roles:
-                raise NotFound(f"app {shown(app_id)} has no role {shown(role)}")
-            c.update_coordinators(app.roles[role], zomes)
+        with _conductor(home, through=True) as c:
+            c.update_coordinators(c.cell_id_for(app_id, role).dna_hash, zomes)
     err.print(f"updated zome(s) {', '.join(sorted(zomes))} of {app_id}/{role}")
 
 
@@ -538,7 +557,7 @@ def call(
         )
         print(dumps(result))
         return
-    with _conductor(home) as c:
+    with _conductor(home, through=True) as c:
         cell = c.cell_for(app_id, role)
         provenance = _provenance(c, as_, cell.id.agent)
         result = c.call_zome(ZomeCall(cell.id, zome, fn, pack(value), provenance, secret))
@@ -575,7 +594,7 @@ def chain(
         if not h.exists():
             _fail(f"{h.path} is not a zomehost home: run `zomehost init` first")
         cfg = _guard(h.config)
-        _guard(h.lock)  # one process per home (a running daemon migrated it when it opened)
+        _lock(h)  # (a running daemon migrated it when it opened)
         try:
             _guard(lambda: Store(h.data_path, map_size=cfg.map_size, progress=print).close())
         finally:
@@ -644,7 +663,7 @@ def schedules(
 
         listed = _guard(lambda: schedules_through_conductor(conductor, _home(home), app_id, role))
     else:
-        with _conductor(home) as c:
+        with _conductor(home, through=True) as c:
             listed = scheduled_functions(c, c.cell_id_for(app_id, role))
     if as_json:
         print(dumps(listed, pretty=True))

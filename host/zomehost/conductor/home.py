@@ -251,24 +251,25 @@ class Home:
             f.seek(0)
             pid = f.read().strip()
             f.close()
-            raise HomeInUse(self._holder(pid)) from None
+            url = self._admin_url(pid)
+            raise HomeInUse(
+                f"a conductor (pid {pid or '?'}) is running on {self.path}", pid, url
+            ) from None
         f.seek(0)
         f.truncate()
         f.write(str(os.getpid()))
         f.flush()
         self._lock_file = f
 
-    def _holder(self, pid: str) -> str:
-        """Who holds the home, with where its admin interface listens when it says so."""
-        where = ""
+    def _admin_url(self, pid: str) -> str | None:
+        """Where the process holding the home listens for admin calls, if it says so."""
         try:
             run = json.loads((self.path / "run.json").read_text())
-            if str(run.get("pid")) == pid and isinstance(run.get("admin_port"), int):
-                url = f"ws://127.0.0.1:{run['admin_port']}"
-                where = f"; stop it, or go through it with --conductor {url}"
         except (OSError, ValueError):
-            pass
-        return f"a conductor (pid {pid or '?'}) is running on {self.path}{where}"
+            return None
+        if str(run.get("pid")) == pid and isinstance(run.get("admin_port"), int):
+            return f"ws://127.0.0.1:{run['admin_port']}"
+        return None
 
     def unlock(self) -> None:
         if self._lock_file is not None:
