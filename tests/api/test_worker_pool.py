@@ -136,6 +136,23 @@ def test_an_announced_wait_gives_its_place_to_the_next_job() -> None:
     assert waits == [True]
 
 
+def test_a_thread_counts_its_announced_waits_once_however_nested() -> None:
+    from zomehost.core import blocking
+
+    before = blocking.waited()
+    with blocking.waiting():
+        time.sleep(0.05)
+        with blocking.waiting():  # inside the first: counted there
+            time.sleep(0.05)
+    time.sleep(0.05)  # not announced: not counted
+    assert 0.1 <= blocking.waited() - before < 0.15
+    other: list[float] = []
+    worker = threading.Thread(target=lambda: other.append(blocking.waited()))
+    worker.start()
+    worker.join()
+    assert other == [0.0]  # per thread
+
+
 def test_a_wait_nobody_announces_is_found_by_the_watchman() -> None:
     """A job blocked without saying so does not hold the line: within milliseconds the
     pool runs the next job on another thread (up to ``max_threads``)."""

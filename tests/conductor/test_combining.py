@@ -11,11 +11,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 
 from zomehost.conductor import combining
 from zomehost.conductor.combining import Combiner
+from zomehost.core import blocking
 
 
 class Calls:
@@ -32,6 +34,7 @@ class Calls:
         self.strict: set[str] = set()  # calls whose writes need the head they were made on
         self.commits_seen: dict[str, int] = {}  # commits begun when a call ran
         self.hold_commit: threading.Event | None = None
+        self.stall: dict[str, float] = {}  # seconds a call waits unannounced (for the GIL)
         self.combiner: Combiner[str, str] = Combiner(
             self.run_call,
             self.commit,
@@ -43,8 +46,11 @@ class Calls:
         self.ran_on[name] = threading.get_ident()
         self.commits_seen[name] = len(self.commits)
         self.started.setdefault(name, threading.Event()).set()
-        if name in self.hold:
-            assert self.hold[name].wait(10)
+        if name in self.hold:  # a wait as host functions make them: announced
+            with blocking.waiting():
+                assert self.hold[name].wait(10)
+        if name in self.stall:
+            time.sleep(self.stall[name])
         if name in self.fail_run:
             raise ValueError(f"{name} failed")
         return f"{name}!"
@@ -517,3 +523,96 @@ def test_a_callers_signal_times_out_until_set_then_stays_set() -> None:
     threading.Timer(0.05, signal.set).start()
     assert signal.wait(10)  # woken by the set, not by its timeout
     assert signal.wait(0) and signal.wait(0)  # a caller may look again
+
+
+def strict_leader(calls: Calls, name: str) -> Caller:
+    """A strict call that leads the line, its run held until the test releases it."""
+    calls.strict |= {"learn s", name}
+    calls.learn("s")
+    calls.hold[name] = threading.Event()
+    leader = calls.start(name, "s")
+    assert calls.started.setdefault(name, threading.Event()).wait(10)
+    return leader
+
+
+def test_a_write_outside_the_line_commits_after_the_strict_call_running_in_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call of a function never seen runs on its own thread; its commit would move the
+    head the strict call in the line runs on, so it waits for that one's commit."""
+    monkeypatch.setattr(combining, "SETTLE_S", 5.0)
+    calls = Calls()
+    leader = strict_leader(calls, "s1")
+    solo = calls.start("u1", "never seen")
+    assert calls.started.setdefault("u1", threading.Event()).wait(10)
+    time.sleep(0.1)
+    assert calls.commits == []  # it ran, and waits
+    calls.hold["s1"].set()
+    assert leader.done().result == "s1!" and solo.done().result == "u1!"
+    assert calls.commits == [["s1!"], ["u1!"]]
+    assert calls.ran_on["u1"] == solo.ident
+
+
+def test_a_write_outside_the_line_waits_for_a_strict_call_only_settle_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(combining, "SETTLE_S", 0.1)
+    calls = Calls()
+    leader = strict_leader(calls, "s1")
+    t0 = time.monotonic()
+    solo = calls.start("u1", "never seen").done()  # while s1 still runs
+    assert solo.result == "u1!" and calls.commits == [["u1!"]]
+    assert time.monotonic() - t0 < 5
+    calls.hold["s1"].set()
+    leader.done()
+
+
+def test_a_call_waits_in_a_moving_line_past_wait_s(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strict calls take their turns, each waiting for the commit before it: the line
+    moves, though slower than WAIT_S, and the relaxed call behind them keeps its place."""
+    monkeypatch.setattr(combining, "SETTLE_S", 0.15)
+    calls = Calls()
+    calls.learn("f")
+    solos: list[str] = []
+    real_solo = calls.combiner._solo
+
+    def solo(item: str, key: Any) -> str:
+        solos.append(item)
+        return real_solo(item, key)
+
+    monkeypatch.setattr(calls.combiner, "_solo", solo)
+    with waits(0.2):
+        leader = strict_leader(calls, "s1")
+        calls.hold_commit = threading.Event()
+        calls.strict.add("s2")
+        calls.hold["s2"] = threading.Event()
+        second = calls.start("s2", "s")
+        calls.queued(1)
+        relaxed = calls.start("f1", "f")
+        calls.queued(2)
+        # s1 commits (held); s2 waits SETTLE_S for it, then runs 0.1 s; f1 waits longer
+        # than WAIT_S in all, though no call ran that long
+        calls.hold["s1"].set()
+        assert calls.started.setdefault("s2", threading.Event()).wait(10)
+        time.sleep(0.1)
+        calls.hold["s2"].set()
+        time.sleep(0.2)
+        calls.hold_commit.set()
+        for c in (leader, second, relaxed):
+            assert c.done().result == f"{c.call_name}!"
+    assert "f1" not in solos  # f1 ran in the line
+    assert [r for batch in calls.commits for r in batch] == ["s1!", "s2!", "f1!"]
+
+
+def test_what_a_run_took_is_its_cpu_and_announced_waits_not_its_gil_waits() -> None:
+    """A run that stalled (as one does waiting for the GIL on a busy machine) past SLOW_S
+    leaves its function combined; one that waited for a peer's answer that long does not."""
+    calls = Calls()
+    calls.learn("f", "g")
+    calls.stall["learn stalled"] = combining.SLOW_S * 3
+    assert calls.combiner.run("learn stalled", "f") == "learn stalled!"
+    assert calls.combiner._combinable("f")
+    calls.hold["learn waited"] = threading.Event()
+    threading.Timer(combining.SLOW_S * 3, calls.hold["learn waited"].set).start()
+    assert calls.combiner.run("learn waited", "g") == "learn waited!"
+    assert not calls.combiner._combinable("g")

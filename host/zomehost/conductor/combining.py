@@ -30,7 +30,10 @@ Theory of operation, for one cell:
   were no combining: reads gain nothing from it, and the worker pool already runs them one
   after the other without a wake-up each. One that turns slow while in line is handed
   back. (A taken call that runs long holds the combiner's own caller until it ends: a
-  function can do that once, then it is never taken again.)
+  function can do that once, then it is never taken again.) What a run took is its CPU
+  time and its announced waits (core/blocking.py: a peer's answer, a lock, a sync), not
+  its wall time: with more threads than cores, waits for the GIL stretch every call, and
+  wall time would mark fast writers slow for good after one busy moment.
 * A call whose writes need the head they were made on (strict ordering) fails if another
   call commits first after it ran. So a function whose last run wrote strictly always goes
   through the line, however slow, and only ever leads a batch of its own: it is never
@@ -41,11 +44,16 @@ Theory of operation, for one cell:
   call that turns out strict in a batch (its function wrote relaxed before) ends the batch
   and commits first in it. Strict writers on one cell then take turns, one commit each,
   instead of failing with ``HeadMoved``.
-* No caller waits on others' calls for more than :data:`WAIT_S` at a time: a call still in
-  line then runs on its own thread (and while the combiner's current call has run that
-  long, calls that arrive do not queue at all), and a call the combiner has run whose
-  batch is not closed yet (a call after it runs long) is committed by its own thread. A
-  call that raised returns at once. So one slow call never holds a line of fast ones.
+* A call that runs outside the line and wrote (a function not combined, or a caller that
+  left the line) commits after a strict call of the line that is running or committing,
+  unless that one has run :data:`SETTLE_S` (at most :data:`STRICT_WAIT_S` in all): its
+  commit would move the head the strict call needs.
+* No caller waits on a call that runs long: once the combiner's current call has run
+  :data:`WAIT_S`, a call still in line runs on its own thread (and calls that arrive do not
+  queue at all), and a call the combiner has run whose batch is not closed yet (a call
+  after it runs long) is committed by its own thread. While the line moves, a call waits
+  in it for its turn (up to :data:`STRICT_WAIT_S`): on its own it would only add a sync.
+  A call that raised returns at once. So one slow call never holds a line of fast ones.
 
 The same knowledge of a cell's functions tells the app interface which calls it may run on
 the event loop itself (:meth:`Combiner.runs_on_loop`, core/on_loop.py): fast reads.
@@ -73,9 +81,9 @@ LINGER_S = 0.0005  # the longest a combiner waits for the callers it expects
 PRE_LINGER_S = 0.0005  # the longest a new combiner waits for them before its own call
 FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
-WAIT_S = 0.005  # the longest a call waits in line before it runs on its own thread
+WAIT_S = 0.005  # how long a call may run before the calls in line behind it go on their own
 SETTLE_S = 0.05  # the longest a strict writer waits for a call or the commits before it
-STRICT_WAIT_S = 1.0  # the longest a strict writer waits in line (a stalled disk, say)
+STRICT_WAIT_S = 1.0  # the longest a call waits in a moving line (a stalled disk, say)
 _EMA = 0.25  # weight of the newest run in a function's running time
 
 # a call's way through the line
@@ -166,6 +174,7 @@ class Combiner(Generic[I, R]):
         self._expected = 0  # how many callers it waits for
         self._linger_until = 0.0  # when it stops waiting for them
         self._committing = 0  # batches (or calls) of the line being committed
+        self._strict_running = 0  # strict calls of the line running, not committed yet
         self._settled = threading.Condition(self._lock)  # notified as each of them lands
 
     def run(self, item: I, key: Hashable) -> R:
@@ -243,21 +252,20 @@ class Combiner(Generic[I, R]):
         return since is not None and time.perf_counter() - since > after
 
     def _wait(self, me: _Waiter[I, R]) -> None:
-        """Wait in line until handed the combiner's place, handed back or done; at most
-        :data:`WAIT_S` at a time for others' calls. A strict writer waits on (up to
-        :data:`STRICT_WAIT_S`) unless the combiner's current call runs long: run on its own
-        beside the line's commits, it would fail."""
+        """Wait in line until handed the combiner's place, handed back or done: while the
+        line moves (up to :data:`STRICT_WAIT_S`), and not once the combiner's current call
+        has run :data:`WAIT_S` (a strict writer: :data:`SETTLE_S`, as on its own beside the
+        line's commits it would fail)."""
         patient_until = time.perf_counter() + STRICT_WAIT_S
         with blocking.waiting():
             while not me.event.wait(WAIT_S):
                 with self._lock:
                     if (
                         me.state == _QUEUED
-                        and me.key in self._strict
-                        and not self._stuck(SETTLE_S)
+                        and not self._stuck(SETTLE_S if me.key in self._strict else WAIT_S)
                         and time.perf_counter() < patient_until
                     ):
-                        continue
+                        continue  # the line moves: its turn comes
                     if me.state == _QUEUED:  # nobody took it in time: it runs on its own
                         self._line.remove(me)
                         me.state = _ALONE
@@ -299,6 +307,17 @@ class Combiner(Generic[I, R]):
         if strict:  # it runs on the head the commits in flight leave
             with self._lock, blocking.waiting():
                 self._settled.wait_for(lambda: not self._committing, SETTLE_S)
+                self._strict_running += 1  # calls outside the line commit after it
+        try:
+            self._lead_batch(me)
+        finally:
+            if strict:
+                with self._lock:
+                    self._strict_running -= 1
+                    self._settled.notify_all()
+
+    def _lead_batch(self, me: _Waiter[I, R]) -> None:
+        """Run the combiner's own call and the ones it takes, then commit them together."""
         batch = [me] if self._run(me) else []
         with self._lock:
             if not self._line and self._last_batch <= 1:  # alone, and nobody expected
@@ -385,7 +404,22 @@ class Combiner(Generic[I, R]):
     def _solo(self, item: I, key: Hashable) -> R:
         """A call outside the line, on its own thread: run it, commit it."""
         result = self._timed(item, key)
-        (error,) = self._commit([result])
+        if not self._wrote(result):
+            (error,) = self._commit([result])
+        else:  # it commits after a strict call of the line that runs (its head would move)
+            with self._lock, blocking.waiting():
+                until = time.perf_counter() + STRICT_WAIT_S
+                while self._strict_running and not self._stuck(SETTLE_S):
+                    left = until - time.perf_counter()
+                    if left <= 0:
+                        break
+                    self._settled.wait(min(left, SETTLE_S))
+                self._committing += 1
+            error = None
+            try:
+                (error,) = self._commit([result])
+            finally:
+                self._landed()
         if error is not None:
             raise error
         return result
@@ -405,11 +439,14 @@ class Combiner(Generic[I, R]):
         """Run a call; learn its function's running time and whether it wrote. Only the
         combiner and calls on their own threads write these: a lost update (two finishing
         at once) only delays what it learns by one run."""
-        t0, c0 = time.perf_counter(), time.thread_time()
+        c0, w0 = time.thread_time(), blocking.waited()
         try:
             result = self._run_call(item)
         finally:
-            took, cpu = time.perf_counter() - t0, time.thread_time() - c0
+            # what the call needed: its CPU and its announced waits (a network answer, a
+            # lock), not its waits for the GIL, which a busy process makes long for all
+            cpu = time.thread_time() - c0
+            took = cpu + blocking.waited() - w0
             before = self._seconds.get(key)
             self._seconds[key] = took if before is None else before + (took - before) * _EMA
             before = self._cpu.get(key)

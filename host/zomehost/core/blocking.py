@@ -13,6 +13,7 @@ event loop runs itself may not wait at all: there a wait stops it
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -31,6 +32,7 @@ class Runner(Protocol):
 class _Local(threading.local):
     runner: Runner | None = None  # defaults: a missing attribute costs an exception
     waits = False
+    waited = 0.0  # seconds this thread spent in announced waits, ever
 
 
 _local = _Local()
@@ -45,14 +47,25 @@ def run_by(runner: Runner | None) -> None:
 def waiting() -> Iterator[None]:
     """Around a wait of the current thread (a sync, a network answer, a lock)."""
     on_loop.refuse("a wait")
-    runner = _local.runner
-    if runner is None or _local.waits:  # not a worker, or already out
+    local = _local
+    if local.waits:  # inside a wait already: reported and counted there
         yield
         return
-    runner.blocked()
-    _local.waits = True
+    runner = local.runner
+    if runner is not None:
+        runner.blocked()
+    local.waits = True
+    t0 = time.perf_counter()
     try:
         yield
     finally:
-        _local.waits = False
-        runner.unblocked()
+        local.waited += time.perf_counter() - t0
+        local.waits = False
+        if runner is not None:
+            runner.unblocked()
+
+
+def waited() -> float:
+    """Seconds the current thread has spent in announced waits: with its CPU time, what a
+    piece of work needed, apart from the GIL waits of a busy process."""
+    return _local.waited
