@@ -162,24 +162,30 @@ def _guard(fn: Callable[[], T]) -> T:
     raise AssertionError("unreachable")
 
 
+def _in_use(exc: HomeInUse, *, through: bool) -> HomeInUse:
+    """``exc`` with what to do about it: ``through``, the command can go through the
+    running conductor (it has ``--conductor``)."""
+    if exc.admin_url is None:
+        hint = "stop it first"
+    elif through:
+        hint = f"stop it, or go through it with --conductor {exc.admin_url}"
+    else:
+        hint = (
+            "stop it first (this command works on a stopped home; the running "
+            f"conductor takes admin calls at {exc.admin_url})"
+        )
+    return HomeInUse(f"{exc.message}: {hint}", exc.pid, exc.admin_url)
+
+
 def _lock(h: Home, *, through: bool = False) -> None:
     """Take the home (one process per home: a running daemon is named, never written
-    past). ``through``: the command can go through a running conductor (``--conductor``)."""
+    past)."""
 
     def take() -> None:
         try:
             h.lock()
         except HomeInUse as exc:
-            if exc.admin_url is None:
-                hint = "stop it first"
-            elif through:
-                hint = f"stop it, or go through it with --conductor {exc.admin_url}"
-            else:
-                hint = (
-                    "stop it first (this command works on a stopped home; the running "
-                    f"conductor takes admin calls at {exc.admin_url})"
-                )
-            raise HomeInUse(f"{exc.message}: {hint}", exc.pid, exc.admin_url) from None
+            raise _in_use(exc, through=through) from None
 
     _guard(take)
 
@@ -814,7 +820,14 @@ def run(
             _fail(f"--log-level must be debug, info, warning or error, not {shown(log_level)}")
         logging.getLogger().setLevel(level)
     h = _home(home)
-    _guard(lambda: daemon.run(h.path, _passphrase(), admin_port))
+
+    def serve() -> None:
+        try:
+            daemon.run(h.path, _passphrase(), admin_port)
+        except HomeInUse as exc:
+            raise _in_use(exc, through=False) from None
+
+    _guard(serve)
 
 
 from zomehost.cli.network import bootstrap as _bootstrap  # noqa: E402
