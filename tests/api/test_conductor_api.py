@@ -462,10 +462,8 @@ def test_shutdown_restart_and_single_instance(
     )
     assert r.returncode == 1, r.stdout + r.stderr
     assert "is running on" in r.stderr and str(proc.proc.pid) in r.stderr  # type: ignore[union-attr]
-    assert (
-        f"stop it first (this command works on a stopped home; the running conductor takes admin calls at {proc.admin_url})"
-        in r.stderr
-    )  # noqa: E501
+    hint = "stop it first (this command works on a stopped home; the running conductor"
+    assert f"{hint} takes admin calls at {proc.admin_url})" in r.stderr
 
     assert proc.stop(signal.SIGTERM) == 0, proc.output()
     assert "conductor stopped" in proc.output()

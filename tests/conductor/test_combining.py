@@ -616,3 +616,83 @@ def test_what_a_run_took_is_its_cpu_and_announced_waits_not_its_gil_waits() -> N
     threading.Timer(combining.SLOW_S * 3, calls.hold["learn waited"].set).start()
     assert calls.combiner.run("learn waited", "g") == "learn waited!"
     assert not calls.combiner._combinable("g")
+
+
+def test_a_new_combiner_combines_whoever_came_after_pre_linger_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It expected three; one came in time: after PRE_LINGER_S the combiner runs both,
+    without waiting WAIT_S for the others."""
+    calls = Calls()
+    after_a_batch_of_four(calls)
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 0.1)
+    with waits(30):
+        t0 = time.monotonic()
+        first = calls.start("b0", "f")
+        time.sleep(0.02)
+        second = calls.start("b1", "f")
+        assert first.done().result == "b0!" and second.done().result == "b1!"
+        assert time.monotonic() - t0 < 10
+    assert calls.ran_on["b1"] == first.ident
+    assert calls.commits == [["b0!", "b1!"]]
+
+
+def test_the_last_expected_caller_after_pre_linger_s_wakes_the_combiner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past its moment a lingering combiner waits only for a first caller, which wakes it
+    rather than taking its place (the combiner would then wait in line behind it)."""
+    calls = Calls()
+    after_a_batch_of_four(calls)
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 0.02)
+    calls.combiner._last_batch = 2  # it expects one
+    with waits(30):
+        first = calls.start("b0", "f")
+        time.sleep(0.2)
+        second = calls.start("b1", "f")
+        assert first.done().result == "b0!" and second.done().result == "b1!"
+    assert calls.ran_on["b1"] == calls.ran_on["b0"] == first.ident
+
+
+def test_a_strict_caller_wakes_a_lingering_combiner(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A strict call is never in the lingering combiner's batch: it wakes it, and takes
+    its own turn right after."""
+    calls = Calls()
+    after_a_batch_of_four(calls)
+    calls.strict |= {"learn s", "s1"}
+    calls.learn("s")
+    calls.combiner._last_batch = 4
+    monkeypatch.setattr(combining, "PRE_LINGER_S", 10.0)
+    with waits(30):
+        t0 = time.monotonic()
+        first = calls.start("b0", "f")
+        time.sleep(0.02)
+        strict = calls.start("s1", "s")
+        assert first.done().result == "b0!" and strict.done().result == "s1!"
+        assert time.monotonic() - t0 < 5
+    assert calls.commits == [["b0!"], ["s1!"]]
+
+
+def test_a_batch_counts_its_callers_not_their_calls() -> None:
+    """A taken call that raised returns at once; its caller's next call may join the same
+    batch. The next combiner expects the batch's callers back, not its calls."""
+    calls = Calls()
+    calls.learn("f")
+    calls.fail_run.add("a")
+    calls.hold["b"] = threading.Event()
+    with waits(30):
+        leader = lead_with(calls)
+        failing = calls.start("a", "f")
+        calls.queued(1)
+        held = calls.start("b", "f")
+        calls.queued(2)
+        calls.hold["lead"].set()
+        assert calls.started.setdefault("b", threading.Event()).wait(10)
+        assert isinstance(failing.done().error, ValueError)
+        again = calls.start("a2", "f")  # the same caller, back while b runs
+        calls.queued(1)
+        calls.hold["b"].set()
+        for c in (leader, held, again):
+            assert c.done().result == f"{c.call_name}!"
+    assert calls.commits == [["lead!", "b!", "a2!"]]
+    assert calls.combiner._last_batch == 3  # three callers; four calls were taken

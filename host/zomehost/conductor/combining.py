@@ -17,9 +17,10 @@ Theory of operation, for one cell:
   it first waits a moment (:data:`PRE_LINGER_S`) for as many to queue: those callers are
   just back from their answers, and they queue faster while it sleeps than while it holds
   the GIL. The last of them to come combines in its place (the first one waits first in
-  line): waking the first one would cost one more thread hand-over per batch. A caller
-  that comes after the moment wakes it; with none, it wakes after :data:`WAIT_S`. The
-  combiner runs its own call, then takes the calls waiting in line, one at a time,
+  line): waking the first one would cost one more thread hand-over per batch. After the
+  moment it combines whoever came; with nobody, the first caller to come wakes it (and
+  with none, :data:`WAIT_S` does); a strict caller, never in its batch, wakes it at once.
+  The combiner runs its own call, then takes the calls waiting in line, one at a time,
   until the line is empty and as many calls as the last batch had are in (it waits a
   moment, :data:`LINGER_S`, for those: callers that each wait for their commit come back
   together), or the batch is :data:`MAX_BATCH` calls or :data:`BATCH_BUDGET_S` long. Then
@@ -78,7 +79,7 @@ R = TypeVar("R")  # what running it gave, before its commit
 MAX_BATCH = 8
 BATCH_BUDGET_S = 0.002  # a batch's running time past which the combiner takes no more
 LINGER_S = 0.0005  # the longest a combiner waits for the callers it expects
-PRE_LINGER_S = 0.0005  # the longest a new combiner waits for them before its own call
+PRE_LINGER_S = 0.002  # how long a new combiner waits for them before its own call
 FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
 WAIT_S = 0.005  # how long a call may run before the calls in line behind it go on their own
@@ -202,7 +203,11 @@ class Combiner(Generic[I, R]):
                 if lingering is None:
                     self._line.append(me)
                     self._arrived.notify()  # a combiner lingering in its batch takes it
-                elif not strict and len(self._line) + 1 >= self._expected:
+                elif (
+                    not strict
+                    and len(self._line) + 1 >= self._expected
+                    and time.perf_counter() <= self._linger_until
+                ):
                     # the last caller expected combines at once; the lingering one waits
                     # first in line: one thread hand-over fewer than waking it
                     self._lingering = None
@@ -211,7 +216,8 @@ class Combiner(Generic[I, R]):
                     me.state = _LEAD
                 else:
                     self._line.append(me)
-                    if time.perf_counter() > self._linger_until:  # late: it combines now
+                    # late, or strict (never in its batch): it combines whoever came, now
+                    if strict or time.perf_counter() > self._linger_until:
                         self._lingering = None
                         lingering.event.set()
         if self._lingering is me:
@@ -251,18 +257,33 @@ class Combiner(Generic[I, R]):
         since = self._busy_since
         return since is not None and time.perf_counter() - since > after
 
+    def _until_stuck(self, after: float) -> float:
+        """Under the lock: how long until the combiner's current call has run ``after``
+        (a waiter's next look; at least 0.5 ms)."""
+        since = self._busy_since
+        if since is None:
+            return after
+        return max(0.0005, since + after - time.perf_counter())
+
     def _wait(self, me: _Waiter[I, R]) -> None:
         """Wait in line until handed the combiner's place, handed back or done: while the
         line moves (up to :data:`STRICT_WAIT_S`), and not once the combiner's current call
         has run :data:`WAIT_S` (a strict writer: :data:`SETTLE_S`, as on its own beside the
         line's commits it would fail)."""
         patient_until = time.perf_counter() + STRICT_WAIT_S
+        timeout = WAIT_S
         with blocking.waiting():
-            while not me.event.wait(WAIT_S):
+            while not me.event.wait(timeout):
                 with self._lock:
+                    after = SETTLE_S if me.key in self._strict else WAIT_S
+                    if me.state == _QUEUED:
+                        left = patient_until - time.perf_counter()
+                        timeout = max(0.0005, min(self._until_stuck(after), left))
+                    else:
+                        timeout = self._until_stuck(WAIT_S)
                     if (
                         me.state == _QUEUED
-                        and not self._stuck(SETTLE_S if me.key in self._strict else WAIT_S)
+                        and not self._stuck(after)
                         and time.perf_counter() < patient_until
                     ):
                         continue  # the line moves: its turn comes
@@ -270,7 +291,8 @@ class Combiner(Generic[I, R]):
                         self._line.remove(me)
                         me.state = _ALONE
                         return
-                    if me.state == _RAN:  # a call after it runs long: it commits alone
+                    if me.state == _RAN and self._stuck():  # a call after it runs long:
+                        # its own thread commits it
                         me.state = _COMMIT_ALONE
                         self._committing += 1
                         return
@@ -293,13 +315,18 @@ class Combiner(Generic[I, R]):
 
     def _pre_linger(self, me: _Waiter[I, R]) -> None:
         """A new combiner waits for the callers its last batch had, then combines; unless
-        the last of them came and combines instead. It waits :data:`PRE_LINGER_S` for them:
-        a caller that comes later wakes it, and with none it wakes after :data:`WAIT_S`.
-        (A shorter timeout would wake it while the caller that took its place runs it.)"""
+        the last of them came and combines instead. After :data:`PRE_LINGER_S` it combines
+        the ones that came; with none, the first to come later wakes it (at most
+        :data:`WAIT_S` in all). (The moment is longer than a batch: a combiner whose place
+        was taken sleeps through the batch that runs its call instead of waking in it.)"""
         with blocking.waiting():
-            me.event.wait(WAIT_S)
+            if not me.event.wait(PRE_LINGER_S):
+                with self._lock:
+                    nobody = self._lingering is me and not self._line
+                if nobody:
+                    me.event.wait(max(0.0, WAIT_S - PRE_LINGER_S))
         with self._lock:
-            if self._lingering is me:  # nobody came: it combines
+            if self._lingering is me:  # it combines whoever came
                 self._lingering = None
 
     def _lead(self, me: _Waiter[I, R]) -> None:
@@ -359,9 +386,11 @@ class Combiner(Generic[I, R]):
                     nxt.state = _DONE
                     nxt.event.set()
         with self._lock:
-            self._last_batch = taken
             # calls whose own threads took them back to commit are not this batch's
             batch = [w for w in batch if w is me or w.state == _RAN]
+            # its callers, whom the next combiner expects back (a call that raised
+            # returned at once: its caller's next call may have been taken as well)
+            self._last_batch = max(1, len(batch))
             # a strict call ran on the head the batch started from: it commits first
             batch.sort(key=lambda w: not self._is_strict(w.result))  # type: ignore[arg-type]
             for w in batch:
