@@ -618,6 +618,19 @@ def test_what_a_run_took_is_its_cpu_and_announced_waits_not_its_gil_waits() -> N
     assert not calls.combiner._combinable("g")
 
 
+def one_then_another(calls: Calls, second: tuple[str, str], gap: float) -> tuple[Caller, Caller]:
+    """Caller b0 ("f"), then ``second`` (name, key) ``gap`` seconds later; both done within
+    10 s (WAIT_S is 30 s: a caller left waiting for it fails the test)."""
+    with waits(30):
+        t0 = time.monotonic()
+        first = calls.start("b0", "f")
+        time.sleep(gap)
+        other = calls.start(*second)
+        assert first.done().result == "b0!" and other.done().result == f"{second[0]}!"
+        assert time.monotonic() - t0 < 10
+    return first, other
+
+
 def test_a_new_combiner_combines_whoever_came_after_pre_linger_s(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -626,13 +639,7 @@ def test_a_new_combiner_combines_whoever_came_after_pre_linger_s(
     calls = Calls()
     after_a_batch_of_four(calls)
     monkeypatch.setattr(combining, "PRE_LINGER_S", 0.1)
-    with waits(30):
-        t0 = time.monotonic()
-        first = calls.start("b0", "f")
-        time.sleep(0.02)
-        second = calls.start("b1", "f")
-        assert first.done().result == "b0!" and second.done().result == "b1!"
-        assert time.monotonic() - t0 < 10
+    first, _ = one_then_another(calls, ("b1", "f"), 0.02)
     assert calls.ran_on["b1"] == first.ident
     assert calls.commits == [["b0!", "b1!"]]
 
@@ -646,11 +653,7 @@ def test_the_last_expected_caller_after_pre_linger_s_wakes_the_combiner(
     after_a_batch_of_four(calls)
     monkeypatch.setattr(combining, "PRE_LINGER_S", 0.02)
     calls.combiner._last_batch = 2  # it expects one
-    with waits(30):
-        first = calls.start("b0", "f")
-        time.sleep(0.2)
-        second = calls.start("b1", "f")
-        assert first.done().result == "b0!" and second.done().result == "b1!"
+    first, _ = one_then_another(calls, ("b1", "f"), 0.2)
     assert calls.ran_on["b1"] == calls.ran_on["b0"] == first.ident
 
 
@@ -663,13 +666,7 @@ def test_a_strict_caller_wakes_a_lingering_combiner(monkeypatch: pytest.MonkeyPa
     calls.learn("s")
     calls.combiner._last_batch = 4
     monkeypatch.setattr(combining, "PRE_LINGER_S", 10.0)
-    with waits(30):
-        t0 = time.monotonic()
-        first = calls.start("b0", "f")
-        time.sleep(0.02)
-        strict = calls.start("s1", "s")
-        assert first.done().result == "b0!" and strict.done().result == "s1!"
-        assert time.monotonic() - t0 < 5
+    one_then_another(calls, ("s1", "s"), 0.02)  # in far less than PRE_LINGER_S
     assert calls.commits == [["b0!"], ["s1!"]]
 
 
