@@ -86,6 +86,7 @@ WAIT_S = 0.005  # how long a call may run before the calls in line behind it go 
 SETTLE_S = 0.05  # the longest a strict writer waits for a call or the commits before it
 STRICT_WAIT_S = 1.0  # the longest a call waits in a moving line (a stalled disk, say)
 _EMA = 0.25  # weight of the newest run in a function's running time
+STRICT_RUNS = 8  # a function that wrote strictly counts as strict for this many runs more
 
 # a call's way through the line
 _QUEUED = 0  # waiting to be taken
@@ -161,7 +162,7 @@ class Combiner(Generic[I, R]):
         self._wrote = wrote
         self._is_strict = strict
         self._writers: set[Hashable] = set()  # functions whose last run wrote
-        self._strict: set[Hashable] = set()  # functions whose last run wrote strictly
+        self._strict: dict[Hashable, int] = {}  # functions that wrote strictly: runs left
         self._lock = threading.Lock()
         self._arrived = threading.Condition(self._lock)
         self._line: deque[_Waiter[I, R]] = deque()
@@ -176,6 +177,7 @@ class Combiner(Generic[I, R]):
         self._linger_until = 0.0  # when it stops waiting for them
         self._committing = 0  # batches (or calls) of the line being committed
         self._strict_running = 0  # strict calls of the line running, not committed yet
+        self._solo_waiting = 0  # writes outside the line waiting for them to land
         self._settled = threading.Condition(self._lock)  # notified as each of them lands
 
     def run(self, item: I, key: Hashable) -> R:
@@ -279,8 +281,10 @@ class Combiner(Generic[I, R]):
                     if me.state == _QUEUED:
                         left = patient_until - time.perf_counter()
                         timeout = max(0.0005, min(self._until_stuck(after), left))
-                    else:
+                    elif me.state == _RAN:  # it commits alone once a call after it runs long
                         timeout = self._until_stuck(WAIT_S)
+                    else:  # its own call runs, or its batch commits: its signal comes
+                        timeout = WAIT_S
                     if (
                         me.state == _QUEUED
                         and not self._stuck(after)
@@ -333,7 +337,9 @@ class Combiner(Generic[I, R]):
         strict = me.key in self._strict
         if strict:  # it runs on the head the commits in flight leave
             with self._lock, blocking.waiting():
-                self._settled.wait_for(lambda: not self._committing, SETTLE_S)
+                self._settled.wait_for(
+                    lambda: not self._committing and not self._solo_waiting, SETTLE_S
+                )
                 self._strict_running += 1  # calls outside the line commit after it
         try:
             self._lead_batch(me)
@@ -437,12 +443,10 @@ class Combiner(Generic[I, R]):
             (error,) = self._commit([result])
         else:  # it commits after a strict call of the line that runs (its head would move)
             with self._lock, blocking.waiting():
-                until = time.perf_counter() + STRICT_WAIT_S
-                while self._strict_running and not self._stuck(SETTLE_S):
-                    left = until - time.perf_counter()
-                    if left <= 0:
-                        break
-                    self._settled.wait(min(left, SETTLE_S))
+                # at most SETTLE_S; the next strict call waits for it (it takes turns)
+                self._solo_waiting += 1
+                self._settled.wait_for(lambda: not self._strict_running, SETTLE_S)
+                self._solo_waiting -= 1
                 self._committing += 1
             error = None
             try:
@@ -468,26 +472,39 @@ class Combiner(Generic[I, R]):
         """Run a call; learn its function's running time and whether it wrote. Only the
         combiner and calls on their own threads write these: a lost update (two finishing
         at once) only delays what it learns by one run."""
-        c0, w0 = time.thread_time(), blocking.waited()
+        t0, c0, p0, w0 = (
+            time.perf_counter(),
+            time.thread_time(),
+            time.process_time(),
+            blocking.waited(),
+        )
+        ran: list[R] = []  # its result, once it returned
         try:
-            result = self._run_call(item)
+            ran.append(self._run_call(item))
         finally:
-            # what the call needed: its CPU and its announced waits (a network answer, a
-            # lock), not its waits for the GIL, which a busy process makes long for all
             cpu = time.thread_time() - c0
-            took = cpu + blocking.waited() - w0
+            # what the call needed: its CPU and announced waits (a peer's answer, a lock);
+            # of the rest of its wall time, as much as other threads computed meanwhile
+            # was (at most) its wait for the GIL, which a busy process makes long for all
+            others = time.process_time() - p0 - cpu
+            took = max(cpu + blocking.waited() - w0, time.perf_counter() - t0 - others)
             before = self._seconds.get(key)
             self._seconds[key] = took if before is None else before + (took - before) * _EMA
             before = self._cpu.get(key)
             self._cpu[key] = cpu if before is None else before + (cpu - before) * _EMA
             if took >= SLOW_S:
                 self._slow.add(key)
-        if self._wrote(result):
-            self._writers.add(key)
-        else:
-            self._writers.discard(key)
-        if self._is_strict(result):
-            self._strict.add(key)
-        else:
-            self._strict.discard(key)
-        return result
+            wrote = bool(ran) and self._wrote(ran[0])
+            if wrote:
+                self._writers.add(key)
+            elif ran:  # (a call that raised says nothing of what its function writes)
+                self._writers.discard(key)
+            if wrote and self._is_strict(ran[0]):
+                self._strict[key] = STRICT_RUNS
+            elif key in self._strict:  # strict until STRICT_RUNS runs wrote nothing strictly
+                left = self._strict[key] - 1
+                if left:
+                    self._strict[key] = left
+                else:
+                    del self._strict[key]
+        return ran[0]
