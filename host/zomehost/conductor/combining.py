@@ -31,12 +31,14 @@ Theory of operation, for one cell:
   were no combining: reads gain nothing from it, and the worker pool already runs them one
   after the other without a wake-up each. One that turns slow while in line is handed
   back. (A taken call that runs long holds the combiner's own caller until it ends: a
-  function can do that once, then it is never taken again.) What a run took is its CPU
-  time and its announced waits (core/blocking.py: a peer's answer, a lock, a sync), not
-  its wall time: with more threads than cores, waits for the GIL stretch every call, and
-  wall time would mark fast writers slow for good after one busy moment.
+  function can do that once, then it is never taken again.) What a run took is its wall
+  time less what other threads of the process computed meanwhile (at most its wait for
+  the GIL), and at least its CPU time and announced waits (core/blocking.py): with more
+  threads than cores, waits for the GIL stretch every call, and wall time would mark fast
+  writers slow for good after one busy moment; a wait nobody announces (a sleep) counts.
 * A call whose writes need the head they were made on (strict ordering) fails if another
-  call commits first after it ran. So a function whose last run wrote strictly always goes
+  call commits first after it ran. So a function that wrote strictly in one of its last
+  :data:`STRICT_RUNS` runs (a call that raised tells nothing) always goes
   through the line, however slow, and only ever leads a batch of its own: it is never
   taken into a batch, it waits before it runs for the batches already committing (at most
   :data:`SETTLE_S`), and no call is taken after it. In line it waits up to
@@ -46,9 +48,9 @@ Theory of operation, for one cell:
   and commits first in it. Strict writers on one cell then take turns, one commit each,
   instead of failing with ``HeadMoved``.
 * A call that runs outside the line and wrote (a function not combined, or a caller that
-  left the line) commits after a strict call of the line that is running or committing,
-  unless that one has run :data:`SETTLE_S` (at most :data:`STRICT_WAIT_S` in all): its
-  commit would move the head the strict call needs.
+  left the line) commits after a strict call of the line that is running or committing
+  (its commit would move the head that call needs), waiting :data:`SETTLE_S` at most; the
+  next strict call waits for it in turn, so a stream of strict calls does not hold it.
 * No caller waits on a call that runs long: once the combiner's current call has run
   :data:`WAIT_S`, a call still in line runs on its own thread (and calls that arrive do not
   queue at all), and a call the combiner has run whose batch is not closed yet (a call
