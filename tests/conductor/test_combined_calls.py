@@ -176,3 +176,47 @@ def test_a_spinning_call_does_not_hold_other_calls_on_its_cell(tmp_path: Path) -
         assert set(spinning) == {"error", "error2"}
     finally:
         bed.close()
+
+
+def test_a_write_outside_the_line_commits_after_the_strict_call_running_in_it(
+    alice: AppHandle, node: Node, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A strict call leads the line and runs (held here); a relaxed write of a function the
+    cell has not seen runs on its own thread meanwhile. Its commit would move the head the
+    strict call runs on: it waits for the strict call's commit, and both succeed."""
+    cell = alice.cell_id()
+    node.call(cell, "a", "create_entry", {"value": "s0"}, alice.agent)  # known strict
+    monkeypatch.setattr(combining, "SETTLE_S", 10.0)
+    release, running = threading.Event(), threading.Event()
+    real_run = Conductor._run_call
+
+    def run_call(self: Conductor, call: Any) -> Any:
+        if call.fn == "create_entry":
+            running.set()
+            assert release.wait(10)
+        return real_run(self, call)
+
+    monkeypatch.setattr(Conductor, "_run_call", run_call)
+    outcomes: dict[str, Any] = {}
+
+    def call(name: str, fn: str, payload: Any) -> None:
+        try:
+            outcomes[name] = node.call(cell, "a", fn, payload, alice.agent)
+        except Exception as exc:
+            outcomes[name] = exc
+
+    strict = threading.Thread(target=call, args=("strict", "create_entry", {"value": "s1"}))
+    strict.start()
+    assert running.wait(10)
+    relaxed = threading.Thread(target=call, args=("relaxed", "create_relaxed_batch", 2))
+    relaxed.start()
+    relaxed.join(0.3)
+    assert relaxed.is_alive()  # it ran, and waits to commit
+    release.set()
+    for t in (strict, relaxed):
+        t.join(20)
+    assert isinstance(outcomes["strict"], bytes), outcomes  # not HeadMoved
+    assert isinstance(outcomes["relaxed"], list) and len(outcomes["relaxed"]) == 2, outcomes
+    records = node.records(cell)
+    assert records[-3].action_hash.raw == outcomes["strict"]  # committed first, as made
+    assert node.conductor.cell(cell).chain.verify() == len(records)
