@@ -177,17 +177,17 @@ def _in_use(exc: HomeInUse, *, through: bool) -> HomeInUse:
     return HomeInUse(f"{exc.message}: {hint}", exc.pid, exc.admin_url)
 
 
-def _lock(h: Home, *, through: bool = False) -> None:
-    """Take the home (one process per home: a running daemon is named, never written
-    past)."""
+def _guard_home(fn: Callable[[], T], *, through: bool = False) -> T:
+    """:func:`_guard` for work that takes the home (one process per home: a running
+    daemon is named, with what to do about it, never written past)."""
 
-    def take() -> None:
+    def guarded() -> T:
         try:
-            h.lock()
+            return fn()
         except HomeInUse as exc:
             raise _in_use(exc, through=through) from None
 
-    _guard(take)
+    return _guard(guarded)
 
 
 @contextmanager
@@ -202,7 +202,7 @@ def _conductor(home: Path | None, *, through: bool = False) -> Iterator[Conducto
             started[0] = True
         status.update(f"compiling zome [bold]{zome}[/] (cached after this)…")
 
-    _lock(h, through=through)
+    _guard_home(h.lock, through=through)
     try:
         conductor = _guard(lambda: Conductor.open(h, _passphrase(), on_compile=on_compile))
     except BaseException:
@@ -600,7 +600,7 @@ def chain(
         if not h.exists():
             _fail(f"{h.path} is not a zomehost home: run `zomehost init` first")
         cfg = _guard(h.config)
-        _lock(h)  # (a running daemon migrated it when it opened)
+        _guard_home(h.lock)  # (a running daemon migrated it when it opened)
         try:
             _guard(lambda: Store(h.data_path, map_size=cfg.map_size, progress=print).close())
         finally:
@@ -820,14 +820,7 @@ def run(
             _fail(f"--log-level must be debug, info, warning or error, not {shown(log_level)}")
         logging.getLogger().setLevel(level)
     h = _home(home)
-
-    def serve() -> None:
-        try:
-            daemon.run(h.path, _passphrase(), admin_port)
-        except HomeInUse as exc:
-            raise _in_use(exc, through=False) from None
-
-    _guard(serve)
+    _guard_home(lambda: daemon.run(h.path, _passphrase(), admin_port))
 
 
 from zomehost.cli.network import bootstrap as _bootstrap  # noqa: E402

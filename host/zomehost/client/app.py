@@ -225,18 +225,13 @@ def cell_of(info: dict[str, Any], role: str) -> CellId:
     for cell in cells.get(role, ()):
         if cell.get("type") == "provisioned":
             return CellId.from_wire(cell["value"]["cell_id"])
-    for cell in (c for role_cells in cells.values() for c in role_cells):
-        value = cell.get("value", {})
-        if cell.get("type") == "cloned" and value.get("clone_id") == role:
+    cloned = [c["value"] for cs in cells.values() for c in cs if c.get("type") == "cloned"]
+    for value in cloned:
+        if value.get("clone_id") == role:
             if not value.get("enabled", True):
                 raise NotFound(f"clone {shown(role)} of app {shown(app_id)} is disabled")
             return CellId.from_wire(value["cell_id"])
-    clones = [
-        c["value"]["clone_id"]
-        for role_cells in cells.values()
-        for c in role_cells
-        if c.get("type") == "cloned"
-    ]
+    clones = [value["clone_id"] for value in cloned]
     raise NotFound(
         f"app {shown(app_id)} has no role or clone {shown(role)} "
         f"(roles: {', '.join(cells) or 'none'}"

@@ -175,7 +175,6 @@ class Combiner(Generic[I, R]):
         self._cpu: dict[Hashable, float] = {}  # a function's recent CPU time per run
         self._busy_since: float | None = None  # when the combiner's current call started
         self._lingering: _Waiter[I, R] | None = None  # a new combiner waiting for callers
-        self._expected = 0  # how many callers it waits for
         self._linger_until = 0.0  # when it stops waiting for them
         self._committing = 0  # batches (or calls) of the line being committed
         self._strict_running = 0  # strict calls of the line running, not committed yet
@@ -197,7 +196,7 @@ class Combiner(Generic[I, R]):
                 me.state = _LEAD
                 if self._last_batch > 1 and not strict:  # the callers it expects queue first
                     me.event = _Signal()
-                    self._lingering, self._expected = me, self._last_batch - 1
+                    self._lingering = me
                     self._linger_until = time.perf_counter() + PRE_LINGER_S
             elif self._stuck(SETTLE_S if strict else WAIT_S):
                 me.state = _ALONE  # it would only wait that long in line
@@ -209,7 +208,7 @@ class Combiner(Generic[I, R]):
                     self._arrived.notify()  # a combiner lingering in its batch takes it
                 elif (
                     not strict
-                    and len(self._line) + 1 >= self._expected
+                    and len(self._line) + 1 >= self._last_batch - 1
                     and time.perf_counter() <= self._linger_until
                 ):
                     # the last caller expected combines at once; the lingering one waits
