@@ -768,3 +768,70 @@ def test_writes_outside_the_line_take_turns_with_a_stream_of_strict_calls(
     order = [r for batch in calls.commits for r in batch]
     assert order.index("u1!") < order.index("s7!")  # between two strict calls
     assert sorted(order) == sorted([f"s{i}!" for i in range(8)] + ["u1!"])
+
+
+@pytest.fixture
+def cpu_clock_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every read of a CPU clock the combiner makes, by name."""
+    reads: list[str] = []
+    for name in ("thread_time", "process_time"):
+        real = getattr(time, name)
+
+        def counted(real: Any = real, name: str = name) -> float:
+            reads.append(name)
+            return float(real())
+
+        monkeypatch.setattr(combining.time, name, counted)
+    return reads
+
+
+def test_a_call_on_its_own_thread_after_a_clearly_fast_run_reads_no_cpu_clock(
+    cpu_clock_reads: list[str],
+) -> None:
+    """A read whose last run was clearly fast (its wall time) is known fast without the
+    CPU clocks, system calls that cost a fast read a tenth of its time; what it learns of
+    its function still says fast."""
+    calls = Calls()
+    calls.reads.add("r")
+    assert calls.combiner.run("r", "r") == "r!"  # never seen: the clocks are read
+    assert sorted(cpu_clock_reads) == ["process_time", "process_time"] + ["thread_time"] * 2
+    cpu_clock_reads.clear()
+    for _ in range(3):
+        assert calls.combiner.run("r", "r") == "r!"
+    assert cpu_clock_reads == []
+    assert calls.combiner._cpu["r"] < combining.CLEARLY_FAST_S
+    assert calls.combiner.runs_on_loop("r")
+
+
+def test_a_long_run_without_the_clocks_teaches_nothing_and_the_next_run_reads_them(
+    cpu_clock_reads: list[str],
+) -> None:
+    """Its wall time says nothing of its CPU (other threads may have held the GIL): what
+    its function is known to take stays as it was, and its next run is measured."""
+    calls = Calls()
+    calls.reads.add("r")
+    assert calls.combiner.run("r", "r") == "r!"
+    known = calls.combiner._cpu["r"], calls.combiner._seconds["r"]
+    cpu_clock_reads.clear()
+    calls.stall["r"] = combining.CLEARLY_FAST_S * 8
+    assert calls.combiner.run("r", "r") == "r!"
+    assert cpu_clock_reads == []
+    assert (calls.combiner._cpu["r"], calls.combiner._seconds["r"]) == known
+    del calls.stall["r"]
+    assert calls.combiner.run("r", "r") == "r!"
+    assert cpu_clock_reads.count("thread_time") == 2
+
+
+def test_a_combiners_run_always_reads_the_cpu_clocks(
+    monkeypatch: pytest.MonkeyPatch, cpu_clock_reads: list[str]
+) -> None:
+    """A taken call that runs long marks its function slow, however short its last run."""
+    monkeypatch.setattr(combining, "SLOW_S", 0.01)
+    calls = Calls()
+    calls.learn("f")  # alone, clearly fast: then combined
+    assert "f" in calls.combiner._clearly_fast
+    cpu_clock_reads.clear()
+    calls.busy["slow f"] = combining.SLOW_S * 2
+    assert calls.combiner.run("slow f", "f") == "slow f!"
+    assert cpu_clock_reads.count("thread_time") == 2
+    assert not calls.combiner._combinable("f")
