@@ -420,13 +420,26 @@ class SourceChain:
         ]
 
 
+class _Unread:
+    """A workspace's base before its call first looked at its chain."""
+
+
+_UNREAD = _Unread()
+
+
 class Workspace:
-    """The scratch space of one call (shared by its inter-zome calls)."""
+    """The scratch space of one call (shared by its inter-zome calls).
+
+    Its ``base`` — the head its writes are made on, which must still be the chain's head
+    when they commit (else ``HeadMoved``, or a rebase of relaxed writes) — is read when the
+    call first looks at its chain (a read, a write, its head), not when the call starts:
+    most calls never do, and reading it cost a read transaction each. Nothing the call
+    read or wrote is older than it, so a commit after its base still fails as before."""
 
     def __init__(self, chain: SourceChain, sign: Signer) -> None:
         self.chain = chain
         self.sign = sign
-        self.base = chain.head()
+        self._base: ChainHead | _Unread | None = _UNREAD
         self.pending: list[Record] = []
         self.schedule_writes: list[ScheduleWrite] = []  # commit with the records (schedules.py)
         self.strict_writes = 0  # pending writes that need the head they were made on
@@ -434,6 +447,22 @@ class Workspace:
         # set by write_into: the head value written, the index's extent before and after
         self.head_value = b""
         self.indexed = (0, 0)
+
+    @property
+    def base(self) -> ChainHead | None:
+        """The head this call's writes are made on (read at its first look, see above)."""
+        return self.look()
+
+    @base.setter
+    def base(self, head: ChainHead | None) -> None:
+        self._base = head
+
+    def look(self) -> ChainHead | None:
+        """The call looks at its committed chain: its base is read first, if not yet."""
+        base = self._base
+        if isinstance(base, _Unread):
+            base = self._base = self.chain.head()
+        return base
 
     @property
     def author(self) -> AgentPubKey:
@@ -520,6 +549,7 @@ class Workspace:
         )
 
     def get(self, hash_: HoloHash) -> Record | None:
+        self.look()
         for i in range(len(self.pending) - 1, -1, -1):
             r = self.pending[i]
             if r.action_hash == hash_ or (
@@ -534,7 +564,13 @@ class Workspace:
         r = self.pending[i] = signed(self.pending[i], self.sign)
         return r
 
+    def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]:
+        """The committed chain's grants (this call's pending ones not folded in)."""
+        self.look()
+        return self.chain.grants(include_revoked=include_revoked)
+
     def query(self, flt: ChainQueryFilter) -> list[Record]:
+        self.look()
         flt = flt.resolved(_seq_lookup(self.get))  # this call's own writes can bound the range too
         committed = self.chain.records(replace(flt, descending=False))
         lo, hi = flt.sequence_range or (0, 1 << 62)

@@ -32,19 +32,16 @@ class DnaInfo:
     zome_names: tuple[str, ...]
 
 
-class CommittedGrants(Protocol):
-    def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]: ...
-
-
 class ChainWorkspace(Protocol):
     """A call's scratch view of its cell's chain: committed records plus its own writes."""
 
     pending: list[Record]
     schedule_writes: list[ScheduleWrite]
-    base: ChainHead | None
 
     @property
-    def chain(self) -> CommittedGrants: ...
+    def base(self) -> ChainHead | None: ...
+
+    def grants(self, *, include_revoked: bool = False) -> list[StoredGrant]: ...
 
     def head(self) -> ChainHead | None: ...
 

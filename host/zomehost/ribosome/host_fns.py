@@ -402,7 +402,7 @@ def create_cap_claim(ctx: CallContext, value: Any) -> Any:
 
 def capability_grants(ctx: CallContext, value: Any) -> Any:
     include_revoked = bool(_map(value or {}, "capability_grants").get("include_revoked", False))
-    grants = {g.action_hash: g for g in ctx.workspace.chain.grants(include_revoked=True)}
+    grants = {g.action_hash: g for g in ctx.workspace.grants(include_revoked=True)}
     # Fold in this call's own uncommitted grant changes.
     for r in ctx.workspace.pending:
         a = r.action
