@@ -490,3 +490,25 @@ def test_shutdown_restart_and_single_instance(
 
     asyncio.run(after())
     assert proc.stop(signal.SIGINT) == 0, proc.output()
+
+
+@pytest.mark.parametrize(
+    ("asked", "runs"), [(None, "native"), ("fast", "fast"), ("public", "public")]
+)
+def test_run_json_names_the_wasm_boundary_the_calls_run_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, asked: str | None, runs: str
+) -> None:
+    """A fallback from the native boundary is said once in the log; run.json says what runs,
+    for scripts and the bench (which records it beside its figures)."""
+    from zomehost.testing.process import ConductorProcess, make_home
+
+    if asked is not None:
+        monkeypatch.setenv("ZOMEHOST_BOUNDARY", asked)
+    home = make_home(tmp_path / "home")
+    proc = ConductorProcess(home, tmp_path / "run.log", keep_env=("ZOMEHOST_BOUNDARY",)).start()
+    try:
+        assert proc.endpoints["wasm_boundary"] == runs
+        doc = json.loads((home / "run.json").read_text())
+        assert doc["wasm_boundary"] == runs and doc["admin_port"] == proc.admin_port
+    finally:
+        proc.stop()

@@ -39,3 +39,20 @@ def test_the_project_readme_carries_the_headline_markers() -> None:
     between = readme.split(report.HEADLINE_BEGIN)[1].split(report.HEADLINE_END)[0]
     for key in ("extism_over_inproc", "apps_100_over_1", "relaxed_writers_calls_per_s"):
         assert f"`{key}`" in between
+
+
+def test_the_report_says_which_wasm_boundary_ran_the_calls() -> None:
+    """Each figure that records its boundary (the in-process ones, the conductor processes'
+    from their run.json) is checked: one not on the native boundary is named."""
+    native = {
+        "apps_100_over_1": {"median": 1.4, "boundary": "native"},
+        "remote_call_p50_ms": {"median": 0.4, "boundary": "native"},
+        "query_100k_ms": {"median": 0.5},
+    }
+    assert report.boundaries(native) == (
+        "Zome calls ran on the native wasm boundary in every figure that records it (2)."
+    )
+    fell_back = {**native, "client_p50_over_ws_echo": {"median": 2.3, "boundary": "fast"}}
+    assert report.boundaries(fell_back) == (
+        "**Not on the native wasm boundary**: `client_p50_over_ws_echo` on fast."
+    )

@@ -334,6 +334,9 @@ async def start_interfaces(runtime: Runtime) -> Interfaces:
     ifaces = Interfaces(runtime)
     await ifaces.start()
     host = runtime.conductor.config.bind_address
+    # which wasm boundary runs the zome calls: a fallback is said once in the log, and
+    # this lets clients, scripts and the bench see it too
+    runtime.publish_endpoint("wasm_boundary", runtime.conductor.ribosome.boundary.kind)
     runtime.publish_endpoint("admin_port", ifaces.admin_port)
     print(f"zomehost: admin interface listening on ws://{host}:{ifaces.admin_port}", flush=True)
     return ifaces

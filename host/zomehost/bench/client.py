@@ -276,6 +276,7 @@ def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict
     out: dict[str, Any] = {}
     try:
         conductor.start()
+        boundary = conductor.endpoints.get("wasm_boundary")  # what the conductor runs on
         bundle = app_bundle(root, "bench", [("echo", "bench_echo")])
         happ = root / "bench.happ"
         setup = asyncio.run(setup_app(conductor, bundle, "bench-py"))
@@ -293,6 +294,7 @@ def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict
             "unit": "x",
             "client_p50_ms": s["median"],
             "ws_echo_p50_ms": echo["median"],
+            "boundary": boundary,
         }
         print(
             f"    signed client call p50 {s['median']:.3f} ms, bare WebSocket echo p50 "
@@ -324,6 +326,7 @@ def measure(calls: int = 2000, clients: int = 100, seconds: float = 8.0) -> dict
             "clients": clients,
             "client_processes": CLIENT_PROCS,
             "errors": errors,
+            "boundary": boundary,
         }
     finally:
         if conductor.running:

@@ -116,7 +116,12 @@ def measure(pairs: int = 1000) -> dict[str, Any]:
             p.start(ready=("admin_port", "network"))
         bundle = app_bundle(root, "probe", [("a", "probe")])
         setups = [asyncio.run(setup_app(p, bundle, "probe")) for p in procs]
-        return asyncio.run(_measure(setups[0], setups[1], pairs))
+        out = asyncio.run(_measure(setups[0], setups[1], pairs))
+        kinds = {str(p.endpoints.get("wasm_boundary")) for p in procs}  # what A and B run on
+        boundary = kinds.pop() if len(kinds) == 1 else " and ".join(sorted(kinds))
+        for figure in out.values():
+            figure["boundary"] = boundary
+        return out
     finally:
         for p in procs:
             if p.running:

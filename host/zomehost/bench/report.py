@@ -202,6 +202,24 @@ def _fmt(v: float | None, unit: str) -> str:
     return f"{v:.3g}" if abs(v) < 1 else f"{v:.2f}"
 
 
+def boundaries(results: dict[str, Any]) -> str:
+    """Which wasm boundary ran the zome calls, by the figures that record it (a conductor
+    process that fell back to the ctypes one says so only in its log otherwise)."""
+    seen = {
+        name: item["boundary"]
+        for name, item in results.items()
+        if isinstance(item, dict) and item.get("boundary") is not None
+    }
+    odd = {name: kind for name, kind in seen.items() if kind != "native"}
+    if not odd:
+        return (
+            "Zome calls ran on the native wasm boundary in every figure that records it "
+            f"({len(seen)})."
+        )
+    listed = ", ".join(f"`{name}` on {kind}" for name, kind in sorted(odd.items()))
+    return f"**Not on the native wasm boundary**: {listed}."
+
+
 def markdown(doc: dict[str, Any]) -> str:
     results, verdict, env = doc["results"], doc["verdicts"], doc["environment"]
     lines = [
@@ -299,6 +317,7 @@ def markdown(doc: dict[str, Any]) -> str:
         lines += ["", "Why the missed targets are missed:", ""]
         for name, v in missed:
             lines.append(f"- `{name}` (x{v['missed_by']}): {v['why']}.")
+    lines += ["", boundaries(results)]
     lines += [
         "",
         f"Medians over {doc['settings']} (p99 where it is a latency). Machine: "
