@@ -53,6 +53,7 @@ from zomehost.errors import (
     IntegrityError,
     InvalidInput,
     NotFound,
+    Unauthorized,
     ZomehostError,
 )
 
@@ -436,9 +437,12 @@ class Workspace:
     most calls never do, and reading it cost a read transaction each. Nothing the call
     read or wrote is older than it, so a commit after its base still fails as before."""
 
-    def __init__(self, chain: SourceChain, sign: Signer) -> None:
+    def __init__(self, chain: SourceChain, sign: Signer, grant: ActionHash | None = None) -> None:
         self.chain = chain
         self.sign = sign
+        # the capability grant that let the call in (None: its author): its writes commit
+        # only while that grant is live (write_into), whenever it was revoked or replaced
+        self.grant = grant
         self._base: ChainHead | _Unread | None = _UNREAD
         self.pending: list[Record] = []
         self.schedule_writes: list[ScheduleWrite] = []  # commit with the records (schedules.py)
@@ -621,6 +625,11 @@ class Workspace:
         caller commits it)."""
         chain = self.chain
         store, key = chain.store, chain.key
+        if self.grant is not None and not _grant_live(txn, store, key + self.grant.raw):
+            raise Unauthorized(
+                f"the capability grant {self.grant} that let this call in was revoked or "
+                "updated while it ran: its writes were not committed"
+            )
         schedules.apply(txn, store, key, self.schedule_writes)
         if not self.pending:
             return
@@ -829,6 +838,12 @@ def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) ->
         )
         changed = True
     return changed
+
+
+def _grant_live(txn: lmdb.Transaction, store: Store, gkey: bytes) -> bool:
+    """Whether the grant indexed at ``gkey`` is there and not revoked or replaced."""
+    raw = txn.get(gkey, db=store.db["grants"])
+    return raw is not None and not unpack(bytes(raw), what="grant index")["revoked"]
 
 
 def _revoke(txn: lmdb.Transaction, store: Store, gkey: bytes) -> bool:

@@ -36,9 +36,9 @@ Theory of operation, for one cell:
   the GIL), and at least its CPU time and announced waits (core/blocking.py): with more
   threads than cores, waits for the GIL stretch every call, and wall time would mark fast
   writers slow for good after one busy moment; a wait nobody announces (a sleep) counts.
-  A call on its own thread whose function's last run was clearly fast (under
+  A read on its own thread whose last run was clearly fast (under
   :data:`CLEARLY_FAST_S` of wall time) reads no CPU clock (a system call each): its wall
-  time bounds both, and a longer run of it teaches nothing but to measure the next one.
+  time, which bounds both, counts for both (but never marks it slow for good).
 * A call whose writes need the head they were made on (strict ordering) fails if another
   call commits first after it ran. So a function that wrote strictly in one of its last
   :data:`STRICT_RUNS` runs (a call that raised tells nothing) always goes
@@ -87,7 +87,7 @@ LINGER_S = 0.0005  # the longest a combiner waits for the callers it expects
 PRE_LINGER_S = 0.002  # how long a new combiner waits for them before its own call
 FAST_S = 0.001  # a function whose recent runs took less is taken into batches
 SLOW_S = 0.01  # a function that once took this long is never taken again
-CLEARLY_FAST_S = FAST_S / 4  # a run this short needs no CPU clock to be known fast
+CLEARLY_FAST_S = FAST_S / 4  # a read's run this short needs no CPU clock to be known fast
 WAIT_S = 0.005  # how long a call may run before the calls in line behind it go on their own
 SETTLE_S = 0.05  # the longest a strict writer waits for a call or the commits before it
 STRICT_WAIT_S = 1.0  # the longest a call waits in a moving line (a stalled disk, say)
@@ -479,22 +479,24 @@ class Combiner(Generic[I, R]):
         combiner and calls on their own threads write these: a lost update (two finishing
         at once) only delays what it learns by one run.
 
-        ``solo``: a call on its own thread. If its function's last run was clearly fast,
-        its CPU clocks are not read (each read is a system call, ~1 µs here, and four of
-        them were a tenth of a fast read's cost in the conductor): a run whose wall time is
-        under :data:`CLEARLY_FAST_S` took less than that by either measure; a longer one
-        teaches nothing, and its function's next run reads the clocks. A combiner's run
-        always reads them: a taken call that runs long marks its function slow."""
+        ``solo``: a call on its own thread. If its function is a read (its last run wrote
+        nothing) whose last run was clearly fast, its CPU clocks are not read (each read is
+        a system call, ~1 µs here, and four of them were a tenth of a fast read's cost in
+        the conductor): its wall time, which bounds its CPU and what it took, counts for
+        both. So a read that turns slow leaves the event loop as it would measured (its
+        wall time is never less than its CPU), and a long wall time (maybe waits for the
+        GIL) never marks it slow for good. Writers, whose cost decides whether they are
+        combined, and a combiner's runs always read the clocks: a taken call that runs
+        long marks its function slow."""
         t0 = time.perf_counter()
         clocks = None
-        if not solo or key not in self._clearly_fast:
+        if not solo or key not in self._clearly_fast or key in self._writers:
             clocks = time.thread_time(), time.process_time(), blocking.waited()
         ran: list[R] = []  # its result, once it returned
         try:
             ran.append(self._run_call(item))
         finally:
             wall = time.perf_counter() - t0
-            took: float | None = None
             if clocks is not None:
                 c0, p0, w0 = clocks
                 cpu = time.thread_time() - c0
@@ -504,19 +506,18 @@ class Combiner(Generic[I, R]):
                 # long for all
                 others = time.process_time() - p0 - cpu
                 took = max(cpu + blocking.waited() - w0, wall - others)
-            elif wall < CLEARLY_FAST_S:
+                if took >= SLOW_S:
+                    self._slow.add(key)
+            else:
                 took = cpu = wall  # both at most its wall time
             if wall < CLEARLY_FAST_S:
                 self._clearly_fast.add(key)
             else:
                 self._clearly_fast.discard(key)
-            if took is not None:
-                before = self._seconds.get(key)
-                self._seconds[key] = took if before is None else before + (took - before) * _EMA
-                before = self._cpu.get(key)
-                self._cpu[key] = cpu if before is None else before + (cpu - before) * _EMA
-                if took >= SLOW_S:
-                    self._slow.add(key)
+            before = self._seconds.get(key)
+            self._seconds[key] = took if before is None else before + (took - before) * _EMA
+            before = self._cpu.get(key)
+            self._cpu[key] = cpu if before is None else before + (cpu - before) * _EMA
             wrote = bool(ran) and self._wrote(ran[0])
             if wrote:
                 self._writers.add(key)

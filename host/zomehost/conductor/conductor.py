@@ -966,7 +966,12 @@ class Conductor:
     def _run_call(self, call: _Call) -> _Ran:
         """Run a call's function with a workspace of its own (nothing committed yet)."""
         cell = call.cell
-        ws = Workspace(cell.chain, self.signer(cell.id.agent))
+        grant = call.auth.grant
+        ws = Workspace(
+            cell.chain,
+            self.signer(cell.id.agent),
+            None if grant is None else grant.action_hash,
+        )
         ctx, zm = self._context(cell, call.zome, call.fn, call.auth, ws, call.deadline, call.depth)
         value = self.ribosome.run(ctx, zm, call.fn, call.payload)
         return _Ran(call, value, ws, ctx, zm)

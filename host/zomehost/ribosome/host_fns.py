@@ -312,12 +312,21 @@ def _secret(value: Any) -> bytes | None:
     return value
 
 
+def _looks_out(ctx: CallContext) -> None:
+    """A call out may come back into this cell with a workspace of its own (a bridge or
+    another agent's call back, a remote peer's) and answer with what it read there: the
+    call's base is read first, so nothing it learns of its chain is older than its base
+    (a commit in between fails its strict writes, as a read through its workspace would)."""
+    ctx.workspace.look()
+
+
 def call(ctx: CallContext, value: Any) -> Any:
     v = _map(value, "call")
     zome, fn = v.get("zome_name"), v.get("fn_name")
     if not isinstance(zome, str) or not isinstance(fn, str):
         raise InvalidInput("call needs zome_name and fn_name")
     payload = _bytes(v.get("payload", b"\xc0"), "call: payload")
+    _looks_out(ctx)
     return ctx.services.call(
         ctx, v.get("target", {"Local": None}), zome, fn, _secret(v.get("cap_secret")), payload
     ).to_abi()
@@ -331,6 +340,7 @@ def call_remote(ctx: CallContext, value: Any) -> Any:
     timeout = v.get("timeout_ms")
     if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
         raise InvalidInput("timeout_ms must be a positive integer")
+    _looks_out(ctx)
     return ctx.services.call_remote(
         ctx,
         _agent(v.get("agent"), "call_remote: agent"),
