@@ -433,9 +433,10 @@ class Workspace:
 
     Its ``base`` — the head its writes are made on, which must still be the chain's head
     when they commit (else ``HeadMoved``, or a rebase of relaxed writes) — is read when the
-    call first looks at its chain (a read, a write, its head), not when the call starts:
-    most calls never do, and reading it cost a read transaction each. Nothing the call
-    read or wrote is older than it, so a commit after its base still fails as before."""
+    call first looks at its chain (a read, a write, its head, a call out whose callee may
+    read it and answer), not when the call starts: most calls never do, and reading it
+    cost a read transaction each. Nothing the call read or wrote is older than it, so a
+    commit after its base still fails as before."""
 
     def __init__(self, chain: SourceChain, sign: Signer, grant: ActionHash | None = None) -> None:
         self.chain = chain
@@ -840,19 +841,23 @@ def _index_grants(txn: lmdb.Transaction, store: Store, key: bytes, r: Record) ->
     return changed
 
 
+def _grant_entry(txn: lmdb.Transaction, store: Store, gkey: bytes) -> Any:
+    """The grant index's entry at ``gkey``, decoded; None when there is none."""
+    raw = txn.get(gkey, db=store.db["grants"])
+    return None if raw is None else unpack(bytes(raw), what="grant index")
+
+
 def _grant_live(txn: lmdb.Transaction, store: Store, gkey: bytes) -> bool:
     """Whether the grant indexed at ``gkey`` is there and not revoked or replaced."""
-    raw = txn.get(gkey, db=store.db["grants"])
-    return raw is not None and not unpack(bytes(raw), what="grant index")["revoked"]
+    doc = _grant_entry(txn, store, gkey)
+    return doc is not None and not doc["revoked"]
 
 
 def _revoke(txn: lmdb.Transaction, store: Store, gkey: bytes) -> bool:
-    grants = store.db["grants"]
-    raw = txn.get(gkey, db=grants)
-    if raw is None:
+    doc = _grant_entry(txn, store, gkey)
+    if doc is None:
         return False
-    doc = unpack(bytes(raw))
     doc["revoked"] = True
     store.grants_changed()
-    txn.put(gkey, pack(doc), db=grants)
+    txn.put(gkey, pack(doc), db=store.db["grants"])
     return True

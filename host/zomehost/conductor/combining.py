@@ -454,7 +454,6 @@ class Combiner(Generic[I, R]):
                 self._settled.wait_for(lambda: not self._strict_running, SETTLE_S)
                 self._solo_waiting -= 1
                 self._committing += 1
-            error = None
             try:
                 (error,) = self._commit([result])
             finally:
